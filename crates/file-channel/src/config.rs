@@ -1,0 +1,148 @@
+//! [`ChannelConfig`]: every knob of a channel, its default, and `validate()`, which rejects
+//! values out of bounds or contradicting each other with a message naming the key.
+
+use crate::limits::{MAX_EVENTS_PER_TXN, MAX_SEGMENT_BYTES, MIN_SEGMENT_BYTES};
+use std::path::PathBuf;
+
+/// When the log is fsynced, and so how much an acknowledged commit can lose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SyncPolicy {
+    /// Every put commit returns only after an `fdatasync` covering it (group commit shares one
+    /// sync among all commits waiting at that moment). Loss window: none. Default.
+    EveryCommit,
+    /// Put commits return once written to the page cache; the log is fsynced when `interval_ms`
+    /// has passed since the last sync or `bytes` have been written since, whichever comes first.
+    /// Loss window on power failure: up to `interval_ms` or `bytes` of acknowledged commits.
+    /// A process crash (kill -9) loses nothing, the page cache survives it.
+    Interval {
+        /// Longest time between syncs.
+        interval_ms: u64,
+        /// Most bytes written between syncs.
+        bytes: u64,
+    },
+}
+
+/// Configuration of a file channel.
+#[derive(Clone, Debug)]
+pub struct ChannelConfig {
+    /// The channel directory: lock file, channel identity, and (unless `data_dirs` says
+    /// otherwise) the segment files. Flume: `checkpointDir`.
+    pub dir: PathBuf,
+    /// Directories holding segment files. Empty: `dir` itself. Flume: `dataDirs`.
+    pub data_dirs: Vec<PathBuf>,
+    /// Most events the channel holds (committed and not consumed, plus puts in open
+    /// transactions). Flume: `capacity`. Default: 1,000,000.
+    pub capacity: u64,
+    /// Most encoded event bytes the channel holds, counted like `capacity`. Default: unlimited.
+    pub bytes_max: Option<u64>,
+    /// Most events in one transaction. Flume: `transactionCapacity`. Default: 10,000.
+    pub transaction_capacity: u32,
+    /// How long a put waits for room before failing with `ChannelFull`. Flume: `keep-alive`
+    /// (seconds there). Default: 3000 ms.
+    pub keep_alive_ms: u64,
+    /// Segment files are rotated before they grow past this. Flume: `maxFileSize`.
+    /// Default: 128 MiB (Flume: 2 GiB; smaller segments are deleted sooner).
+    pub segment_bytes_max: u64,
+    /// When the log is fsynced. Default: [`SyncPolicy::EveryCommit`].
+    pub sync: SyncPolicy,
+    /// Take commits are written at once but fsynced with the next put commit's sync or after at
+    /// most this long. A take commit lost in a crash only redelivers events. Default: 100 ms.
+    pub take_sync_interval_ms: u64,
+    /// Zeros are written (and fsynced) this far ahead of the write position by a background
+    /// thread, so a commit's `fdatasync` overwrites already-allocated blocks and need not journal
+    /// a size change. 0 disables it. Default: 8 MiB.
+    pub prefill_ahead_bytes: u64,
+}
+
+impl ChannelConfig {
+    /// A configuration with every default, for the channel directory `dir`.
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self {
+            dir: dir.into(),
+            data_dirs: Vec::new(),
+            capacity: 1_000_000,
+            bytes_max: None,
+            transaction_capacity: 10_000,
+            keep_alive_ms: 3_000,
+            segment_bytes_max: 128 << 20,
+            sync: SyncPolicy::EveryCommit,
+            take_sync_interval_ms: 100,
+            prefill_ahead_bytes: 8 << 20,
+        }
+    }
+
+    /// The directories segments live in.
+    pub fn segment_dirs(&self) -> Vec<PathBuf> {
+        if self.data_dirs.is_empty() {
+            vec![self.dir.clone()]
+        } else {
+            self.data_dirs.clone()
+        }
+    }
+
+    /// Checks every value against its bounds and the others.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |key: &'static str, reason: String| Err(ConfigError { key, reason });
+        if self.capacity == 0 {
+            return bad("capacity", "must be at least 1".into());
+        }
+        if self.transaction_capacity == 0 || self.transaction_capacity > MAX_EVENTS_PER_TXN {
+            return bad(
+                "transaction_capacity",
+                format!(
+                    "must be between 1 and {MAX_EVENTS_PER_TXN}, got {}",
+                    self.transaction_capacity
+                ),
+            );
+        }
+        if u64::from(self.transaction_capacity) > self.capacity {
+            return bad(
+                "transaction_capacity",
+                format!(
+                    "{} is larger than capacity {}: a full transaction could never fit",
+                    self.transaction_capacity, self.capacity
+                ),
+            );
+        }
+        if self.bytes_max == Some(0) {
+            return bad("bytes_max", "must be at least 1 when set".into());
+        }
+        if !(MIN_SEGMENT_BYTES..=MAX_SEGMENT_BYTES).contains(&self.segment_bytes_max) {
+            return bad(
+                "segment_bytes_max",
+                format!(
+                    "must be between {MIN_SEGMENT_BYTES} and {MAX_SEGMENT_BYTES}, got {}",
+                    self.segment_bytes_max
+                ),
+            );
+        }
+        if let SyncPolicy::Interval { interval_ms, bytes } = self.sync {
+            if interval_ms == 0 || bytes == 0 {
+                return bad(
+                    "sync",
+                    "interval_ms and bytes must both be at least 1".into(),
+                );
+            }
+        }
+        if self.take_sync_interval_ms == 0 {
+            return bad("take_sync_interval_ms", "must be at least 1".into());
+        }
+        let mut dirs = self.segment_dirs();
+        dirs.sort();
+        dirs.dedup();
+        if dirs.len() != self.segment_dirs().len() {
+            return bad("data_dirs", "lists the same directory twice".into());
+        }
+        Ok(())
+    }
+}
+
+/// A configuration value is out of bounds or contradicts another.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("invalid channel configuration: {key}: {reason}")]
+pub struct ConfigError {
+    /// The offending key.
+    pub key: &'static str,
+    /// What is wrong with it.
+    pub reason: String,
+}

@@ -1,0 +1,208 @@
+//! One error type per operation (open, put, take, commit), so callers can match on what went
+//! wrong; corruption is a typed value naming file, segment and offset.
+
+use crate::config::ConfigError;
+use crate::format::event::EventTooLarge;
+use crate::format::CorruptionKind;
+use std::io;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Damage found on disk, with its exact location.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{file}: segment {segment}, offset {offset}: {kind}")]
+pub struct Corruption {
+    /// The damaged file.
+    pub file: PathBuf,
+    /// Its segment id.
+    pub segment: u64,
+    /// Byte offset of the damaged record or header.
+    pub offset: u64,
+    /// What is wrong.
+    pub kind: CorruptionKind,
+}
+
+/// Why the channel refuses all further work; set by the first failed fsync or unrecoverable
+/// write. Reopening the channel replays what was durable.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("channel is poisoned since {0}; reopen it to recover the durable state")]
+pub struct Poisoned(pub Arc<str>);
+
+/// Failure to open a channel.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// The configuration is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Another process or open channel holds the directory.
+    #[error("channel directory {dir} is locked by {holder}")]
+    Locked {
+        /// The channel directory.
+        dir: PathBuf,
+        /// Who holds it (pid and host, as the holder wrote them).
+        holder: String,
+    },
+    /// A file operation failed.
+    #[error("cannot {op} {path}: {source}")]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// The log is damaged outside a torn tail.
+    #[error("corrupt log: {0}")]
+    Corrupt(Corruption),
+    /// The directory holds a file that is not what its name says, or belongs to another channel.
+    #[error("{path}: {reason}")]
+    Foreign {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// More segment files than [`crate::limits::MAX_SEGMENTS`].
+    #[error("{dir} holds {count} segment files, more than the limit of {limit}")]
+    TooManySegments {
+        /// The directory.
+        dir: PathBuf,
+        /// Files found.
+        count: usize,
+        /// The limit.
+        limit: usize,
+    },
+}
+
+/// Which limit refused a put.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FullLimit {
+    /// The event capacity.
+    Capacity(u64),
+    /// The byte limit.
+    Bytes(u64),
+}
+
+impl std::fmt::Display for FullLimit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Capacity(n) => write!(f, "capacity of {n} events"),
+            Self::Bytes(n) => write!(f, "byte limit of {n} bytes"),
+        }
+    }
+}
+
+/// Failure of a put.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PutError {
+    /// No room appeared within keep-alive.
+    #[error("channel full: the {limit} was reached and no room appeared within {waited_ms} ms")]
+    ChannelFull {
+        /// The limit that was hit.
+        limit: FullLimit,
+        /// How long the put waited.
+        waited_ms: u64,
+    },
+    /// The transaction already holds `transaction_capacity` events.
+    #[error("transaction full: it already holds {capacity} events (transaction_capacity)")]
+    TransactionFull {
+        /// The configured transaction capacity.
+        capacity: u32,
+    },
+    /// The transaction's record would not fit in a segment or a record.
+    #[error("transaction too large: its record would be {bytes} bytes, the limit is {limit}")]
+    TransactionTooLarge {
+        /// Record bytes with this event.
+        bytes: u64,
+        /// The limit (record or segment size).
+        limit: u64,
+    },
+    /// The event itself is over a limit.
+    #[error(transparent)]
+    Event(#[from] EventTooLarge),
+    /// The transaction already took events.
+    #[error("cannot put in a take transaction: a transaction is either put or take")]
+    MixedTransaction,
+    /// The transaction was committed or rolled back already.
+    #[error("transaction already finished")]
+    Finished,
+    /// The channel refuses work.
+    #[error(transparent)]
+    Poisoned(#[from] Poisoned),
+    /// The channel is closed.
+    #[error("channel is closed")]
+    Closed,
+}
+
+/// Failure of a take.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TakeError {
+    /// The transaction already put events.
+    #[error("cannot take in a put transaction: a transaction is either put or take")]
+    MixedTransaction,
+    /// The transaction already holds `transaction_capacity` events.
+    #[error("transaction full: it already took {capacity} events (transaction_capacity)")]
+    TransactionFull {
+        /// The configured transaction capacity.
+        capacity: u32,
+    },
+    /// The transaction was committed or rolled back already.
+    #[error("transaction already finished")]
+    Finished,
+    /// Reading the log failed.
+    #[error("cannot read {path} at offset {offset}: {source}")]
+    Io {
+        /// The segment file.
+        path: PathBuf,
+        /// Where.
+        offset: u64,
+        /// The underlying error.
+        source: io::Error,
+    },
+    /// A committed record no longer decodes (damaged since it was written).
+    #[error("corrupt log: {0}")]
+    Corrupt(Corruption),
+    /// The channel refuses work.
+    #[error(transparent)]
+    Poisoned(#[from] Poisoned),
+    /// The channel is closed.
+    #[error("channel is closed")]
+    Closed,
+}
+
+/// Failure of a commit. A put commit that failed is rolled back in memory; its record may or
+/// may not have reached the disk, so after a crash it may reappear (at-least-once).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CommitError {
+    /// Writing the record failed; nothing was acknowledged and the channel keeps serving.
+    #[error("cannot write to {path}: {source}")]
+    Write {
+        /// The segment file.
+        path: PathBuf,
+        /// The underlying error (ENOSPC included).
+        source: Arc<io::Error>,
+    },
+    /// The channel refuses work (this commit's fsync may be what poisoned it).
+    #[error(transparent)]
+    Poisoned(#[from] Poisoned),
+    /// The transaction was committed or rolled back already.
+    #[error("transaction already finished")]
+    Finished,
+    /// The channel is closed.
+    #[error("channel is closed")]
+    Closed,
+}
+
+/// Failure to close a channel cleanly.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CloseError {
+    /// The final sync failed; what was not durable may be lost.
+    #[error(transparent)]
+    Poisoned(#[from] Poisoned),
+}

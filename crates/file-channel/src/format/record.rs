@@ -1,0 +1,462 @@
+//! The record frame: one per committed put transaction, one per take commit, one seal per
+//! finished segment.
+//!
+//! ```text
+//!  0  u32  record length in bytes, header included, padding excluded (0 = end of data)
+//!  4  u32  CRC-32 of bytes 8..length (header fields after the CRC, and the payload)
+//!  8  u8   record type: 1 put, 2 take, 3 seal
+//!  9  u8   flags, 0
+//! 10  u16  reserved, 0
+//! 12  u32  event count (put: events in the payload; take: events consumed; seal: 0)
+//! 16  u64  segment id the record was written to
+//! 24  u64  offset of the record inside that segment
+//! 32  u64  first sequence number (put: of its first event; take: lowest consumed; seal: next)
+//! 40  u64  transaction id
+//! 48  u64  durable mark: the segment offset up to which data was known durable (fsynced) when
+//!          this record was written
+//! 56       payload, then zero padding up to the next multiple of 8
+//! ```
+//!
+//! The segment id and offset inside the checksummed header reject stale records left in a
+//! recycled file and bytes copied to the wrong place; the durable mark tells recovery whether
+//! damage before a valid record hit data that was already durable (corruption) or only the last
+//! unsynced write (a torn tail).
+
+use super::le::{put_u32, put_u64, u32_at, u64_at};
+use super::CorruptionKind;
+use crate::limits::{MAX_RECORD_BYTES, MAX_TAKE_RANGES, RECORD_ALIGN_BYTES};
+
+/// Size of the fixed record header.
+pub const RECORD_HEADER_BYTES: usize = 56;
+
+/// Payload size of a seal record.
+pub const SEAL_PAYLOAD_BYTES: usize = 16;
+
+/// Bytes of a complete seal record including padding.
+pub const SEAL_RECORD_BYTES: u64 = align_up((RECORD_HEADER_BYTES + SEAL_PAYLOAD_BYTES) as u64);
+
+/// The type of a record.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordKind {
+    /// A committed put transaction: its events, in order.
+    Put = 1,
+    /// A committed take transaction: the sequence ranges it consumed.
+    Take = 2,
+    /// The last record of a finished segment: names the next segment.
+    Seal = 3,
+}
+
+impl RecordKind {
+    fn from_byte(b: u8) -> Result<Self, CorruptionKind> {
+        match b {
+            1 => Ok(Self::Put),
+            2 => Ok(Self::Take),
+            3 => Ok(Self::Seal),
+            kind => Err(CorruptionKind::UnknownRecordType { kind }),
+        }
+    }
+}
+
+/// The fields of a record header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordHeader {
+    /// Record length, header included, padding excluded.
+    pub len: u32,
+    /// Record type.
+    pub kind: RecordKind,
+    /// Events in (put) or consumed by (take) the record.
+    pub event_count: u32,
+    /// Segment the record belongs to.
+    pub segment_id: u64,
+    /// Offset of the record in its segment.
+    pub offset: u64,
+    /// First sequence number (see the module doc).
+    pub first_seq: u64,
+    /// Transaction id.
+    pub txn_id: u64,
+    /// Offset up to which the segment was durable when the record was written.
+    pub durable_mark: u64,
+}
+
+impl RecordHeader {
+    /// Bytes the record occupies on disk, padding included.
+    pub fn aligned_len(&self) -> u64 {
+        align_up(u64::from(self.len))
+    }
+
+    /// Payload bytes.
+    pub fn payload_len(&self) -> usize {
+        self.len as usize - RECORD_HEADER_BYTES
+    }
+}
+
+/// Rounds `n` up to the record alignment.
+pub const fn align_up(n: u64) -> u64 {
+    n.div_ceil(RECORD_ALIGN_BYTES) * RECORD_ALIGN_BYTES
+}
+
+/// A record being built by a committer: payload bytes behind a reserved header, with the
+/// payload's CRC computed off the writer's critical path.
+#[derive(Debug)]
+pub struct PendingRecord {
+    /// Header placeholder followed by the payload.
+    pub bytes: Vec<u8>,
+    /// Record type.
+    pub kind: RecordKind,
+    /// Event count for the header.
+    pub event_count: u32,
+    /// Transaction id for the header.
+    pub txn_id: u64,
+    /// First sequence number for take and seal records (the writer assigns it for puts).
+    pub first_seq: u64,
+    payload_crc: crc32fast::Hasher,
+}
+
+impl PendingRecord {
+    /// Starts a record whose payload will be appended to `bytes` after the header placeholder.
+    pub fn new(kind: RecordKind, txn_id: u64) -> Self {
+        let mut bytes = Vec::with_capacity(4096);
+        bytes.resize(RECORD_HEADER_BYTES, 0);
+        Self {
+            bytes,
+            kind,
+            event_count: 0,
+            txn_id,
+            first_seq: 0,
+            payload_crc: crc32fast::Hasher::new(),
+        }
+    }
+
+    /// Finishes the payload: computes its CRC. Call once, after the last payload byte.
+    pub fn seal_payload(&mut self) {
+        let mut h = crc32fast::Hasher::new();
+        h.update(&self.bytes[RECORD_HEADER_BYTES..]);
+        self.payload_crc = h;
+    }
+
+    /// Length of the record without padding.
+    pub fn len(&self) -> u64 {
+        self.bytes.len() as u64
+    }
+
+    /// Whether the record has no payload.
+    pub fn is_empty(&self) -> bool {
+        self.bytes.len() == RECORD_HEADER_BYTES
+    }
+
+    /// Writes the header for its final place and appends the record plus padding to `out`.
+    /// `first_seq` and the place are only known to the writer.
+    pub fn frame_into(&self, place: RecordPlace, first_seq: u64, out: &mut Vec<u8>) {
+        assert!(self.len() <= MAX_RECORD_BYTES, "record over the size limit");
+        let start = out.len();
+        out.extend_from_slice(&self.bytes);
+        let h = &mut out[start..start + RECORD_HEADER_BYTES];
+        put_u32(h, 0, self.bytes.len() as u32);
+        h[8] = self.kind as u8;
+        h[9] = 0;
+        h[10] = 0;
+        h[11] = 0;
+        put_u32(h, 12, self.event_count);
+        put_u64(h, 16, place.segment_id);
+        put_u64(h, 24, place.offset);
+        put_u64(h, 32, first_seq);
+        put_u64(h, 40, self.txn_id);
+        put_u64(h, 48, place.durable_mark);
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&h[8..RECORD_HEADER_BYTES]);
+        crc.combine(&self.payload_crc);
+        put_u32(h, 4, crc.finalize());
+        let padded = start + align_up(self.len()) as usize;
+        out.resize(padded, 0);
+    }
+}
+
+/// Where a record is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordPlace {
+    /// The segment.
+    pub segment_id: u64,
+    /// The record's offset in it.
+    pub offset: u64,
+    /// The durable mark to store.
+    pub durable_mark: u64,
+}
+
+/// The result of trying to decode a record at an offset.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Decoded<'a> {
+    /// A valid record.
+    Record(RecordHeader, &'a [u8]),
+    /// The end of data: a zero length field, or fewer than four bytes left.
+    End,
+}
+
+/// Decodes the record starting at `b[0]`, which was read from `offset` of segment `segment_id`.
+/// `b` holds the bytes up to the end of the readable data. Never panics.
+pub fn decode(b: &[u8], segment_id: u64, offset: u64) -> Result<Decoded<'_>, CorruptionKind> {
+    if b.len() < 4 {
+        return if b.iter().all(|&x| x == 0) {
+            Ok(Decoded::End)
+        } else {
+            Err(CorruptionKind::Truncated {
+                needed: 4,
+                available: b.len() as u64,
+            })
+        };
+    }
+    let len = u32_at(b, 0);
+    if len == 0 {
+        return Ok(Decoded::End);
+    }
+    if (len as usize) < RECORD_HEADER_BYTES || u64::from(len) > MAX_RECORD_BYTES {
+        return Err(CorruptionKind::BadLength {
+            len: u64::from(len),
+        });
+    }
+    if b.len() < len as usize {
+        return Err(CorruptionKind::Truncated {
+            needed: u64::from(len),
+            available: b.len() as u64,
+        });
+    }
+    let rec = &b[..len as usize];
+    let expected = u32_at(rec, 4);
+    let actual = crc32fast::hash(&rec[8..]);
+    if expected != actual {
+        return Err(CorruptionKind::BadChecksum { expected, actual });
+    }
+    let header = RecordHeader {
+        len,
+        kind: RecordKind::from_byte(rec[8])?,
+        event_count: u32_at(rec, 12),
+        segment_id: u64_at(rec, 16),
+        offset: u64_at(rec, 24),
+        first_seq: u64_at(rec, 32),
+        txn_id: u64_at(rec, 40),
+        durable_mark: u64_at(rec, 48),
+    };
+    if header.segment_id != segment_id {
+        return Err(CorruptionKind::WrongSegment {
+            found: header.segment_id,
+        });
+    }
+    if header.offset != offset {
+        return Err(CorruptionKind::WrongOffset {
+            found: header.offset,
+        });
+    }
+    let payload = &rec[RECORD_HEADER_BYTES..];
+    match header.kind {
+        RecordKind::Seal if payload.len() != SEAL_PAYLOAD_BYTES => {
+            return Err(CorruptionKind::BadPayload {
+                what: "seal payload has the wrong size",
+            })
+        }
+        RecordKind::Put if header.event_count == 0 => {
+            return Err(CorruptionKind::BadPayload {
+                what: "put record without events",
+            })
+        }
+        _ => {}
+    }
+    if header
+        .first_seq
+        .checked_add(u64::from(header.event_count))
+        .is_none()
+    {
+        return Err(CorruptionKind::BadPayload {
+            what: "sequence range overflows",
+        });
+    }
+    Ok(Decoded::Record(header, payload))
+}
+
+/// A take record's payload: the bytes consumed and the sequence ranges.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TakePayload {
+    /// Encoded bytes of the consumed events (for the channel's byte accounting).
+    pub bytes: u64,
+    /// Consumed ranges, each `[start, end)`.
+    pub ranges: Vec<(u64, u64)>,
+}
+
+impl TakePayload {
+    /// Appends the encoding to `out`.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        let at = out.len();
+        out.resize(at + 16 + 16 * self.ranges.len(), 0);
+        put_u64(out, at, self.bytes);
+        put_u32(out, at + 8, self.ranges.len() as u32);
+        for (i, &(s, e)) in self.ranges.iter().enumerate() {
+            debug_assert!(s < e, "empty take range");
+            put_u64(out, at + 16 + 16 * i, s);
+            put_u64(out, at + 24 + 16 * i, e);
+        }
+    }
+
+    /// Decodes and validates a take payload against its header's event count.
+    pub fn decode(payload: &[u8], event_count: u32) -> Result<Self, CorruptionKind> {
+        if payload.len() < 16 {
+            return Err(CorruptionKind::BadPayload {
+                what: "take payload too short",
+            });
+        }
+        let bytes = u64_at(payload, 0);
+        let n = u32_at(payload, 8);
+        if n > MAX_TAKE_RANGES || payload.len() != 16 + 16 * n as usize {
+            return Err(CorruptionKind::BadPayload {
+                what: "take range count does not match its length",
+            });
+        }
+        let mut ranges = Vec::with_capacity(n as usize);
+        let mut total = 0u64;
+        for i in 0..n as usize {
+            let s = u64_at(payload, 16 + 16 * i);
+            let e = u64_at(payload, 24 + 16 * i);
+            if s >= e {
+                return Err(CorruptionKind::BadPayload {
+                    what: "empty or reversed take range",
+                });
+            }
+            total = total.saturating_add(e - s);
+            ranges.push((s, e));
+        }
+        if total != u64::from(event_count) {
+            return Err(CorruptionKind::BadPayload {
+                what: "take ranges do not add up to the event count",
+            });
+        }
+        Ok(Self { bytes, ranges })
+    }
+}
+
+/// A seal record's payload.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SealPayload {
+    /// The segment that follows.
+    pub next_segment_id: u64,
+    /// The channel's next sequence number when the segment was sealed.
+    pub next_seq: u64,
+}
+
+impl SealPayload {
+    /// Appends the encoding to `out`.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
+        let at = out.len();
+        out.resize(at + SEAL_PAYLOAD_BYTES, 0);
+        put_u64(out, at, self.next_segment_id);
+        put_u64(out, at + 8, self.next_seq);
+    }
+
+    /// Decodes a seal payload (its size was checked by [`decode`]).
+    pub fn decode(payload: &[u8]) -> Self {
+        Self {
+            next_segment_id: u64_at(payload, 0),
+            next_seq: u64_at(payload, 8),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn framed(kind: RecordKind, payload: &[u8], count: u32, place: RecordPlace) -> Vec<u8> {
+        let mut p = PendingRecord::new(kind, 9);
+        p.bytes.extend_from_slice(payload);
+        p.event_count = count;
+        p.seal_payload();
+        let mut out = vec![];
+        p.frame_into(place, 100, &mut out);
+        out
+    }
+
+    const PLACE: RecordPlace = RecordPlace {
+        segment_id: 3,
+        offset: 64,
+        durable_mark: 64,
+    };
+
+    #[test]
+    fn round_trip_with_padding() {
+        let out = framed(RecordKind::Put, b"abcde", 1, PLACE);
+        assert_eq!(out.len() as u64, align_up((RECORD_HEADER_BYTES + 5) as u64));
+        let Ok(Decoded::Record(h, payload)) = decode(&out, 3, 64) else {
+            panic!("did not decode");
+        };
+        assert_eq!(payload, b"abcde");
+        assert_eq!(
+            (h.kind, h.event_count, h.first_seq, h.txn_id, h.durable_mark),
+            (RecordKind::Put, 1, 100, 9, 64)
+        );
+    }
+
+    #[test]
+    fn every_bit_flip_is_detected() {
+        let out = framed(RecordKind::Put, b"payload!", 1, PLACE);
+        let len = RECORD_HEADER_BYTES + 8;
+        for bit in 0..len * 8 {
+            let mut c = out.clone();
+            c[bit / 8] ^= 1 << (bit % 8);
+            let r = decode(&c, 3, 64);
+            assert!(
+                !matches!(r, Ok(Decoded::Record(..))),
+                "flip of bit {bit} decoded as a record"
+            );
+        }
+    }
+
+    #[test]
+    fn stale_or_misplaced_records_are_rejected() {
+        let out = framed(RecordKind::Put, b"x", 1, PLACE);
+        assert_eq!(
+            decode(&out, 4, 64),
+            Err(CorruptionKind::WrongSegment { found: 3 })
+        );
+        assert_eq!(
+            decode(&out, 3, 72),
+            Err(CorruptionKind::WrongOffset { found: 64 })
+        );
+    }
+
+    #[test]
+    fn lengths_are_bounded_before_use() {
+        let mut b = vec![0u8; 64];
+        assert_eq!(decode(&b, 0, 0), Ok(Decoded::End));
+        put_u32(&mut b, 0, (RECORD_HEADER_BYTES - 1) as u32);
+        assert!(matches!(
+            decode(&b, 0, 0),
+            Err(CorruptionKind::BadLength { .. })
+        ));
+        put_u32(&mut b, 0, u32::MAX);
+        assert_eq!(
+            decode(&b, 0, 0),
+            Err(CorruptionKind::BadLength {
+                len: u64::from(u32::MAX)
+            })
+        );
+        put_u32(&mut b, 0, 1000);
+        assert_eq!(
+            decode(&b, 0, 0),
+            Err(CorruptionKind::Truncated {
+                needed: 1000,
+                available: 64
+            })
+        );
+        assert_eq!(decode(&[0, 0], 0, 0), Ok(Decoded::End));
+        assert!(decode(&[1], 0, 0).is_err());
+    }
+
+    #[test]
+    fn take_payload_round_trip_and_checks() {
+        let t = TakePayload {
+            bytes: 77,
+            ranges: vec![(1, 5), (9, 10)],
+        };
+        let mut out = vec![];
+        t.encode_into(&mut out);
+        assert_eq!(TakePayload::decode(&out, 5), Ok(t));
+        assert!(TakePayload::decode(&out, 4).is_err());
+        assert!(TakePayload::decode(&out[..20], 5).is_err());
+    }
+}

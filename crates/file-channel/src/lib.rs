@@ -1,0 +1,54 @@
+//! # file_channel — Sluice's durable write-ahead-log channel
+//!
+//! A channel is a durable FIFO queue of [`Event`]s with Flume's transaction semantics:
+//! producers put events in *put transactions*, consumers take them in *take transactions*,
+//! and nothing is visible to takers before its commit is durable. Events live in segmented,
+//! checksummed, append-only log files; the in-memory queue is only a position in those logs,
+//! so memory does not grow with the number of pending events.
+//!
+//! ```no_run
+//! use file_channel::{ChannelConfig, Event, FileChannel};
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let channel = FileChannel::open(ChannelConfig::new("/var/lib/sluice/c1"))?;
+//! let mut tx = channel.transaction();
+//! tx.put(&Event::new("hello").with_header("host", "web-1"))?;
+//! tx.commit()?; // durable once this returns
+//!
+//! let mut tx = channel.transaction();
+//! let event = tx.take()?.expect("just committed");
+//! assert_eq!(event.body, b"hello");
+//! tx.commit()?; // consumed
+//! channel.close()?;
+//! # Ok(()) }
+//! ```
+//!
+//! See `docs/design.md` for the paths and invariants and `docs/format.md` for the bytes.
+
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+mod channel;
+pub mod config;
+pub mod consumed;
+pub mod error;
+mod event;
+pub mod format;
+pub mod identity;
+pub mod limits;
+pub mod metrics;
+mod queue;
+pub mod replay;
+pub mod segment;
+pub mod storage;
+mod txn;
+mod writer;
+
+pub use channel::{FileChannel, OpenReport};
+pub use config::{ChannelConfig, SyncPolicy};
+pub use error::{
+    CloseError, CommitError, Corruption, FullLimit, OpenError, Poisoned, PutError, TakeError,
+};
+pub use event::Event;
+pub use txn::Transaction;

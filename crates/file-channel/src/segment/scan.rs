@@ -1,0 +1,192 @@
+//! [`Scanner`]: walks the records of one segment file with large positional reads.
+//!
+//! Replay, the take path and the inspection tools all read the log through this one type, so
+//! they agree on where a record starts, where data ends and what counts as damage. The scanner
+//! keeps one buffer (at most a chunk plus one record), never trusts a length before checking it
+//! against [`MAX_RECORD_BYTES`], and reports damage as a value instead of failing.
+
+use crate::format::record::{self, Decoded, RecordHeader, RECORD_HEADER_BYTES};
+use crate::format::segment_header::SEGMENT_HEADER_BYTES;
+use crate::format::CorruptionKind;
+use crate::limits::{MAX_RECORD_BYTES, RECORD_ALIGN_BYTES};
+use crate::storage::DynFile;
+use std::io;
+
+/// Bytes read per positional read.
+pub const SCAN_CHUNK_BYTES: usize = 4 << 20;
+
+/// What the scanner found at its position.
+#[derive(Debug)]
+pub enum ScanItem<'a> {
+    /// A valid record; the scanner moved past it.
+    Record {
+        /// Its header.
+        header: RecordHeader,
+        /// Its payload.
+        payload: &'a [u8],
+    },
+    /// The end of data (zero length field or end of the readable bytes) at `offset`.
+    End {
+        /// Where data ends.
+        offset: u64,
+    },
+    /// Bytes at `offset` are not a valid record. The scanner does not move.
+    Bad {
+        /// Where the damage starts.
+        offset: u64,
+        /// What is wrong.
+        kind: CorruptionKind,
+    },
+}
+
+/// Sequential reader of one segment's records.
+#[derive(Debug)]
+pub struct Scanner {
+    file: DynFile,
+    segment_id: u64,
+    /// Do not read at or past this offset (the visible end for the live reader).
+    limit: u64,
+    buf: Vec<u8>,
+    /// File offset of `buf[0]`.
+    buf_start: u64,
+    /// Next record offset.
+    pos: u64,
+    /// The file ended (a read returned fewer bytes than asked) at this offset.
+    eof_at: Option<u64>,
+}
+
+impl Scanner {
+    /// A scanner over `file` (segment `segment_id`) starting at `pos`, reading below `limit`.
+    pub fn new(file: DynFile, segment_id: u64, pos: u64, limit: u64) -> Self {
+        Self {
+            file,
+            segment_id,
+            limit,
+            buf: Vec::new(),
+            buf_start: pos,
+            pos,
+            eof_at: None,
+        }
+    }
+
+    /// A scanner at the first record of a segment, reading to the end of the file.
+    pub fn from_start(file: DynFile, segment_id: u64) -> Self {
+        Self::new(file, segment_id, SEGMENT_HEADER_BYTES as u64, u64::MAX)
+    }
+
+    /// The offset of the next record.
+    pub fn position(&self) -> u64 {
+        self.pos
+    }
+
+    /// The segment this scanner reads.
+    pub fn segment_id(&self) -> u64 {
+        self.segment_id
+    }
+
+    /// Raises (or lowers) the read limit; the live reader calls this as commits become visible.
+    pub fn set_limit(&mut self, limit: u64) {
+        self.limit = limit;
+        if self.eof_at.is_some_and(|e| e < limit) {
+            self.eof_at = None;
+        }
+    }
+
+    /// Moves to `pos` (aligned), keeping buffered bytes when they cover it.
+    pub fn seek(&mut self, pos: u64) {
+        self.pos = pos;
+        if pos < self.buf_start || pos > self.buf_start + self.buf.len() as u64 {
+            self.buf.clear();
+            self.buf_start = pos;
+        }
+    }
+
+    /// Makes `buf` hold `[pos, pos + want)` or as much of it as exists below the limit.
+    /// Returns the number of bytes available from `pos`.
+    fn fill(&mut self, want: usize) -> io::Result<usize> {
+        let have = |s: &Self| (s.buf_start + s.buf.len() as u64).saturating_sub(s.pos) as usize;
+        if have(self) >= want {
+            return Ok(want);
+        }
+        // Drop consumed bytes so the buffer stays about one chunk plus one record.
+        let consumed = (self.pos - self.buf_start) as usize;
+        if consumed > 0 {
+            self.buf.drain(..consumed);
+            self.buf_start = self.pos;
+        }
+        let end_wanted = self.pos + want.max(SCAN_CHUNK_BYTES) as u64;
+        let end = end_wanted
+            .min(self.limit)
+            .min(self.eof_at.unwrap_or(u64::MAX));
+        let mut at = self.buf_start + self.buf.len() as u64;
+        while at < end {
+            let old = self.buf.len();
+            let n = (end - at) as usize;
+            self.buf.resize(old + n, 0);
+            let got = self.file.read_at(&mut self.buf[old..], at)?;
+            self.buf.truncate(old + got);
+            if got == 0 {
+                self.eof_at = Some(at);
+                break;
+            }
+            at += got as u64;
+        }
+        Ok(have(self).min(want))
+    }
+
+    /// Looks at the next record: returns it (and moves past it), the end of data, or damage.
+    pub fn next_item(&mut self) -> io::Result<ScanItem<'_>> {
+        let avail = self.fill(RECORD_HEADER_BYTES)?;
+        let off = (self.pos - self.buf_start) as usize;
+        let len = if avail >= 4 {
+            u32::from_le_bytes([
+                self.buf[off],
+                self.buf[off + 1],
+                self.buf[off + 2],
+                self.buf[off + 3],
+            ]) as usize
+        } else {
+            0
+        };
+        let avail = if len as u64 > RECORD_HEADER_BYTES as u64 && len as u64 <= MAX_RECORD_BYTES {
+            self.fill(len)?
+        } else {
+            avail
+        };
+        let off = (self.pos - self.buf_start) as usize;
+        let pos = self.pos;
+        match record::decode(&self.buf[off..off + avail], self.segment_id, pos) {
+            Ok(Decoded::End) => Ok(ScanItem::End { offset: pos }),
+            Err(kind) => Ok(ScanItem::Bad { offset: pos, kind }),
+            Ok(Decoded::Record(header, _)) => {
+                self.pos = pos + header.aligned_len();
+                let start = off + RECORD_HEADER_BYTES;
+                let payload = &self.buf[start..start + header.payload_len()];
+                Ok(ScanItem::Record { header, payload })
+            }
+        }
+    }
+
+    /// Searches forward from `from` (aligned) for the next offset holding a valid record of
+    /// this segment, reading below the limit. Used to tell a torn tail from damage in the
+    /// middle of the log and to resume after damage. Leaves the scanner at the record found.
+    pub fn find_next_valid(&mut self, from: u64) -> io::Result<Option<RecordHeader>> {
+        let mut at = record::align_up(from);
+        loop {
+            self.seek(at);
+            let avail = self.fill(RECORD_HEADER_BYTES)?;
+            if avail < RECORD_HEADER_BYTES {
+                return Ok(None);
+            }
+            let off = (at - self.buf_start) as usize;
+            let len_bytes = &self.buf[off..off + 4];
+            if len_bytes != [0, 0, 0, 0] {
+                if let ScanItem::Record { header, .. } = self.next_item()? {
+                    self.seek(at);
+                    return Ok(Some(header));
+                }
+            }
+            at += RECORD_ALIGN_BYTES;
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! The one door through which the engine touches files.
+//!
+//! Every byte the channel reads or writes, every fsync, rename, unlink and directory listing goes
+//! through [`Storage`] and [`StorageFile`]. Production uses [`StdStorage`] (plain `std::fs` plus
+//! `fdatasync`/directory fsync); tests use [`SimStorage`], which keeps a *live* and a *durable*
+//! image of every file and directory entry so a test can ask "what would a crash right now
+//! leave on disk?" and inject torn writes, failed fsyncs and full disks deterministically.
+//!
+//! The trait is deliberately small: it is the persistence model. Anything the engine needs to be
+//! durable must be expressed as `write_at` + `sync_data` (file contents) and `sync_dir` (the
+//! directory entries created, renamed or removed since the last sync of that directory).
+
+mod sim;
+mod std_fs;
+
+pub use sim::{CrashMode, SimStorage};
+pub use std_fs::StdStorage;
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A shared handle to a storage backend.
+pub type DynStorage = Arc<dyn Storage>;
+
+/// A shared handle to an open file of a storage backend.
+pub type DynFile = Arc<dyn StorageFile>;
+
+/// File-system operations the engine uses. Paths are absolute or relative to the process's
+/// working directory for [`StdStorage`]; [`SimStorage`] treats them as opaque keys.
+pub trait Storage: Send + Sync + fmt::Debug {
+    /// Creates a new, empty file for reading and writing. Fails with
+    /// [`io::ErrorKind::AlreadyExists`] if the path exists. The new directory entry is durable
+    /// only after [`Storage::sync_dir`] of its parent.
+    fn create(&self, path: &Path) -> io::Result<DynFile>;
+
+    /// Opens an existing file, read-only or for reading and writing.
+    fn open(&self, path: &Path, writable: bool) -> io::Result<DynFile>;
+
+    /// Atomically renames `from` to `to`, replacing `to` if it exists. Durable only after
+    /// [`Storage::sync_dir`] of the parent directories involved.
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+
+    /// Removes a file. Durable only after [`Storage::sync_dir`] of its parent.
+    fn remove(&self, path: &Path) -> io::Result<()>;
+
+    /// Lists the names (not paths) of the regular files directly inside `dir`, sorted.
+    fn list(&self, dir: &Path) -> io::Result<Vec<String>>;
+
+    /// Makes the directory entries of `dir` (creations, renames, removals) durable.
+    fn sync_dir(&self, dir: &Path) -> io::Result<()>;
+
+    /// Creates `dir` and its missing parents. Creation is made durable by the caller with
+    /// [`Storage::sync_dir`] on the parent.
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()>;
+
+    /// Whether a file or directory exists at `path`.
+    fn exists(&self, path: &Path) -> bool;
+
+    /// Bytes available to an unprivileged writer on the file system holding `dir`.
+    fn available_space(&self, dir: &Path) -> io::Result<u64>;
+
+    /// Takes the exclusive, process-wide lock of a channel directory by locking the file at
+    /// `path` and writing `owner` (a human-readable "pid … on host …") into it. If another
+    /// holder has it, returns [`LockError::Held`] with what that holder wrote.
+    fn lock(&self, path: &Path, owner: &str) -> Result<Box<dyn LockGuard>, LockError>;
+}
+
+/// An open file. All methods take `&self`: positional I/O needs no cursor, so one handle can be
+/// shared by the writer and readers.
+#[allow(clippy::len_without_is_empty)] // a file's emptiness is never asked; len is its size
+pub trait StorageFile: Send + Sync + fmt::Debug {
+    /// Reads up to `buf.len()` bytes at `offset`; returns how many were read (0 at or past the
+    /// end of the file).
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize>;
+
+    /// Writes all of `buf` at `offset`, extending the file if needed. On error, any prefix of
+    /// `buf` may have been written.
+    fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<()>;
+
+    /// The current length of the file in bytes.
+    fn len(&self) -> io::Result<u64>;
+
+    /// Truncates or extends (with zeros) the file to `len` bytes.
+    fn set_len(&self, len: u64) -> io::Result<()>;
+
+    /// Makes the file's contents and length durable (`fdatasync`). A failure means data written
+    /// since the previous successful sync may be lost, and a retry may falsely succeed: callers
+    /// must treat it as fatal for the data involved.
+    fn sync_data(&self) -> io::Result<()>;
+
+    /// Reads exactly `buf.len()` bytes at `offset`, failing with
+    /// [`io::ErrorKind::UnexpectedEof`] if the file is shorter.
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        let mut done = 0usize;
+        while done < buf.len() {
+            let n = self.read_at(&mut buf[done..], offset + done as u64)?;
+            if n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!(
+                        "file ends at {} bytes, wanted {}",
+                        offset + done as u64,
+                        buf.len()
+                    ),
+                ));
+            }
+            done += n;
+        }
+        Ok(())
+    }
+
+    /// Reads the whole file into memory.
+    fn read_all(&self) -> io::Result<Vec<u8>> {
+        let len = self.len()?;
+        let len = usize::try_from(len)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "file too large to read"))?;
+        let mut buf = vec![0u8; len];
+        let mut done = 0usize;
+        while done < len {
+            let n = self.read_at(&mut buf[done..], done as u64)?;
+            if n == 0 {
+                buf.truncate(done);
+                break;
+            }
+            done += n;
+        }
+        Ok(buf)
+    }
+}
+
+/// Held while a channel directory is locked; dropping it releases the lock.
+pub trait LockGuard: Send + Sync + fmt::Debug {}
+
+/// Why a directory lock could not be taken.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LockError {
+    /// Another process (or another open channel in this process) holds the lock.
+    #[error("{path} is locked by {holder}")]
+    Held {
+        /// The lock file.
+        path: PathBuf,
+        /// What the holder wrote into the lock file (pid and host), or "an unknown process".
+        holder: String,
+    },
+    /// The lock file could not be created, read or written.
+    #[error("cannot use lock file {path}: {source}")]
+    Io {
+        /// The lock file.
+        path: PathBuf,
+        /// The underlying error.
+        source: io::Error,
+    },
+}
+
+/// The parent directory of `path`, or `.` for a bare file name.
+pub fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}

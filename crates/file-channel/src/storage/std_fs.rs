@@ -1,0 +1,153 @@
+//! [`StdStorage`]: the production backend over `std::fs`, `fdatasync` and directory fsync.
+
+use super::{DynFile, LockError, LockGuard, Storage, StorageFile};
+use fs2::FileExt;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::FileExt as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The real file system.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct StdStorage;
+
+impl StdStorage {
+    /// A handle to the real file system.
+    pub fn new() -> Self {
+        Self
+    }
+}
+
+#[derive(Debug)]
+struct StdFile {
+    file: File,
+}
+
+impl StorageFile for StdFile {
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        loop {
+            match self.file.read_at(buf, offset) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                other => return other,
+            }
+        }
+    }
+
+    fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
+        self.file.write_all_at(buf, offset)
+    }
+
+    fn len(&self) -> io::Result<u64> {
+        Ok(self.file.metadata()?.len())
+    }
+
+    fn set_len(&self, len: u64) -> io::Result<()> {
+        self.file.set_len(len)
+    }
+
+    fn sync_data(&self) -> io::Result<()> {
+        self.file.sync_data()
+    }
+}
+
+#[derive(Debug)]
+struct StdLock {
+    file: File,
+}
+
+impl LockGuard for StdLock {}
+
+impl Drop for StdLock {
+    fn drop(&mut self) {
+        // Closing the descriptor releases the flock as well; unlocking first makes the release
+        // independent of other descriptors of the same file this process may hold.
+        let _ = FileExt::unlock(&self.file);
+    }
+}
+
+impl Storage for StdStorage {
+    fn create(&self, path: &Path) -> io::Result<DynFile> {
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(path)?;
+        Ok(Arc::new(StdFile { file }))
+    }
+
+    fn open(&self, path: &Path, writable: bool) -> io::Result<DynFile> {
+        let file = OpenOptions::new().read(true).write(writable).open(path)?;
+        Ok(Arc::new(StdFile { file }))
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        fs::rename(from, to)
+    }
+
+    fn remove(&self, path: &Path) -> io::Result<()> {
+        fs::remove_file(path)
+    }
+
+    fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
+        let mut names = Vec::new();
+        for entry in fs::read_dir(dir)? {
+            let entry = entry?;
+            if entry.file_type()?.is_file() {
+                if let Some(name) = entry.file_name().to_str() {
+                    names.push(name.to_owned());
+                }
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        File::open(dir)?.sync_all()
+    }
+
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        fs::create_dir_all(dir)
+    }
+
+    fn exists(&self, path: &Path) -> bool {
+        path.exists()
+    }
+
+    fn available_space(&self, dir: &Path) -> io::Result<u64> {
+        fs2::available_space(dir)
+    }
+
+    fn lock(&self, path: &Path, owner: &str) -> Result<Box<dyn LockGuard>, LockError> {
+        let io_err = |source| LockError::Io {
+            path: PathBuf::from(path),
+            source,
+        };
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(io_err)?;
+        if file.try_lock_exclusive().is_err() {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let holder = holder.trim();
+            return Err(LockError::Held {
+                path: PathBuf::from(path),
+                holder: if holder.is_empty() {
+                    "an unknown process".to_owned()
+                } else {
+                    holder.to_owned()
+                },
+            });
+        }
+        file.set_len(0).map_err(io_err)?;
+        file.seek(SeekFrom::Start(0)).map_err(io_err)?;
+        file.write_all(owner.as_bytes()).map_err(io_err)?;
+        file.sync_data().map_err(io_err)?;
+        Ok(Box::new(StdLock { file }))
+    }
+}

@@ -1,0 +1,379 @@
+//! [`Transaction`]: Flume's put and take transactions.
+//!
+//! A transaction becomes a put or a take transaction with its first operation; the other kind
+//! is then refused. A put transaction reserves room for each event as it is put (waiting up to
+//! keep-alive) and encodes it straight into the record it will commit, so nothing of an
+//! uncommitted transaction ever touches the disk. A take transaction remembers what it took;
+//! committing writes one small record of consumed ranges, rolling back returns the events to the
+//! head of the queue. Dropping an unfinished transaction rolls it back.
+
+use crate::channel::Inner;
+use crate::error::{CommitError, FullLimit, PutError, TakeError};
+use crate::format::event;
+use crate::format::record::{align_up, PendingRecord, RecordKind, TakePayload};
+use crate::queue::Taken;
+use crate::writer::{Completion, Request};
+use crate::Event;
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+use std::sync::{Arc, PoisonError};
+use std::time::{Duration, Instant};
+
+#[derive(Debug)]
+enum Kind {
+    Fresh,
+    Put {
+        record: PendingRecord,
+        count: u32,
+        bytes: u64,
+    },
+    Take {
+        taken: Vec<Taken>,
+    },
+}
+
+/// A put or take transaction on a [`crate::FileChannel`].
+#[derive(Debug)]
+pub struct Transaction {
+    inner: Arc<Inner>,
+    txn_id: u64,
+    kind: Kind,
+}
+
+impl Transaction {
+    pub(crate) fn new(inner: Arc<Inner>) -> Self {
+        let txn_id = inner.shared.next_txn_id.fetch_add(1, Relaxed);
+        Self {
+            inner,
+            txn_id,
+            kind: Kind::Fresh,
+        }
+    }
+
+    /// Events put or taken so far.
+    pub fn len(&self) -> usize {
+        match &self.kind {
+            Kind::Fresh => 0,
+            Kind::Put { count, .. } => *count as usize,
+            Kind::Take { taken } => taken.len(),
+        }
+    }
+
+    /// Whether nothing was put or taken yet.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The transaction id (stored in its record).
+    pub fn id(&self) -> u64 {
+        self.txn_id
+    }
+
+    /// Adds an event. Waits up to keep-alive for room; fails with
+    /// [`PutError::ChannelFull`] naming the limit if none appears.
+    pub fn put(&mut self, event: &Event) -> Result<(), PutError> {
+        let shared = &self.inner.shared;
+        shared.metrics.event_put_attempt_count.fetch_add(1, Relaxed);
+        if let Some(p) = shared.poisoned() {
+            return Err(p.into());
+        }
+        if shared.closed.load(SeqCst) {
+            return Err(PutError::Closed);
+        }
+        let len = event::check(event)?;
+        if matches!(self.kind, Kind::Fresh) {
+            self.kind = Kind::Put {
+                record: PendingRecord::new(RecordKind::Put, self.txn_id),
+                count: 0,
+                bytes: 0,
+            };
+        }
+        let Kind::Put {
+            record,
+            count,
+            bytes,
+        } = &mut self.kind
+        else {
+            return Err(PutError::MixedTransaction);
+        };
+        let cap = shared.config.transaction_capacity;
+        if *count >= cap {
+            return Err(PutError::TransactionFull { capacity: cap });
+        }
+        let would_be = align_up(record.len() + len);
+        if would_be > shared.record_bytes_max {
+            return Err(PutError::TransactionTooLarge {
+                bytes: would_be,
+                limit: shared.record_bytes_max,
+            });
+        }
+        reserve(&self.inner, len)?;
+        event::encode_into(event, &mut record.bytes);
+        *count += 1;
+        *bytes += len;
+        Ok(())
+    }
+
+    /// Takes the next event without waiting; `None` if the channel has nothing visible.
+    pub fn take(&mut self) -> Result<Option<Event>, TakeError> {
+        self.take_timeout(Duration::ZERO)
+    }
+
+    /// Takes the next event, waiting up to `timeout` for one to become visible.
+    pub fn take_timeout(&mut self, timeout: Duration) -> Result<Option<Event>, TakeError> {
+        let inner = self.inner.clone();
+        let shared = &inner.shared;
+        shared
+            .metrics
+            .event_take_attempt_count
+            .fetch_add(1, Relaxed);
+        if matches!(self.kind, Kind::Fresh) {
+            self.kind = Kind::Take { taken: Vec::new() };
+        }
+        let Kind::Take { taken } = &mut self.kind else {
+            return Err(TakeError::MixedTransaction);
+        };
+        let cap = shared.config.transaction_capacity;
+        if taken.len() >= cap as usize {
+            return Err(TakeError::TransactionFull { capacity: cap });
+        }
+        let deadline = Instant::now() + timeout;
+        let mut st = shared.lock_state();
+        loop {
+            if let Some(p) = shared.poisoned() {
+                return Err(p.into());
+            }
+            if shared.closed.load(SeqCst) {
+                return Err(TakeError::Closed);
+            }
+            if let Some((seq, ev, bytes)) = st.pop_next(&shared.segments)? {
+                taken.push((seq, ev.clone(), bytes));
+                return Ok(Some(ev));
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(None);
+            }
+            st = shared
+                .not_empty
+                .wait_timeout(st, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    /// Commits. A put commit returns once its record is durable (per the sync policy); a take
+    /// commit marks its events consumed and queues its record, which is made durable with the
+    /// next put commit's sync or within `take_sync_interval_ms`.
+    pub fn commit(mut self) -> Result<(), CommitError> {
+        let kind = std::mem::replace(&mut self.kind, Kind::Fresh);
+        let shared = self.inner.shared.clone();
+        match kind {
+            Kind::Fresh => Ok(()),
+            Kind::Put {
+                mut record,
+                count,
+                bytes,
+            } => {
+                let fail = |inner: &Inner, e: CommitError| {
+                    release(inner, u64::from(count), bytes);
+                    inner
+                        .shared
+                        .metrics
+                        .put_rollback_count
+                        .fetch_add(1, Relaxed);
+                    Err(e)
+                };
+                if let Some(p) = shared.poisoned() {
+                    return fail(&self.inner, p.into());
+                }
+                record.event_count = count;
+                record.seal_payload();
+                let done = Completion::new();
+                let req = Request::Put {
+                    record,
+                    done: done.clone(),
+                };
+                if self.inner.send(req).is_err() {
+                    return fail(&self.inner, self.closed_error());
+                }
+                match done.wait() {
+                    Ok(()) => {
+                        shared
+                            .metrics
+                            .event_put_success_count
+                            .fetch_add(u64::from(count), Relaxed);
+                        Ok(())
+                    }
+                    Err(e) => fail(&self.inner, e),
+                }
+            }
+            Kind::Take { taken } => {
+                if let Some(p) = shared.poisoned() {
+                    self.give_back(taken);
+                    return Err(p.into());
+                }
+                if taken.is_empty() {
+                    return Ok(());
+                }
+                let mut seqs: Vec<u64> = taken.iter().map(|t| t.0).collect();
+                seqs.sort_unstable();
+                let mut ranges: Vec<(u64, u64)> = Vec::new();
+                for s in seqs {
+                    match ranges.last_mut() {
+                        Some((_, e)) if *e == s => *e += 1,
+                        _ => ranges.push((s, s + 1)),
+                    }
+                }
+                let n = taken.len() as u64;
+                let bytes: u64 = taken.iter().map(|t| t.2).sum();
+                let mut record = PendingRecord::new(RecordKind::Take, self.txn_id);
+                record.first_seq = ranges[0].0;
+                record.event_count = n as u32;
+                TakePayload {
+                    bytes,
+                    ranges: ranges.clone(),
+                }
+                .encode_into(&mut record.bytes);
+                record.seal_payload();
+                {
+                    let mut st = shared.lock_state();
+                    for &(s, e) in &ranges {
+                        st.consumed.insert(s, e);
+                    }
+                    st.pending_events -= n;
+                    st.used_events -= n;
+                    st.pending_bytes = st.pending_bytes.saturating_sub(bytes);
+                    st.used_bytes = st.used_bytes.saturating_sub(bytes);
+                    shared
+                        .metrics
+                        .channel_size
+                        .store(st.pending_events, Relaxed);
+                    shared
+                        .metrics
+                        .pending_bytes
+                        .store(st.pending_bytes, Relaxed);
+                }
+                shared.not_full.notify_all();
+                shared
+                    .metrics
+                    .event_take_success_count
+                    .fetch_add(n, Relaxed);
+                // Nobody waits for the record: losing it in a crash only redelivers the events.
+                if self.inner.send(Request::Take { record }).is_err() {
+                    return Err(self.closed_error());
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Rolls back: a put transaction's events are discarded, a take transaction's events
+    /// return to the head of the queue and are taken again first.
+    pub fn rollback(mut self) {
+        self.rollback_in_place();
+    }
+
+    fn rollback_in_place(&mut self) {
+        match std::mem::replace(&mut self.kind, Kind::Fresh) {
+            Kind::Fresh => {}
+            Kind::Put { count, bytes, .. } => {
+                release(&self.inner, u64::from(count), bytes);
+                self.inner
+                    .shared
+                    .metrics
+                    .put_rollback_count
+                    .fetch_add(1, Relaxed);
+            }
+            Kind::Take { taken } => {
+                if !taken.is_empty() {
+                    self.inner
+                        .shared
+                        .metrics
+                        .take_rollback_count
+                        .fetch_add(1, Relaxed);
+                }
+                self.give_back(taken);
+            }
+        }
+    }
+
+    fn give_back(&self, taken: Vec<Taken>) {
+        if taken.is_empty() {
+            return;
+        }
+        let shared = &self.inner.shared;
+        shared.lock_state().give_back(taken);
+        shared.not_empty.notify_all();
+    }
+
+    fn closed_error(&self) -> CommitError {
+        match self.inner.shared.poisoned() {
+            Some(p) => CommitError::Poisoned(p),
+            None => CommitError::Closed,
+        }
+    }
+}
+
+impl Drop for Transaction {
+    fn drop(&mut self) {
+        self.rollback_in_place();
+    }
+}
+
+/// Reserves room for one event of `len` bytes, waiting up to keep-alive.
+fn reserve(inner: &Inner, len: u64) -> Result<(), PutError> {
+    let shared = &inner.shared;
+    let cfg = &shared.config;
+    let bytes_max = cfg.bytes_max.unwrap_or(u64::MAX);
+    let started = Instant::now();
+    let deadline = started + Duration::from_millis(cfg.keep_alive_ms);
+    let mut st = shared.lock_state();
+    loop {
+        let events_fit = st.used_events < cfg.capacity;
+        let bytes_fit = st.used_bytes.saturating_add(len) <= bytes_max;
+        if events_fit && bytes_fit {
+            st.used_events += 1;
+            st.used_bytes += len;
+            return Ok(());
+        }
+        if let Some(p) = shared.poisoned() {
+            return Err(p.into());
+        }
+        if shared.closed.load(SeqCst) {
+            return Err(PutError::Closed);
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            shared.metrics.channel_full_count.fetch_add(1, Relaxed);
+            let limit = if events_fit {
+                FullLimit::Bytes(bytes_max)
+            } else {
+                FullLimit::Capacity(cfg.capacity)
+            };
+            tracing::debug!(%limit, "put refused: channel full");
+            return Err(PutError::ChannelFull {
+                limit,
+                waited_ms: started.elapsed().as_millis() as u64,
+            });
+        }
+        st = shared
+            .not_full
+            .wait_timeout(st, deadline - now)
+            .unwrap_or_else(PoisonError::into_inner)
+            .0;
+    }
+}
+
+/// Returns reserved room (rolled-back or failed puts).
+fn release(inner: &Inner, events: u64, bytes: u64) {
+    if events == 0 {
+        return;
+    }
+    let shared = &inner.shared;
+    {
+        let mut st = shared.lock_state();
+        st.used_events -= events;
+        st.used_bytes = st.used_bytes.saturating_sub(bytes);
+    }
+    shared.not_full.notify_all();
+}
