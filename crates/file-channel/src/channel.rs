@@ -10,7 +10,7 @@ use crate::limits::MAX_RECORD_BYTES;
 use crate::metrics::ChannelMetrics;
 use crate::queue::{LogPos, QueueState};
 use crate::replay::{replay, ReplayOptions, Replayed, TornTail};
-use crate::segment::prefill::Prefill;
+use crate::segment::prefill::{Prefill, SyncGate};
 use crate::segment::scan::Scanner;
 use crate::segment::{list_segments, OpenSegment, SegmentSet};
 use crate::storage::{parent_dir, DynStorage, LockError, LockGuard, StdStorage};
@@ -36,6 +36,8 @@ pub(crate) struct Shared {
     pub not_full: Condvar,
     pub metrics: ChannelMetrics,
     pub segments: SegmentSet,
+    /// Serialises segment fsyncs with the poisoning their failure causes (see [`SyncGate`]).
+    pub sync_gate: SyncGate,
     pub next_txn_id: AtomicU64,
     /// Largest record (padding included) a put transaction may produce.
     pub record_bytes_max: u64,
@@ -285,6 +287,7 @@ impl FileChannel {
             not_full: Condvar::new(),
             metrics: ChannelMetrics::default(),
             segments: SegmentSet::default(),
+            sync_gate: SyncGate::default(),
             next_txn_id: AtomicU64::new(replayed.next_txn_id),
             record_bytes_max,
             poison: Mutex::new(None),
@@ -358,8 +361,19 @@ impl FileChannel {
             }
         }
         let prefill = if shared.config.prefill_ahead_bytes > 0 {
-            let p = Prefill::start(shared.config.prefill_ahead_bytes)
-                .map_err(io("start prefill for", &dir))?;
+            let weak = Arc::downgrade(&shared);
+            let on_fatal = Box::new(move |reason: String| {
+                if let Some(shared) = weak.upgrade() {
+                    shared.metrics.fsync_error_count.fetch_add(1, Relaxed);
+                    shared.poison(reason);
+                }
+            });
+            let p = Prefill::start(
+                shared.config.prefill_ahead_bytes,
+                shared.sync_gate.clone(),
+                on_fatal,
+            )
+            .map_err(io("start prefill for", &dir))?;
             let file_len = active
                 .file
                 .len()

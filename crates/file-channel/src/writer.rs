@@ -218,31 +218,40 @@ impl Writer {
     /// Writes one batch; returns true when the thread should stop.
     fn process(&mut self, batch: Vec<Request>) -> bool {
         let mut waiters: Vec<Arc<Completion>> = Vec::new();
+        let mut records: Vec<PendingRecord> = Vec::new();
+        let mut force_sync = false;
+        let mut shutdown = None;
+        for req in batch {
+            match req {
+                Request::Put { record, done } => {
+                    waiters.push(done);
+                    records.push(record);
+                }
+                Request::Take { record } => records.push(record),
+                Request::Sync { done } => {
+                    force_sync = true;
+                    waiters.push(done);
+                }
+                Request::Shutdown { done } => {
+                    force_sync = true;
+                    shutdown = Some(done);
+                }
+            }
+        }
         let mut puts: u64 = 0;
         let mut put_bytes: u64 = 0;
         let mut put_records = 0u64;
-        let mut force_sync = false;
-        let mut shutdown = None;
         let outcome: Result2<()> = (|| {
-            for req in batch {
-                match req {
-                    Request::Put { record, done } => {
-                        puts += u64::from(record.event_count);
-                        put_bytes += record.len() - RECORD_HEADER_BYTES as u64;
-                        put_records += 1;
-                        waiters.push(done);
-                        self.place(&record)?;
-                    }
-                    Request::Take { record } => self.place(&record)?,
-                    Request::Sync { done } => {
-                        force_sync = true;
-                        waiters.push(done);
-                    }
-                    Request::Shutdown { done } => {
-                        force_sync = true;
-                        shutdown = Some(done);
-                    }
+            if let Some(p) = self.shared.poisoned() {
+                return Err(p);
+            }
+            for record in &records {
+                if record.kind == RecordKind::Put {
+                    puts += u64::from(record.event_count);
+                    put_bytes += record.len() - RECORD_HEADER_BYTES as u64;
+                    put_records += 1;
                 }
+                self.place(record)?;
             }
             self.flush()?;
             let interval_due = match self.shared.config.sync {
@@ -262,8 +271,7 @@ impl Writer {
             }
             Ok(())
         })();
-        let m = &self.shared.metrics;
-        m.commit_batch_count.fetch_add(1, Relaxed);
+        self.shared.metrics.commit_batch_count.fetch_add(1, Relaxed);
         match outcome {
             Ok(()) => {
                 if put_records > 0 {
@@ -354,6 +362,8 @@ impl Writer {
             return Ok(());
         }
         let started = Instant::now();
+        let gate = self.shared.sync_gate.clone();
+        let _gate = gate.lock().unwrap_or_else(PoisonError::into_inner);
         if let Err(e) = self.active.file.sync_data() {
             self.shared.metrics.fsync_error_count.fetch_add(1, Relaxed);
             return Err(self.shared.poison(format!(
@@ -362,6 +372,12 @@ impl Writer {
             )));
         }
         self.shared.metrics.record_fsync(started.elapsed());
+        // Another thread's fsync of this file (the prefiller's) may have received the error
+        // that belongs to our pages; then this success proves nothing. The gate guarantees
+        // such a failure is already recorded.
+        if let Some(p) = self.shared.poisoned() {
+            return Err(p);
+        }
         self.active.durable = self.active.offset;
         self.unsynced_since = None;
         self.unsynced_bytes = 0;

@@ -6,6 +6,11 @@
 //! overwriting = 1.44× appending, fallocated-but-unwritten = 0.85×). The writer *claims* the
 //! range it is about to write before writing it; the prefiller only ever writes at or beyond
 //! the claimed end, under the same mutex, so the two never write the same bytes.
+//!
+//! The prefiller's `fdatasync` runs on the same file as the writer's, and the kernel reports a
+//! write-back error to only one of them: a failed prefill sync may have dropped the writer's
+//! dirty pages too. So it is fatal exactly like the writer's own (`on_fatal` poisons the
+//! channel). A failed zero write with ENOSPC only stops prefilling; any other error is fatal.
 
 use crate::storage::DynFile;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
@@ -30,6 +35,15 @@ struct State {
     stop: bool,
 }
 
+/// Called with a reason when the prefiller hits an error that makes the file's durability
+/// unknown.
+pub type OnFatal = Box<dyn Fn(String) + Send + Sync>;
+
+/// Held across every `fdatasync` of segment data *and* the poisoning that a failure causes, by
+/// the writer and the prefiller alike: a sync that succeeds after another one failed is only
+/// known to be worthless if the failure has been recorded before the success is looked at.
+pub type SyncGate = Arc<Mutex<()>>;
+
 #[derive(Debug, Default)]
 struct Shared {
     state: Mutex<State>,
@@ -46,13 +60,13 @@ pub struct Prefill {
 
 impl Prefill {
     /// Starts the thread; `ahead` bytes are kept filled beyond the writer's position.
-    pub fn start(ahead: u64) -> std::io::Result<Self> {
+    pub fn start(ahead: u64, gate: SyncGate, on_fatal: OnFatal) -> std::io::Result<Self> {
         let shared = Arc::new(Shared::default());
         let thread = {
             let shared = shared.clone();
             std::thread::Builder::new()
                 .name("sluice-prefill".into())
-                .spawn(move || run(&shared))?
+                .spawn(move || run(&shared, &gate, &on_fatal))?
         };
         Ok(Self {
             shared,
@@ -110,9 +124,21 @@ impl Drop for Prefill {
     }
 }
 
-fn run(shared: &Shared) {
+fn run(shared: &Shared, gate: &SyncGate, on_fatal: &OnFatal) {
     let zeros = vec![0u8; CHUNK_BYTES as usize];
     let mut unsynced = 0u64;
+    let sync = |file: &DynFile| -> bool {
+        let _gate = gate.lock().unwrap_or_else(PoisonError::into_inner);
+        match file.sync_data() {
+            Ok(()) => true,
+            Err(e) => {
+                on_fatal(format!(
+                    "fdatasync of a segment by the prefill thread failed: {e}"
+                ));
+                false
+            }
+        }
+    };
     let mut st = shared.state.lock().unwrap_or_else(PoisonError::into_inner);
     loop {
         if st.stop {
@@ -126,8 +152,10 @@ fn run(shared: &Shared) {
             if unsynced > 0 {
                 if let Some(file) = st.file.clone() {
                     drop(st);
-                    let _ = file.sync_data();
                     unsynced = 0;
+                    if !sync(&file) {
+                        return;
+                    }
                     st = shared.state.lock().unwrap_or_else(PoisonError::into_inner);
                     continue;
                 }
@@ -143,16 +171,22 @@ fn run(shared: &Shared) {
                 st.filled_to = at + n;
                 unsynced += n;
             }
-            Err(e) => {
-                tracing::warn!(offset = at, error = %e, "prefill of the active segment stopped");
+            Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => {
+                tracing::warn!(offset = at, error = %e, "prefill stopped: no space");
                 st.failed = true;
+            }
+            Err(e) => {
+                drop(st);
+                on_fatal(format!("a prefill write at offset {at} failed: {e}"));
+                return;
             }
         }
         if unsynced >= SYNC_EVERY_BYTES {
             drop(st);
-            // A failed sync here loses only zeros; the writer's own fsync covers its data.
-            let _ = file.sync_data();
             unsynced = 0;
+            if !sync(&file) {
+                return;
+            }
             st = shared.state.lock().unwrap_or_else(PoisonError::into_inner);
         }
     }

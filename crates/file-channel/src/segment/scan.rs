@@ -115,9 +115,13 @@ impl Scanner {
             self.buf_start = self.pos;
         }
         let end_wanted = self.pos + want.max(SCAN_CHUNK_BYTES) as u64;
-        let end = end_wanted
+        let mut end = end_wanted
             .min(self.limit)
             .min(self.eof_at.unwrap_or(u64::MAX));
+        if self.limit == u64::MAX {
+            // Reading to the end of the file: never size the buffer past it.
+            end = end.min(self.file.len()?);
+        }
         let mut at = self.buf_start + self.buf.len() as u64;
         while at < end {
             let old = self.buf.len();
