@@ -35,6 +35,7 @@ pub mod consumed;
 pub mod error;
 mod event;
 pub mod format;
+pub mod fuzzing;
 pub mod identity;
 pub mod limits;
 pub mod metrics;
