@@ -1,6 +1,7 @@
 //! [`FileChannel`]: opening a channel directory (lock, identity, replay, writer start-up),
 //! the state shared by transactions and the writer thread, and closing.
 
+use crate::checkpoint::{self, CHECKPOINT_TMP_NAME};
 use crate::config::ChannelConfig;
 use crate::error::{CloseError, OpenError, Poisoned};
 use crate::format::record::SEAL_RECORD_BYTES;
@@ -9,20 +10,22 @@ use crate::identity::{self, LOCK_FILE_NAME, META_FILE_NAME};
 use crate::limits::MAX_RECORD_BYTES;
 use crate::metrics::ChannelMetrics;
 use crate::queue::{LogPos, QueueState};
-use crate::replay::{replay, ReplayOptions, Replayed, TornTail};
+use crate::replay::{
+    list_checkpoints, replay, Damage, ReplayOptions, ReplayStart, Replayed, TornTail,
+};
 use crate::segment::prefill::{Prefill, SyncGate};
 use crate::segment::scan::Scanner;
 use crate::segment::{list_segments, OpenSegment, SegmentSet};
 use crate::storage::{parent_dir, DynStorage, LockError, LockGuard, StdStorage};
 use crate::txn::Transaction;
-use crate::writer::{create_segment, Active, Completion, Request, Writer};
-use std::path::Path;
+use crate::writer::{create_segment, Active, Completion, Request, Writer, WriterStart};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// State shared by the channel handle, its transactions and the writer thread.
 #[derive(Debug)]
@@ -44,7 +47,27 @@ pub(crate) struct Shared {
     poison: Mutex<Option<Poisoned>>,
     poisoned_flag: AtomicBool,
     pub closed: AtomicBool,
+    /// Whether every directory had at least `minimum_required_space` free at the last check.
+    space_ok: AtomicBool,
+    space: Mutex<SpaceCheck>,
 }
+
+/// The last free-space check.
+#[derive(Debug)]
+struct SpaceCheck {
+    at: Instant,
+    low: Option<SpaceLow>,
+}
+
+/// A directory short of space.
+#[derive(Clone, Debug)]
+pub(crate) struct SpaceLow {
+    pub dir: PathBuf,
+    pub available: u64,
+}
+
+/// How stale a "space is low" verdict may be before a put checks again itself.
+const SPACE_RECHECK_AFTER: Duration = Duration::from_secs(1);
 
 impl Shared {
     pub(crate) fn lock_state(&self) -> MutexGuard<'_, QueueState> {
@@ -79,6 +102,76 @@ impl Shared {
             .clone()
     }
 
+    /// Checks the free space of the channel and data directories now.
+    pub(crate) fn refresh_space(&self) -> Option<SpaceLow> {
+        let required = self.config.minimum_required_space;
+        let mut low = None;
+        if required > 0 {
+            for dir in std::iter::once(&self.config.dir).chain(self.config.data_dirs.iter()) {
+                match self.storage.available_space(dir) {
+                    Ok(available) if available < required => {
+                        low = Some(SpaceLow {
+                            dir: dir.clone(),
+                            available,
+                        });
+                        break;
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(dir = %dir.display(), error = %e, "cannot read free space")
+                    }
+                }
+            }
+        }
+        let was_ok = self.space_ok.swap(low.is_none(), SeqCst);
+        self.metrics
+            .disk_space_low
+            .store(u64::from(low.is_some()), Relaxed);
+        match (&low, was_ok) {
+            (Some(l), true) => {
+                tracing::error!(dir = %l.dir.display(), available = l.available, required,
+                "free space below minimum_required_space: refusing puts, takes continue")
+            }
+            (None, false) => {
+                tracing::info!("free space is back above minimum_required_space: accepting puts")
+            }
+            _ => {}
+        }
+        let mut sp = self.space.lock().unwrap_or_else(PoisonError::into_inner);
+        sp.at = Instant::now();
+        sp.low = low.clone();
+        low
+    }
+
+    /// Whether puts must be refused for lack of space (re-checking a stale verdict).
+    pub(crate) fn space_low(&self) -> Option<SpaceLow> {
+        if self.space_ok.load(Relaxed) {
+            return None;
+        }
+        let stale = {
+            let sp = self.space.lock().unwrap_or_else(PoisonError::into_inner);
+            if sp.at.elapsed() < SPACE_RECHECK_AFTER {
+                return sp.low.clone();
+            }
+            true
+        };
+        if stale {
+            return self.refresh_space();
+        }
+        None
+    }
+
+    /// A write just failed with ENOSPC: refuse puts until a check says otherwise.
+    pub(crate) fn note_no_space(&self) {
+        let dir = self.config.dir.clone();
+        let available = self.storage.available_space(&dir).unwrap_or(0);
+        self.space_ok.store(false, SeqCst);
+        self.metrics.disk_space_low.store(1, Relaxed);
+        let mut sp = self.space.lock().unwrap_or_else(PoisonError::into_inner);
+        sp.at = Instant::now();
+        sp.low = Some(SpaceLow { dir, available });
+    }
+
     /// Makes committed puts visible to takers.
     pub(crate) fn publish(&self, next_seq: u64, visible: LogPos, events: u64, bytes: u64) {
         let mut st = self.lock_state();
@@ -96,6 +189,14 @@ impl Shared {
 /// What opening the channel found and did.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct OpenReport {
+    /// Where replay started (checkpoint or full) and which checkpoints were refused, and why.
+    pub start: ReplayStart,
+    /// Damage skipped (in skip mode) with its location and the events it cost.
+    pub damage: Vec<Damage>,
+    /// Events lost to that damage.
+    pub events_lost: u64,
+    /// Orphan segments removed.
+    pub orphans: Vec<PathBuf>,
     /// Segment files replayed.
     pub segments: usize,
     /// Records replayed.
@@ -113,6 +214,7 @@ pub(crate) struct Inner {
     pub shared: Arc<Shared>,
     sender: Mutex<Option<Sender<Request>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    checkpointer: Mutex<Option<JoinHandle<()>>>,
     lock: Mutex<Option<Box<dyn LockGuard>>>,
     channel_id: u64,
     report: OpenReport,
@@ -146,6 +248,15 @@ impl Inner {
             .take();
         if let Some(t) = self
             .writer
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            let _ = t.join();
+        }
+        // The writer held the checkpoint thread's only sender: it ends once its queue drains.
+        if let Some(t) = self
+            .checkpointer
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take()
@@ -258,6 +369,7 @@ impl FileChannel {
 
         let replayed = replay(
             storage.as_ref(),
+            &dir,
             &dirs,
             ReplayOptions {
                 writable: true,
@@ -266,8 +378,19 @@ impl FileChannel {
                 } else {
                     None
                 }),
+                mode: config.recovery_mode,
+                ignore_checkpoints: false,
+                progress: None,
             },
         )?;
+        let newest_generation = list_checkpoints(storage.as_ref(), &dir)
+            .map_err(io("list checkpoints in", &dir))?
+            .first()
+            .map_or(0, |(g, _)| *g);
+        let tmp = dir.join(CHECKPOINT_TMP_NAME);
+        if storage.exists(&tmp) {
+            storage.remove(&tmp).map_err(io("remove", &tmp))?;
+        }
         let channel_id = if known_id.is_none() && !existing.is_empty() {
             let id = first_channel_id(storage.as_ref(), &replayed)
                 .unwrap_or_else(identity::new_channel_id);
@@ -293,8 +416,14 @@ impl FileChannel {
             poison: Mutex::new(None),
             poisoned_flag: AtomicBool::new(false),
             closed: AtomicBool::new(false),
+            space_ok: AtomicBool::new(true),
+            space: Mutex::new(SpaceCheck {
+                at: Instant::now(),
+                low: None,
+            }),
             config,
         });
+        shared.refresh_space();
         for s in &replayed.segments {
             shared.segments.insert(
                 s.id,
@@ -318,16 +447,16 @@ impl FileChannel {
             }
             other => {
                 let id = other.map_or(1, |s| s.id + 1);
-                create_segment(&shared, &dirs, id, channel_id, replayed.next_seq).map_err(
-                    |reason| OpenError::Io {
-                        op: "create the first segment in",
-                        path: dir.clone(),
-                        source: std::io::Error::other(reason),
-                    },
-                )?
+                create_segment(&shared, &dirs, id, channel_id, replayed.next_seq).map_err(|e| {
+                    OpenError::Io {
+                        op: "create segment",
+                        path: e.path,
+                        source: e.source,
+                    }
+                })?
             }
         };
-        let cursor = match replayed.read_start() {
+        let cursor = match replayed.read_start {
             Some((id, pos)) => shared
                 .segments
                 .get(id)
@@ -359,6 +488,9 @@ impl FileChannel {
             if let Some(t) = &replayed.torn_tail {
                 m.torn_tail_bytes.store(t.bytes, Relaxed);
             }
+            m.events_lost.store(replayed.events_lost, Relaxed);
+            m.corrupt_record_count
+                .store(replayed.damage.len() as u64, Relaxed);
         }
         let prefill = if shared.config.prefill_ahead_bytes > 0 {
             let weak = Arc::downgrade(&shared);
@@ -389,15 +521,24 @@ impl FileChannel {
             None
         };
         let (tx, rx) = channel();
-        let next_seq = replayed.next_seq;
+        let checkpointer = checkpoint::start(shared.clone(), newest_generation)
+            .map_err(io("start the checkpoint thread for", &dir))?;
+        let checkpoint_now = !replayed.damage.is_empty()
+            || replayed.torn_tail.is_some()
+            || !replayed.orphans.is_empty()
+            || (matches!(replayed.start, ReplayStart::Full { .. }) && replayed.records > 0);
         let writer = Writer::new(
             shared.clone(),
-            rx,
-            active,
-            next_seq,
-            channel_id,
-            dirs,
-            prefill,
+            WriterStart {
+                rx,
+                active,
+                next_seq: replayed.next_seq,
+                channel_id,
+                dirs,
+                prefill,
+                checkpoints: checkpointer.tx,
+                checkpoint_now,
+            },
         );
         let handle = std::thread::Builder::new()
             .name("sluice-writer".into())
@@ -410,6 +551,7 @@ impl FileChannel {
                 shared,
                 sender: Mutex::new(Some(tx)),
                 writer: Mutex::new(Some(handle)),
+                checkpointer: Mutex::new(Some(checkpointer.thread)),
                 lock: Mutex::new(Some(lock)),
                 channel_id,
                 report,
@@ -518,6 +660,10 @@ fn first_channel_id(storage: &dyn crate::storage::Storage, r: &Replayed) -> Opti
 
 fn report_of(r: &Replayed) -> OpenReport {
     OpenReport {
+        start: r.start.clone(),
+        damage: r.damage.clone(),
+        events_lost: r.events_lost_now(),
+        orphans: r.orphans.clone(),
         segments: r.segments.len(),
         records: r.records,
         pending_events: r.pending_events(),

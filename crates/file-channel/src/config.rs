@@ -22,6 +22,36 @@ pub enum SyncPolicy {
     },
 }
 
+/// What open does with damage outside a torn tail.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RecoveryMode {
+    /// Refuse to open; the error names file, segment, offset and kind.
+    Strict,
+    /// Skip the damaged bytes, copy them to `quarantine/` with a JSON note, count the lost
+    /// events exactly from the sequence gap, log at error level, and keep serving. Default.
+    #[default]
+    SkipDamaged,
+}
+
+impl RecoveryMode {
+    /// The mode's name in configuration files: `strict` or `skip-damaged`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Strict => "strict",
+            Self::SkipDamaged => "skip-damaged",
+        }
+    }
+
+    /// Parses a mode name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "strict" => Some(Self::Strict),
+            "skip-damaged" => Some(Self::SkipDamaged),
+            _ => None,
+        }
+    }
+}
+
 /// Configuration of a file channel.
 #[derive(Clone, Debug)]
 pub struct ChannelConfig {
@@ -52,6 +82,17 @@ pub struct ChannelConfig {
     /// thread, so a commit's `fdatasync` overwrites already-allocated blocks and need not journal
     /// a size change. 0 disables it. Default: 8 MiB.
     pub prefill_ahead_bytes: u64,
+    /// A checkpoint is written at least this often (and on clean close). Flume:
+    /// `checkpointInterval`. Default: 30000 ms.
+    pub checkpoint_interval_ms: u64,
+    /// A checkpoint is also written after this many bytes of log. Default: 256 MiB.
+    pub checkpoint_bytes: u64,
+    /// Puts are refused while any channel or data directory has less free space than this;
+    /// takes, take commits, checkpoints and deletion keep working so the channel drains.
+    /// Flume: `minimumRequiredSpace`. Default: 500 MiB (524,288,000 bytes, Flume's).
+    pub minimum_required_space: u64,
+    /// What open does with damage outside a torn tail. Default: [`RecoveryMode::SkipDamaged`].
+    pub recovery_mode: RecoveryMode,
 }
 
 impl ChannelConfig {
@@ -68,6 +109,10 @@ impl ChannelConfig {
             sync: SyncPolicy::EveryCommit,
             take_sync_interval_ms: 100,
             prefill_ahead_bytes: 8 << 20,
+            checkpoint_interval_ms: 30_000,
+            checkpoint_bytes: 256 << 20,
+            minimum_required_space: 524_288_000,
+            recovery_mode: RecoveryMode::SkipDamaged,
         }
     }
 
@@ -123,6 +168,12 @@ impl ChannelConfig {
                     "interval_ms and bytes must both be at least 1".into(),
                 );
             }
+        }
+        if self.checkpoint_interval_ms == 0 || self.checkpoint_bytes == 0 {
+            return bad(
+                "checkpoint_interval_ms",
+                "checkpoint_interval_ms and checkpoint_bytes must be at least 1".into(),
+            );
         }
         if self.take_sync_interval_ms == 0 {
             return bad("take_sync_interval_ms", "must be at least 1".into());

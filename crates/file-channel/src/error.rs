@@ -120,6 +120,17 @@ pub enum PutError {
         /// The limit (record or segment size).
         limit: u64,
     },
+    /// A channel directory has less free space than `minimum_required_space`. Takes keep
+    /// working, so the channel can drain.
+    #[error("not enough disk space: {dir} has {available} bytes free, minimum_required_space is {required}")]
+    InsufficientSpace {
+        /// The directory short of space.
+        dir: PathBuf,
+        /// Bytes free there.
+        available: u64,
+        /// The configured reserve.
+        required: u64,
+    },
     /// The event itself is over a limit.
     #[error(transparent)]
     Event(#[from] EventTooLarge),
@@ -174,12 +185,14 @@ pub enum TakeError {
     Closed,
 }
 
-/// Failure of a commit. A put commit that failed is rolled back in memory; its record may or
-/// may not have reached the disk, so after a crash it may reappear (at-least-once).
+/// Failure of a commit. A put commit that failed is rolled back in memory. After
+/// [`CommitError::Write`] its record is not in the log; after [`CommitError::Poisoned`] it may
+/// or may not have reached the disk, so after a crash it may reappear (at-least-once).
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum CommitError {
-    /// Writing the record failed; nothing was acknowledged and the channel keeps serving.
+    /// Writing the record failed for lack of space; the batch was cut from the log, nothing was
+    /// acknowledged, and the channel keeps serving.
     #[error("cannot write to {path}: {source}")]
     Write {
         /// The segment file.

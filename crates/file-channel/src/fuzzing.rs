@@ -78,12 +78,7 @@ pub fn segment_scan(data: &[u8]) {
         }
     }
     let storage: Arc<dyn Storage> = Arc::new(sim);
-    let _ = replay(
-        storage.as_ref(),
-        &[dir.to_path_buf()],
-        ReplayOptions {
-            writable: false,
-            channel_id: Some(7),
-        },
-    );
+    let mut opts = ReplayOptions::read_only();
+    opts.channel_id = Some(7);
+    let _ = replay(storage.as_ref(), dir, &[dir.to_path_buf()], opts);
 }

@@ -30,6 +30,7 @@
 )]
 
 mod channel;
+mod checkpoint;
 pub mod config;
 pub mod consumed;
 pub mod error;
@@ -39,6 +40,7 @@ pub mod fuzzing;
 pub mod identity;
 pub mod limits;
 pub mod metrics;
+pub mod quarantine;
 mod queue;
 pub mod replay;
 pub mod segment;
@@ -47,7 +49,7 @@ mod txn;
 mod writer;
 
 pub use channel::{FileChannel, OpenReport};
-pub use config::{ChannelConfig, SyncPolicy};
+pub use config::{ChannelConfig, RecoveryMode, SyncPolicy};
 pub use error::{
     CloseError, CommitError, Corruption, FullLimit, OpenError, Poisoned, PutError, TakeError,
 };

@@ -79,8 +79,22 @@ counters! {
     torn_tail_bytes => "TornTailBytes",
     /// Damaged records found (skipped or refused).
     corrupt_record_count => "CorruptRecordCount",
-    /// Events lost to corruption, counted exactly from sequence gaps.
+    /// Events lost to corruption, counted exactly from sequence gaps (cumulative).
     events_lost => "EventsLost",
+    /// Checkpoints written.
+    checkpoint_count => "CheckpointCount",
+    /// Milliseconds the last checkpoint took to write.
+    checkpoint_ms => "CheckpointMillis",
+    /// When the last checkpoint was written, ms since the Unix epoch.
+    last_checkpoint_unix_ms => "LastCheckpointUnixMillis",
+    /// Segment files deleted after their events were consumed.
+    segments_deleted => "SegmentsDeleted",
+    /// Segments kept only because the oldest pending event is in or before them.
+    segments_pinned => "SegmentsPinned",
+    /// Puts refused because free space was below `minimum_required_space`.
+    put_refused_no_space_count => "PutRefusedNoSpaceCount",
+    /// 1 while puts are refused for lack of free space.
+    disk_space_low => "DiskSpaceLow",
 }
 
 impl ChannelMetrics {

@@ -9,16 +9,28 @@
 //!
 //! Capacity is accounted here too: `used_*` counts pending events plus the events reserved by
 //! open put transactions.
+//!
+//! For checkpoints the queue also remembers where the records between the low-water mark and
+//! the cursor start (`index`): one entry per record that still has an unconsumed event behind
+//! the cursor — in-flight records, not pending ones — so a checkpoint can say where a reader
+//! must restart.
+//!
+//! Damage met while reading (possible only for bytes a checkpoint let open skip, or media
+//! damage after open) is handled as open handles it: refused in strict mode; otherwise skipped,
+//! quarantined, and the events lost counted from the sequence gap.
 
+use crate::channel::Shared;
+use crate::config::RecoveryMode;
 use crate::consumed::ConsumedSet;
 use crate::error::{Corruption, TakeError};
 use crate::format::record::{RecordKind, SealPayload};
 use crate::format::segment_header::SEGMENT_HEADER_BYTES;
 use crate::format::{event, CorruptionKind};
+use crate::quarantine;
 use crate::segment::scan::{ScanItem, Scanner};
-use crate::segment::SegmentSet;
 use crate::Event;
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::Ordering::Relaxed;
 
 /// A taken event: its sequence number, the event, and its encoded size.
 pub(crate) type Taken = (u64, Event, u64);
@@ -46,6 +58,10 @@ pub(crate) struct QueueState {
     redeliver: BTreeMap<u64, (Event, u64)>,
     front: VecDeque<Taken>,
     cursor: Option<Scanner>,
+    /// `(first_seq, end_seq, position)` of records read with events not yet consumed.
+    index: VecDeque<(u64, u64, LogPos)>,
+    /// The sequence number the next put record under the cursor should start with.
+    reader_next_seq: Option<u64>,
 }
 
 impl QueueState {
@@ -70,6 +86,21 @@ impl QueueState {
             redeliver: BTreeMap::new(),
             front: VecDeque::new(),
             cursor,
+            index: VecDeque::new(),
+            reader_next_seq: None,
+        }
+    }
+
+    /// A position at or before the record holding the low-water mark: where a reader restarts.
+    pub(crate) fn read_start(&mut self) -> LogPos {
+        let lwm = self.consumed.low_water_mark();
+        while self.index.front().is_some_and(|&(_, end, _)| end <= lwm) {
+            self.index.pop_front();
+        }
+        match (self.index.front(), &self.cursor) {
+            (Some(&(_, _, pos)), _) => pos,
+            (None, Some(c)) => (c.segment_id(), c.position()),
+            (None, None) => self.visible,
         }
     }
 
@@ -81,7 +112,7 @@ impl QueueState {
     }
 
     /// The next event to hand out, if one is visible.
-    pub(crate) fn pop_next(&mut self, segments: &SegmentSet) -> Result<Option<Taken>, TakeError> {
+    pub(crate) fn pop_next(&mut self, shared: &Shared) -> Result<Option<Taken>, TakeError> {
         if let Some((seq, (ev, bytes))) = self.redeliver.pop_first() {
             return Ok(Some((seq, ev, bytes)));
         }
@@ -91,14 +122,33 @@ impl QueueState {
                     return Ok(Some(t));
                 }
             }
-            if !self.read_next_record(segments)? {
+            if !self.read_next_record(shared)? {
                 return Ok(None);
             }
         }
     }
 
+    /// Marks `[from, to)` lost: consumed without delivery, counted once.
+    fn lose(&mut self, shared: &Shared, from: u64, to: u64) -> u64 {
+        let lost = self.consumed.insert(from, to);
+        if lost > 0 {
+            self.pending_events -= lost.min(self.pending_events);
+            self.used_events -= lost.min(self.used_events);
+            let m = &shared.metrics;
+            m.events_lost.fetch_add(lost, Relaxed);
+            m.channel_size.store(self.pending_events, Relaxed);
+            tracing::error!(
+                first_seq = from,
+                end_seq = to,
+                events = lost,
+                "events lost to damaged log data"
+            );
+        }
+        lost
+    }
+
     /// Reads the next record at the cursor; false when the cursor is at the visible end.
-    fn read_next_record(&mut self, segments: &SegmentSet) -> Result<bool, TakeError> {
+    fn read_next_record(&mut self, shared: &Shared) -> Result<bool, TakeError> {
         let Some(scanner) = self.cursor.as_mut() else {
             return Ok(false);
         };
@@ -107,76 +157,184 @@ impl QueueState {
             return Ok(false);
         }
         let seg = scanner.segment_id();
-        scanner.set_limit(if seg == self.visible.0 {
+        let limit = if seg == self.visible.0 {
             self.visible.1
         } else {
             u64::MAX
-        });
-        let path = || segments.get(seg).map(|s| s.path).unwrap_or_default();
-        let item = scanner.next_item().map_err(|source| TakeError::Io {
-            path: path(),
-            offset: here.1,
-            source,
-        })?;
-        let corrupt = |offset, kind| {
-            TakeError::Corrupt(Corruption {
-                file: path(),
-                segment: seg,
-                offset,
-                kind,
-            })
         };
-        match item {
+        scanner.set_limit(limit);
+        let path = shared.segments.get(seg).map(|s| s.path).unwrap_or_default();
+        let io = |offset| {
+            let path = path.clone();
+            move |source| TakeError::Io {
+                path,
+                offset,
+                source,
+            }
+        };
+        let item = scanner.next_item().map_err(io(here.1))?;
+        let corruption = |offset, kind| Corruption {
+            file: path.clone(),
+            segment: seg,
+            offset,
+            kind,
+        };
+        let (offset, kind) = match item {
             ScanItem::Record { header, payload } => match header.kind {
                 RecordKind::Put => {
+                    let mut events = Vec::with_capacity(header.event_count as usize);
                     let mut at = 0usize;
-                    for i in 0..u64::from(header.event_count) {
+                    for _ in 0..header.event_count {
                         let (ev, used) = event::decode(&payload[at..])
-                            .map_err(|kind| corrupt(header.offset, kind))?;
+                            .map_err(|kind| TakeError::Corrupt(corruption(header.offset, kind)))?;
                         at += used;
-                        let seq = header.first_seq + i;
-                        if !self.consumed.contains(seq) {
-                            self.front.push_back((seq, ev, used as u64));
-                        }
+                        events.push((ev, used as u64));
                     }
                     if at != payload.len() {
-                        return Err(corrupt(
+                        return Err(TakeError::Corrupt(corruption(
                             header.offset,
                             CorruptionKind::BadPayload {
                                 what: "put payload longer than its events",
                             },
-                        ));
+                        )));
                     }
-                    Ok(true)
+                    let first = header.first_seq;
+                    let end = first + u64::from(header.event_count);
+                    if let Some(expected) = self.reader_next_seq {
+                        if first > expected {
+                            self.lose(shared, expected, first);
+                        }
+                    }
+                    self.reader_next_seq = Some(end);
+                    let mut any = false;
+                    for (i, (ev, used)) in events.into_iter().enumerate() {
+                        let seq = first + i as u64;
+                        if !self.consumed.contains(seq) {
+                            self.front.push_back((seq, ev, used));
+                            any = true;
+                        }
+                    }
+                    if any {
+                        self.index.push_back((first, end, (seg, header.offset)));
+                    }
+                    return Ok(true);
                 }
-                RecordKind::Take => Ok(true),
+                RecordKind::Take => return Ok(true),
                 RecordKind::Seal => {
-                    let next = SealPayload::decode(payload).next_segment_id;
-                    let Some(open) = segments.get(next) else {
-                        return Err(corrupt(
-                            header.offset,
-                            CorruptionKind::BadPayload {
-                                what: "seal names a segment that is not open",
-                            },
-                        ));
-                    };
-                    self.cursor = Some(Scanner::new(
-                        open.file,
-                        next,
-                        SEGMENT_HEADER_BYTES as u64,
-                        u64::MAX,
-                    ));
-                    Ok(true)
+                    let seal = SealPayload::decode(payload);
+                    if let Some(expected) = self.reader_next_seq {
+                        if seal.next_seq > expected {
+                            self.lose(shared, expected, seal.next_seq);
+                        }
+                    }
+                    self.reader_next_seq = Some(seal.next_seq);
+                    return self.move_past_segment(
+                        shared,
+                        seg,
+                        seal.next_segment_id,
+                        &path,
+                        header.offset,
+                    );
                 }
             },
-            ScanItem::End { offset } => Err(corrupt(
+            ScanItem::End { offset } => (
                 offset,
                 CorruptionKind::Truncated {
-                    needed: self.visible.1.saturating_sub(offset),
+                    needed: limit.saturating_sub(offset),
                     available: 0,
                 },
-            )),
-            ScanItem::Bad { offset, kind } => Err(corrupt(offset, kind)),
+            ),
+            ScanItem::Bad { offset, kind } => (offset, kind),
+        };
+        // Damage below the visible end.
+        let at = corruption(offset, kind);
+        if shared.config.recovery_mode == RecoveryMode::Strict {
+            return Err(TakeError::Corrupt(at));
         }
+        shared.metrics.corrupt_record_count.fetch_add(1, Relaxed);
+        let later = scanner.find_next_valid(offset + 8).map_err(io(offset))?;
+        let file = shared.segments.get(seg).map(|s| s.file);
+        let to = later
+            .as_ref()
+            .map_or(limit.min(offset + (1 << 20)), |h| h.offset);
+        tracing::error!(file = %at.file.display(), segment = seg, offset, kind = %at.kind,
+            "damaged record met while reading; skipping it");
+        let mut lost = 0;
+        match later {
+            Some(h) => {
+                if let Some(c) = self.cursor.as_mut() {
+                    c.seek(h.offset);
+                }
+            }
+            None if seg == self.visible.0 => {
+                // Nothing valid up to the visible end: everything committed up to there is lost.
+                let visible_offset = self.visible.1;
+                if let Some(c) = self.cursor.as_mut() {
+                    c.seek(visible_offset);
+                }
+                let expected = self
+                    .reader_next_seq
+                    .unwrap_or(self.consumed.low_water_mark());
+                let next_seq = self.next_seq;
+                lost = self.lose(shared, expected, next_seq);
+                self.reader_next_seq = Some(next_seq);
+            }
+            None => {
+                let next = shared
+                    .segments
+                    .ids()
+                    .into_iter()
+                    .find(|&id| id > seg)
+                    .unwrap_or(seg + 1);
+                self.move_past_segment(shared, seg, next, &path, offset)?;
+            }
+        }
+        if let Some(f) = file {
+            let _ = quarantine::save_bytes(
+                shared.storage.as_ref(),
+                &shared.config.dir,
+                &at,
+                &f,
+                to - offset,
+            );
+        }
+        let _ = quarantine::write_note(
+            shared.storage.as_ref(),
+            &shared.config.dir,
+            &at,
+            to - offset,
+            lost,
+        );
+        Ok(true)
+    }
+
+    /// Moves the cursor to segment `next` (or the first one after it that exists).
+    fn move_past_segment(
+        &mut self,
+        shared: &Shared,
+        seg: u64,
+        next: u64,
+        path: &std::path::Path,
+        offset: u64,
+    ) -> Result<bool, TakeError> {
+        let target = shared.segments.ids().into_iter().find(|&id| id >= next);
+        let Some((id, open)) = target.and_then(|id| shared.segments.get(id).map(|o| (id, o)))
+        else {
+            return Err(TakeError::Corrupt(Corruption {
+                file: path.to_path_buf(),
+                segment: seg,
+                offset,
+                kind: CorruptionKind::BadPayload {
+                    what: "no segment follows this one",
+                },
+            }));
+        };
+        self.cursor = Some(Scanner::new(
+            open.file,
+            id,
+            SEGMENT_HEADER_BYTES as u64,
+            u64::MAX,
+        ));
+        Ok(true)
     }
 }

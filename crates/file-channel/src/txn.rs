@@ -80,6 +80,17 @@ impl Transaction {
             return Err(PutError::Closed);
         }
         let len = event::check(event)?;
+        if let Some(low) = shared.space_low() {
+            shared
+                .metrics
+                .put_refused_no_space_count
+                .fetch_add(1, Relaxed);
+            return Err(PutError::InsufficientSpace {
+                dir: low.dir,
+                available: low.available,
+                required: shared.config.minimum_required_space,
+            });
+        }
         if matches!(self.kind, Kind::Fresh) {
             self.kind = Kind::Put {
                 record: PendingRecord::new(RecordKind::Put, self.txn_id),
@@ -145,7 +156,7 @@ impl Transaction {
             if shared.closed.load(SeqCst) {
                 return Err(TakeError::Closed);
             }
-            if let Some((seq, ev, bytes)) = st.pop_next(&shared.segments)? {
+            if let Some((seq, ev, bytes)) = st.pop_next(shared)? {
                 taken.push((seq, ev.clone(), bytes));
                 return Ok(Some(ev));
             }

@@ -7,13 +7,22 @@
 //! takers and their committers released. While one batch is being synced the next one queues
 //! up, so N concurrent committers cost one sync, not N.
 //!
-//! Failure discipline: a failed write or fsync poisons the channel. Nothing in the failing
-//! batch is acknowledged, every later operation fails, and reopening replays what was durable.
-//! A failed fsync is never retried (the kernel may have dropped the dirty pages already).
+//! Between batches the writer also takes checkpoint snapshots (after an fsync, so the position
+//! they cover is durable) for the checkpoint thread, and watches the free space of the channel's
+//! directories.
+//!
+//! Failure discipline: a failed fsync, or a failed write other than "no space", poisons the
+//! channel: nothing in the failing batch is acknowledged, every later operation fails, and
+//! reopening replays what was durable. A failed fsync is never retried (the kernel may have
+//! dropped the dirty pages already). A write that fails for lack of space (ENOSPC) is rolled
+//! back instead: the segment is cut back to where the batch began, the batch's commits fail
+//! with [`CommitError::Write`], and the channel keeps serving (takes drain it).
 
 use crate::channel::Shared;
+use crate::checkpoint::{CheckpointDone, Snapshot};
 use crate::config::SyncPolicy;
 use crate::error::{CommitError, Poisoned};
+use crate::format::checkpoint::Checkpoint;
 use crate::format::record::{
     align_up, PendingRecord, RecordKind, RecordPlace, SealPayload, RECORD_HEADER_BYTES,
     SEAL_RECORD_BYTES,
@@ -22,14 +31,20 @@ use crate::format::segment_header::{segment_file_name, SegmentHeader, SEGMENT_HE
 use crate::segment::prefill::Prefill;
 use crate::segment::{dir_for_segment, OpenSegment};
 use crate::storage::DynFile;
+use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Most record bytes one batch gathers before it is written.
 const BATCH_BYTES_MAX: usize = 16 << 20;
+
+/// How often the free space of the directories is checked while writing.
+const SPACE_CHECK_INTERVAL: Duration = Duration::from_millis(500);
+/// ... or after this many bytes were written.
+const SPACE_CHECK_BYTES: u64 = 8 << 20;
 
 /// Work for the writer.
 #[derive(Debug)]
@@ -94,105 +109,193 @@ pub(crate) struct Active {
     pub durable: u64,
 }
 
-/// The writer thread's state.
-pub(crate) struct Writer {
-    pub shared: Arc<Shared>,
+/// Why a batch failed.
+#[derive(Debug)]
+enum Fail {
+    /// The channel is poisoned.
+    Poison(Poisoned),
+    /// No space: roll the batch back and keep serving.
+    NoSpace { path: PathBuf, source: io::Error },
+}
+
+impl From<Poisoned> for Fail {
+    fn from(p: Poisoned) -> Self {
+        Self::Poison(p)
+    }
+}
+
+fn is_no_space(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(libc::ENOSPC)
+}
+
+/// What the writer needs at start-up besides the shared state.
+pub(crate) struct WriterStart {
     pub rx: Receiver<Request>,
     pub active: Active,
     pub next_seq: u64,
     pub channel_id: u64,
     pub dirs: Vec<PathBuf>,
     pub prefill: Option<Prefill>,
+    pub checkpoints: Sender<Snapshot>,
+    /// Write a checkpoint right away (after a full replay or damage).
+    pub checkpoint_now: bool,
+}
+
+/// The writer thread's state.
+pub(crate) struct Writer {
+    shared: Arc<Shared>,
+    rx: Receiver<Request>,
+    active: Active,
+    next_seq: u64,
+    channel_id: u64,
+    dirs: Vec<PathBuf>,
+    prefill: Option<Prefill>,
+    checkpoints: Sender<Snapshot>,
     buf: Vec<u8>,
     /// When the oldest unsynced byte was written.
     unsynced_since: Option<Instant>,
     unsynced_bytes: u64,
     /// Whether unsynced bytes include acknowledged puts (interval policy).
     unsynced_puts: bool,
+    last_checkpoint: Instant,
+    bytes_since_checkpoint: u64,
+    /// Something changed since the last checkpoint.
+    dirty: bool,
+    checkpoint_now: bool,
+    last_space_check: Instant,
+    bytes_since_space_check: u64,
 }
 
-type Result2<T> = Result<T, Poisoned>;
-
 impl Writer {
-    pub(crate) fn new(
-        shared: Arc<Shared>,
-        rx: Receiver<Request>,
-        active: Active,
-        next_seq: u64,
-        channel_id: u64,
-        dirs: Vec<PathBuf>,
-        prefill: Option<Prefill>,
-    ) -> Self {
+    pub(crate) fn new(shared: Arc<Shared>, start: WriterStart) -> Self {
         Self {
             shared,
-            rx,
-            active,
-            next_seq,
-            channel_id,
-            dirs,
-            prefill,
+            rx: start.rx,
+            active: start.active,
+            next_seq: start.next_seq,
+            channel_id: start.channel_id,
+            dirs: start.dirs,
+            prefill: start.prefill,
+            checkpoints: start.checkpoints,
             buf: Vec::with_capacity(1 << 20),
             unsynced_since: None,
             unsynced_bytes: 0,
             unsynced_puts: false,
+            last_checkpoint: Instant::now(),
+            bytes_since_checkpoint: 0,
+            dirty: start.checkpoint_now,
+            checkpoint_now: start.checkpoint_now,
+            last_space_check: Instant::now(),
+            bytes_since_space_check: 0,
         }
     }
 
-    /// How long until unsynced data must be synced, if any is pending.
-    fn sync_due_in(&self) -> Option<Duration> {
-        let since = self.unsynced_since?;
+    /// How long until something is due: an fsync of unsynced data or a checkpoint.
+    fn next_due_in(&self) -> Option<Duration> {
         let cfg = &self.shared.config;
+        let mut due: Option<Duration> = None;
+        if let Some(since) = self.unsynced_since {
+            let mut limit = Duration::from_millis(cfg.take_sync_interval_ms);
+            if self.unsynced_puts {
+                if let SyncPolicy::Interval { interval_ms, .. } = cfg.sync {
+                    limit = limit.min(Duration::from_millis(interval_ms));
+                }
+            }
+            due = Some(limit.saturating_sub(since.elapsed()));
+        }
+        if self.dirty {
+            let cp = Duration::from_millis(cfg.checkpoint_interval_ms)
+                .saturating_sub(self.last_checkpoint.elapsed());
+            let cp = if self.checkpoint_now {
+                Duration::ZERO
+            } else {
+                cp
+            };
+            due = Some(due.map_or(cp, |d| d.min(cp)));
+        }
+        due
+    }
+
+    fn checkpoint_due(&self) -> bool {
+        let cfg = &self.shared.config;
+        self.dirty
+            && (self.checkpoint_now
+                || self.bytes_since_checkpoint >= cfg.checkpoint_bytes
+                || self.last_checkpoint.elapsed()
+                    >= Duration::from_millis(cfg.checkpoint_interval_ms))
+    }
+
+    /// The thread body.
+    pub(crate) fn run(mut self) {
+        loop {
+            let first = match self.next_due_in() {
+                None => match self.rx.recv() {
+                    Ok(r) => Some(r),
+                    Err(_) => {
+                        let _ = self.sync();
+                        return;
+                    }
+                },
+                Some(wait) => match self.rx.recv_timeout(wait) {
+                    Ok(r) => Some(r),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => {
+                        let _ = self.sync();
+                        return;
+                    }
+                },
+            };
+            match first {
+                Some(first) => {
+                    let mut batch = vec![first];
+                    let mut bytes = 0usize;
+                    while bytes < BATCH_BYTES_MAX {
+                        match self.rx.try_recv() {
+                            Ok(r) => {
+                                if let Request::Put { record, .. } | Request::Take { record } = &r {
+                                    bytes += record.bytes.len();
+                                }
+                                let stop = matches!(r, Request::Shutdown { .. });
+                                batch.push(r);
+                                if stop {
+                                    break;
+                                }
+                            }
+                            Err(_) => break,
+                        }
+                    }
+                    if self.process(batch) {
+                        return;
+                    }
+                }
+                None => {
+                    // Timer: sync unsynced data that is due.
+                    if self.sync_due() && self.sync().is_err() {
+                        self.drain_poisoned();
+                        return;
+                    }
+                }
+            }
+            self.maybe_check_space();
+            if self.checkpoint_due() && self.checkpoint(None).is_err() {
+                self.drain_poisoned();
+                return;
+            }
+        }
+    }
+
+    fn sync_due(&self) -> bool {
+        let cfg = &self.shared.config;
+        let Some(since) = self.unsynced_since else {
+            return false;
+        };
         let mut limit = Duration::from_millis(cfg.take_sync_interval_ms);
         if self.unsynced_puts {
             if let SyncPolicy::Interval { interval_ms, .. } = cfg.sync {
                 limit = limit.min(Duration::from_millis(interval_ms));
             }
         }
-        Some(limit.saturating_sub(since.elapsed()))
-    }
-
-    /// The thread body.
-    pub(crate) fn run(mut self) {
-        loop {
-            let first = match self.sync_due_in() {
-                None => self.rx.recv().ok(),
-                Some(wait) => match self.rx.recv_timeout(wait) {
-                    Ok(r) => Some(r),
-                    Err(RecvTimeoutError::Timeout) => {
-                        if self.sync().is_err() {
-                            self.drain_poisoned();
-                            return;
-                        }
-                        continue;
-                    }
-                    Err(RecvTimeoutError::Disconnected) => None,
-                },
-            };
-            let Some(first) = first else {
-                let _ = self.sync();
-                return;
-            };
-            let mut batch = vec![first];
-            let mut bytes = 0usize;
-            while bytes < BATCH_BYTES_MAX {
-                match self.rx.try_recv() {
-                    Ok(r) => {
-                        if let Request::Put { record, .. } | Request::Take { record } = &r {
-                            bytes += record.bytes.len();
-                        }
-                        let stop = matches!(r, Request::Shutdown { .. });
-                        batch.push(r);
-                        if stop {
-                            break;
-                        }
-                    }
-                    Err(_) => break,
-                }
-            }
-            if self.process(batch) {
-                return;
-            }
-        }
+        since.elapsed() >= limit
     }
 
     /// Fails everything still queued after the channel was poisoned.
@@ -238,12 +341,13 @@ impl Writer {
                 }
             }
         }
+        let batch_start = (self.active.id, self.active.offset, self.next_seq);
         let mut puts: u64 = 0;
         let mut put_bytes: u64 = 0;
         let mut put_records = 0u64;
-        let outcome: Result2<()> = (|| {
+        let outcome: Result<(), Fail> = (|| {
             if let Some(p) = self.shared.poisoned() {
-                return Err(p);
+                return Err(p.into());
             }
             for record in &records {
                 if record.kind == RecordKind::Put {
@@ -272,8 +376,16 @@ impl Writer {
             Ok(())
         })();
         self.shared.metrics.commit_batch_count.fetch_add(1, Relaxed);
+        let outcome = match outcome {
+            Err(Fail::NoSpace { path, source }) => self.roll_back(batch_start, path, source),
+            Err(Fail::Poison(p)) => Err(CommitError::Poisoned(p)),
+            Ok(()) => Ok(()),
+        };
         match outcome {
             Ok(()) => {
+                if !records.is_empty() {
+                    self.dirty = true;
+                }
                 if put_records > 0 {
                     let end = (self.active.id, self.active.offset);
                     self.shared.publish(self.next_seq, end, puts, put_bytes);
@@ -282,27 +394,87 @@ impl Writer {
                     w.complete(Ok(()));
                 }
                 if let Some(done) = shutdown {
-                    done.complete(Ok(()));
+                    // A clean close leaves a checkpoint at the end of the log.
+                    let result = if self.dirty {
+                        let cp_done = Arc::new(CheckpointDone::default());
+                        match self.checkpoint(Some(cp_done.clone())) {
+                            Ok(()) => {
+                                let _ = cp_done.wait();
+                                Ok(())
+                            }
+                            Err(p) => Err(CommitError::Poisoned(p)),
+                        }
+                    } else {
+                        Ok(())
+                    };
+                    done.complete(result);
                     return true;
                 }
                 false
             }
-            Err(p) => {
-                for w in waiters {
-                    w.complete(Err(CommitError::Poisoned(p.clone())));
+            Err(e) => {
+                let poisoned = matches!(e, CommitError::Poisoned(_));
+                for w in &waiters {
+                    w.complete(Err(clone_commit_error(&e)));
                 }
                 if let Some(done) = shutdown {
-                    done.complete(Err(CommitError::Poisoned(p)));
+                    done.complete(Err(e));
                     return true;
                 }
-                self.drain_poisoned();
-                true
+                if poisoned {
+                    self.drain_poisoned();
+                    return true;
+                }
+                false
             }
         }
     }
 
+    /// Undoes a batch that ran out of space: cuts the segment back to where the batch began.
+    /// Possible only while the batch stayed in one segment; otherwise the channel is poisoned.
+    fn roll_back(
+        &mut self,
+        start: (u64, u64, u64),
+        path: PathBuf,
+        source: io::Error,
+    ) -> Result<(), CommitError> {
+        let m = &self.shared.metrics;
+        m.write_error_count.fetch_add(1, Relaxed);
+        self.shared.note_no_space();
+        self.buf.clear();
+        if self.active.id != start.0 {
+            return Err(CommitError::Poisoned(self.shared.poison(format!(
+                "no space while a batch spanned two segments ({}): {source}",
+                path.display()
+            ))));
+        }
+        if let Err(e) = self.active.file.set_len(start.1) {
+            return Err(CommitError::Poisoned(self.shared.poison(format!(
+                "cannot cut {} back to {} after a failed write: {e}",
+                self.active.path.display(),
+                start.1
+            ))));
+        }
+        if let Some(p) = &self.prefill {
+            p.switch(
+                self.active.file.clone(),
+                start.1,
+                start.1,
+                self.shared.config.segment_bytes_max,
+            );
+        }
+        self.active.offset = start.1;
+        self.next_seq = start.2;
+        tracing::error!(path = %path.display(), offset = start.1, error = %source,
+            "write failed for lack of space; the batch's commits failed, the channel keeps serving");
+        Err(CommitError::Write {
+            path,
+            source: Arc::new(source),
+        })
+    }
+
     /// Frames `record` into the batch buffer at its place, rotating first if it does not fit.
-    fn place(&mut self, record: &PendingRecord) -> Result2<()> {
+    fn place(&mut self, record: &PendingRecord) -> Result<(), Fail> {
         let len = align_up(record.len());
         let max = self.shared.config.segment_bytes_max;
         let at = self.active.offset + self.buf.len() as u64;
@@ -329,7 +501,7 @@ impl Writer {
     }
 
     /// Writes the batch buffer at the write position.
-    fn flush(&mut self) -> Result2<()> {
+    fn flush(&mut self) -> Result<(), Fail> {
         if self.buf.is_empty() {
             return Ok(());
         }
@@ -338,18 +510,25 @@ impl Writer {
             p.claim(end);
         }
         if let Err(e) = self.active.file.write_at(&self.buf, self.active.offset) {
+            if is_no_space(&e) {
+                return Err(Fail::NoSpace {
+                    path: self.active.path.clone(),
+                    source: e,
+                });
+            }
             self.shared.metrics.write_error_count.fetch_add(1, Relaxed);
-            return Err(self.shared.poison(format!(
+            return Err(Fail::Poison(self.shared.poison(format!(
                 "a write of {} bytes to {} at offset {} failed: {e}",
                 self.buf.len(),
                 self.active.path.display(),
                 self.active.offset
-            )));
+            ))));
         }
-        let m = &self.shared.metrics;
-        m.bytes_written.fetch_add(self.buf.len() as u64, Relaxed);
-        m.bytes_on_disk.fetch_add(self.buf.len() as u64, Relaxed);
-        self.unsynced_bytes += self.buf.len() as u64;
+        let n = self.buf.len() as u64;
+        self.shared.metrics.bytes_written.fetch_add(n, Relaxed);
+        self.unsynced_bytes += n;
+        self.bytes_since_checkpoint += n;
+        self.bytes_since_space_check += n;
         self.unsynced_since.get_or_insert_with(Instant::now);
         self.active.offset = end;
         self.buf.clear();
@@ -357,7 +536,7 @@ impl Writer {
     }
 
     /// fdatasyncs the active segment if anything is unsynced.
-    fn sync(&mut self) -> Result2<()> {
+    fn sync(&mut self) -> Result<(), Poisoned> {
         if self.unsynced_since.is_none() {
             return Ok(());
         }
@@ -385,9 +564,29 @@ impl Writer {
         Ok(())
     }
 
-    /// Seals the active segment, syncs it, and starts the next one.
-    fn rotate(&mut self) -> Result2<()> {
+    /// Creates the next segment, then seals the active one and syncs it, then switches.
+    /// Creating first means running out of space here fails the batch cleanly instead of
+    /// leaving a sealed segment with nowhere to go.
+    fn rotate(&mut self) -> Result<(), Fail> {
         let next_id = self.active.id + 1;
+        let next = match create_segment(
+            &self.shared,
+            &self.dirs,
+            next_id,
+            self.channel_id,
+            self.next_seq,
+        ) {
+            Ok(a) => a,
+            Err(e) if is_no_space(&e.source) => {
+                let _ = self.shared.storage.remove(&e.path);
+                self.shared.segments.remove(next_id);
+                return Err(Fail::NoSpace {
+                    path: e.path,
+                    source: e.source,
+                });
+            }
+            Err(e) => return Err(Fail::Poison(self.shared.poison(e.to_string()))),
+        };
         let mut seal = PendingRecord::new(RecordKind::Seal, 0);
         seal.first_seq = self.next_seq;
         SealPayload {
@@ -402,30 +601,104 @@ impl Writer {
             durable_mark: self.active.durable,
         };
         seal.frame_into(place, self.next_seq, &mut self.buf);
-        self.flush()?;
-        // Force: the old segment must be durable (sealed) before the new one takes records.
+        if let Err(Fail::NoSpace { path, source }) = self.flush() {
+            return Err(Fail::Poison(self.shared.poison(format!(
+                "cannot write the seal of {}: {source}",
+                path.display()
+            ))));
+        }
+        // The old segment must be durable (sealed) before the new one takes records.
         self.unsynced_since.get_or_insert_with(Instant::now);
         self.sync()?;
-        let active = create_segment(
-            &self.shared,
-            &self.dirs,
-            next_id,
-            self.channel_id,
-            self.next_seq,
-        )
-        .map_err(|reason| self.shared.poison(reason))?;
-        tracing::info!(segment = next_id, path = %active.path.display(), seq = self.next_seq, "rotated to a new segment");
+        tracing::info!(segment = next_id, path = %next.path.display(), seq = self.next_seq, "rotated to a new segment");
         if let Some(p) = &self.prefill {
             p.switch(
-                active.file.clone(),
-                active.offset,
-                active.offset,
+                next.file.clone(),
+                next.offset,
+                next.offset,
                 self.shared.config.segment_bytes_max,
             );
         }
-        self.active = active;
+        self.active = next;
         Ok(())
     }
+
+    /// Snapshots the queue at the (durable) end of the log for the checkpoint thread.
+    fn checkpoint(&mut self, done: Option<Arc<CheckpointDone>>) -> Result<(), Poisoned> {
+        self.sync()?;
+        let position = (self.active.id, self.active.offset);
+        let (cp, pinned) = {
+            let mut st = self.shared.lock_state();
+            let read_start = st.read_start().min(position);
+            let cp = Checkpoint {
+                channel_id: self.channel_id,
+                generation: 0,
+                created_unix_ms: 0,
+                position,
+                next_seq: self.next_seq,
+                low_water_mark: st.consumed.low_water_mark(),
+                read_start,
+                pending_bytes: st.pending_bytes,
+                next_txn_id: self.shared.next_txn_id.load(Relaxed),
+                first_live_segment: read_start.0,
+                events_lost: self.shared.metrics.events_lost.load(Relaxed),
+                ranges: st.consumed.ranges().collect(),
+            };
+            (cp, self.active.id.saturating_sub(read_start.0))
+        };
+        let deletable: Vec<u64> = self
+            .shared
+            .segments
+            .ids()
+            .into_iter()
+            .filter(|&id| id < cp.first_live_segment && id != self.active.id)
+            .collect();
+        self.shared.metrics.segments_pinned.store(pinned, Relaxed);
+        let snap = Snapshot {
+            checkpoint: cp,
+            deletable,
+            done,
+        };
+        if self.checkpoints.send(snap).is_err() {
+            tracing::warn!("checkpoint thread is gone; no checkpoint written");
+        }
+        self.last_checkpoint = Instant::now();
+        self.bytes_since_checkpoint = 0;
+        self.dirty = false;
+        self.checkpoint_now = false;
+        Ok(())
+    }
+
+    fn maybe_check_space(&mut self) {
+        if self.last_space_check.elapsed() >= SPACE_CHECK_INTERVAL
+            || self.bytes_since_space_check >= SPACE_CHECK_BYTES
+        {
+            self.shared.refresh_space();
+            self.last_space_check = Instant::now();
+            self.bytes_since_space_check = 0;
+        }
+    }
+}
+
+fn clone_commit_error(e: &CommitError) -> CommitError {
+    match e {
+        CommitError::Write { path, source } => CommitError::Write {
+            path: path.clone(),
+            source: source.clone(),
+        },
+        CommitError::Poisoned(p) => CommitError::Poisoned(p.clone()),
+        CommitError::Closed => CommitError::Closed,
+        _ => CommitError::Closed,
+    }
+}
+
+/// Why a segment could not be created.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot {op} segment {path}: {source}")]
+pub(crate) struct CreateError {
+    op: &'static str,
+    pub path: PathBuf,
+    pub source: io::Error,
 }
 
 /// Creates segment `id`: header written and fsynced, directory fsynced, registered.
@@ -435,13 +708,15 @@ pub(crate) fn create_segment(
     id: u64,
     channel_id: u64,
     first_seq: u64,
-) -> Result<Active, String> {
+) -> Result<Active, CreateError> {
     let dir = dir_for_segment(dirs, id);
     let path = dir.join(segment_file_name(id));
+    let err = |op: &'static str, path: &PathBuf| {
+        let path = path.clone();
+        move |source| CreateError { op, path, source }
+    };
     let storage = &shared.storage;
-    let file = storage
-        .create(&path)
-        .map_err(|e| format!("cannot create segment {}: {e}", path.display()))?;
+    let file = storage.create(&path).map_err(err("create", &path))?;
     let header = SegmentHeader {
         segment_id: id,
         channel_id,
@@ -452,14 +727,13 @@ pub(crate) fn create_segment(
             .unwrap_or(0),
     };
     file.write_at(&header.encode(), 0)
-        .map_err(|e| format!("cannot write the header of {}: {e}", path.display()))?;
+        .map_err(err("write the header of", &path))?;
     let started = Instant::now();
-    file.sync_data()
-        .map_err(|e| format!("fdatasync of {} failed: {e}", path.display()))?;
+    file.sync_data().map_err(err("fsync", &path))?;
     shared.metrics.record_fsync(started.elapsed());
     storage
         .sync_dir(dir)
-        .map_err(|e| format!("fsync of directory {} failed: {e}", dir.display()))?;
+        .map_err(err("fsync the directory of", &path))?;
     shared.metrics.dir_sync_count.fetch_add(1, Relaxed);
     shared.segments.insert(
         id,

@@ -280,17 +280,32 @@ impl Harness {
                 self.in_doubt.push(vec![id]);
             }
             Ok(()) => {
-                assert!(
-                    self.cfg.prefill_ahead_bytes > 0,
-                    "invariant violation: commit over a failing fsync succeeded without prefill"
-                );
+                // The failure went to another thread's fsync: the prefiller's (which poisons
+                // the channel) or the checkpoint thread's (a failed checkpoint; the previous
+                // one stays valid and the channel keeps serving).
                 self.order.insert(id, self.next_order);
                 self.next_order += 1;
                 self.committed.push(id);
                 self.maybe_consumed.clear();
                 let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-                while self.ch().poisoned().is_none() && std::time::Instant::now() < deadline {
+                let cp_errors = || {
+                    self.ch()
+                        .metrics()
+                        .checkpoint_write_error_count
+                        .load(std::sync::atomic::Ordering::Relaxed)
+                };
+                while self.ch().poisoned().is_none()
+                    && cp_errors() == 0
+                    && std::time::Instant::now() < deadline
+                {
                     std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                if self.ch().poisoned().is_none() {
+                    assert!(
+                        cp_errors() > 0,
+                        "invariant violation: a failed fsync went unnoticed"
+                    );
+                    return;
                 }
             }
             Err(e) => panic!("invariant violation: commit over a failing fsync gave {e}"),

@@ -4,6 +4,7 @@
 //! the encoders assert what the decoders re-check, and the decoders never panic or allocate
 //! more than a bound from [`crate::limits`] on any input.
 
+pub mod checkpoint;
 pub mod event;
 pub mod record;
 pub mod segment_header;

@@ -1,0 +1,180 @@
+//! The checkpoint thread: makes snapshots durable and deletes the segments they free.
+//!
+//! The writer thread takes a snapshot between two batches (after an fsync, so the position it
+//! covers is durable) and hands it here; puts and takes go on while the file is written:
+//!
+//! 1. write `checkpoint.tmp`, fsync it;
+//! 2. rename it to `checkpoint-<generation>.ckpt`, fsync the directory;
+//! 3. remove generations older than the previous one (two are kept), fsync the directory;
+//! 4. unlink every segment below the snapshot's first live segment, fsync their directories.
+//!
+//! A crash anywhere leaves either the new checkpoint or the previous one valid, and segments
+//! are only ever deleted after a durable checkpoint no longer needs them; open removes those a
+//! crash left behind (orphans).
+
+use crate::channel::Shared;
+use crate::format::checkpoint::{checkpoint_file_name, Checkpoint};
+use crate::replay::list_checkpoints;
+use crate::storage::parent_dir;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::mpsc::{Receiver, Sender};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::thread::JoinHandle;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// Name of the temporary file a checkpoint is written to before its rename.
+pub const CHECKPOINT_TMP_NAME: &str = "checkpoint.tmp";
+
+/// Generations kept on disk.
+pub const CHECKPOINT_GENERATIONS_KEPT: usize = 2;
+
+/// A snapshot to make durable.
+#[derive(Debug)]
+pub(crate) struct Snapshot {
+    pub checkpoint: Checkpoint,
+    /// Segment ids the checkpoint frees.
+    pub deletable: Vec<u64>,
+    /// Completed when the checkpoint is durable (or failed).
+    pub done: Option<Arc<CheckpointDone>>,
+}
+
+/// A waitable outcome of one checkpoint.
+#[derive(Debug, Default)]
+pub(crate) struct CheckpointDone {
+    slot: Mutex<Option<Result<u64, String>>>,
+    ready: Condvar,
+}
+
+impl CheckpointDone {
+    fn complete(&self, r: Result<u64, String>) {
+        *self.slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(r);
+        self.ready.notify_all();
+    }
+
+    /// Waits for the outcome: the generation written, or why it failed.
+    pub(crate) fn wait(&self) -> Result<u64, String> {
+        let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if let Some(r) = slot.take() {
+                return r;
+            }
+            slot = self
+                .ready
+                .wait(slot)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+}
+
+/// Handle to the checkpoint thread.
+#[derive(Debug)]
+pub(crate) struct Checkpointer {
+    pub tx: Sender<Snapshot>,
+    pub thread: JoinHandle<()>,
+}
+
+/// Starts the thread; `generation` is the newest generation on disk.
+pub(crate) fn start(shared: Arc<Shared>, generation: u64) -> std::io::Result<Checkpointer> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let thread = std::thread::Builder::new()
+        .name("sluice-checkpoint".into())
+        .spawn(move || run(&shared, &rx, generation))?;
+    Ok(Checkpointer { tx, thread })
+}
+
+fn run(shared: &Shared, rx: &Receiver<Snapshot>, mut generation: u64) {
+    while let Ok(mut snap) = rx.recv() {
+        generation += 1;
+        snap.checkpoint.generation = generation;
+        snap.checkpoint.created_unix_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0);
+        let started = Instant::now();
+        let result = write_checkpoint(shared, &snap.checkpoint);
+        let m = &shared.metrics;
+        match &result {
+            Ok(path) => {
+                m.checkpoint_count.fetch_add(1, Relaxed);
+                m.checkpoint_ms
+                    .store(started.elapsed().as_millis() as u64, Relaxed);
+                m.last_checkpoint_unix_ms
+                    .store(snap.checkpoint.created_unix_ms, Relaxed);
+                tracing::debug!(path = %path.display(), generation,
+                    position_segment = snap.checkpoint.position.0,
+                    position_offset = snap.checkpoint.position.1,
+                    took_us = started.elapsed().as_micros() as u64, "checkpoint written");
+                if let Err(e) = delete_segments(shared, &snap.deletable) {
+                    tracing::warn!(error = %e, "segment deletion failed; open will sweep the orphans");
+                }
+            }
+            Err(e) => {
+                m.checkpoint_write_error_count.fetch_add(1, Relaxed);
+                tracing::error!(generation, error = %e, "checkpoint write failed; the previous one stays valid");
+                generation -= 1;
+            }
+        }
+        if let Some(done) = snap.done.take() {
+            done.complete(result.map(|_| generation).map_err(|e| e.to_string()));
+        }
+    }
+}
+
+fn write_checkpoint(shared: &Shared, cp: &Checkpoint) -> std::io::Result<PathBuf> {
+    let storage = &shared.storage;
+    let dir = &shared.config.dir;
+    let tmp = dir.join(CHECKPOINT_TMP_NAME);
+    if storage.exists(&tmp) {
+        storage.remove(&tmp)?;
+    }
+    let f = storage.create(&tmp)?;
+    f.write_at(&cp.encode(), 0)?;
+    f.sync_data()?;
+    drop(f);
+    let path = dir.join(checkpoint_file_name(cp.generation));
+    storage.rename(&tmp, &path)?;
+    storage.sync_dir(dir)?;
+    shared.metrics.dir_sync_count.fetch_add(1, Relaxed);
+    let old: Vec<PathBuf> = list_checkpoints(storage.as_ref(), dir)?
+        .into_iter()
+        .skip(CHECKPOINT_GENERATIONS_KEPT)
+        .map(|(_, p)| p)
+        .collect();
+    if !old.is_empty() {
+        for p in &old {
+            storage.remove(p)?;
+        }
+        storage.sync_dir(dir)?;
+        shared.metrics.dir_sync_count.fetch_add(1, Relaxed);
+    }
+    Ok(path)
+}
+
+fn delete_segments(shared: &Shared, ids: &[u64]) -> std::io::Result<()> {
+    let mut dirs: BTreeSet<PathBuf> = BTreeSet::new();
+    for &id in ids {
+        let Some(seg) = shared.segments.remove(id) else {
+            continue;
+        };
+        let len = seg.file.len().unwrap_or(0);
+        shared.storage.remove(&seg.path)?;
+        dirs.insert(parent_dir(&seg.path).to_path_buf());
+        let m = &shared.metrics;
+        m.segments_deleted.fetch_add(1, Relaxed);
+        m.bytes_on_disk
+            .fetch_update(Relaxed, Relaxed, |b| Some(b.saturating_sub(len)))
+            .ok();
+        tracing::info!(segment = id, path = %seg.path.display(), "deleted consumed segment");
+    }
+    for d in &dirs {
+        shared.storage.sync_dir(Path::new(d))?;
+        shared.metrics.dir_sync_count.fetch_add(1, Relaxed);
+    }
+    shared
+        .metrics
+        .segment_count
+        .store(shared.segments.len() as u64, Relaxed);
+    Ok(())
+}

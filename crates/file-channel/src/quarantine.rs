@@ -1,0 +1,115 @@
+//! Quarantine: damaged log bytes are copied (never moved or deleted from the log by the
+//! engine) to `<channel dir>/quarantine/` with a small JSON note, so an operator can see exactly
+//! what was skipped and a tool can try to salvage it.
+//!
+//! Names: `segment-<id>-offset-<offset>.bin` and `.json`; saving the same damage twice
+//! overwrites the same two files.
+
+use crate::error::Corruption;
+use crate::storage::{DynFile, Storage};
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The quarantine directory of a channel directory.
+pub const QUARANTINE_DIR_NAME: &str = "quarantine";
+
+/// Most bytes copied for one damaged range (the note records the full length).
+pub const MAX_QUARANTINE_COPY_BYTES: u64 = 256 << 20;
+
+/// Escapes a string for a JSON string literal.
+pub fn json_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Copies `bytes` bytes of `file` at the damage's offset into the quarantine directory under
+/// `channel_dir` and fsyncs it. Returns the `.bin` path. The note follows with [`write_note`]
+/// once the events lost are known.
+pub fn save_bytes(
+    storage: &dyn Storage,
+    channel_dir: &Path,
+    at: &Corruption,
+    file: &DynFile,
+    bytes: u64,
+) -> io::Result<PathBuf> {
+    let dir = channel_dir.join(QUARANTINE_DIR_NAME);
+    if !storage.exists(&dir) {
+        storage.create_dir_all(&dir)?;
+        storage.sync_dir(channel_dir)?;
+    }
+    let bin = dir.join(format!("{}.bin", stem(at)));
+    let copy = bytes.min(MAX_QUARANTINE_COPY_BYTES) as usize;
+    let mut data = vec![0u8; copy];
+    let mut got = 0usize;
+    while got < copy {
+        let n = file.read_at(&mut data[got..], at.offset + got as u64)?;
+        if n == 0 {
+            break;
+        }
+        got += n;
+    }
+    data.truncate(got);
+    write_file(storage, &bin, &data)?;
+    storage.sync_dir(&dir)?;
+    Ok(bin)
+}
+
+fn stem(at: &Corruption) -> String {
+    format!("segment-{}-offset-{}", at.segment, at.offset)
+}
+
+/// Writes the JSON note of a damaged range next to its bytes (or alone, when no bytes were
+/// copied, e.g. a missing segment) and fsyncs it and the directory.
+pub fn write_note(
+    storage: &dyn Storage,
+    channel_dir: &Path,
+    at: &Corruption,
+    bytes: u64,
+    events_lost: u64,
+) -> io::Result<PathBuf> {
+    let dir = channel_dir.join(QUARANTINE_DIR_NAME);
+    if !storage.exists(&dir) {
+        storage.create_dir_all(&dir)?;
+        storage.sync_dir(channel_dir)?;
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let note = format!(
+        "{{\"file\":\"{}\",\"segment\":{},\"offset\":{},\"bytes\":{},\"kind\":\"{}\",\"events_lost\":{},\"found_unix_ms\":{}}}\n",
+        json_escape(&at.file.display().to_string()),
+        at.segment,
+        at.offset,
+        bytes,
+        json_escape(&at.kind.to_string()),
+        events_lost,
+        now
+    );
+    let path = dir.join(format!("{}.json", stem(at)));
+    write_file(storage, &path, note.as_bytes())?;
+    storage.sync_dir(&dir)?;
+    Ok(path)
+}
+
+/// Writes a whole file durably (replacing it).
+fn write_file(storage: &dyn Storage, path: &Path, data: &[u8]) -> io::Result<()> {
+    if storage.exists(path) {
+        storage.remove(path)?;
+    }
+    let f = storage.create(path)?;
+    f.write_at(data, 0)?;
+    f.sync_data()
+}
