@@ -41,6 +41,8 @@ pub(crate) struct Shared {
     pub segments: SegmentSet,
     /// Serialises segment fsyncs with the poisoning their failure causes (see [`SyncGate`]).
     pub sync_gate: SyncGate,
+    /// fdatasyncs issued by the prefill thread (exported as `PrefillFsyncCount`).
+    pub prefill_fsyncs: Arc<AtomicU64>,
     pub next_txn_id: AtomicU64,
     /// Largest record (padding included) a put transaction may produce.
     pub record_bytes_max: u64,
@@ -411,6 +413,7 @@ impl FileChannel {
             metrics: ChannelMetrics::default(),
             segments: SegmentSet::default(),
             sync_gate: SyncGate::default(),
+            prefill_fsyncs: Arc::default(),
             next_txn_id: AtomicU64::new(replayed.next_txn_id),
             record_bytes_max,
             poison: Mutex::new(None),
@@ -504,6 +507,7 @@ impl FileChannel {
                 shared.config.prefill_ahead_bytes,
                 shared.sync_gate.clone(),
                 on_fatal,
+                shared.prefill_fsyncs.clone(),
             )
             .map_err(io("start prefill for", &dir))?;
             let file_len = active
@@ -582,6 +586,27 @@ impl FileChannel {
     /// The channel's counters.
     pub fn metrics(&self) -> &ChannelMetrics {
         &self.inner.shared.metrics
+    }
+
+    /// Every counter and gauge by name, with the gauges refreshed: bytes on disk (the sum of
+    /// the segment files' sizes) and the prefill thread's fsyncs (`PrefillFsyncCount`).
+    pub fn metrics_snapshot(&self) -> Vec<(&'static str, u64)> {
+        let shared = &self.inner.shared;
+        let on_disk: u64 = shared
+            .segments
+            .ids()
+            .into_iter()
+            .filter_map(|id| shared.segments.get(id))
+            .filter_map(|s| s.file.len().ok())
+            .sum();
+        shared.metrics.bytes_on_disk.store(on_disk, Relaxed);
+        let mut snap = shared.metrics.snapshot();
+        snap.push(("PrefillFsyncCount", shared.prefill_fsyncs.load(Relaxed)));
+        snap.push((
+            "ChannelFillPercentage",
+            shared.metrics.fill_percentage().round() as u64,
+        ));
+        snap
     }
 
     /// What opening found and did.

@@ -62,6 +62,8 @@ pub(crate) struct QueueState {
     index: VecDeque<(u64, u64, LogPos)>,
     /// The sequence number the next put record under the cursor should start with.
     reader_next_seq: Option<u64>,
+    /// Damage skipped by the reader whose note waits for the next record to reveal the gap.
+    pending_damage: Option<(Corruption, u64)>,
 }
 
 impl QueueState {
@@ -88,6 +90,7 @@ impl QueueState {
             cursor,
             index: VecDeque::new(),
             reader_next_seq: None,
+            pending_damage: None,
         }
     }
 
@@ -125,6 +128,24 @@ impl QueueState {
             if !self.read_next_record(shared)? {
                 return Ok(None);
             }
+        }
+    }
+
+    /// The sequence resumes at `found` after the record the cursor expected `expected` from:
+    /// events in between are lost; the note of the damage that caused it gets the count.
+    fn resume_at(&mut self, shared: &Shared, expected: Option<u64>, found: u64) {
+        let lost = match expected {
+            Some(e) if found > e => self.lose(shared, e, found),
+            _ => 0,
+        };
+        if let Some((at, bytes)) = self.pending_damage.take() {
+            let _ = quarantine::write_note(
+                shared.storage.as_ref(),
+                &shared.config.dir,
+                &at,
+                bytes,
+                lost,
+            );
         }
     }
 
@@ -200,11 +221,7 @@ impl QueueState {
                     }
                     let first = header.first_seq;
                     let end = first + u64::from(header.event_count);
-                    if let Some(expected) = self.reader_next_seq {
-                        if first > expected {
-                            self.lose(shared, expected, first);
-                        }
-                    }
+                    self.resume_at(shared, self.reader_next_seq, first);
                     self.reader_next_seq = Some(end);
                     let mut any = false;
                     for (i, (ev, used)) in events.into_iter().enumerate() {
@@ -222,11 +239,7 @@ impl QueueState {
                 RecordKind::Take => return Ok(true),
                 RecordKind::Seal => {
                     let seal = SealPayload::decode(payload);
-                    if let Some(expected) = self.reader_next_seq {
-                        if seal.next_seq > expected {
-                            self.lose(shared, expected, seal.next_seq);
-                        }
-                    }
+                    self.resume_at(shared, self.reader_next_seq, seal.next_seq);
                     self.reader_next_seq = Some(seal.next_seq);
                     return self.move_past_segment(
                         shared,
@@ -260,6 +273,7 @@ impl QueueState {
         tracing::error!(file = %at.file.display(), segment = seg, offset, kind = %at.kind,
             "damaged record met while reading; skipping it");
         let mut lost = 0;
+        let later_is_none = later.is_none();
         match later {
             Some(h) => {
                 if let Some(c) = self.cursor.as_mut() {
@@ -298,13 +312,19 @@ impl QueueState {
                 to - offset,
             );
         }
-        let _ = quarantine::write_note(
-            shared.storage.as_ref(),
-            &shared.config.dir,
-            &at,
-            to - offset,
-            lost,
-        );
+        if later_is_none && seg == self.visible.0 {
+            // The loss is already known.
+            let _ = quarantine::write_note(
+                shared.storage.as_ref(),
+                &shared.config.dir,
+                &at,
+                to - offset,
+                lost,
+            );
+        } else {
+            // The next record the cursor reads tells how many events were lost.
+            self.pending_damage = Some((at, to - offset));
+        }
         Ok(true)
     }
 

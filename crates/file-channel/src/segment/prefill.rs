@@ -33,6 +33,11 @@ struct State {
     /// A write failed (no space, most likely); stop for this segment.
     failed: bool,
     stop: bool,
+    /// Start of the zero chunk being written outside the lock, if any (`filled_to` is its end
+    /// once it is done); the writer waits only if its own write would reach into it.
+    in_flight_from: Option<u64>,
+    /// Bumped by every switch, so a chunk finishing for an older segment changes nothing.
+    generation: u64,
 }
 
 /// Called with a reason when the prefiller hits an error that makes the file's durability
@@ -48,6 +53,8 @@ pub type SyncGate = Arc<Mutex<()>>;
 struct Shared {
     state: Mutex<State>,
     wake: Condvar,
+    /// Signalled when an in-flight chunk completes.
+    chunk_done: Condvar,
 }
 
 /// Handle to the prefill thread; dropping it stops the thread.
@@ -60,13 +67,18 @@ pub struct Prefill {
 
 impl Prefill {
     /// Starts the thread; `ahead` bytes are kept filled beyond the writer's position.
-    pub fn start(ahead: u64, gate: SyncGate, on_fatal: OnFatal) -> std::io::Result<Self> {
+    pub fn start(
+        ahead: u64,
+        gate: SyncGate,
+        on_fatal: OnFatal,
+        fsyncs: Arc<std::sync::atomic::AtomicU64>,
+    ) -> std::io::Result<Self> {
         let shared = Arc::new(Shared::default());
         let thread = {
             let shared = shared.clone();
             std::thread::Builder::new()
                 .name("sluice-prefill".into())
-                .spawn(move || run(&shared, &gate, &on_fatal))?
+                .spawn(move || run(&shared, &gate, &on_fatal, &fsyncs))?
         };
         Ok(Self {
             shared,
@@ -87,6 +99,7 @@ impl Prefill {
         st.want_to = (end + self.ahead).min(limit);
         st.limit = limit;
         st.failed = false;
+        st.generation += 1;
         self.shared.wake.notify_one();
     }
 
@@ -98,7 +111,20 @@ impl Prefill {
             .state
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
+        while st.in_flight_from.is_some_and(|from| end > from) {
+            st = self
+                .shared
+                .chunk_done
+                .wait(st)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
         st.filled_to = st.filled_to.max(end);
+        // Hysteresis: refill only when less than half the lead is left, and then by the whole
+        // lead, so the file grows (and the prefiller fsyncs) once per ahead/2 bytes written,
+        // not once per commit.
+        if st.want_to.saturating_sub(end) >= self.ahead / 2 {
+            return;
+        }
         let want = (end + self.ahead).min(st.limit);
         if want > st.want_to {
             st.want_to = want;
@@ -124,11 +150,17 @@ impl Drop for Prefill {
     }
 }
 
-fn run(shared: &Shared, gate: &SyncGate, on_fatal: &OnFatal) {
+fn run(
+    shared: &Shared,
+    gate: &SyncGate,
+    on_fatal: &OnFatal,
+    fsyncs: &std::sync::atomic::AtomicU64,
+) {
     let zeros = vec![0u8; CHUNK_BYTES as usize];
     let mut unsynced = 0u64;
     let sync = |file: &DynFile| -> bool {
         let _gate = gate.lock().unwrap_or_else(PoisonError::into_inner);
+        fsyncs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         match file.sync_data() {
             Ok(()) => true,
             Err(e) => {
@@ -165,10 +197,20 @@ fn run(shared: &Shared, gate: &SyncGate, on_fatal: &OnFatal) {
         };
         let at = st.filled_to;
         let n = (st.want_to - at).min(CHUNK_BYTES);
-        // Written under the lock: the writer's claim waits rather than racing these bytes.
-        match file.write_at(&zeros[..n as usize], at) {
+        let generation = st.generation;
+        // Written outside the lock; a writer whose write would reach into [at, at + n) waits
+        // for it in `claim`, and nothing below `at` is ever written here.
+        st.in_flight_from = Some(at);
+        drop(st);
+        let result = file.write_at(&zeros[..n as usize], at);
+        st = shared.state.lock().unwrap_or_else(PoisonError::into_inner);
+        st.in_flight_from = None;
+        shared.chunk_done.notify_all();
+        match result {
             Ok(()) => {
-                st.filled_to = at + n;
+                if st.generation == generation {
+                    st.filled_to = st.filled_to.max(at + n);
+                }
                 unsynced += n;
             }
             Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => {
