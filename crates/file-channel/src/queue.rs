@@ -237,6 +237,16 @@ impl QueueState {
                     return Ok(true);
                 }
                 RecordKind::Take => return Ok(true),
+                RecordKind::Gap => {
+                    // Repaired damage: the events were counted lost when it was found.
+                    let end = header.first_seq + u64::from(header.event_count);
+                    self.resume_at(shared, self.reader_next_seq, header.first_seq);
+                    let added = self.consumed.insert(header.first_seq, end);
+                    self.pending_events -= added.min(self.pending_events);
+                    self.used_events -= added.min(self.used_events);
+                    self.reader_next_seq = Some(end);
+                    return Ok(true);
+                }
                 RecordKind::Seal => {
                     let seal = SealPayload::decode(payload);
                     self.resume_at(shared, self.reader_next_seq, seal.next_seq);

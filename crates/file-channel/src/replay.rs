@@ -129,6 +129,8 @@ pub struct Replayed {
     pub events_lost: u64,
     /// Orphan segments removed (or, read-only, that would be).
     pub orphans: Vec<PathBuf>,
+    /// Gap records met: damage that a repair replaced, already counted when it was found.
+    pub repaired_gaps: u64,
     /// Where a reader starts: a record position at or before the one holding the low-water mark.
     pub read_start: Option<(u64, u64)>,
     /// How long it took.
@@ -338,6 +340,7 @@ pub fn replay(
             damage: Vec::new(),
             events_lost: 0,
             orphans,
+            repaired_gaps: 0,
             read_start: None,
             took: Duration::ZERO,
         },
@@ -862,6 +865,17 @@ impl State<'_> {
                         / u128::from(h.event_count))
                         as u64;
                 }
+                Ok(false)
+            }
+            RecordKind::Gap => {
+                // Damage a repair already accounted for: the events are gone, and were counted
+                // when the damage was found.
+                self.advance_to(h.first_seq, (path, h.segment_id, h.offset))?;
+                self.gap_owner = None;
+                let end = h.first_seq + u64::from(h.event_count);
+                self.out.consumed.insert(h.first_seq, end);
+                self.out.next_seq = end;
+                self.out.repaired_gaps += 1;
                 Ok(false)
             }
             RecordKind::Seal => {

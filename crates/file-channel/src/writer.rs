@@ -493,7 +493,7 @@ impl Writer {
                 self.next_seq += u64::from(record.event_count);
                 s
             }
-            RecordKind::Take | RecordKind::Seal => record.first_seq,
+            RecordKind::Take | RecordKind::Seal | RecordKind::Gap => record.first_seq,
         };
         record.frame_into(place, first_seq, &mut self.buf);
         self.shared.metrics.records_written.fetch_add(1, Relaxed);

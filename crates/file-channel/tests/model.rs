@@ -108,6 +108,9 @@ impl Harness {
         cfg.prefill_ahead_bytes = if prefill { 4096 } else { 0 };
         cfg.transaction_capacity = 50_000;
         cfg.capacity = 100_000;
+        // Checkpoints (and with small segments, deletions) every couple of KiB of log.
+        cfg.checkpoint_bytes = 2048;
+        cfg.minimum_required_space = 0;
         let ch = FileChannel::open_with(cfg.clone(), Arc::new(sim.clone())).unwrap();
         Self {
             sim,

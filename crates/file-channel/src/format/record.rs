@@ -4,13 +4,14 @@
 //! ```text
 //!  0  u32  record length in bytes, header included, padding excluded (0 = end of data)
 //!  4  u32  CRC-32 of bytes 8..length (header fields after the CRC, and the payload)
-//!  8  u8   record type: 1 put, 2 take, 3 seal
+//!  8  u8   record type: 1 put, 2 take, 3 seal, 4 gap (written by repair over damage)
 //!  9  u8   flags, 0
 //! 10  u16  reserved, 0
 //! 12  u32  event count (put: events in the payload; take: events consumed; seal: 0)
 //! 16  u64  segment id the record was written to
 //! 24  u64  offset of the record inside that segment
-//! 32  u64  first sequence number (put: of its first event; take: lowest consumed; seal: next)
+//! 32  u64  first sequence number (put: of its first event; take: lowest consumed; seal: next;
+//!          gap: first lost)
 //! 40  u64  transaction id
 //! 48  u64  durable mark: the segment offset up to which data was known durable (fsynced) when
 //!          this record was written
@@ -44,6 +45,9 @@ pub enum RecordKind {
     Take = 2,
     /// The last record of a finished segment: names the next segment.
     Seal = 3,
+    /// Written by repair over a damaged range: `event_count` events from `first_seq` on were
+    /// lost there. Its payload is zeros (it fills the damaged range exactly).
+    Gap = 4,
 }
 
 impl RecordKind {
@@ -52,6 +56,7 @@ impl RecordKind {
             1 => Ok(Self::Put),
             2 => Ok(Self::Take),
             3 => Ok(Self::Seal),
+            4 => Ok(Self::Gap),
             kind => Err(CorruptionKind::UnknownRecordType { kind }),
         }
     }
@@ -250,6 +255,11 @@ pub fn decode(b: &[u8], segment_id: u64, offset: u64) -> Result<Decoded<'_>, Cor
         RecordKind::Seal if payload.len() != SEAL_PAYLOAD_BYTES => {
             return Err(CorruptionKind::BadPayload {
                 what: "seal payload has the wrong size",
+            })
+        }
+        RecordKind::Gap if payload.iter().any(|&b| b != 0) => {
+            return Err(CorruptionKind::BadPayload {
+                what: "gap record payload is not zeros",
             })
         }
         RecordKind::Put if header.event_count == 0 => {
