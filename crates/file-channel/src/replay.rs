@@ -423,6 +423,14 @@ pub fn replay(
             }
         };
         st.replay_segment(seg, last, skip_scan, scan_from, apply_from)?;
+        tracing::debug!(
+            segment = seg.id,
+            segments_done = i + 1,
+            segments_total = count,
+            records = st.out.records,
+            skipped = skip_scan,
+            "replay progress"
+        );
         if let Some(p) = &opts.progress {
             p(ReplayProgress {
                 segments_done: i + 1,
