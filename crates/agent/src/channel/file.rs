@@ -1,0 +1,423 @@
+//! The `file` channel: Flume's file-channel keys mapped onto the engine's
+//! [`file_channel::ChannelConfig`], with Flume's defaults.
+//!
+//! | Flume key | engine field | default |
+//! |---|---|---|
+//! | `checkpointDir` | `dir` | `~/.flume/file-channel/checkpoint` |
+//! | `dataDirs` (comma separated) | `data_dirs` | `~/.flume/file-channel/data` |
+//! | `capacity` | `capacity` | 1000000 |
+//! | `transactionCapacity` | `transaction_capacity` | 10000 |
+//! | `keep-alive` (seconds) | `keep_alive_ms` | 3 |
+//! | `maxFileSize` (bytes) | `segment_bytes_max` | 2146435071 |
+//! | `syncPolicy` (ours): `always` or `interval-ms:N[,bytes:M]` | `sync` | `always` |
+//! | `checkpointInterval` (ms) | `checkpoint_interval_ms` | 30000 |
+//! | `minimumRequiredSpace` (bytes) | `minimum_required_space` | 524288000 |
+//! | `recoveryMode` (ours): `strict` or `skip-damaged` | `recovery_mode` | `skip-damaged` |
+//! | `useDualCheckpoints`, `backupCheckpointDir` | accepted, no effect: two checkpoint generations are always kept | false |
+
+use crate::config::context::Ctx;
+use file_channel::{ChannelConfig, SyncPolicy};
+use std::path::PathBuf;
+
+/// Flume's default `maxFileSize`.
+pub const FLUME_MAX_FILE_SIZE_BYTES: u64 = 2_146_435_071;
+
+/// How damage found when opening the channel is handled (our key `recoveryMode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecoveryMode {
+    /// Refuse to open, naming segment and offset (`strict`).
+    Strict,
+    /// Skip the damaged record, quarantine its bytes, count the lost events (`skip-damaged`).
+    SkipDamaged,
+}
+
+/// Flume file-channel options as parsed. `checkpointInterval`, `minimumRequiredSpace` and
+/// `recoveryMode` are copied into the engine's [`ChannelConfig`]; `useDualCheckpoints` and
+/// `backupCheckpointDir` are validated and accepted, and have no further effect (the engine
+/// always keeps two checkpoint generations).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PendingEngineOptions {
+    /// `checkpointInterval`: milliseconds between checkpoints. Default: 30000.
+    pub checkpoint_interval_ms: u64,
+    /// `minimumRequiredSpace`: bytes of free disk below which puts are refused. Default:
+    /// 524288000.
+    pub minimum_required_space_bytes: u64,
+    /// `useDualCheckpoints`: keep a backup checkpoint. Default: false.
+    pub use_dual_checkpoints: bool,
+    /// `backupCheckpointDir`: where the backup checkpoint goes (required with dual
+    /// checkpoints, must differ from `checkpointDir`).
+    pub backup_checkpoint_dir: Option<PathBuf>,
+    /// `recoveryMode` (ours): `strict` or `skip-damaged`. Default: `skip-damaged`.
+    pub recovery_mode: RecoveryMode,
+}
+
+impl Default for PendingEngineOptions {
+    fn default() -> Self {
+        Self {
+            checkpoint_interval_ms: 30_000,
+            minimum_required_space_bytes: 524_288_000,
+            use_dual_checkpoints: false,
+            backup_checkpoint_dir: None,
+            recovery_mode: RecoveryMode::SkipDamaged,
+        }
+    }
+}
+
+/// A file channel's configuration: what the engine takes, and what it will take.
+#[derive(Clone, Debug)]
+pub struct FileChannelSettings {
+    /// The engine configuration.
+    pub config: ChannelConfig,
+    /// Options waiting for engine support.
+    pub pending: PendingEngineOptions,
+}
+
+impl FileChannelSettings {
+    /// Reads Flume's keys from `ctx`; `home` is `$HOME` for the default directories.
+    pub fn parse(ctx: &Ctx<'_>, home: Option<&str>) -> Self {
+        let default_dir = |sub: &str| -> PathBuf {
+            match home {
+                Some(h) => PathBuf::from(h).join(".flume/file-channel").join(sub),
+                None => PathBuf::from(format!("~/.flume/file-channel/{sub}")),
+            }
+        };
+        let dir = match ctx.string("checkpointDir") {
+            Some(d) if d.trim().is_empty() => {
+                ctx.error("checkpointDir", "must not be empty");
+                default_dir("checkpoint")
+            }
+            Some(d) => PathBuf::from(d.trim()),
+            None => {
+                if home.is_none() {
+                    ctx.error_at(
+                        ctx.anchor_line(),
+                        "checkpointDir",
+                        "not set, and HOME is not set for Flume's default ~/.flume/file-channel/checkpoint",
+                    );
+                }
+                default_dir("checkpoint")
+            }
+        };
+        let data_dirs = match ctx.string("dataDirs") {
+            Some(v) => {
+                let dirs: Vec<PathBuf> = v
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(PathBuf::from)
+                    .collect();
+                if dirs.is_empty() {
+                    ctx.error("dataDirs", "must name at least one directory");
+                }
+                dirs
+            }
+            None => {
+                if home.is_none() {
+                    ctx.error_at(
+                        ctx.anchor_line(),
+                        "dataDirs",
+                        "not set, and HOME is not set for Flume's default ~/.flume/file-channel/data",
+                    );
+                }
+                vec![default_dir("data")]
+            }
+        };
+        let mut config = ChannelConfig::new(dir.clone());
+        config.data_dirs = data_dirs;
+        config.capacity = ctx.u64_in("capacity", 1_000_000, 1..=u64::MAX);
+        config.transaction_capacity = ctx.u32_in(
+            "transactionCapacity",
+            10_000,
+            1..=file_channel::limits::MAX_EVENTS_PER_TXN,
+        );
+        config.keep_alive_ms = ctx.u64_in("keep-alive", 3, 0..=86_400) * 1000;
+        config.segment_bytes_max = ctx.u64_in(
+            "maxFileSize",
+            FLUME_MAX_FILE_SIZE_BYTES,
+            file_channel::limits::MIN_SEGMENT_BYTES..=file_channel::limits::MAX_SEGMENT_BYTES,
+        );
+        if let Some(p) = ctx.string("syncPolicy") {
+            match parse_sync_policy(&p) {
+                Ok(s) => config.sync = s,
+                Err(m) => ctx.error("syncPolicy", m),
+            }
+        }
+
+        let mut pending = PendingEngineOptions {
+            checkpoint_interval_ms: ctx.u64_in("checkpointInterval", 30_000, 1..=u64::MAX),
+            minimum_required_space_bytes: ctx.u64_in(
+                "minimumRequiredSpace",
+                524_288_000,
+                0..=u64::MAX,
+            ),
+            use_dual_checkpoints: ctx.bool("useDualCheckpoints", false),
+            backup_checkpoint_dir: ctx
+                .string("backupCheckpointDir")
+                .map(|s| PathBuf::from(s.trim())),
+            recovery_mode: RecoveryMode::SkipDamaged,
+        };
+        if let Some(m) = ctx.string("recoveryMode") {
+            match m.trim().to_ascii_lowercase().as_str() {
+                "strict" => pending.recovery_mode = RecoveryMode::Strict,
+                "skip-damaged" => pending.recovery_mode = RecoveryMode::SkipDamaged,
+                _ => ctx.error(
+                    "recoveryMode",
+                    format!("expected strict or skip-damaged, got \"{m}\""),
+                ),
+            }
+        }
+        if pending.use_dual_checkpoints {
+            match &pending.backup_checkpoint_dir {
+                None => ctx.error(
+                    "useDualCheckpoints",
+                    "is true but backupCheckpointDir is not set",
+                ),
+                Some(b) if *b == dir => {
+                    ctx.error("backupCheckpointDir", "must differ from checkpointDir")
+                }
+                Some(_) => {}
+            }
+        }
+        config.checkpoint_interval_ms = pending.checkpoint_interval_ms;
+        config.minimum_required_space = pending.minimum_required_space_bytes;
+        config.recovery_mode = match pending.recovery_mode {
+            RecoveryMode::Strict => file_channel::RecoveryMode::Strict,
+            RecoveryMode::SkipDamaged => file_channel::RecoveryMode::SkipDamaged,
+        };
+        if !ctx.has_errors() {
+            if let Err(e) = config.validate() {
+                let key = match e.key {
+                    "capacity" => "capacity",
+                    "transaction_capacity" => "transactionCapacity",
+                    "segment_bytes_max" => "maxFileSize",
+                    "data_dirs" => "dataDirs",
+                    "sync" => "syncPolicy",
+                    "dir" => "checkpointDir",
+                    "checkpoint_interval_ms" => "checkpointInterval",
+                    _ => "type",
+                };
+                ctx.error(key, e.reason);
+            }
+        }
+        Self { config, pending }
+    }
+
+    /// One line per option that is accepted but has no effect: Sluice always keeps two
+    /// checkpoint generations in `checkpointDir`, so Flume's dual checkpoints are built in and
+    /// `backupCheckpointDir` is not written.
+    pub fn pending_warnings(&self) -> Vec<String> {
+        let mut v = Vec::new();
+        if self.pending.use_dual_checkpoints {
+            v.push(
+                "useDualCheckpoints = true (two checkpoint generations are always kept in checkpointDir; backupCheckpointDir is not written)"
+                    .to_owned(),
+            );
+        }
+        v
+    }
+
+    /// Every directory the channel uses.
+    pub fn dirs(&self) -> Vec<PathBuf> {
+        let mut v = vec![self.config.dir.clone()];
+        v.extend(self.config.segment_dirs());
+        if let Some(b) = &self.pending.backup_checkpoint_dir {
+            v.push(b.clone());
+        }
+        v
+    }
+}
+
+/// `always` or `interval-ms:N` or `interval-ms:N,bytes:M`.
+pub fn parse_sync_policy(value: &str) -> Result<SyncPolicy, String> {
+    let v = value.trim();
+    if v.eq_ignore_ascii_case("always") {
+        return Ok(SyncPolicy::EveryCommit);
+    }
+    let bad =
+        || format!("expected always, interval-ms:N or interval-ms:N,bytes:M, got \"{value}\"");
+    let mut interval_ms = None;
+    let mut bytes = u64::MAX;
+    for part in v.split(',') {
+        let (k, n) = part.split_once(':').ok_or_else(bad)?;
+        let n: u64 = n.trim().parse().map_err(|_| bad())?;
+        if n == 0 {
+            return Err(format!("{} must be at least 1 in \"{value}\"", k.trim()));
+        }
+        match k.trim() {
+            "interval-ms" if interval_ms.is_none() => interval_ms = Some(n),
+            "bytes" if interval_ms.is_some() && bytes == u64::MAX => bytes = n,
+            _ => return Err(bad()),
+        }
+    }
+    let interval_ms = interval_ms.ok_or_else(bad)?;
+    Ok(SyncPolicy::Interval { interval_ms, bytes })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::context::Entry;
+
+    fn settings(pairs: &[(&str, &str)], home: Option<&str>) -> (FileChannelSettings, Vec<String>) {
+        let list: Vec<Entry> = pairs
+            .iter()
+            .enumerate()
+            .map(|(i, (k, v))| Entry {
+                key: format!("a1.channels.c1.{k}"),
+                value: (*v).into(),
+                line: i as u32 + 2,
+            })
+            .collect();
+        let ctx = Ctx::new(
+            "a1.channels.c1.",
+            list.iter()
+                .map(|e| (e.key.strip_prefix("a1.channels.c1.").unwrap_or(""), e))
+                .collect(),
+            1,
+        );
+        let s = FileChannelSettings::parse(&ctx, home);
+        let d = ctx.finish("file channel c1");
+        let errs = d
+            .errors
+            .iter()
+            .map(|p| p.display(std::path::Path::new("f")).to_string())
+            .collect();
+        (s, errs)
+    }
+
+    #[test]
+    fn flume_defaults_under_home() {
+        let (s, errs) = settings(&[], Some("/home/u"));
+        assert!(errs.is_empty(), "{errs:?}");
+        assert_eq!(
+            s.config.dir,
+            PathBuf::from("/home/u/.flume/file-channel/checkpoint")
+        );
+        assert_eq!(
+            s.config.data_dirs,
+            vec![PathBuf::from("/home/u/.flume/file-channel/data")]
+        );
+        assert_eq!(s.config.capacity, 1_000_000);
+        assert_eq!(s.config.transaction_capacity, 10_000);
+        assert_eq!(s.config.keep_alive_ms, 3000);
+        assert_eq!(s.config.segment_bytes_max, FLUME_MAX_FILE_SIZE_BYTES);
+        assert_eq!(s.config.sync, SyncPolicy::EveryCommit);
+        assert_eq!(s.pending, PendingEngineOptions::default());
+    }
+
+    #[test]
+    fn keys_map_onto_the_engine() {
+        let (s, errs) = settings(
+            &[
+                ("checkpointDir", "/d/cp"),
+                ("dataDirs", "/d/a, /d/b"),
+                ("capacity", "500"),
+                ("transactionCapacity", "50"),
+                ("keep-alive", "7"),
+                ("maxFileSize", "1048576"),
+                ("syncPolicy", "interval-ms:200,bytes:4096"),
+                ("checkpointInterval", "1000"),
+                ("minimumRequiredSpace", "0"),
+                ("useDualCheckpoints", "true"),
+                ("backupCheckpointDir", "/d/backup"),
+                ("recoveryMode", "strict"),
+            ],
+            None,
+        );
+        assert!(errs.is_empty(), "{errs:?}");
+        assert_eq!(s.config.dir, PathBuf::from("/d/cp"));
+        assert_eq!(
+            s.config.data_dirs,
+            vec![PathBuf::from("/d/a"), PathBuf::from("/d/b")]
+        );
+        assert_eq!(s.config.capacity, 500);
+        assert_eq!(s.config.transaction_capacity, 50);
+        assert_eq!(s.config.keep_alive_ms, 7000);
+        assert_eq!(s.config.segment_bytes_max, 1_048_576);
+        assert_eq!(
+            s.config.sync,
+            SyncPolicy::Interval {
+                interval_ms: 200,
+                bytes: 4096
+            }
+        );
+        assert_eq!(s.pending.checkpoint_interval_ms, 1000);
+        assert_eq!(s.pending.minimum_required_space_bytes, 0);
+        assert!(s.pending.use_dual_checkpoints);
+        assert_eq!(s.pending.recovery_mode, RecoveryMode::Strict);
+        assert_eq!(s.config.checkpoint_interval_ms, 1000);
+        assert_eq!(s.config.minimum_required_space, 0);
+        assert_eq!(s.config.recovery_mode, file_channel::RecoveryMode::Strict);
+        assert_eq!(s.pending_warnings().len(), 1, "{:?}", s.pending_warnings());
+    }
+
+    #[test]
+    fn invalid_values_are_reported_with_flume_keys() {
+        let (_, errs) = settings(
+            &[
+                ("checkpointDir", "/d/cp"),
+                ("dataDirs", "/d/a"),
+                ("capacity", "10"),
+                ("transactionCapacity", "100"),
+            ],
+            None,
+        );
+        assert_eq!(
+            errs,
+            vec!["f:5: a1.channels.c1.transactionCapacity: 100 is larger than capacity 10: a full transaction could never fit"]
+        );
+        let (_, errs) = settings(
+            &[("checkpointDir", "/d/cp"), ("dataDirs", "/d/a,/d/a")],
+            None,
+        );
+        assert_eq!(
+            errs,
+            vec!["f:3: a1.channels.c1.dataDirs: lists the same directory twice"]
+        );
+        let (_, errs) = settings(
+            &[
+                ("checkpointDir", "/d/cp"),
+                ("dataDirs", "/d/a"),
+                ("syncPolicy", "sometimes"),
+                ("useDualCheckpoints", "true"),
+                ("recoveryMode", "lenient"),
+            ],
+            None,
+        );
+        assert_eq!(
+            errs,
+            vec![
+                "f:4: a1.channels.c1.syncPolicy: expected always, interval-ms:N or interval-ms:N,bytes:M, got \"sometimes\"",
+                "f:5: a1.channels.c1.useDualCheckpoints: is true but backupCheckpointDir is not set",
+                "f:6: a1.channels.c1.recoveryMode: expected strict or skip-damaged, got \"lenient\"",
+            ]
+        );
+    }
+
+    #[test]
+    fn missing_home_without_dirs_is_an_error() {
+        let (_, errs) = settings(&[], None);
+        assert_eq!(
+            errs,
+            vec![
+                "f:1: a1.channels.c1.checkpointDir: not set, and HOME is not set for Flume's default ~/.flume/file-channel/checkpoint",
+                "f:1: a1.channels.c1.dataDirs: not set, and HOME is not set for Flume's default ~/.flume/file-channel/data",
+            ]
+        );
+    }
+
+    #[test]
+    fn sync_policies() {
+        assert_eq!(parse_sync_policy("ALWAYS"), Ok(SyncPolicy::EveryCommit));
+        assert_eq!(
+            parse_sync_policy("interval-ms:100"),
+            Ok(SyncPolicy::Interval {
+                interval_ms: 100,
+                bytes: u64::MAX
+            })
+        );
+        assert!(parse_sync_policy("interval-ms:0").is_err());
+        assert!(parse_sync_policy("bytes:10").is_err());
+        assert!(parse_sync_policy("interval-ms:1,interval-ms:2").is_err());
+    }
+}

@@ -1,0 +1,360 @@
+//! Channels: one [`Channel`] type over the durable engine (`file`) and the in-memory channel
+//! (`memory`), with one transaction type and one error type, so sources and sinks never care
+//! which they talk to.
+//!
+//! Both keep Flume's rules: a transaction is a put or a take transaction; puts become visible
+//! at commit; a rolled-back take returns its events to the head; dropping an unfinished
+//! transaction rolls it back. `take` never waits: sink runners wait for events with
+//! [`Channel::wait_for_events`] instead.
+
+pub mod file;
+pub mod memory;
+
+use crate::config::context::Ctx;
+use crate::config::registry::TypeName;
+use crate::metrics::{Lifetime, Metric, Value};
+use file_channel::{Event, FileChannel};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub use file::{FileChannelSettings, PendingEngineOptions, RecoveryMode};
+pub use memory::{MemoryChannel, MemoryChannelConfig, MemoryError};
+
+/// The channel types we implement.
+pub const CHANNEL_TYPES: &[TypeName] = &[
+    TypeName {
+        alias: "file",
+        classes: &["org.apache.flume.channel.file.FileChannel"],
+    },
+    TypeName {
+        alias: "memory",
+        classes: &["org.apache.flume.channel.MemoryChannel"],
+    },
+];
+
+/// A channel's configuration by type.
+#[derive(Clone, Debug)]
+pub enum ChannelSettings {
+    /// `file`.
+    File(FileChannelSettings),
+    /// `memory`.
+    Memory(MemoryChannelConfig),
+}
+
+impl ChannelSettings {
+    /// Parses the keys of a channel of type `alias` (one of [`CHANNEL_TYPES`]).
+    pub fn parse(alias: &str, ctx: &Ctx<'_>, home: Option<&str>) -> Self {
+        if alias == "memory" {
+            Self::Memory(MemoryChannelConfig::parse(ctx))
+        } else {
+            Self::File(FileChannelSettings::parse(ctx, home))
+        }
+    }
+
+    /// Most events one transaction may hold.
+    pub fn transaction_capacity(&self) -> u32 {
+        match self {
+            Self::File(s) => s.config.transaction_capacity,
+            Self::Memory(c) => c.transaction_capacity,
+        }
+    }
+
+    /// `file` or `memory`.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Self::File(_) => "file",
+            Self::Memory(_) => "memory",
+        }
+    }
+}
+
+/// Any failure of a channel operation.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChannelError {
+    /// A file-channel put failed.
+    #[error(transparent)]
+    Put(#[from] file_channel::PutError),
+    /// A file-channel take failed.
+    #[error(transparent)]
+    Take(#[from] file_channel::TakeError),
+    /// A file-channel commit failed.
+    #[error(transparent)]
+    Commit(#[from] file_channel::CommitError),
+    /// A memory-channel operation failed.
+    #[error(transparent)]
+    Memory(#[from] MemoryError),
+}
+
+/// Failure to open a channel.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot open channel {name}: {source}")]
+pub struct OpenError {
+    /// The channel.
+    pub name: String,
+    /// Why.
+    #[source]
+    pub source: file_channel::OpenError,
+}
+
+#[derive(Clone, Debug)]
+enum Kind {
+    File(FileChannel),
+    Memory(MemoryChannel),
+}
+
+/// An open channel. Cloning shares it.
+#[derive(Clone, Debug)]
+pub struct Channel {
+    name: Arc<str>,
+    kind: Kind,
+    lifetime: Arc<Lifetime>,
+}
+
+impl Channel {
+    /// Opens the channel `name` (a file channel replays its log here).
+    pub fn open(name: &str, settings: &ChannelSettings) -> Result<Self, OpenError> {
+        let kind = match settings {
+            ChannelSettings::File(s) => {
+                for w in s.pending_warnings() {
+                    tracing::warn!(
+                        channel = name,
+                        "{w} is accepted but the engine does not act on it yet"
+                    );
+                }
+                let fc = FileChannel::open(s.config.clone()).map_err(|source| OpenError {
+                    name: name.to_owned(),
+                    source,
+                })?;
+                let r = fc.open_report();
+                tracing::info!(
+                    channel = name,
+                    dir = %s.config.dir.display(),
+                    pending = r.pending_events,
+                    replay_ms = r.replay_ms,
+                    "file channel open"
+                );
+                Kind::File(fc)
+            }
+            ChannelSettings::Memory(c) => Kind::Memory(MemoryChannel::new(c.clone())),
+        };
+        let lifetime = Arc::new(Lifetime::default());
+        lifetime.started();
+        Ok(Self {
+            name: name.into(),
+            kind,
+            lifetime,
+        })
+    }
+
+    /// A memory channel named `name` (for tests and tools).
+    pub fn memory(name: &str, config: MemoryChannelConfig) -> Self {
+        Self::from_memory(name, MemoryChannel::new(config))
+    }
+
+    /// Wraps an existing memory channel.
+    pub fn from_memory(name: &str, channel: MemoryChannel) -> Self {
+        let lifetime = Arc::new(Lifetime::default());
+        lifetime.started();
+        Self {
+            name: name.into(),
+            kind: Kind::Memory(channel),
+            lifetime,
+        }
+    }
+
+    /// The channel's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Starts a transaction.
+    pub fn transaction(&self) -> Txn {
+        match &self.kind {
+            Kind::File(c) => Txn::File(c.transaction()),
+            Kind::Memory(c) => Txn::Memory(c.transaction()),
+        }
+    }
+
+    /// Most events one transaction may hold.
+    pub fn transaction_capacity(&self) -> u32 {
+        match &self.kind {
+            Kind::File(c) => c.config().transaction_capacity,
+            Kind::Memory(c) => c.config().transaction_capacity,
+        }
+    }
+
+    /// Events committed and not taken.
+    pub fn len(&self) -> u64 {
+        match &self.kind {
+            Kind::File(c) => c.len(),
+            Kind::Memory(c) => c.len(),
+        }
+    }
+
+    /// Whether no event is waiting.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Waits up to `timeout` for an event to be committed; returns whether one is waiting.
+    pub fn wait_for_events(&self, timeout: Duration) -> bool {
+        match &self.kind {
+            Kind::File(c) => c.wait_for_len(1, timeout),
+            Kind::Memory(c) => c.wait_for_events(timeout),
+        }
+    }
+
+    /// Flume's channel metrics (and for a file channel every engine counter), plus
+    /// `ChannelFillPercentage`, `StartTime` and `StopTime`.
+    pub fn metrics(&self) -> Vec<Metric> {
+        let mut v = match &self.kind {
+            Kind::File(c) => {
+                let m = c.metrics();
+                let mut v: Vec<Metric> = m
+                    .snapshot()
+                    .into_iter()
+                    .map(|(name, n)| Metric {
+                        name,
+                        value: if ENGINE_GAUGES.contains(&name) {
+                            Value::Gauge(n)
+                        } else {
+                            Value::Counter(n)
+                        },
+                    })
+                    .collect();
+                v.push(Metric {
+                    name: "ChannelFillPercentage",
+                    value: Value::Ratio(m.fill_percentage()),
+                });
+                v
+            }
+            Kind::Memory(c) => c.metrics(),
+        };
+        v.retain(|m| m.name != "StartTime" && m.name != "StopTime");
+        v.extend(self.lifetime.snapshot());
+        v
+    }
+
+    /// Closes the channel: a file channel syncs and releases its directory; a memory channel
+    /// drops what it holds (logged with the count).
+    pub fn close(&self) -> Result<(), file_channel::CloseError> {
+        self.lifetime.stopped();
+        match &self.kind {
+            Kind::File(c) => c.clone().close(),
+            Kind::Memory(c) => {
+                let lost = c.close();
+                if lost > 0 {
+                    tracing::warn!(channel = %self.name, events = lost, "memory channel closed with events in it; they are lost");
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Engine values that go up and down (the rest only grow).
+const ENGINE_GAUGES: &[&str] = &[
+    "ChannelSize",
+    "ChannelCapacity",
+    "Unhealthy",
+    "SegmentCount",
+    "BytesOnDisk",
+    "PendingBytes",
+    "ReplayRecords",
+    "ReplayMillis",
+    "TornTailBytes",
+    "SegmentsPinned",
+    "DiskSpaceLow",
+    "CheckpointMillis",
+    "LastCheckpointUnixMillis",
+];
+
+/// A transaction on a [`Channel`]; dropping it unfinished rolls it back.
+#[derive(Debug)]
+pub enum Txn {
+    /// On a file channel.
+    File(file_channel::Transaction),
+    /// On a memory channel.
+    Memory(memory::MemoryTransaction),
+}
+
+impl Txn {
+    /// Adds an event.
+    pub fn put(&mut self, event: &Event) -> Result<(), ChannelError> {
+        match self {
+            Self::File(t) => t.put(event).map_err(Into::into),
+            Self::Memory(t) => t.put(event).map_err(Into::into),
+        }
+    }
+
+    /// Takes the next event, or `None` if none is waiting.
+    pub fn take(&mut self) -> Result<Option<Event>, ChannelError> {
+        match self {
+            Self::File(t) => t.take().map_err(Into::into),
+            Self::Memory(t) => t.take().map_err(Into::into),
+        }
+    }
+
+    /// Events put or taken so far.
+    pub fn len(&self) -> usize {
+        match self {
+            Self::File(t) => t.len(),
+            Self::Memory(t) => t.len(),
+        }
+    }
+
+    /// Whether nothing was put or taken.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Commits.
+    pub fn commit(self) -> Result<(), ChannelError> {
+        match self {
+            Self::File(t) => t.commit().map_err(Into::into),
+            Self::Memory(t) => t.commit().map_err(Into::into),
+        }
+    }
+
+    /// Rolls back.
+    pub fn rollback(self) {
+        match self {
+            Self::File(t) => t.rollback(),
+            Self::Memory(t) => t.rollback(),
+        }
+    }
+}
+
+/// Waits up to `timeout` for any of `channels` to hold an event, or for `stop`; returns
+/// whether an event is waiting. One channel is waited on directly; several are polled every
+/// 50 ms.
+pub fn wait_for_any(channels: &[Channel], timeout: Duration, stop: &crate::stop::Stop) -> bool {
+    const SLICE: Duration = Duration::from_millis(50);
+    let deadline = Instant::now() + timeout;
+    loop {
+        if stop.is_triggered() {
+            return false;
+        }
+        if channels.iter().any(|c| !c.is_empty()) {
+            return true;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return false;
+        }
+        let slice = SLICE.min(deadline - now);
+        match channels {
+            [one] => {
+                if one.wait_for_events(slice) {
+                    return true;
+                }
+            }
+            _ => {
+                if stop.sleep(slice) {
+                    return false;
+                }
+            }
+        }
+    }
+}

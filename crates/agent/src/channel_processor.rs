@@ -1,0 +1,261 @@
+//! [`ChannelProcessor`]: how a source puts events (Flume's class of the same name). It runs the
+//! interceptor chain, asks the selector which channels each event goes to, and puts each
+//! channel's share of the batch in one transaction per channel.
+//!
+//! Required channels are written in order on the caller's thread; the first failure rolls back
+//! that channel's transaction and is returned, so the source can tell its client. As in Flume,
+//! channels committed before the failure keep their events (a retry duplicates them there).
+//! Optional channels are written by one background thread per source through a queue of
+//! [`OPTIONAL_QUEUE_LEN`] batches; when it is full a batch is dropped and counted, as Flume's
+//! `DiscardPolicy` does, so a slow optional channel never slows the source.
+//!
+//! Every call blocks (a file-channel commit waits for its fsync); async sources call it from
+//! `spawn_blocking`.
+
+use crate::channel::{Channel, ChannelError};
+use crate::interceptor::{intercept_all, Interceptor};
+use crate::selector::Selector;
+use file_channel::Event;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
+
+/// Batches waiting for optional channels (Flume's `pendingTransactions` default).
+pub const OPTIONAL_QUEUE_LEN: usize = 20;
+
+/// A put on a required channel failed; nothing of this call was acknowledged.
+#[derive(Debug, thiserror::Error)]
+#[error("unable to put batch on required channel {channel}: {source}")]
+pub struct ProcessError {
+    /// The channel that failed.
+    pub channel: String,
+    /// Why.
+    #[source]
+    pub source: ChannelError,
+}
+
+type OptionalBatch = (Channel, Vec<Event>);
+
+/// Interceptors, selector and channels of one source.
+#[derive(Debug)]
+pub struct ChannelProcessor {
+    source: String,
+    interceptors: Vec<Arc<dyn Interceptor>>,
+    selector: Selector,
+    channels: Vec<Channel>,
+    optional_tx: Mutex<Option<SyncSender<OptionalBatch>>>,
+    optional_thread: Mutex<Option<JoinHandle<()>>>,
+    /// Optional batches dropped because the queue was full.
+    pub optional_dropped: AtomicU64,
+}
+
+impl ChannelProcessor {
+    /// A processor for source `source` over `channels` (indexed by the selector).
+    pub fn new(
+        source: &str,
+        interceptors: Vec<Arc<dyn Interceptor>>,
+        selector: Selector,
+        channels: Vec<Channel>,
+    ) -> Self {
+        let has_optional = match &selector {
+            Selector::Replicating { optional, .. } => !optional.is_empty(),
+            Selector::Multiplexing { optional, .. } => optional.values().any(|v| !v.is_empty()),
+        };
+        let (tx, thread) = if has_optional {
+            let (tx, rx) = sync_channel::<OptionalBatch>(OPTIONAL_QUEUE_LEN);
+            let name = source.to_owned();
+            let thread = std::thread::Builder::new()
+                .name(format!("optional-{source}"))
+                .spawn(move || {
+                    for (channel, batch) in rx {
+                        if let Err(e) = put_batch(&channel, &batch) {
+                            tracing::warn!(source = %name, channel = channel.name(), error = %e, "put on optional channel failed; ignored");
+                        }
+                    }
+                })
+                .ok();
+            (Some(tx), thread)
+        } else {
+            (None, None)
+        };
+        Self {
+            source: source.to_owned(),
+            interceptors,
+            selector,
+            channels,
+            optional_tx: Mutex::new(tx),
+            optional_thread: Mutex::new(thread),
+            optional_dropped: AtomicU64::new(0),
+        }
+    }
+
+    /// The channels, in the source's order.
+    pub fn channels(&self) -> &[Channel] {
+        &self.channels
+    }
+
+    /// Puts one event (Flume's `processEvent`).
+    pub fn process_event(&self, event: Event) -> Result<(), ProcessError> {
+        self.process_batch(vec![event])
+    }
+
+    /// Puts a batch: one transaction per required channel (Flume's `processEventBatch`).
+    pub fn process_batch(&self, events: Vec<Event>) -> Result<(), ProcessError> {
+        let events = intercept_all(&self.interceptors, events);
+        if events.is_empty() {
+            return Ok(());
+        }
+        let n = self.channels.len();
+        let mut required: Vec<Vec<usize>> = vec![Vec::new(); n];
+        let mut optional: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for (i, e) in events.iter().enumerate() {
+            for &c in self.selector.required(e) {
+                required[c].push(i);
+            }
+            for &c in self.selector.optional(e) {
+                optional[c].push(i);
+            }
+        }
+        for (c, idx) in required.iter().enumerate() {
+            if idx.is_empty() {
+                continue;
+            }
+            let batch: Vec<Event> = idx.iter().map(|&i| events[i].clone()).collect();
+            put_batch(&self.channels[c], &batch).map_err(|source| ProcessError {
+                channel: self.channels[c].name().to_owned(),
+                source,
+            })?;
+        }
+        let tx = self
+            .optional_tx
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if let Some(tx) = tx {
+            for (c, idx) in optional.iter().enumerate() {
+                if idx.is_empty() {
+                    continue;
+                }
+                let batch = idx.iter().map(|&i| events[i].clone()).collect();
+                if let Err(TrySendError::Full(_)) = tx.try_send((self.channels[c].clone(), batch)) {
+                    self.optional_dropped.fetch_add(1, Relaxed);
+                    tracing::warn!(source = %self.source, channel = self.channels[c].name(), "optional channel queue full; batch dropped");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops the optional-channel thread after it has written what is queued.
+    pub fn close(&self) {
+        self.optional_tx
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(t) = self
+            .optional_thread
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            let _ = t.join();
+        }
+    }
+}
+
+/// Puts `batch` in one transaction on `channel`.
+pub fn put_batch(channel: &Channel, batch: &[Event]) -> Result<(), ChannelError> {
+    let mut tx = channel.transaction();
+    for e in batch {
+        tx.put(e)?;
+    }
+    tx.commit()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::channel::MemoryChannelConfig;
+    use crate::interceptor::static_header::Static;
+
+    fn mem(name: &str, capacity: u64) -> Channel {
+        Channel::memory(
+            name,
+            MemoryChannelConfig {
+                capacity,
+                transaction_capacity: capacity as u32,
+                keep_alive_ms: 10,
+                ..MemoryChannelConfig::default()
+            },
+        )
+    }
+
+    fn drain(c: &Channel) -> Vec<Event> {
+        let mut tx = c.transaction();
+        let mut v = Vec::new();
+        while tx.len() < c.transaction_capacity() as usize {
+            let Some(e) = tx.take().expect("take") else {
+                break;
+            };
+            v.push(e);
+        }
+        tx.commit().expect("commit");
+        v
+    }
+
+    #[test]
+    fn interceptors_then_selector_then_one_transaction_per_channel() {
+        let (c1, c2) = (mem("c1", 10), mem("c2", 10));
+        let stat: Arc<dyn Interceptor> = Arc::new(Static {
+            preserve_existing: false,
+            key: "k".into(),
+            value: "v".into(),
+        });
+        let p = ChannelProcessor::new(
+            "r1",
+            vec![stat],
+            Selector::Replicating {
+                required: vec![0, 1],
+                optional: vec![],
+            },
+            vec![c1.clone(), c2.clone()],
+        );
+        p.process_batch(vec![Event::new("a"), Event::new("b")])
+            .expect("put");
+        for c in [&c1, &c2] {
+            let got = drain(c);
+            assert_eq!(got.len(), 2);
+            assert!(got.iter().all(|e| e.header("k") == Some("v")));
+        }
+    }
+
+    #[test]
+    fn a_full_required_channel_fails_the_call_and_an_optional_one_does_not() {
+        let (req, opt) = (mem("req", 1), mem("opt", 1));
+        let p = ChannelProcessor::new(
+            "r1",
+            vec![],
+            Selector::Replicating {
+                required: vec![0],
+                optional: vec![1],
+            },
+            vec![req.clone(), opt.clone()],
+        );
+        p.process_event(Event::new("1")).expect("fits");
+        p.process_event(Event::new("x"))
+            .expect_err("required channel is full");
+        // Wait for the optional thread to have written the first event.
+        assert!(opt.wait_for_events(std::time::Duration::from_secs(5)));
+        let err = p.process_event(Event::new("2")).expect_err("still full");
+        assert_eq!(
+            err.to_string(),
+            "unable to put batch on required channel req: Space for commit to queue couldn't be acquired. Sinks are likely not keeping up with sources, or the buffer size is too tight"
+        );
+        drain(&req);
+        p.process_event(Event::new("3"))
+            .expect("room again; the optional channel's failure is ignored");
+        p.close();
+        assert_eq!(drain(&opt).len(), 1);
+    }
+}

@@ -1,0 +1,188 @@
+//! Interceptors: Flume's per-source event rewriters and filters, applied in the order
+//! `a1.sources.r1.interceptors` lists them, before the channel selector sees the event.
+//!
+//! Each module holds one interceptor: its keys and Flume's defaults, and its behaviour.
+//! Regular expressions are Rust's `regex` dialect, which matches Java's for everything but
+//! look-around and back-references (a pattern using them is refused at validation).
+//! Bodies are read as UTF-8; invalid bytes become U+FFFD where a body is rewritten, as Java's
+//! `new String(bytes, UTF_8)` does.
+
+pub mod host;
+pub mod regex_extractor;
+pub mod regex_filter;
+pub mod remove_header;
+pub mod search_replace;
+pub mod static_header;
+pub mod timestamp;
+pub mod uuid;
+
+use crate::config::context::Ctx;
+use crate::config::registry::TypeName;
+use file_channel::Event;
+use std::sync::Arc;
+
+/// Rewrites or drops one event at a time.
+pub trait Interceptor: Send + Sync + std::fmt::Debug {
+    /// The event to pass on, or `None` to drop it.
+    fn intercept(&self, event: Event) -> Option<Event>;
+}
+
+/// The interceptor types we implement.
+pub const INTERCEPTOR_TYPES: &[TypeName] = &[
+    TypeName {
+        alias: "timestamp",
+        classes: &["org.apache.flume.interceptor.TimestampInterceptor$Builder"],
+    },
+    TypeName {
+        alias: "host",
+        classes: &["org.apache.flume.interceptor.HostInterceptor$Builder"],
+    },
+    TypeName {
+        alias: "static",
+        classes: &["org.apache.flume.interceptor.StaticInterceptor$Builder"],
+    },
+    TypeName {
+        alias: "remove_header",
+        classes: &["org.apache.flume.interceptor.RemoveHeaderInterceptor$Builder"],
+    },
+    TypeName {
+        alias: "search_replace",
+        classes: &["org.apache.flume.interceptor.SearchAndReplaceInterceptor$Builder"],
+    },
+    TypeName {
+        alias: "regex_filter",
+        classes: &["org.apache.flume.interceptor.RegexFilteringInterceptor$Builder"],
+    },
+    TypeName {
+        alias: "regex_extractor",
+        classes: &["org.apache.flume.interceptor.RegexExtractorInterceptor$Builder"],
+    },
+    TypeName {
+        alias: "uuid",
+        classes: &["org.apache.flume.sink.solr.morphline.UUIDInterceptor$Builder"],
+    },
+];
+
+/// Builds the interceptor of type `alias` (one of [`INTERCEPTOR_TYPES`]) from its keys;
+/// `None` if a problem was recorded in `ctx`.
+pub fn build(alias: &str, ctx: &Ctx<'_>) -> Option<Arc<dyn Interceptor>> {
+    ctx.mark_used("type");
+    let built: Option<Arc<dyn Interceptor>> = match alias {
+        "timestamp" => Some(Arc::new(timestamp::Timestamp::parse(ctx))),
+        "host" => Some(Arc::new(host::Host::parse(ctx))),
+        "static" => Some(Arc::new(static_header::Static::parse(ctx))),
+        "remove_header" => remove_header::RemoveHeader::parse(ctx).map(|i| Arc::new(i) as _),
+        "search_replace" => search_replace::SearchReplace::parse(ctx).map(|i| Arc::new(i) as _),
+        "regex_filter" => regex_filter::RegexFilter::parse(ctx).map(|i| Arc::new(i) as _),
+        "regex_extractor" => regex_extractor::RegexExtractor::parse(ctx).map(|i| Arc::new(i) as _),
+        _ => Some(Arc::new(uuid::Uuid::parse(ctx))),
+    };
+    if ctx.has_errors() {
+        None
+    } else {
+        built
+    }
+}
+
+/// Runs `events` through `chain` in order, dropping what an interceptor drops.
+pub fn intercept_all(chain: &[Arc<dyn Interceptor>], events: Vec<Event>) -> Vec<Event> {
+    if chain.is_empty() {
+        return events;
+    }
+    events
+        .into_iter()
+        .filter_map(|e| chain.iter().try_fold(e, |e, i| i.intercept(e)))
+        .collect()
+}
+
+/// Compiles `pattern` for `sub`, recording a problem if it does not compile.
+pub(crate) fn compile(ctx: &Ctx<'_>, sub: &str, pattern: &str) -> Option<regex::Regex> {
+    match regex::Regex::new(pattern) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            let detail = e
+                .to_string()
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .trim()
+                .to_owned();
+            ctx.error(
+                sub,
+                format!("invalid regular expression \"{pattern}\": {detail}"),
+            );
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    //! A context over literal keys for interceptor tests.
+    use crate::config::context::{Ctx, Entry};
+
+    /// Entries for `pairs`, on lines 2, 3, ...
+    pub fn entries(pairs: &[(&str, &str)]) -> Vec<Entry> {
+        pairs
+            .iter()
+            .enumerate()
+            .map(|(i, (k, v))| Entry {
+                key: format!("a1.sources.r1.interceptors.i1.{k}"),
+                value: (*v).into(),
+                line: i as u32 + 2,
+            })
+            .collect()
+    }
+
+    /// A context over `list`.
+    pub fn ctx(list: &[Entry]) -> Ctx<'_> {
+        Ctx::new(
+            "a1.sources.r1.interceptors.i1.",
+            list.iter()
+                .map(|e| {
+                    (
+                        e.key
+                            .strip_prefix("a1.sources.r1.interceptors.i1.")
+                            .unwrap_or(""),
+                        e,
+                    )
+                })
+                .collect(),
+            1,
+        )
+    }
+
+    /// The errors of a finished context, as `f:line: key: message`.
+    pub fn errors(ctx: Ctx<'_>) -> Vec<String> {
+        ctx.finish("interceptor i1")
+            .errors
+            .iter()
+            .map(|p| p.display(std::path::Path::new("f")).to_string())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::*;
+    use super::*;
+
+    #[test]
+    fn chain_applies_in_order_and_drops() {
+        let list = entries(&[("regex", "^keep"), ("key", "k"), ("value", "v")]);
+        let c = ctx(&list);
+        let filter = build("regex_filter", &c).expect("valid");
+        let stat = build("static", &c).expect("valid");
+        let out = intercept_all(
+            &[filter, stat],
+            vec![
+                Event::new("keep 1"),
+                Event::new("drop"),
+                Event::new("keep 2"),
+            ],
+        );
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0].header("k"), Some("v"));
+        assert_eq!(out[1].body, b"keep 2");
+    }
+}

@@ -1,0 +1,38 @@
+//! # agent — Sluice's Flume-compatible agent
+//!
+//! The agent reads a Flume properties file, checks it completely (every problem reported with
+//! `file:line` and key, nothing silently dropped), and runs the flow it describes:
+//!
+//! ```text
+//! source ─► interceptors ─► channel selector ─► channels ─► sink processor ─► sinks
+//! ```
+//!
+//! - [`config`]: properties parsing, `${env:NAME}`, Flume's key structure and validation.
+//! - [`channel`]: the durable `file` channel (the `file_channel` engine) and the `memory`
+//!   channel behind one [`channel::Channel`] type.
+//! - [`source`], [`interceptor`], [`selector`], [`channel_processor`]: the put side.
+//! - [`sink`], [`processor`], [`runner`]: the take side, with Flume's back-off.
+//! - [`metrics`]: Flume's counter names, served as Flume's JSON and as Prometheus text.
+//! - [`agent`]: starting everything in order and stopping it cleanly.
+//!
+//! The binary `sluice` (`src/main.rs`) is the command line: `sluice agent` and
+//! `sluice validate`. See `docs/agent.md` for the operator's view.
+
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+pub mod agent;
+pub mod channel;
+pub mod channel_processor;
+pub mod config;
+pub mod event;
+pub mod interceptor;
+pub mod metrics;
+pub mod processor;
+pub mod runner;
+pub mod selector;
+pub mod sink;
+pub mod source;
+pub mod stop;

@@ -1,0 +1,267 @@
+//! Component metrics under Flume's names, so Flume dashboards and scripts carry over:
+//! [`SourceCounters`] and [`SinkCounters`] mirror Flume's `SourceCounter` and `SinkCounter`,
+//! channels report Flume's `ChannelCounter` names plus the engine's own (fsyncs, bytes on disk,
+//! events lost to corruption). [`Registry`] holds every component of the agent;
+//! [`render`] turns a snapshot into Flume's JSON shape or Prometheus text, and [`http`] serves
+//! both.
+
+pub mod http;
+pub mod render;
+
+use crate::channel::Channel;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// One value, typed for Prometheus.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Value {
+    /// Only ever grows.
+    Counter(u64),
+    /// Goes up and down.
+    Gauge(u64),
+    /// A gauge with a fraction (Flume's `ChannelFillPercentage`).
+    Ratio(f64),
+}
+
+/// A named value.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Metric {
+    /// Flume's attribute name (`EventAcceptedCount`).
+    pub name: &'static str,
+    /// The value.
+    pub value: Value,
+}
+
+/// Milliseconds since the Unix epoch, now.
+pub fn now_epoch_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// When a component started and stopped (Flume's `StartTime` and `StopTime`, 0 when not yet).
+#[derive(Debug, Default)]
+pub struct Lifetime {
+    /// Milliseconds since the epoch at start, 0 before.
+    pub start_time_ms: AtomicU64,
+    /// Milliseconds since the epoch at stop, 0 while running.
+    pub stop_time_ms: AtomicU64,
+}
+
+impl Lifetime {
+    /// Records the start.
+    pub fn started(&self) {
+        self.start_time_ms.store(now_epoch_ms(), Relaxed);
+        self.stop_time_ms.store(0, Relaxed);
+    }
+
+    /// Records the stop.
+    pub fn stopped(&self) {
+        self.stop_time_ms.store(now_epoch_ms(), Relaxed);
+    }
+
+    /// `StartTime` and `StopTime`.
+    pub fn snapshot(&self) -> [Metric; 2] {
+        [
+            Metric {
+                name: "StartTime",
+                value: Value::Gauge(self.start_time_ms.load(Relaxed)),
+            },
+            Metric {
+                name: "StopTime",
+                value: Value::Gauge(self.stop_time_ms.load(Relaxed)),
+            },
+        ]
+    }
+}
+
+macro_rules! counter_group {
+    ($(#[$meta:meta])* $name:ident { $($(#[$doc:meta])* $field:ident => $export:literal : $kind:ident,)* }) => {
+        $(#[$meta])*
+        #[derive(Debug, Default)]
+        pub struct $name {
+            $($(#[$doc])* pub $field: AtomicU64,)*
+            /// Start and stop times.
+            pub lifetime: Lifetime,
+        }
+
+        impl $name {
+            /// Every value by its Flume name, in a fixed order.
+            pub fn snapshot(&self) -> Vec<Metric> {
+                let mut v = vec![$(Metric { name: $export, value: Value::$kind(self.$field.load(Relaxed)) },)*];
+                v.extend(self.lifetime.snapshot());
+                v
+            }
+
+            /// Adds `n` to a counter.
+            pub fn add(counter: &AtomicU64, n: u64) {
+                counter.fetch_add(n, Relaxed);
+            }
+        }
+    };
+}
+
+counter_group! {
+    /// Flume's `SourceCounter`.
+    SourceCounters {
+        /// Events received from clients (before interceptors and channels).
+        event_received_count => "EventReceivedCount": Counter,
+        /// Events committed to every required channel.
+        event_accepted_count => "EventAcceptedCount": Counter,
+        /// Single-event appends received (Flume's RPC sources).
+        append_received_count => "AppendReceivedCount": Counter,
+        /// Single-event appends accepted.
+        append_accepted_count => "AppendAcceptedCount": Counter,
+        /// Batches received.
+        append_batch_received_count => "AppendBatchReceivedCount": Counter,
+        /// Batches committed to every required channel.
+        append_batch_accepted_count => "AppendBatchAcceptedCount": Counter,
+        /// Client connections open now.
+        open_connection_count => "OpenConnectionCount": Gauge,
+        /// Puts that failed on a required channel (the client was told).
+        channel_write_fail => "ChannelWriteFail": Counter,
+        /// Input that could not be read or was refused (too long, malformed).
+        event_read_fail => "EventReadFail": Counter,
+        /// Other failures.
+        generic_processing_fail => "GenericProcessingFail": Counter,
+    }
+}
+
+counter_group! {
+    /// Flume's `SinkCounter`.
+    SinkCounters {
+        /// Output connections or files opened.
+        connection_created_count => "ConnectionCreatedCount": Counter,
+        /// Output connections or files closed.
+        connection_closed_count => "ConnectionClosedCount": Counter,
+        /// Output connections or files that failed to open or close.
+        connection_failed_count => "ConnectionFailedCount": Counter,
+        /// Batches that took no event.
+        batch_empty_count => "BatchEmptyCount": Counter,
+        /// Batches smaller than the batch size.
+        batch_underflow_count => "BatchUnderflowCount": Counter,
+        /// Full batches.
+        batch_complete_count => "BatchCompleteCount": Counter,
+        /// Events taken and attempted.
+        event_drain_attempt_count => "EventDrainAttemptCount": Counter,
+        /// Events delivered and committed.
+        event_drain_success_count => "EventDrainSuccessCount": Counter,
+        /// Deliveries that failed to write (their events were rolled back).
+        event_write_fail => "EventWriteFail": Counter,
+        /// Takes or take commits that failed.
+        channel_read_fail => "ChannelReadFail": Counter,
+    }
+}
+
+counter_group! {
+    /// Flume's `ChannelCounter`, for channels that have no engine metrics of their own.
+    ChannelCounters {
+        /// Events committed and not taken.
+        channel_size => "ChannelSize": Gauge,
+        /// The configured capacity.
+        channel_capacity => "ChannelCapacity": Gauge,
+        /// Calls to put.
+        event_put_attempt_count => "EventPutAttemptCount": Counter,
+        /// Events in committed put transactions.
+        event_put_success_count => "EventPutSuccessCount": Counter,
+        /// Calls to take.
+        event_take_attempt_count => "EventTakeAttemptCount": Counter,
+        /// Events in committed take transactions.
+        event_take_success_count => "EventTakeSuccessCount": Counter,
+    }
+}
+
+/// Flume's component types, as they prefix JSON keys (`SOURCE.r1`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum ComponentType {
+    /// A source.
+    Source,
+    /// A channel.
+    Channel,
+    /// A sink.
+    Sink,
+}
+
+impl ComponentType {
+    /// `SOURCE`, `CHANNEL` or `SINK`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Source => "SOURCE",
+            Self::Channel => "CHANNEL",
+            Self::Sink => "SINK",
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Provider {
+    Source(Arc<SourceCounters>),
+    Sink(Arc<SinkCounters>),
+    Channel(Channel),
+}
+
+/// The metrics of one component at one moment.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ComponentSnapshot {
+    /// Its type.
+    pub kind: ComponentType,
+    /// Its name.
+    pub name: String,
+    /// Its values.
+    pub metrics: Vec<Metric>,
+}
+
+/// Every component of the agent that reports metrics.
+#[derive(Clone, Debug, Default)]
+pub struct Registry {
+    components: Vec<(ComponentType, String, Provider)>,
+}
+
+impl Registry {
+    /// Adds a source.
+    pub fn add_source(&mut self, name: &str, counters: Arc<SourceCounters>) {
+        self.components.push((
+            ComponentType::Source,
+            name.to_owned(),
+            Provider::Source(counters),
+        ));
+    }
+
+    /// Adds a sink.
+    pub fn add_sink(&mut self, name: &str, counters: Arc<SinkCounters>) {
+        self.components.push((
+            ComponentType::Sink,
+            name.to_owned(),
+            Provider::Sink(counters),
+        ));
+    }
+
+    /// Adds a channel.
+    pub fn add_channel(&mut self, channel: Channel) {
+        self.components.push((
+            ComponentType::Channel,
+            channel.name().to_owned(),
+            Provider::Channel(channel),
+        ));
+    }
+
+    /// Every component's values now, ordered by type then name.
+    pub fn snapshot(&self) -> Vec<ComponentSnapshot> {
+        let mut out: Vec<_> = self
+            .components
+            .iter()
+            .map(|(kind, name, p)| ComponentSnapshot {
+                kind: *kind,
+                name: name.clone(),
+                metrics: match p {
+                    Provider::Source(c) => c.snapshot(),
+                    Provider::Sink(c) => c.snapshot(),
+                    Provider::Channel(c) => c.metrics(),
+                },
+            })
+            .collect();
+        out.sort_by(|a, b| (a.kind, &a.name).cmp(&(b.kind, &b.name)));
+        out
+    }
+}

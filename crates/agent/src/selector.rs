@@ -1,0 +1,272 @@
+//! Channel selectors: which of a source's channels an event must go to (required: a failure
+//! fails the put and the client is told) and which it may go to (optional: failures are
+//! logged and ignored).
+//!
+//! - `replicating` (default): every channel is required except those in `selector.optional`.
+//! - `multiplexing`: the value of header `selector.header` (default `flume.selector.header`)
+//!   picks `selector.mapping.<value>`; a missing or blank header, or a value with no mapping,
+//!   picks `selector.default`. `selector.optional.<value>` adds optional channels (minus the
+//!   required ones).
+//!
+//! Safer than Flume: a multiplexing selector without `selector.default` is refused (Flume
+//! silently drops every event whose header matches no mapping), and every channel named in a
+//! selector must be one of the source's channels.
+//!
+//! Channels are held as indices into the source's channel list.
+
+use crate::config::context::Ctx;
+use crate::config::registry::TypeName;
+use file_channel::Event;
+use std::collections::BTreeMap;
+
+/// The selector types we implement.
+pub const SELECTOR_TYPES: &[TypeName] = &[
+    TypeName {
+        alias: "replicating",
+        classes: &["org.apache.flume.channel.ReplicatingChannelSelector"],
+    },
+    TypeName {
+        alias: "multiplexing",
+        classes: &["org.apache.flume.channel.MultiplexingChannelSelector"],
+    },
+];
+
+/// Flume's default multiplexing header.
+pub const DEFAULT_HEADER: &str = "flume.selector.header";
+
+/// A configured selector over the source's channels `0..n`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Selector {
+    /// Every channel, some optional.
+    Replicating {
+        /// Required channels.
+        required: Vec<usize>,
+        /// Optional channels.
+        optional: Vec<usize>,
+    },
+    /// By header value.
+    Multiplexing {
+        /// The header looked at.
+        header: String,
+        /// Required channels per header value.
+        mapping: BTreeMap<String, Vec<usize>>,
+        /// Optional channels per header value.
+        optional: BTreeMap<String, Vec<usize>>,
+        /// Required channels when no mapping applies.
+        default: Vec<usize>,
+    },
+}
+
+impl Selector {
+    /// Required channels for `event`.
+    pub fn required(&self, event: &Event) -> &[usize] {
+        match self {
+            Self::Replicating { required, .. } => required,
+            Self::Multiplexing {
+                header,
+                mapping,
+                default,
+                ..
+            } => match event.header(header) {
+                Some(v) if !v.trim().is_empty() => mapping.get(v).unwrap_or(default),
+                _ => default,
+            },
+        }
+    }
+
+    /// Optional channels for `event`.
+    pub fn optional(&self, event: &Event) -> &[usize] {
+        match self {
+            Self::Replicating { optional, .. } => optional,
+            Self::Multiplexing {
+                header, optional, ..
+            } => event
+                .header(header)
+                .and_then(|v| optional.get(v))
+                .map_or(&[], Vec::as_slice),
+        }
+    }
+
+    /// Parses `selector.*` of a source whose channels are `channels`; `alias` is the resolved
+    /// `selector.type`. Problems are recorded in `ctx`.
+    pub fn parse(alias: &str, ctx: &Ctx<'_>, channels: &[String]) -> Self {
+        ctx.mark_used("selector.type");
+        let resolve = |sub: &str, value: &str| -> Vec<usize> {
+            let mut out = Vec::new();
+            for name in value.split_whitespace() {
+                match channels.iter().position(|c| c == name) {
+                    Some(i) if !out.contains(&i) => out.push(i),
+                    Some(_) => {}
+                    None => ctx.error(
+                        sub,
+                        format!(
+                            "channel \"{name}\" is not one of this source's channels ({})",
+                            channels.join(" ")
+                        ),
+                    ),
+                }
+            }
+            out
+        };
+        if alias == "multiplexing" {
+            let header = ctx.string_or("selector.header", DEFAULT_HEADER);
+            let mut mapping = BTreeMap::new();
+            for (value, e) in ctx.prefixed("selector.mapping.") {
+                let sub = format!("selector.mapping.{value}");
+                let chans = resolve(&sub, &e.value);
+                if e.value.trim().is_empty() {
+                    ctx.error(&sub, "maps the header value to no channel");
+                }
+                mapping.insert(value.to_owned(), chans);
+            }
+            let default = match ctx.string("selector.default") {
+                Some(v) => {
+                    let d = resolve("selector.default", &v);
+                    if v.trim().is_empty() {
+                        ctx.error("selector.default", "names no channel");
+                    }
+                    d
+                }
+                None => {
+                    ctx.error_at(
+                        ctx.line("selector.type"),
+                        "selector.default",
+                        "required key is missing: events whose header matches no mapping would be dropped (Flume drops them silently)",
+                    );
+                    Vec::new()
+                }
+            };
+            let mut optional = BTreeMap::new();
+            for (value, e) in ctx.prefixed("selector.optional.") {
+                let sub = format!("selector.optional.{value}");
+                let required = mapping
+                    .get(value)
+                    .filter(|v: &&Vec<usize>| !v.is_empty())
+                    .unwrap_or(&default);
+                let chans: Vec<usize> = resolve(&sub, &e.value)
+                    .into_iter()
+                    .filter(|c| !required.contains(c))
+                    .collect();
+                optional.insert(value.to_owned(), chans);
+            }
+            Self::Multiplexing {
+                header,
+                mapping,
+                optional,
+                default,
+            }
+        } else {
+            let optional = ctx
+                .string("selector.optional")
+                .map(|v| resolve("selector.optional", &v))
+                .unwrap_or_default();
+            let required = (0..channels.len())
+                .filter(|i| !optional.contains(i))
+                .collect();
+            Self::Replicating { required, optional }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::context::Entry;
+
+    fn parse(alias: &str, pairs: &[(&str, &str)], channels: &[&str]) -> (Selector, Vec<String>) {
+        let list: Vec<Entry> = pairs
+            .iter()
+            .enumerate()
+            .map(|(i, (k, v))| Entry {
+                key: format!("a1.sources.r1.{k}"),
+                value: (*v).into(),
+                line: i as u32 + 2,
+            })
+            .collect();
+        let ctx = Ctx::new(
+            "a1.sources.r1.",
+            list.iter()
+                .map(|e| (e.key.strip_prefix("a1.sources.r1.").unwrap_or(""), e))
+                .collect(),
+            1,
+        );
+        let channels: Vec<String> = channels.iter().map(|s| (*s).to_owned()).collect();
+        let s = Selector::parse(alias, &ctx, &channels);
+        let errs = ctx
+            .finish("source r1")
+            .errors
+            .iter()
+            .map(|p| p.display(std::path::Path::new("f")).to_string())
+            .collect();
+        (s, errs)
+    }
+
+    #[test]
+    fn replicating_with_optional() {
+        let (s, errs) = parse(
+            "replicating",
+            &[("selector.optional", "c2")],
+            &["c1", "c2", "c3"],
+        );
+        assert!(errs.is_empty(), "{errs:?}");
+        let e = Event::new("x");
+        assert_eq!(s.required(&e), &[0, 2]);
+        assert_eq!(s.optional(&e), &[1]);
+        let (s, _) = parse("replicating", &[], &["c1", "c2"]);
+        assert_eq!(s.required(&e), &[0, 1]);
+        assert!(s.optional(&e).is_empty());
+    }
+
+    #[test]
+    fn multiplexing_by_header_with_default_and_optional() {
+        let (s, errs) = parse(
+            "multiplexing",
+            &[
+                ("selector.type", "multiplexing"),
+                ("selector.header", "state"),
+                ("selector.mapping.CZ", "c1"),
+                ("selector.mapping.US", "c2 c3"),
+                ("selector.default", "c3"),
+                ("selector.optional.CZ", "c1 c2"),
+                ("selector.optional.XX", "c3 c1"),
+            ],
+            &["c1", "c2", "c3"],
+        );
+        assert!(errs.is_empty(), "{errs:?}");
+        let ev = |v: &str| Event::new("x").with_header("state", v);
+        assert_eq!(s.required(&ev("CZ")), &[0]);
+        assert_eq!(
+            s.optional(&ev("CZ")),
+            &[1],
+            "c1 is required, so not optional"
+        );
+        assert_eq!(s.required(&ev("US")), &[1, 2]);
+        assert!(s.optional(&ev("US")).is_empty());
+        assert_eq!(s.required(&ev("FR")), &[2], "unmapped value: default");
+        assert_eq!(s.required(&ev("  ")), &[2], "blank value: default");
+        assert_eq!(s.required(&Event::new("x")), &[2], "no header: default");
+        // XX has no mapping, so its required channels are the default (c3).
+        assert_eq!(s.optional(&ev("XX")), &[0]);
+    }
+
+    #[test]
+    fn multiplexing_problems() {
+        let (_, errs) = parse(
+            "multiplexing",
+            &[
+                ("selector.type", "multiplexing"),
+                ("selector.mapping.A", "c9"),
+                ("selector.mapping.B", ""),
+            ],
+            &["c1"],
+        );
+        assert_eq!(
+            errs,
+            vec![
+                "f:2: a1.sources.r1.selector.default: required key is missing: events whose header matches no mapping would be dropped (Flume drops them silently)",
+                "f:3: a1.sources.r1.selector.mapping.A: channel \"c9\" is not one of this source's channels (c1)",
+                "f:4: a1.sources.r1.selector.mapping.B: maps the header value to no channel",
+            ]
+        );
+    }
+}

@@ -1,0 +1,160 @@
+//! Sources: where events come from. Two shapes, as in Flume:
+//!
+//! - [`PollableSource`]: called in a loop by a runner thread ([`crate::runner`]), backing off
+//!   when it reports [`Status::Backoff`] (Flume's `PollableSource`; here: `seq`).
+//! - [`EventDrivenSource`]: started once on the tokio runtime; it binds what it needs, then
+//!   serves until the agent stops (Flume's `EventDrivenSource`; here: `netcat`). Network I/O
+//!   is async; putting into channels blocks (a commit waits for its fsync), so such sources
+//!   call [`ChannelProcessor`] through `tokio::task::spawn_blocking`.
+//!
+//! Every source gets a [`SourceContext`]: its name, its [`ChannelProcessor`] (interceptors,
+//! selector, channels) and its [`SourceCounters`].
+//!
+//! To add a source: a module with a config struct parsed from a [`Ctx`] (Flume's keys and
+//! defaults), a type implementing one of the two traits, an entry in [`SOURCE_TYPES`], and arms
+//! in [`SourceSettings`], [`SourceSettings::parse`], [`SourceSettings::batch_size`] and
+//! [`build`]; remove it from `config::registry::FLUME_ONLY_SOURCES`.
+
+pub mod netcat;
+pub mod seq;
+
+use crate::channel_processor::ChannelProcessor;
+use crate::config::context::Ctx;
+use crate::config::registry::TypeName;
+use crate::metrics::SourceCounters;
+pub use crate::runner::Status;
+use crate::stop::Stop;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+/// The source types we implement.
+pub const SOURCE_TYPES: &[TypeName] = &[
+    TypeName {
+        alias: "netcat",
+        classes: &["org.apache.flume.source.NetcatSource"],
+    },
+    TypeName {
+        alias: "seq",
+        classes: &["org.apache.flume.source.SequenceGeneratorSource"],
+    },
+];
+
+/// Why a source failed to start or to process.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SourceError {
+    /// Binding a listening socket failed.
+    #[error("source {source_name}: cannot listen on {addr}: {error}")]
+    Bind {
+        /// The source.
+        source_name: String,
+        /// The address.
+        addr: String,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// Putting into a required channel failed.
+    #[error("source {source_name}: {error}")]
+    Channel {
+        /// The source.
+        source_name: String,
+        /// Why.
+        error: crate::channel_processor::ProcessError,
+    },
+}
+
+/// A boxed future, for object-safe async methods.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// Flume's back-off settings of a pollable source.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Backoff {
+    /// `backoffSleepIncrement`. Default: 1000.
+    pub increment_ms: u64,
+    /// `maxBackoffSleep`. Default: 5000.
+    pub max_ms: u64,
+}
+
+impl Backoff {
+    /// Reads `backoffSleepIncrement` and `maxBackoffSleep`.
+    pub fn parse(ctx: &Ctx<'_>) -> Self {
+        Self {
+            increment_ms: ctx.u64_in("backoffSleepIncrement", 1000, 1..=3_600_000),
+            max_ms: ctx.u64_in("maxBackoffSleep", 5000, 1..=3_600_000),
+        }
+    }
+}
+
+/// A source a runner thread calls in a loop.
+pub trait PollableSource: Send {
+    /// Produces and puts what is available now.
+    fn process(&mut self) -> Result<Status, SourceError>;
+    /// Its back-off settings.
+    fn backoff(&self) -> Backoff;
+    /// Called once after the last `process`.
+    fn stop(&mut self) {}
+}
+
+/// A source that serves on its own once started.
+pub trait EventDrivenSource: Send {
+    /// Binds (an error here stops the agent from starting) and returns the serving future,
+    /// which runs until `stop` is set and returns once in-flight work is finished.
+    fn start(self: Box<Self>, stop: Stop) -> BoxFuture<Result<BoxFuture<()>, SourceError>>;
+}
+
+/// A built source.
+pub enum Source {
+    /// Driven by a runner thread.
+    Pollable(Box<dyn PollableSource>),
+    /// Started on the runtime.
+    EventDriven(Box<dyn EventDrivenSource>),
+}
+
+/// What every source is built with.
+#[derive(Clone, Debug)]
+pub struct SourceContext {
+    /// The source's name.
+    pub name: Arc<str>,
+    /// Where it puts events.
+    pub processor: Arc<ChannelProcessor>,
+    /// Its counters (also registered for the metrics endpoint).
+    pub counters: Arc<SourceCounters>,
+}
+
+/// A source's configuration by type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SourceSettings {
+    /// `netcat`.
+    Netcat(netcat::NetcatConfig),
+    /// `seq`.
+    Seq(seq::SeqConfig),
+}
+
+impl SourceSettings {
+    /// Parses the keys of a source of type `alias` (one of [`SOURCE_TYPES`]).
+    pub fn parse(alias: &str, ctx: &Ctx<'_>) -> Self {
+        match alias {
+            "netcat" => Self::Netcat(netcat::NetcatConfig::parse(ctx)),
+            _ => Self::Seq(seq::SeqConfig::parse(ctx)),
+        }
+    }
+
+    /// The most events the source puts in one transaction, and the key that says so.
+    pub fn batch_size(&self) -> (&'static str, u64) {
+        match self {
+            Self::Netcat(c) => ("batch-size", u64::from(c.batch_size)),
+            Self::Seq(c) => ("batchSize", u64::from(c.batch_size)),
+        }
+    }
+}
+
+/// Builds the source.
+pub fn build(settings: &SourceSettings, ctx: SourceContext) -> Source {
+    match settings {
+        SourceSettings::Netcat(c) => {
+            Source::EventDriven(Box::new(netcat::NetcatSource::new(c.clone(), ctx)))
+        }
+        SourceSettings::Seq(c) => Source::Pollable(Box::new(seq::SeqSource::new(c.clone(), ctx))),
+    }
+}

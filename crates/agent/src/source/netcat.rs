@@ -1,0 +1,433 @@
+//! `netcat`: a TCP server turning each newline-terminated line into an event (Flume's
+//! `NetcatSource`).
+//!
+//! Keys and Flume's defaults: `bind` and `port` (required), `max-line-length` (512, counting
+//! the newline), `ack-every-event` (true). Ours: `batch-size` (1).
+//!
+//! Protocol, as in Flume: the body is the line without its `\n` (a `\r` before it is kept). For
+//! every line the server answers `OK\n` once the event is committed to every required channel
+//! (with a file channel: durable), or `FAILED: <reason>\n` if a put failed; with
+//! `ack-every-event = false` only failures are answered. A line of `max-line-length` bytes or
+//! more (without its newline) is answered `FAILED: Event exceeds the maximum length (N bytes,
+//! including newline)` and the connection is closed, after the lines before it were processed.
+//!
+//! Batching mode (ours, `batch-size` > 1): every complete line received so far, up to
+//! `batch-size`, is committed in one transaction, then each of them is answered `OK` (or each
+//! `FAILED`). A client that sends lines without waiting for answers gets them committed many
+//! at a time; one that waits for each answer behaves exactly as with `batch-size = 1`.
+//!
+//! Differences from Flume: lengths are counted in bytes, not UTF-16 characters, and bodies are
+//! kept byte for byte (Flume decodes and re-encodes UTF-8, replacing invalid bytes); a last
+//! line without a newline before the client closes its side is an event and is answered
+//! (Flume drops it silently).
+//!
+//! Shutdown: the listener closes, connections stop reading, lines already received are
+//! committed and answered, then connections close.
+
+use super::{BoxFuture, EventDrivenSource, SourceContext, SourceError};
+use crate::config::context::Ctx;
+use crate::stop::Stop;
+use file_channel::Event;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+
+/// Bytes read from a socket at a time.
+const READ_CHUNK_BYTES: usize = 64 << 10;
+
+/// Configuration of a netcat source.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NetcatConfig {
+    /// Address to listen on. `bind`.
+    pub bind: String,
+    /// Port. `port`.
+    pub port: u16,
+    /// Longest line, newline included. `max-line-length`. Default: 512.
+    pub max_line_length: usize,
+    /// Answer `OK` for every committed line. `ack-every-event`. Default: true.
+    pub ack_every_event: bool,
+    /// Most lines per transaction. `batch-size`. Default: 1.
+    pub batch_size: u32,
+}
+
+impl NetcatConfig {
+    /// Reads the keys.
+    pub fn parse(ctx: &Ctx<'_>) -> Self {
+        let bind = ctx.required("bind").unwrap_or_default();
+        let port = match ctx.get("port") {
+            Some(_) => ctx.u64_in("port", 0, 0..=65_535) as u16,
+            None => {
+                ctx.required("port");
+                0
+            }
+        };
+        Self {
+            bind,
+            port,
+            max_line_length: ctx.u64_in(
+                "max-line-length",
+                512,
+                2..=file_channel::limits::MAX_EVENT_BYTES,
+            ) as usize,
+            ack_every_event: ctx.bool("ack-every-event", true),
+            batch_size: ctx.u32_in(
+                "batch-size",
+                1,
+                1..=file_channel::limits::MAX_EVENTS_PER_TXN,
+            ),
+        }
+    }
+}
+
+/// The netcat source.
+#[derive(Debug)]
+pub struct NetcatSource {
+    config: Arc<NetcatConfig>,
+    ctx: SourceContext,
+}
+
+impl NetcatSource {
+    /// A netcat source; nothing is bound before `start`.
+    pub fn new(config: NetcatConfig, ctx: SourceContext) -> Self {
+        Self {
+            config: Arc::new(config),
+            ctx,
+        }
+    }
+}
+
+impl EventDrivenSource for NetcatSource {
+    fn start(self: Box<Self>, stop: Stop) -> BoxFuture<Result<BoxFuture<()>, SourceError>> {
+        Box::pin(async move {
+            let addr = format!("{}:{}", self.config.bind, self.config.port);
+            let listener = TcpListener::bind(&addr)
+                .await
+                .map_err(|error| SourceError::Bind {
+                    source_name: self.ctx.name.to_string(),
+                    addr: addr.clone(),
+                    error,
+                })?;
+            let local = listener
+                .local_addr()
+                .map_or_else(|_| addr.clone(), |a| a.to_string());
+            tracing::info!(source = %self.ctx.name, addr = %local, "netcat source listening");
+            self.ctx.counters.lifetime.started();
+            let serve: BoxFuture<()> = Box::pin(serve(listener, self.config, self.ctx, stop));
+            Ok(serve)
+        })
+    }
+}
+
+async fn serve(listener: TcpListener, config: Arc<NetcatConfig>, ctx: SourceContext, stop: Stop) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            () = stop.wait() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((socket, peer)) => {
+                    tracing::debug!(source = %ctx.name, %peer, "connection");
+                    connections.spawn(handle(socket, config.clone(), ctx.clone(), stop.clone()));
+                }
+                Err(e) => {
+                    tracing::warn!(source = %ctx.name, error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    drop(listener);
+    while connections.join_next().await.is_some() {}
+    ctx.counters.lifetime.stopped();
+    tracing::info!(source = %ctx.name, "netcat source stopped");
+}
+
+/// What to do after a group of lines.
+enum Next {
+    Continue,
+    Close,
+}
+
+async fn handle(socket: TcpStream, config: Arc<NetcatConfig>, ctx: SourceContext, stop: Stop) {
+    let counters = ctx.counters.clone();
+    counters.open_connection_count.fetch_add(1, Relaxed);
+    let (mut reader, mut writer) = socket.into_split();
+    let mut buf: Vec<u8> = Vec::new();
+    let mut chunk = vec![0u8; READ_CHUNK_BYTES];
+    let mut eof = false;
+    loop {
+        let mut lines = Vec::new();
+        let mut start = 0;
+        while let Some(pos) = buf[start..].iter().position(|&b| b == b'\n') {
+            lines.push(buf[start..start + pos].to_vec());
+            start += pos + 1;
+        }
+        buf.drain(..start);
+        if eof && !buf.is_empty() {
+            lines.push(std::mem::take(&mut buf));
+        }
+        let too_long_pending = !eof && buf.len() >= config.max_line_length;
+        match process_lines(lines, &config, &ctx, &mut writer).await {
+            Next::Close => break,
+            Next::Continue => {}
+        }
+        if too_long_pending {
+            reply_too_long(&config, &ctx, &mut writer).await;
+            break;
+        }
+        if eof {
+            break;
+        }
+        tokio::select! {
+            () = stop.wait() => break,
+            read = reader.read(&mut chunk) => match read {
+                Ok(0) => eof = true,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                Err(e) => {
+                    tracing::debug!(source = %ctx.name, error = %e, "read failed; closing");
+                    break;
+                }
+            },
+        }
+    }
+    let _ = writer.shutdown().await;
+    counters.open_connection_count.fetch_sub(1, Relaxed);
+}
+
+/// Commits `lines` in groups of `batch-size` and answers each; stops at a line that is too
+/// long.
+async fn process_lines(
+    lines: Vec<Vec<u8>>,
+    config: &NetcatConfig,
+    ctx: &SourceContext,
+    writer: &mut OwnedWriteHalf,
+) -> Next {
+    let mut group: Vec<Event> = Vec::new();
+    let mut iter = lines.into_iter().peekable();
+    while let Some(line) = iter.next() {
+        if line.len() >= config.max_line_length {
+            if commit_and_answer(std::mem::take(&mut group), config, ctx, writer)
+                .await
+                .is_err()
+            {
+                return Next::Close;
+            }
+            reply_too_long(config, ctx, writer).await;
+            return Next::Close;
+        }
+        group.push(Event::new(line));
+        let full = group.len() >= config.batch_size as usize;
+        if (full || iter.peek().is_none())
+            && commit_and_answer(std::mem::take(&mut group), config, ctx, writer)
+                .await
+                .is_err()
+        {
+            return Next::Close;
+        }
+    }
+    Next::Continue
+}
+
+async fn reply_too_long(config: &NetcatConfig, ctx: &SourceContext, writer: &mut OwnedWriteHalf) {
+    ctx.counters.event_read_fail.fetch_add(1, Relaxed);
+    tracing::warn!(source = %ctx.name, "client sent a line exceeding max-line-length; closing the connection");
+    let msg = format!(
+        "FAILED: Event exceeds the maximum length ({} bytes, including newline)\n",
+        config.max_line_length
+    );
+    let _ = writer.write_all(msg.as_bytes()).await;
+}
+
+/// Commits one group in one call of the channel processor, then answers each line.
+async fn commit_and_answer(
+    events: Vec<Event>,
+    config: &NetcatConfig,
+    ctx: &SourceContext,
+    writer: &mut OwnedWriteHalf,
+) -> std::io::Result<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let n = events.len();
+    let c = &ctx.counters;
+    c.event_received_count.fetch_add(n as u64, Relaxed);
+    if n > 1 {
+        c.append_batch_received_count.fetch_add(1, Relaxed);
+    }
+    let processor = ctx.processor.clone();
+    let result = tokio::task::spawn_blocking(move || processor.process_batch(events)).await;
+    let reply = match result {
+        Ok(Ok(())) => {
+            c.event_accepted_count.fetch_add(n as u64, Relaxed);
+            if n > 1 {
+                c.append_batch_accepted_count.fetch_add(1, Relaxed);
+            }
+            if !config.ack_every_event {
+                return Ok(());
+            }
+            "OK\n".repeat(n)
+        }
+        Ok(Err(e)) => {
+            c.channel_write_fail.fetch_add(1, Relaxed);
+            tracing::warn!(source = %ctx.name, error = %e, "error processing event");
+            format!("FAILED: {e}\n").repeat(n)
+        }
+        Err(join) => {
+            c.generic_processing_fail.fetch_add(1, Relaxed);
+            tracing::error!(source = %ctx.name, error = %join, "put task failed");
+            format!("FAILED: {join}\n").repeat(n)
+        }
+    };
+    writer.write_all(reply.as_bytes()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::channel::{Channel, MemoryChannelConfig};
+    use crate::channel_processor::ChannelProcessor;
+    use crate::selector::Selector;
+    use tokio::io::{AsyncBufReadExt, BufReader};
+
+    struct Harness {
+        addr: std::net::SocketAddr,
+        channel: Channel,
+        stop: Stop,
+        task: tokio::task::JoinHandle<()>,
+    }
+
+    async fn start(config: NetcatConfig, capacity: u64) -> Harness {
+        let channel = Channel::memory(
+            "c1",
+            MemoryChannelConfig {
+                capacity,
+                transaction_capacity: capacity as u32,
+                keep_alive_ms: 10,
+                ..MemoryChannelConfig::default()
+            },
+        );
+        let processor = ChannelProcessor::new(
+            "r1",
+            vec![],
+            Selector::Replicating {
+                required: vec![0],
+                optional: vec![],
+            },
+            vec![channel.clone()],
+        );
+        // Bind ourselves to learn the port, then hand the listener's port to the source.
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = probe.local_addr().expect("addr").port();
+        drop(probe);
+        let cfg = NetcatConfig { port, ..config };
+        let ctx = SourceContext {
+            name: "r1".into(),
+            processor: Arc::new(processor),
+            counters: Arc::default(),
+        };
+        let stop = Stop::new();
+        let src = Box::new(NetcatSource::new(cfg, ctx));
+        let serve = src.start(stop.clone()).await.expect("bind");
+        let task = tokio::spawn(serve);
+        Harness {
+            addr: ([127, 0, 0, 1], port).into(),
+            channel,
+            stop,
+            task,
+        }
+    }
+
+    fn config(batch_size: u32, ack: bool) -> NetcatConfig {
+        NetcatConfig {
+            bind: "127.0.0.1".into(),
+            port: 0,
+            max_line_length: 16,
+            ack_every_event: ack,
+            batch_size,
+        }
+    }
+
+    fn bodies(ch: &Channel) -> Vec<String> {
+        let mut tx = ch.transaction();
+        let mut v = Vec::new();
+        while tx.len() < ch.transaction_capacity() as usize {
+            let Some(e) = tx.take().expect("take") else {
+                break;
+            };
+            v.push(String::from_utf8_lossy(&e.body).into_owned());
+        }
+        tx.commit().expect("commit");
+        v
+    }
+
+    async fn exchange(addr: std::net::SocketAddr, send: &[u8]) -> Vec<String> {
+        let mut s = TcpStream::connect(addr).await.expect("connect");
+        s.write_all(send).await.expect("send");
+        s.shutdown().await.expect("half close");
+        let mut lines = BufReader::new(s).lines();
+        let mut v = Vec::new();
+        while let Some(l) = lines.next_line().await.expect("read") {
+            v.push(l);
+        }
+        v
+    }
+
+    #[tokio::test]
+    async fn acks_each_line_and_keeps_cr_and_an_unterminated_last_line() {
+        let h = start(config(1, true), 100).await;
+        let replies = exchange(h.addr, b"one\ntwo\r\n\nlast").await;
+        assert_eq!(replies, vec!["OK", "OK", "OK", "OK"]);
+        assert_eq!(bodies(&h.channel), vec!["one", "two\r", "", "last"]);
+        h.stop.trigger();
+        h.task.await.expect("stopped");
+    }
+
+    #[tokio::test]
+    async fn batching_mode_commits_pipelined_lines_together() {
+        let h = start(config(100, true), 100).await;
+        let replies = exchange(h.addr, b"a\nb\nc\n").await;
+        assert_eq!(replies, vec!["OK", "OK", "OK"]);
+        assert_eq!(bodies(&h.channel), vec!["a", "b", "c"]);
+        h.stop.trigger();
+        h.task.await.expect("stopped");
+    }
+
+    #[tokio::test]
+    async fn too_long_lines_fail_and_close_after_earlier_lines() {
+        let h = start(config(1, true), 100).await;
+        let replies = exchange(h.addr, b"ok\n0123456789abcdef\nnever\n").await;
+        assert_eq!(
+            replies,
+            vec![
+                "OK",
+                "FAILED: Event exceeds the maximum length (16 bytes, including newline)"
+            ]
+        );
+        assert_eq!(bodies(&h.channel), vec!["ok"]);
+        // 15 bytes plus the newline fit exactly.
+        let replies = exchange(h.addr, b"0123456789abcde\n").await;
+        assert_eq!(replies, vec!["OK"]);
+        h.stop.trigger();
+        h.task.await.expect("stopped");
+    }
+
+    #[tokio::test]
+    async fn a_full_channel_is_answered_failed_and_without_acks_only_failures_are() {
+        let h = start(config(1, false), 1).await;
+        let replies = exchange(h.addr, b"fits\nno room\n").await;
+        assert_eq!(replies.len(), 1, "{replies:?}");
+        assert!(
+            replies[0].starts_with(
+                "FAILED: unable to put batch on required channel c1: Space for commit"
+            ),
+            "{replies:?}"
+        );
+        assert_eq!(bodies(&h.channel), vec!["fits"]);
+        h.stop.trigger();
+        h.task.await.expect("stopped");
+    }
+}
