@@ -114,6 +114,24 @@ fn run(shared: &Shared, rx: &Receiver<Snapshot>, mut generation: u64) {
                 m.checkpoint_write_error_count.fetch_add(1, Relaxed);
                 tracing::error!(generation, error = %e, "checkpoint write failed; the previous one stays valid");
                 generation -= 1;
+                // Free the temp file's blocks: a full disk must still be able to drain.
+                let tmp = shared.config.dir.join(CHECKPOINT_TMP_NAME);
+                if shared.storage.exists(&tmp) {
+                    let _ = shared.storage.remove(&tmp);
+                }
+                // Deleting the consumed prefix of the log without a new checkpoint is still
+                // safe: an older checkpoint that names a deleted segment is refused at open, and
+                // a full replay starts from the first remaining segment, whose header's first
+                // sequence number is the low-water mark (a take record in a deleted segment can
+                // only concern events in deleted segments). It costs a slower next open; not
+                // deleting would keep a full disk full forever.
+                if !snap.deletable.is_empty() {
+                    tracing::warn!(segments = snap.deletable.len(),
+                        "deleting consumed segments without a new checkpoint; the next open may replay the whole log");
+                    if let Err(e) = delete_segments(shared, &snap.deletable) {
+                        tracing::warn!(error = %e, "segment deletion failed; open will sweep the orphans");
+                    }
+                }
             }
         }
         if let Some(done) = snap.done.take() {

@@ -765,8 +765,7 @@ impl State<'_> {
                         }
                         continue;
                     }
-                    let payload = payload.to_vec();
-                    sealed = self.apply(path, &rh, &payload)?;
+                    sealed = self.apply(path, &rh, payload)?;
                     continue;
                 }
                 ScanItem::End { offset } => (offset, None),

@@ -164,6 +164,9 @@ pub(crate) struct Writer {
     checkpoint_now: bool,
     last_space_check: Instant,
     bytes_since_space_check: u64,
+    /// Take records of a batch that ran out of space: written first in the next batch, so a
+    /// later successful put commit still makes every earlier take commit durable.
+    deferred_takes: Vec<PendingRecord>,
 }
 
 impl Writer {
@@ -187,6 +190,7 @@ impl Writer {
             checkpoint_now: start.checkpoint_now,
             last_space_check: Instant::now(),
             bytes_since_space_check: 0,
+            deferred_takes: Vec::new(),
         }
     }
 
@@ -321,7 +325,7 @@ impl Writer {
     /// Writes one batch; returns true when the thread should stop.
     fn process(&mut self, batch: Vec<Request>) -> bool {
         let mut waiters: Vec<Arc<Completion>> = Vec::new();
-        let mut records: Vec<PendingRecord> = Vec::new();
+        let mut records: Vec<PendingRecord> = std::mem::take(&mut self.deferred_takes);
         let mut force_sync = false;
         let mut shutdown = None;
         for req in batch {
@@ -342,6 +346,7 @@ impl Writer {
             }
         }
         let batch_start = (self.active.id, self.active.offset, self.next_seq);
+        let wrote_records = !records.is_empty();
         let mut puts: u64 = 0;
         let mut put_bytes: u64 = 0;
         let mut put_records = 0u64;
@@ -377,13 +382,22 @@ impl Writer {
         })();
         self.shared.metrics.commit_batch_count.fetch_add(1, Relaxed);
         let outcome = match outcome {
-            Err(Fail::NoSpace { path, source }) => self.roll_back(batch_start, path, source),
+            Err(Fail::NoSpace { path, source }) => {
+                let r = self.roll_back(batch_start, path, source);
+                if matches!(r, Err(CommitError::Write { .. })) {
+                    self.deferred_takes = records
+                        .into_iter()
+                        .filter(|r| r.kind == RecordKind::Take)
+                        .collect();
+                }
+                r
+            }
             Err(Fail::Poison(p)) => Err(CommitError::Poisoned(p)),
             Ok(()) => Ok(()),
         };
         match outcome {
             Ok(()) => {
-                if !records.is_empty() {
+                if wrote_records {
                     self.dirty = true;
                 }
                 if put_records > 0 {

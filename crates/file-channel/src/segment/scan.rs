@@ -47,6 +47,8 @@ pub struct Scanner {
     /// Do not read at or past this offset (the visible end for the live reader).
     limit: u64,
     buf: Vec<u8>,
+    /// Bytes of `buf` holding file data (the rest is reused space, never re-zeroed).
+    valid: usize,
     /// File offset of `buf[0]`.
     buf_start: u64,
     /// Next record offset.
@@ -63,6 +65,7 @@ impl Scanner {
             segment_id,
             limit,
             buf: Vec::new(),
+            valid: 0,
             buf_start: pos,
             pos,
             eof_at: None,
@@ -95,8 +98,8 @@ impl Scanner {
     /// Moves to `pos` (aligned), keeping buffered bytes when they cover it.
     pub fn seek(&mut self, pos: u64) {
         self.pos = pos;
-        if pos < self.buf_start || pos > self.buf_start + self.buf.len() as u64 {
-            self.buf.clear();
+        if pos < self.buf_start || pos > self.buf_start + self.valid as u64 {
+            self.valid = 0;
             self.buf_start = pos;
         }
     }
@@ -104,14 +107,15 @@ impl Scanner {
     /// Makes `buf` hold `[pos, pos + want)` or as much of it as exists below the limit.
     /// Returns the number of bytes available from `pos`.
     fn fill(&mut self, want: usize) -> io::Result<usize> {
-        let have = |s: &Self| (s.buf_start + s.buf.len() as u64).saturating_sub(s.pos) as usize;
+        let have = |s: &Self| (s.buf_start + s.valid as u64).saturating_sub(s.pos) as usize;
         if have(self) >= want {
             return Ok(want);
         }
         // Drop consumed bytes so the buffer stays about one chunk plus one record.
         let consumed = (self.pos - self.buf_start) as usize;
         if consumed > 0 {
-            self.buf.drain(..consumed);
+            self.buf.copy_within(consumed..self.valid, 0);
+            self.valid -= consumed;
             self.buf_start = self.pos;
         }
         let end_wanted = self.pos + want.max(SCAN_CHUNK_BYTES) as u64;
@@ -122,13 +126,15 @@ impl Scanner {
             // Reading to the end of the file: never size the buffer past it.
             end = end.min(self.file.len()?);
         }
-        let mut at = self.buf_start + self.buf.len() as u64;
+        let mut at = self.buf_start + self.valid as u64;
         while at < end {
-            let old = self.buf.len();
+            let old = self.valid;
             let n = (end - at) as usize;
-            self.buf.resize(old + n, 0);
-            let got = self.file.read_at(&mut self.buf[old..], at)?;
-            self.buf.truncate(old + got);
+            if self.buf.len() < old + n {
+                self.buf.resize(old + n, 0);
+            }
+            let got = self.file.read_at(&mut self.buf[old..old + n], at)?;
+            self.valid = old + got;
             if got == 0 {
                 self.eof_at = Some(at);
                 break;
@@ -189,6 +195,15 @@ impl Scanner {
                     self.seek(at);
                     return Ok(Some(header));
                 }
+            } else {
+                // Skip the run of zero length fields already buffered without re-seeking.
+                let step = RECORD_ALIGN_BYTES as usize;
+                let mut o = off + step;
+                while o + RECORD_HEADER_BYTES <= self.valid && self.buf[o..o + 4] == [0, 0, 0, 0] {
+                    o += step;
+                }
+                at = self.buf_start + o as u64;
+                continue;
             }
             at += RECORD_ALIGN_BYTES;
         }
