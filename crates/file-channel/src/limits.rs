@@ -51,7 +51,7 @@ const _: () = assert!(
     (MAX_EVENTS_PER_TXN as u64) * MIN_EVENT_BYTES <= MAX_RECORD_BYTES,
     "a full transaction of the smallest events must fit in one record"
 );
-const _: () = assert!((RECORD_HEADER_BYTES as u64) % RECORD_ALIGN_BYTES == 0);
-const _: () = assert!((SEGMENT_HEADER_BYTES as u64) % RECORD_ALIGN_BYTES == 0);
+const _: () = assert!((RECORD_HEADER_BYTES as u64).is_multiple_of(RECORD_ALIGN_BYTES));
+const _: () = assert!((SEGMENT_HEADER_BYTES as u64).is_multiple_of(RECORD_ALIGN_BYTES));
 const _: () = assert!(MAX_HEADER_FIELD_BYTES <= u16::MAX as usize);
 const _: () = assert!((16 + 4) * (MAX_TAKE_RANGES as u64) <= MAX_RECORD_BYTES);
