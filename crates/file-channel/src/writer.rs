@@ -43,8 +43,10 @@ const BATCH_BYTES_MAX: usize = 16 << 20;
 
 /// How often the free space of the directories is checked while writing.
 const SPACE_CHECK_INTERVAL: Duration = Duration::from_millis(500);
-/// ... or after this many bytes were written.
+/// ... or after this many bytes were written (less when the reserve is small: a quarter of it).
 const SPACE_CHECK_BYTES: u64 = 8 << 20;
+/// The smallest byte step between space checks.
+const SPACE_CHECK_BYTES_MIN: u64 = 64 << 10;
 
 /// Work for the writer.
 #[derive(Debug)]
@@ -167,6 +169,9 @@ pub(crate) struct Writer {
     /// Take records of a batch that ran out of space: written first in the next batch, so a
     /// later successful put commit still makes every earlier take commit durable.
     deferred_takes: Vec<PendingRecord>,
+    /// Checkpoint failures seen so far; a new one makes the state dirty again, so the
+    /// checkpoint is retried at the next interval even if nothing else is written.
+    checkpoint_errors_seen: u64,
 }
 
 impl Writer {
@@ -191,6 +196,7 @@ impl Writer {
             last_space_check: Instant::now(),
             bytes_since_space_check: 0,
             deferred_takes: Vec::new(),
+            checkpoint_errors_seen: 0,
         }
     }
 
@@ -220,7 +226,16 @@ impl Writer {
         due
     }
 
-    fn checkpoint_due(&self) -> bool {
+    fn checkpoint_due(&mut self) -> bool {
+        let errors = self
+            .shared
+            .metrics
+            .checkpoint_write_error_count
+            .load(Relaxed);
+        if errors > self.checkpoint_errors_seen {
+            self.checkpoint_errors_seen = errors;
+            self.dirty = true;
+        }
         let cfg = &self.shared.config;
         self.dirty
             && (self.checkpoint_now
@@ -684,8 +699,10 @@ impl Writer {
     }
 
     fn maybe_check_space(&mut self) {
+        let bytes_step = (self.shared.config.minimum_required_space / 4)
+            .clamp(SPACE_CHECK_BYTES_MIN, SPACE_CHECK_BYTES);
         if self.last_space_check.elapsed() >= SPACE_CHECK_INTERVAL
-            || self.bytes_since_space_check >= SPACE_CHECK_BYTES
+            || self.bytes_since_space_check >= bytes_step
         {
             self.shared.refresh_space();
             self.last_space_check = Instant::now();
