@@ -38,6 +38,7 @@ mod event;
 pub mod format;
 pub mod fuzzing;
 pub mod identity;
+pub mod inspect;
 pub mod limits;
 pub mod metrics;
 pub mod quarantine;

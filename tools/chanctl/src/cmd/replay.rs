@@ -1,0 +1,217 @@
+//! `chanctl replay DIR [--json] [--mode M]`: a dry run of what opening the channel would do,
+//! without writing: the checkpoint used (or full replay) and why, records replayed, pending
+//! events, the torn tail that would be truncated, the damage that would be skipped, time taken.
+//! Exit 1 if the open would meet corruption (skip it, or fail).
+
+use super::open_dir;
+use super::verify::torn_json;
+use crate::output::{self, bytes, print_json, Out};
+use crate::progress::Bar;
+use anyhow::bail;
+use file_channel::inspect::kind_code;
+use file_channel::inspect::stat::{replay_view, ReplayView};
+use file_channel::replay::ReplayStart;
+use file_channel::RecoveryMode;
+use serde_json::{json, Value};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Runs the command.
+pub fn run(dir: &Path, data_dirs: &[PathBuf], as_json: bool, mode: &str) -> anyhow::Result<u8> {
+    let Some(mode) = RecoveryMode::from_name(mode) else {
+        bail!("unknown recovery mode {mode:?}: use skip-damaged or strict");
+    };
+    let d = open_dir(dir, data_dirs)?;
+    let bar = Bar::new("segments");
+    let view = replay_view(&d, mode, bar.scan_callback());
+    bar.finish();
+    let view = view?;
+    let mut out = output::stdout();
+    if as_json {
+        print_json(&mut out, &view_json(&view))?;
+    } else {
+        print_human(&mut out, &view)?;
+    }
+    Ok(u8::from(view.is_corrupt()))
+}
+
+/// The start as JSON.
+fn start_json(s: &Option<ReplayStart>) -> Value {
+    let rejected = |r: &Vec<(PathBuf, String)>| {
+        r.iter()
+            .map(|(p, why)| json!({"file": p.display().to_string(), "reason": why}))
+            .collect::<Vec<_>>()
+    };
+    match s {
+        Some(ReplayStart::Checkpoint {
+            path,
+            generation,
+            rejected: r,
+        }) => json!({
+            "kind": "checkpoint",
+            "file": path.display().to_string(),
+            "generation": generation,
+            "rejected": rejected(r),
+        }),
+        Some(ReplayStart::Full { rejected: r }) => json!({
+            "kind": "full",
+            "rejected": rejected(r),
+        }),
+        None => Value::Null,
+    }
+}
+
+/// What an open would do, as JSON (also used by `stat`).
+pub fn view_json(v: &ReplayView) -> Value {
+    json!({
+        "mode": v.mode.name(),
+        "start": start_json(&v.start),
+        "oversized_checkpoints": v.oversized_checkpoints.iter()
+            .map(|(p, n)| json!({"file": p.display().to_string(), "bytes": n})).collect::<Vec<_>>(),
+        "would_fail": v.failure.as_ref().map(|f| f.to_string()),
+        "segments": v.segments,
+        "records": v.records,
+        "record_bytes": v.record_bytes,
+        "next_seq": v.next_seq,
+        "low_water_mark": v.low_water_mark,
+        "pending_events": v.pending_events,
+        "pending_bytes": v.pending_bytes,
+        "torn_tail": torn_json(&v.torn_tail),
+        "damage": v.damage.iter().map(|d| json!({
+            "file": d.at.file.display().to_string(),
+            "segment": d.at.segment,
+            "offset": d.at.offset,
+            "kind": kind_code(&d.at.kind),
+            "detail": d.at.kind.to_string(),
+            "bytes": d.bytes,
+            "events_lost": d.events_lost,
+        })).collect::<Vec<_>>(),
+        "events_lost": v.events_lost_now(),
+        "events_lost_total": v.events_lost_total,
+        "orphans": v.orphans.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
+        "repaired_gaps": v.repaired_gaps,
+        "read_start": v.read_start.map(|(s, o)| json!([s, o])),
+        "took_ms": v.took.as_secs_f64() * 1e3,
+    })
+}
+
+/// What an open would do, in words (also used by `stat`).
+pub fn print_view(out: &mut Out, v: &ReplayView) -> std::io::Result<()> {
+    for (p, n) in &v.oversized_checkpoints {
+        writeln!(
+            out,
+            "  checkpoint {} is {} — larger than any valid checkpoint; not read",
+            p.display(),
+            bytes(*n)
+        )?;
+    }
+    match &v.start {
+        Some(ReplayStart::Checkpoint {
+            path,
+            generation,
+            rejected,
+        }) => {
+            writeln!(
+                out,
+                "start: checkpoint {} (generation {generation})",
+                path.display()
+            )?;
+            for (p, why) in rejected {
+                writeln!(out, "  refused newer {}: {why}", p.display())?;
+            }
+        }
+        Some(ReplayStart::Full { rejected }) if rejected.is_empty() => {
+            writeln!(out, "start: full replay of the log (no checkpoint)")?;
+        }
+        Some(ReplayStart::Full { rejected }) => {
+            writeln!(
+                out,
+                "start: full replay of the log (every checkpoint refused)"
+            )?;
+            for (p, why) in rejected {
+                writeln!(out, "  refused {}: {why}", p.display())?;
+            }
+        }
+        None => {}
+    }
+    if let Some(f) = &v.failure {
+        writeln!(out, "open would FAIL: {f}")?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "records replayed: {} ({}) in {} segment(s)",
+        v.records,
+        bytes(v.record_bytes),
+        v.segments
+    )?;
+    writeln!(
+        out,
+        "pending: {} events ({}); sequence {}..{} (low-water mark {})",
+        v.pending_events,
+        bytes(v.pending_bytes),
+        v.low_water_mark,
+        v.next_seq,
+        v.low_water_mark
+    )?;
+    match &v.torn_tail {
+        Some(t) if t.removed_file => writeln!(
+            out,
+            "torn tail: would remove segment {} ({} bytes, no durable header)",
+            t.segment, t.bytes
+        )?,
+        Some(t) => writeln!(
+            out,
+            "torn tail: would truncate {} bytes of segment {} at offset {}",
+            t.bytes, t.segment, t.offset
+        )?,
+        None => writeln!(out, "torn tail: none")?,
+    }
+    if v.damage.is_empty() {
+        writeln!(out, "damage: none")?;
+    } else {
+        writeln!(
+            out,
+            "damage: would skip {} range(s), {} events lost:",
+            v.damage.len(),
+            v.events_lost_now()
+        )?;
+        for d in &v.damage {
+            writeln!(
+                out,
+                "  {} segment {} offset {}: {} ({} bytes, {} events lost)",
+                d.at.file.display(),
+                d.at.segment,
+                d.at.offset,
+                d.at.kind,
+                d.bytes,
+                d.events_lost
+            )?;
+        }
+    }
+    for o in &v.orphans {
+        writeln!(out, "orphan: would remove {}", o.display())?;
+    }
+    if v.repaired_gaps > 0 {
+        writeln!(out, "gap records from earlier repairs: {}", v.repaired_gaps)?;
+    }
+    if v.events_lost_total > 0 {
+        writeln!(
+            out,
+            "events lost over the channel's life: {}",
+            v.events_lost_total
+        )?;
+    }
+    Ok(())
+}
+
+fn print_human(out: &mut Out, v: &ReplayView) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "replay in {} mode, read-only: nothing was written",
+        v.mode.name()
+    )?;
+    print_view(out, v)?;
+    writeln!(out, "took: {}", output::duration(v.took))?;
+    out.flush()
+}

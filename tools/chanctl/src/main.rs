@@ -1,0 +1,157 @@
+//! `chanctl`: the operator tool for Sluice channel directories.
+//!
+//! A thin front over [`file_channel::inspect`]: argument parsing, human and JSON rendering,
+//! progress bars and exit codes live here; every finding and every change to a directory is
+//! the library's.
+//!
+//! Exit codes: 0 = clean (or a repair that left the directory clean), 1 = a problem found
+//! (corruption, or something a repair could not fix), 2 = usage or I/O error (also a directory
+//! that is not a channel, or one a live process holds when `repair` needs it). A broken pipe
+//! on stdout (`chanctl dump DIR | head`) ends quietly with 0. Nothing is written to a channel
+//! directory except by `repair --yes` (and `bench`, into its own new directory).
+
+mod cmd;
+mod output;
+mod progress;
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Inspect, verify and repair Sluice channel directories, and benchmark the engine.
+#[derive(Debug, Parser)]
+#[command(name = "chanctl", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where a channel lives.
+#[derive(Debug, Args)]
+struct DirArgs {
+    /// The channel directory (the directory the channel was opened on).
+    dir: PathBuf,
+    /// A data directory holding segment files, when the channel uses `data_dirs` (repeat for
+    /// each, in the channel's order).
+    #[arg(long = "data-dir", value_name = "DIR")]
+    data_dirs: Vec<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Read-only check of every segment and checkpoint; exit 1 if corruption is found.
+    Verify {
+        #[command(flatten)]
+        dir: DirArgs,
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Records in log order, and the checkpoints, decoded.
+    Dump {
+        #[command(flatten)]
+        dir: DirArgs,
+        /// JSON lines instead of text.
+        #[arg(long)]
+        json: bool,
+        /// Decode payloads: event headers and bodies (escaped text; base64 in JSON), take
+        /// ranges, seal contents.
+        #[arg(long)]
+        data: bool,
+        /// Only this segment.
+        #[arg(long, value_name = "ID")]
+        segment: Option<u64>,
+        /// Only records holding or consuming sequence numbers at or above N.
+        #[arg(long, value_name = "N")]
+        from_seq: Option<u64>,
+        /// At most N records.
+        #[arg(long, value_name = "N")]
+        limit: Option<u64>,
+    },
+    /// Pending events and bytes, segments, sequence range, checkpoint age, lock holder.
+    Stat {
+        #[command(flatten)]
+        dir: DirArgs,
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// What opening the channel would do, without writing.
+    Replay {
+        #[command(flatten)]
+        dir: DirArgs,
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+        /// The recovery mode to simulate: skip-damaged (default) or strict.
+        #[arg(long, default_value = "skip-damaged", value_name = "MODE")]
+        mode: String,
+    },
+    /// Plan (default) or apply a repair: truncate torn tails, replace damaged ranges with gap
+    /// records (their bytes kept in DIR/quarantine/), rebuild checkpoints.
+    Repair {
+        #[command(flatten)]
+        dir: DirArgs,
+        /// Print the plan and change nothing (the default).
+        #[arg(long, conflicts_with = "yes")]
+        dry_run: bool,
+        /// Apply the plan.
+        #[arg(long)]
+        yes: bool,
+        /// Refuse to repair damage in the log: only torn tails, checkpoints and the identity
+        /// file are repaired, and nothing is changed if the log holds damage.
+        #[arg(long)]
+        strict: bool,
+        /// One JSON object instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Drive the engine with producers and consumers and measure it.
+    Bench(cmd::bench::BenchArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Verify { dir, json } => cmd::verify::run(&dir.dir, &dir.data_dirs, json),
+        Command::Dump {
+            dir,
+            json,
+            data,
+            segment,
+            from_seq,
+            limit,
+        } => cmd::dump::run(
+            &dir.dir,
+            &dir.data_dirs,
+            json,
+            file_channel::inspect::dump::DumpOptions {
+                segment,
+                from_seq,
+                limit,
+                data,
+                checkpoints: segment.is_none() && from_seq.is_none(),
+            },
+        ),
+        Command::Stat { dir, json } => cmd::stat::run(&dir.dir, &dir.data_dirs, json),
+        Command::Replay { dir, json, mode } => {
+            cmd::replay::run(&dir.dir, &dir.data_dirs, json, &mode)
+        }
+        Command::Repair {
+            dir,
+            dry_run: _,
+            yes,
+            strict,
+            json,
+        } => cmd::repair::run(&dir.dir, &dir.data_dirs, yes, strict, json),
+        Command::Bench(args) => cmd::bench::run(&args),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(e) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("chanctl: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
