@@ -19,7 +19,9 @@
 use crate::config::RecoveryMode;
 use crate::consumed::ConsumedSet;
 use crate::error::{Corruption, OpenError};
-use crate::format::checkpoint::{parse_checkpoint_file_name, Checkpoint};
+use crate::format::checkpoint::{
+    parse_checkpoint_file_name, Checkpoint, CHECKPOINT_FIXED_BYTES, MAX_CHECKPOINT_RANGES,
+};
 use crate::format::record::{RecordHeader, RecordKind, SealPayload, TakePayload};
 use crate::format::segment_header::{SegmentHeader, SEGMENT_HEADER_BYTES};
 use crate::format::CorruptionKind;
@@ -232,10 +234,16 @@ pub fn list_checkpoints(storage: &dyn Storage, dir: &Path) -> std::io::Result<Ve
 
 /// Reads and decodes one checkpoint file.
 pub fn read_checkpoint(storage: &dyn Storage, path: &Path) -> Result<Checkpoint, String> {
-    let bytes = storage
+    let file = storage
         .open(path, false)
-        .and_then(|f| f.read_all())
-        .map_err(|e| format!("cannot read it: {e}"))?;
+        .map_err(|e| format!("cannot open it: {e}"))?;
+    let len = file.len().map_err(|e| format!("cannot read its length: {e}"))?;
+    let max = (CHECKPOINT_FIXED_BYTES + 4) as u64 + 16 * u64::from(MAX_CHECKPOINT_RANGES);
+    if len > max {
+        // Bounded before allocating: a garbage file must not make open read gigabytes.
+        return Err(format!("{len} bytes, more than a checkpoint can be ({max})"));
+    }
+    let bytes = file.read_all().map_err(|e| format!("cannot read it: {e}"))?;
     Checkpoint::decode(&bytes).map_err(|k| k.to_string())
 }
 
