@@ -22,7 +22,9 @@ use crate::error::{Corruption, OpenError};
 use crate::format::checkpoint::{
     parse_checkpoint_file_name, Checkpoint, CHECKPOINT_FIXED_BYTES, MAX_CHECKPOINT_RANGES,
 };
-use crate::format::record::{RecordHeader, RecordKind, SealPayload, TakePayload};
+use crate::format::record::{
+    self, Decoded, RecordHeader, RecordKind, SealPayload, TakePayload, SEAL_RECORD_BYTES,
+};
 use crate::format::segment_header::{SegmentHeader, SEGMENT_HEADER_BYTES};
 use crate::format::CorruptionKind;
 use crate::limits::MAX_SEGMENTS;
@@ -379,7 +381,11 @@ pub fn replay(
     // (or creation): nothing in it was ever acknowledged.
     if found.len() >= 2 {
         if let Some(last) = found.last().cloned() {
-            let empty = segment_has_no_record(storage, &last)?;
+            let prev = &found[found.len() - 2];
+            // An empty newest segment whose predecessor's seal names it is simply the active
+            // segment of a channel closed right after a rotation: keep it.
+            let empty = segment_has_no_record(storage, &last)?
+                && !sealed_into(storage, prev, last.id)?;
             if empty {
                 tracing::warn!(segment = last.id, path = %last.path.display(), "newest segment holds no record; removing it (interrupted rotation)");
                 let bytes = storage
@@ -511,6 +517,34 @@ fn check_checkpoint(
         }
     }
     Ok(())
+}
+
+/// Whether `seg` ends with a valid seal record naming segment `next` (looked up just below the
+/// end of its non-zero data, without scanning the segment).
+fn sealed_into(storage: &dyn Storage, seg: &SegmentPath, next: u64) -> Result<bool, OpenError> {
+    let file = storage
+        .open(&seg.path, false)
+        .map_err(io_err("open segment", &seg.path))?;
+    let len = file.len().map_err(io_err("read the length of", &seg.path))?;
+    let end = crate::format::record::align_up(data_end(&file, SEGMENT_HEADER_BYTES as u64, len));
+    let seal = SEAL_RECORD_BYTES;
+    let mut buf = vec![0u8; seal as usize];
+    // The seal's last bytes may be zeros (high bytes of its sequence number), so its start is
+    // within a few words below the end of the non-zero data.
+    for back in (0..=seal).step_by(8) {
+        let Some(at) = end.checked_sub(seal + back) else {
+            break;
+        };
+        if at < SEGMENT_HEADER_BYTES as u64 || file.read_exact_at(&mut buf, at).is_err() {
+            continue;
+        }
+        if let Ok(Decoded::Record(h, payload)) = record::decode(&buf, seg.id, at) {
+            if h.kind == RecordKind::Seal {
+                return Ok(SealPayload::decode(payload).next_segment_id == next);
+            }
+        }
+    }
+    Ok(false)
 }
 
 fn segment_has_no_record(storage: &dyn Storage, seg: &SegmentPath) -> Result<bool, OpenError> {

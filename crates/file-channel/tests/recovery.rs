@@ -669,3 +669,39 @@ fn rotation_across_4k_segments_with_reopens_keeps_fifo() {
 fn rotation_across_8k_segments_with_reopens_keeps_fifo() {
     rotation_with_reopens(8192);
 }
+
+#[test]
+fn an_empty_newest_segment_after_a_seal_is_kept_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = cfg(dir.path());
+    c.segment_bytes_max = 4096;
+    let ch = FileChannel::open(c.clone()).unwrap();
+    let mut all = Vec::new();
+    for i in 0..12 {
+        let e = Event::new(format!("{i}-{}", "q".repeat(700)).into_bytes());
+        put_commit(&ch, std::slice::from_ref(&e));
+        all.push(e);
+    }
+    ch.close().unwrap();
+    let segs = seg_files(dir.path());
+    assert!(segs.len() >= 3, "{segs:?}");
+    // The state right after a rotation: the newest segment holds only its header, and its
+    // predecessor's seal names it. Its events move nowhere: drop the newest one's records.
+    let last = segs.last().unwrap();
+    let bytes = std::fs::read(last).unwrap();
+    let n_last = records(&bytes, segs.len() as u64).len();
+    std::fs::write(last, &bytes[..SEGMENT_HEADER_BYTES]).unwrap();
+    remove_checkpoints(dir.path());
+    let expected: Vec<Event> = all[..all.len() - n_last].to_vec();
+    for round in 0..2 {
+        let ch = FileChannel::open(c.clone()).unwrap();
+        assert_eq!(ch.open_report().torn_tail, None, "round {round}");
+        assert_eq!(
+            seg_files(dir.path()).len(),
+            segs.len(),
+            "round {round}: a segment was removed or added"
+        );
+        assert_eq!(peek_all(&ch), expected, "round {round}");
+        ch.close().unwrap();
+    }
+}
