@@ -68,7 +68,10 @@ fn torn_tails_at_many_offsets_are_not_corruption_and_repair_cuts_them() {
         let cp = ckpt_files(&dir).pop().unwrap();
         let j = repair_ok(&dir);
         assert_eq!(j["events_lost"], 0, "{what}");
-        assert!(cp.exists(), "{what}: a valid checkpoint above the torn tail is kept");
+        assert!(
+            cp.exists(),
+            "{what}: a valid checkpoint above the torn tail is kept"
+        );
         assert_eq!(j["torn_tail_bytes"], file_len - end, "{what}");
         assert_eq!(std::fs::metadata(&seg).unwrap().len(), end, "{what}");
         let v = on("verify", &dir, &["--json"]).json();
