@@ -239,13 +239,19 @@ pub fn read_checkpoint(storage: &dyn Storage, path: &Path) -> Result<Checkpoint,
     let file = storage
         .open(path, false)
         .map_err(|e| format!("cannot open it: {e}"))?;
-    let len = file.len().map_err(|e| format!("cannot read its length: {e}"))?;
+    let len = file
+        .len()
+        .map_err(|e| format!("cannot read its length: {e}"))?;
     let max = (CHECKPOINT_FIXED_BYTES + 4) as u64 + 16 * u64::from(MAX_CHECKPOINT_RANGES);
     if len > max {
         // Bounded before allocating: a garbage file must not make open read gigabytes.
-        return Err(format!("{len} bytes, more than a checkpoint can be ({max})"));
+        return Err(format!(
+            "{len} bytes, more than a checkpoint can be ({max})"
+        ));
     }
-    let bytes = file.read_all().map_err(|e| format!("cannot read it: {e}"))?;
+    let bytes = file
+        .read_all()
+        .map_err(|e| format!("cannot read it: {e}"))?;
     Checkpoint::decode(&bytes).map_err(|k| k.to_string())
 }
 
@@ -384,8 +390,8 @@ pub fn replay(
             let prev = &found[found.len() - 2];
             // An empty newest segment whose predecessor's seal names it is simply the active
             // segment of a channel closed right after a rotation: keep it.
-            let empty = segment_has_no_record(storage, &last)?
-                && !sealed_into(storage, prev, last.id)?;
+            let empty =
+                segment_has_no_record(storage, &last)? && !sealed_into(storage, prev, last.id)?;
             if empty {
                 tracing::warn!(segment = last.id, path = %last.path.display(), "newest segment holds no record; removing it (interrupted rotation)");
                 let bytes = storage
@@ -525,7 +531,9 @@ fn sealed_into(storage: &dyn Storage, seg: &SegmentPath, next: u64) -> Result<bo
     let file = storage
         .open(&seg.path, false)
         .map_err(io_err("open segment", &seg.path))?;
-    let len = file.len().map_err(io_err("read the length of", &seg.path))?;
+    let len = file
+        .len()
+        .map_err(io_err("read the length of", &seg.path))?;
     let end = crate::format::record::align_up(data_end(&file, SEGMENT_HEADER_BYTES as u64, len));
     let seal = SEAL_RECORD_BYTES;
     let mut buf = vec![0u8; seal as usize];
