@@ -71,8 +71,19 @@ fn stream(port: u16, round: u32, acked: Arc<AtomicUsize>) -> std::thread::JoinHa
 fn output(dir: &Path) -> (Vec<String>, Vec<String>) {
     let mut lines = Vec::new();
     let mut torn = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten() {
-        let text = std::fs::read_to_string(e.expect("entry").path()).expect("read");
+    // In creation order: file_roll names are `<millis>-<n>` (read_dir's order is arbitrary).
+    let mut paths: Vec<_> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .map(|e| e.expect("entry").path())
+        .collect();
+    paths.sort_by_key(|p| {
+        let name = p.file_name().expect("name").to_string_lossy().into_owned();
+        let mut it = name.split('-').map(|n| n.parse::<u64>().unwrap_or(0));
+        (it.next(), it.next(), name)
+    });
+    for path in paths {
+        let text = std::fs::read_to_string(path).expect("read");
         let mut parts: Vec<&str> = text.split('\n').collect();
         let last = parts.pop().unwrap_or_default();
         if !last.is_empty() {

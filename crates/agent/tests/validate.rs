@@ -85,6 +85,15 @@ bad.conf:25: a1.sinkgroups.g1.processor.priority.k3: priority 5 is also the prio
 bad.conf:27: warning: a1.sinkgroups.g1.processor.max_penalty: unknown key for sink group g1; it is ignored
 bad.conf: agent a1 is invalid: 6 problem(s)
 ";
+    // The list grows as sources are added; it is SOURCE_TYPES in order.
+    let known: Vec<&str> = agent::source::SOURCE_TYPES
+        .iter()
+        .map(|t| t.alias)
+        .collect();
+    let expected = expected.replace(
+        "known source types: netcat, seq\n",
+        &format!("known source types: {}\n", known.join(", ")),
+    );
     assert_eq!(out, expected);
 }
 

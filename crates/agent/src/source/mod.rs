@@ -15,8 +15,16 @@
 //! in [`SourceSettings`], [`SourceSettings::parse`], [`SourceSettings::batch_size`] and
 //! [`build`]; remove it from `config::registry::FLUME_ONLY_SOURCES`.
 
+pub mod commit;
+pub mod durable_file;
+pub mod exec;
+pub mod http;
 pub mod netcat;
+pub mod netcat_udp;
 pub mod seq;
+pub mod spooldir;
+pub mod syslog;
+pub mod taildir;
 
 use crate::channel_processor::ChannelProcessor;
 use crate::config::context::Ctx;
@@ -37,6 +45,38 @@ pub const SOURCE_TYPES: &[TypeName] = &[
     TypeName {
         alias: "seq",
         classes: &["org.apache.flume.source.SequenceGeneratorSource"],
+    },
+    TypeName {
+        alias: "netcatudp",
+        classes: &["org.apache.flume.source.NetcatUdpSource"],
+    },
+    TypeName {
+        alias: "exec",
+        classes: &["org.apache.flume.source.ExecSource"],
+    },
+    TypeName {
+        alias: "http",
+        classes: &["org.apache.flume.source.http.HTTPSource"],
+    },
+    TypeName {
+        alias: "syslogtcp",
+        classes: &["org.apache.flume.source.SyslogTcpSource"],
+    },
+    TypeName {
+        alias: "multiport_syslogtcp",
+        classes: &["org.apache.flume.source.MultiportSyslogTCPSource"],
+    },
+    TypeName {
+        alias: "syslogudp",
+        classes: &["org.apache.flume.source.SyslogUDPSource"],
+    },
+    TypeName {
+        alias: "spooldir",
+        classes: &["org.apache.flume.source.SpoolDirectorySource"],
+    },
+    TypeName {
+        alias: "taildir",
+        classes: &["org.apache.flume.source.taildir.TaildirSource"],
     },
 ];
 
@@ -129,6 +169,18 @@ pub enum SourceSettings {
     Netcat(netcat::NetcatConfig),
     /// `seq`.
     Seq(seq::SeqConfig),
+    /// `netcatudp`.
+    NetcatUdp(netcat_udp::NetcatUdpConfig),
+    /// `exec`.
+    Exec(exec::ExecConfig),
+    /// `http`.
+    Http(http::HttpConfig),
+    /// `syslogtcp`, `multiport_syslogtcp`, `syslogudp`.
+    Syslog(syslog::SyslogConfig),
+    /// `spooldir`.
+    SpoolDir(spooldir::SpoolDirConfig),
+    /// `TAILDIR`.
+    Taildir(taildir::TaildirConfig),
 }
 
 impl SourceSettings {
@@ -136,6 +188,17 @@ impl SourceSettings {
     pub fn parse(alias: &str, ctx: &Ctx<'_>) -> Self {
         match alias {
             "netcat" => Self::Netcat(netcat::NetcatConfig::parse(ctx)),
+            "netcatudp" => Self::NetcatUdp(netcat_udp::NetcatUdpConfig::parse(ctx)),
+            "exec" => Self::Exec(exec::ExecConfig::parse(ctx)),
+            "http" => Self::Http(http::HttpConfig::parse(ctx)),
+            "syslogtcp" => Self::Syslog(syslog::SyslogConfig::parse(syslog::SyslogKind::Tcp, ctx)),
+            "multiport_syslogtcp" => Self::Syslog(syslog::SyslogConfig::parse(
+                syslog::SyslogKind::MultiportTcp,
+                ctx,
+            )),
+            "syslogudp" => Self::Syslog(syslog::SyslogConfig::parse(syslog::SyslogKind::Udp, ctx)),
+            "spooldir" => Self::SpoolDir(spooldir::SpoolDirConfig::parse(ctx)),
+            "taildir" => Self::Taildir(taildir::TaildirConfig::parse(ctx)),
             _ => Self::Seq(seq::SeqConfig::parse(ctx)),
         }
     }
@@ -145,6 +208,17 @@ impl SourceSettings {
         match self {
             Self::Netcat(c) => ("batch-size", u64::from(c.batch_size)),
             Self::Seq(c) => ("batchSize", u64::from(c.batch_size)),
+            // Datagrams queued together are committed together.
+            Self::NetcatUdp(_) => ("type", netcat_udp::MAX_BATCH_EVENTS as u64),
+            Self::Exec(c) => ("batchSize", u64::from(c.batch_size)),
+            // One request is one transaction, however many events it holds.
+            Self::Http(_) => ("type", 1),
+            Self::Syslog(c) => match c.kind {
+                syslog::SyslogKind::MultiportTcp => ("batchSize", u64::from(c.batch_size)),
+                _ => ("type", u64::from(c.batch_size)),
+            },
+            Self::SpoolDir(c) => ("batchSize", u64::from(c.batch_size)),
+            Self::Taildir(c) => ("batchSize", u64::from(c.batch_size)),
         }
     }
 }
@@ -156,5 +230,23 @@ pub fn build(settings: &SourceSettings, ctx: SourceContext) -> Source {
             Source::EventDriven(Box::new(netcat::NetcatSource::new(c.clone(), ctx)))
         }
         SourceSettings::Seq(c) => Source::Pollable(Box::new(seq::SeqSource::new(c.clone(), ctx))),
+        SourceSettings::NetcatUdp(c) => {
+            Source::EventDriven(Box::new(netcat_udp::NetcatUdpSource::new(c.clone(), ctx)))
+        }
+        SourceSettings::Exec(c) => {
+            Source::EventDriven(Box::new(exec::ExecSource::new(c.clone(), ctx)))
+        }
+        SourceSettings::Http(c) => {
+            Source::EventDriven(Box::new(http::HttpSource::new(c.clone(), ctx)))
+        }
+        SourceSettings::Syslog(c) => {
+            Source::EventDriven(Box::new(syslog::SyslogSource::new(c.clone(), ctx)))
+        }
+        SourceSettings::SpoolDir(c) => {
+            Source::Pollable(Box::new(spooldir::SpoolDirSource::new(c.clone(), ctx)))
+        }
+        SourceSettings::Taildir(c) => {
+            Source::Pollable(Box::new(taildir::TaildirSource::new(c.clone(), ctx)))
+        }
     }
 }

@@ -1,0 +1,232 @@
+//! End-to-end agent benchmark: TCP lines → netcat source (batching mode) → file channel
+//! (fsync every commit, the default `syncPolicy = always`) → file_roll sink.
+//!
+//! Starts the real `sluice` binary on a temporary configuration, pushes `--lines` lines of
+//! `--line-bytes` bytes (newline included) over `--conns` TCP connections, each connection
+//! reading its `OK` answers on a second thread, and waits until every byte is in the file_roll
+//! output. Prints events/s and MB/s measured from the first connection to the last output byte.
+//!
+//! ```sh
+//! cargo build --release -p agent --bin sluice --example e2e_bench
+//! target/release/examples/e2e_bench --lines 1000000 --conns 8
+//! ```
+//!
+//! `--bin PATH` (default: `sluice` beside the `examples/` directory of this executable) and
+//! `--batch N` (netcat `batch-size` and file_roll `sink.batchSize`, default 1000) can be given.
+
+use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Args {
+    lines: u64,
+    conns: u64,
+    line_bytes: usize,
+    batch: u64,
+    bin: PathBuf,
+}
+
+fn parse_args() -> anyhow::Result<Args> {
+    let default_bin = std::env::current_exe()?
+        .parent()
+        .and_then(Path::parent)
+        .map(|d| d.join("sluice"))
+        .unwrap_or_else(|| PathBuf::from("sluice"));
+    let mut a = Args {
+        lines: 1_000_000,
+        conns: 8,
+        line_bytes: 256,
+        batch: 1000,
+        bin: default_bin,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(k) = it.next() {
+        let v = it
+            .next()
+            .ok_or_else(|| anyhow::anyhow!("{k} needs a value"))?;
+        match k.as_str() {
+            "--lines" => a.lines = v.parse()?,
+            "--conns" => a.conns = v.parse()?,
+            "--line-bytes" => a.line_bytes = v.parse()?,
+            "--batch" => a.batch = v.parse()?,
+            "--bin" => a.bin = PathBuf::from(v),
+            _ => anyhow::bail!("unknown option {k}"),
+        }
+    }
+    anyhow::ensure!(a.line_bytes >= 16, "--line-bytes must be at least 16");
+    anyhow::ensure!(
+        a.conns >= 1 && a.lines >= a.conns,
+        "need lines >= conns >= 1"
+    );
+    Ok(a)
+}
+
+fn config(port: u16, dir: &Path, a: &Args) -> String {
+    format!(
+        "\
+b.sources = r1
+b.channels = c1
+b.sinks = k1
+b.sources.r1.type = netcat
+b.sources.r1.bind = 127.0.0.1
+b.sources.r1.port = {port}
+b.sources.r1.max-line-length = {max_line}
+b.sources.r1.batch-size = {batch}
+b.sources.r1.channels = c1
+b.channels.c1.type = file
+b.channels.c1.checkpointDir = {dir}/channel/checkpoint
+b.channels.c1.dataDirs = {dir}/channel/data
+b.channels.c1.capacity = {capacity}
+b.channels.c1.transactionCapacity = {batch}
+b.sinks.k1.type = file_roll
+b.sinks.k1.channel = c1
+b.sinks.k1.sink.directory = {dir}/out
+b.sinks.k1.sink.rollInterval = 0
+b.sinks.k1.sink.batchSize = {batch}
+",
+        dir = dir.display(),
+        max_line = a.line_bytes * 2,
+        batch = a.batch,
+        capacity = a.lines.max(1_000_000),
+    )
+}
+
+fn output_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|r| {
+            r.flatten()
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+fn connect(port: u16) -> anyhow::Result<TcpStream> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match TcpStream::connect(("127.0.0.1", port)) {
+            Ok(s) => return Ok(s),
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// Sends `n` lines on one connection and reads `n` answers; returns the answers that were not
+/// `OK`.
+fn client(port: u16, conn: u64, n: u64, line_bytes: usize) -> anyhow::Result<u64> {
+    let s = connect(port)?;
+    s.set_nodelay(true)?;
+    let reader = BufReader::new(s.try_clone()?);
+    let answers = std::thread::spawn(move || {
+        let mut bad = 0u64;
+        let mut line = String::new();
+        let mut r = reader;
+        for _ in 0..n {
+            line.clear();
+            if r.read_line(&mut line).unwrap_or(0) == 0 {
+                return bad + 1;
+            }
+            if line != "OK\n" {
+                bad += 1;
+            }
+        }
+        bad
+    });
+    let mut w = BufWriter::with_capacity(1 << 20, s);
+    let mut line = vec![b'x'; line_bytes];
+    line[line_bytes - 1] = b'\n';
+    for i in 0..n {
+        let tag = format!("{conn:04}-{i:012}-");
+        line[..tag.len()].copy_from_slice(tag.as_bytes());
+        w.write_all(&line)?;
+    }
+    w.flush()?;
+    let bad = answers
+        .join()
+        .map_err(|_| anyhow::anyhow!("reader panicked"))?;
+    Ok(bad)
+}
+
+fn stop(mut child: Child) {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let _ = child.wait();
+}
+
+fn main() -> anyhow::Result<()> {
+    let a = parse_args()?;
+    anyhow::ensure!(
+        a.bin.exists(),
+        "{} not found; build it with `cargo build --release -p agent --bin sluice` or pass --bin",
+        a.bin.display()
+    );
+    let tmp = tempfile::tempdir()?;
+    let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let conf = tmp.path().join("bench.conf");
+    std::fs::write(&conf, config(port, tmp.path(), &a))?;
+    let child = Command::new(&a.bin)
+        .args(["agent", "-n", "b", "-f"])
+        .arg(&conf)
+        .args(["--log-level", "warn"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    connect(port)?; // Wait for the listener; this connection sends nothing.
+
+    let out = tmp.path().join("out");
+    let want = a.lines * a.line_bytes as u64;
+    let started = Instant::now();
+    let per = a.lines / a.conns;
+    let clients: Vec<_> = (0..a.conns)
+        .map(|c| {
+            let n = if c == a.conns - 1 {
+                a.lines - per * (a.conns - 1)
+            } else {
+                per
+            };
+            let lb = a.line_bytes;
+            std::thread::spawn(move || client(port, c, n, lb))
+        })
+        .collect();
+    let mut bad = 0;
+    for c in clients {
+        bad += c.join().map_err(|_| anyhow::anyhow!("client panicked"))??;
+    }
+    let acked = started.elapsed();
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while output_bytes(&out) < want {
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "output incomplete after 10 minutes"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let done = started.elapsed();
+    stop(child);
+    anyhow::ensure!(bad == 0, "{bad} lines not answered OK");
+    let got = output_bytes(&out);
+    anyhow::ensure!(got == want, "output has {got} bytes, expected {want}");
+    let secs = done.as_secs_f64();
+    println!(
+        "agent e2e: {} lines x {} B over {} connections, batch {}: all acknowledged in {:.2} s, all in file_roll output in {:.2} s",
+        a.lines,
+        a.line_bytes,
+        a.conns,
+        a.batch,
+        acked.as_secs_f64(),
+        secs
+    );
+    println!(
+        "{:.0} events/s, {:.1} MB/s (netcat → file channel, fsync per commit → file_roll)",
+        a.lines as f64 / secs,
+        want as f64 / secs / 1e6
+    );
+    Ok(())
+}

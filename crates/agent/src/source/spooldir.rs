@@ -1,0 +1,1135 @@
+//! `spooldir`: reads files dropped into a directory, one event per line, and marks each file
+//! done once all its events are committed (Flume's `SpoolDirectorySource`).
+//!
+//! Keys and Flume's defaults: `spoolDir` (required), `fileSuffix` (`.COMPLETED`),
+//! `deletePolicy` (`never` | `immediate`), `fileHeader` (false) / `fileHeaderKey` (`file`),
+//! `basenameHeader` (false) / `basenameHeaderKey` (`basename`), `trackerDir` (`.flumespool`,
+//! relative to `spoolDir`), `includePattern` (`^.*$`) / `ignorePattern` (`^$`), both matched
+//! against the whole file name, `consumeOrder` (`oldest` | `youngest` | `random`),
+//! `recursiveDirectorySearch` (false), `batchSize` (100), `inputCharset` (`UTF-8`, the only
+//! one), `decodeErrorPolicy` (`FAIL` | `REPLACE` | `IGNORE`), `deserializer` (`LINE`, the only
+//! one) with `deserializer.maxLineLength` (2048 characters; longer lines are cut, the rest of
+//! the line skipped) and `deserializer.outputCharset` (`UTF-8`), `pollDelay` (500 ms),
+//! `trackingPolicy` (`rename`, the only one), `maxBackoff` (read, unused: a failed put is
+//! retried every `pollDelay`).
+//!
+//! Files are taken one at a time in `consumeOrder` (ties by path); names starting with `.` are
+//! skipped (as are directories when not recursive), and so is `trackerDir`.
+//!
+//! ## Progress and crashes
+//!
+//! After each batch is committed to every required channel, the tracker file
+//! `<trackerDir>/.flumespool-main.meta` is replaced atomically with the file's path, inode, and
+//! the committed byte offset and line count. A restart resumes the tracked file first, at that
+//! offset. When a file's last batch is committed it is renamed to `<name><fileSuffix>` (or
+//! deleted), the directory fsynced, and the tracker removed. Guarantee: nothing committed is
+//! read again except the one batch whose commit finished but whose tracker update did not
+//! (a kill between the two): at most `batchSize` duplicated events per crash, none lost.
+//!
+//! ## Failing loudly, as Flume does
+//!
+//! A file whose size or modification time changed between opening it and marking it done, a
+//! done name that already exists (for another file), or a line that is not UTF-8 under
+//! `decodeErrorPolicy = FAIL` stops the source: the error is logged, counted
+//! (`GenericProcessingFail`, or `EventReadFail` for decoding), and nothing more is read until
+//! the agent restarts. Everything committed so far is in the tracker, so a restart (after the
+//! operator fixed the cause) resumes without loss.
+
+use super::durable_file::{remove_durably, sync_dir, write_atomic};
+use super::{Backoff, PollableSource, SourceContext, SourceError, Status};
+use crate::config::context::Ctx;
+use crate::event::set_header;
+use file_channel::Event;
+use regex::Regex;
+use std::fs::File;
+use std::io::{BufRead, BufReader, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::SystemTime;
+
+/// Name of the tracker file inside `trackerDir` (Flume's name).
+pub const TRACKER_FILE_NAME: &str = ".flumespool-main.meta";
+/// Most directory entries looked at in one scan, so a huge directory cannot exhaust memory.
+pub const MAX_FILES_PER_SCAN: usize = 1_000_000;
+/// Deepest directory level entered with `recursiveDirectorySearch`.
+pub const MAX_DIR_DEPTH: usize = 64;
+/// Largest tracker file read back.
+const MAX_TRACKER_BYTES: u64 = 64 << 10;
+
+/// `deletePolicy`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DeletePolicy {
+    /// Rename done files with `fileSuffix`.
+    Never,
+    /// Delete done files.
+    Immediate,
+}
+
+/// `consumeOrder`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConsumeOrder {
+    /// Oldest modification time first.
+    Oldest,
+    /// Youngest modification time first.
+    Youngest,
+    /// Any.
+    Random,
+}
+
+/// `decodeErrorPolicy`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DecodeErrorPolicy {
+    /// Stop the source.
+    Fail,
+    /// Replace each bad sequence with U+FFFD.
+    Replace,
+    /// Drop bad bytes.
+    Ignore,
+}
+
+/// Configuration of a spooldir source.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpoolDirConfig {
+    /// `spoolDir`. Required.
+    pub spool_dir: PathBuf,
+    /// `fileSuffix`. Default: `.COMPLETED`.
+    pub file_suffix: String,
+    /// `deletePolicy`. Default: never.
+    pub delete_policy: DeletePolicy,
+    /// `fileHeaderKey` when `fileHeader` is true. Default: off, key `file`.
+    pub file_header_key: Option<String>,
+    /// `basenameHeaderKey` when `basenameHeader` is true. Default: off, key `basename`.
+    pub basename_header_key: Option<String>,
+    /// `trackerDir`, resolved against `spoolDir`. Default: `<spoolDir>/.flumespool`.
+    pub tracker_dir: PathBuf,
+    /// `includePattern`. Default: `^.*$`.
+    pub include_pattern: String,
+    /// `ignorePattern`. Default: `^$`.
+    pub ignore_pattern: String,
+    /// `consumeOrder`. Default: oldest.
+    pub consume_order: ConsumeOrder,
+    /// `recursiveDirectorySearch`. Default: false.
+    pub recursive: bool,
+    /// `batchSize`. Default: 100.
+    pub batch_size: u32,
+    /// `decodeErrorPolicy`. Default: FAIL.
+    pub decode_error_policy: DecodeErrorPolicy,
+    /// `deserializer.maxLineLength`, in characters. Default: 2048.
+    pub max_line_length: u32,
+    /// `pollDelay`, ms. Default: 500.
+    pub poll_delay_ms: u64,
+}
+
+impl SpoolDirConfig {
+    /// Reads the keys.
+    pub fn parse(ctx: &Ctx<'_>) -> Self {
+        let spool_dir = PathBuf::from(ctx.required("spoolDir").unwrap_or_default());
+        let delete_policy = match ctx.string_or("deletePolicy", "never").trim() {
+            p if p.eq_ignore_ascii_case("never") => DeletePolicy::Never,
+            p if p.eq_ignore_ascii_case("immediate") => DeletePolicy::Immediate,
+            p => {
+                ctx.error(
+                    "deletePolicy",
+                    format!("expected never or immediate, got \"{p}\""),
+                );
+                DeletePolicy::Never
+            }
+        };
+        let consume_order = match ctx.string_or("consumeOrder", "oldest").trim() {
+            p if p.eq_ignore_ascii_case("oldest") => ConsumeOrder::Oldest,
+            p if p.eq_ignore_ascii_case("youngest") => ConsumeOrder::Youngest,
+            p if p.eq_ignore_ascii_case("random") => ConsumeOrder::Random,
+            p => {
+                ctx.error(
+                    "consumeOrder",
+                    format!("expected oldest, youngest or random, got \"{p}\""),
+                );
+                ConsumeOrder::Oldest
+            }
+        };
+        let decode_error_policy = match ctx.string_or("decodeErrorPolicy", "FAIL").trim() {
+            p if p.eq_ignore_ascii_case("FAIL") => DecodeErrorPolicy::Fail,
+            p if p.eq_ignore_ascii_case("REPLACE") => DecodeErrorPolicy::Replace,
+            p if p.eq_ignore_ascii_case("IGNORE") => DecodeErrorPolicy::Ignore,
+            p => {
+                ctx.error(
+                    "decodeErrorPolicy",
+                    format!("expected FAIL, REPLACE or IGNORE, got \"{p}\""),
+                );
+                DecodeErrorPolicy::Fail
+            }
+        };
+        for key in ["inputCharset", "deserializer.outputCharset"] {
+            let cs = ctx.string_or(key, "UTF-8");
+            if !is_utf8_name(&cs) {
+                ctx.error(
+                    key,
+                    format!("only UTF-8 is supported, got \"{}\"", cs.trim()),
+                );
+            }
+        }
+        let deserializer = ctx.string_or("deserializer", "LINE");
+        let d = deserializer.trim();
+        if !(d.eq_ignore_ascii_case("LINE")
+            || d == "org.apache.flume.serialization.LineDeserializer$Builder")
+        {
+            let known = [
+                (
+                    "AVRO",
+                    "org.apache.flume.serialization.AvroEventDeserializer$Builder",
+                ),
+                (
+                    "BLOB",
+                    "org.apache.flume.sink.solr.morphline.BlobDeserializer$Builder",
+                ),
+            ];
+            let msg = match known
+                .iter()
+                .find(|(a, c)| a.eq_ignore_ascii_case(d) || *c == d)
+            {
+                Some((a, c)) => format!(
+                    "deserializer \"{d}\" is Flume's {a} deserializer ({c}), which Sluice does not have; known deserializers: LINE"
+                ),
+                None => format!("unknown deserializer \"{d}\"; known deserializers: LINE"),
+            };
+            ctx.error("deserializer", msg);
+        }
+        let tracking = ctx.string_or("trackingPolicy", "rename");
+        if !tracking.trim().eq_ignore_ascii_case("rename") {
+            ctx.error(
+                "trackingPolicy",
+                format!("only rename is supported, got \"{}\"", tracking.trim()),
+            );
+        }
+        let pattern = |key: &str, default: &str| {
+            let p = ctx.string_or(key, default);
+            if let Err(e) = Regex::new(&anchored(&p)) {
+                ctx.error(key, format!("invalid regular expression: {e}"));
+            }
+            p
+        };
+        let include_pattern = pattern("includePattern", "^.*$");
+        let ignore_pattern = pattern("ignorePattern", "^$");
+        let tracker = PathBuf::from(ctx.string_or("trackerDir", ".flumespool").trim());
+        let tracker_dir = if tracker.is_absolute() {
+            tracker
+        } else {
+            spool_dir.join(tracker)
+        };
+        let header = |flag: &str, key: &str, default: &str| {
+            let on = ctx.bool(flag, false);
+            let k = ctx.string_or(key, default);
+            on.then_some(k)
+        };
+        let file_header_key = header("fileHeader", "fileHeaderKey", "file");
+        let basename_header_key = header("basenameHeader", "basenameHeaderKey", "basename");
+        ctx.mark_used("maxBackoff");
+        Self {
+            file_suffix: ctx.string_or("fileSuffix", ".COMPLETED"),
+            delete_policy,
+            file_header_key,
+            basename_header_key,
+            tracker_dir,
+            include_pattern,
+            ignore_pattern,
+            consume_order,
+            recursive: ctx.bool("recursiveDirectorySearch", false),
+            batch_size: ctx.u32_in(
+                "batchSize",
+                100,
+                1..=file_channel::limits::MAX_EVENTS_PER_TXN,
+            ),
+            decode_error_policy,
+            max_line_length: ctx.u32_in("deserializer.maxLineLength", 2048, 1..=(8 << 20)),
+            poll_delay_ms: ctx.u64_in("pollDelay", 500, 1..=3_600_000),
+            spool_dir,
+        }
+    }
+}
+
+fn is_utf8_name(cs: &str) -> bool {
+    let c = cs.trim();
+    c.eq_ignore_ascii_case("UTF-8") || c.eq_ignore_ascii_case("UTF8")
+}
+
+/// A pattern made to match the whole name, as Java's `Matcher.matches`.
+pub fn anchored(p: &str) -> String {
+    format!("^(?:{p})$")
+}
+
+/// The file-name filter: `includePattern`, `ignorePattern`, hidden names, the done suffix.
+#[derive(Clone, Debug)]
+pub struct NameFilter {
+    include: Regex,
+    ignore: Regex,
+    suffix: String,
+}
+
+impl NameFilter {
+    /// The filter of `config` (its patterns were checked when parsed).
+    pub fn new(config: &SpoolDirConfig) -> Result<Self, regex::Error> {
+        Ok(Self {
+            include: Regex::new(&anchored(&config.include_pattern))?,
+            ignore: Regex::new(&anchored(&config.ignore_pattern))?,
+            suffix: config.file_suffix.clone(),
+        })
+    }
+
+    /// Whether a file named `name` is to be read.
+    pub fn accepts(&self, name: &str) -> bool {
+        !name.starts_with('.')
+            && (self.suffix.is_empty() || !name.ends_with(&self.suffix))
+            && self.include.is_match(name)
+            && !self.ignore.is_match(name)
+    }
+}
+
+/// What the tracker file records: the file being read and how far it is committed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrackerState {
+    /// The file, relative to `spoolDir`.
+    pub file: String,
+    /// Its inode.
+    pub inode: u64,
+    /// Bytes committed (the next line starts here).
+    pub pos: u64,
+    /// Lines committed.
+    pub line: u64,
+}
+
+impl TrackerState {
+    /// The tracker file's content: `{"file":…,"inode":…,"pos":…,"line":…}`.
+    pub fn encode(&self) -> String {
+        serde_json::json!({
+            "file": self.file,
+            "inode": self.inode,
+            "pos": self.pos,
+            "line": self.line,
+        })
+        .to_string()
+    }
+
+    /// Reads [`TrackerState::encode`]'s output; `None` if it is not that.
+    pub fn decode(text: &str) -> Option<Self> {
+        let v: serde_json::Value = serde_json::from_str(text).ok()?;
+        Some(Self {
+            file: v.get("file")?.as_str()?.to_owned(),
+            inode: v.get("inode")?.as_u64()?,
+            pos: v.get("pos")?.as_u64()?,
+            line: v.get("line")?.as_u64()?,
+        })
+    }
+}
+
+/// The file being read.
+#[derive(Debug)]
+struct Current {
+    path: PathBuf,
+    rel: String,
+    inode: u64,
+    reader: BufReader<File>,
+    /// Committed byte offset and line count.
+    pos: u64,
+    line: u64,
+    opened_len: u64,
+    opened_mtime: Option<SystemTime>,
+}
+
+/// One line read: its text and the bytes it took in the file.
+struct Line {
+    body: String,
+    consumed: u64,
+}
+
+/// The spooldir source.
+#[derive(Debug)]
+pub struct SpoolDirSource {
+    config: SpoolDirConfig,
+    ctx: SourceContext,
+    filter: Option<NameFilter>,
+    current: Option<Current>,
+    halted: bool,
+    resumed: bool,
+    rng: u64,
+}
+
+impl SpoolDirSource {
+    /// A spooldir source; the directory is looked at on the first call.
+    pub fn new(config: SpoolDirConfig, ctx: SourceContext) -> Self {
+        ctx.counters.lifetime.started();
+        let filter = match NameFilter::new(&config) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                tracing::error!(source = %ctx.name, error = %e, "invalid pattern; source stopped");
+                None
+            }
+        };
+        let rng = crate::metrics::now_epoch_ms() | 1;
+        Self {
+            config,
+            ctx,
+            filter,
+            current: None,
+            halted: false,
+            resumed: false,
+            rng,
+        }
+    }
+
+    fn tracker_path(&self) -> PathBuf {
+        self.config.tracker_dir.join(TRACKER_FILE_NAME)
+    }
+
+    /// Stops the source for good (until restart), loudly.
+    fn halt(&mut self, message: String, read_fail: bool) {
+        let c = &self.ctx.counters;
+        if read_fail {
+            c.event_read_fail.fetch_add(1, Relaxed);
+        } else {
+            c.generic_processing_fail.fetch_add(1, Relaxed);
+        }
+        tracing::error!(source = %self.ctx.name, "{message}; the source stops reading until the agent is restarted (committed progress is kept in the tracker)");
+        self.halted = true;
+    }
+
+    /// On the first call: the tracker's file, if it is still there and not done.
+    fn resume_from_tracker(&mut self) -> std::io::Result<()> {
+        self.resumed = true;
+        let path = self.tracker_path();
+        let text = match File::open(&path) {
+            Ok(f) => {
+                let mut s = String::new();
+                std::io::Read::read_to_string(
+                    &mut std::io::Read::take(f, MAX_TRACKER_BYTES),
+                    &mut s,
+                )?;
+                s
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let Some(state) = TrackerState::decode(&text) else {
+            tracing::warn!(source = %self.ctx.name, tracker = %path.display(), "tracker file is unreadable; ignored");
+            return remove_durably(&path);
+        };
+        let file = self.config.spool_dir.join(&state.file);
+        match std::fs::metadata(&file) {
+            Ok(m) if m.ino() == state.inode && m.len() >= state.pos => {
+                tracing::info!(source = %self.ctx.name, file = %file.display(), pos = state.pos, line = state.line, "resuming from the tracker");
+                self.open(file, state.file, state.pos, state.line)
+            }
+            _ => {
+                tracing::info!(source = %self.ctx.name, file = %state.file, "tracked file is done or gone; tracker removed");
+                remove_durably(&path)
+            }
+        }
+    }
+
+    fn open(&mut self, path: PathBuf, rel: String, pos: u64, line: u64) -> std::io::Result<()> {
+        let f = File::open(&path)?;
+        let m = f.metadata()?;
+        let mut reader = BufReader::with_capacity(64 << 10, f);
+        reader.seek(SeekFrom::Start(pos))?;
+        self.current = Some(Current {
+            path,
+            rel,
+            inode: m.ino(),
+            reader,
+            pos,
+            line,
+            opened_len: m.len(),
+            opened_mtime: m.modified().ok(),
+        });
+        Ok(())
+    }
+
+    /// Picks the next file in `consumeOrder`.
+    fn next_file(&mut self) -> std::io::Result<Option<(PathBuf, String)>> {
+        let Some(filter) = &self.filter else {
+            return Ok(None);
+        };
+        let mut found = Vec::new();
+        scan(
+            &self.config.spool_dir,
+            &self.config.tracker_dir,
+            filter,
+            self.config.recursive,
+            0,
+            &mut found,
+        )?;
+        if found.is_empty() {
+            return Ok(None);
+        }
+        let pick = match self.config.consume_order {
+            ConsumeOrder::Oldest => found.iter().min_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0))),
+            ConsumeOrder::Youngest => found
+                .iter()
+                .min_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0))),
+            ConsumeOrder::Random => {
+                // xorshift: no need for a cryptographic choice.
+                self.rng ^= self.rng << 13;
+                self.rng ^= self.rng >> 7;
+                self.rng ^= self.rng << 17;
+                found.get((self.rng % found.len() as u64) as usize)
+            }
+        };
+        Ok(pick.map(|(path, _)| {
+            let rel = path
+                .strip_prefix(&self.config.spool_dir)
+                .unwrap_or(path)
+                .to_string_lossy()
+                .into_owned();
+            (path.clone(), rel)
+        }))
+    }
+
+    /// Reads up to a batch of lines; returns them, the bytes they took, and whether the end of
+    /// the file was reached. A decoding failure under `FAIL` is an error message.
+    fn read_batch(&mut self) -> Result<(Vec<Event>, u64, bool), String> {
+        let batch = self.config.batch_size as usize;
+        let max_chars = self.config.max_line_length as usize;
+        let policy = self.config.decode_error_policy;
+        let file_key = self.config.file_header_key.clone();
+        let base_key = self.config.basename_header_key.clone();
+        let Some(cur) = self.current.as_mut() else {
+            return Ok((Vec::new(), 0, false));
+        };
+        let abs = std::path::absolute(&cur.path)
+            .unwrap_or_else(|_| cur.path.clone())
+            .to_string_lossy()
+            .into_owned();
+        let base = cur
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let mut events = Vec::with_capacity(batch.min(1024));
+        let mut consumed = 0u64;
+        let mut eof = false;
+        let mut raw = Vec::new();
+        while events.len() < batch {
+            let offset = cur.pos + consumed;
+            let line = read_line(&mut cur.reader, max_chars, policy, &mut raw)
+                .map_err(|e| format!("cannot read {} at byte {offset}: {e}", cur.path.display()))?;
+            let Some(line) = line else {
+                eof = true;
+                break;
+            };
+            let Line { body, consumed: n } = line.map_err(|()| {
+                format!(
+                    "{} is not valid UTF-8 in the line at byte {offset} (decodeErrorPolicy = FAIL)",
+                    cur.path.display()
+                )
+            })?;
+            consumed += n;
+            let mut e = Event::new(body.into_bytes());
+            if let Some(k) = &file_key {
+                set_header(&mut e, k, abs.clone());
+            }
+            if let Some(k) = &base_key {
+                set_header(&mut e, k, base.clone());
+            }
+            events.push(e);
+        }
+        if !eof && events.len() == batch {
+            // Look ahead so the last batch of a file marks it done at once.
+            eof = cur.reader.fill_buf().map(|b| b.is_empty()).unwrap_or(false);
+        }
+        Ok((events, consumed, eof))
+    }
+
+    /// Marks the current file done: checks it did not change, renames or deletes it, removes
+    /// the tracker. On a violation the source halts and the file stays as it is.
+    fn finish_file(&mut self) -> Result<(), String> {
+        let Some(cur) = self.current.take() else {
+            return Ok(());
+        };
+        let m = std::fs::metadata(&cur.path)
+            .map_err(|e| format!("cannot stat {}: {e}", cur.path.display()))?;
+        if m.ino() != cur.inode
+            || m.len() != cur.opened_len
+            || m.modified().ok() != cur.opened_mtime
+        {
+            let msg = format!(
+                "file has been modified since being read: {} (size {} → {})",
+                cur.path.display(),
+                cur.opened_len,
+                m.len()
+            );
+            self.current = Some(cur);
+            return Err(msg);
+        }
+        let dir = cur.path.parent().unwrap_or(Path::new("."));
+        match self.config.delete_policy {
+            DeletePolicy::Immediate => {
+                std::fs::remove_file(&cur.path)
+                    .map_err(|e| format!("cannot delete {}: {e}", cur.path.display()))?;
+            }
+            DeletePolicy::Never => {
+                let mut dest = cur.path.clone().into_os_string();
+                dest.push(&self.config.file_suffix);
+                let dest = PathBuf::from(dest);
+                // A hard link cannot replace an existing name: the check and the rename are
+                // one step. A link left by a crash between link and unlink is the same inode.
+                if let Err(e) = std::fs::hard_link(&cur.path, &dest) {
+                    let same = e.kind() == std::io::ErrorKind::AlreadyExists
+                        && std::fs::metadata(&dest).is_ok_and(|d| d.ino() == cur.inode);
+                    if !same {
+                        let msg = if e.kind() == std::io::ErrorKind::AlreadyExists {
+                            format!(
+                                "file name has been re-used with different files; spooling assumptions violated for {}",
+                                dest.display()
+                            )
+                        } else {
+                            format!(
+                                "cannot rename {} to {}: {e}",
+                                cur.path.display(),
+                                dest.display()
+                            )
+                        };
+                        self.current = Some(cur);
+                        return Err(msg);
+                    }
+                }
+                std::fs::remove_file(&cur.path)
+                    .map_err(|e| format!("cannot rename {}: {e}", cur.path.display()))?;
+            }
+        }
+        sync_dir(dir).map_err(|e| format!("cannot sync {}: {e}", dir.display()))?;
+        remove_durably(&self.tracker_path())
+            .map_err(|e| format!("cannot remove the tracker: {e}"))?;
+        tracing::info!(source = %self.ctx.name, file = %cur.path.display(), lines = cur.line, "file done");
+        Ok(())
+    }
+}
+
+/// Collects `(path, mtime)` of readable files under `dir`.
+fn scan(
+    dir: &Path,
+    tracker: &Path,
+    filter: &NameFilter,
+    recursive: bool,
+    depth: usize,
+    out: &mut Vec<(PathBuf, SystemTime)>,
+) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        if out.len() >= MAX_FILES_PER_SCAN {
+            break;
+        }
+        let entry = entry?;
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') || path == tracker {
+            continue;
+        }
+        let Ok(m) = std::fs::metadata(&path) else {
+            continue; // Vanished or a dangling link.
+        };
+        if m.is_dir() {
+            if recursive && depth < MAX_DIR_DEPTH {
+                scan(&path, tracker, filter, recursive, depth + 1, out)?;
+            }
+        } else if m.is_file() && filter.accepts(&name) {
+            out.push((path, m.modified().unwrap_or(SystemTime::UNIX_EPOCH)));
+        }
+    }
+    Ok(())
+}
+
+/// Reads one line (up to `\n`, or the end of the file) into `raw` and decodes it. `None` at
+/// the end of the file; `Some(Err(()))` for bad UTF-8 under `FAIL`. Lines longer than
+/// `max_chars` characters are cut there and the rest of the line skipped, as Flume's
+/// `LineDeserializer` does.
+fn read_line(
+    r: &mut impl BufRead,
+    max_chars: usize,
+    policy: DecodeErrorPolicy,
+    raw: &mut Vec<u8>,
+) -> std::io::Result<Option<Result<Line, ()>>> {
+    // Up to 4 bytes per character, plus a partial sequence at the cut.
+    let max_bytes = max_chars.saturating_mul(4).saturating_add(4);
+    raw.clear();
+    let mut consumed = 0u64;
+    let mut cut = false;
+    loop {
+        let buf = r.fill_buf()?;
+        if buf.is_empty() {
+            if consumed == 0 {
+                return Ok(None);
+            }
+            break;
+        }
+        let (chunk, done) = match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => (&buf[..i], Some(i + 1)),
+            None => (buf, None),
+        };
+        let room = max_bytes.saturating_sub(raw.len());
+        if chunk.len() > room {
+            cut = true;
+        }
+        raw.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        let n = done.unwrap_or(buf.len());
+        r.consume(n);
+        consumed += n as u64;
+        if done.is_some() {
+            break;
+        }
+    }
+    let text = match policy {
+        DecodeErrorPolicy::Fail => match std::str::from_utf8(raw) {
+            Ok(s) => s.to_owned(),
+            // A sequence cut at the byte limit is not an error of the file.
+            Err(e) if cut && e.error_len().is_none() => {
+                String::from_utf8_lossy(&raw[..e.valid_up_to()]).into_owned()
+            }
+            Err(_) => return Ok(Some(Err(()))),
+        },
+        DecodeErrorPolicy::Replace => String::from_utf8_lossy(raw).into_owned(),
+        DecodeErrorPolicy::Ignore => raw.utf8_chunks().map(|c| c.valid()).collect(),
+    };
+    let body = match text.char_indices().nth(max_chars) {
+        Some((i, _)) => {
+            cut = true;
+            text[..i].to_owned()
+        }
+        None => text,
+    };
+    if cut {
+        tracing::warn!("line length exceeds max ({max_chars}), truncating line");
+    }
+    Ok(Some(Ok(Line { body, consumed })))
+}
+
+impl PollableSource for SpoolDirSource {
+    fn process(&mut self) -> Result<Status, SourceError> {
+        if self.halted {
+            return Ok(Status::Backoff);
+        }
+        if !self.resumed {
+            if let Err(e) = self.resume_from_tracker() {
+                self.halt(format!("cannot read the tracker: {e}"), false);
+                return Ok(Status::Backoff);
+            }
+        }
+        if self.current.is_none() {
+            match self.next_file() {
+                Ok(Some((path, rel))) => {
+                    // A new file: an old tracker (if any) belongs to a file already done.
+                    if let Err(e) = std::fs::create_dir_all(&self.config.tracker_dir) {
+                        self.halt(
+                            format!(
+                                "cannot create trackerDir {}: {e}",
+                                self.config.tracker_dir.display()
+                            ),
+                            false,
+                        );
+                        return Ok(Status::Backoff);
+                    }
+                    if let Err(e) = self.open(path.clone(), rel, 0, 0) {
+                        tracing::warn!(source = %self.ctx.name, file = %path.display(), error = %e, "cannot open file; will retry");
+                        return Ok(Status::Backoff);
+                    }
+                    tracing::info!(source = %self.ctx.name, file = %path.display(), "reading file");
+                }
+                Ok(None) => return Ok(Status::Backoff),
+                Err(e) => {
+                    self.ctx
+                        .counters
+                        .generic_processing_fail
+                        .fetch_add(1, Relaxed);
+                    tracing::warn!(source = %self.ctx.name, dir = %self.config.spool_dir.display(), error = %e, "cannot list the spool directory");
+                    return Ok(Status::Backoff);
+                }
+            }
+        }
+        let (events, consumed, eof) = match self.read_batch() {
+            Ok(b) => b,
+            Err(msg) => {
+                let read_fail = msg.contains("UTF-8");
+                self.halt(msg, read_fail);
+                return Ok(Status::Backoff);
+            }
+        };
+        if !events.is_empty() {
+            let n = events.len() as u64;
+            let c = &self.ctx.counters;
+            c.event_received_count.fetch_add(n, Relaxed);
+            c.append_batch_received_count.fetch_add(1, Relaxed);
+            if let Err(error) = self.ctx.processor.process_batch(events) {
+                c.channel_write_fail.fetch_add(1, Relaxed);
+                let e = SourceError::Channel {
+                    source_name: self.ctx.name.to_string(),
+                    error,
+                };
+                tracing::warn!(error = %e, "batch not committed; it will be read again");
+                if let Some(cur) = self.current.as_mut() {
+                    if let Err(e) = cur.reader.seek(SeekFrom::Start(cur.pos)) {
+                        let msg = format!("cannot seek back in {}: {e}", cur.path.display());
+                        self.halt(msg, false);
+                    }
+                }
+                return Ok(Status::Backoff);
+            }
+            c.event_accepted_count.fetch_add(n, Relaxed);
+            c.append_batch_accepted_count.fetch_add(1, Relaxed);
+            let tracker = self.tracker_path();
+            if let Some(cur) = self.current.as_mut() {
+                cur.pos += consumed;
+                cur.line += n;
+                let state = TrackerState {
+                    file: cur.rel.clone(),
+                    inode: cur.inode,
+                    pos: cur.pos,
+                    line: cur.line,
+                };
+                if let Err(e) = write_atomic(&tracker, state.encode().as_bytes()) {
+                    let msg = format!("cannot write the tracker {}: {e}", tracker.display());
+                    self.halt(msg, false);
+                    return Ok(Status::Backoff);
+                }
+            }
+        }
+        if eof {
+            if let Err(msg) = self.finish_file() {
+                self.halt(msg, false);
+                return Ok(Status::Backoff);
+            }
+        }
+        Ok(Status::Ready)
+    }
+
+    fn backoff(&self) -> Backoff {
+        Backoff {
+            increment_ms: self.config.poll_delay_ms,
+            max_ms: self.config.poll_delay_ms,
+        }
+    }
+
+    fn stop(&mut self) {
+        self.ctx.counters.lifetime.stopped();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::channel::{Channel, MemoryChannelConfig};
+    use crate::channel_processor::ChannelProcessor;
+    use crate::selector::Selector;
+    use std::sync::Arc;
+
+    fn config(dir: &Path) -> SpoolDirConfig {
+        SpoolDirConfig {
+            spool_dir: dir.to_path_buf(),
+            file_suffix: ".COMPLETED".into(),
+            delete_policy: DeletePolicy::Never,
+            file_header_key: None,
+            basename_header_key: Some("basename".into()),
+            tracker_dir: dir.join(".flumespool"),
+            include_pattern: "^.*$".into(),
+            ignore_pattern: "^$".into(),
+            consume_order: ConsumeOrder::Oldest,
+            recursive: false,
+            batch_size: 2,
+            decode_error_policy: DecodeErrorPolicy::Fail,
+            max_line_length: 2048,
+            poll_delay_ms: 10,
+        }
+    }
+
+    fn source(cfg: SpoolDirConfig) -> (SpoolDirSource, Channel) {
+        let ch = Channel::memory(
+            "c1",
+            MemoryChannelConfig {
+                capacity: 1000,
+                transaction_capacity: 100,
+                keep_alive_ms: 10,
+                ..MemoryChannelConfig::default()
+            },
+        );
+        let processor = ChannelProcessor::new(
+            "r1",
+            vec![],
+            Selector::Replicating {
+                required: vec![0],
+                optional: vec![],
+            },
+            vec![ch.clone()],
+        );
+        let ctx = SourceContext {
+            name: "r1".into(),
+            processor: Arc::new(processor),
+            counters: Arc::default(),
+        };
+        (SpoolDirSource::new(cfg, ctx), ch)
+    }
+
+    fn drain(ch: &Channel) -> Vec<String> {
+        let mut tx = ch.transaction();
+        let mut v = Vec::new();
+        while let Some(e) = tx.take().expect("take") {
+            v.push(String::from_utf8(e.body).expect("utf8"));
+        }
+        tx.commit().expect("commit");
+        v
+    }
+
+    fn run(s: &mut SpoolDirSource) {
+        for _ in 0..100 {
+            if s.process().expect("process") == Status::Backoff {
+                return;
+            }
+        }
+        panic!("source never backed off");
+    }
+
+    fn parse(pairs: &[(&str, &str)]) -> (SpoolDirConfig, Vec<String>) {
+        let list: Vec<crate::config::context::Entry> = pairs
+            .iter()
+            .enumerate()
+            .map(|(i, (k, v))| crate::config::context::Entry {
+                key: format!("a1.sources.r1.{k}"),
+                value: (*v).into(),
+                line: i as u32 + 2,
+            })
+            .collect();
+        let ctx = Ctx::new(
+            "a1.sources.r1.",
+            list.iter()
+                .map(|e| (e.key.strip_prefix("a1.sources.r1.").unwrap_or(""), e))
+                .collect(),
+            1,
+        );
+        let c = SpoolDirConfig::parse(&ctx);
+        let errs = ctx
+            .finish("spooldir source r1")
+            .errors
+            .iter()
+            .map(|p| p.display(Path::new("f")).to_string())
+            .collect();
+        (c, errs)
+    }
+
+    #[test]
+    fn flume_defaults_and_refusals() {
+        let (c, errs) = parse(&[("spoolDir", "/s")]);
+        assert!(errs.is_empty(), "{errs:?}");
+        assert_eq!(c, {
+            let mut d = config(Path::new("/s"));
+            d.basename_header_key = None;
+            d.batch_size = 100;
+            d.poll_delay_ms = 500;
+            d
+        });
+        let (_, errs) = parse(&[
+            ("spoolDir", "/s"),
+            ("deserializer", "AVRO"),
+            ("inputCharset", "ISO-8859-1"),
+            ("includePattern", "(("),
+            ("consumeOrder", "newest"),
+        ]);
+        assert_eq!(errs.len(), 4, "{errs:?}");
+        assert!(errs[0].contains("Flume's AVRO deserializer"), "{errs:?}");
+        assert!(errs[1].contains("only UTF-8 is supported"), "{errs:?}");
+        let (_, errs) = parse(&[]);
+        assert_eq!(
+            errs,
+            vec!["f:1: a1.sources.r1.spoolDir: required key is missing"]
+        );
+    }
+
+    #[test]
+    fn recursive_search_skips_the_tracker_and_hidden_directories() {
+        let d = tempfile::tempdir().expect("tmp");
+        std::fs::create_dir_all(d.path().join("sub/deeper")).expect("mkdir");
+        std::fs::create_dir_all(d.path().join(".hidden")).expect("mkdir");
+        std::fs::write(d.path().join("sub/deeper/x"), "deep\n").expect("write");
+        std::fs::write(d.path().join(".hidden/y"), "hidden\n").expect("write");
+        let mut c = config(d.path());
+        c.recursive = true;
+        let (mut s, ch) = source(c);
+        run(&mut s);
+        assert_eq!(drain(&ch), vec!["deep"]);
+        assert!(d.path().join("sub/deeper/x.COMPLETED").exists());
+    }
+
+    #[test]
+    fn patterns_match_whole_names_and_skip_hidden_and_done_files() {
+        let d = tempfile::tempdir().expect("tmp");
+        let mut c = config(d.path());
+        c.include_pattern = r".*\.log".into();
+        c.ignore_pattern = "skip.*".into();
+        let f = NameFilter::new(&c).expect("patterns");
+        assert!(f.accepts("a.log"));
+        assert!(
+            !f.accepts("a.log.1"),
+            "whole-name match, as Java's matches()"
+        );
+        assert!(!f.accepts("skip.log"));
+        assert!(!f.accepts(".hidden.log"));
+        assert!(!f.accepts("x.log.COMPLETED"));
+        let f = NameFilter::new(&config(d.path())).expect("defaults");
+        assert!(f.accepts("anything"));
+        assert!(!f.accepts(""), "Flume's ^$ ignores only an empty name");
+    }
+
+    #[test]
+    fn tracker_state_round_trips_and_rejects_garbage() {
+        let s = TrackerState {
+            file: "sub/a \"b\".log".into(),
+            inode: 42,
+            pos: 1 << 40,
+            line: 7,
+        };
+        assert_eq!(TrackerState::decode(&s.encode()), Some(s));
+        assert_eq!(TrackerState::decode("{\"file\":\"a\"}"), None);
+        assert_eq!(TrackerState::decode("not json"), None);
+    }
+
+    #[test]
+    fn reads_lines_in_batches_renames_when_done_and_removes_the_tracker() {
+        let d = tempfile::tempdir().expect("tmp");
+        std::fs::write(d.path().join("a.txt"), "one\ntwo\r\nthree\nfour").expect("write");
+        let (mut s, ch) = source(config(d.path()));
+        run(&mut s);
+        assert_eq!(drain(&ch), vec!["one", "two\r", "three", "four"]);
+        assert!(d.path().join("a.txt.COMPLETED").exists());
+        assert!(!d.path().join("a.txt").exists());
+        assert!(!d
+            .path()
+            .join(".flumespool")
+            .join(TRACKER_FILE_NAME)
+            .exists());
+        assert_eq!(s.ctx.counters.event_accepted_count.load(Relaxed), 4);
+    }
+
+    #[test]
+    fn a_restart_resumes_at_the_tracked_position() {
+        let d = tempfile::tempdir().expect("tmp");
+        let p = d.path().join("a.txt");
+        std::fs::write(&p, "l0\nl1\nl2\nl3\nl4\n").expect("write");
+        let inode = std::fs::metadata(&p).expect("stat").ino();
+        let tracker = TrackerState {
+            file: "a.txt".into(),
+            inode,
+            pos: 6,
+            line: 2,
+        };
+        std::fs::create_dir_all(d.path().join(".flumespool")).expect("mkdir");
+        std::fs::write(
+            d.path().join(".flumespool").join(TRACKER_FILE_NAME),
+            tracker.encode(),
+        )
+        .expect("write");
+        let (mut s, ch) = source(config(d.path()));
+        assert_eq!(s.process().expect("batch"), Status::Ready);
+        let after = TrackerState::decode(
+            &std::fs::read_to_string(d.path().join(".flumespool").join(TRACKER_FILE_NAME))
+                .expect("tracker"),
+        )
+        .expect("decode");
+        assert_eq!((after.pos, after.line), (12, 4));
+        run(&mut s);
+        assert_eq!(drain(&ch), vec!["l2", "l3", "l4"]);
+    }
+
+    #[test]
+    fn long_lines_are_cut_and_decode_policies_apply() {
+        let d = tempfile::tempdir().expect("tmp");
+        let mut c = config(d.path());
+        c.max_line_length = 3;
+        c.decode_error_policy = DecodeErrorPolicy::Replace;
+        c.batch_size = 10;
+        std::fs::write(
+            d.path().join("a"),
+            b"abcdef\nx\xffy\n\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\n",
+        )
+        .expect("write");
+        let (mut s, ch) = source(c.clone());
+        run(&mut s);
+        assert_eq!(drain(&ch), vec!["abc", "x\u{fffd}y", "ééé"]);
+
+        c.decode_error_policy = DecodeErrorPolicy::Ignore;
+        std::fs::write(d.path().join("b"), b"x\xffy\n").expect("write");
+        let (mut s, ch) = source(c.clone());
+        run(&mut s);
+        assert_eq!(drain(&ch), vec!["xy"]);
+
+        c.decode_error_policy = DecodeErrorPolicy::Fail;
+        std::fs::write(d.path().join("c"), b"ok\nx\xffy\n").expect("write");
+        let (mut s, ch) = source(c);
+        run(&mut s);
+        assert!(s.halted);
+        assert_eq!(s.ctx.counters.event_read_fail.load(Relaxed), 1);
+        assert!(
+            drain(&ch).is_empty(),
+            "the batch with the bad line is not put"
+        );
+        assert!(d.path().join("c").exists(), "the file is kept");
+    }
+
+    #[test]
+    fn a_file_modified_while_read_halts_and_a_restart_resumes_without_loss() {
+        let d = tempfile::tempdir().expect("tmp");
+        let p = d.path().join("a");
+        std::fs::write(&p, "1\n2\n3\n").expect("write");
+        let (mut s, ch) = source(config(d.path()));
+        assert_eq!(s.process().expect("first batch"), Status::Ready);
+        let mut f = File::options().append(true).open(&p).expect("open");
+        std::io::Write::write_all(&mut f, b"4\n").expect("append");
+        run(&mut s);
+        assert!(s.halted);
+        assert_eq!(s.ctx.counters.generic_processing_fail.load(Relaxed), 1);
+        assert!(p.exists() && !d.path().join("a.COMPLETED").exists());
+        assert_eq!(drain(&ch), vec!["1", "2", "3", "4"]);
+        // Restarted (after the writer is done): resumes after "4", nothing again.
+        let (mut s, ch) = source(config(d.path()));
+        run(&mut s);
+        assert!(!s.halted);
+        assert!(drain(&ch).is_empty());
+        assert!(d.path().join("a.COMPLETED").exists());
+    }
+
+    #[test]
+    fn a_reused_done_name_halts_and_keeps_the_file() {
+        let d = tempfile::tempdir().expect("tmp");
+        std::fs::write(d.path().join("a"), "new\n").expect("write");
+        std::fs::write(d.path().join("a.COMPLETED"), "old\n").expect("write");
+        let (mut s, ch) = source(config(d.path()));
+        run(&mut s);
+        assert!(s.halted);
+        assert_eq!(drain(&ch), vec!["new"]);
+        assert_eq!(
+            std::fs::read_to_string(d.path().join("a.COMPLETED")).expect("old"),
+            "old\n"
+        );
+        assert!(d.path().join("a").exists());
+        assert_eq!(s.ctx.counters.generic_processing_fail.load(Relaxed), 1);
+    }
+
+    #[test]
+    fn delete_policy_immediate_and_youngest_first() {
+        let d = tempfile::tempdir().expect("tmp");
+        let mut c = config(d.path());
+        c.delete_policy = DeletePolicy::Immediate;
+        c.consume_order = ConsumeOrder::Youngest;
+        std::fs::write(d.path().join("old"), "1\n").expect("write");
+        let t = SystemTime::now() - std::time::Duration::from_secs(60);
+        File::options()
+            .write(true)
+            .open(d.path().join("old"))
+            .expect("open")
+            .set_modified(t)
+            .expect("mtime");
+        std::fs::write(d.path().join("new"), "2\n").expect("write");
+        let (mut s, ch) = source(c);
+        run(&mut s);
+        assert_eq!(drain(&ch), vec!["2", "1"]);
+        let left: Vec<_> = std::fs::read_dir(d.path())
+            .expect("ls")
+            .map(|e| e.expect("e").file_name())
+            .collect();
+        assert_eq!(left, vec![std::ffi::OsString::from(".flumespool")]);
+    }
+}

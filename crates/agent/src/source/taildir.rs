@@ -1,0 +1,950 @@
+//! `TAILDIR`: follows files matched by patterns, line by line, remembering how far each is
+//! committed in a JSON position file (Flume's `TaildirSource`).
+//!
+//! Keys and Flume's defaults: `filegroups` (names, required), `filegroups.<g>` (a path whose
+//! file-name part is a regular expression matched against whole file names; the directory part
+//! is literal), `headers.<g>.<key>` = value (added to every event of group `g`),
+//! `positionFile` (`~/.flume/taildir_position.json`), `batchSize` (100), `skipToEnd` (false),
+//! `idleTimeout` (120000 ms), `writePosInterval` (3000 ms), `byteOffsetHeader` (false; header
+//! `byteoffset` = the line's first byte), `fileHeader` (false) / `fileHeaderKey` (`file`; the
+//! absolute path), `maxBatchCount` (unlimited: batches read from one file before the next file
+//! gets a turn), `cachePatternMatching` (read, unused), and the pollable back-off keys.
+//!
+//! An event is a line without its `\n` (and a `\r` before it), bytes as they are. A last line
+//! without `\n` waits until the line is complete. Lines longer than [`MAX_LINE_BYTES`] are cut
+//! into events of that size.
+//!
+//! ## Following files
+//!
+//! Files are known by inode, polled (as Flume does): every call lists each group's directory.
+//! - A known inode under a new matching name (rename) keeps its position.
+//! - A known inode no longer matching (rotated to `app.log.1`, or deleted) stays open and is
+//!   read to its end; it is dropped once at its end and idle for `idleTimeout`. Its data comes
+//!   before the new file's in the same call.
+//! - A file smaller than its position (truncated, as by `copytruncate`) is read again from 0.
+//! - `skipToEnd` applies to files found by the first scan that are not in the position file.
+//!
+//! ## Position file
+//!
+//! Flume's format, `[{"inode":1,"pos":2,"file":"/abs/path"}]` (Gson's escaping), replaced
+//! atomically (temp + fsync + rename + directory fsync) after every committed batch, every
+//! `writePosInterval` when something else changed (a rename, a drop, a truncation), and at
+//! stop. It only ever holds positions whose events are committed to every required channel.
+//! A restart resumes each file at its recorded position, found by inode (so a file renamed
+//! while the agent was down keeps its place); a file no longer matched is read to its end, at
+//! the path recorded or wherever its inode now is in the groups' directories. Guarantee: after
+//! a kill, only the batch whose commit finished but whose position write did not is read again
+//! (at most `batchSize` events, one file at a time); nothing committed is lost.
+
+use super::durable_file::write_atomic;
+use super::{Backoff, PollableSource, SourceContext, SourceError, Status};
+use crate::config::context::Ctx;
+use crate::event::set_header;
+use file_channel::Event;
+use regex::Regex;
+use std::collections::{BTreeMap, HashMap};
+use std::fs::File;
+use std::os::unix::fs::{FileExt, MetadataExt};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+/// Longest line kept in one event; longer lines are split.
+pub const MAX_LINE_BYTES: usize = 16 << 20;
+/// Bytes read at a time.
+const READ_CHUNK_BYTES: usize = 64 << 10;
+/// Largest position file read back.
+const MAX_POSITION_FILE_BYTES: u64 = 64 << 20;
+/// Most files followed at once.
+pub const MAX_FILES: usize = 100_000;
+
+/// One `filegroups.<g>`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileGroup {
+    /// The group's name.
+    pub name: String,
+    /// The directory (literal).
+    pub dir: PathBuf,
+    /// The regular expression file names must match as a whole.
+    pub pattern: String,
+    /// `headers.<g>.*`, in file order.
+    pub headers: Vec<(String, String)>,
+}
+
+/// Configuration of a TAILDIR source.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TaildirConfig {
+    /// `filegroups` with their paths and headers.
+    pub groups: Vec<FileGroup>,
+    /// `positionFile`. Default: `~/.flume/taildir_position.json`.
+    pub position_file: PathBuf,
+    /// `batchSize`. Default: 100.
+    pub batch_size: u32,
+    /// `skipToEnd`. Default: false.
+    pub skip_to_end: bool,
+    /// `idleTimeout`, ms. Default: 120000.
+    pub idle_timeout_ms: u64,
+    /// `writePosInterval`, ms. Default: 3000.
+    pub write_pos_interval_ms: u64,
+    /// `byteOffsetHeader`. Default: false.
+    pub byte_offset_header: bool,
+    /// `fileHeaderKey` when `fileHeader` is true. Default: off, key `file`.
+    pub file_header_key: Option<String>,
+    /// `maxBatchCount`. Default: unlimited.
+    pub max_batch_count: u64,
+    /// Back-off settings.
+    pub backoff: Backoff,
+}
+
+impl TaildirConfig {
+    /// Reads the keys.
+    pub fn parse(ctx: &Ctx<'_>) -> Self {
+        let names = ctx.list("filegroups");
+        if !ctx.has("filegroups") {
+            ctx.required("filegroups");
+        } else if names.is_empty() {
+            ctx.error("filegroups", "names no file group");
+        }
+        let header_entries = ctx.prefixed("headers.");
+        let mut groups = Vec::new();
+        for name in &names {
+            let key = format!("filegroups.{name}");
+            let Some(path) = ctx.required(&key) else {
+                continue;
+            };
+            let (dir, pattern) = split_group_path(&path);
+            if let Err(e) = Regex::new(&anchored(&pattern)) {
+                ctx.error(&key, format!("invalid regular expression: {e}"));
+            }
+            let dir = std::path::absolute(&dir).unwrap_or(dir);
+            let headers = header_entries
+                .iter()
+                .filter_map(|(rest, e)| {
+                    let (g, k) = rest.split_once('.')?;
+                    (g == name).then(|| (k.to_owned(), e.value.clone()))
+                })
+                .collect();
+            groups.push(FileGroup {
+                name: name.clone(),
+                dir,
+                pattern,
+                headers,
+            });
+        }
+        for (rest, e) in &header_entries {
+            let g = rest.split_once('.').map_or(*rest, |(g, _)| g);
+            if !names.iter().any(|n| n == g) {
+                ctx.warn(
+                    &format!("headers.{rest}"),
+                    format!(
+                        "file group {g} is not in filegroups; header ignored (line {})",
+                        e.line
+                    ),
+                );
+            }
+        }
+        let position_file = match ctx.string("positionFile") {
+            Some(p) => expand_home(p.trim()),
+            None => expand_home("~/.flume/taildir_position.json"),
+        };
+        let file_on = ctx.bool("fileHeader", false);
+        let file_key = ctx.string_or("fileHeaderKey", "file");
+        ctx.mark_used("cachePatternMatching");
+        Self {
+            groups,
+            position_file,
+            batch_size: ctx.u32_in(
+                "batchSize",
+                100,
+                1..=file_channel::limits::MAX_EVENTS_PER_TXN,
+            ),
+            skip_to_end: ctx.bool("skipToEnd", false),
+            idle_timeout_ms: ctx.u64_in("idleTimeout", 120_000, 0..=i64::MAX as u64),
+            write_pos_interval_ms: ctx.u64_in("writePosInterval", 3000, 0..=i64::MAX as u64),
+            byte_offset_header: ctx.bool("byteOffsetHeader", false),
+            file_header_key: file_on.then_some(file_key),
+            max_batch_count: ctx.u64_in("maxBatchCount", i64::MAX as u64, 1..=i64::MAX as u64),
+            backoff: Backoff::parse(ctx),
+        }
+    }
+}
+
+/// `~/x` → `$HOME/x`; anything else as it is.
+fn expand_home(p: &str) -> PathBuf {
+    match (p.strip_prefix("~/"), std::env::var_os("HOME")) {
+        (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
+        _ => PathBuf::from(p),
+    }
+}
+
+/// Splits `filegroups.<g>` into the directory and the file-name pattern.
+pub fn split_group_path(path: &str) -> (PathBuf, String) {
+    match path.rfind('/') {
+        Some(0) => (PathBuf::from("/"), path[1..].to_owned()),
+        Some(i) => (PathBuf::from(&path[..i]), path[i + 1..].to_owned()),
+        None => (PathBuf::from("."), path.to_owned()),
+    }
+}
+
+/// A pattern made to match the whole name, as Java's `PathMatcher("regex:…")`.
+pub fn anchored(p: &str) -> String {
+    format!("^(?:{p})$")
+}
+
+/// One entry of the position file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Position {
+    /// The file's inode.
+    pub inode: u64,
+    /// Bytes committed.
+    pub pos: u64,
+    /// Its absolute path when written.
+    pub file: String,
+}
+
+/// The position file's content, exactly as Flume (Gson) writes it:
+/// `[{"inode":1,"pos":2,"file":"/a"}]`.
+pub fn encode_positions(positions: &[Position]) -> String {
+    let mut s = String::from("[");
+    for (i, p) in positions.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        s.push_str(&format!(
+            "{{\"inode\":{},\"pos\":{},\"file\":{}}}",
+            p.inode,
+            p.pos,
+            gson_string(&p.file)
+        ));
+    }
+    s.push(']');
+    s
+}
+
+/// A JSON string as Gson writes it (HTML-safe escaping, Gson's default).
+fn gson_string(v: &str) -> String {
+    let mut s = String::with_capacity(v.len() + 2);
+    s.push('"');
+    for c in v.chars() {
+        match c {
+            '"' => s.push_str("\\\""),
+            '\\' => s.push_str("\\\\"),
+            '\t' => s.push_str("\\t"),
+            '\u{8}' => s.push_str("\\b"),
+            '\n' => s.push_str("\\n"),
+            '\r' => s.push_str("\\r"),
+            '\u{c}' => s.push_str("\\f"),
+            '<' | '>' | '&' | '=' | '\'' | '\u{2028}' | '\u{2029}' => {
+                s.push_str(&format!("\\u{:04x}", c as u32));
+            }
+            c if (c as u32) < 0x20 => s.push_str(&format!("\\u{:04x}", c as u32)),
+            c => s.push(c),
+        }
+    }
+    s.push('"');
+    s
+}
+
+/// Reads a position file (any JSON whitespace). Entries missing a field are skipped.
+pub fn decode_positions(text: &str) -> Result<Vec<Position>, String> {
+    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    let list = v.as_array().ok_or("not a JSON array")?;
+    Ok(list
+        .iter()
+        .filter_map(|e| {
+            Some(Position {
+                inode: e.get("inode")?.as_u64()?,
+                pos: e.get("pos")?.as_u64()?,
+                file: e.get("file")?.as_str()?.to_owned(),
+            })
+        })
+        .collect())
+}
+
+/// A followed file.
+#[derive(Debug)]
+struct Tail {
+    path: PathBuf,
+    /// The group it matched last (none: known only from the position file).
+    group: Option<usize>,
+    /// Committed bytes.
+    pos: u64,
+    file: Option<File>,
+    /// Seen under a matching name by the last scan.
+    matched: bool,
+    /// Last time data was read (or the file was found).
+    last_active: Instant,
+}
+
+/// The TAILDIR source.
+#[derive(Debug)]
+pub struct TaildirSource {
+    config: TaildirConfig,
+    ctx: SourceContext,
+    patterns: Vec<Option<Regex>>,
+    tails: BTreeMap<u64, Tail>,
+    /// Positions loaded at start and not yet matched to a file.
+    loaded: Option<HashMap<u64, Position>>,
+    first_scan: bool,
+    dirty: bool,
+    last_write: Instant,
+}
+
+impl TaildirSource {
+    /// A TAILDIR source; the position file is read on the first call.
+    pub fn new(config: TaildirConfig, ctx: SourceContext) -> Self {
+        ctx.counters.lifetime.started();
+        let patterns = config
+            .groups
+            .iter()
+            .map(|g| Regex::new(&anchored(&g.pattern)).ok())
+            .collect();
+        Self {
+            config,
+            ctx,
+            patterns,
+            tails: BTreeMap::new(),
+            loaded: None,
+            first_scan: true,
+            dirty: false,
+            last_write: Instant::now(),
+        }
+    }
+
+    fn load_positions(&mut self) -> HashMap<u64, Position> {
+        let path = &self.config.position_file;
+        if let Some(dir) = path.parent() {
+            if let Err(e) = std::fs::create_dir_all(dir) {
+                tracing::warn!(source = %self.ctx.name, dir = %dir.display(), error = %e, "cannot create the position file's directory");
+            }
+        }
+        let text = match File::open(path) {
+            Ok(f) => {
+                let mut s = String::new();
+                match std::io::Read::read_to_string(
+                    &mut std::io::Read::take(f, MAX_POSITION_FILE_BYTES),
+                    &mut s,
+                ) {
+                    Ok(_) => s,
+                    Err(e) => {
+                        tracing::warn!(source = %self.ctx.name, file = %path.display(), error = %e, "cannot read the position file; starting without it");
+                        return HashMap::new();
+                    }
+                }
+            }
+            Err(_) => return HashMap::new(),
+        };
+        if text.trim().is_empty() {
+            return HashMap::new();
+        }
+        match decode_positions(&text) {
+            Ok(list) => {
+                tracing::info!(source = %self.ctx.name, file = %path.display(), entries = list.len(), "position file loaded");
+                list.into_iter().map(|p| (p.inode, p)).collect()
+            }
+            Err(e) => {
+                tracing::warn!(source = %self.ctx.name, file = %path.display(), error = %e, "position file is not valid; starting without it");
+                HashMap::new()
+            }
+        }
+    }
+
+    /// Lists the groups' directories and updates the followed files.
+    fn scan(&mut self) {
+        let mut loaded = self.loaded.take().unwrap_or_else(|| self.load_positions());
+        for t in self.tails.values_mut() {
+            t.matched = false;
+        }
+        for (gi, group) in self.config.groups.iter().enumerate() {
+            let Some(re) = &self.patterns[gi] else {
+                continue;
+            };
+            let entries = match std::fs::read_dir(&group.dir) {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::debug!(source = %self.ctx.name, dir = %group.dir.display(), error = %e, "cannot list directory");
+                    continue;
+                }
+            };
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let Some(name) = name.to_str() else { continue };
+                if !re.is_match(name) {
+                    continue;
+                }
+                let path = entry.path();
+                let Ok(m) = std::fs::metadata(&path) else {
+                    continue;
+                };
+                if !m.is_file() {
+                    continue;
+                }
+                let inode = m.ino();
+                if let Some(t) = self.tails.get_mut(&inode) {
+                    if t.matched {
+                        continue; // Another name of the same file.
+                    }
+                    if t.path != path {
+                        tracing::info!(source = %self.ctx.name, from = %t.path.display(), to = %path.display(), inode, "file renamed; position kept");
+                        t.path = path;
+                        self.dirty = true;
+                    }
+                    t.matched = true;
+                    t.group = Some(gi);
+                    continue;
+                }
+                if self.tails.len() >= MAX_FILES {
+                    tracing::warn!(source = %self.ctx.name, "following {MAX_FILES} files already; {} ignored", path.display());
+                    continue;
+                }
+                let pos = match loaded.remove(&inode) {
+                    Some(p) => p.pos,
+                    None if self.first_scan && self.config.skip_to_end => m.len(),
+                    None => 0,
+                };
+                tracing::info!(source = %self.ctx.name, file = %path.display(), inode, pos, "following file");
+                self.tails.insert(
+                    inode,
+                    Tail {
+                        path,
+                        group: Some(gi),
+                        pos,
+                        file: None,
+                        matched: true,
+                        last_active: Instant::now(),
+                    },
+                );
+                self.dirty = true;
+            }
+        }
+        // Positions of files no longer matched: read them to their end, at the recorded path
+        // or wherever `find_renamed` finds the inode (rotated while the agent was down).
+        for (inode, p) in loaded.drain() {
+            if self.tails.len() >= MAX_FILES {
+                break;
+            }
+            tracing::info!(source = %self.ctx.name, file = %p.file, inode, pos = p.pos, "file in the position file no longer matches; reading it to its end if it is still there");
+            self.tails.insert(
+                inode,
+                Tail {
+                    path: PathBuf::from(&p.file),
+                    group: None,
+                    pos: p.pos,
+                    file: None,
+                    matched: false,
+                    last_active: Instant::now(),
+                },
+            );
+        }
+        self.loaded = Some(loaded);
+        self.first_scan = false;
+        self.find_renamed();
+        // Unmatched files without an open descriptor are opened by path (inode checked).
+        let name = self.ctx.name.clone();
+        let before = self.tails.len();
+        self.tails.retain(|inode, t| {
+            if t.matched || t.file.is_some() {
+                return true;
+            }
+            match File::open(&t.path) {
+                Ok(f) if f.metadata().is_ok_and(|m| m.ino() == *inode) => {
+                    t.file = Some(f);
+                    true
+                }
+                _ => {
+                    tracing::info!(source = %name, file = %t.path.display(), inode, "file is gone; forgotten");
+                    false
+                }
+            }
+        });
+        if self.tails.len() != before {
+            self.dirty = true;
+        }
+    }
+
+    /// Files no longer matched whose recorded path now names another file (or nothing): looks
+    /// for their inode among the groups' directories, so the position file names where they
+    /// went (a restart then reads them to their end).
+    fn find_renamed(&mut self) {
+        let stale: Vec<u64> = self
+            .tails
+            .iter()
+            .filter(|(inode, t)| {
+                !t.matched && !std::fs::metadata(&t.path).is_ok_and(|m| m.ino() == **inode)
+            })
+            .map(|(inode, _)| *inode)
+            .collect();
+        if stale.is_empty() {
+            return;
+        }
+        for group in &self.config.groups {
+            let Ok(entries) = std::fs::read_dir(&group.dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                let path = entry.path();
+                let Ok(m) = std::fs::metadata(&path) else {
+                    continue;
+                };
+                if let Some(t) = self.tails.get_mut(&m.ino()) {
+                    if stale.contains(&m.ino()) && t.path != path {
+                        tracing::info!(source = %self.ctx.name, from = %t.path.display(), to = %path.display(), "file renamed to a name that does not match; reading it to its end");
+                        t.path = path;
+                        self.dirty = true;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes the position file (committed positions only).
+    fn write_positions(&mut self) {
+        let list: Vec<Position> = self
+            .tails
+            .iter()
+            .map(|(inode, t)| Position {
+                inode: *inode,
+                pos: t.pos,
+                file: t.path.to_string_lossy().into_owned(),
+            })
+            .collect();
+        match write_atomic(
+            &self.config.position_file,
+            encode_positions(&list).as_bytes(),
+        ) {
+            Ok(()) => {
+                self.dirty = false;
+                self.last_write = Instant::now();
+            }
+            Err(e) => {
+                self.ctx
+                    .counters
+                    .generic_processing_fail
+                    .fetch_add(1, Relaxed);
+                tracing::error!(source = %self.ctx.name, file = %self.config.position_file.display(), error = %e, "cannot write the position file");
+            }
+        }
+    }
+
+    /// Reads and commits batches of one file; returns the events committed, or `None` if a put
+    /// failed (the position stays; the batch is read again later).
+    fn tail_one(&mut self, inode: u64) -> Option<u64> {
+        let batch = self.config.batch_size as usize;
+        let mut committed = 0u64;
+        let mut batches = 0u64;
+        loop {
+            let Some(t) = self.tails.get_mut(&inode) else {
+                return Some(committed);
+            };
+            if t.file.is_none() {
+                match File::open(&t.path) {
+                    Ok(f) if f.metadata().is_ok_and(|m| m.ino() == inode) => t.file = Some(f),
+                    _ => return Some(committed),
+                }
+            }
+            let Some(f) = t.file.as_ref() else {
+                return Some(committed);
+            };
+            let size = match f.metadata() {
+                Ok(m) => m.len(),
+                Err(e) => {
+                    tracing::warn!(source = %self.ctx.name, file = %t.path.display(), error = %e, "cannot stat");
+                    return Some(committed);
+                }
+            };
+            if size < t.pos {
+                tracing::info!(source = %self.ctx.name, file = %t.path.display(), pos = t.pos, size, "file is smaller than the position (truncated); reading it again from 0");
+                t.pos = 0;
+                self.dirty = true;
+            }
+            if size == t.pos {
+                return Some(committed);
+            }
+            let (lines, end) = match read_lines(f, t.pos, batch) {
+                Ok(r) => r,
+                Err(e) => {
+                    self.ctx.counters.event_read_fail.fetch_add(1, Relaxed);
+                    tracing::warn!(source = %self.ctx.name, file = %t.path.display(), error = %e, "cannot read");
+                    return Some(committed);
+                }
+            };
+            if lines.is_empty() {
+                return Some(committed); // Only a partial line so far.
+            }
+            let events = self.to_events(inode, lines);
+            let n = events.len() as u64;
+            let c = &self.ctx.counters;
+            c.event_received_count.fetch_add(n, Relaxed);
+            c.append_batch_received_count.fetch_add(1, Relaxed);
+            if let Err(error) = self.ctx.processor.process_batch(events) {
+                c.channel_write_fail.fetch_add(1, Relaxed);
+                let e = SourceError::Channel {
+                    source_name: self.ctx.name.to_string(),
+                    error,
+                };
+                tracing::warn!(error = %e, "batch not committed; it will be read again");
+                return None;
+            }
+            c.event_accepted_count.fetch_add(n, Relaxed);
+            c.append_batch_accepted_count.fetch_add(1, Relaxed);
+            if let Some(t) = self.tails.get_mut(&inode) {
+                t.pos = end;
+                t.last_active = Instant::now();
+            }
+            self.write_positions();
+            committed += n;
+            batches += 1;
+            if (n as usize) < batch || batches >= self.config.max_batch_count {
+                return Some(committed);
+            }
+        }
+    }
+
+    fn to_events(&self, inode: u64, lines: Lines) -> Vec<Event> {
+        let Some(t) = self.tails.get(&inode) else {
+            return Vec::new();
+        };
+        let headers: &[(String, String)] = match t.group {
+            Some(g) => &self.config.groups[g].headers,
+            None => &[],
+        };
+        let path = t.path.to_string_lossy();
+        lines
+            .into_iter()
+            .map(|(offset, body)| {
+                let mut e = Event::new(body);
+                for (k, v) in headers {
+                    set_header(&mut e, k, v.clone());
+                }
+                if self.config.byte_offset_header {
+                    set_header(&mut e, "byteoffset", offset.to_string());
+                }
+                if let Some(k) = &self.config.file_header_key {
+                    set_header(&mut e, k, path.clone().into_owned());
+                }
+                e
+            })
+            .collect()
+    }
+}
+
+/// Lines read: each line's first byte offset and its bytes.
+type Lines = Vec<(u64, Vec<u8>)>;
+
+/// Reads up to `max_lines` complete lines from `pos`: each with its first byte's offset, and
+/// the offset after the last. A line is cut at [`MAX_LINE_BYTES`].
+fn read_lines(f: &File, pos: u64, max_lines: usize) -> std::io::Result<(Lines, u64)> {
+    let mut lines = Vec::new();
+    let mut buf = vec![0u8; READ_CHUNK_BYTES];
+    let mut carry: Vec<u8> = Vec::new();
+    let mut off = pos;
+    let mut start = pos;
+    while lines.len() < max_lines {
+        let n = f.read_at(&mut buf, off)?;
+        if n == 0 {
+            break;
+        }
+        let mut s = 0;
+        while let Some(i) = buf[s..n].iter().position(|&b| b == b'\n') {
+            let i = s + i;
+            carry.extend_from_slice(&buf[s..i]);
+            if carry.last() == Some(&b'\r') {
+                carry.pop();
+            }
+            lines.push((start, std::mem::take(&mut carry)));
+            start = off + i as u64 + 1;
+            s = i + 1;
+            if lines.len() >= max_lines {
+                return Ok((lines, start));
+            }
+        }
+        carry.extend_from_slice(&buf[s..n]);
+        off += n as u64;
+        if carry.len() >= MAX_LINE_BYTES {
+            tracing::warn!("line longer than {MAX_LINE_BYTES} bytes; split");
+            let rest = carry.split_off(MAX_LINE_BYTES);
+            lines.push((start, std::mem::replace(&mut carry, rest)));
+            start += MAX_LINE_BYTES as u64;
+        }
+    }
+    Ok((lines, start))
+}
+
+impl PollableSource for TaildirSource {
+    fn process(&mut self) -> Result<Status, SourceError> {
+        self.scan();
+        // Files no longer matched first: their data is older than the new file's.
+        let mut order: Vec<(bool, u64)> = self
+            .tails
+            .iter()
+            .map(|(inode, t)| (t.matched, *inode))
+            .collect();
+        order.sort();
+        let mut total = 0u64;
+        for (_, inode) in order {
+            match self.tail_one(inode) {
+                Some(n) => total += n,
+                None => return Ok(Status::Backoff),
+            }
+        }
+        // Drop unmatched files at their end once idle.
+        let idle = Duration::from_millis(self.config.idle_timeout_ms);
+        let name = self.ctx.name.clone();
+        let before = self.tails.len();
+        self.tails.retain(|inode, t| {
+            if t.matched || t.last_active.elapsed() < idle {
+                return true;
+            }
+            let at_end = t
+                .file
+                .as_ref()
+                .and_then(|f| f.metadata().ok())
+                .is_none_or(|m| m.len() <= t.pos);
+            if at_end {
+                tracing::info!(source = %name, file = %t.path.display(), inode, "finished a file that no longer matches");
+            }
+            !at_end
+        });
+        if self.tails.len() != before {
+            self.dirty = true;
+        }
+        if self.dirty
+            && self.last_write.elapsed() >= Duration::from_millis(self.config.write_pos_interval_ms)
+        {
+            self.write_positions();
+        }
+        Ok(if total > 0 {
+            Status::Ready
+        } else {
+            Status::Backoff
+        })
+    }
+
+    fn backoff(&self) -> Backoff {
+        self.config.backoff
+    }
+
+    fn stop(&mut self) {
+        if self.loaded.is_some() {
+            self.write_positions();
+        }
+        self.ctx.counters.lifetime.stopped();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::channel::{Channel, MemoryChannelConfig};
+    use crate::channel_processor::ChannelProcessor;
+    use crate::selector::Selector;
+    use std::io::Write;
+    use std::path::Path;
+    use std::sync::Arc;
+
+    #[test]
+    fn position_file_has_flumes_exact_shape() {
+        let list = vec![
+            Position {
+                inode: 2496275,
+                pos: 10,
+                file: "/tmp/a.log".into(),
+            },
+            Position {
+                inode: 1,
+                pos: 0,
+                file: "/x/<a>&b='c'\"\\\n".into(),
+            },
+        ];
+        let text = encode_positions(&list);
+        assert_eq!(
+            text,
+            r#"[{"inode":2496275,"pos":10,"file":"/tmp/a.log"},{"inode":1,"pos":0,"file":"/x/\u003ca\u003e\u0026b\u003d\u0027c\u0027\"\\\n"}]"#
+        );
+        assert_eq!(decode_positions(&text).expect("decode"), list);
+        assert_eq!(encode_positions(&[]), "[]");
+        // What Flume wrote, with spaces and in another key order, reads the same.
+        assert_eq!(
+            decode_positions("[ {\"file\": \"/a\", \"pos\": 3, \"inode\": 9} ]").expect("decode"),
+            vec![Position {
+                inode: 9,
+                pos: 3,
+                file: "/a".into()
+            }]
+        );
+        assert!(decode_positions("{}").is_err());
+        assert!(decode_positions("[{\"inode\":1}]")
+            .expect("skips")
+            .is_empty());
+    }
+
+    #[test]
+    fn group_paths_split_into_directory_and_whole_name_pattern() {
+        assert_eq!(
+            split_group_path("/var/log/test2/.*log.*"),
+            (PathBuf::from("/var/log/test2"), ".*log.*".to_owned())
+        );
+        assert_eq!(
+            split_group_path("app.log"),
+            (PathBuf::from("."), "app.log".to_owned())
+        );
+        let re = Regex::new(&anchored(r"app\.log")).expect("re");
+        assert!(re.is_match("app.log"));
+        assert!(!re.is_match("app.log.1"));
+        assert!(!re.is_match("xapp.log"));
+    }
+
+    fn source(dir: &Path, pattern: &str) -> (TaildirSource, Channel) {
+        let ch = Channel::memory(
+            "c1",
+            MemoryChannelConfig {
+                capacity: 10_000,
+                transaction_capacity: 100,
+                keep_alive_ms: 10,
+                ..MemoryChannelConfig::default()
+            },
+        );
+        let processor = ChannelProcessor::new(
+            "r1",
+            vec![],
+            Selector::Replicating {
+                required: vec![0],
+                optional: vec![],
+            },
+            vec![ch.clone()],
+        );
+        let ctx = SourceContext {
+            name: "r1".into(),
+            processor: Arc::new(processor),
+            counters: Arc::default(),
+        };
+        let cfg = TaildirConfig {
+            groups: vec![FileGroup {
+                name: "g".into(),
+                dir: dir.to_path_buf(),
+                pattern: pattern.into(),
+                headers: vec![("h".into(), "v".into())],
+            }],
+            position_file: dir.join("pos").join("taildir_position.json"),
+            batch_size: 3,
+            skip_to_end: false,
+            idle_timeout_ms: 0,
+            write_pos_interval_ms: 0,
+            byte_offset_header: true,
+            file_header_key: None,
+            max_batch_count: u64::MAX,
+            backoff: Backoff {
+                increment_ms: 10,
+                max_ms: 10,
+            },
+        };
+        (TaildirSource::new(cfg, ctx), ch)
+    }
+
+    fn drain(ch: &Channel) -> Vec<(String, String)> {
+        let mut tx = ch.transaction();
+        let mut v = Vec::new();
+        while let Some(e) = tx.take().expect("take") {
+            let off = e
+                .headers
+                .iter()
+                .find(|(k, _)| k == "byteoffset")
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default();
+            v.push((String::from_utf8(e.body).expect("utf8"), off));
+        }
+        tx.commit().expect("commit");
+        v
+    }
+
+    fn bodies(ch: &Channel) -> Vec<String> {
+        drain(ch).into_iter().map(|(b, _)| b).collect()
+    }
+
+    fn append(p: &Path, s: &str) {
+        let mut f = File::options()
+            .create(true)
+            .append(true)
+            .open(p)
+            .expect("open");
+        f.write_all(s.as_bytes()).expect("write");
+    }
+
+    #[test]
+    fn follows_rename_rotation_truncation_and_partial_lines() {
+        let d = tempfile::tempdir().expect("tmp");
+        let log = d.path().join("app.log");
+        append(&log, "a\r\nb\nc\nd\npart");
+        let (mut s, ch) = source(d.path(), r"app\.log");
+        while s.process().expect("p") == Status::Ready {}
+        assert_eq!(
+            drain(&ch),
+            vec![
+                ("a".into(), "0".into()),
+                ("b".into(), "3".into()),
+                ("c".into(), "5".into()),
+                ("d".into(), "7".into())
+            ]
+        );
+        append(&log, "ial\ne\n");
+        std::fs::rename(&log, d.path().join("app.log.1")).expect("rotate");
+        append(&d.path().join("app.log.1"), "f\n");
+        append(&log, "new1\n");
+        while s.process().expect("p") == Status::Ready {}
+        assert_eq!(bodies(&ch), vec!["partial", "e", "f", "new1"]);
+        assert_eq!(
+            s.tails.len(),
+            1,
+            "the rotated file was finished and dropped"
+        );
+        // Truncation.
+        std::fs::write(&log, "x\n").expect("truncate");
+        while s.process().expect("p") == Status::Ready {}
+        assert_eq!(bodies(&ch), vec!["x"]);
+        // Positions written are the committed ones.
+        let text =
+            std::fs::read_to_string(d.path().join("pos/taildir_position.json")).expect("positions");
+        let inode = std::fs::metadata(&log).expect("stat").ino();
+        assert_eq!(
+            decode_positions(&text).expect("decode"),
+            vec![Position {
+                inode,
+                pos: 2,
+                file: log.to_string_lossy().into_owned()
+            }]
+        );
+    }
+
+    #[test]
+    fn a_file_rotated_while_down_is_read_to_its_end_then_the_new_one() {
+        let d = tempfile::tempdir().expect("tmp");
+        let log = d.path().join("app.log");
+        append(&log, "1\n");
+        let (mut s, ch) = source(d.path(), r"app\.log");
+        while s.process().expect("p") == Status::Ready {}
+        s.stop();
+        assert_eq!(bodies(&ch), vec!["1"]);
+        append(&log, "2\n");
+        std::fs::rename(&log, d.path().join("app.log.1")).expect("rotate");
+        append(&log, "3\n");
+        let (mut s, ch) = source(d.path(), r"app\.log");
+        while s.process().expect("p") == Status::Ready {}
+        assert_eq!(bodies(&ch), vec!["2", "3"]);
+    }
+
+    #[test]
+    fn a_restart_resumes_from_the_position_file_even_after_a_rename() {
+        let d = tempfile::tempdir().expect("tmp");
+        let log = d.path().join("app.log");
+        append(&log, "1\n2\n");
+        let (mut s, ch) = source(d.path(), r"app.*\.log");
+        while s.process().expect("p") == Status::Ready {}
+        s.stop();
+        assert_eq!(bodies(&ch), vec!["1", "2"]);
+        append(&log, "3\n");
+        std::fs::rename(&log, d.path().join("app-old.log")).expect("rename");
+        let (mut s, ch) = source(d.path(), r"app.*\.log");
+        while s.process().expect("p") == Status::Ready {}
+        assert_eq!(bodies(&ch), vec!["3"]);
+    }
+}
