@@ -8,6 +8,9 @@
 //! acknowledged event and resurrects no durably consumed one.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+use common::{drain, peek_all, wait_until};
+
 use file_channel::format::checkpoint::{checkpoint_file_name, Checkpoint};
 use file_channel::format::segment_header::{
     segment_file_name, SegmentHeader, SEGMENT_HEADER_BYTES,
@@ -20,7 +23,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const DIR: &str = "/ch";
 
@@ -96,53 +99,6 @@ fn take_commit(ch: &FileChannel, n: usize) -> Vec<Event> {
     }
     tx.commit().unwrap();
     out
-}
-
-/// Everything visible, taken in one transaction that is then rolled back.
-fn peek_all(ch: &FileChannel) -> Vec<Event> {
-    let mut tx = ch.transaction();
-    let mut out = Vec::new();
-    while let Some(e) = tx.take().unwrap() {
-        out.push(e);
-    }
-    tx.rollback();
-    out
-}
-
-/// Takes and commits everything visible.
-fn drain(ch: &FileChannel) -> Vec<Event> {
-    let mut out = Vec::new();
-    loop {
-        let mut tx = ch.transaction();
-        let mut n = 0;
-        while n < 100 {
-            match tx.take().unwrap() {
-                Some(e) => {
-                    out.push(e);
-                    n += 1;
-                }
-                None => break,
-            }
-        }
-        tx.commit().unwrap();
-        if n < 100 {
-            return out;
-        }
-    }
-}
-
-/// Polls `f` every 2 ms for up to `timeout`; returns its last answer.
-fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if f() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(2));
-    }
 }
 
 /// Checkpoint files on `sim`, newest generation first.

@@ -5,8 +5,10 @@
 //! checkpoint let open skip those bytes). `strict` refusing the same damage is in recovery.rs.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use file_channel::format::record::{decode, Decoded, RecordHeader};
-use file_channel::format::segment_header::SEGMENT_HEADER_BYTES;
+mod common;
+use common::{drain, records, seg_files};
+
+use file_channel::format::record::RecordHeader;
 use file_channel::format::CorruptionKind;
 use file_channel::replay::ReplayStart;
 use file_channel::{ChannelConfig, Event, FileChannel};
@@ -24,26 +26,6 @@ fn cfg(dir: &Path) -> ChannelConfig {
 fn ev(round: u32, i: u32) -> Event {
     Event::new(format!("r{round}-e{i}-{}", "p".repeat(300)).into_bytes())
         .with_header("round", round.to_string())
-}
-
-fn seg_files(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "seg"))
-        .collect();
-    v.sort();
-    v
-}
-
-fn records(bytes: &[u8], segment: u64) -> Vec<RecordHeader> {
-    let mut out = Vec::new();
-    let mut off = SEGMENT_HEADER_BYTES as u64;
-    while let Ok(Decoded::Record(h, _)) = decode(&bytes[off as usize..], segment, off) {
-        off += h.aligned_len();
-        out.push(h);
-    }
-    out
 }
 
 /// Builds a channel of 12 put transactions of 3 events (several segments), closes it, and
@@ -74,27 +56,6 @@ fn damaged_channel(dir: &Path) -> (ChannelConfig, Vec<Event>, RecordHeader, Path
     bytes[(victim.offset + 100) as usize] ^= 0x10;
     std::fs::write(&path, &bytes).unwrap();
     (c, all, victim, path)
-}
-
-fn drain(ch: &FileChannel) -> Vec<Event> {
-    let mut out = Vec::new();
-    loop {
-        let mut tx = ch.transaction();
-        let mut n = 0;
-        while n < 10 {
-            match tx.take().unwrap() {
-                Some(e) => {
-                    out.push(e);
-                    n += 1;
-                }
-                None => break,
-            }
-        }
-        tx.commit().unwrap();
-        if n == 0 {
-            return out;
-        }
-    }
 }
 
 fn expected_after_loss(all: &[Event], victim: &RecordHeader) -> Vec<Event> {

@@ -7,6 +7,9 @@
 //! tmpfs (skipped with a message where it cannot be mounted).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+use common::wait_until;
+
 use file_channel::format::segment_header::segment_file_name;
 use file_channel::storage::{CrashMode, SimStorage, Storage};
 use file_channel::{ChannelConfig, CommitError, Event, FileChannel, PutError};
@@ -105,20 +108,6 @@ fn drain(ch: &FileChannel) -> Vec<usize> {
         if n < 200 {
             return out;
         }
-    }
-}
-
-/// Polls `f` every 2 ms for up to `timeout`; returns its last answer.
-fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if f() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(2));
     }
 }
 

@@ -4,6 +4,9 @@
 //! of storage operations), and new segments' directory entries are made durable.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+use common::drain;
+
 use file_channel::format::segment_header::segment_file_name;
 use file_channel::storage::{CrashMode, SimStorage, Storage};
 use file_channel::{
@@ -43,28 +46,6 @@ fn put_commit(ch: &FileChannel, events: &[Event]) -> Result<(), CommitError> {
         tx.put(e).unwrap();
     }
     tx.commit()
-}
-
-/// Takes and commits everything visible.
-fn drain(ch: &FileChannel) -> Vec<Event> {
-    let mut out = Vec::new();
-    loop {
-        let mut tx = ch.transaction();
-        let mut n = 0;
-        while n < 100 {
-            match tx.take().unwrap() {
-                Some(e) => {
-                    out.push(e);
-                    n += 1;
-                }
-                None => break,
-            }
-        }
-        tx.commit().unwrap();
-        if n < 100 {
-            return out;
-        }
-    }
 }
 
 fn bodies(events: &[Event]) -> Vec<String> {

@@ -5,6 +5,9 @@
 //! validation, mixed transactions and `take_timeout`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+use common::drain;
+
 use file_channel::config::ConfigError;
 use file_channel::format::event::EventTooLarge;
 use file_channel::format::record::{align_up, RECORD_HEADER_BYTES, SEAL_RECORD_BYTES};
@@ -43,29 +46,6 @@ fn put_commit(ch: &FileChannel, bodies: &[&str]) {
         tx.put(&ev(b)).unwrap();
     }
     tx.commit().unwrap();
-}
-
-/// Takes (and commits) everything visible, in transactions of at most `transaction_capacity`.
-fn drain(ch: &FileChannel) -> Vec<Event> {
-    let cap = ch.config().transaction_capacity as usize;
-    let mut out = Vec::new();
-    loop {
-        let mut tx = ch.transaction();
-        let mut got = 0;
-        while got < cap {
-            match tx.take().unwrap() {
-                Some(e) => {
-                    out.push(e);
-                    got += 1;
-                }
-                None => break,
-            }
-        }
-        tx.commit().unwrap();
-        if got < cap {
-            return out;
-        }
-    }
 }
 
 fn bodies(events: &[Event]) -> Vec<String> {

@@ -5,13 +5,16 @@
 //! segments of another channel, and FIFO order across many small segments and reopens.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use file_channel::format::record::{decode, Decoded, RecordHeader, RecordKind};
+mod common;
+use common::{drain, peek_all, records, seg_files};
+
+use file_channel::format::record::RecordKind;
 use file_channel::format::segment_header::{segment_file_name, SEGMENT_HEADER_BYTES};
 use file_channel::format::CorruptionKind;
 use file_channel::replay::TornTail;
 use file_channel::{ChannelConfig, Corruption, Event, FileChannel, OpenError, RecoveryMode};
 use std::collections::VecDeque;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 fn cfg(dir: &Path) -> ChannelConfig {
     let mut c = ChannelConfig::new(dir);
@@ -36,38 +39,6 @@ fn remove_checkpoints(dir: &Path) {
     }
 }
 
-/// Segment files of `dir`, sorted by name (= by id).
-fn seg_files(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| {
-            let n = p.file_name().unwrap().to_str().unwrap();
-            n.starts_with("log-") && n.ends_with(".seg")
-        })
-        .collect();
-    v.sort();
-    v
-}
-
-/// The valid records of a segment file's bytes, in order, until the end of data.
-fn records(bytes: &[u8], segment: u64) -> Vec<RecordHeader> {
-    let mut out = Vec::new();
-    let mut off = SEGMENT_HEADER_BYTES as u64;
-    while (off as usize) < bytes.len() {
-        match decode(&bytes[off as usize..], segment, off) {
-            Ok(Decoded::Record(h, _)) => {
-                assert_eq!(h.offset, off);
-                off += h.aligned_len();
-                out.push(h);
-            }
-            Ok(Decoded::End) => break,
-            Err(kind) => panic!("segment {segment} does not decode at {off}: {kind}"),
-        }
-    }
-    out
-}
-
 /// Copies every regular file of `src` into `dst`.
 fn copy_dir(src: &Path, dst: &Path) {
     for e in std::fs::read_dir(src).unwrap() {
@@ -84,39 +55,6 @@ fn put_commit(ch: &FileChannel, events: &[Event]) {
         tx.put(e).unwrap();
     }
     tx.commit().unwrap();
-}
-
-/// Everything visible, taken in one transaction that is then rolled back (nothing consumed).
-fn peek_all(ch: &FileChannel) -> Vec<Event> {
-    let mut tx = ch.transaction();
-    let mut out = Vec::new();
-    while let Some(e) = tx.take().unwrap() {
-        out.push(e);
-    }
-    tx.rollback();
-    out
-}
-
-/// Takes and commits everything visible.
-fn drain(ch: &FileChannel) -> Vec<Event> {
-    let mut out = Vec::new();
-    loop {
-        let mut tx = ch.transaction();
-        let mut n = 0;
-        while n < 100 {
-            match tx.take().unwrap() {
-                Some(e) => {
-                    out.push(e);
-                    n += 1;
-                }
-                None => break,
-            }
-        }
-        tx.commit().unwrap();
-        if n < 100 {
-            return out;
-        }
-    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
