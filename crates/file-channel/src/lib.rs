@@ -37,6 +37,7 @@ pub mod error;
 mod event;
 pub mod format;
 pub mod fuzzing;
+pub mod harness;
 pub mod identity;
 pub mod inspect;
 pub mod limits;

@@ -134,6 +134,14 @@ impl QueueState {
     /// The sequence resumes at `found` after the record the cursor expected `expected` from:
     /// events in between are lost; the note of the damage that caused it gets the count.
     fn resume_at(&mut self, shared: &Shared, expected: Option<u64>, found: u64) {
+        // Right after open the cursor has read no put record yet; if damage was skipped before
+        // the first one, everything not consumed below `found` was in the damaged bytes (the
+        // cursor started at or before the record holding the low-water mark).
+        let expected = expected.or_else(|| {
+            self.pending_damage
+                .as_ref()
+                .map(|_| self.consumed.low_water_mark())
+        });
         let lost = match expected {
             Some(e) if found > e => self.lose(shared, e, found),
             _ => 0,

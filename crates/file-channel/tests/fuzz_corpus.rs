@@ -51,3 +51,37 @@ fn seed_records_really_decode() {
         "seed put record does not decode as two events"
     );
 }
+
+#[test]
+fn checkpoint_decoder_corpus() {
+    for (path, data) in inputs("checkpoint_decoder") {
+        eprintln!("{}", path.display());
+        file_channel::fuzzing::checkpoint_decoder(&data);
+    }
+}
+
+#[test]
+fn open_dir_corpus() {
+    for (path, data) in inputs("open_dir") {
+        eprintln!("{}", path.display());
+        file_channel::fuzzing::open_dir(&data);
+    }
+}
+
+#[test]
+fn channel_ops_corpus() {
+    for (path, data) in inputs("channel_ops") {
+        eprintln!("{}", path.display());
+        file_channel::fuzzing::channel_ops(&data);
+    }
+}
+
+#[test]
+fn seed_checkpoint_really_decodes() {
+    let (_, cp) = &inputs("checkpoint_decoder")
+        .into_iter()
+        .find(|(p, _)| p.ends_with("two-ranges"))
+        .unwrap();
+    let decoded = file_channel::format::checkpoint::Checkpoint::decode(cp).unwrap();
+    assert_eq!(decoded.ranges, vec![(4, 5), (7, 9)]);
+}

@@ -230,6 +230,12 @@ pub fn decode(b: &[u8], segment_id: u64, offset: u64) -> Result<Decoded<'_>, Cor
     if expected != actual {
         return Err(CorruptionKind::BadChecksum { expected, actual });
     }
+    if rec[9..12] != [0, 0, 0] {
+        // Checksummed, so written that way: by a newer format this build cannot read.
+        return Err(CorruptionKind::BadPayload {
+            what: "record flags or reserved bytes are not zero",
+        });
+    }
     let header = RecordHeader {
         len,
         kind: RecordKind::from_byte(rec[8])?,

@@ -113,7 +113,11 @@ impl Scanner {
         }
         // Drop consumed bytes so the buffer stays about one chunk plus one record.
         let consumed = (self.pos - self.buf_start) as usize;
-        if consumed > 0 {
+        if consumed >= self.valid {
+            // Past everything buffered (a record's padding can run past the end of the file).
+            self.valid = 0;
+            self.buf_start = self.pos;
+        } else if consumed > 0 {
             self.buf.copy_within(consumed..self.valid, 0);
             self.valid -= consumed;
             self.buf_start = self.pos;

@@ -1,0 +1,3 @@
+//! Fuzzes opening an arbitrary directory of segment/checkpoint files (body: `file_channel::fuzzing::open_dir`).
+#![no_main]
+libfuzzer_sys::fuzz_target!(|data: &[u8]| file_channel::fuzzing::open_dir(data));

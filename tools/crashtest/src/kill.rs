@@ -1,0 +1,342 @@
+//! The `kill` layer: a child process (`crashtest kill-child`) runs a real channel on a real
+//! directory and reports every answer it gets on its stdout, one line each, flushed at once;
+//! the parent SIGKILLs it after a random delay — sometimes within the first milliseconds, while
+//! the channel is still replaying, and otherwise while puts, takes, rotations and checkpoints
+//! (every 50 ms and every 32 KiB of log) are under way — and the next child, after replay,
+//! reports what it recovered, which the parent checks against its ledger.
+//!
+//! Child lines: `recovered <events_lost> <damaged> <id>…` (after open, before any work),
+//! `B <first> <n>` (a put commit of ids `first..first+n` begins), `P <first> <n>` (it was
+//! acknowledged), `F <first> <n>` (it failed), `t <id>…` (a take commit begins), `T <id>…`
+//! (acknowledged). A kill between `B` and `P` leaves the put in doubt; between `t` and `T`, the
+//! take. Rolled-back puts print nothing, so their ids must never appear.
+
+use crate::Budget;
+use anyhow::Context as _;
+use file_channel::harness::check::{event, id_of, Cause, Ledger, Tally};
+use file_channel::harness::rng::Rng;
+use file_channel::{ChannelConfig, FileChannel};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Ids each child may use: child `r` uses `r * IDS_PER_CHILD ..`.
+const IDS_PER_CHILD: u64 = 100_000_000;
+
+/// A child stops by itself after this long, should the parent fail to kill it.
+const CHILD_LIFETIME: Duration = Duration::from_secs(60);
+
+/// Flags of the child.
+#[derive(clap::Args, Debug)]
+pub struct ChildArgs {
+    /// Channel directory.
+    #[arg(long)]
+    dir: PathBuf,
+    /// Seed of the child's workload.
+    #[arg(long)]
+    seed: u64,
+    /// First event id the child may use.
+    #[arg(long)]
+    first_id: u64,
+}
+
+/// The channel configuration of the kill layer: small segments and frequent checkpoints, so
+/// kills land in rotations, checkpoints and segment deletions.
+pub fn kill_config(dir: &Path) -> ChannelConfig {
+    let mut c = ChannelConfig::new(dir);
+    c.segment_bytes_max = 64 << 10;
+    c.checkpoint_bytes = 32 << 10;
+    c.checkpoint_interval_ms = 50;
+    c.prefill_ahead_bytes = 16 << 10;
+    c.minimum_required_space = 0;
+    c.transaction_capacity = 100_000;
+    c.keep_alive_ms = 0;
+    c
+}
+
+/// Writes one line with a single write (atomic on a pipe below 4 KiB; the reader drops a last
+/// line without its newline, which a kill can cut).
+fn line(out: &mut impl Write, s: &str) -> anyhow::Result<()> {
+    let mut buf = Vec::with_capacity(s.len() + 1);
+    buf.extend_from_slice(s.as_bytes());
+    buf.push(b'\n');
+    out.write_all(&buf)?;
+    out.flush()?;
+    Ok(())
+}
+
+fn join(ids: &[u64]) -> String {
+    ids.iter().map(u64::to_string).collect::<Vec<_>>().join(" ")
+}
+
+/// The child: open, report what was recovered, then work until killed.
+pub fn child(a: &ChildArgs) -> anyhow::Result<()> {
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let ch = FileChannel::open(kill_config(&a.dir)).context("open")?;
+    let mut tx = ch.transaction();
+    let mut ids = Vec::new();
+    let mut damaged = 0u64;
+    while let Some(e) = tx.take().context("take")? {
+        match id_of(&e) {
+            Ok(id) => ids.push(id),
+            Err(_) => damaged += 1,
+        }
+    }
+    tx.rollback();
+    let lost = ch.open_report().events_lost;
+    line(
+        &mut out,
+        &format!("recovered {lost} {damaged} {}", join(&ids)),
+    )?;
+
+    let mut rng = Rng::new(a.seed);
+    let mut next = a.first_id;
+    let started = Instant::now();
+    while started.elapsed() < CHILD_LIFETIME {
+        match rng.weighted(&[45, 45, 2]) {
+            0 => {
+                let n = rng.range(1, 8);
+                let first = next;
+                next += n;
+                let mut tx = ch.transaction();
+                for id in first..first + n {
+                    tx.put(&event(id)).context("put")?;
+                }
+                if rng.chance(1, 10) {
+                    tx.rollback();
+                    continue;
+                }
+                line(&mut out, &format!("B {first} {n}"))?;
+                match tx.commit() {
+                    Ok(()) => line(&mut out, &format!("P {first} {n}"))?,
+                    Err(e) => {
+                        line(&mut out, &format!("F {first} {n}"))?;
+                        anyhow::bail!("put commit failed: {e}");
+                    }
+                }
+            }
+            1 => {
+                let n = rng.range(1, 10);
+                let mut tx = ch.transaction();
+                let mut got = Vec::new();
+                for _ in 0..n {
+                    match tx.take().context("take")? {
+                        Some(e) => got.push(id_of(&e).map_err(anyhow::Error::msg)?),
+                        None => break,
+                    }
+                }
+                if rng.chance(1, 10) {
+                    tx.rollback();
+                    continue;
+                }
+                line(&mut out, &format!("t {}", join(&got)))?;
+                tx.commit().context("take commit")?;
+                line(&mut out, &format!("T {}", join(&got)))?;
+            }
+            _ => std::thread::sleep(Duration::from_millis(1)),
+        }
+    }
+    Ok(())
+}
+
+fn ids_of(words: &[&str]) -> anyhow::Result<Vec<u64>> {
+    words
+        .iter()
+        .map(|w| w.parse::<u64>().context("bad id"))
+        .collect()
+}
+
+fn range_of(words: &[&str]) -> anyhow::Result<Vec<u64>> {
+    let first: u64 = words.first().context("missing first id")?.parse()?;
+    let n: u64 = words.get(1).context("missing count")?.parse()?;
+    Ok((first..first + n).collect())
+}
+
+/// What the parent learnt from one child.
+#[derive(Default)]
+struct Round {
+    recovered_seen: bool,
+}
+
+/// Applies one child line to the ledger; a `recovered` line is checked.
+fn apply_line(
+    l: &str,
+    ledger: &mut Ledger,
+    pending_put: &mut Option<Vec<u64>>,
+    pending_take: &mut Option<Vec<u64>>,
+    tally: &mut Tally,
+    round: &mut Round,
+    round_no: u64,
+) -> anyhow::Result<()> {
+    let words: Vec<&str> = l.split_whitespace().collect();
+    match words.first().copied() {
+        Some("recovered") => {
+            let lost: u64 = words.get(1).context("lost")?.parse()?;
+            let damaged: u64 = words.get(2).context("damaged")?.parse()?;
+            let ids = ids_of(&words[3.min(words.len())..])?;
+            let c = ledger.check(&ids, damaged, lost);
+            tally.add_check(&c);
+            let failure =
+                (!c.ok()).then(|| format!("after kill {round_no}: {}", c.violations.join("; ")));
+            if let Some(f) = &failure {
+                eprintln!("kill: {f}");
+            }
+            tally.finish_case(failure);
+            ledger.reset_to(&ids);
+            round.recovered_seen = true;
+        }
+        Some("B") => *pending_put = Some(range_of(&words[1..])?),
+        Some("P") => {
+            ledger.put_acked(&range_of(&words[1..])?);
+            *pending_put = None;
+        }
+        Some("F") => {
+            ledger.put_in_doubt(&range_of(&words[1..])?, Cause::PutFsyncFailed);
+            *pending_put = None;
+        }
+        Some("t") => *pending_take = Some(ids_of(&words[1..])?),
+        Some("T") => {
+            ledger.take_acked(&ids_of(&words[1..])?);
+            *pending_take = None;
+        }
+        _ => anyhow::bail!("unexpected line from the child: {l:?}"),
+    }
+    Ok(())
+}
+
+/// The parent: spawn, kill, check, until the budget ends; then one last in-process recovery.
+pub fn parent(
+    budget: &Budget,
+    dir: Option<&Path>,
+) -> anyhow::Result<(Tally, Vec<(&'static str, String)>)> {
+    let tmp;
+    let dir = match dir {
+        Some(d) => d.to_path_buf(),
+        None => {
+            tmp = tempfile::Builder::new()
+                .prefix("crashtest-kill-")
+                .tempdir()?;
+            tmp.path().join("chan")
+        }
+    };
+    let exe = std::env::current_exe().context("cannot find the crashtest executable")?;
+    let mut rng = Rng::new(budget.seed);
+    let mut ledger = Ledger::new();
+    let mut tally = Tally::default();
+    let mut kills = 0u64;
+    let mut kills_before_recovery = 0u64;
+    let mut kills_mid_checkpoint = 0u64;
+    let mut lines_total = 0u64;
+    let mut round_no = 0u64;
+    while budget.more(tally.cases) {
+        round_no += 1;
+        let mut child = Command::new(&exe)
+            .arg("kill-child")
+            .arg("--dir")
+            .arg(&dir)
+            .arg("--seed")
+            .arg(rng.next_u64().to_string())
+            .arg("--first-id")
+            .arg((round_no * IDS_PER_CHILD).to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("spawn the child")?;
+        let stdout = child.stdout.take().context("child stdout")?;
+        let (send, recv) = mpsc::channel::<String>();
+        let reader = std::thread::spawn(move || {
+            let mut r = BufReader::new(stdout);
+            let mut buf = Vec::new();
+            loop {
+                buf.clear();
+                match r.read_until(b'\n', &mut buf) {
+                    // A line without its newline was cut by the kill: ignore it.
+                    Ok(_) if buf.last() == Some(&b'\n') => {
+                        let l = String::from_utf8_lossy(&buf[..buf.len() - 1]).into_owned();
+                        if send.send(l).is_err() {
+                            break;
+                        }
+                    }
+                    _ => break,
+                }
+            }
+        });
+        // A third of the kills land in the first milliseconds: process start and replay.
+        let delay_ms = if rng.chance(1, 3) {
+            rng.below(25)
+        } else {
+            rng.range(25, 600)
+        };
+        std::thread::sleep(Duration::from_millis(delay_ms));
+        child.kill().context("SIGKILL the child")?;
+        let status = child.wait()?;
+        kills += 1;
+        // A checkpoint was being written at the kill.
+        if dir.join("checkpoint.tmp").exists() {
+            kills_mid_checkpoint += 1;
+        }
+        let _ = reader.join();
+        let mut pending_put = None;
+        let mut pending_take = None;
+        let mut round = Round::default();
+        for l in recv.try_iter() {
+            lines_total += 1;
+            apply_line(
+                &l,
+                &mut ledger,
+                &mut pending_put,
+                &mut pending_take,
+                &mut tally,
+                &mut round,
+                round_no,
+            )?;
+        }
+        if let Some(ids) = pending_put {
+            ledger.put_in_doubt(&ids, Cause::PutInFlight);
+        }
+        if let Some(ids) = pending_take {
+            ledger.take_in_flight(&ids);
+        }
+        if !round.recovered_seen {
+            kills_before_recovery += 1;
+            if status.code().is_some() {
+                // It exited by itself before reporting: open failed.
+                tally.finish_case(Some(format!(
+                    "kill {round_no}: the child exited with {status} before recovering"
+                )));
+            }
+        }
+    }
+    // Final recovery in this process.
+    let ch = FileChannel::open(kill_config(&dir)).context("final open")?;
+    let mut tx = ch.transaction();
+    let mut ids = Vec::new();
+    let mut damaged = 0;
+    while let Some(e) = tx.take().context("final take")? {
+        match id_of(&e) {
+            Ok(id) => ids.push(id),
+            Err(_) => damaged += 1,
+        }
+    }
+    tx.rollback();
+    let c = ledger.check(&ids, damaged, ch.open_report().events_lost);
+    ch.close().context("final close")?;
+    tally.add_check(&c);
+    tally.finish_case((!c.ok()).then(|| format!("final recovery: {}", c.violations.join("; "))));
+    Ok((
+        tally,
+        vec![
+            ("kills", kills.to_string()),
+            (
+                "kills_before_recovery_reported",
+                kills_before_recovery.to_string(),
+            ),
+            ("kills_mid_checkpoint", kills_mid_checkpoint.to_string()),
+            ("child_lines", lines_total.to_string()),
+        ],
+    ))
+}
