@@ -162,6 +162,41 @@ pub struct SourceContext {
     pub counters: Arc<SourceCounters>,
 }
 
+/// A context for source `r1` over one memory channel `c1` of `capacity` events (transactions up
+/// to `transaction_capacity`), for the sources' unit tests.
+#[cfg(test)]
+pub(crate) fn test_context(
+    capacity: u64,
+    transaction_capacity: u32,
+) -> (SourceContext, crate::channel::Channel) {
+    use crate::channel::{Channel, MemoryChannelConfig};
+    use crate::selector::Selector;
+    let ch = Channel::memory(
+        "c1",
+        MemoryChannelConfig {
+            capacity,
+            transaction_capacity,
+            keep_alive_ms: 10,
+            ..MemoryChannelConfig::default()
+        },
+    );
+    let processor = ChannelProcessor::new(
+        "r1",
+        vec![],
+        Selector::Replicating {
+            required: vec![0],
+            optional: vec![],
+        },
+        vec![ch.clone()],
+    );
+    let ctx = SourceContext {
+        name: "r1".into(),
+        processor: Arc::new(processor),
+        counters: Arc::default(),
+    };
+    (ctx, ch)
+}
+
 /// A source's configuration by type.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SourceSettings {

@@ -103,35 +103,10 @@ impl PollableSource for SeqSource {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::channel::{Channel, MemoryChannelConfig};
-    use crate::channel_processor::ChannelProcessor;
-    use crate::selector::Selector;
-    use std::sync::Arc;
+    use crate::channel::Channel;
 
     fn source(batch: u32, total: u64, capacity: u64) -> (SeqSource, Channel) {
-        let ch = Channel::memory(
-            "c1",
-            MemoryChannelConfig {
-                capacity,
-                transaction_capacity: capacity as u32,
-                keep_alive_ms: 10,
-                ..MemoryChannelConfig::default()
-            },
-        );
-        let processor = ChannelProcessor::new(
-            "r1",
-            vec![],
-            Selector::Replicating {
-                required: vec![0],
-                optional: vec![],
-            },
-            vec![ch.clone()],
-        );
-        let ctx = SourceContext {
-            name: "r1".into(),
-            processor: Arc::new(processor),
-            counters: Arc::default(),
-        };
+        let (ctx, ch) = crate::source::test_context(capacity, capacity as u32);
         let cfg = SeqConfig {
             batch_size: batch,
             total_events: total,

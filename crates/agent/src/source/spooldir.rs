@@ -814,10 +814,7 @@ impl PollableSource for SpoolDirSource {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::channel::{Channel, MemoryChannelConfig};
-    use crate::channel_processor::ChannelProcessor;
-    use crate::selector::Selector;
-    use std::sync::Arc;
+    use crate::channel::Channel;
 
     fn config(dir: &Path) -> SpoolDirConfig {
         SpoolDirConfig {
@@ -839,29 +836,7 @@ mod tests {
     }
 
     fn source(cfg: SpoolDirConfig) -> (SpoolDirSource, Channel) {
-        let ch = Channel::memory(
-            "c1",
-            MemoryChannelConfig {
-                capacity: 1000,
-                transaction_capacity: 100,
-                keep_alive_ms: 10,
-                ..MemoryChannelConfig::default()
-            },
-        );
-        let processor = ChannelProcessor::new(
-            "r1",
-            vec![],
-            Selector::Replicating {
-                required: vec![0],
-                optional: vec![],
-            },
-            vec![ch.clone()],
-        );
-        let ctx = SourceContext {
-            name: "r1".into(),
-            processor: Arc::new(processor),
-            counters: Arc::default(),
-        };
+        let (ctx, ch) = crate::source::test_context(1000, 100);
         (SpoolDirSource::new(cfg, ctx), ch)
     }
 

@@ -735,12 +735,9 @@ impl PollableSource for TaildirSource {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::channel::{Channel, MemoryChannelConfig};
-    use crate::channel_processor::ChannelProcessor;
-    use crate::selector::Selector;
+    use crate::channel::Channel;
     use std::io::Write;
     use std::path::Path;
-    use std::sync::Arc;
 
     #[test]
     fn position_file_has_flumes_exact_shape() {
@@ -795,29 +792,7 @@ mod tests {
     }
 
     fn source(dir: &Path, pattern: &str) -> (TaildirSource, Channel) {
-        let ch = Channel::memory(
-            "c1",
-            MemoryChannelConfig {
-                capacity: 10_000,
-                transaction_capacity: 100,
-                keep_alive_ms: 10,
-                ..MemoryChannelConfig::default()
-            },
-        );
-        let processor = ChannelProcessor::new(
-            "r1",
-            vec![],
-            Selector::Replicating {
-                required: vec![0],
-                optional: vec![],
-            },
-            vec![ch.clone()],
-        );
-        let ctx = SourceContext {
-            name: "r1".into(),
-            processor: Arc::new(processor),
-            counters: Arc::default(),
-        };
+        let (ctx, ch) = crate::source::test_context(10_000, 100);
         let cfg = TaildirConfig {
             groups: vec![FileGroup {
                 name: "g".into(),
