@@ -24,6 +24,7 @@
 )]
 
 pub mod agent;
+pub mod avro_event;
 pub mod channel;
 pub mod channel_processor;
 pub mod config;
