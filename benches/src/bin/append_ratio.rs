@@ -6,7 +6,8 @@
 //!
 //! Variants: `raw` (append + fdatasync of one commit's bytes to a growing file), `s1` (one
 //! producer, put transactions of 100 × 256-byte events, sync every commit), `s4` (four producers,
-//! group commit), and the same two without prefill (`s1np`, `s4np`).
+//! group commit), four producers without the group-commit gather wait (`s4ng`), and one and
+//! four producers without prefill (`s1np`, `s4np`).
 //!
 //! Usage: `cargo run --release -p sluice-benches --bin append_ratio -- [ROUNDS] [COMMITS] [DIR]`
 //! (defaults: 7 rounds, 1500 commits per variant per round, a temp dir under `target/`).
@@ -52,15 +53,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "raw",
         Variant::Raw(RawLog::create(&raw_dir.join("log"), record_bytes)?),
     ));
-    for (name, producers, prefill) in [
-        ("s1", 1, true),
-        ("s4", 4, true),
-        ("s1np", 1, false),
-        ("s4np", 4, false),
+    for (name, producers, prefill, gather) in [
+        ("s1", 1, true, true),
+        ("s4", 4, true, true),
+        ("s4ng", 4, true, false),
+        ("s1np", 1, false, true),
+        ("s4np", 4, false, true),
     ] {
         let mut cfg = bench_config(&dir.path().join(name));
         if !prefill {
             cfg.prefill_ahead_bytes = 0;
+        }
+        if !gather {
+            cfg.group_commit_wait_us_max = 0;
         }
         variants.push((
             name,
@@ -105,9 +110,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 let get = |k: &str| snap.iter().find(|x| x.0 == k).map_or(0, |x| x.1);
                 let puts = get("EventPutSuccessCount") as f64 / EVENTS_PER_TXN as f64;
                 format!(
-                    "  fsyncs/commit {:.3}  prefill fsyncs/commit {:.3}",
+                    "  fsyncs/commit {:.3}  prefill fsyncs/commit {:.3}  gather timeouts {}",
                     get("FsyncCount") as f64 / puts,
-                    get("PrefillFsyncCount") as f64 / puts
+                    get("PrefillFsyncCount") as f64 / puts,
+                    get("GatherTimeoutCount")
                 )
             }
         };

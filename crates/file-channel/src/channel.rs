@@ -43,6 +43,9 @@ pub(crate) struct Shared {
     pub sync_gate: SyncGate,
     /// fdatasyncs issued by the prefill thread (exported as `PrefillFsyncCount`).
     pub prefill_fsyncs: Arc<AtomicU64>,
+    /// Put commits sent to the writer and not yet received by it (the writer's gather wait
+    /// counts on them; see `writer::Gather`).
+    pub put_commits_queued: AtomicU64,
     pub next_txn_id: AtomicU64,
     /// Largest record (padding included) a put transaction may produce.
     pub record_bytes_max: u64,
@@ -414,6 +417,7 @@ impl FileChannel {
             segments: SegmentSet::default(),
             sync_gate: SyncGate::default(),
             prefill_fsyncs: Arc::default(),
+            put_commits_queued: AtomicU64::new(0),
             next_txn_id: AtomicU64::new(replayed.next_txn_id),
             record_bytes_max,
             poison: Mutex::new(None),
@@ -589,7 +593,8 @@ impl FileChannel {
     }
 
     /// Every counter and gauge by name, with the gauges refreshed: bytes on disk (the sum of
-    /// the segment files' sizes) and the prefill thread's fsyncs (`PrefillFsyncCount`).
+    /// the segment files' sizes), the prefill thread's fsyncs (`PrefillFsyncCount`) and the put
+    /// commits waiting for the writer (`CommitsQueued`).
     pub fn metrics_snapshot(&self) -> Vec<(&'static str, u64)> {
         let shared = &self.inner.shared;
         let on_disk: u64 = shared
@@ -602,6 +607,7 @@ impl FileChannel {
         shared.metrics.bytes_on_disk.store(on_disk, Relaxed);
         let mut snap = shared.metrics.snapshot();
         snap.push(("PrefillFsyncCount", shared.prefill_fsyncs.load(Relaxed)));
+        snap.push(("CommitsQueued", shared.put_commits_queued.load(Relaxed)));
         snap.push((
             "ChannelFillPercentage",
             shared.metrics.fill_percentage().round() as u64,

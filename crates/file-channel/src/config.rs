@@ -82,6 +82,11 @@ pub struct ChannelConfig {
     /// thread, so a commit's `fdatasync` overwrites already-allocated blocks and need not journal
     /// a size change. 0 disables it. Default: 8 MiB.
     pub prefill_ahead_bytes: u64,
+    /// Group commit: after an fsync released several committers, the next batch waits up to
+    /// this long (and at most half a recent fsync's duration) for them to come back, so they
+    /// share one fsync instead of alternating in two cohorts. A single committer never waits;
+    /// 0 disables the wait. Only under [`SyncPolicy::EveryCommit`]. Default: 2000 µs.
+    pub group_commit_wait_us_max: u64,
     /// A checkpoint is written at least this often (and on clean close). Flume:
     /// `checkpointInterval`. Default: 30000 ms.
     pub checkpoint_interval_ms: u64,
@@ -109,6 +114,7 @@ impl ChannelConfig {
             sync: SyncPolicy::EveryCommit,
             take_sync_interval_ms: 100,
             prefill_ahead_bytes: 8 << 20,
+            group_commit_wait_us_max: 2_000,
             checkpoint_interval_ms: 30_000,
             checkpoint_bytes: 256 << 20,
             minimum_required_space: 524_288_000,
@@ -173,6 +179,12 @@ impl ChannelConfig {
             return bad(
                 "checkpoint_interval_ms",
                 "checkpoint_interval_ms and checkpoint_bytes must be at least 1".into(),
+            );
+        }
+        if self.group_commit_wait_us_max > 1_000_000 {
+            return bad(
+                "group_commit_wait_us_max",
+                format!("{} µs is more than 1 s", self.group_commit_wait_us_max),
             );
         }
         if self.take_sync_interval_ms == 0 {

@@ -57,6 +57,9 @@ counters! {
     dir_sync_count => "DirSyncCount",
     /// Record writes that failed (ENOSPC, EIO); their commits were not acknowledged.
     write_error_count => "WriteErrorCount",
+    /// Group-commit batches whose wait for expected committers ran out (one or more of the
+    /// committers the writer expected did not come back within the wait; see design.md).
+    gather_timeout_count => "GatherTimeoutCount",
     /// Group-commit batches written (one write, at most one fsync each).
     commit_batch_count => "CommitBatchCount",
     /// Records written (put, take and seal).

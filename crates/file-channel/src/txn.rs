@@ -204,7 +204,9 @@ impl Transaction {
                     record,
                     done: done.clone(),
                 };
+                shared.put_commits_queued.fetch_add(1, Relaxed);
                 if self.inner.send(req).is_err() {
+                    shared.put_commits_queued.fetch_sub(1, Relaxed);
                     return fail(&self.inner, self.closed_error());
                 }
                 match done.wait() {

@@ -33,6 +33,7 @@ use crate::segment::{dir_for_segment, OpenSegment};
 use crate::storage::DynFile;
 use std::io;
 use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
@@ -172,6 +173,79 @@ pub(crate) struct Writer {
     /// Checkpoint failures seen so far; a new one makes the state dirty again, so the
     /// checkpoint is retried at the next interval even if nothing else is written.
     checkpoint_errors_seen: u64,
+    /// How many put commits the next batch should wait for, and how long at most.
+    gather: Gather,
+}
+
+/// The group-commit gather estimate.
+///
+/// After an fsync releases `R` waiting put commits while `Q` more arrived during it, the next
+/// batch expects `R + Q` put commits: the `Q` already queued and the `R` committers just
+/// released, which typically come straight back with their next transaction. The writer waits
+/// for them at most half a recent fsync's duration (capped by
+/// `ChannelConfig::group_commit_wait_us_max`); one
+/// committer (R = 1, Q = 0) never waits, and a committer that does not come back costs one
+/// bounded wait, after which the estimate shrinks to what was actually released.
+#[derive(Debug, Default)]
+struct Gather {
+    expected_puts: usize,
+    /// Exponentially weighted mean fsync duration, in microseconds.
+    fsync_ewma_us: u64,
+}
+
+/// Requests being gathered into one batch.
+struct Batch {
+    requests: Vec<Request>,
+    bytes: usize,
+    puts: usize,
+    /// A sync or shutdown is waiting: write now.
+    urgent: bool,
+}
+
+impl Batch {
+    fn with_capacity(n: usize) -> Self {
+        Self {
+            requests: Vec::with_capacity(n),
+            bytes: 0,
+            puts: 0,
+            urgent: false,
+        }
+    }
+
+    /// Adds `r`; false when the batch must be written now (shutdown, or full).
+    fn push(&mut self, r: Request, put_commits_queued: &AtomicU64) -> bool {
+        match &r {
+            Request::Put { record, .. } => {
+                put_commits_queued.fetch_sub(1, Relaxed);
+                self.bytes += record.bytes.len();
+                self.puts += 1;
+            }
+            Request::Take { record } => self.bytes += record.bytes.len(),
+            Request::Sync { .. } => self.urgent = true,
+            Request::Shutdown { .. } => {
+                self.requests.push(r);
+                return false;
+            }
+        }
+        self.requests.push(r);
+        self.bytes < BATCH_BYTES_MAX
+    }
+}
+
+impl Gather {
+    /// How long a batch may wait: half the recent fsync time, at most `cap_us`.
+    fn wait_max(&self, cap_us: u64) -> Duration {
+        Duration::from_micros((self.fsync_ewma_us / 2).min(cap_us))
+    }
+
+    fn note_fsync(&mut self, took: Duration) {
+        let us = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        self.fsync_ewma_us = if self.fsync_ewma_us == 0 {
+            us
+        } else {
+            (self.fsync_ewma_us * 7 + us) / 8
+        };
+    }
 }
 
 impl Writer {
@@ -197,6 +271,7 @@ impl Writer {
             bytes_since_space_check: 0,
             deferred_takes: Vec::new(),
             checkpoint_errors_seen: 0,
+            gather: Gather::default(),
         }
     }
 
@@ -266,23 +341,7 @@ impl Writer {
             };
             match first {
                 Some(first) => {
-                    let mut batch = vec![first];
-                    let mut bytes = 0usize;
-                    while bytes < BATCH_BYTES_MAX {
-                        match self.rx.try_recv() {
-                            Ok(r) => {
-                                if let Request::Put { record, .. } | Request::Take { record } = &r {
-                                    bytes += record.bytes.len();
-                                }
-                                let stop = matches!(r, Request::Shutdown { .. });
-                                batch.push(r);
-                                if stop {
-                                    break;
-                                }
-                            }
-                            Err(_) => break,
-                        }
-                    }
+                    let batch = self.gather(first);
                     if self.process(batch) {
                         return;
                     }
@@ -301,6 +360,55 @@ impl Writer {
                 return;
             }
         }
+    }
+
+    /// Collects a batch starting with `first`: everything already queued, then — under
+    /// [`SyncPolicy::EveryCommit`] — waits a little for the put commits the [`Gather`] estimate
+    /// expects, so committers released by one fsync join the next one instead of forming a
+    /// second cohort that alternates with the first (see `docs/design.md`, "Group commit").
+    fn gather(&mut self, first: Request) -> Vec<Request> {
+        let mut batch = Batch::with_capacity(self.gather.expected_puts.max(4));
+        let queued = &self.shared.put_commits_queued;
+        if !batch.push(first, queued) {
+            return batch.requests;
+        }
+        while let Ok(r) = self.rx.try_recv() {
+            if !batch.push(r, queued) {
+                return batch.requests;
+            }
+        }
+        let wait = self
+            .gather
+            .wait_max(self.shared.config.group_commit_wait_us_max);
+        let expected = self.gather.expected_puts;
+        if batch.urgent
+            || self.shared.config.sync != SyncPolicy::EveryCommit
+            || batch.puts == 0
+            || batch.puts >= expected
+            || wait.is_zero()
+        {
+            return batch.requests;
+        }
+        let deadline = Instant::now() + wait;
+        while batch.puts < expected && !batch.urgent {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(r) => {
+                    if !batch.push(r, queued) {
+                        break;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    self.shared
+                        .metrics
+                        .gather_timeout_count
+                        .fetch_add(1, Relaxed);
+                    break;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        batch.requests
     }
 
     fn sync_due(&self) -> bool {
@@ -342,10 +450,12 @@ impl Writer {
         let mut waiters: Vec<Arc<Completion>> = Vec::new();
         let mut records: Vec<PendingRecord> = std::mem::take(&mut self.deferred_takes);
         let mut force_sync = false;
+        let mut put_waiters = 0usize;
         let mut shutdown = None;
         for req in batch {
             match req {
                 Request::Put { record, done } => {
+                    put_waiters += 1;
                     waiters.push(done);
                     records.push(record);
                 }
@@ -418,6 +528,11 @@ impl Writer {
                 if put_records > 0 {
                     let end = (self.active.id, self.active.offset);
                     self.shared.publish(self.next_seq, end, puts, put_bytes);
+                }
+                if put_records > 0 {
+                    let queued = self.shared.put_commits_queued.load(Relaxed);
+                    self.gather.expected_puts =
+                        put_waiters + usize::try_from(queued).unwrap_or(usize::MAX);
                 }
                 for w in waiters {
                     w.complete(Ok(()));
@@ -579,7 +694,9 @@ impl Writer {
                 self.active.path.display()
             )));
         }
-        self.shared.metrics.record_fsync(started.elapsed());
+        let took = started.elapsed();
+        self.shared.metrics.record_fsync(took);
+        self.gather.note_fsync(took);
         // Another thread's fsync of this file (the prefiller's) may have received the error
         // that belongs to our pages; then this success proves nothing. The gate guarantees
         // such a failure is already recorded.
