@@ -150,7 +150,7 @@ fn scenario(wait_us_max: u64) -> (u64, u64) {
     cfg.group_commit_wait_us_max = wait_us_max;
     gate.set(true);
     let ch = Arc::new(FileChannel::open_with(cfg, storage).unwrap());
-    // Warm up the fsync-time estimate with a slow fsync (the gate held 300 ms), so the wait
+    // Warm up the fsync-time estimate with a slow fsync (the gate held 600 ms), so the wait
     // allowed afterwards (half of it, capped by the setting) is long on any machine.
     gate.set(false);
     let warm = {
@@ -158,7 +158,7 @@ fn scenario(wait_us_max: u64) -> (u64, u64) {
         std::thread::spawn(move || commit_one(&ch, "warm"))
     };
     wait_for("the warm-up fsync", || gate.arrived() == 1);
-    std::thread::sleep(Duration::from_millis(300));
+    std::thread::sleep(Duration::from_millis(600));
     gate.set(true);
     warm.join().unwrap();
 
@@ -170,6 +170,9 @@ fn scenario(wait_us_max: u64) -> (u64, u64) {
         let ch = ch.clone();
         std::thread::spawn(move || {
             commit_one(&ch, "a1");
+            // Back 50 ms after release: inside the wait (half the 600 ms warm-up fsync), and
+            // long after a writer that does not wait has written B and C.
+            std::thread::sleep(Duration::from_millis(50));
             commit_one(&ch, "a2");
         })
     };
