@@ -19,6 +19,7 @@ use crate::segment::{list_segments, OpenSegment, SegmentSet};
 use crate::storage::{parent_dir, DynStorage, LockError, LockGuard, StdStorage};
 use crate::txn::Transaction;
 use crate::writer::{create_segment, Active, Completion, Request, Writer, WriterStart};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::atomic::{AtomicBool, AtomicU64};
@@ -105,6 +106,30 @@ impl Shared {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
+    }
+
+    /// Fsyncs directory `dir` under the [`SyncGate`], for every thread of a running channel
+    /// (writer, checkpointer). A failed directory fsync poisons the channel: like a failed
+    /// `fdatasync`, it may have dropped changes other threads made to the same directory (a
+    /// segment the writer just created), and a later directory fsync then "succeeds" without
+    /// writing them. Holding the gate across the call and the poisoning means a success seen
+    /// afterwards by any thread is checked against the failure.
+    pub(crate) fn sync_dir_gated(&self, dir: &Path) -> io::Result<()> {
+        let gate = self.sync_gate.clone();
+        let _gate = gate.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Err(e) = self.storage.sync_dir(dir) {
+            self.metrics.fsync_error_count.fetch_add(1, Relaxed);
+            let p = self.poison(format!("fsync of directory {} failed: {e}", dir.display()));
+            return Err(io::Error::new(e.kind(), format!("{e} ({p})")));
+        }
+        self.metrics.dir_sync_count.fetch_add(1, Relaxed);
+        if let Some(p) = self.poisoned() {
+            return Err(io::Error::other(format!(
+                "directory fsync of {} proves nothing after an earlier failed sync: {p}",
+                dir.display()
+            )));
+        }
+        Ok(())
     }
 
     /// Checks the free space of the channel and data directories now.

@@ -125,7 +125,7 @@ fn run(shared: &Shared, rx: &Receiver<Snapshot>, mut generation: u64) {
                 // sequence number is the low-water mark (a take record in a deleted segment can
                 // only concern events in deleted segments). It costs a slower next open; not
                 // deleting would keep a full disk full forever.
-                if !snap.deletable.is_empty() {
+                if !snap.deletable.is_empty() && shared.poisoned().is_none() {
                     tracing::warn!(segments = snap.deletable.len(),
                         "deleting consumed segments without a new checkpoint; the next open may replay the whole log");
                     if let Err(e) = delete_segments(shared, &snap.deletable) {
@@ -153,8 +153,7 @@ fn write_checkpoint(shared: &Shared, cp: &Checkpoint) -> std::io::Result<PathBuf
     drop(f);
     let path = dir.join(checkpoint_file_name(cp.generation));
     storage.rename(&tmp, &path)?;
-    storage.sync_dir(dir)?;
-    shared.metrics.dir_sync_count.fetch_add(1, Relaxed);
+    shared.sync_dir_gated(dir)?;
     let old: Vec<PathBuf> = list_checkpoints(storage.as_ref(), dir)?
         .into_iter()
         .skip(CHECKPOINT_GENERATIONS_KEPT)
@@ -164,8 +163,7 @@ fn write_checkpoint(shared: &Shared, cp: &Checkpoint) -> std::io::Result<PathBuf
         for p in &old {
             storage.remove(p)?;
         }
-        storage.sync_dir(dir)?;
-        shared.metrics.dir_sync_count.fetch_add(1, Relaxed);
+        shared.sync_dir_gated(dir)?;
     }
     Ok(path)
 }
@@ -187,8 +185,7 @@ fn delete_segments(shared: &Shared, ids: &[u64]) -> std::io::Result<()> {
         tracing::info!(segment = id, path = %seg.path.display(), "deleted consumed segment");
     }
     for d in &dirs {
-        shared.storage.sync_dir(Path::new(d))?;
-        shared.metrics.dir_sync_count.fetch_add(1, Relaxed);
+        shared.sync_dir_gated(Path::new(d))?;
     }
     shared
         .metrics

@@ -879,10 +879,9 @@ pub(crate) fn create_segment(
     let started = Instant::now();
     file.sync_data().map_err(err("fsync", &path))?;
     shared.metrics.record_fsync(started.elapsed());
-    storage
-        .sync_dir(dir)
+    shared
+        .sync_dir_gated(dir)
         .map_err(err("fsync the directory of", &path))?;
-    shared.metrics.dir_sync_count.fetch_add(1, Relaxed);
     shared.segments.insert(
         id,
         OpenSegment {

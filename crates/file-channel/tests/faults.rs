@@ -344,3 +344,37 @@ fn new_segment_directory_entries_are_made_durable() {
     assert_eq!(ch.open_report().torn_tail, None);
     assert_eq!(drain(&ch), acked);
 }
+
+/// Found by `crashtest sweep` (EIO at the checkpointer's directory fsync, about 1 run in 20):
+/// the failed directory fsync could drop a segment the writer had just created in the same
+/// directory, whose own directory fsync then "succeeded" without writing it, and commits in that
+/// segment were acknowledged — after a crash their take records were gone and consumed events
+/// came back. A failed directory fsync now poisons the channel like a failed `fdatasync`.
+#[test]
+fn failed_checkpoint_directory_fsync_poisons_the_channel() {
+    let sim = SimStorage::new();
+    let mut c = cfg();
+    c.checkpoint_interval_ms = 300;
+    let ch = open(&sim, &c);
+    put_commit(&ch, &[ev("a")]).unwrap();
+    // The checkpoint due in 300 ms makes these operations: create the temp file, write it,
+    // fsync it, rename it, fsync the directory (index 4) — nothing else runs meanwhile.
+    sim.fail_op_at(sim.op_count() + 4);
+    let poisoned = common::wait_until(std::time::Duration::from_secs(10), || {
+        ch.poisoned().is_some()
+    });
+    assert!(
+        poisoned,
+        "the failed directory fsync did not poison the channel"
+    );
+    let reason = ch.poisoned().unwrap().to_string();
+    assert!(reason.contains("fsync of directory"), "{reason}");
+    assert_eq!(ch.metrics().checkpoint_write_error_count.load(Relaxed), 1);
+    assert!(matches!(
+        ch.transaction().put(&ev("b")),
+        Err(PutError::Poisoned(_))
+    ));
+    let _ = ch.close();
+    let ch = open(&sim.crash(CrashMode::DropUnsynced), &cfg());
+    assert_eq!(bodies(&drain(&ch)), ["a"]);
+}

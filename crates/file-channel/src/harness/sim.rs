@@ -15,6 +15,7 @@
 
 use super::check::{event, id_of, Cause, Check, Ledger};
 use super::rng::Rng;
+use crate::format::segment_header::SEGMENT_HEADER_BYTES;
 use crate::storage::{CrashMode, SimStorage, Storage};
 use crate::{ChannelConfig, CommitError, FileChannel, PutError, TakeError, Transaction};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -548,7 +549,13 @@ impl Harness {
         }
         self.drop_slots();
         if let Some(ch) = self.ch.take() {
-            ch.close().map_err(|e| format!("close failed: {e}"))?;
+            // An armed fsync failure may have been met by the prefill thread's own fsync after
+            // the last operation; the channel is then poisoned (correctly) and the close fails:
+            // that is a crash with unsynced data dropped, not a clean close.
+            if let Err(crate::CloseError::Poisoned(_)) = ch.close() {
+                self.poisoned = true;
+                return self.crash(CrashFault::DropUnsynced);
+            }
         }
         // A clean close syncs every take commit.
         self.ledger.takes_durable();
@@ -636,9 +643,10 @@ impl Harness {
     }
 }
 
-/// Flips one bit of "old" data in the crash image: a segment other than the newest, or a
-/// checkpoint file. Damage to the newest segment's last write cannot be told from a torn write
-/// (`docs/design.md`), so it is not injected here.
+/// Flips one bit of "old" data in the crash image: a segment other than the newest, a
+/// checkpoint file, or the newest segment's header (fsynced when the segment was created).
+/// Damage to the rest of the newest segment cannot be told from a torn write (`docs/design.md`),
+/// so it is not injected here.
 fn flip_old(sim: &SimStorage, seed: u64) {
     let mut rng = Rng::new(seed);
     let files = sim.list_all();
@@ -647,20 +655,27 @@ fn flip_old(sim: &SimStorage, seed: u64) {
         .filter(|p| p.extension().is_some_and(|e| e == "seg"))
         .collect();
     segments.sort();
-    segments.pop();
-    let mut targets: Vec<&PathBuf> = files
+    let newest = segments.pop();
+    let len_of = |p: &PathBuf| sim.read_file(p).map_or(0, |b| b.len() as u64);
+    // (file, bytes that may flip): whole files, and the newest segment's durable header.
+    let mut targets: Vec<(&PathBuf, u64)> = files
         .iter()
         .filter(|p| p.extension().is_some_and(|e| e == "ckpt"))
+        .chain(segments)
+        .map(|p| (p, len_of(p)))
         .collect();
-    targets.extend(segments);
+    if let Some(p) = newest {
+        let header = SEGMENT_HEADER_BYTES as u64;
+        if len_of(p) >= header {
+            targets.push((p, header));
+        }
+    }
+    targets.retain(|t| t.1 > 0);
     if targets.is_empty() {
         return;
     }
-    let path = targets[rng.below(targets.len() as u64) as usize];
-    let len = sim.read_file(path).map_or(0, |b| b.len() as u64);
-    if len > 0 {
-        let _ = sim.flip_bit(path, rng.below(len), rng.below(8) as u8);
-    }
+    let (path, len) = targets[rng.below(targets.len() as u64) as usize];
+    let _ = sim.flip_bit(path, rng.below(len), rng.below(8) as u8);
 }
 
 /// Runs one case to the end (a final clean reopen included). `Err` names the first violation,

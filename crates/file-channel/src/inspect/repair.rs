@@ -16,8 +16,8 @@
 //! - **Damaged segment header** of a segment holding records: rebuilt from the file name, the
 //!   channel id and the first sequence number (the previous segment's seal, else the segment's
 //!   first record, else the next segment's header). Its 64 old bytes are quarantined. The
-//!   records inside are intact, so no event is lost; damage inside the segment, which replay
-//!   could not see behind the header, is found and repaired in the next round.
+//!   records inside are intact, so no event is lost; damage inside the segment is found in the
+//!   same pass (replay reads through a damaged header), or else repaired in the next round.
 //! - **Missing segment** named by a seal: a tombstone segment is created in its place — header,
 //!   a gap record for the events that were in it, and a seal naming the next segment — so the
 //!   segment ids stay consecutive (checkpoints require it).
@@ -679,7 +679,13 @@ fn build_plan(dir: &ChannelDir, a: &Analysis, strict: bool, first_round: bool) -
                 match first_seq_of(walk, idx) {
                     Some((first_seq, source)) => {
                         let s = &walk.segments[idx];
-                        if !s.bad.is_empty() {
+                        // Replay reads through a rebuilt header, so the damage behind it is
+                        // normally among this round's problems; a note only if it is not.
+                        let behind_reported = r.problems.iter().any(|q| {
+                            q.segment == Some(s.id)
+                                && !matches!(q.kind, ProblemKind::SegmentHeader(_))
+                        });
+                        if !s.bad.is_empty() && !behind_reported {
                             notes.push(format!(
                                 "segment {} also has {} damaged range(s) behind its header; they are repaired in the next round, once the header is rebuilt",
                                 s.id,
