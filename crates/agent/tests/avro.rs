@@ -94,7 +94,8 @@ fn two_tiers_deliver_every_line_with_headers_plain_and_deflate() {
         }
         let out = tmp.path().join("down/out");
         assert!(
-            wait_until(Duration::from_secs(20), || read_dir_lines(&out).len() >= 300),
+            wait_until(Duration::from_secs(20), || read_dir_lines(&out).len()
+                >= 300),
             "{compression}: got {} lines\nup:\n{}\ndown:\n{}",
             read_dir_lines(&out).len(),
             up.log(),
@@ -140,7 +141,10 @@ fn a_library_client_and_a_garbage_peer_against_a_running_source() {
     );
     let log = down.log();
     assert!(log.contains(&local.to_string()), "{log}");
-    assert!(log.contains("not an Avro Netty frame: buffer count"), "{log}");
+    assert!(
+        log.contains("not an Avro Netty frame: buffer count"),
+        "{log}"
+    );
 
     let mut c = AvroClient::connect(&ClientSettings {
         hostname: "localhost".into(),
@@ -200,15 +204,17 @@ a1.sinks.k1.ssl = true
         .arg(&conf)
         .output()
         .expect("run");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned()
-        + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success(), "{text}");
     assert!(
         text.contains(":8: a1.sources.r1.ipFilterRules: invalid ipFilter rule \"permit:ip:*\""),
         "{text}"
     );
     assert!(
-        text.contains(":15: a1.sinks.k1.compression-type: expected none or deflate, got \"snappy\""),
+        text.contains(
+            ":15: a1.sinks.k1.compression-type: expected none or deflate, got \"snappy\""
+        ),
         "{text}"
     );
     assert!(
