@@ -23,6 +23,9 @@ use tokio::net::TcpStream;
 
 /// Bytes read from a socket at a time.
 const READ_CHUNK_BYTES: usize = 64 << 10;
+/// Most client protocol hashes remembered per source (beyond it, such clients resend their
+/// text on every new connection, which still works).
+const MAX_KNOWN_CLIENTS: usize = 1024;
 /// Longest wait for a peer to take a response before the connection is dropped.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -53,7 +56,9 @@ fn resolve(
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     let client_known = if let Some(text) = &req.client_protocol {
         protocol::check_remote(text).map_err(WireError::Protocol)?;
-        known.insert(req.client_hash);
+        if known.len() < MAX_KNOWN_CLIENTS {
+            known.insert(req.client_hash);
+        }
         true
     } else {
         req.client_hash == ours || known.contains(&req.client_hash)

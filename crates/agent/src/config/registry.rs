@@ -169,10 +169,10 @@ mod tests {
 
     #[test]
     fn messages_list_the_known_types() {
-        let r = resolve("AVRO", KNOWN, FLUME_ONLY_SOURCES);
+        let r = resolve("JMS", KNOWN, FLUME_ONLY_SOURCES);
         assert_eq!(
-            unknown_message("source", "AVRO", &r, KNOWN),
-            "source type \"AVRO\" is Flume's avro source (org.apache.flume.source.AvroSource), which Sluice does not have; known source types: netcat, seq"
+            unknown_message("source", "JMS", &r, KNOWN),
+            "source type \"JMS\" is Flume's jms source (org.apache.flume.source.jms.JMSSource), which Sluice does not have; known source types: netcat, seq"
         );
         let r = resolve("netcatt", KNOWN, FLUME_ONLY_SOURCES);
         assert_eq!(

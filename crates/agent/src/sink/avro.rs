@@ -391,6 +391,31 @@ mod tests {
     }
 
     #[test]
+    fn a_peer_speaking_http_is_a_clear_error() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().expect("accept");
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+        });
+        let sctx = sink_ctx(&["a"]);
+        let channel = sctx.channel.clone();
+        let mut sink = AvroSink::new(config(port, 10), sctx);
+        let err = sink.process().expect_err("not avro");
+        assert!(
+            err.to_string().contains(&format!(
+                "127.0.0.1:{port} does not speak Flume's Avro protocol: not an Avro Netty frame"
+            )),
+            "{err}"
+        );
+        assert_eq!(channel.len(), 1, "rolled back");
+        server.join().expect("server");
+    }
+
+    #[test]
     fn keys_defaults_and_errors() {
         let list = entries(&[("hostname", "h"), ("port", "4141")]);
         let c = ctx(&list);

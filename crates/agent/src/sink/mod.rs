@@ -32,12 +32,12 @@ pub const SINK_TYPES: &[TypeName] = &[
         classes: &["org.apache.flume.sink.RollingFileSink"],
     },
     TypeName {
-        alias: "avro",
-        classes: &["org.apache.flume.sink.AvroSink"],
-    },
-    TypeName {
         alias: "null",
         classes: &["org.apache.flume.sink.NullSink"],
+    },
+    TypeName {
+        alias: "avro",
+        classes: &["org.apache.flume.sink.AvroSink"],
     },
 ];
 
