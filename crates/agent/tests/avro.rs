@@ -1,7 +1,10 @@
 //! End to end over Avro IPC with real `sluice` processes: a netcat → file channel → avro sink
 //! tier feeding an avro source → file channel → file_roll tier, plain and with deflate; a raw
 //! Avro client (the library's) against a running source; garbage from a peer; and the
-//! configuration refusals `sluice validate` reports for the avro components.
+//! configuration refusals `sluice validate` reports for the avro components; and both
+//! directions against an independent implementation of Avro IPC on the Netty transport, avsc
+//! (Avro for JavaScript, npm-installed on first use), whose protocol hash differs from Flume's
+//! so the handshake's resend-with-text path is taken each way.
 
 mod common;
 
@@ -9,8 +12,9 @@ use agent::avro_ipc::client::{AvroClient, ClientSettings};
 use agent::avro_ipc::protocol::Status;
 use common::{free_port, read_dir_lines, sluice, wait_until, write_conf, AgentProcess, Netcat};
 use file_channel::Event;
-use std::io::{Read, Write};
-use std::path::Path;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 fn downstream_conf(port: u16, compression: &str) -> String {
@@ -221,4 +225,126 @@ a1.sinks.k1.ssl = true
         text.contains(":16: a1.sinks.k1.ssl: Sluice's avro sink has no SSL/TLS"),
         "{text}"
     );
+}
+
+/// The avsc version the interop tests run against.
+const AVSC: &str = "avsc@5.7.9";
+
+/// A `NODE_PATH` holding avsc, installed with npm on first use into `<target>/node-deps/`
+/// (serialised across test processes with a lock file; an install failure fails the test).
+fn avsc_node_path() -> PathBuf {
+    let exe = std::env::current_exe().expect("current_exe");
+    let target = exe
+        .ancestors()
+        .nth(3)
+        .map(Path::to_path_buf)
+        .unwrap_or_else(std::env::temp_dir);
+    let dir = target.join("node-deps").join(AVSC.replace('@', "-"));
+    let done = dir.join(".installed");
+    if !done.exists() {
+        std::fs::create_dir_all(&dir).expect("node deps dir");
+        let lock = std::fs::File::create(dir.with_extension("lock")).expect("lock file");
+        fs2::FileExt::lock_exclusive(&lock).expect("lock node deps");
+        if !done.exists() {
+            let out = Command::new("npm")
+                .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
+                .arg(&dir)
+                .arg(AVSC)
+                .output()
+                .expect("run npm (Node.js with npm is required for the avsc interop tests)");
+            assert!(
+                out.status.success(),
+                "npm install {AVSC} failed:\n{}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::fs::write(&done, b"ok").expect("mark installed");
+        }
+    }
+    dir.join("node_modules")
+}
+
+/// `node tests/interop/avsc_flume.js ARGS` with avsc on its path.
+fn avsc_peer(args: &[&str]) -> Command {
+    let mut cmd = Command::new("node");
+    cmd.env("NODE_PATH", avsc_node_path())
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/interop/avsc_flume.js"
+        ))
+        .args(args);
+    cmd
+}
+
+#[test]
+fn an_avsc_client_delivers_to_our_source() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let port = free_port();
+    let down = start(tmp.path(), "b1", &downstream_conf(port, "none"));
+    let out = avsc_peer(&["client", &port.to_string(), "20"])
+        .output()
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        down.log()
+    );
+    assert_eq!(stdout.trim(), r#"{"appendBatch":"OK","append":"OK"}"#);
+    let dir = tmp.path().join("out");
+    assert!(wait_until(Duration::from_secs(20), || read_dir_lines(&dir)
+        .len()
+        >= 21));
+    let mut want: Vec<String> = (0..20)
+        .map(|i| format!("{{n={i}, src=avsc}} avsc-{i}"))
+        .collect();
+    want.push("{} avsc-single".into());
+    assert_eq!(read_dir_lines(&dir), want);
+    let (status, log) = down.terminate();
+    assert!(status.success(), "{log}");
+}
+
+#[test]
+fn our_sink_delivers_to_an_avsc_server() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let mut server = avsc_peer(&["server", "30"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn node");
+    let mut lines = BufReader::new(server.stdout.take().expect("stdout")).lines();
+    let first = lines.next().expect("a line").expect("read");
+    let avsc_port: u16 = first
+        .strip_prefix("PORT ")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("expected PORT n, got {first:?}"));
+    let nc_port = free_port();
+    let conf = upstream_conf(nc_port, avsc_port, "none").replace(
+        "a1.channels.c1.type = file\na1.channels.c1.checkpointDir = channel/checkpoint\na1.channels.c1.dataDirs = channel/data\n",
+        "a1.channels.c1.type = memory\n",
+    );
+    let up = start(tmp.path(), "a1", &conf);
+    let mut nc = Netcat::connect(nc_port);
+    for i in 0..30 {
+        assert_eq!(nc.send(&format!("to-avsc-{i:02}")), "OK");
+    }
+    let received: Vec<serde_json::Value> = lines
+        .take(30)
+        .map(|l| serde_json::from_str(&l.expect("read")).expect("JSON line"))
+        .collect();
+    let status = server.wait().expect("node exits after 30 events");
+    let mut err = String::new();
+    if let Some(mut e) = server.stderr.take() {
+        let _ = e.read_to_string(&mut err);
+    }
+    assert!(status.success(), "{err}\n{}", up.log());
+    assert_eq!(received.len(), 30, "{err}");
+    for (i, e) in received.iter().enumerate() {
+        assert_eq!(e["body"], format!("to-avsc-{i:02}"));
+        assert_eq!(e["headers"], serde_json::json!({"dc": "eu-1"}));
+    }
+    assert_eq!(up.counter("SINK.k1", "EventDrainSuccessCount"), 30);
+    let (status, log) = up.terminate();
+    assert!(status.success(), "{log}");
 }

@@ -28,7 +28,8 @@ struct Schemas {
     events: Schema,
     flag: Schema,
     status: Schema,
-    error: Schema,
+    text: Schema,
+    union_index: Schema,
 }
 
 fn schemas() -> &'static Schemas {
@@ -49,7 +50,10 @@ fn schemas() -> &'static Schemas {
             status: parse(
                 r#"{"type":"enum","name":"Status","namespace":"org.apache.flume.source.avro","symbols":["OK","FAILED","UNKNOWN"]}"#,
             ),
-            error: parse(r#"["string"]"#),
+            // The error union ["string"] is written as its branch index (a long, always 0)
+            // and the string: apache-avro warns about one-branch union schemas.
+            text: parse(r#""string""#),
+            union_index: parse(r#""long""#),
         }
     })
 }
@@ -172,11 +176,8 @@ pub fn encode_response(response: &Response) -> Vec<u8> {
         }
         Response::Error(message) => {
             write(&s.flag, Value::Boolean(true), &mut out);
-            write(
-                &s.error,
-                Value::Union(0, Box::new(Value::String(message.clone()))),
-                &mut out,
-            );
+            write(&s.union_index, Value::Long(0), &mut out);
+            write(&s.text, Value::String(message.clone()), &mut out);
         }
     }
     out
@@ -190,12 +191,15 @@ pub fn decode_response(input: &mut &[u8]) -> Result<Response, WireError> {
         return Err(WireError::datum("response error flag", "not a boolean"));
     };
     if is_error {
-        return match read(&s.error, "response error", input)? {
-            Value::Union(_, inner) => match *inner {
+        return match read(&s.union_index, "response error", input)? {
+            Value::Long(0) => match read(&s.text, "response error", input)? {
                 Value::String(m) => Ok(Response::Error(m)),
                 other => Ok(Response::Error(format!("{other:?}"))),
             },
-            other => Ok(Response::Error(format!("{other:?}"))),
+            other => Err(WireError::datum(
+                "response error",
+                format!("union branch {other:?} of [\"string\"]"),
+            )),
         };
     }
     match read(&s.status, "response status", input)? {
