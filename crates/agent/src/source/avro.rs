@@ -308,8 +308,16 @@ mod tests {
         task: tokio::task::JoinHandle<()>,
     }
 
-    async fn start(mut config: AvroSourceConfig, capacity: u64) -> Harness {
-        let (ctx, channel) = test_context(capacity, 1000);
+    async fn start(config: AvroSourceConfig, capacity: u64) -> Harness {
+        start_with(config, capacity, 1000).await
+    }
+
+    async fn start_with(
+        mut config: AvroSourceConfig,
+        capacity: u64,
+        transaction_capacity: u32,
+    ) -> Harness {
+        let (ctx, channel) = test_context(capacity, transaction_capacity);
         let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         config.port = probe.local_addr().expect("addr").port();
         drop(probe);
@@ -414,6 +422,25 @@ mod tests {
         assert!(h.channel.is_empty());
         assert_eq!(h.counters.channel_write_fail.load(Relaxed), 1);
         assert_eq!(h.counters.append_batch_accepted_count.load(Relaxed), 0);
+        h.stop.trigger();
+        h.task.await.expect("stopped");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_call_bigger_than_the_transaction_capacity_answers_failed() {
+        let h = start_with(config(), 100, 3).await;
+        let port = h.port;
+        let (big, small) = blocking(move || {
+            let mut c = AvroClient::connect(&client(port, false)).expect("connect");
+            let four: Vec<Event> = (0..4).map(|i| Event::new(format!("e{i}"))).collect();
+            (
+                c.append_batch(&four).expect("answer"),
+                c.append_batch(&four[..3]).expect("answer"),
+            )
+        })
+        .await;
+        assert_eq!((big, small), (Status::Failed, Status::Ok));
+        assert_eq!(h.channel.len(), 3, "only the call that fits was committed");
         h.stop.trigger();
         h.task.await.expect("stopped");
     }
