@@ -3,8 +3,8 @@
 //! Flume's), over Avro IPC on Avro's Netty transport.
 //!
 //! Keys and Flume's defaults: `hostname` and `port` (required), `batch-size` (100),
-//! `connect-timeout` (20000 ms) and `request-timeout` (20000 ms; both at least 1000, smaller
-//! values are raised with a warning, as Flume's RPC client does), `reset-connection-interval`
+//! `connect-timeout` (20000 ms) and `request-timeout` (20000 ms; a value under 1000 means the
+//! default, with a warning, as in Flume's RPC client), `reset-connection-interval`
 //! (seconds; 0, the default, never), `compression-type` (`none`; or `deflate`, which the
 //! receiving source must use too) with `compression-level` (6; 0–9). `ssl = true` is refused:
 //! we have no TLS.
@@ -28,6 +28,8 @@ use std::time::{Duration, Instant};
 
 /// The smallest connect and request timeouts Flume's RPC client accepts.
 pub const MIN_TIMEOUT_MS: u64 = 1000;
+/// Flume's default connect and request timeouts, also used for values below the minimum.
+pub const DEFAULT_TIMEOUT_MS: u64 = 20_000;
 
 /// Configuration of an avro sink.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -42,13 +44,15 @@ pub struct AvroSinkConfig {
 }
 
 fn timeout_ms(ctx: &Ctx<'_>, key: &str) -> u64 {
-    let v = ctx.u64_in(key, 20_000, 0..=86_400_000);
+    let v = ctx.u64_in(key, DEFAULT_TIMEOUT_MS, 0..=86_400_000);
     if v < MIN_TIMEOUT_MS {
         ctx.warn(
             key,
-            format!("{v} ms is below the minimum; using {MIN_TIMEOUT_MS} ms"),
+            format!(
+                "{v} ms is less than {MIN_TIMEOUT_MS} ms; using the default {DEFAULT_TIMEOUT_MS} ms, as Flume does"
+            ),
         );
-        return MIN_TIMEOUT_MS;
+        return DEFAULT_TIMEOUT_MS;
     }
     v
 }
@@ -439,7 +443,7 @@ mod tests {
         let d = c.finish("sink k1");
         assert!(d.errors.is_empty());
         assert_eq!(cfg.client.deflate_level, Some(9));
-        assert_eq!(cfg.client.request_timeout_ms, MIN_TIMEOUT_MS);
+        assert_eq!(cfg.client.request_timeout_ms, DEFAULT_TIMEOUT_MS);
         assert_eq!(cfg.batch_size, 7);
         assert!(d
             .warnings

@@ -2,8 +2,8 @@
 //! (`append`, `appendBatch`) over Avro IPC on Avro's Netty transport, so Flume's `avro` sinks,
 //! `NettyAvroRpcClient`s and our own `avro` sink can deliver to it.
 //!
-//! Keys and Flume's defaults: `bind` and `port` (required), `threads` (unbounded: most calls
-//! processed at once across all connections), `compression-type` (`none`; or `deflate`: zlib
+//! Keys and Flume's defaults: `bind` and `port` (required), `threads` (0 or less: unbounded;
+//! most calls processed at once across all connections), `compression-type` (`none`; or `deflate`: zlib
 //! on the whole connection, the senders must use it too), `ipFilter` (false) with
 //! `ipFilterRules` (required then; Flume's `allow|deny:ip|name:pattern` list, first match
 //! wins, see [`crate::avro_ipc::ip_filter`]). `ssl = true` is refused: we have no TLS.
@@ -85,7 +85,7 @@ pub struct AvroSourceConfig {
     pub bind: String,
     /// Port. `port`.
     pub port: u16,
-    /// Most calls processed at once. `threads`. Default: unbounded.
+    /// Most calls processed at once. `threads`. Default: 0, unbounded.
     pub threads: Option<u32>,
     /// `compression-type`. Default: none.
     pub compression: CompressionType,
@@ -104,9 +104,11 @@ impl AvroSourceConfig {
                 0
             }
         };
-        let threads = ctx
-            .has("threads")
-            .then(|| ctx.u32_in("threads", 1, 1..=65_536));
+        // Flume: 0 (the default) or less is an unbounded worker pool.
+        let threads = match ctx.i64_in("threads", 0, i64::from(i32::MIN)..=65_536) {
+            n if n <= 0 => None,
+            n => Some(n as u32),
+        };
         refuse_ssl(ctx, "avro source");
         let ip_filter = if ctx.bool("ipFilter", false) {
             match ctx.get("ipFilterRules") {
@@ -595,6 +597,9 @@ mod tests {
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(cfg.threads, None);
         assert_eq!(cfg.compression, CompressionType::None);
+        let (cfg, errors) = parse(&[("bind", "0.0.0.0"), ("port", "4141"), ("threads", "0")]);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(cfg.threads, None);
         assert_eq!(cfg.ip_filter, None);
         let (cfg, errors) = parse(&[
             ("bind", "0.0.0.0"),
