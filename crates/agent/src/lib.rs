@@ -12,6 +12,8 @@
 //!   channel behind one [`channel::Channel`] type.
 //! - [`source`], [`interceptor`], [`selector`], [`channel_processor`]: the put side.
 //! - [`sink`], [`processor`], [`runner`]: the take side, with Flume's back-off.
+//! - [`avro_ipc`]: Flume's Avro RPC (`AvroSourceProtocol` over Avro's Netty transport), for
+//!   the `avro` source and sink.
 //! - [`metrics`]: Flume's counter names, served as Flume's JSON and as Prometheus text.
 //! - [`agent`]: starting everything in order and stopping it cleanly.
 //!
@@ -25,6 +27,7 @@
 
 pub mod agent;
 pub mod avro_event;
+pub mod avro_ipc;
 pub mod channel;
 pub mod channel_processor;
 pub mod config;

@@ -7,6 +7,7 @@
 //! defaults), a type implementing [`Sink`], an entry in [`SINK_TYPES`], and arms in
 //! [`SinkSettings`], [`SinkSettings::parse`], [`SinkSettings::batch_size`] and [`build`].
 
+pub mod avro;
 pub mod file_roll;
 pub mod logger;
 pub mod null;
@@ -33,6 +34,10 @@ pub const SINK_TYPES: &[TypeName] = &[
     TypeName {
         alias: "null",
         classes: &["org.apache.flume.sink.NullSink"],
+    },
+    TypeName {
+        alias: "avro",
+        classes: &["org.apache.flume.sink.AvroSink"],
     },
 ];
 
@@ -63,6 +68,16 @@ pub enum SinkError {
         /// Why.
         #[source]
         source: std::io::Error,
+    },
+    /// Delivering to the next hop failed (connection, timeout, refusal).
+    #[error("sink {sink}: delivery to {peer} failed: {reason}")]
+    Delivery {
+        /// The sink.
+        sink: String,
+        /// Where it delivers (host:port).
+        peer: String,
+        /// What happened.
+        reason: String,
     },
     /// Every sink of a group failed (or is backed off).
     #[error("sink group {group}: {reason}")]
@@ -115,6 +130,8 @@ pub enum SinkSettings {
     FileRoll(file_roll::FileRollConfig),
     /// `null`.
     Null(null::NullConfig),
+    /// `avro`.
+    Avro(avro::AvroSinkConfig),
 }
 
 impl SinkSettings {
@@ -123,6 +140,7 @@ impl SinkSettings {
         match alias {
             "logger" => Self::Logger(logger::LoggerConfig::parse(ctx)),
             "file_roll" => Self::FileRoll(file_roll::FileRollConfig::parse(ctx)),
+            "avro" => Self::Avro(avro::AvroSinkConfig::parse(ctx)),
             _ => Self::Null(null::NullConfig::parse(ctx)),
         }
     }
@@ -134,6 +152,7 @@ impl SinkSettings {
             Self::Logger(_) => ("type", 1),
             Self::FileRoll(c) => ("sink.batchSize", u64::from(c.batch_size)),
             Self::Null(c) => ("batchSize", u64::from(c.batch_size)),
+            Self::Avro(c) => ("batch-size", u64::from(c.batch_size)),
         }
     }
 }
@@ -144,6 +163,7 @@ pub fn build(settings: &SinkSettings, ctx: SinkContext) -> Box<dyn Sink> {
         SinkSettings::Logger(c) => Box::new(logger::LoggerSink::new(c.clone(), ctx)),
         SinkSettings::FileRoll(c) => Box::new(file_roll::FileRollSink::new(c.clone(), ctx)),
         SinkSettings::Null(c) => Box::new(null::NullSink::new(c.clone(), ctx)),
+        SinkSettings::Avro(c) => Box::new(avro::AvroSink::new(c.clone(), ctx)),
     }
 }
 

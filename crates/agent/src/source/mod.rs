@@ -15,6 +15,7 @@
 //! in [`SourceSettings`], [`SourceSettings::parse`], [`SourceSettings::batch_size`] and
 //! [`build`]; remove it from `config::registry::FLUME_ONLY_SOURCES`.
 
+pub mod avro;
 pub mod commit;
 pub mod durable_file;
 pub mod exec;
@@ -73,6 +74,10 @@ pub const SOURCE_TYPES: &[TypeName] = &[
     TypeName {
         alias: "spooldir",
         classes: &["org.apache.flume.source.SpoolDirectorySource"],
+    },
+    TypeName {
+        alias: "avro",
+        classes: &["org.apache.flume.source.AvroSource"],
     },
     TypeName {
         alias: "taildir",
@@ -216,6 +221,8 @@ pub enum SourceSettings {
     SpoolDir(spooldir::SpoolDirConfig),
     /// `TAILDIR`.
     Taildir(taildir::TaildirConfig),
+    /// `avro`.
+    Avro(avro::AvroSourceConfig),
 }
 
 impl SourceSettings {
@@ -234,6 +241,7 @@ impl SourceSettings {
             "syslogudp" => Self::Syslog(syslog::SyslogConfig::parse(syslog::SyslogKind::Udp, ctx)),
             "spooldir" => Self::SpoolDir(spooldir::SpoolDirConfig::parse(ctx)),
             "taildir" => Self::Taildir(taildir::TaildirConfig::parse(ctx)),
+            "avro" => Self::Avro(avro::AvroSourceConfig::parse(ctx)),
             _ => Self::Seq(seq::SeqConfig::parse(ctx)),
         }
     }
@@ -254,6 +262,8 @@ impl SourceSettings {
             },
             Self::SpoolDir(c) => ("batchSize", u64::from(c.batch_size)),
             Self::Taildir(c) => ("batchSize", u64::from(c.batch_size)),
+            // One call is one transaction; its size is the sender's batch size.
+            Self::Avro(_) => ("type", 1),
         }
     }
 }
@@ -282,6 +292,9 @@ pub fn build(settings: &SourceSettings, ctx: SourceContext) -> Source {
         }
         SourceSettings::Taildir(c) => {
             Source::Pollable(Box::new(taildir::TaildirSource::new(c.clone(), ctx)))
+        }
+        SourceSettings::Avro(c) => {
+            Source::EventDriven(Box::new(avro::AvroSource::new(c.clone(), ctx)))
         }
     }
 }

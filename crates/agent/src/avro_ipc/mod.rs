@@ -1,0 +1,60 @@
+//! Avro IPC as Flume runs it between agents: the `AvroSourceProtocol` of Flume's `flume.avdl`
+//! spoken over Avro's Netty transport, so a Sluice agent can sit in any tier of a Flume
+//! deployment (an `avro` sink feeding a Flume `AvroSource`, a Flume `AvroSink` or
+//! `NettyAvroRpcClient` feeding our `avro` source).
+//!
+//! One job per module:
+//! - [`frame`]: the Netty transport framing (`serial`, buffer count, length-prefixed buffers).
+//! - [`compression`]: `compression-type = deflate`, a zlib stream over the whole connection.
+//! - [`protocol`]: the protocol text Flume generates, its MD5, and the `Status` enum.
+//! - [`handshake`]: Avro's `HandshakeRequest` / `HandshakeResponse` records.
+//! - [`call`]: call requests and responses (metadata, message name, parameters, error flag).
+//! - [`ip_filter`]: Flume's `ipFilterRules` (Netty's pattern rules, first match wins).
+//! - [`server`]: one connection of the source: handshake once, then calls.
+//! - [`client`]: the sink's blocking connection: connect, handshake, `appendBatch`.
+//!
+//! The data (records, maps, unions) is encoded by the apache-avro crate; the framing and the
+//! handshake logic follow Avro's specification ("Protocol Wire Format", "Handshake", "Call
+//! Format") and Avro's Netty transport, which frames every request and response the same way.
+
+pub mod call;
+pub mod client;
+pub mod compression;
+pub mod frame;
+pub mod handshake;
+pub mod ip_filter;
+pub mod protocol;
+pub mod server;
+
+/// Why bytes from a peer are not Avro IPC of Flume's protocol.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum WireError {
+    /// The Netty framing is broken.
+    #[error(transparent)]
+    Frame(#[from] frame::FrameError),
+    /// The zlib stream is broken.
+    #[error(transparent)]
+    Compression(#[from] compression::CompressionError),
+    /// A datum (handshake, metadata, message, parameters, response) did not decode.
+    #[error("malformed {what}: {reason}")]
+    Datum {
+        /// Which part of the message.
+        what: &'static str,
+        /// apache-avro's words or ours.
+        reason: String,
+    },
+    /// The peer does not speak `AvroSourceProtocol`.
+    #[error("incompatible protocol: {0}")]
+    Protocol(String),
+}
+
+impl WireError {
+    /// A datum error for `what`.
+    pub fn datum(what: &'static str, reason: impl ToString) -> Self {
+        Self::Datum {
+            what,
+            reason: reason.to_string(),
+        }
+    }
+}

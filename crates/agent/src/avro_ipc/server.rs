@@ -1,0 +1,189 @@
+//! One connection of the avro source: read frames, do the handshake on the first call (Avro's
+//! Netty transport is stateful), then answer calls one at a time in the order received.
+//!
+//! Anything that is not Avro IPC of Flume's protocol (broken framing, a zlib stream where none
+//! is expected or the reverse, undecodable data, a foreign protocol) ends the connection with
+//! one warning naming the peer and what was wrong; nothing a peer sends can make the source
+//! panic or allocate more than [`frame::MAX_FRAME_BYTES`] for one message.
+
+use super::call::{self, Request, Response};
+use super::compression::{Incoming, Outgoing};
+use super::frame::{self, FrameDecoder};
+use super::handshake::{HandshakeMatch, HandshakeRequest, HandshakeResponse};
+use super::protocol::{self, PROTOCOL_JSON};
+use super::WireError;
+use crate::source::BoxFuture;
+use crate::stop::Stop;
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Bytes read from a socket at a time.
+const READ_CHUNK_BYTES: usize = 64 << 10;
+/// Most client protocol hashes remembered per source (beyond it, such clients resend their
+/// text on every new connection, which still works).
+const MAX_KNOWN_CLIENTS: usize = 1024;
+/// Longest wait for a peer to take a response before the connection is dropped.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Answers the calls of a connection (`append` and `appendBatch`).
+pub type CallHandler = Arc<dyn Fn(Request) -> BoxFuture<Response> + Send + Sync>;
+
+/// What the connections of one source share.
+pub struct ServerShared {
+    /// The source's name, for logs.
+    pub source: Arc<str>,
+    /// `compression-type = deflate`: zlib in both directions, at this level for responses.
+    pub deflate_level: Option<u32>,
+    /// Client protocol hashes already resolved (sent with their text once).
+    pub known_clients: Mutex<HashSet<[u8; 16]>>,
+    /// Answers the calls.
+    pub handler: CallHandler,
+}
+
+/// The handshake's answer and whether calls may follow it.
+fn resolve(
+    shared: &ServerShared,
+    req: HandshakeRequest,
+) -> Result<(HandshakeResponse, bool), WireError> {
+    let ours = protocol::protocol_hash();
+    let mut known = shared
+        .known_clients
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    let client_known = if let Some(text) = &req.client_protocol {
+        protocol::check_remote(text).map_err(WireError::Protocol)?;
+        if known.len() < MAX_KNOWN_CLIENTS {
+            known.insert(req.client_hash);
+        }
+        true
+    } else {
+        req.client_hash == ours || known.contains(&req.client_hash)
+    };
+    let response = if !client_known {
+        HandshakeResponse {
+            match_kind: HandshakeMatch::None,
+            server_protocol: Some(PROTOCOL_JSON.to_owned()),
+            server_hash: Some(ours),
+        }
+    } else if req.server_hash == ours {
+        HandshakeResponse {
+            match_kind: HandshakeMatch::Both,
+            server_protocol: None,
+            server_hash: None,
+        }
+    } else {
+        HandshakeResponse {
+            match_kind: HandshakeMatch::Client,
+            server_protocol: Some(PROTOCOL_JSON.to_owned()),
+            server_hash: Some(ours),
+        }
+    };
+    Ok((response, client_known))
+}
+
+/// The per-connection protocol state.
+struct Connection {
+    shared: Arc<ServerShared>,
+    handshaken: bool,
+}
+
+impl Connection {
+    /// The response payload to one request payload.
+    async fn answer(&mut self, payload: &[u8]) -> Result<Vec<u8>, WireError> {
+        let mut input = payload;
+        let mut out = Vec::new();
+        if !self.handshaken {
+            let req = HandshakeRequest::decode(&mut input)?;
+            let (response, accepted) = resolve(&self.shared, req)?;
+            out.extend(response.encode());
+            if !accepted {
+                return Ok(out);
+            }
+            self.handshaken = true;
+        }
+        let response = match call::decode_request(&mut input)? {
+            Request::Ping => return Ok(out),
+            Request::Unknown(name) => Response::Error(format!(
+                "No such message in {}: {name}",
+                protocol::PROTOCOL_NAME
+            )),
+            request => (self.shared.handler)(request).await,
+        };
+        out.extend(call::encode_response(&response));
+        Ok(out)
+    }
+}
+
+/// Serves one accepted connection until the peer closes it, it misbehaves, or `stop` is set
+/// (calls already received are answered first).
+pub async fn serve_connection(
+    mut socket: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<ServerShared>,
+    stop: Stop,
+) {
+    let source = shared.source.clone();
+    let mut incoming = Incoming::new(shared.deflate_level.is_some());
+    let mut outgoing = Outgoing::new(shared.deflate_level);
+    let mut frames = FrameDecoder::default();
+    let mut conn = Connection {
+        shared,
+        handshaken: false,
+    };
+    let mut chunk = vec![0u8; READ_CHUNK_BYTES];
+    loop {
+        let n = tokio::select! {
+            () = stop.wait() => break,
+            read = socket.read(&mut chunk) => match read {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) => {
+                    tracing::debug!(source = %source, %peer, error = %e, "read failed; closing");
+                    break;
+                }
+            },
+        };
+        let bytes = match incoming.decode(&chunk[..n], frame::MAX_FRAME_BYTES) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::warn!(source = %source, %peer, error = %e, "peer does not speak Avro IPC as configured (compression-type); closing");
+                break;
+            }
+        };
+        frames.push(&bytes);
+        loop {
+            let frame = match frames.next_frame() {
+                Ok(Some(f)) => f,
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!(source = %source, %peer, error = %e, "peer does not speak Avro IPC; closing");
+                    return;
+                }
+            };
+            let payload = match conn.answer(&frame.payload).await {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::warn!(source = %source, %peer, error = %e, "bad Avro IPC request; closing");
+                    return;
+                }
+            };
+            let wire = outgoing.encode(frame::encode(frame.serial, &payload));
+            match tokio::time::timeout(WRITE_TIMEOUT, socket.write_all(&wire)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::debug!(source = %source, %peer, error = %e, "write failed; closing");
+                    return;
+                }
+                Err(_) => {
+                    tracing::warn!(source = %source, %peer, "peer did not read its response in time; closing");
+                    return;
+                }
+            }
+        }
+    }
+    let _ = socket.shutdown().await;
+}

@@ -1,0 +1,465 @@
+//! `avro`: Flume's `AvroSink`, the sending end of a tier: takes a batch from its channel and
+//! delivers it with one `appendBatch` call of `AvroSourceProtocol` to an avro source (ours or
+//! Flume's), over Avro IPC on Avro's Netty transport.
+//!
+//! Keys and Flume's defaults: `hostname` and `port` (required), `batch-size` (100),
+//! `connect-timeout` (20000 ms) and `request-timeout` (20000 ms; a value under 1000 means the
+//! default, with a warning, as in Flume's RPC client), `reset-connection-interval`
+//! (seconds; 0, the default, never), `compression-type` (`none`; or `deflate`, which the
+//! receiving source must use too) with `compression-level` (6; 0–9). `ssl = true` is refused:
+//! we have no TLS.
+//!
+//! The take is committed only after the peer answered `OK`; on any other outcome (`FAILED`,
+//! an error answer, a timeout, a broken or refused connection) the batch is rolled back, the
+//! connection dropped, and the error returned, so a failover or load-balancing group moves on
+//! and this sink reconnects on its next turn. An empty channel sends nothing. Counters:
+//! Flume's `SinkCounter` names (`ConnectionCreatedCount`, `ConnectionClosedCount`,
+//! `ConnectionFailedCount`, `BatchCompleteCount`, `BatchUnderflowCount`, `BatchEmptyCount`,
+//! `EventDrainAttemptCount`, `EventDrainSuccessCount`) plus `EventWriteFail`.
+
+use super::{count_batch, Sink, SinkContext, SinkError};
+use crate::avro_ipc::client::{AvroClient, ClientSettings};
+use crate::avro_ipc::protocol::Status as RpcStatus;
+use crate::config::context::Ctx;
+use crate::runner::Status;
+use crate::source::avro::{refuse_ssl, CompressionType};
+use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
+
+/// The smallest connect and request timeouts Flume's RPC client accepts.
+pub const MIN_TIMEOUT_MS: u64 = 1000;
+/// Flume's default connect and request timeouts, also used for values below the minimum.
+pub const DEFAULT_TIMEOUT_MS: u64 = 20_000;
+
+/// Configuration of an avro sink.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AvroSinkConfig {
+    /// Where to connect and how.
+    pub client: ClientSettings,
+    /// Events per call and transaction. `batch-size`. Default: 100.
+    pub batch_size: u32,
+    /// Seconds after which the connection is replaced, 0 for never.
+    /// `reset-connection-interval`. Default: 0.
+    pub reset_connection_interval_s: u64,
+}
+
+fn timeout_ms(ctx: &Ctx<'_>, key: &str) -> u64 {
+    let v = ctx.u64_in(key, DEFAULT_TIMEOUT_MS, 0..=86_400_000);
+    if v < MIN_TIMEOUT_MS {
+        ctx.warn(
+            key,
+            format!(
+                "{v} ms is less than {MIN_TIMEOUT_MS} ms; using the default {DEFAULT_TIMEOUT_MS} ms, as Flume does"
+            ),
+        );
+        return DEFAULT_TIMEOUT_MS;
+    }
+    v
+}
+
+impl AvroSinkConfig {
+    /// Reads the keys.
+    pub fn parse(ctx: &Ctx<'_>) -> Self {
+        let hostname = ctx.required("hostname").unwrap_or_default();
+        let port = match ctx.get("port") {
+            Some(_) => ctx.u64_in("port", 0, 1..=65_535) as u16,
+            None => {
+                ctx.required("port");
+                0
+            }
+        };
+        refuse_ssl(ctx, "avro sink");
+        let compression = CompressionType::parse(ctx);
+        let level = ctx.u32_in("compression-level", 6, 0..=9);
+        Self {
+            client: ClientSettings {
+                hostname,
+                port,
+                connect_timeout_ms: timeout_ms(ctx, "connect-timeout"),
+                request_timeout_ms: timeout_ms(ctx, "request-timeout"),
+                deflate_level: (compression == CompressionType::Deflate).then_some(level),
+            },
+            batch_size: ctx.u32_in(
+                "batch-size",
+                100,
+                1..=file_channel::limits::MAX_EVENTS_PER_TXN,
+            ),
+            reset_connection_interval_s: ctx.u64_in(
+                "reset-connection-interval",
+                0,
+                0..=u64::from(u32::MAX),
+            ),
+        }
+    }
+}
+
+/// The avro sink.
+#[derive(Debug)]
+pub struct AvroSink {
+    config: AvroSinkConfig,
+    ctx: SinkContext,
+    client: Option<(AvroClient, Instant)>,
+}
+
+impl AvroSink {
+    /// An avro sink; it connects on its first batch.
+    pub fn new(config: AvroSinkConfig, ctx: SinkContext) -> Self {
+        ctx.counters.lifetime.started();
+        Self {
+            config,
+            ctx,
+            client: None,
+        }
+    }
+
+    fn delivery_error(&self, reason: String) -> SinkError {
+        SinkError::Delivery {
+            sink: self.ctx.name.to_string(),
+            peer: format!(
+                "{}:{}",
+                self.config.client.hostname, self.config.client.port
+            ),
+            reason,
+        }
+    }
+
+    fn close(&mut self) {
+        if self.client.take().is_some() {
+            self.ctx
+                .counters
+                .connection_closed_count
+                .fetch_add(1, Relaxed);
+        }
+    }
+
+    /// The connection, made (or remade after `reset-connection-interval`) if needed.
+    fn connection(&mut self) -> Result<&mut AvroClient, SinkError> {
+        let interval = self.config.reset_connection_interval_s;
+        if interval > 0
+            && self
+                .client
+                .as_ref()
+                .is_some_and(|(_, at)| at.elapsed() >= Duration::from_secs(interval))
+        {
+            tracing::debug!(sink = %self.ctx.name, "reset-connection-interval reached; reconnecting");
+            self.close();
+        }
+        if self.client.is_none() {
+            match AvroClient::connect(&self.config.client) {
+                Ok(c) => {
+                    tracing::info!(sink = %self.ctx.name, peer = %c.peer(), "avro sink connected");
+                    self.ctx
+                        .counters
+                        .connection_created_count
+                        .fetch_add(1, Relaxed);
+                    self.client = Some((c, Instant::now()));
+                }
+                Err(e) => {
+                    self.ctx
+                        .counters
+                        .connection_failed_count
+                        .fetch_add(1, Relaxed);
+                    return Err(self.delivery_error(e.to_string()));
+                }
+            }
+        }
+        let not_connected = self.delivery_error("not connected".into());
+        self.client.as_mut().map(|(c, _)| c).ok_or(not_connected)
+    }
+}
+
+impl Sink for AvroSink {
+    fn name(&self) -> &str {
+        &self.ctx.name
+    }
+
+    fn process(&mut self) -> Result<Status, SinkError> {
+        let c = self.ctx.counters.clone();
+        let mut tx = self.ctx.channel.transaction();
+        let batch = self.config.batch_size as usize;
+        let mut events = Vec::new();
+        while events.len() < batch {
+            match tx.take() {
+                Ok(Some(e)) => events.push(e),
+                Ok(None) => break,
+                Err(e) => {
+                    c.channel_read_fail.fetch_add(1, Relaxed);
+                    tx.rollback();
+                    return Err(self.ctx.channel_error(e));
+                }
+            }
+        }
+        if events.is_empty() {
+            if let Err(e) = tx.commit() {
+                c.channel_read_fail.fetch_add(1, Relaxed);
+                return Err(self.ctx.channel_error(e));
+            }
+            count_batch(&c, 0, batch);
+            return Ok(Status::Backoff);
+        }
+        let n = events.len();
+        let client = match self.connection() {
+            Ok(client) => client,
+            Err(e) => {
+                tx.rollback();
+                return Err(e);
+            }
+        };
+        count_batch(&c, n, batch);
+        c.event_drain_attempt_count.fetch_add(n as u64, Relaxed);
+        let outcome = client.append_batch(&events);
+        let reason = match outcome {
+            Ok(RpcStatus::Ok) => match tx.commit() {
+                Ok(()) => {
+                    c.event_drain_success_count.fetch_add(n as u64, Relaxed);
+                    return Ok(Status::Ready);
+                }
+                Err(e) => {
+                    // Delivered but not removed: the events will be sent again (at least once).
+                    c.channel_read_fail.fetch_add(1, Relaxed);
+                    return Err(self.ctx.channel_error(e));
+                }
+            },
+            Ok(other) => format!("appendBatch of {n} events answered {other:?}"),
+            Err(e) => e.to_string(),
+        };
+        tx.rollback();
+        c.event_write_fail.fetch_add(1, Relaxed);
+        self.close();
+        Err(self.delivery_error(reason))
+    }
+
+    fn stop(&mut self) {
+        self.close();
+        self.ctx.counters.lifetime.stopped();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::avro_ipc::call::{Request, Response};
+    use crate::avro_ipc::server::{serve_connection, ServerShared};
+    use crate::sink::test_support::{ctx, entries, sink_ctx};
+    use crate::stop::Stop;
+    use std::sync::atomic::AtomicU32;
+    use std::sync::{Arc, Mutex};
+
+    /// An avro server answering every `appendBatch` with `answer` and recording the bodies.
+    struct FakeSource {
+        port: u16,
+        answer: Arc<AtomicU32>,
+        received: Arc<Mutex<Vec<String>>>,
+        _runtime: tokio::runtime::Runtime,
+    }
+
+    fn fake_source() -> FakeSource {
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let answer = Arc::new(AtomicU32::new(RpcStatus::Ok.index()));
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let (a, r) = (answer.clone(), received.clone());
+        let shared = Arc::new(ServerShared {
+            source: "fake".into(),
+            deflate_level: None,
+            known_clients: Default::default(),
+            handler: Arc::new(move |req| {
+                let (a, r) = (a.clone(), r.clone());
+                Box::pin(async move {
+                    let status =
+                        RpcStatus::from_index(a.load(Relaxed)).unwrap_or(RpcStatus::Unknown);
+                    if let (Request::AppendBatch(events), RpcStatus::Ok) = (req, status) {
+                        r.lock().expect("lock").extend(
+                            events
+                                .iter()
+                                .map(|e| String::from_utf8_lossy(&e.body).into_owned()),
+                        );
+                    }
+                    Response::Status(status)
+                })
+            }),
+        });
+        let listener = runtime
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        runtime.spawn(async move {
+            while let Ok((socket, peer)) = listener.accept().await {
+                tokio::spawn(serve_connection(socket, peer, shared.clone(), Stop::new()));
+            }
+        });
+        FakeSource {
+            port,
+            answer,
+            received,
+            _runtime: runtime,
+        }
+    }
+
+    fn config(port: u16, batch_size: u32) -> AvroSinkConfig {
+        AvroSinkConfig {
+            client: ClientSettings {
+                hostname: "127.0.0.1".into(),
+                port,
+                connect_timeout_ms: 2000,
+                request_timeout_ms: 2000,
+                deflate_level: None,
+            },
+            batch_size,
+            reset_connection_interval_s: 0,
+        }
+    }
+
+    #[test]
+    fn delivers_in_batches_and_commits_after_ok() {
+        let fake = fake_source();
+        let sctx = sink_ctx(&["a", "b", "c"]);
+        let (channel, counters) = (sctx.channel.clone(), sctx.counters.clone());
+        let mut sink = AvroSink::new(config(fake.port, 2), sctx);
+        assert_eq!(sink.process().expect("ok"), Status::Ready);
+        assert_eq!(sink.process().expect("ok"), Status::Ready);
+        assert_eq!(sink.process().expect("ok"), Status::Backoff);
+        assert!(channel.is_empty());
+        assert_eq!(*fake.received.lock().expect("lock"), ["a", "b", "c"]);
+        assert_eq!(counters.connection_created_count.load(Relaxed), 1);
+        assert_eq!(counters.batch_complete_count.load(Relaxed), 1);
+        assert_eq!(counters.batch_underflow_count.load(Relaxed), 1);
+        assert_eq!(counters.batch_empty_count.load(Relaxed), 1);
+        assert_eq!(counters.event_drain_attempt_count.load(Relaxed), 3);
+        assert_eq!(counters.event_drain_success_count.load(Relaxed), 3);
+        sink.stop();
+        assert_eq!(counters.connection_closed_count.load(Relaxed), 1);
+    }
+
+    #[test]
+    fn failed_answer_rolls_back_and_reconnects() {
+        let fake = fake_source();
+        fake.answer.store(RpcStatus::Failed.index(), Relaxed);
+        let sctx = sink_ctx(&["a", "b"]);
+        let (channel, counters) = (sctx.channel.clone(), sctx.counters.clone());
+        let mut sink = AvroSink::new(config(fake.port, 10), sctx);
+        let err = sink.process().expect_err("FAILED");
+        assert!(err.to_string().contains("answered Failed"), "{err}");
+        assert_eq!(channel.len(), 2, "rolled back");
+        assert_eq!(counters.connection_closed_count.load(Relaxed), 1);
+        assert_eq!(counters.event_write_fail.load(Relaxed), 1);
+        assert_eq!(counters.event_drain_success_count.load(Relaxed), 0);
+        fake.answer.store(RpcStatus::Ok.index(), Relaxed);
+        assert_eq!(sink.process().expect("ok"), Status::Ready);
+        assert!(channel.is_empty());
+        assert_eq!(counters.connection_created_count.load(Relaxed), 2);
+        assert_eq!(*fake.received.lock().expect("lock"), ["a", "b"]);
+    }
+
+    #[test]
+    fn unreachable_peer_counts_a_failed_connection_and_keeps_the_events() {
+        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = probe.local_addr().expect("addr").port();
+        drop(probe);
+        let sctx = sink_ctx(&["a"]);
+        let (channel, counters) = (sctx.channel.clone(), sctx.counters.clone());
+        let mut sink = AvroSink::new(config(port, 10), sctx);
+        let err = sink.process().expect_err("refused");
+        assert!(
+            err.to_string().contains(&format!(
+                "delivery to 127.0.0.1:{port} failed: cannot connect"
+            )),
+            "{err}"
+        );
+        assert_eq!(channel.len(), 1);
+        assert_eq!(counters.connection_failed_count.load(Relaxed), 1);
+    }
+
+    #[test]
+    fn empty_channel_does_not_connect_and_reset_interval_reconnects() {
+        let fake = fake_source();
+        let sctx = sink_ctx(&[]);
+        let (channel, counters) = (sctx.channel.clone(), sctx.counters.clone());
+        let mut cfg = config(fake.port, 10);
+        cfg.reset_connection_interval_s = 1;
+        let mut sink = AvroSink::new(cfg, sctx);
+        assert_eq!(sink.process().expect("ok"), Status::Backoff);
+        assert_eq!(counters.connection_created_count.load(Relaxed), 0);
+        let put = |body: &str| {
+            let mut tx = channel.transaction();
+            tx.put(&file_channel::Event::new(body)).expect("put");
+            tx.commit().expect("commit");
+        };
+        put("a");
+        assert_eq!(sink.process().expect("ok"), Status::Ready);
+        std::thread::sleep(Duration::from_millis(1100));
+        put("b");
+        assert_eq!(sink.process().expect("ok"), Status::Ready);
+        assert_eq!(counters.connection_created_count.load(Relaxed), 2);
+        assert_eq!(counters.connection_closed_count.load(Relaxed), 1);
+        assert_eq!(*fake.received.lock().expect("lock"), ["a", "b"]);
+    }
+
+    #[test]
+    fn a_peer_speaking_http_is_a_clear_error() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let server = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().expect("accept");
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+        });
+        let sctx = sink_ctx(&["a"]);
+        let channel = sctx.channel.clone();
+        let mut sink = AvroSink::new(config(port, 10), sctx);
+        let err = sink.process().expect_err("not avro");
+        assert!(
+            err.to_string().contains(&format!(
+                "127.0.0.1:{port} does not speak Flume's Avro protocol: not an Avro Netty frame"
+            )),
+            "{err}"
+        );
+        assert_eq!(channel.len(), 1, "rolled back");
+        server.join().expect("server");
+    }
+
+    #[test]
+    fn keys_defaults_and_errors() {
+        let list = entries(&[("hostname", "h"), ("port", "4141")]);
+        let c = ctx(&list);
+        let cfg = AvroSinkConfig::parse(&c);
+        assert!(c.finish("sink k1").errors.is_empty());
+        assert_eq!(cfg.batch_size, 100);
+        assert_eq!(cfg.client.connect_timeout_ms, 20_000);
+        assert_eq!(cfg.client.request_timeout_ms, 20_000);
+        assert_eq!(cfg.client.deflate_level, None);
+        assert_eq!(cfg.reset_connection_interval_s, 0);
+        let list = entries(&[
+            ("hostname", "h"),
+            ("port", "4141"),
+            ("compression-type", "deflate"),
+            ("compression-level", "9"),
+            ("request-timeout", "10"),
+            ("batch-size", "7"),
+        ]);
+        let c = ctx(&list);
+        let cfg = AvroSinkConfig::parse(&c);
+        let d = c.finish("sink k1");
+        assert!(d.errors.is_empty());
+        assert_eq!(cfg.client.deflate_level, Some(9));
+        assert_eq!(cfg.client.request_timeout_ms, DEFAULT_TIMEOUT_MS);
+        assert_eq!(cfg.batch_size, 7);
+        assert!(d
+            .warnings
+            .iter()
+            .any(|w| w.key.as_deref() == Some("a1.sinks.k1.request-timeout")));
+        let list = entries(&[("port", "0"), ("ssl", "true"), ("compression-level", "10")]);
+        let c = ctx(&list);
+        AvroSinkConfig::parse(&c);
+        let keys: Vec<_> = c
+            .finish("sink k1")
+            .errors
+            .iter()
+            .filter_map(|p| p.key.clone())
+            .collect();
+        for k in ["hostname", "port", "ssl", "compression-level"] {
+            assert!(keys.contains(&format!("a1.sinks.k1.{k}")), "{k}: {keys:?}");
+        }
+    }
+}
