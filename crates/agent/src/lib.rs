@@ -12,6 +12,8 @@
 //!   channel behind one [`channel::Channel`] type.
 //! - [`source`], [`interceptor`], [`selector`], [`channel_processor`]: the put side.
 //! - [`sink`], [`processor`], [`runner`]: the take side, with Flume's back-off.
+//! - [`thrift_rpc`]: Flume's Thrift RPC (framing, messages, a blocking client) for the
+//!   `thrift` source and sink.
 //! - [`metrics`]: Flume's counter names, served as Flume's JSON and as Prometheus text.
 //! - [`agent`]: starting everything in order and stopping it cleanly.
 //!
@@ -37,3 +39,4 @@ pub mod selector;
 pub mod sink;
 pub mod source;
 pub mod stop;
+pub mod thrift_rpc;

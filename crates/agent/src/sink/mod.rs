@@ -11,6 +11,7 @@ pub mod file_roll;
 pub mod logger;
 pub mod null;
 pub mod serializer;
+pub mod thrift;
 
 use crate::channel::{Channel, ChannelError};
 use crate::config::context::Ctx;
@@ -33,6 +34,10 @@ pub const SINK_TYPES: &[TypeName] = &[
     TypeName {
         alias: "null",
         classes: &["org.apache.flume.sink.NullSink"],
+    },
+    TypeName {
+        alias: "thrift",
+        classes: &["org.apache.flume.sink.ThriftSink"],
     },
 ];
 
@@ -63,6 +68,15 @@ pub enum SinkError {
         /// Why.
         #[source]
         source: std::io::Error,
+    },
+    /// A Thrift RPC delivery failed or was not answered `OK`.
+    #[error("sink {sink}: {source}")]
+    Thrift {
+        /// The sink.
+        sink: String,
+        /// Why.
+        #[source]
+        source: thrift::DeliveryError,
     },
     /// Every sink of a group failed (or is backed off).
     #[error("sink group {group}: {reason}")]
@@ -115,6 +129,8 @@ pub enum SinkSettings {
     FileRoll(file_roll::FileRollConfig),
     /// `null`.
     Null(null::NullConfig),
+    /// `thrift`.
+    Thrift(thrift::ThriftSinkConfig),
 }
 
 impl SinkSettings {
@@ -123,6 +139,7 @@ impl SinkSettings {
         match alias {
             "logger" => Self::Logger(logger::LoggerConfig::parse(ctx)),
             "file_roll" => Self::FileRoll(file_roll::FileRollConfig::parse(ctx)),
+            "thrift" => Self::Thrift(thrift::ThriftSinkConfig::parse(ctx)),
             _ => Self::Null(null::NullConfig::parse(ctx)),
         }
     }
@@ -134,6 +151,7 @@ impl SinkSettings {
             Self::Logger(_) => ("type", 1),
             Self::FileRoll(c) => ("sink.batchSize", u64::from(c.batch_size)),
             Self::Null(c) => ("batchSize", u64::from(c.batch_size)),
+            Self::Thrift(c) => ("batch-size", u64::from(c.batch_size)),
         }
     }
 }
@@ -144,6 +162,7 @@ pub fn build(settings: &SinkSettings, ctx: SinkContext) -> Box<dyn Sink> {
         SinkSettings::Logger(c) => Box::new(logger::LoggerSink::new(c.clone(), ctx)),
         SinkSettings::FileRoll(c) => Box::new(file_roll::FileRollSink::new(c.clone(), ctx)),
         SinkSettings::Null(c) => Box::new(null::NullSink::new(c.clone(), ctx)),
+        SinkSettings::Thrift(c) => Box::new(thrift::ThriftSink::new(c.clone(), ctx)),
     }
 }
 

@@ -25,6 +25,7 @@ pub mod seq;
 pub mod spooldir;
 pub mod syslog;
 pub mod taildir;
+pub mod thrift;
 
 use crate::channel_processor::ChannelProcessor;
 use crate::config::context::Ctx;
@@ -77,6 +78,10 @@ pub const SOURCE_TYPES: &[TypeName] = &[
     TypeName {
         alias: "taildir",
         classes: &["org.apache.flume.source.taildir.TaildirSource"],
+    },
+    TypeName {
+        alias: "thrift",
+        classes: &["org.apache.flume.source.ThriftSource"],
     },
 ];
 
@@ -216,6 +221,8 @@ pub enum SourceSettings {
     SpoolDir(spooldir::SpoolDirConfig),
     /// `TAILDIR`.
     Taildir(taildir::TaildirConfig),
+    /// `thrift`.
+    Thrift(thrift::ThriftSourceConfig),
 }
 
 impl SourceSettings {
@@ -234,6 +241,7 @@ impl SourceSettings {
             "syslogudp" => Self::Syslog(syslog::SyslogConfig::parse(syslog::SyslogKind::Udp, ctx)),
             "spooldir" => Self::SpoolDir(spooldir::SpoolDirConfig::parse(ctx)),
             "taildir" => Self::Taildir(taildir::TaildirConfig::parse(ctx)),
+            "thrift" => Self::Thrift(thrift::ThriftSourceConfig::parse(ctx)),
             _ => Self::Seq(seq::SeqConfig::parse(ctx)),
         }
     }
@@ -254,6 +262,8 @@ impl SourceSettings {
             },
             Self::SpoolDir(c) => ("batchSize", u64::from(c.batch_size)),
             Self::Taildir(c) => ("batchSize", u64::from(c.batch_size)),
+            // One call is one transaction; Flume has no key bounding its size.
+            Self::Thrift(_) => ("type", 1),
         }
     }
 }
@@ -282,6 +292,9 @@ pub fn build(settings: &SourceSettings, ctx: SourceContext) -> Source {
         }
         SourceSettings::Taildir(c) => {
             Source::Pollable(Box::new(taildir::TaildirSource::new(c.clone(), ctx)))
+        }
+        SourceSettings::Thrift(c) => {
+            Source::EventDriven(Box::new(thrift::ThriftSource::new(c.clone(), ctx)))
         }
     }
 }
