@@ -75,12 +75,22 @@ fn unknown_types_list_the_known_ones() {
         "bad.conf:4: a1.sources.r1.type: unknown source type \"netcatt\"; known source types: {known}"
     );
     assert!(first.contains("known source types: netcat, seq"));
+    // Likewise SINK_TYPES.
+    let sinks = crate::sink::SINK_TYPES
+        .iter()
+        .map(|t| t.alias)
+        .collect::<Vec<_>>()
+        .join(", ");
+    assert!(sinks.starts_with("logger, file_roll, null"));
+    let third = format!(
+        "bad.conf:9: a1.sinks.k1.type: sink type \"org.apache.flume.sink.kafka.KafkaSink\" is Flume's kafka sink (org.apache.flume.sink.kafka.KafkaSink), which Sluice does not have; known sink types: {sinks}"
+    );
     assert_eq!(
         check(&text),
         vec![
             first.as_str(),
             "bad.conf:8: a1.channels.c1.type: channel type \"org.apache.flume.channel.kafka.KafkaChannel\" is Flume's kafka channel (org.apache.flume.channel.kafka.KafkaChannel), which Sluice does not have; known channel types: file, memory",
-            "bad.conf:9: a1.sinks.k1.type: sink type \"org.apache.flume.sink.kafka.KafkaSink\" is Flume's kafka sink (org.apache.flume.sink.kafka.KafkaSink), which Sluice does not have; known sink types: logger, file_roll, null",
+            third.as_str(),
         ]
     );
 }
