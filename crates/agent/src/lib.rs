@@ -14,6 +14,8 @@
 //! - [`sink`], [`processor`], [`runner`]: the take side, with Flume's back-off.
 //! - [`avro_ipc`]: Flume's Avro RPC (`AvroSourceProtocol` over Avro's Netty transport), for
 //!   the `avro` source and sink.
+//! - [`thrift_rpc`]: Flume's Thrift RPC (framing, messages, a blocking client) for the
+//!   `thrift` source and sink.
 //! - [`metrics`]: Flume's counter names, served as Flume's JSON and as Prometheus text.
 //! - [`agent`]: starting everything in order and stopping it cleanly.
 //!
@@ -40,3 +42,4 @@ pub mod selector;
 pub mod sink;
 pub mod source;
 pub mod stop;
+pub mod thrift_rpc;

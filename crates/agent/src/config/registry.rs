@@ -64,7 +64,6 @@ pub fn unknown_message(kind: &str, value: &str, resolved: &Resolved, known: &[Ty
 
 /// Flume 1.11 sources we do not have.
 pub const FLUME_ONLY_SOURCES: &[(&str, &str)] = &[
-    ("thrift", "org.apache.flume.source.ThriftSource"),
     ("jms", "org.apache.flume.source.jms.JMSSource"),
     ("kafka", "org.apache.flume.source.kafka.KafkaSource"),
     ("scribe", "org.apache.flume.source.scribe.ScribeSource"),
@@ -74,7 +73,6 @@ pub const FLUME_ONLY_SOURCES: &[(&str, &str)] = &[
 pub const FLUME_ONLY_SINKS: &[(&str, &str)] = &[
     ("hdfs", "org.apache.flume.sink.hdfs.HDFSEventSink"),
     ("hive", "org.apache.flume.sink.hive.HiveSink"),
-    ("thrift", "org.apache.flume.sink.ThriftSink"),
     ("irc", "org.apache.flume.sink.irc.IRCSink"),
     ("hbase", "org.apache.flume.sink.hbase.HBaseSink"),
     ("hbase2", "org.apache.flume.sink.hbase2.HBase2Sink"),

@@ -12,6 +12,7 @@ pub mod file_roll;
 pub mod logger;
 pub mod null;
 pub mod serializer;
+pub mod thrift;
 
 use crate::channel::{Channel, ChannelError};
 use crate::config::context::Ctx;
@@ -38,6 +39,10 @@ pub const SINK_TYPES: &[TypeName] = &[
     TypeName {
         alias: "avro",
         classes: &["org.apache.flume.sink.AvroSink"],
+    },
+    TypeName {
+        alias: "thrift",
+        classes: &["org.apache.flume.sink.ThriftSink"],
     },
 ];
 
@@ -78,6 +83,15 @@ pub enum SinkError {
         peer: String,
         /// What happened.
         reason: String,
+    },
+    /// A Thrift RPC delivery failed or was not answered `OK`.
+    #[error("sink {sink}: {source}")]
+    Thrift {
+        /// The sink.
+        sink: String,
+        /// Why.
+        #[source]
+        source: thrift::DeliveryError,
     },
     /// Every sink of a group failed (or is backed off).
     #[error("sink group {group}: {reason}")]
@@ -132,6 +146,8 @@ pub enum SinkSettings {
     Null(null::NullConfig),
     /// `avro`.
     Avro(avro::AvroSinkConfig),
+    /// `thrift`.
+    Thrift(thrift::ThriftSinkConfig),
 }
 
 impl SinkSettings {
@@ -141,6 +157,7 @@ impl SinkSettings {
             "logger" => Self::Logger(logger::LoggerConfig::parse(ctx)),
             "file_roll" => Self::FileRoll(file_roll::FileRollConfig::parse(ctx)),
             "avro" => Self::Avro(avro::AvroSinkConfig::parse(ctx)),
+            "thrift" => Self::Thrift(thrift::ThriftSinkConfig::parse(ctx)),
             _ => Self::Null(null::NullConfig::parse(ctx)),
         }
     }
@@ -153,6 +170,7 @@ impl SinkSettings {
             Self::FileRoll(c) => ("sink.batchSize", u64::from(c.batch_size)),
             Self::Null(c) => ("batchSize", u64::from(c.batch_size)),
             Self::Avro(c) => ("batch-size", u64::from(c.batch_size)),
+            Self::Thrift(c) => ("batch-size", u64::from(c.batch_size)),
         }
     }
 }
@@ -164,6 +182,7 @@ pub fn build(settings: &SinkSettings, ctx: SinkContext) -> Box<dyn Sink> {
         SinkSettings::FileRoll(c) => Box::new(file_roll::FileRollSink::new(c.clone(), ctx)),
         SinkSettings::Null(c) => Box::new(null::NullSink::new(c.clone(), ctx)),
         SinkSettings::Avro(c) => Box::new(avro::AvroSink::new(c.clone(), ctx)),
+        SinkSettings::Thrift(c) => Box::new(thrift::ThriftSink::new(c.clone(), ctx)),
     }
 }
 

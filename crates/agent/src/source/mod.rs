@@ -26,6 +26,7 @@ pub mod seq;
 pub mod spooldir;
 pub mod syslog;
 pub mod taildir;
+pub mod thrift;
 
 use crate::channel_processor::ChannelProcessor;
 use crate::config::context::Ctx;
@@ -82,6 +83,10 @@ pub const SOURCE_TYPES: &[TypeName] = &[
     TypeName {
         alias: "taildir",
         classes: &["org.apache.flume.source.taildir.TaildirSource"],
+    },
+    TypeName {
+        alias: "thrift",
+        classes: &["org.apache.flume.source.ThriftSource"],
     },
 ];
 
@@ -223,6 +228,8 @@ pub enum SourceSettings {
     Taildir(taildir::TaildirConfig),
     /// `avro`.
     Avro(avro::AvroSourceConfig),
+    /// `thrift`.
+    Thrift(thrift::ThriftSourceConfig),
 }
 
 impl SourceSettings {
@@ -242,6 +249,7 @@ impl SourceSettings {
             "spooldir" => Self::SpoolDir(spooldir::SpoolDirConfig::parse(ctx)),
             "taildir" => Self::Taildir(taildir::TaildirConfig::parse(ctx)),
             "avro" => Self::Avro(avro::AvroSourceConfig::parse(ctx)),
+            "thrift" => Self::Thrift(thrift::ThriftSourceConfig::parse(ctx)),
             _ => Self::Seq(seq::SeqConfig::parse(ctx)),
         }
     }
@@ -264,6 +272,8 @@ impl SourceSettings {
             Self::Taildir(c) => ("batchSize", u64::from(c.batch_size)),
             // One call is one transaction; its size is the sender's batch size.
             Self::Avro(_) => ("type", 1),
+            // One call is one transaction; Flume has no key bounding its size.
+            Self::Thrift(_) => ("type", 1),
         }
     }
 }
@@ -295,6 +305,9 @@ pub fn build(settings: &SourceSettings, ctx: SourceContext) -> Source {
         }
         SourceSettings::Avro(c) => {
             Source::EventDriven(Box::new(avro::AvroSource::new(c.clone(), ctx)))
+        }
+        SourceSettings::Thrift(c) => {
+            Source::EventDriven(Box::new(thrift::ThriftSource::new(c.clone(), ctx)))
         }
     }
 }
