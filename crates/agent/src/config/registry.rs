@@ -67,7 +67,6 @@ pub const FLUME_ONLY_SOURCES: &[(&str, &str)] = &[
     ("avro", "org.apache.flume.source.AvroSource"),
     ("thrift", "org.apache.flume.source.ThriftSource"),
     ("jms", "org.apache.flume.source.jms.JMSSource"),
-    ("kafka", "org.apache.flume.source.kafka.KafkaSource"),
     ("scribe", "org.apache.flume.source.scribe.ScribeSource"),
 ];
 
@@ -85,7 +84,6 @@ pub const FLUME_ONLY_SINKS: &[(&str, &str)] = &[
         "elasticsearch",
         "org.apache.flume.sink.elasticsearch.ElasticSearchSink",
     ),
-    ("kafka", "org.apache.flume.sink.kafka.KafkaSink"),
     ("http", "org.apache.flume.sink.http.HttpSink"),
     (
         "morphline_solr",

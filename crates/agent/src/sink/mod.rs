@@ -8,6 +8,7 @@
 //! [`SinkSettings`], [`SinkSettings::parse`], [`SinkSettings::batch_size`] and [`build`].
 
 pub mod file_roll;
+pub mod kafka;
 pub mod logger;
 pub mod null;
 pub mod serializer;
@@ -33,6 +34,10 @@ pub const SINK_TYPES: &[TypeName] = &[
     TypeName {
         alias: "null",
         classes: &["org.apache.flume.sink.NullSink"],
+    },
+    TypeName {
+        alias: "kafka",
+        classes: &["org.apache.flume.sink.kafka.KafkaSink"],
     },
 ];
 
@@ -63,6 +68,14 @@ pub enum SinkError {
         /// Why.
         #[source]
         source: std::io::Error,
+    },
+    /// The peer did not confirm the batch (for example Kafka brokers unreachable).
+    #[error("sink {sink}: {reason}")]
+    Delivery {
+        /// The sink.
+        sink: String,
+        /// What happened.
+        reason: String,
     },
     /// Every sink of a group failed (or is backed off).
     #[error("sink group {group}: {reason}")]
@@ -115,6 +128,8 @@ pub enum SinkSettings {
     FileRoll(file_roll::FileRollConfig),
     /// `null`.
     Null(null::NullConfig),
+    /// `kafka`.
+    Kafka(kafka::KafkaSinkConfig),
 }
 
 impl SinkSettings {
@@ -123,6 +138,7 @@ impl SinkSettings {
         match alias {
             "logger" => Self::Logger(logger::LoggerConfig::parse(ctx)),
             "file_roll" => Self::FileRoll(file_roll::FileRollConfig::parse(ctx)),
+            "kafka" => Self::Kafka(kafka::KafkaSinkConfig::parse(ctx)),
             _ => Self::Null(null::NullConfig::parse(ctx)),
         }
     }
@@ -134,6 +150,7 @@ impl SinkSettings {
             Self::Logger(_) => ("type", 1),
             Self::FileRoll(c) => ("sink.batchSize", u64::from(c.batch_size)),
             Self::Null(c) => ("batchSize", u64::from(c.batch_size)),
+            Self::Kafka(c) => ("flumeBatchSize", u64::from(c.batch_size)),
         }
     }
 }
@@ -144,6 +161,7 @@ pub fn build(settings: &SinkSettings, ctx: SinkContext) -> Box<dyn Sink> {
         SinkSettings::Logger(c) => Box::new(logger::LoggerSink::new(c.clone(), ctx)),
         SinkSettings::FileRoll(c) => Box::new(file_roll::FileRollSink::new(c.clone(), ctx)),
         SinkSettings::Null(c) => Box::new(null::NullSink::new(c.clone(), ctx)),
+        SinkSettings::Kafka(c) => Box::new(kafka::KafkaSink::new(c.clone(), ctx)),
     }
 }
 

@@ -19,6 +19,7 @@ pub mod commit;
 pub mod durable_file;
 pub mod exec;
 pub mod http;
+pub mod kafka;
 pub mod netcat;
 pub mod netcat_udp;
 pub mod seq;
@@ -78,6 +79,10 @@ pub const SOURCE_TYPES: &[TypeName] = &[
         alias: "taildir",
         classes: &["org.apache.flume.source.taildir.TaildirSource"],
     },
+    TypeName {
+        alias: "kafka",
+        classes: &["org.apache.flume.source.kafka.KafkaSource"],
+    },
 ];
 
 /// Why a source failed to start or to process.
@@ -93,6 +98,14 @@ pub enum SourceError {
         addr: String,
         /// Why.
         error: std::io::Error,
+    },
+    /// A client library (for example librdkafka) could not be set up.
+    #[error("source {source_name}: {reason}")]
+    Client {
+        /// The source.
+        source_name: String,
+        /// What happened.
+        reason: String,
     },
     /// Putting into a required channel failed.
     #[error("source {source_name}: {error}")]
@@ -216,6 +229,8 @@ pub enum SourceSettings {
     SpoolDir(spooldir::SpoolDirConfig),
     /// `TAILDIR`.
     Taildir(taildir::TaildirConfig),
+    /// `kafka`.
+    Kafka(kafka::KafkaSourceConfig),
 }
 
 impl SourceSettings {
@@ -234,6 +249,7 @@ impl SourceSettings {
             "syslogudp" => Self::Syslog(syslog::SyslogConfig::parse(syslog::SyslogKind::Udp, ctx)),
             "spooldir" => Self::SpoolDir(spooldir::SpoolDirConfig::parse(ctx)),
             "taildir" => Self::Taildir(taildir::TaildirConfig::parse(ctx)),
+            "kafka" => Self::Kafka(kafka::KafkaSourceConfig::parse(ctx)),
             _ => Self::Seq(seq::SeqConfig::parse(ctx)),
         }
     }
@@ -254,6 +270,7 @@ impl SourceSettings {
             },
             Self::SpoolDir(c) => ("batchSize", u64::from(c.batch_size)),
             Self::Taildir(c) => ("batchSize", u64::from(c.batch_size)),
+            Self::Kafka(c) => ("batchSize", u64::from(c.batch_size)),
         }
     }
 }
@@ -282,6 +299,9 @@ pub fn build(settings: &SourceSettings, ctx: SourceContext) -> Source {
         }
         SourceSettings::Taildir(c) => {
             Source::Pollable(Box::new(taildir::TaildirSource::new(c.clone(), ctx)))
+        }
+        SourceSettings::Kafka(c) => {
+            Source::Pollable(Box::new(kafka::KafkaSource::new(c.clone(), ctx)))
         }
     }
 }

@@ -63,7 +63,7 @@ fn unknown_types_list_the_known_ones() {
         )
         .replace(
             "k1.type = logger",
-            "k1.type = org.apache.flume.sink.kafka.KafkaSink",
+            "k1.type = org.apache.flume.sink.hdfs.HDFSEventSink",
         );
     // The list grows as sources are added; it is SOURCE_TYPES in order.
     let known = crate::source::SOURCE_TYPES
@@ -80,7 +80,7 @@ fn unknown_types_list_the_known_ones() {
         vec![
             first.as_str(),
             "bad.conf:8: a1.channels.c1.type: channel type \"org.apache.flume.channel.kafka.KafkaChannel\" is Flume's kafka channel (org.apache.flume.channel.kafka.KafkaChannel), which Sluice does not have; known channel types: file, memory",
-            "bad.conf:9: a1.sinks.k1.type: sink type \"org.apache.flume.sink.kafka.KafkaSink\" is Flume's kafka sink (org.apache.flume.sink.kafka.KafkaSink), which Sluice does not have; known sink types: logger, file_roll, null",
+            "bad.conf:9: a1.sinks.k1.type: sink type \"org.apache.flume.sink.hdfs.HDFSEventSink\" is Flume's hdfs sink (org.apache.flume.sink.hdfs.HDFSEventSink), which Sluice does not have; known sink types: logger, file_roll, null, kafka",
         ]
     );
 }
