@@ -32,7 +32,8 @@
 //! the tokio runtime only to be blocked on from this thread.
 //!
 //! The delivery timeout is Java's `delivery.timeout.ms` default, 120 s (librdkafka's own default
-//! is 300 s), unless `kafka.producer.delivery.timeout.ms` or `message.timeout.ms` says otherwise;
+//! is 300 s; with transactions it is capped at `transaction.timeout.ms`, 60 s by default), unless
+//! `kafka.producer.delivery.timeout.ms` or `message.timeout.ms` says otherwise;
 //! a flush waits at most that long plus a margin. The producer is created on the first
 //! `process` (and again after a failed transactional setup), so a broken cluster is counted in
 //! `ConnectionFailedCount` and retried, not a start-up failure.
@@ -57,6 +58,8 @@ use std::time::{Duration, Instant};
 pub const DEFAULT_TOPIC: &str = "default-flume-topic";
 /// Java's `delivery.timeout.ms` default.
 pub const DEFAULT_DELIVERY_TIMEOUT_MS: u64 = 120_000;
+/// librdkafka's and Java's `transaction.timeout.ms` default.
+pub const DEFAULT_TRANSACTION_TIMEOUT_MS: u64 = 60_000;
 /// The header whose value is the record key (Flume's `KEY_HEADER`).
 pub const KEY_HEADER: &str = "key";
 
@@ -121,29 +124,66 @@ impl KafkaSinkConfig {
             Role::Producer,
             &[("bootstrap.servers", "kafka.bootstrap.servers")],
         );
-        if kafka::find(&producer, &["acks", "request.required.acks"]).is_none() {
-            producer.insert(
+        let transactional_id = kafka::find(&producer, &["transactional.id"]).map(str::to_owned);
+        match kafka::find(&producer, &["acks", "request.required.acks"]) {
+            // Transactions need every in-sync replica's acknowledgement (as in Java).
+            None if transactional_id.is_some() => producer.insert(
+                0,
+                ClientProperty {
+                    name: "acks".into(),
+                    value: "all".into(),
+                    key: "kafka.producer.acks".into(),
+                },
+            ),
+            None => producer.insert(
                 0,
                 ClientProperty {
                     name: "acks".into(),
                     value: "1".into(),
                     key: "kafka.producer.acks".into(),
                 },
-            );
+            ),
+            Some(acks) if transactional_id.is_some() && !matches!(acks.trim(), "all" | "-1") => {
+                ctx.error(
+                    "kafka.producer.acks",
+                    "must be all (or -1) when kafka.producer.transactional.id is set",
+                );
+            }
+            Some(_) => {}
         }
-        let delivery_timeout_ms =
-            match kafka::find(&producer, &["delivery.timeout.ms", "message.timeout.ms"]) {
-                Some(v) => v.trim().parse().unwrap_or(DEFAULT_DELIVERY_TIMEOUT_MS),
-                None => {
-                    producer.push(ClientProperty {
-                        name: "delivery.timeout.ms".into(),
-                        value: DEFAULT_DELIVERY_TIMEOUT_MS.to_string(),
-                        key: "kafka.producer.delivery.timeout.ms".into(),
-                    });
-                    DEFAULT_DELIVERY_TIMEOUT_MS
+        // librdkafka requires a transactional producer's delivery timeout to fit in its
+        // transaction timeout (60 s by default, as in Java).
+        let transaction_timeout_ms = transactional_id.as_ref().map(|_| {
+            kafka::find(&producer, &["transaction.timeout.ms"])
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(DEFAULT_TRANSACTION_TIMEOUT_MS)
+        });
+        let delivery_timeout_ms = match kafka::find(
+            &producer,
+            &["delivery.timeout.ms", "message.timeout.ms"],
+        ) {
+            Some(v) => {
+                let ms = v.trim().parse().unwrap_or(DEFAULT_DELIVERY_TIMEOUT_MS);
+                if transaction_timeout_ms.is_some_and(|t| ms > t) {
+                    ctx.error(
+                            "kafka.producer.delivery.timeout.ms",
+                            "must not exceed kafka.producer.transaction.timeout.ms (60000 by default) when kafka.producer.transactional.id is set",
+                        );
                 }
-            };
-        let transactional_id = kafka::find(&producer, &["transactional.id"]).map(str::to_owned);
+                ms
+            }
+            None => {
+                let ms = transaction_timeout_ms.map_or(DEFAULT_DELIVERY_TIMEOUT_MS, |t| {
+                    t.min(DEFAULT_DELIVERY_TIMEOUT_MS)
+                });
+                producer.push(ClientProperty {
+                    name: "delivery.timeout.ms".into(),
+                    value: ms.to_string(),
+                    key: "kafka.producer.delivery.timeout.ms".into(),
+                });
+                ms
+            }
+        };
         let record_headers = ctx
             .prefixed("header.")
             .into_iter()
@@ -604,7 +644,7 @@ mod tests {
             ("kafka.bootstrap.servers", "h:9092"),
             ("kafka.topic", "logs-%{app}"),
             ("flumeBatchSize", "7"),
-            ("kafka.producer.acks", "all"),
+            ("kafka.producer.acks", "-1"),
             ("useFlumeEventFormat", "true"),
             ("defaultPartitionId", "2"),
             ("partitionIdHeader", "p"),
@@ -631,7 +671,7 @@ mod tests {
             cfg.record_headers,
             vec![("trace".into(), "trace-id".into())]
         );
-        assert_eq!(kafka::find(&cfg.producer, &["acks"]), Some("all"));
+        assert_eq!(kafka::find(&cfg.producer, &["acks"]), Some("-1"));
         assert_eq!(cfg.delivery_timeout_ms, 3000);
         assert_eq!(cfg.transactional_id.as_deref(), Some("tx1"));
     }

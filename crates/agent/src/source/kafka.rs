@@ -449,11 +449,21 @@ impl PollableSource for KafkaSource {
     }
 
     fn stop(&mut self) {
+        if self.consumer.is_some() && !self.uncommitted.is_empty() {
+            self.commit_offsets(&Positions::new());
+        }
         if let Some(consumer) = self.consumer.take() {
-            if !self.uncommitted.is_empty() {
-                self.commit_offsets(&Positions::new());
+            // Leave the group before closing: unsubscribing revokes the partitions, and the
+            // revocation is handed to us behind any prefetched records, so poll (dropping those
+            // uncommitted records) until the queue is empty. Closing without this leaves the
+            // group waiting for the revocation, and the next member waits for our session to
+            // time out.
+            consumer.unsubscribe();
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while consumer.poll(Duration::from_millis(100)).is_some() && Instant::now() < deadline {
             }
             drop(consumer);
+            tracing::debug!(source = %self.ctx.name, "kafka consumer closed");
         }
         self.ctx.counters.lifetime.stopped();
     }
