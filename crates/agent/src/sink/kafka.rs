@@ -33,7 +33,8 @@
 //!
 //! The delivery timeout is Java's `delivery.timeout.ms` default, 120 s (librdkafka's own default
 //! is 300 s; with transactions it is capped at `transaction.timeout.ms`, 60 s by default), unless
-//! `kafka.producer.delivery.timeout.ms` or `message.timeout.ms` says otherwise;
+//! `kafka.producer.delivery.timeout.ms` or `message.timeout.ms` says otherwise, and `linger.ms`
+//! is Java's default 0 (librdkafka's is 5 ms) unless set;
 //! a flush waits at most that long plus a margin. The producer is created on the first
 //! `process` (and again after a failed transactional setup), so a broken cluster is counted in
 //! `ConnectionFailedCount` and retried, not a start-up failure.
@@ -124,6 +125,14 @@ impl KafkaSinkConfig {
             Role::Producer,
             &[("bootstrap.servers", "kafka.bootstrap.servers")],
         );
+        // Java's producer sends at once by default (linger.ms = 0); librdkafka waits 5 ms.
+        if kafka::find(&producer, &["linger.ms", "queue.buffering.max.ms"]).is_none() {
+            producer.push(ClientProperty {
+                name: "linger.ms".into(),
+                value: "0".into(),
+                key: "kafka.producer.linger.ms".into(),
+            });
+        }
         let transactional_id = kafka::find(&producer, &["transactional.id"]).map(str::to_owned);
         match kafka::find(&producer, &["acks", "request.required.acks"]) {
             // Transactions need every in-sync replica's acknowledgement (as in Java).
@@ -493,9 +502,26 @@ impl KafkaSink {
                 }
             }
         }
-        let remaining = deadline.saturating_duration_since(Instant::now());
-        if let Err(e) = producer.flush(remaining) {
-            return Err(format!("flush did not complete: {e}"));
+        // A zero-timeout flush asks librdkafka to send what it holds now; then the reports are
+        // polled on this thread until every record has one. (rdkafka's own `flush` polls in
+        // 100 ms slices that always run to their end, which would cost 100 ms per batch.)
+        let _ = producer.flush(Duration::ZERO);
+        loop {
+            let reported = {
+                let o = producer.context().outcome();
+                o.acknowledged + o.failed
+            };
+            if reported >= n {
+                break;
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "{} of {n} delivery reports missing after {} ms",
+                    n - reported,
+                    self.flush_timeout().as_millis()
+                ));
+            }
+            producer.poll(Duration::from_millis(1));
         }
         {
             let o = producer.context().outcome();
@@ -635,6 +661,7 @@ mod tests {
         assert_eq!(cfg.timestamp_header, None);
         assert_eq!(kafka::find(&cfg.producer, &["acks"]), Some("1"));
         assert_eq!(cfg.delivery_timeout_ms, 120_000);
+        assert_eq!(kafka::find(&cfg.producer, &["linger.ms"]), Some("0"));
         assert_eq!(cfg.transactional_id, None);
     }
 
