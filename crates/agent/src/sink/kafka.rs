@@ -266,6 +266,9 @@ impl ExtraCounters for KafkaSinkCounters {
 /// What the delivery reports of the current batch said.
 #[derive(Debug, Default)]
 struct Outcome {
+    /// The batch the reports are counted for; reports of an earlier (failed, purged) batch that
+    /// arrive late carry another number and are not counted.
+    batch: usize,
     acknowledged: usize,
     failed: usize,
     first_error: Option<String>,
@@ -295,10 +298,14 @@ impl ClientContext for DeliveryContext {
 }
 
 impl ProducerContext for DeliveryContext {
-    type DeliveryOpaque = ();
+    type DeliveryOpaque = usize;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, _: ()) {
+    fn delivery(&self, result: &DeliveryResult<'_>, batch: usize) {
         let mut o = self.outcome();
+        if batch != o.batch {
+            tracing::debug!(sink = %self.sink, batch, "delivery report of an earlier batch ignored");
+            return;
+        }
         match result {
             Ok(_) => o.acknowledged += 1,
             Err((e, msg)) => {
@@ -331,6 +338,8 @@ pub struct KafkaSink {
     ctx: SinkContext,
     kafka_counters: Arc<KafkaSinkCounters>,
     producer: Option<BaseProducer<DeliveryContext>>,
+    /// Numbers the batches, so late delivery reports of a failed one are told apart.
+    batch_seq: usize,
 }
 
 impl std::fmt::Debug for KafkaSink {
@@ -353,6 +362,7 @@ impl KafkaSink {
             ctx,
             kafka_counters,
             producer: None,
+            batch_seq: 0,
         }
     }
 
@@ -465,10 +475,15 @@ impl KafkaSink {
     fn deliver(&mut self, records: Vec<Prepared>) -> Result<(), String> {
         let deadline = Instant::now() + self.flush_timeout();
         let transactional = self.config.transactional_id.is_some();
+        self.batch_seq = self.batch_seq.wrapping_add(1);
+        let batch = self.batch_seq;
         let Some(producer) = self.producer.as_ref() else {
             return Err("no producer".into());
         };
-        *producer.context().outcome() = Outcome::default();
+        *producer.context().outcome() = Outcome {
+            batch,
+            ..Outcome::default()
+        };
         if transactional {
             producer
                 .begin_transaction()
@@ -476,7 +491,8 @@ impl KafkaSink {
         }
         let n = records.len();
         for r in records {
-            let mut record = BaseRecord::<str, Vec<u8>>::to(&r.topic).payload(&r.payload);
+            let mut record = BaseRecord::<str, Vec<u8>, usize>::with_opaque_to(&r.topic, batch)
+                .payload(&r.payload);
             if let Some(k) = &r.key {
                 record = record.key(k.as_str());
             }

@@ -384,6 +384,12 @@ impl KafkaSource {
             Ok(()) => self.uncommitted.clear(),
             Err(e) => {
                 tracing::warn!(source = %self.ctx.name, error = %e, "offset commit failed; retrying with the next batch (events may be delivered again after a restart)");
+                // Keep only partitions still assigned to us: committing one that moved to
+                // another member would fail every later commit too.
+                if let Ok(assigned) = consumer.assignment() {
+                    self.uncommitted
+                        .retain(|(t, p), _| assigned.find_partition(t, *p).is_some());
+                }
             }
         }
         self.kafka_counters
