@@ -454,28 +454,99 @@ fn source_puts_records_with_flume_headers_and_commits_after_the_put() {
             .is_some_and(|t| t.parse::<i64>().is_ok()));
     }
     // The group's committed offsets cover all 30 records.
-    let reader: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &servers)
-        .set("group.id", "g-unit")
-        .create()
-        .expect("consumer");
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition("in", 0);
-    tpl.add_partition("in", 1);
-    let committed = reader
-        .committed_offsets(tpl, Duration::from_secs(10))
-        .expect("committed");
-    let total: i64 = committed
-        .elements()
-        .iter()
-        .map(|e| e.offset().to_raw().unwrap_or(0).max(0))
-        .sum();
-    assert_eq!(total, 30);
+    assert_eq!(committed_total(&servers, "g-unit", "in", 2), 30);
 }
 
 /// The agent's configuration. The session timeout is short because librdkafka's mock group
 /// coordinator keeps a member that left until its session times out, so the restarted agent
 /// would otherwise wait the default 45 s for its assignment.
+fn committed_total(servers: &str, group: &str, topic: &str, partitions: i32) -> i64 {
+    let reader: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", servers)
+        .set("group.id", group)
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition(topic, p);
+    }
+    reader
+        .committed_offsets(tpl, Duration::from_secs(10))
+        .expect("committed")
+        .elements()
+        .iter()
+        .map(|e| e.offset().to_raw().unwrap_or(0).max(0))
+        .sum()
+}
+
+fn drain(channel: &Channel) -> Vec<String> {
+    let mut tx = channel.transaction();
+    let mut v = Vec::new();
+    for _ in 0..channel.len() {
+        let e = tx.take().expect("take").expect("an event");
+        v.push(String::from_utf8(e.body).expect("utf8"));
+    }
+    tx.commit().expect("commit");
+    v
+}
+
+#[test]
+fn source_commits_nothing_for_a_batch_the_channel_refused_and_reads_it_again() {
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    cluster.create_topic("small", 1, 1).expect("topic");
+    let servers = cluster.bootstrap_servers();
+    produce(&servers, "small", 0..25);
+    // Room for one batch only.
+    let channel = memory_channel(10);
+    let cfg = parse(
+        "a1.sources.r1.",
+        &[
+            ("kafka.bootstrap.servers", &servers),
+            ("kafka.topics", "small"),
+            ("kafka.consumer.group.id", "g-full"),
+            ("kafka.consumer.auto.offset.reset", "earliest"),
+            ("batchSize", "10"),
+            ("batchDurationMillis", "2000"),
+        ],
+        KafkaSourceConfig::parse,
+    );
+    let ctx = SourceContext {
+        name: "r1".into(),
+        processor: Arc::new(ChannelProcessor::new(
+            "r1",
+            vec![],
+            Selector::Replicating {
+                required: vec![0],
+                optional: vec![],
+            },
+            vec![channel.clone()],
+        )),
+        counters: Arc::default(),
+    };
+    let counters = ctx.counters.clone();
+    let mut source = KafkaSource::new(cfg, ctx);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while channel.len() < 10 && Instant::now() < deadline {
+        source.process().expect("process");
+    }
+    assert_eq!(channel.len(), 10);
+    assert_eq!(committed_total(&servers, "g-full", "small", 1), 10);
+    // The channel is full: the next batch is refused, nothing more is committed.
+    assert_eq!(source.process().expect("process"), Status::Backoff);
+    assert_eq!(counters.channel_write_fail.load(Relaxed), 1);
+    assert_eq!(committed_total(&servers, "g-full", "small", 1), 10);
+    // Drained, the refused records are read again, then the rest.
+    let mut got = drain(&channel);
+    while got.len() < 25 && Instant::now() < deadline {
+        source.process().expect("process");
+        got.extend(drain(&channel));
+    }
+    source.stop();
+    let want: Vec<String> = (0..25).map(|i| format!("r{i}")).collect();
+    assert_eq!(got, want, "every record once, in order");
+    assert_eq!(committed_total(&servers, "g-full", "small", 1), 25);
+}
+
 fn agent_conf(servers: &str, channel_dir: &Path, out: &Path) -> String {
     format!(
         "a1.sources = r1\n\
