@@ -35,6 +35,7 @@ pub mod channel_processor;
 pub mod config;
 pub mod event;
 pub mod interceptor;
+pub mod kafka;
 pub mod metrics;
 pub mod processor;
 pub mod runner;

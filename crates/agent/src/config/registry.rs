@@ -65,7 +65,6 @@ pub fn unknown_message(kind: &str, value: &str, resolved: &Resolved, known: &[Ty
 /// Flume 1.11 sources we do not have.
 pub const FLUME_ONLY_SOURCES: &[(&str, &str)] = &[
     ("jms", "org.apache.flume.source.jms.JMSSource"),
-    ("kafka", "org.apache.flume.source.kafka.KafkaSource"),
     ("scribe", "org.apache.flume.source.scribe.ScribeSource"),
 ];
 
@@ -81,7 +80,6 @@ pub const FLUME_ONLY_SINKS: &[(&str, &str)] = &[
         "elasticsearch",
         "org.apache.flume.sink.elasticsearch.ElasticSearchSink",
     ),
-    ("kafka", "org.apache.flume.sink.kafka.KafkaSink"),
     ("http", "org.apache.flume.sink.http.HttpSink"),
     (
         "morphline_solr",

@@ -10,7 +10,7 @@ pub mod render;
 
 use crate::channel::Channel;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// One value, typed for Prometheus.
@@ -76,6 +76,13 @@ impl Lifetime {
     }
 }
 
+/// Counters of one component type beyond Flume's common set (for example the Kafka sink's
+/// `KafkaEventSendTimer` and `RollbackCount`).
+pub trait ExtraCounters: std::fmt::Debug + Send + Sync {
+    /// Every value by its Flume name, in a fixed order.
+    fn snapshot(&self) -> Vec<Metric>;
+}
+
 macro_rules! counter_group {
     ($(#[$meta:meta])* $name:ident { $($(#[$doc:meta])* $field:ident => $export:literal : $kind:ident,)* }) => {
         $(#[$meta])*
@@ -84,12 +91,18 @@ macro_rules! counter_group {
             $($(#[$doc])* pub $field: AtomicU64,)*
             /// Start and stop times.
             pub lifetime: Lifetime,
+            /// Counters a component type adds to Flume's set (as Flume's `KafkaSinkCounter`
+            /// extends `SinkCounter`), reported after the common ones; set once when built.
+            pub extra: OnceLock<Arc<dyn ExtraCounters>>,
         }
 
         impl $name {
             /// Every value by its Flume name, in a fixed order.
             pub fn snapshot(&self) -> Vec<Metric> {
                 let mut v = vec![$(Metric { name: $export, value: Value::$kind(self.$field.load(Relaxed)) },)*];
+                if let Some(extra) = self.extra.get() {
+                    v.extend(extra.snapshot());
+                }
                 v.extend(self.lifetime.snapshot());
                 v
             }

@@ -9,6 +9,7 @@
 
 pub mod avro;
 pub mod file_roll;
+pub mod kafka;
 pub mod logger;
 pub mod null;
 pub mod serializer;
@@ -43,6 +44,10 @@ pub const SINK_TYPES: &[TypeName] = &[
     TypeName {
         alias: "thrift",
         classes: &["org.apache.flume.sink.ThriftSink"],
+    },
+    TypeName {
+        alias: "kafka",
+        classes: &["org.apache.flume.sink.kafka.KafkaSink"],
     },
 ];
 
@@ -148,6 +153,8 @@ pub enum SinkSettings {
     Avro(avro::AvroSinkConfig),
     /// `thrift`.
     Thrift(thrift::ThriftSinkConfig),
+    /// `kafka`.
+    Kafka(kafka::KafkaSinkConfig),
 }
 
 impl SinkSettings {
@@ -158,6 +165,7 @@ impl SinkSettings {
             "file_roll" => Self::FileRoll(file_roll::FileRollConfig::parse(ctx)),
             "avro" => Self::Avro(avro::AvroSinkConfig::parse(ctx)),
             "thrift" => Self::Thrift(thrift::ThriftSinkConfig::parse(ctx)),
+            "kafka" => Self::Kafka(kafka::KafkaSinkConfig::parse(ctx)),
             _ => Self::Null(null::NullConfig::parse(ctx)),
         }
     }
@@ -171,6 +179,7 @@ impl SinkSettings {
             Self::Null(c) => ("batchSize", u64::from(c.batch_size)),
             Self::Avro(c) => ("batch-size", u64::from(c.batch_size)),
             Self::Thrift(c) => ("batch-size", u64::from(c.batch_size)),
+            Self::Kafka(c) => ("flumeBatchSize", u64::from(c.batch_size)),
         }
     }
 }
@@ -183,6 +192,7 @@ pub fn build(settings: &SinkSettings, ctx: SinkContext) -> Box<dyn Sink> {
         SinkSettings::Null(c) => Box::new(null::NullSink::new(c.clone(), ctx)),
         SinkSettings::Avro(c) => Box::new(avro::AvroSink::new(c.clone(), ctx)),
         SinkSettings::Thrift(c) => Box::new(thrift::ThriftSink::new(c.clone(), ctx)),
+        SinkSettings::Kafka(c) => Box::new(kafka::KafkaSink::new(c.clone(), ctx)),
     }
 }
 

@@ -20,6 +20,7 @@ pub mod commit;
 pub mod durable_file;
 pub mod exec;
 pub mod http;
+pub mod kafka;
 pub mod netcat;
 pub mod netcat_udp;
 pub mod seq;
@@ -88,6 +89,10 @@ pub const SOURCE_TYPES: &[TypeName] = &[
         alias: "thrift",
         classes: &["org.apache.flume.source.ThriftSource"],
     },
+    TypeName {
+        alias: "kafka",
+        classes: &["org.apache.flume.source.kafka.KafkaSource"],
+    },
 ];
 
 /// Why a source failed to start or to process.
@@ -103,6 +108,14 @@ pub enum SourceError {
         addr: String,
         /// Why.
         error: std::io::Error,
+    },
+    /// A client library (for example librdkafka) could not be set up.
+    #[error("source {source_name}: {reason}")]
+    Client {
+        /// The source.
+        source_name: String,
+        /// What happened.
+        reason: String,
     },
     /// Putting into a required channel failed.
     #[error("source {source_name}: {error}")]
@@ -230,6 +243,8 @@ pub enum SourceSettings {
     Avro(avro::AvroSourceConfig),
     /// `thrift`.
     Thrift(thrift::ThriftSourceConfig),
+    /// `kafka`.
+    Kafka(kafka::KafkaSourceConfig),
 }
 
 impl SourceSettings {
@@ -250,6 +265,7 @@ impl SourceSettings {
             "taildir" => Self::Taildir(taildir::TaildirConfig::parse(ctx)),
             "avro" => Self::Avro(avro::AvroSourceConfig::parse(ctx)),
             "thrift" => Self::Thrift(thrift::ThriftSourceConfig::parse(ctx)),
+            "kafka" => Self::Kafka(kafka::KafkaSourceConfig::parse(ctx)),
             _ => Self::Seq(seq::SeqConfig::parse(ctx)),
         }
     }
@@ -274,6 +290,7 @@ impl SourceSettings {
             Self::Avro(_) => ("type", 1),
             // One call is one transaction; Flume has no key bounding its size.
             Self::Thrift(_) => ("type", 1),
+            Self::Kafka(c) => ("batchSize", u64::from(c.batch_size)),
         }
     }
 }
@@ -308,6 +325,9 @@ pub fn build(settings: &SourceSettings, ctx: SourceContext) -> Source {
         }
         SourceSettings::Thrift(c) => {
             Source::EventDriven(Box::new(thrift::ThriftSource::new(c.clone(), ctx)))
+        }
+        SourceSettings::Kafka(c) => {
+            Source::Pollable(Box::new(kafka::KafkaSource::new(c.clone(), ctx)))
         }
     }
 }

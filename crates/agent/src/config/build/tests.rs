@@ -63,7 +63,7 @@ fn unknown_types_list_the_known_ones() {
         )
         .replace(
             "k1.type = logger",
-            "k1.type = org.apache.flume.sink.kafka.KafkaSink",
+            "k1.type = org.apache.flume.sink.hdfs.HDFSEventSink",
         );
     // The list grows as sources are added; it is SOURCE_TYPES in order.
     let known = crate::source::SOURCE_TYPES
@@ -81,7 +81,7 @@ fn unknown_types_list_the_known_ones() {
         .collect::<Vec<_>>()
         .join(", ");
     let third = format!(
-        "bad.conf:9: a1.sinks.k1.type: sink type \"org.apache.flume.sink.kafka.KafkaSink\" is Flume's kafka sink (org.apache.flume.sink.kafka.KafkaSink), which Sluice does not have; known sink types: {known_sinks}"
+        "bad.conf:9: a1.sinks.k1.type: sink type \"org.apache.flume.sink.hdfs.HDFSEventSink\" is Flume's hdfs sink (org.apache.flume.sink.hdfs.HDFSEventSink), which Sluice does not have; known sink types: {known_sinks}"
     );
     assert!(third.contains("known sink types: logger, file_roll, null"));
     assert_eq!(

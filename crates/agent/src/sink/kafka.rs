@@ -1,0 +1,761 @@
+//! `kafka`: publishes events to Kafka topics (Flume's `KafkaSink`) through librdkafka (the
+//! `rdkafka` crate), never a Kafka protocol of our own.
+//!
+//! Keys and Flume 1.11's defaults: `kafka.bootstrap.servers` (required), `kafka.topic`
+//! (`default-flume-topic`; `%{header}` is replaced by the event's header), `flumeBatchSize`
+//! (100), `kafka.producer.acks` (`1`, Flume's default, where librdkafka's is `all`),
+//! `useFlumeEventFormat` (false: the body alone; true: Flume's `AvroFlumeEvent` datum with the
+//! headers, readable by Flume's Kafka source and channel), `defaultPartitionId` (none: the
+//! producer's partitioner picks), `partitionIdHeader` (none; overrides `defaultPartitionId`),
+//! `allowTopicOverride` (true) with `topicHeader` (`topic`), `timestampHeader` (none: the
+//! record's timestamp is the send time), `header.<flume header>=<kafka header>` (record headers)
+//! and the `key` header as the record key. Every other `kafka.producer.*` key goes to
+//! librdkafka ([`crate::kafka`] translates Java names). With `kafka.producer.transactional.id`
+//! each batch is one Kafka transaction.
+//!
+//! # Delivery
+//!
+//! One call to `process` takes up to `flumeBatchSize` events, hands them all to the producer,
+//! flushes, and checks a delivery report for every record; only when every record was
+//! acknowledged (and, with transactions, the transaction committed) is the channel take
+//! committed. Any failure — an unknown topic, a non-numeric partition header, brokers
+//! unreachable until the delivery timeout — purges what is still queued, aborts the transaction,
+//! rolls the take back (`RollbackCount`) and returns the error, so the runner retries later:
+//! at-least-once, a rolled-back batch may already be partly in Kafka and is sent again.
+//!
+//! # Why a blocking producer
+//!
+//! Sinks run on their own runner thread and `Sink::process` is synchronous: the batch must be
+//! confirmed before `process` returns. rdkafka's `BaseProducer` fits that exactly — `send`
+//! enqueues without blocking, `flush` polls the delivery reports on the calling thread into our
+//! [`ProducerContext`], and there is no async runtime in between. A `FutureProducer` would need
+//! the tokio runtime only to be blocked on from this thread.
+//!
+//! The delivery timeout is Java's `delivery.timeout.ms` default, 120 s (librdkafka's own default
+//! is 300 s; with transactions it is capped at `transaction.timeout.ms`, 60 s by default), unless
+//! `kafka.producer.delivery.timeout.ms` or `message.timeout.ms` says otherwise, and `linger.ms`
+//! is Java's default 0 (librdkafka's is 5 ms) unless set;
+//! a flush waits at most that long plus a margin. The producer is created on the first
+//! `process` (and again after a failed transactional setup), so a broken cluster is counted in
+//! `ConnectionFailedCount` and retried, not a start-up failure.
+
+use super::{count_batch, Sink, SinkContext, SinkError};
+use crate::config::context::Ctx;
+use crate::kafka::{self, ClientProperty, Role};
+use crate::metrics::{ExtraCounters, Metric, Value};
+use crate::runner::Status;
+use file_channel::Event;
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Header, Message, OwnedHeaders};
+use rdkafka::producer::PurgeConfig;
+use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
+use rdkafka::types::RDKafkaErrorCode;
+use rdkafka::ClientContext;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Flume's `DEFAULT_TOPIC`.
+pub const DEFAULT_TOPIC: &str = "default-flume-topic";
+/// Java's `delivery.timeout.ms` default.
+pub const DEFAULT_DELIVERY_TIMEOUT_MS: u64 = 120_000;
+/// librdkafka's and Java's `transaction.timeout.ms` default.
+pub const DEFAULT_TRANSACTION_TIMEOUT_MS: u64 = 60_000;
+/// The header whose value is the record key (Flume's `KEY_HEADER`).
+pub const KEY_HEADER: &str = "key";
+
+/// Configuration of a kafka sink.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KafkaSinkConfig {
+    /// `kafka.bootstrap.servers`.
+    pub bootstrap_servers: String,
+    /// `kafka.topic`, possibly with `%{header}`. Default: `default-flume-topic`.
+    pub topic: String,
+    /// `flumeBatchSize`. Default: 100.
+    pub batch_size: u32,
+    /// `useFlumeEventFormat`. Default: false.
+    pub use_flume_event_format: bool,
+    /// `defaultPartitionId`. Default: none.
+    pub default_partition_id: Option<i32>,
+    /// `partitionIdHeader`. Default: none.
+    pub partition_id_header: Option<String>,
+    /// `allowTopicOverride`. Default: true.
+    pub allow_topic_override: bool,
+    /// `topicHeader`. Default: `topic`.
+    pub topic_header: String,
+    /// `timestampHeader`. Default: none.
+    pub timestamp_header: Option<String>,
+    /// `header.<flume>=<kafka>`: Flume header name to Kafka record header name, in file order.
+    pub record_headers: Vec<(String, String)>,
+    /// `kafka.producer.*`, translated to librdkafka names (acks included).
+    pub producer: Vec<ClientProperty>,
+    /// The delivery timeout in force (from the producer properties or Java's default).
+    pub delivery_timeout_ms: u64,
+    /// `kafka.producer.transactional.id`, if set.
+    pub transactional_id: Option<String>,
+}
+
+impl KafkaSinkConfig {
+    /// Reads the keys.
+    pub fn parse(ctx: &Ctx<'_>) -> Self {
+        let bootstrap_servers = ctx.required("kafka.bootstrap.servers").unwrap_or_default();
+        let topic = ctx
+            .string("kafka.topic")
+            .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| DEFAULT_TOPIC.to_owned());
+        if let Some(i) = topic.find('%') {
+            if !topic[i..].starts_with("%{") {
+                ctx.error(
+                    "kafka.topic",
+                    "only %{header} escapes are supported in a Kafka topic",
+                );
+            }
+        }
+        let batch_size = ctx.u32_in(
+            "flumeBatchSize",
+            100,
+            1..=file_channel::limits::MAX_EVENTS_PER_TXN,
+        );
+        let default_partition_id = ctx
+            .has("defaultPartitionId")
+            .then(|| ctx.u64_in("defaultPartitionId", 0, 0..=i32::MAX as u64) as i32);
+        let mut producer = kafka::client_properties(
+            ctx,
+            Role::Producer,
+            &[("bootstrap.servers", "kafka.bootstrap.servers")],
+        );
+        // Java's producer sends at once by default (linger.ms = 0); librdkafka waits 5 ms.
+        if kafka::find(&producer, &["linger.ms", "queue.buffering.max.ms"]).is_none() {
+            producer.push(ClientProperty {
+                name: "linger.ms".into(),
+                value: "0".into(),
+                key: "kafka.producer.linger.ms".into(),
+            });
+        }
+        let transactional_id = kafka::find(&producer, &["transactional.id"]).map(str::to_owned);
+        match kafka::find(&producer, &["acks", "request.required.acks"]) {
+            // Transactions need every in-sync replica's acknowledgement (as in Java).
+            None if transactional_id.is_some() => producer.insert(
+                0,
+                ClientProperty {
+                    name: "acks".into(),
+                    value: "all".into(),
+                    key: "kafka.producer.acks".into(),
+                },
+            ),
+            None => producer.insert(
+                0,
+                ClientProperty {
+                    name: "acks".into(),
+                    value: "1".into(),
+                    key: "kafka.producer.acks".into(),
+                },
+            ),
+            Some(acks) if transactional_id.is_some() && !matches!(acks.trim(), "all" | "-1") => {
+                ctx.error(
+                    "kafka.producer.acks",
+                    "must be all (or -1) when kafka.producer.transactional.id is set",
+                );
+            }
+            Some(_) => {}
+        }
+        // librdkafka requires a transactional producer's delivery timeout to fit in its
+        // transaction timeout (60 s by default, as in Java).
+        let transaction_timeout_ms = transactional_id.as_ref().map(|_| {
+            kafka::find(&producer, &["transaction.timeout.ms"])
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(DEFAULT_TRANSACTION_TIMEOUT_MS)
+        });
+        let delivery_timeout_ms = match kafka::find(
+            &producer,
+            &["delivery.timeout.ms", "message.timeout.ms"],
+        ) {
+            Some(v) => {
+                let ms = v.trim().parse().unwrap_or(DEFAULT_DELIVERY_TIMEOUT_MS);
+                if transaction_timeout_ms.is_some_and(|t| ms > t) {
+                    ctx.error(
+                            "kafka.producer.delivery.timeout.ms",
+                            "must not exceed kafka.producer.transaction.timeout.ms (60000 by default) when kafka.producer.transactional.id is set",
+                        );
+                }
+                ms
+            }
+            None => {
+                let ms = transaction_timeout_ms.map_or(DEFAULT_DELIVERY_TIMEOUT_MS, |t| {
+                    t.min(DEFAULT_DELIVERY_TIMEOUT_MS)
+                });
+                producer.push(ClientProperty {
+                    name: "delivery.timeout.ms".into(),
+                    value: ms.to_string(),
+                    key: "kafka.producer.delivery.timeout.ms".into(),
+                });
+                ms
+            }
+        };
+        let record_headers = ctx
+            .prefixed("header.")
+            .into_iter()
+            .map(|(flume, e)| (flume.to_owned(), e.value.trim().to_owned()))
+            .collect();
+        Self {
+            bootstrap_servers,
+            topic,
+            batch_size,
+            use_flume_event_format: ctx.bool("useFlumeEventFormat", false),
+            default_partition_id,
+            partition_id_header: ctx.string("partitionIdHeader").map(|s| s.trim().to_owned()),
+            allow_topic_override: ctx.bool("allowTopicOverride", true),
+            topic_header: ctx.string_or("topicHeader", "topic").trim().to_owned(),
+            timestamp_header: ctx.string("timestampHeader").map(|s| s.trim().to_owned()),
+            record_headers,
+            producer,
+            delivery_timeout_ms,
+            transactional_id,
+        }
+    }
+}
+
+/// Replaces every `%{name}` in `template` by the event's header `name` (empty when absent), as
+/// Flume's `BucketPath` does for header escapes.
+pub fn substitute_headers(template: &str, event: &Event) -> String {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    while let Some(start) = rest.find("%{") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        match after.find('}') {
+            Some(end) => {
+                out.push_str(event.header(&after[..end]).unwrap_or(""));
+                rest = &after[end + 1..];
+            }
+            None => {
+                out.push_str(&rest[start..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Flume's `KafkaSinkCounter` additions to `SinkCounter`.
+#[derive(Debug, Default)]
+pub struct KafkaSinkCounters {
+    /// Milliseconds spent sending batches (take to last acknowledgement).
+    pub kafka_event_send_timer_ms: AtomicU64,
+    /// Batches rolled back.
+    pub rollback_count: AtomicU64,
+}
+
+impl ExtraCounters for KafkaSinkCounters {
+    fn snapshot(&self) -> Vec<Metric> {
+        vec![
+            Metric {
+                name: "KafkaEventSendTimer",
+                value: Value::Counter(self.kafka_event_send_timer_ms.load(Relaxed)),
+            },
+            Metric {
+                name: "RollbackCount",
+                value: Value::Counter(self.rollback_count.load(Relaxed)),
+            },
+        ]
+    }
+}
+
+/// What the delivery reports of the current batch said.
+#[derive(Debug, Default)]
+struct Outcome {
+    /// The batch the reports are counted for; reports of an earlier (failed, purged) batch that
+    /// arrive late carry another number and are not counted.
+    batch: usize,
+    acknowledged: usize,
+    failed: usize,
+    first_error: Option<String>,
+}
+
+/// Receives librdkafka's delivery reports and errors on the sink's thread (inside `flush`).
+#[derive(Debug)]
+struct DeliveryContext {
+    sink: Arc<str>,
+    outcome: Mutex<Outcome>,
+    counters: Arc<crate::metrics::SinkCounters>,
+}
+
+impl DeliveryContext {
+    fn outcome(&self) -> std::sync::MutexGuard<'_, Outcome> {
+        self.outcome.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl ClientContext for DeliveryContext {
+    fn error(&self, error: KafkaError, reason: &str) {
+        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
+            self.counters.connection_failed_count.fetch_add(1, Relaxed);
+        }
+        tracing::warn!(sink = %self.sink, error = %error, reason, "kafka client error");
+    }
+}
+
+impl ProducerContext for DeliveryContext {
+    type DeliveryOpaque = usize;
+
+    fn delivery(&self, result: &DeliveryResult<'_>, batch: usize) {
+        let mut o = self.outcome();
+        if batch != o.batch {
+            tracing::debug!(sink = %self.sink, batch, "delivery report of an earlier batch ignored");
+            return;
+        }
+        match result {
+            Ok(_) => o.acknowledged += 1,
+            Err((e, msg)) => {
+                o.failed += 1;
+                if o.first_error.is_none() {
+                    o.first_error = Some(format!(
+                        "topic {} partition {}: {e}",
+                        msg.topic(),
+                        msg.partition()
+                    ));
+                }
+            }
+        }
+    }
+}
+
+/// One record, prepared from an event.
+struct Prepared {
+    topic: String,
+    partition: Option<i32>,
+    key: Option<String>,
+    timestamp_ms: Option<i64>,
+    headers: Option<OwnedHeaders>,
+    payload: Vec<u8>,
+}
+
+/// The kafka sink.
+pub struct KafkaSink {
+    config: KafkaSinkConfig,
+    ctx: SinkContext,
+    kafka_counters: Arc<KafkaSinkCounters>,
+    producer: Option<BaseProducer<DeliveryContext>>,
+    /// Numbers the batches, so late delivery reports of a failed one are told apart.
+    batch_seq: usize,
+}
+
+impl std::fmt::Debug for KafkaSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaSink")
+            .field("name", &self.ctx.name)
+            .field("connected", &self.producer.is_some())
+            .finish()
+    }
+}
+
+impl KafkaSink {
+    /// A kafka sink; the producer is created on the first `process`.
+    pub fn new(config: KafkaSinkConfig, ctx: SinkContext) -> Self {
+        let kafka_counters = Arc::new(KafkaSinkCounters::default());
+        let _ = ctx.counters.extra.set(kafka_counters.clone());
+        ctx.counters.lifetime.started();
+        Self {
+            config,
+            ctx,
+            kafka_counters,
+            producer: None,
+            batch_seq: 0,
+        }
+    }
+
+    /// Flume's counters added by the Kafka sink.
+    pub fn kafka_counters(&self) -> &Arc<KafkaSinkCounters> {
+        &self.kafka_counters
+    }
+
+    fn failure(&self, reason: impl Into<String>) -> SinkError {
+        SinkError::Delivery {
+            sink: self.ctx.name.to_string(),
+            peer: format!("kafka {}", self.config.bootstrap_servers),
+            reason: reason.into(),
+        }
+    }
+
+    fn flush_timeout(&self) -> Duration {
+        Duration::from_millis(self.config.delivery_timeout_ms) + Duration::from_secs(5)
+    }
+
+    /// Creates the producer (and sets up transactions) if there is none.
+    fn ensure_producer(&mut self) -> Result<(), SinkError> {
+        if self.producer.is_some() {
+            return Ok(());
+        }
+        let config = kafka::client_config(
+            &self.config.producer,
+            &[("bootstrap.servers", self.config.bootstrap_servers.clone())],
+        );
+        let context = DeliveryContext {
+            sink: self.ctx.name.clone(),
+            outcome: Mutex::default(),
+            counters: self.ctx.counters.clone(),
+        };
+        let c = &self.ctx.counters;
+        let producer: BaseProducer<DeliveryContext> = match config.create_with_context(context) {
+            Ok(p) => p,
+            Err(e) => {
+                c.connection_failed_count.fetch_add(1, Relaxed);
+                return Err(self.failure(format!("cannot create the Kafka producer: {e}")));
+            }
+        };
+        if self.config.transactional_id.is_some() {
+            if let Err(e) = producer.init_transactions(self.flush_timeout()) {
+                c.connection_failed_count.fetch_add(1, Relaxed);
+                return Err(self.failure(format!("cannot initialise Kafka transactions: {e}")));
+            }
+        }
+        c.connection_created_count.fetch_add(1, Relaxed);
+        tracing::info!(sink = %self.ctx.name, servers = %self.config.bootstrap_servers, "kafka producer created");
+        self.producer = Some(producer);
+        Ok(())
+    }
+
+    /// The record for `event`, or why it cannot be sent.
+    fn prepare(&self, event: &Event) -> Result<Prepared, String> {
+        let c = &self.config;
+        let topic = match c
+            .allow_topic_override
+            .then(|| event.header(&c.topic_header))
+            .flatten()
+        {
+            Some(t) => t.to_owned(),
+            None => substitute_headers(&c.topic, event),
+        };
+        let mut partition = c.default_partition_id;
+        if let Some(h) = &c.partition_id_header {
+            if let Some(v) = event.header(h) {
+                partition = Some(
+                    v.trim()
+                        .parse::<i32>()
+                        .map_err(|_| format!("non-integer partition id \"{v}\" in header {h}"))?,
+                );
+            }
+        }
+        let timestamp_ms = c.timestamp_header.as_deref().and_then(|h| {
+            let v = event.header(h)?;
+            match v.trim().parse::<i64>() {
+                Ok(ms) => Some(ms),
+                Err(_) => {
+                    tracing::warn!(sink = %self.ctx.name, header = h, value = v, "invalid timestamp header; using the send time");
+                    None
+                }
+            }
+        });
+        let mut headers: Option<OwnedHeaders> = None;
+        for (flume, kafka_name) in &c.record_headers {
+            if let Some(v) = event.header(flume) {
+                headers = Some(headers.unwrap_or_default().insert(Header {
+                    key: kafka_name,
+                    value: Some(v.as_bytes()),
+                }));
+            }
+        }
+        let payload = if c.use_flume_event_format {
+            crate::avro_event::encode(event)
+        } else {
+            event.body.clone()
+        };
+        Ok(Prepared {
+            topic,
+            partition,
+            key: event.header(KEY_HEADER).map(str::to_owned),
+            timestamp_ms,
+            headers,
+            payload,
+        })
+    }
+
+    /// Sends `records`, flushes, and checks every report; with transactions, commits it.
+    fn deliver(&mut self, records: Vec<Prepared>) -> Result<(), String> {
+        let deadline = Instant::now() + self.flush_timeout();
+        let transactional = self.config.transactional_id.is_some();
+        self.batch_seq = self.batch_seq.wrapping_add(1);
+        let batch = self.batch_seq;
+        let Some(producer) = self.producer.as_ref() else {
+            return Err("no producer".into());
+        };
+        *producer.context().outcome() = Outcome {
+            batch,
+            ..Outcome::default()
+        };
+        if transactional {
+            producer
+                .begin_transaction()
+                .map_err(|e| format!("cannot begin a transaction: {e}"))?;
+        }
+        let n = records.len();
+        for r in records {
+            let mut record = BaseRecord::<str, Vec<u8>, usize>::with_opaque_to(&r.topic, batch)
+                .payload(&r.payload);
+            if let Some(k) = &r.key {
+                record = record.key(k.as_str());
+            }
+            if let Some(p) = r.partition {
+                record = record.partition(p);
+            }
+            if let Some(ts) = r.timestamp_ms {
+                record = record.timestamp(ts);
+            }
+            if let Some(h) = r.headers {
+                record = record.headers(h);
+            }
+            loop {
+                match producer.send(record) {
+                    Ok(()) => break,
+                    Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back))
+                        if Instant::now() < deadline =>
+                    {
+                        record = back;
+                        producer.poll(Duration::from_millis(50));
+                    }
+                    Err((e, _)) => return Err(format!("cannot send to topic {}: {e}", r.topic)),
+                }
+            }
+        }
+        // A zero-timeout flush asks librdkafka to send what it holds now; then the reports are
+        // polled on this thread until every record has one. (rdkafka's own `flush` polls in
+        // 100 ms slices that always run to their end, which would cost 100 ms per batch.)
+        let _ = producer.flush(Duration::ZERO);
+        loop {
+            let reported = {
+                let o = producer.context().outcome();
+                o.acknowledged + o.failed
+            };
+            if reported >= n {
+                break;
+            }
+            if Instant::now() >= deadline {
+                return Err(format!(
+                    "{} of {n} delivery reports missing after {} ms",
+                    n - reported,
+                    self.flush_timeout().as_millis()
+                ));
+            }
+            producer.poll(Duration::from_millis(1));
+        }
+        {
+            let o = producer.context().outcome();
+            if o.acknowledged != n {
+                return Err(format!(
+                    "{} of {n} records not acknowledged{}",
+                    n - o.acknowledged,
+                    o.first_error
+                        .as_deref()
+                        .map(|e| format!(", first: {e}"))
+                        .unwrap_or_default()
+                ));
+            }
+        }
+        if transactional {
+            producer
+                .commit_transaction(deadline.saturating_duration_since(Instant::now()))
+                .map_err(|e| format!("cannot commit the transaction: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// Drops whatever of a failed batch is still queued and ends its transaction.
+    fn clean_up_failed_batch(&mut self) {
+        let Some(producer) = self.producer.as_ref() else {
+            return;
+        };
+        producer.purge(PurgeConfig::default().queue().inflight());
+        producer.poll(Duration::from_millis(100));
+        if self.config.transactional_id.is_some() {
+            if let Err(e) = producer.abort_transaction(self.flush_timeout()) {
+                tracing::warn!(sink = %self.ctx.name, error = %e, "cannot abort the Kafka transaction; recreating the producer");
+                self.producer = None;
+            }
+        }
+    }
+}
+
+impl Sink for KafkaSink {
+    fn name(&self) -> &str {
+        &self.ctx.name
+    }
+
+    fn process(&mut self) -> Result<Status, SinkError> {
+        self.ensure_producer()?;
+        let c = self.ctx.counters.clone();
+        let batch = self.config.batch_size as usize;
+        let started = Instant::now();
+        let mut tx = self.ctx.channel.transaction();
+        let mut records = Vec::with_capacity(batch.min(1024));
+        let mut bad_event = None;
+        while records.len() < batch {
+            match tx.take() {
+                Ok(Some(e)) => {
+                    c.event_drain_attempt_count.fetch_add(1, Relaxed);
+                    match self.prepare(&e) {
+                        Ok(r) => records.push(r),
+                        Err(why) => {
+                            bad_event = Some(why);
+                            break;
+                        }
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    c.channel_read_fail.fetch_add(1, Relaxed);
+                    tx.rollback();
+                    self.kafka_counters.rollback_count.fetch_add(1, Relaxed);
+                    return Err(self.ctx.channel_error(e));
+                }
+            }
+        }
+        let taken = records.len();
+        let result = match bad_event {
+            Some(why) => Err(why),
+            None if taken == 0 => Ok(()),
+            None => self.deliver(records),
+        };
+        if let Err(why) = result {
+            c.event_write_fail.fetch_add(1, Relaxed);
+            self.clean_up_failed_batch();
+            tx.rollback();
+            self.kafka_counters.rollback_count.fetch_add(1, Relaxed);
+            return Err(self.failure(format!("failed to publish events: {why}")));
+        }
+        if taken > 0 {
+            self.kafka_counters
+                .kafka_event_send_timer_ms
+                .fetch_add(started.elapsed().as_millis() as u64, Relaxed);
+        }
+        if let Err(e) = tx.commit() {
+            c.channel_read_fail.fetch_add(1, Relaxed);
+            return Err(self.ctx.channel_error(e));
+        }
+        c.event_drain_success_count.fetch_add(taken as u64, Relaxed);
+        count_batch(&c, taken, batch);
+        tracing::debug!(sink = %self.ctx.name, events = taken, "batch published");
+        Ok(if taken < batch {
+            Status::Backoff
+        } else {
+            Status::Ready
+        })
+    }
+
+    fn stop(&mut self) {
+        if let Some(p) = self.producer.take() {
+            if let Err(e) = p.flush(Duration::from_secs(5)) {
+                tracing::warn!(sink = %self.ctx.name, error = %e, "flush on stop did not complete");
+            }
+            self.ctx
+                .counters
+                .connection_closed_count
+                .fetch_add(1, Relaxed);
+        }
+        self.ctx.counters.lifetime.stopped();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sink::test_support::{ctx, entries};
+
+    #[test]
+    fn flume_defaults() {
+        let list = entries(&[("kafka.bootstrap.servers", "h:9092")]);
+        let c = ctx(&list);
+        let cfg = KafkaSinkConfig::parse(&c);
+        assert!(!c.has_errors());
+        assert_eq!(cfg.topic, "default-flume-topic");
+        assert_eq!(cfg.batch_size, 100);
+        assert!(!cfg.use_flume_event_format);
+        assert_eq!(cfg.default_partition_id, None);
+        assert_eq!(cfg.partition_id_header, None);
+        assert!(cfg.allow_topic_override);
+        assert_eq!(cfg.topic_header, "topic");
+        assert_eq!(cfg.timestamp_header, None);
+        assert_eq!(kafka::find(&cfg.producer, &["acks"]), Some("1"));
+        assert_eq!(cfg.delivery_timeout_ms, 120_000);
+        assert_eq!(kafka::find(&cfg.producer, &["linger.ms"]), Some("0"));
+        assert_eq!(cfg.transactional_id, None);
+    }
+
+    #[test]
+    fn flume_keys() {
+        let list = entries(&[
+            ("kafka.bootstrap.servers", "h:9092"),
+            ("kafka.topic", "logs-%{app}"),
+            ("flumeBatchSize", "7"),
+            ("kafka.producer.acks", "-1"),
+            ("useFlumeEventFormat", "true"),
+            ("defaultPartitionId", "2"),
+            ("partitionIdHeader", "p"),
+            ("allowTopicOverride", "false"),
+            ("topicHeader", "t"),
+            ("timestampHeader", "ts"),
+            ("header.trace", "trace-id"),
+            ("kafka.producer.delivery.timeout.ms", "3000"),
+            ("kafka.producer.transactional.id", "tx1"),
+        ]);
+        let c = ctx(&list);
+        let cfg = KafkaSinkConfig::parse(&c);
+        let d = c.finish("kafka sink k1");
+        assert!(d.errors.is_empty() && d.warnings.is_empty(), "{d:?}");
+        assert_eq!(cfg.topic, "logs-%{app}");
+        assert_eq!(cfg.batch_size, 7);
+        assert!(cfg.use_flume_event_format);
+        assert_eq!(cfg.default_partition_id, Some(2));
+        assert_eq!(cfg.partition_id_header.as_deref(), Some("p"));
+        assert!(!cfg.allow_topic_override);
+        assert_eq!(cfg.topic_header, "t");
+        assert_eq!(cfg.timestamp_header.as_deref(), Some("ts"));
+        assert_eq!(
+            cfg.record_headers,
+            vec![("trace".into(), "trace-id".into())]
+        );
+        assert_eq!(kafka::find(&cfg.producer, &["acks"]), Some("-1"));
+        assert_eq!(cfg.delivery_timeout_ms, 3000);
+        assert_eq!(cfg.transactional_id.as_deref(), Some("tx1"));
+    }
+
+    #[test]
+    fn bad_values_are_reported_by_key() {
+        let list = entries(&[
+            ("kafka.topic", "t-%Y"),
+            ("flumeBatchSize", "0"),
+            ("defaultPartitionId", "x"),
+            ("kafka.producer.acks", "sometimes"),
+        ]);
+        let c = ctx(&list);
+        let _ = KafkaSinkConfig::parse(&c);
+        let keys: Vec<String> = c
+            .finish("kafka sink k1")
+            .errors
+            .iter()
+            .filter_map(|p| p.key.clone())
+            .collect();
+        assert_eq!(
+            keys,
+            vec![
+                "a1.sinks.k1.kafka.bootstrap.servers",
+                "a1.sinks.k1.kafka.topic",
+                "a1.sinks.k1.flumeBatchSize",
+                "a1.sinks.k1.defaultPartitionId",
+                "a1.sinks.k1.kafka.producer.acks",
+            ]
+        );
+    }
+
+    #[test]
+    fn topic_header_escapes() {
+        let e = Event::new("b")
+            .with_header("app", "web")
+            .with_header("dc", "eu");
+        assert_eq!(substitute_headers("logs-%{app}-%{dc}", &e), "logs-web-eu");
+        assert_eq!(substitute_headers("x-%{missing}", &e), "x-");
+        assert_eq!(substitute_headers("open-%{app", &e), "open-%{app");
+        assert_eq!(substitute_headers("plain", &e), "plain");
+    }
+}
