@@ -10,7 +10,8 @@
 //! end every line the netcat source answered `OK` must be in the union of the two outputs
 //! (duplicates are allowed and reported, losses are not).
 //!
-//! The hop type is a parameter ([`Hop`]), so another RPC protocol is one more variant.
+//! The hop type is a parameter ([`Hop`]): every topology runs once over avro and once over
+//! thrift.
 
 mod common;
 
@@ -27,6 +28,8 @@ use std::time::{Duration, Instant};
 enum Hop {
     /// Flume's avro source and sink.
     Avro,
+    /// Flume's thrift source and sink (compact protocol, Flume's default).
+    Thrift,
 }
 
 impl Hop {
@@ -34,6 +37,7 @@ impl Hop {
     fn source_keys(self, port: u16) -> String {
         match self {
             Hop::Avro => format!("type = avro\nbind = 127.0.0.1\nport = {port}\n"),
+            Hop::Thrift => format!("type = thrift\nbind = 127.0.0.1\nport = {port}\n"),
         }
     }
 
@@ -42,6 +46,9 @@ impl Hop {
         match self {
             Hop::Avro => format!(
                 "type = avro\nhostname = 127.0.0.1\nport = {port}\nbatch-size = 20\nconnect-timeout = 2000\nrequest-timeout = 5000\n"
+            ),
+            Hop::Thrift => format!(
+                "type = thrift\nhostname = 127.0.0.1\nport = {port}\nbatch-size = 20\nconnect-timeout = 2000\nrequest-timeout = 5000\n"
             ),
         }
     }
@@ -319,4 +326,19 @@ fn avro_load_balance_round_robin_survives_a_killed_downstream() {
 #[test]
 fn avro_load_balance_backoff_random_survives_a_killed_downstream() {
     run(Hop::Avro, Group::BackoffRandom);
+}
+
+#[test]
+fn thrift_failover_moves_to_the_standby_and_back() {
+    run(Hop::Thrift, Group::Failover);
+}
+
+#[test]
+fn thrift_load_balance_round_robin_survives_a_killed_downstream() {
+    run(Hop::Thrift, Group::RoundRobin);
+}
+
+#[test]
+fn thrift_load_balance_backoff_random_survives_a_killed_downstream() {
+    run(Hop::Thrift, Group::BackoffRandom);
 }
