@@ -264,6 +264,30 @@ fn avsc_node_path() -> PathBuf {
     dir.join("node_modules")
 }
 
+/// Whether Node.js with npm is here to run avsc. The README's test command must pass on a
+/// machine with only the Rust toolchain, gcc, make and python3, so without them these two
+/// interop tests say so and return — unless `SLUICE_REQUIRE_INTEROP` is set, as `.ci/run`
+/// does after installing Node.js: then a missing peer fails the test.
+fn node_available() -> bool {
+    let found = ["node", "npm"].iter().all(|tool| {
+        Command::new(tool)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    if !found {
+        assert!(
+            std::env::var_os("SLUICE_REQUIRE_INTEROP").is_none(),
+            "SLUICE_REQUIRE_INTEROP is set but Node.js with npm is not installed"
+        );
+        eprintln!(
+            "SKIPPED: the avsc interop test needs Node.js with npm (apt-get install nodejs npm); \
+             set SLUICE_REQUIRE_INTEROP=1 to make a missing peer a failure"
+        );
+    }
+    found
+}
+
 /// `node tests/interop/avsc_flume.js ARGS` with avsc on its path.
 fn avsc_peer(args: &[&str]) -> Command {
     let mut cmd = Command::new("node");
@@ -278,6 +302,9 @@ fn avsc_peer(args: &[&str]) -> Command {
 
 #[test]
 fn an_avsc_client_delivers_to_our_source() {
+    if !node_available() {
+        return;
+    }
     let tmp = tempfile::tempdir().expect("tmp");
     let port = free_port();
     let down = start(tmp.path(), "b1", &downstream_conf(port, "none"));
@@ -307,6 +334,9 @@ fn an_avsc_client_delivers_to_our_source() {
 
 #[test]
 fn our_sink_delivers_to_an_avsc_server() {
+    if !node_available() {
+        return;
+    }
     let tmp = tempfile::tempdir().expect("tmp");
     let mut server = avsc_peer(&["server", "30"])
         .stdout(Stdio::piped())
