@@ -207,29 +207,7 @@ pub fn comma_list(value: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::context::Entry;
-
-    fn entries(pairs: &[(&str, &str)]) -> Vec<Entry> {
-        pairs
-            .iter()
-            .enumerate()
-            .map(|(i, (k, v))| Entry {
-                key: format!("a1.sinks.k1.{k}"),
-                value: (*v).into(),
-                line: i as u32 + 2,
-            })
-            .collect()
-    }
-
-    fn ctx(list: &[Entry]) -> Ctx<'_> {
-        Ctx::new(
-            "a1.sinks.k1.",
-            list.iter()
-                .map(|e| (e.key.strip_prefix("a1.sinks.k1.").unwrap_or(""), e))
-                .collect(),
-            1,
-        )
-    }
+    use crate::sink::test_support::{ctx, entries};
 
     #[test]
     fn java_names_pass_through_translate_or_are_rejected_by_key() {

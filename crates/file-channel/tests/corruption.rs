@@ -28,10 +28,9 @@ fn ev(round: u32, i: u32) -> Event {
         .with_header("round", round.to_string())
 }
 
-/// Builds a channel of 12 put transactions of 3 events (several segments), closes it, and
-/// flips a bit in the payload of the second record of segment 2. Returns the channel config,
-/// every event in order, the damaged record and its file.
-fn damaged_channel(dir: &Path) -> (ChannelConfig, Vec<Event>, RecordHeader, PathBuf) {
+/// A closed channel of 12 put transactions of 3 events (several segments): its config, every
+/// event in order, and segment 2's path.
+fn closed_channel(dir: &Path) -> (ChannelConfig, Vec<Event>, PathBuf) {
     let c = cfg(dir);
     let ch = FileChannel::open(c.clone()).unwrap();
     let mut all = Vec::new();
@@ -47,7 +46,14 @@ fn damaged_channel(dir: &Path) -> (ChannelConfig, Vec<Event>, RecordHeader, Path
     ch.close().unwrap();
     let segs = seg_files(dir);
     assert!(segs.len() >= 3, "{segs:?}");
-    let path = segs[1].clone();
+    (c, all, segs[1].clone())
+}
+
+/// Builds a channel of 12 put transactions of 3 events (several segments), closes it, and
+/// flips a bit in the payload of the second record of segment 2. Returns the channel config,
+/// every event in order, the damaged record and its file.
+fn damaged_channel(dir: &Path) -> (ChannelConfig, Vec<Event>, RecordHeader, PathBuf) {
+    let (c, all, path) = closed_channel(dir);
     let mut bytes = std::fs::read(&path).unwrap();
     let recs = records(&bytes, 2);
     assert!(recs.len() >= 2, "{recs:?}");
@@ -171,22 +177,7 @@ fn channel_with_damaged_header(
     byte: usize,
     bit: u8,
 ) -> (ChannelConfig, Vec<Event>, PathBuf) {
-    let c = cfg(dir);
-    let ch = FileChannel::open(c.clone()).unwrap();
-    let mut all = Vec::new();
-    for round in 0..12 {
-        let mut tx = ch.transaction();
-        for i in 0..3 {
-            let e = ev(round, i);
-            tx.put(&e).unwrap();
-            all.push(e);
-        }
-        tx.commit().unwrap();
-    }
-    ch.close().unwrap();
-    let segs = seg_files(dir);
-    assert!(segs.len() >= 3, "{segs:?}");
-    let path = segs[1].clone();
+    let (c, all, path) = closed_channel(dir);
     let mut bytes = std::fs::read(&path).unwrap();
     bytes[byte] ^= 1 << bit;
     std::fs::write(&path, &bytes).unwrap();

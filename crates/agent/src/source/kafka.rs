@@ -478,29 +478,7 @@ impl PollableSource for KafkaSource {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::context::Entry;
-
-    fn entries(pairs: &[(&str, &str)]) -> Vec<Entry> {
-        pairs
-            .iter()
-            .enumerate()
-            .map(|(i, (k, v))| Entry {
-                key: format!("a1.sources.r1.{k}"),
-                value: (*v).into(),
-                line: i as u32 + 2,
-            })
-            .collect()
-    }
-
-    fn ctx(list: &[Entry]) -> Ctx<'_> {
-        Ctx::new(
-            "a1.sources.r1.",
-            list.iter()
-                .map(|e| (e.key.strip_prefix("a1.sources.r1.").unwrap_or(""), e))
-                .collect(),
-            1,
-        )
-    }
+    use crate::source::test_support::{ctx, entries};
 
     #[test]
     fn flume_defaults() {

@@ -185,6 +185,36 @@ pub struct SourceContext {
     pub counters: Arc<SourceCounters>,
 }
 
+/// Config contexts over literal keys for the sources' unit tests.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use crate::config::context::{Ctx, Entry};
+
+    /// Entries for `pairs` under `a1.sources.r1.`, on lines 2, 3, ...
+    pub fn entries(pairs: &[(&str, &str)]) -> Vec<Entry> {
+        pairs
+            .iter()
+            .enumerate()
+            .map(|(i, (k, v))| Entry {
+                key: format!("a1.sources.r1.{k}"),
+                value: (*v).into(),
+                line: i as u32 + 2,
+            })
+            .collect()
+    }
+
+    /// A context over `list`.
+    pub fn ctx(list: &[Entry]) -> Ctx<'_> {
+        Ctx::new(
+            "a1.sources.r1.",
+            list.iter()
+                .map(|e| (e.key.strip_prefix("a1.sources.r1.").unwrap_or(""), e))
+                .collect(),
+            1,
+        )
+    }
+}
+
 /// A context for source `r1` over one memory channel `c1` of `capacity` events (transactions up
 /// to `transaction_capacity`), for the sources' unit tests.
 #[cfg(test)]

@@ -279,32 +279,10 @@ async fn process(shared: &Shared, method: Method, events: Vec<Event>) -> Status 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::context::Entry;
     use crate::source::test_context;
+    use crate::source::test_support::{ctx, entries};
     use crate::thrift_rpc::client::{ClientConfig, Connection};
     use std::io::{Read, Write};
-
-    fn entries(pairs: &[(&str, &str)]) -> Vec<Entry> {
-        pairs
-            .iter()
-            .enumerate()
-            .map(|(i, (k, v))| Entry {
-                key: format!("a1.sources.r1.{k}"),
-                value: (*v).into(),
-                line: i as u32 + 2,
-            })
-            .collect()
-    }
-
-    fn ctx(list: &[Entry]) -> Ctx<'_> {
-        Ctx::new(
-            "a1.sources.r1.",
-            list.iter()
-                .map(|e| (e.key.strip_prefix("a1.sources.r1.").unwrap_or(""), e))
-                .collect(),
-            1,
-        )
-    }
 
     #[test]
     fn parse_flume_keys_and_refuse_ssl() {
