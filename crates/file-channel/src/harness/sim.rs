@@ -15,7 +15,8 @@
 
 use super::check::{event, id_of, Cause, Check, Ledger};
 use super::rng::Rng;
-use crate::format::segment_header::SEGMENT_HEADER_BYTES;
+use crate::format::segment_header::{parse_segment_file_name, SEGMENT_HEADER_BYTES};
+use crate::segment::scan::Scanner;
 use crate::storage::{CrashMode, SimStorage, Storage};
 use crate::{ChannelConfig, CommitError, FileChannel, PutError, TakeError, Transaction};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -643,8 +644,8 @@ impl Harness {
     }
 }
 
-/// Flips one bit of "old" data in the crash image: a segment other than the newest, a
-/// checkpoint file, or the newest segment's header (fsynced when the segment was created).
+/// Flips one bit of "old" data in the crash image: a checkpoint file, a segment before the
+/// newest one holding records, or a segment header (fsynced when the segment was created).
 /// Damage to the rest of the newest segment cannot be told from a torn write (`docs/design.md`),
 /// so it is not injected here.
 fn flip_old(sim: &SimStorage, seed: u64) {
@@ -655,17 +656,27 @@ fn flip_old(sim: &SimStorage, seed: u64) {
         .filter(|p| p.extension().is_some_and(|e| e == "seg"))
         .collect();
     segments.sort();
-    let newest = segments.pop();
     let len_of = |p: &PathBuf| sim.read_file(p).map_or(0, |b| b.len() as u64);
-    // (file, bytes that may flip): whole files, and the newest segment's durable header.
+    // The newest segment holding a record, and any after it, may end in their last write: only
+    // their headers (fsynced at creation) count as old data. A newest segment without records
+    // (a rotation that crashed before the old segment's seal was durable) leaves its
+    // predecessor's tail as the last write.
+    let mut last_writes: Vec<&PathBuf> = Vec::new();
+    while let Some(p) = segments.pop() {
+        last_writes.push(p);
+        if segment_holds_a_record(sim, p) {
+            break;
+        }
+    }
+    // (file, bytes that may flip): whole files, and the durable headers of the newest segments.
     let mut targets: Vec<(&PathBuf, u64)> = files
         .iter()
         .filter(|p| p.extension().is_some_and(|e| e == "ckpt"))
         .chain(segments)
         .map(|p| (p, len_of(p)))
         .collect();
-    if let Some(p) = newest {
-        let header = SEGMENT_HEADER_BYTES as u64;
+    let header = SEGMENT_HEADER_BYTES as u64;
+    for p in last_writes {
         if len_of(p) >= header {
             targets.push((p, header));
         }
@@ -676,6 +687,20 @@ fn flip_old(sim: &SimStorage, seed: u64) {
     }
     let (path, len) = targets[rng.below(targets.len() as u64) as usize];
     let _ = sim.flip_bit(path, rng.below(len), rng.below(8) as u8);
+}
+
+/// Whether segment file `path` holds at least one intact record.
+fn segment_holds_a_record(sim: &SimStorage, path: &Path) -> bool {
+    let id = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .and_then(parse_segment_file_name);
+    let (Some(id), Ok(file)) = (id, sim.open(path, false)) else {
+        return false;
+    };
+    Scanner::from_start(file, id)
+        .find_next_valid(SEGMENT_HEADER_BYTES as u64)
+        .is_ok_and(|r| r.is_some())
 }
 
 /// Runs one case to the end (a final clean reopen included). `Err` names the first violation,
