@@ -19,6 +19,7 @@ use crate::format::segment_header::{parse_segment_file_name, SEGMENT_HEADER_BYTE
 use crate::segment::scan::Scanner;
 use crate::storage::{CrashMode, SimStorage, Storage};
 use crate::{ChannelConfig, CommitError, FileChannel, PutError, TakeError, Transaction};
+use std::collections::BTreeSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::Relaxed;
@@ -260,6 +261,8 @@ struct Harness {
     next_id: u64,
     poisoned: bool,
     report: CaseReport,
+    /// Bits flipped so far: media damage does not heal, so a later flip never undoes one.
+    flipped: BTreeSet<(PathBuf, u64, u8)>,
 }
 
 type Step = Result<(), String>;
@@ -284,6 +287,7 @@ impl Harness {
             next_id: 1,
             poisoned: false,
             report: CaseReport::default(),
+            flipped: BTreeSet::new(),
         })
     }
 
@@ -614,7 +618,7 @@ impl Harness {
                     }
                 }
             }
-            CrashFault::FlipOld(seed) => flip_old(&image, seed),
+            CrashFault::FlipOld(seed) => flip_old(&image, seed, &mut self.flipped),
             _ => {}
         }
         self.sim = image;
@@ -648,7 +652,7 @@ impl Harness {
 /// newest one holding records, or a segment header (fsynced when the segment was created).
 /// Damage to the rest of the newest segment cannot be told from a torn write (`docs/design.md`),
 /// so it is not injected here.
-fn flip_old(sim: &SimStorage, seed: u64) {
+fn flip_old(sim: &SimStorage, seed: u64, flipped: &mut BTreeSet<(PathBuf, u64, u8)>) {
     let mut rng = Rng::new(seed);
     let files = sim.list_all();
     let mut segments: Vec<&PathBuf> = files
@@ -686,7 +690,19 @@ fn flip_old(sim: &SimStorage, seed: u64) {
         return;
     }
     let (path, len) = targets[rng.below(targets.len() as u64) as usize];
-    let _ = sim.flip_bit(path, rng.below(len), rng.below(8) as u8);
+    let offset = rng.below(len);
+    let mut bit = rng.below(8) as u8;
+    // Flipping a bit flipped before would restore the original byte (and bring back events
+    // the engine rightly reported lost); damage does not heal, so take the next bit.
+    while flipped.contains(&(path.clone(), offset, bit)) {
+        bit = (bit + 1) % 8;
+        if bit == 0 && (0..8).all(|b| flipped.contains(&(path.clone(), offset, b))) {
+            return;
+        }
+    }
+    if sim.flip_bit(path, offset, bit).is_ok() {
+        flipped.insert((path.clone(), offset, bit));
+    }
 }
 
 /// Whether segment file `path` holds at least one intact record.
