@@ -288,6 +288,36 @@ pub fn parse_integer(value: &str) -> Option<i128> {
     t.parse().ok()
 }
 
+/// Contexts over literal keys, for the components' unit tests.
+#[cfg(test)]
+pub(crate) mod test_support {
+    use super::{Ctx, Entry};
+
+    /// Entries for `pairs` under `prefix` (e.g. `a1.sinks.k1.`), on lines 2, 3, ...
+    pub fn entries_under(prefix: &str, pairs: &[(&str, &str)]) -> Vec<Entry> {
+        pairs
+            .iter()
+            .enumerate()
+            .map(|(i, (k, v))| Entry {
+                key: format!("{prefix}{k}"),
+                value: (*v).into(),
+                line: i as u32 + 2,
+            })
+            .collect()
+    }
+
+    /// A context for the component at `prefix` over `list`.
+    pub fn ctx_under<'a>(prefix: &str, list: &'a [Entry]) -> Ctx<'a> {
+        Ctx::new(
+            prefix,
+            list.iter()
+                .map(|e| (e.key.strip_prefix(prefix).unwrap_or(""), e))
+                .collect(),
+            1,
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -119,37 +119,17 @@ pub(crate) fn compile(ctx: &Ctx<'_>, sub: &str, pattern: &str) -> Option<regex::
 #[cfg(test)]
 pub(crate) mod test_support {
     //! A context over literal keys for interceptor tests.
+    use crate::config::context::test_support::{ctx_under, entries_under};
     use crate::config::context::{Ctx, Entry};
 
-    /// Entries for `pairs`, on lines 2, 3, ...
+    /// Entries for `pairs` under `a1.sources.r1.interceptors.i1.`, on lines 2, 3, ...
     pub fn entries(pairs: &[(&str, &str)]) -> Vec<Entry> {
-        pairs
-            .iter()
-            .enumerate()
-            .map(|(i, (k, v))| Entry {
-                key: format!("a1.sources.r1.interceptors.i1.{k}"),
-                value: (*v).into(),
-                line: i as u32 + 2,
-            })
-            .collect()
+        entries_under("a1.sources.r1.interceptors.i1.", pairs)
     }
 
     /// A context over `list`.
     pub fn ctx(list: &[Entry]) -> Ctx<'_> {
-        Ctx::new(
-            "a1.sources.r1.interceptors.i1.",
-            list.iter()
-                .map(|e| {
-                    (
-                        e.key
-                            .strip_prefix("a1.sources.r1.interceptors.i1.")
-                            .unwrap_or(""),
-                        e,
-                    )
-                })
-                .collect(),
-            1,
-        )
+        ctx_under("a1.sources.r1.interceptors.i1.", list)
     }
 
     /// The errors of a finished context, as `f:line: key: message`.

@@ -213,31 +213,18 @@ pub(crate) mod test_support {
     //! Contexts and channels for sink tests.
     use super::*;
     use crate::channel::MemoryChannelConfig;
+    use crate::config::context::test_support::{ctx_under, entries_under};
     use crate::config::context::Entry;
     use file_channel::Event;
 
     /// Entries for `pairs` under `a1.sinks.k1.`, on lines 2, 3, ...
     pub fn entries(pairs: &[(&str, &str)]) -> Vec<Entry> {
-        pairs
-            .iter()
-            .enumerate()
-            .map(|(i, (k, v))| Entry {
-                key: format!("a1.sinks.k1.{k}"),
-                value: (*v).into(),
-                line: i as u32 + 2,
-            })
-            .collect()
+        entries_under("a1.sinks.k1.", pairs)
     }
 
     /// A context over `list`.
     pub fn ctx(list: &[Entry]) -> Ctx<'_> {
-        Ctx::new(
-            "a1.sinks.k1.",
-            list.iter()
-                .map(|e| (e.key.strip_prefix("a1.sinks.k1.").unwrap_or(""), e))
-                .collect(),
-            1,
-        )
+        ctx_under("a1.sinks.k1.", list)
     }
 
     /// A sink context over a memory channel holding `bodies`.

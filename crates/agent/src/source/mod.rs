@@ -188,30 +188,17 @@ pub struct SourceContext {
 /// Config contexts over literal keys for the sources' unit tests.
 #[cfg(test)]
 pub(crate) mod test_support {
+    use crate::config::context::test_support::{ctx_under, entries_under};
     use crate::config::context::{Ctx, Entry};
 
     /// Entries for `pairs` under `a1.sources.r1.`, on lines 2, 3, ...
     pub fn entries(pairs: &[(&str, &str)]) -> Vec<Entry> {
-        pairs
-            .iter()
-            .enumerate()
-            .map(|(i, (k, v))| Entry {
-                key: format!("a1.sources.r1.{k}"),
-                value: (*v).into(),
-                line: i as u32 + 2,
-            })
-            .collect()
+        entries_under("a1.sources.r1.", pairs)
     }
 
     /// A context over `list`.
     pub fn ctx(list: &[Entry]) -> Ctx<'_> {
-        Ctx::new(
-            "a1.sources.r1.",
-            list.iter()
-                .map(|e| (e.key.strip_prefix("a1.sources.r1.").unwrap_or(""), e))
-                .collect(),
-            1,
-        )
+        ctx_under("a1.sources.r1.", list)
     }
 }
 

@@ -612,18 +612,18 @@ mod tests {
         0x00, 0x00, 0x00, 0x01, 0x00,
     ];
 
-    #[test]
-    fn golden_append_batch_compact() {
+    /// One appendBatch call encodes to `golden` in `protocol`, and `golden` decodes back.
+    fn assert_golden_append_batch(protocol: Protocol, golden: &[u8]) {
         let got = encode_call(
-            Protocol::Compact,
+            protocol,
             Method::AppendBatch,
             1,
             &[event()],
             frame::MAX_FRAME_BYTES,
         )
         .expect("encode");
-        assert_eq!(got, COMPACT_CALL);
-        let req = decode_request(&COMPACT_CALL[4..], Protocol::Compact).expect("decode");
+        assert_eq!(got, golden);
+        let req = decode_request(&golden[4..], protocol).expect("decode");
         assert_eq!(
             req,
             Request::Call {
@@ -635,25 +635,13 @@ mod tests {
     }
 
     #[test]
+    fn golden_append_batch_compact() {
+        assert_golden_append_batch(Protocol::Compact, COMPACT_CALL);
+    }
+
+    #[test]
     fn golden_append_batch_binary() {
-        let got = encode_call(
-            Protocol::Binary,
-            Method::AppendBatch,
-            1,
-            &[event()],
-            frame::MAX_FRAME_BYTES,
-        )
-        .expect("encode");
-        assert_eq!(got, BINARY_CALL);
-        let req = decode_request(&BINARY_CALL[4..], Protocol::Binary).expect("decode");
-        assert_eq!(
-            req,
-            Request::Call {
-                method: Method::AppendBatch,
-                seqid: 1,
-                events: vec![event()]
-            }
-        );
+        assert_golden_append_batch(Protocol::Binary, BINARY_CALL);
     }
 
     #[test]
