@@ -193,6 +193,7 @@ a1.sinks.k1.port = {k1_port}
 a1.sinks.k1.protocol = {protocol}
 a1.sinks.k1.batch-size = 5
 a1.sinks.k1.request-timeout = 5000
+a1.sinks.k1.connect-timeout = 2000
 {extra}"
     )
 }
@@ -213,9 +214,13 @@ fn sink_to_python_server(protocol: &str) {
     for l in &sent {
         assert_eq!(nc.send(l), "OK");
     }
-    assert!(wait_until(Duration::from_secs(20), || agent
-        .counter("SINK.k1", "ConnectionFailedCount")
-        >= 1));
+    assert!(
+        wait_until(Duration::from_secs(30), || agent
+            .counter("SINK.k1", "ConnectionFailedCount")
+            >= 1),
+        "the sink never failed to connect to 127.0.0.1:{py_port}:\n{}",
+        agent.log()
+    );
     // The server answers FAILED to its second call: that batch must come again.
     let server = PyServer::start(tmp.path(), py_port, protocol, sent.len(), "2");
     let got = server.finish();

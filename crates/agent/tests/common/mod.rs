@@ -5,6 +5,7 @@
 
 pub mod python;
 
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -17,10 +18,19 @@ pub fn sluice() -> Command {
     Command::new(env!("CARGO_BIN_EXE_sluice"))
 }
 
-/// A port nobody listens on right now (bound to 127.0.0.1 and released).
+/// A port nobody listens on right now (bound to 127.0.0.1 and released), and one this test
+/// process has not handed out before: tests run in parallel, and two of them given the same
+/// port by the kernel would talk to each other's servers (a sink meant to find nobody listening
+/// would find another test's source).
 pub fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-    l.local_addr().expect("addr").port()
+    static GIVEN: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    loop {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = l.local_addr().expect("addr").port();
+        if GIVEN.lock().expect("lock").insert(port) {
+            return port;
+        }
+    }
 }
 
 /// Polls `f` every 20 ms until it holds or `timeout` passes; returns whether it held.
