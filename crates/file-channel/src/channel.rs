@@ -9,7 +9,8 @@ use crate::format::segment_header::SEGMENT_HEADER_BYTES;
 use crate::identity::{self, LOCK_FILE_NAME, META_FILE_NAME};
 use crate::limits::MAX_RECORD_BYTES;
 use crate::metrics::ChannelMetrics;
-use crate::queue::{LogPos, QueueState};
+use crate::quarantine;
+use crate::queue::{LogPos, QuarantineWork as QueueQuarantine, QueueState};
 use crate::replay::{
     list_checkpoints, replay, Damage, ReplayOptions, ReplayStart, Replayed, TornTail,
 };
@@ -130,6 +131,48 @@ impl Shared {
             )));
         }
         Ok(())
+    }
+
+    /// Does the quarantine I/O a reader decided on while it held the queue lock (which must be
+    /// released by now). Quarantine copies are diagnostics: a failed copy or note is logged and
+    /// the take goes on; a failed directory fsync poisons the channel like any other (it may
+    /// have dropped a segment's directory entry too).
+    pub(crate) fn quarantine(&self, work: Vec<QueueQuarantine>) {
+        let sync_dir = |d: &Path| self.sync_dir_gated(d);
+        for w in work {
+            let (at, result) = match w {
+                QueueQuarantine::Bytes { at, file, bytes } => {
+                    let r = quarantine::save_bytes(
+                        self.storage.as_ref(),
+                        &sync_dir,
+                        &self.config.dir,
+                        &at,
+                        &file,
+                        bytes,
+                    );
+                    (at, r)
+                }
+                QueueQuarantine::Note {
+                    at,
+                    bytes,
+                    events_lost,
+                } => {
+                    let r = quarantine::write_note(
+                        self.storage.as_ref(),
+                        &sync_dir,
+                        &self.config.dir,
+                        &at,
+                        bytes,
+                        events_lost,
+                    );
+                    (at, r)
+                }
+            };
+            if let Err(e) = result {
+                tracing::warn!(file = %at.file.display(), segment = at.segment, offset = at.offset,
+                    error = %e, "could not quarantine damaged log data");
+            }
+        }
     }
 
     /// Checks the free space of the channel and data directories now.

@@ -17,6 +17,11 @@ pub const QUARANTINE_DIR_NAME: &str = "quarantine";
 /// Most bytes copied for one damaged range (the note records the full length).
 pub const MAX_QUARANTINE_COPY_BYTES: u64 = 256 << 20;
 
+/// How a quarantine write fsyncs a directory: plainly at open and in the tools (one thread owns
+/// the directory), through the sync gate in a running channel (a failed directory fsync there
+/// poisons the channel, see `Shared::sync_dir_gated`).
+pub type SyncDir<'a> = &'a dyn Fn(&Path) -> io::Result<()>;
+
 /// Escapes a string for a JSON string literal.
 pub fn json_escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len() + 2);
@@ -35,10 +40,11 @@ pub fn json_escape(s: &str) -> String {
 }
 
 /// Copies `bytes` bytes of `file` at the damage's offset into the quarantine directory under
-/// `channel_dir` and fsyncs it. Returns the `.bin` path. The note follows with [`write_note`]
-/// once the events lost are known.
+/// `channel_dir` and fsyncs it (directories with `sync_dir`). Returns the `.bin` path. The note
+/// follows with [`write_note`] once the events lost are known.
 pub fn save_bytes(
     storage: &dyn Storage,
+    sync_dir: SyncDir<'_>,
     channel_dir: &Path,
     at: &Corruption,
     file: &DynFile,
@@ -47,7 +53,7 @@ pub fn save_bytes(
     let dir = channel_dir.join(QUARANTINE_DIR_NAME);
     if !storage.exists(&dir) {
         storage.create_dir_all(&dir)?;
-        storage.sync_dir(channel_dir)?;
+        sync_dir(channel_dir)?;
     }
     let bin = dir.join(format!("{}.bin", stem(at)));
     let copy = bytes.min(MAX_QUARANTINE_COPY_BYTES) as usize;
@@ -62,7 +68,7 @@ pub fn save_bytes(
     }
     data.truncate(got);
     write_file(storage, &bin, &data)?;
-    storage.sync_dir(&dir)?;
+    sync_dir(&dir)?;
     Ok(bin)
 }
 
@@ -71,9 +77,10 @@ fn stem(at: &Corruption) -> String {
 }
 
 /// Writes the JSON note of a damaged range next to its bytes (or alone, when no bytes were
-/// copied, e.g. a missing segment) and fsyncs it and the directory.
+/// copied, e.g. a missing segment) and fsyncs it and the directory (with `sync_dir`).
 pub fn write_note(
     storage: &dyn Storage,
+    sync_dir: SyncDir<'_>,
     channel_dir: &Path,
     at: &Corruption,
     bytes: u64,
@@ -82,7 +89,7 @@ pub fn write_note(
     let dir = channel_dir.join(QUARANTINE_DIR_NAME);
     if !storage.exists(&dir) {
         storage.create_dir_all(&dir)?;
-        storage.sync_dir(channel_dir)?;
+        sync_dir(channel_dir)?;
     }
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -100,7 +107,7 @@ pub fn write_note(
     );
     let path = dir.join(format!("{}.json", stem(at)));
     write_file(storage, &path, note.as_bytes())?;
-    storage.sync_dir(&dir)?;
+    sync_dir(&dir)?;
     Ok(path)
 }
 

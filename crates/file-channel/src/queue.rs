@@ -26,11 +26,30 @@ use crate::error::{Corruption, TakeError};
 use crate::format::record::{RecordKind, SealPayload};
 use crate::format::segment_header::SEGMENT_HEADER_BYTES;
 use crate::format::{event, CorruptionKind};
-use crate::quarantine;
 use crate::segment::scan::{ScanItem, Scanner};
+use crate::storage::DynFile;
 use crate::Event;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::Ordering::Relaxed;
+
+/// Quarantine I/O the reader decided on. It is done by the taker after it let go of the queue
+/// lock ([`crate::channel::Shared::quarantine`]): its directory fsyncs go through the sync
+/// gate, and a failure there poisons the channel, which needs that lock.
+#[derive(Debug)]
+pub(crate) enum QuarantineWork {
+    /// Copy `bytes` damaged bytes of `file` at the damage.
+    Bytes {
+        at: Corruption,
+        file: DynFile,
+        bytes: u64,
+    },
+    /// Write the damage's note.
+    Note {
+        at: Corruption,
+        bytes: u64,
+        events_lost: u64,
+    },
+}
 
 /// A taken event: its sequence number, the event, and its encoded size.
 pub(crate) type Taken = (u64, Event, u64);
@@ -64,6 +83,8 @@ pub(crate) struct QueueState {
     reader_next_seq: Option<u64>,
     /// Damage skipped by the reader whose note waits for the next record to reveal the gap.
     pending_damage: Option<(Corruption, u64)>,
+    /// Quarantine I/O waiting for the queue lock to be released.
+    pub quarantine_work: Vec<QuarantineWork>,
 }
 
 impl QueueState {
@@ -91,6 +112,7 @@ impl QueueState {
             index: VecDeque::new(),
             reader_next_seq: None,
             pending_damage: None,
+            quarantine_work: Vec::new(),
         }
     }
 
@@ -147,13 +169,11 @@ impl QueueState {
             _ => 0,
         };
         if let Some((at, bytes)) = self.pending_damage.take() {
-            let _ = quarantine::write_note(
-                shared.storage.as_ref(),
-                &shared.config.dir,
-                &at,
+            self.quarantine_work.push(QuarantineWork::Note {
+                at,
                 bytes,
-                lost,
-            );
+                events_lost: lost,
+            });
         }
     }
 
@@ -321,24 +341,20 @@ impl QueueState {
                 self.move_past_segment(shared, seg, next, &path, offset)?;
             }
         }
-        if let Some(f) = file {
-            let _ = quarantine::save_bytes(
-                shared.storage.as_ref(),
-                &shared.config.dir,
-                &at,
-                &f,
-                to - offset,
-            );
+        if let Some(file) = file {
+            self.quarantine_work.push(QuarantineWork::Bytes {
+                at: at.clone(),
+                file,
+                bytes: to - offset,
+            });
         }
         if later_is_none && seg == self.visible.0 {
             // The loss is already known.
-            let _ = quarantine::write_note(
-                shared.storage.as_ref(),
-                &shared.config.dir,
-                &at,
-                to - offset,
-                lost,
-            );
+            self.quarantine_work.push(QuarantineWork::Note {
+                at,
+                bytes: to - offset,
+                events_lost: lost,
+            });
         } else {
             // The next record the cursor reads tells how many events were lost.
             self.pending_damage = Some((at, to - offset));

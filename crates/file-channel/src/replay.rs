@@ -475,8 +475,15 @@ pub fn replay(
     st.out.events_lost += st.out.events_lost_now();
     if opts.writable {
         for d in &st.out.damage {
-            quarantine::write_note(storage, dir, &d.at, d.bytes, d.events_lost)
-                .map_err(io_err("write a quarantine note in", dir))?;
+            quarantine::write_note(
+                storage,
+                &|d| storage.sync_dir(d),
+                dir,
+                &d.at,
+                d.bytes,
+                d.events_lost,
+            )
+            .map_err(io_err("write a quarantine note in", dir))?;
         }
     }
     st.out.took = started.elapsed();
@@ -661,8 +668,15 @@ impl State<'_> {
         if self.opts.writable {
             if let Some(f) = file {
                 quarantined = Some(
-                    quarantine::save_bytes(self.storage, &self.dir, &at, f, bytes)
-                        .map_err(io_err("quarantine damaged bytes of", &at.file))?,
+                    quarantine::save_bytes(
+                        self.storage,
+                        &|d| self.storage.sync_dir(d),
+                        &self.dir,
+                        &at,
+                        f,
+                        bytes,
+                    )
+                    .map_err(io_err("quarantine damaged bytes of", &at.file))?,
                 );
             }
         }

@@ -149,27 +149,37 @@ impl Transaction {
         }
         let deadline = Instant::now() + timeout;
         let mut st = shared.lock_state();
-        loop {
+        let result = loop {
             if let Some(p) = shared.poisoned() {
-                return Err(p.into());
+                break Err(p.into());
             }
             if shared.closed.load(SeqCst) {
-                return Err(TakeError::Closed);
+                break Err(TakeError::Closed);
             }
-            if let Some((seq, ev, bytes)) = st.pop_next(shared)? {
-                taken.push((seq, ev.clone(), bytes));
-                return Ok(Some(ev));
+            match st.pop_next(shared) {
+                Ok(Some((seq, ev, bytes))) => {
+                    taken.push((seq, ev.clone(), bytes));
+                    break Ok(Some(ev));
+                }
+                Ok(None) => {}
+                Err(e) => break Err(e),
             }
             let now = Instant::now();
             if now >= deadline {
-                return Ok(None);
+                break Ok(None);
             }
             st = shared
                 .not_empty
                 .wait_timeout(st, deadline - now)
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
+        };
+        let quarantine = std::mem::take(&mut st.quarantine_work);
+        drop(st);
+        if !quarantine.is_empty() {
+            shared.quarantine(quarantine);
         }
+        result
     }
 
     /// Commits. A put commit returns once its record is durable (per the sync policy); a take

@@ -378,3 +378,51 @@ fn failed_checkpoint_directory_fsync_poisons_the_channel() {
     let ch = open(&sim.crash(CrashMode::DropUnsynced), &cfg());
     assert_eq!(bodies(&drain(&ch)), ["a"]);
 }
+
+/// A reader that meets damage copies it to `quarantine/`, creating that directory and fsyncing
+/// the channel directory. That fsync failing is like any failed directory fsync (Linux may have
+/// dropped other entries of the same directory with it): the channel must be poisoned, not
+/// carry on as if it had worked. It used to be ignored, outside the sync gate.
+#[test]
+fn a_failed_directory_fsync_while_quarantining_at_take_time_poisons_the_channel() {
+    let sim = SimStorage::new();
+    let c = small_segments();
+    let ch = open(&sim, &c);
+    for k in workload(12) {
+        put_commit(&ch, &k).unwrap();
+    }
+    ch.close().unwrap();
+    let seg2 = Path::new(DIR).join(segment_file_name(2));
+    let bytes = sim.read_file(&seg2).unwrap();
+    let recs = common::records(&bytes, 2);
+    assert!(recs.len() >= 2, "{recs:?}");
+    sim.flip_bit(&seg2, recs[1].offset + 80, 3).unwrap();
+
+    // The checkpoint of the clean close lets open skip segment 2's records: the reader meets
+    // the damage.
+    let ch = open(&sim, &c);
+    assert!(ch.open_report().damage.is_empty());
+    assert!(!sim.exists(&Path::new(DIR).join("quarantine")));
+    sim.fail_next_syncs(1);
+    let mut failure = None;
+    for _ in 0..200 {
+        let mut tx = ch.transaction();
+        match tx.take() {
+            Ok(Some(_)) => {}
+            Ok(None) => break,
+            Err(e) => {
+                failure = Some(e.to_string());
+                break;
+            }
+        }
+        if let Err(e) = tx.commit() {
+            failure = Some(e.to_string());
+            break;
+        }
+    }
+    let failure = failure.expect("the failed directory fsync must stop the channel");
+    assert!(failure.contains("fsync of directory"), "{failure}");
+    let p = ch.poisoned().expect("poisoned");
+    assert!(p.to_string().contains("fsync of directory"), "{p}");
+    assert_eq!(ch.metrics().fsync_error_count.load(Relaxed), 1);
+}

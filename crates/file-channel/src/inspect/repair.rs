@@ -1146,13 +1146,27 @@ impl Ctx<'_> {
         let mut out = Vec::new();
         if bytes > 0 {
             out.push(
-                quarantine::save_bytes(self.storage, self.dir, at, file, bytes)
-                    .map_err(self.io("copy damaged bytes of", path))?,
+                quarantine::save_bytes(
+                    self.storage,
+                    &|d| self.storage.sync_dir(d),
+                    self.dir,
+                    at,
+                    file,
+                    bytes,
+                )
+                .map_err(self.io("copy damaged bytes of", path))?,
             );
         }
         out.push(
-            quarantine::write_note(self.storage, self.dir, at, bytes, events_lost)
-                .map_err(self.io("write a quarantine note for", path))?,
+            quarantine::write_note(
+                self.storage,
+                &|d| self.storage.sync_dir(d),
+                self.dir,
+                at,
+                bytes,
+                events_lost,
+            )
+            .map_err(self.io("write a quarantine note for", path))?,
         );
         Ok(out)
     }
@@ -1179,8 +1193,15 @@ impl Ctx<'_> {
                 available: 0,
             },
         };
-        let bin = quarantine::save_bytes(self.storage, self.dir, &at, file, end - offset)
-            .map_err(self.io("copy the torn tail of", path))?;
+        let bin = quarantine::save_bytes(
+            self.storage,
+            &|d| self.storage.sync_dir(d),
+            self.dir,
+            &at,
+            file,
+            end - offset,
+        )
+        .map_err(self.io("copy the torn tail of", path))?;
         let note = Json::obj()
             .with("file", path)
             .with("segment", segment)
