@@ -32,7 +32,6 @@ use axum::http::{header::CONTENT_TYPE, HeaderMap, Method, StatusCode};
 use axum::Router;
 use file_channel::Event;
 use std::sync::atomic::Ordering::Relaxed;
-use tokio::net::TcpListener;
 
 /// Flume's default (and our only) handler.
 pub const JSON_HANDLER: &str = "org.apache.flume.source.http.JSONHandler";
@@ -139,15 +138,11 @@ impl HttpSource {
 impl EventDrivenSource for HttpSource {
     fn start(self: Box<Self>, stop: Stop) -> BoxFuture<Result<BoxFuture<()>, SourceError>> {
         Box::pin(async move {
-            let addr = format!("{}:{}", self.config.bind, self.config.port);
-            let listener = TcpListener::bind(&addr)
-                .await
-                .map_err(|error| SourceError::Bind {
-                    source_name: self.ctx.name.to_string(),
-                    addr: addr.clone(),
-                    error,
-                })?;
-            tracing::info!(source = %self.ctx.name, addr = %addr, "http source listening");
+            let (listener, local) = self
+                .ctx
+                .bind_tcp(&self.config.bind, self.config.port)
+                .await?;
+            tracing::info!(source = %self.ctx.name, addr = %local, "http source listening");
             let ctx = self.ctx;
             ctx.counters.lifetime.started();
             let app = Router::new()

@@ -185,6 +185,29 @@ pub struct SourceContext {
     pub counters: Arc<SourceCounters>,
 }
 
+impl SourceContext {
+    /// Binds a TCP listener on `bind:port` for this source. Returns it with the address it
+    /// listens on (the real port when `port` is 0); a failure names the source and the address.
+    pub async fn bind_tcp(
+        &self,
+        bind: &str,
+        port: u16,
+    ) -> Result<(tokio::net::TcpListener, String), SourceError> {
+        let addr = format!("{bind}:{port}");
+        let listener = tokio::net::TcpListener::bind(&addr)
+            .await
+            .map_err(|error| SourceError::Bind {
+                source_name: self.name.to_string(),
+                addr: addr.clone(),
+                error,
+            })?;
+        let local = listener
+            .local_addr()
+            .map_or_else(|_| addr, |a| a.to_string());
+        Ok((listener, local))
+    }
+}
+
 /// Config contexts over literal keys for the sources' unit tests.
 #[cfg(test)]
 pub(crate) mod test_support {

@@ -116,17 +116,10 @@ struct Shared {
 impl EventDrivenSource for ThriftSource {
     fn start(self: Box<Self>, stop: Stop) -> BoxFuture<Result<BoxFuture<()>, SourceError>> {
         Box::pin(async move {
-            let addr = format!("{}:{}", self.config.bind, self.config.port);
-            let listener = TcpListener::bind(&addr)
-                .await
-                .map_err(|error| SourceError::Bind {
-                    source_name: self.ctx.name.to_string(),
-                    addr: addr.clone(),
-                    error,
-                })?;
-            let local = listener
-                .local_addr()
-                .map_or_else(|_| addr.clone(), |a| a.to_string());
+            let (listener, local) = self
+                .ctx
+                .bind_tcp(&self.config.bind, self.config.port)
+                .await?;
             tracing::info!(
                 source = %self.ctx.name,
                 addr = %local,
