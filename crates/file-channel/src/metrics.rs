@@ -60,7 +60,7 @@ counters! {
     /// Group-commit batches whose wait for expected committers ran out (one or more of the
     /// committers the writer expected did not come back within the wait; see design.md).
     gather_timeout_count => "GatherTimeoutCount",
-    /// Group-commit batches written (one write, at most one fsync each).
+    /// Group-commit batches written (at most one fsync each).
     commit_batch_count => "CommitBatchCount",
     /// Records written (put, take and seal).
     records_written => "RecordsWritten",

@@ -1,11 +1,12 @@
 //! The log writer: one thread that owns the active segment and turns commits into records.
 //!
 //! Group commit: committers encode their records (and the payload CRC) on their own threads and
-//! queue them here. The writer takes *everything* queued at that moment, frames the records in
-//! log order (assigning segment, offset and sequence numbers), writes them with one `write` per
-//! segment touched and covers them with one `fdatasync`; only then are the puts made visible to
-//! takers and their committers released. While one batch is being synced the next one queues
-//! up, so N concurrent committers cost one sync, not N.
+//! queue them here. The writer takes *everything* queued at that moment and frames the records
+//! in log order (assigning segment, offset and sequence numbers); while it waits for the rest of
+//! the batch it writes what it has framed, so the writes overlap that wait. One `fdatasync`
+//! covers the batch; only then are the puts made visible to takers and their committers
+//! released. While one batch is being synced the next one queues up, so N concurrent committers
+//! cost one sync, not N.
 //!
 //! Between batches the writer also takes checkpoint snapshots (after an fsync, so the position
 //! they cover is durable) for the checkpoint thread, and watches the free space of the channel's
@@ -33,7 +34,6 @@ use crate::segment::{dir_for_segment, OpenSegment};
 use crate::storage::DynFile;
 use std::io;
 use std::path::PathBuf;
-use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
@@ -78,9 +78,11 @@ impl Completion {
     }
 
     fn complete(&self, result: Result<(), CommitError>) {
-        let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
-        if slot.is_none() {
-            *slot = Some(result);
+        {
+            let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
+            if slot.is_none() {
+                *slot = Some(result);
+            }
         }
         self.ready.notify_all();
     }
@@ -193,43 +195,31 @@ struct Gather {
     fsync_ewma_us: u64,
 }
 
-/// Requests being gathered into one batch.
+/// One batch in progress. Each request's record is framed as soon as the request arrives, and
+/// what is framed is written whenever the writer would otherwise sit waiting for the rest of the
+/// batch, so the writes overlap that wait; one fsync at the end covers the whole batch, and only
+/// then is anyone released.
 struct Batch {
-    requests: Vec<Request>,
-    bytes: usize,
-    puts: usize,
-    /// A sync or shutdown is waiting: write now.
+    /// Where the batch began (segment, offset, next sequence number): running out of space
+    /// cuts the log back to here.
+    start: (u64, u64, u64),
+    /// Put commits and syncs to release when the batch is done.
+    waiters: Vec<Arc<Completion>>,
+    put_waiters: usize,
+    shutdown: Option<Arc<Completion>>,
+    /// A sync or shutdown is waiting: write and fsync now.
     urgent: bool,
-}
-
-impl Batch {
-    fn with_capacity(n: usize) -> Self {
-        Self {
-            requests: Vec::with_capacity(n),
-            bytes: 0,
-            puts: 0,
-            urgent: false,
-        }
-    }
-
-    /// Adds `r`; false when the batch must be written now (shutdown, or full).
-    fn push(&mut self, r: Request, put_commits_queued: &AtomicU64) -> bool {
-        match &r {
-            Request::Put { record, .. } => {
-                put_commits_queued.fetch_sub(1, Relaxed);
-                self.bytes += record.bytes.len();
-                self.puts += 1;
-            }
-            Request::Take { record } => self.bytes += record.bytes.len(),
-            Request::Sync { .. } => self.urgent = true,
-            Request::Shutdown { .. } => {
-                self.requests.push(r);
-                return false;
-            }
-        }
-        self.requests.push(r);
-        self.bytes < BATCH_BYTES_MAX
-    }
+    /// The batch's take records, kept to be written again first if the batch runs out of space
+    /// (so a later successful put commit still makes every earlier take commit durable).
+    takes: Vec<PendingRecord>,
+    /// Record bytes gathered so far.
+    bytes: usize,
+    wrote_records: bool,
+    puts: u64,
+    put_bytes: u64,
+    put_records: u64,
+    /// The first failure; nothing more is framed or written once it is set.
+    failed: Option<Fail>,
 }
 
 impl Gather {
@@ -341,8 +331,11 @@ impl Writer {
             };
             match first {
                 Some(first) => {
-                    let batch = self.gather(first);
-                    if self.process(batch) {
+                    let mut batch = self.begin_batch();
+                    if self.absorb(&mut batch, first) {
+                        self.gather(&mut batch);
+                    }
+                    if self.finish(batch) {
                         return;
                     }
                 }
@@ -362,40 +355,102 @@ impl Writer {
         }
     }
 
-    /// Collects a batch starting with `first`: everything already queued, then — under
-    /// [`SyncPolicy::EveryCommit`] — waits a little for the put commits the [`Gather`] estimate
-    /// expects, so committers released by one fsync join the next one instead of forming a
-    /// second cohort that alternates with the first (see `docs/design.md`, "Group commit").
-    fn gather(&mut self, first: Request) -> Vec<Request> {
-        let mut batch = Batch::with_capacity(self.gather.expected_puts.max(4));
-        let queued = &self.shared.put_commits_queued;
-        if !batch.push(first, queued) {
-            return batch.requests;
+    /// Starts a batch at the current end of the log, beginning with the take records a batch
+    /// that ran out of space left behind.
+    fn begin_batch(&mut self) -> Batch {
+        let mut batch = Batch {
+            start: (self.active.id, self.active.offset, self.next_seq),
+            waiters: Vec::with_capacity(self.gather.expected_puts.max(4)),
+            put_waiters: 0,
+            shutdown: None,
+            urgent: false,
+            takes: Vec::new(),
+            bytes: 0,
+            wrote_records: false,
+            puts: 0,
+            put_bytes: 0,
+            put_records: 0,
+            failed: self.shared.poisoned().map(Fail::from),
+        };
+        for record in std::mem::take(&mut self.deferred_takes) {
+            self.add_record(&mut batch, record);
         }
-        while let Ok(r) = self.rx.try_recv() {
-            if !batch.push(r, queued) {
-                return batch.requests;
+        batch
+    }
+
+    /// Adds `r` to `batch`, framing its record at once; false when the batch must be finished
+    /// now (shutdown, failure, or full).
+    fn absorb(&mut self, batch: &mut Batch, r: Request) -> bool {
+        match r {
+            Request::Put { record, done } => {
+                self.shared.put_commits_queued.fetch_sub(1, Relaxed);
+                batch.put_waiters += 1;
+                batch.waiters.push(done);
+                self.add_record(batch, record);
+            }
+            Request::Take { record } => self.add_record(batch, record),
+            Request::Sync { done } => {
+                batch.urgent = true;
+                batch.waiters.push(done);
+            }
+            Request::Shutdown { done } => {
+                batch.urgent = true;
+                batch.shutdown = Some(done);
+                return false;
             }
         }
+        batch.failed.is_none() && batch.bytes < BATCH_BYTES_MAX
+    }
+
+    fn add_record(&mut self, batch: &mut Batch, record: PendingRecord) {
+        batch.bytes += record.bytes.len();
+        batch.wrote_records = true;
+        if record.kind == RecordKind::Put {
+            batch.puts += u64::from(record.event_count);
+            batch.put_bytes += record.len() - RECORD_HEADER_BYTES as u64;
+            batch.put_records += 1;
+        }
+        if batch.failed.is_none() {
+            if let Err(f) = self.place(&record) {
+                batch.failed = Some(f);
+            }
+        }
+        if record.kind == RecordKind::Take {
+            batch.takes.push(record);
+        }
+    }
+
+    /// Grows `batch` with everything already queued, then — under [`SyncPolicy::EveryCommit`]
+    /// — waits a little for the put commits the [`Gather`] estimate expects, so committers
+    /// released by one fsync join the next one instead of forming a second cohort that
+    /// alternates with the first (see `docs/design.md`, "Group commit"). Before each wait it
+    /// writes what is framed, so the batch's writes overlap the wait instead of following it.
+    fn gather(&mut self, batch: &mut Batch) {
         let wait = self
             .gather
             .wait_max(self.shared.config.group_commit_wait_us_max);
         let expected = self.gather.expected_puts;
-        if batch.urgent
-            || self.shared.config.sync != SyncPolicy::EveryCommit
-            || batch.puts == 0
-            || batch.puts >= expected
-            || wait.is_zero()
-        {
-            return batch.requests;
-        }
+        let may_wait = self.shared.config.sync == SyncPolicy::EveryCommit && !wait.is_zero();
         let deadline = Instant::now() + wait;
-        while batch.puts < expected && !batch.urgent {
+        loop {
+            while let Ok(r) = self.rx.try_recv() {
+                if !self.absorb(batch, r) {
+                    return;
+                }
+            }
+            if !may_wait || batch.urgent || batch.put_waiters == 0 || batch.put_waiters >= expected
+            {
+                return;
+            }
+            if let Err(f) = self.flush() {
+                batch.failed = Some(f);
+                return;
+            }
             let left = deadline.saturating_duration_since(Instant::now());
             match self.rx.recv_timeout(left) {
                 Ok(r) => {
-                    if !batch.push(r, queued) {
-                        break;
+                    if !self.absorb(batch, r) {
+                        return;
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => {
@@ -403,12 +458,11 @@ impl Writer {
                         .metrics
                         .gather_timeout_count
                         .fetch_add(1, Relaxed);
-                    break;
+                    return;
                 }
-                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Disconnected) => return,
             }
         }
-        batch.requests
     }
 
     fn sync_due(&self) -> bool {
@@ -445,75 +499,49 @@ impl Writer {
         }
     }
 
-    /// Writes one batch; returns true when the thread should stop.
-    fn process(&mut self, batch: Vec<Request>) -> bool {
-        let mut waiters: Vec<Arc<Completion>> = Vec::new();
-        let mut records: Vec<PendingRecord> = std::mem::take(&mut self.deferred_takes);
-        let mut force_sync = false;
-        let mut put_waiters = 0usize;
-        let mut shutdown = None;
-        for req in batch {
-            match req {
-                Request::Put { record, done } => {
-                    put_waiters += 1;
-                    waiters.push(done);
-                    records.push(record);
+    /// Writes what is left of `batch`, fsyncs it as the sync policy says and releases its
+    /// committers; returns true when the thread should stop.
+    fn finish(&mut self, mut batch: Batch) -> bool {
+        let outcome: Result<(), Fail> = match batch.failed.take() {
+            Some(f) => Err(f),
+            None => (|| {
+                self.flush()?;
+                let interval_due = match self.shared.config.sync {
+                    SyncPolicy::EveryCommit => batch.put_records > 0,
+                    SyncPolicy::Interval { interval_ms, bytes } => {
+                        self.unsynced_bytes >= bytes
+                            || self
+                                .unsynced_since
+                                .is_some_and(|t| t.elapsed() >= Duration::from_millis(interval_ms))
+                    }
+                };
+                if batch.put_records > 0 {
+                    self.unsynced_puts = true;
                 }
-                Request::Take { record } => records.push(record),
-                Request::Sync { done } => {
-                    force_sync = true;
-                    waiters.push(done);
+                if batch.urgent || interval_due {
+                    self.sync()?;
                 }
-                Request::Shutdown { done } => {
-                    force_sync = true;
-                    shutdown = Some(done);
-                }
-            }
-        }
-        let batch_start = (self.active.id, self.active.offset, self.next_seq);
-        let wrote_records = !records.is_empty();
-        let mut puts: u64 = 0;
-        let mut put_bytes: u64 = 0;
-        let mut put_records = 0u64;
-        let outcome: Result<(), Fail> = (|| {
-            if let Some(p) = self.shared.poisoned() {
-                return Err(p.into());
-            }
-            for record in &records {
-                if record.kind == RecordKind::Put {
-                    puts += u64::from(record.event_count);
-                    put_bytes += record.len() - RECORD_HEADER_BYTES as u64;
-                    put_records += 1;
-                }
-                self.place(record)?;
-            }
-            self.flush()?;
-            let interval_due = match self.shared.config.sync {
-                SyncPolicy::EveryCommit => put_records > 0,
-                SyncPolicy::Interval { interval_ms, bytes } => {
-                    self.unsynced_bytes >= bytes
-                        || self
-                            .unsynced_since
-                            .is_some_and(|t| t.elapsed() >= Duration::from_millis(interval_ms))
-                }
-            };
-            if put_records > 0 {
-                self.unsynced_puts = true;
-            }
-            if force_sync || interval_due {
-                self.sync()?;
-            }
-            Ok(())
-        })();
+                Ok(())
+            })(),
+        };
         self.shared.metrics.commit_batch_count.fetch_add(1, Relaxed);
+        let Batch {
+            start,
+            waiters,
+            put_waiters,
+            shutdown,
+            takes,
+            wrote_records,
+            puts,
+            put_bytes,
+            put_records,
+            ..
+        } = batch;
         let outcome = match outcome {
             Err(Fail::NoSpace { path, source }) => {
-                let r = self.roll_back(batch_start, path, source);
+                let r = self.roll_back(start, path, source);
                 if matches!(r, Err(CommitError::Write { .. })) {
-                    self.deferred_takes = records
-                        .into_iter()
-                        .filter(|r| r.kind == RecordKind::Take)
-                        .collect();
+                    self.deferred_takes = takes;
                 }
                 r
             }

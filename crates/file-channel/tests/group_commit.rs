@@ -1,10 +1,14 @@
 //! Group commit's gather wait, made deterministic by a storage whose segment fsyncs block
 //! until the test opens a gate: committers released by one fsync share the next one with the
-//! commits that queued meanwhile, instead of alternating with them in two cohorts.
+//! commits that queued meanwhile, instead of alternating with them in two cohorts, and the
+//! writer writes what it has while it waits for the rest.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use file_channel::storage::{DynFile, LockError, LockGuard, SimStorage, Storage, StorageFile};
-use file_channel::{ChannelConfig, Event, FileChannel};
+use file_channel::storage::{
+    CrashMode, DynFile, LockError, LockGuard, SimStorage, Storage, StorageFile,
+};
+use file_channel::{ChannelConfig, CommitError, Event, FileChannel};
+use std::collections::BTreeSet;
 use std::io;
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex};
@@ -17,6 +21,10 @@ struct Gate {
     changed: Condvar,
     /// Segment fsyncs that reached the gate.
     arrived: Mutex<u64>,
+    /// Every write to a segment file, in order.
+    writes: Mutex<Vec<Vec<u8>>>,
+    /// How long each segment fsync takes once through the gate.
+    sync_delay: Mutex<Duration>,
 }
 
 impl Gate {
@@ -56,6 +64,9 @@ impl StorageFile for GatedFile {
         self.inner.read_at(buf, offset)
     }
     fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
+        if let Some(g) = &self.gate {
+            g.writes.lock().unwrap().push(buf.to_vec());
+        }
         self.inner.write_at(buf, offset)
     }
     fn len(&self) -> io::Result<u64> {
@@ -67,6 +78,7 @@ impl StorageFile for GatedFile {
     fn sync_data(&self) -> io::Result<()> {
         if let Some(g) = &self.gate {
             g.pass();
+            std::thread::sleep(*g.sync_delay.lock().unwrap());
         }
         self.inner.sync_data()
     }
@@ -136,20 +148,49 @@ fn commit_one(ch: &FileChannel, body: &str) {
     tx.commit().unwrap();
 }
 
-/// One committer (A) is in an fsync while two others (B, C) queue. When the fsync ends, the
-/// writer expects A back as well and waits for it: B, C and A's second commit share one fsync.
-/// Without the wait (`group_commit_wait_us_max = 0`) they take two.
-fn scenario(wait_us_max: u64) -> (u64, u64) {
+/// What the scenario saw.
+struct Outcome {
+    /// Segment fsyncs from A's first commit on.
+    fsyncs: u64,
+    gather_timeouts: u64,
+    /// Segment writes from A's first commit on.
+    writes: Vec<Vec<u8>>,
+}
+
+impl Outcome {
+    /// The index of the write that holds `body`.
+    fn write_holding(&self, body: &str) -> usize {
+        self.writes
+            .iter()
+            .position(|w| w.windows(body.len()).any(|x| x == body.as_bytes()))
+            .unwrap_or_else(|| panic!("no write holds {body}"))
+    }
+}
+
+/// A channel on a gated simulated disk whose fsync-time estimate is warmed up.
+struct Warmed {
+    ch: Arc<FileChannel>,
+    gate: Arc<Gate>,
+    sim: SimStorage,
+    cfg: ChannelConfig,
+}
+
+/// Opens a channel (no prefill, no space reserve) and commits one event, `warm`, whose fsync
+/// the gate holds for 600 ms: the wait allowed afterwards (half the fsync-time estimate,
+/// capped by `wait_us_max`) is then long on any machine.
+fn open_warmed(wait_us_max: u64) -> Warmed {
+    let sim = SimStorage::new();
     let gate = Arc::new(Gate::default());
     let storage = Arc::new(GatedStorage {
-        inner: SimStorage::new(),
+        inner: sim.clone(),
         gate: gate.clone(),
     });
     let mut cfg = ChannelConfig::new("/chan");
     cfg.prefill_ahead_bytes = 0;
+    cfg.minimum_required_space = 0;
     cfg.group_commit_wait_us_max = wait_us_max;
     gate.set(true);
-    let ch = Arc::new(FileChannel::open_with(cfg, storage).unwrap());
+    let ch = Arc::new(FileChannel::open_with(cfg.clone(), storage).unwrap());
     // Warm up the fsync-time estimate with a slow fsync (the gate held 600 ms), so the wait
     // allowed afterwards (half of it, capped by the setting) is long on any machine.
     let opened = gate.arrived();
@@ -162,23 +203,31 @@ fn scenario(wait_us_max: u64) -> (u64, u64) {
     std::thread::sleep(Duration::from_millis(600));
     gate.set(true);
     warm.join().unwrap();
+    Warmed { ch, gate, sim, cfg }
+}
 
+/// One committer (A) is in an fsync while two others (B, C) queue. When the fsync ends, the
+/// writer expects A back as well and waits for it: B, C and A's second commit share one fsync.
+/// Without the wait (`group_commit_wait_us_max = 0`) they take two.
+fn scenario(wait_us_max: u64) -> Outcome {
+    let Warmed { ch, gate, .. } = open_warmed(wait_us_max);
     let fsyncs_before = metric(&ch, "FsyncCount");
+    let writes_before = gate.writes.lock().unwrap().len();
     let arrived_before = gate.arrived();
     gate.set(false);
     // A: two commits in a row; its first fsync is held at the gate.
     let a = {
         let ch = ch.clone();
         std::thread::spawn(move || {
-            commit_one(&ch, "a1");
+            commit_one(&ch, "event-a1");
             // Back 50 ms after release: inside the wait (half the 600 ms warm-up fsync), and
             // long after a writer that does not wait has written B and C.
             std::thread::sleep(Duration::from_millis(50));
-            commit_one(&ch, "a2");
+            commit_one(&ch, "event-a2");
         })
     };
     wait_for("A's fsync", || gate.arrived() == arrived_before + 1);
-    let others: Vec<_> = ["b", "c"]
+    let others: Vec<_> = ["event-b", "event-c"]
         .into_iter()
         .map(|name| {
             let ch = ch.clone();
@@ -192,23 +241,42 @@ fn scenario(wait_us_max: u64) -> (u64, u64) {
         t.join().unwrap();
     }
     assert_eq!(ch.len(), 5, "every commit is in the channel");
-    let fsyncs = metric(&ch, "FsyncCount") - fsyncs_before;
-    let timeouts = metric(&ch, "GatherTimeoutCount");
-    (fsyncs, timeouts)
+    let writes = gate.writes.lock().unwrap().split_off(writes_before);
+    Outcome {
+        fsyncs: metric(&ch, "FsyncCount") - fsyncs_before,
+        gather_timeouts: metric(&ch, "GatherTimeoutCount"),
+        writes,
+    }
 }
 
 #[test]
 fn released_committer_joins_the_queued_ones_in_one_fsync() {
-    let (fsyncs, timeouts) = scenario(1_000_000);
-    assert_eq!(fsyncs, 2, "A1 alone, then B + C + A2 together");
-    assert_eq!(timeouts, 0, "A came back within the wait");
+    let outcome = scenario(1_000_000);
+    assert_eq!(outcome.fsyncs, 2, "A1 alone, then B + C + A2 together");
+    assert_eq!(outcome.gather_timeouts, 0, "A came back within the wait");
+}
+
+#[test]
+fn the_writer_writes_what_it_has_while_it_waits_for_the_rest_of_the_batch() {
+    let outcome = scenario(1_000_000);
+    let (b, c, a2) = (
+        outcome.write_holding("event-b"),
+        outcome.write_holding("event-c"),
+        outcome.write_holding("event-a2"),
+    );
+    assert_eq!(outcome.fsyncs, 2, "B, C and A2 still share one fsync");
+    assert!(
+        b < a2 && c < a2,
+        "B and C are written during the 50 ms wait for A, before A2's write \
+         (writes holding B, C, A2: {b}, {c}, {a2})"
+    );
 }
 
 #[test]
 fn without_the_wait_the_cohorts_alternate() {
-    let (fsyncs, timeouts) = scenario(0);
-    assert_eq!(fsyncs, 3, "A1, then B + C, then A2");
-    assert_eq!(timeouts, 0);
+    let outcome = scenario(0);
+    assert_eq!(outcome.fsyncs, 3, "A1, then B + C, then A2");
+    assert_eq!(outcome.gather_timeouts, 0);
 }
 
 #[test]
@@ -238,5 +306,159 @@ fn a_wait_over_one_second_is_refused() {
     assert!(
         err.to_string().contains("group_commit_wait_us_max"),
         "{err}"
+    );
+}
+
+/// The scenario above on a disk with no room left when B and C arrive: the write of B and C
+/// made while the writer waits for A fails with ENOSPC. It fails B's and C's commits (and only
+/// theirs), the channel is not poisoned, and after a crash that drops everything unsynced
+/// exactly the acknowledged events are there.
+#[test]
+fn a_full_disk_at_a_write_made_while_waiting_fails_that_batch() {
+    let Warmed { ch, gate, sim, cfg } = open_warmed(1_000_000);
+    let arrived_before = gate.arrived();
+    gate.set(false);
+    let a = {
+        let ch = ch.clone();
+        std::thread::spawn(move || {
+            commit_one(&ch, "event-a1");
+            std::thread::sleep(Duration::from_millis(50));
+            let mut tx = ch.transaction();
+            tx.put(&Event::new("event-a2")).is_ok() && tx.commit().is_ok()
+        })
+    };
+    wait_for("A's fsync", || gate.arrived() == arrived_before + 1);
+    let others: Vec<_> = ["event-b", "event-c"]
+        .into_iter()
+        .map(|name| {
+            let ch = ch.clone();
+            std::thread::spawn(move || {
+                let mut tx = ch.transaction();
+                tx.put(&Event::new(name)).unwrap();
+                tx.commit()
+            })
+        })
+        .collect();
+    wait_for("B and C queued", || metric(&ch, "CommitsQueued") == 2);
+    sim.set_capacity_bytes(Some(1 << 40));
+    let used = (1u64 << 40) - sim.available_space(Path::new("/chan")).unwrap();
+    sim.set_capacity_bytes(Some(used));
+    gate.set(true);
+    for t in others {
+        match t.join().unwrap() {
+            Err(CommitError::Write { source, .. }) => {
+                assert_eq!(source.raw_os_error(), Some(libc::ENOSPC), "{source}");
+            }
+            other => panic!("B and C must fail for lack of space, got {other:?}"),
+        }
+    }
+    assert!(
+        !a.join().unwrap(),
+        "A2 comes back after the failure, while the channel refuses puts for lack of space"
+    );
+    assert!(
+        ch.poisoned().is_none(),
+        "ENOSPC must not poison the channel"
+    );
+    assert_eq!(ch.len(), 2, "warm and A1");
+
+    let crashed = sim.crash(CrashMode::DropUnsynced);
+    crashed.set_capacity_bytes(None);
+    let reopened = FileChannel::open_with(cfg, Arc::new(crashed)).unwrap();
+    let mut tx = reopened.transaction();
+    let mut found = Vec::new();
+    while let Some(e) = tx.take().unwrap() {
+        found.push(String::from_utf8(e.body).unwrap());
+    }
+    assert_eq!(found, ["warm", "event-a1"]);
+}
+
+/// Four committers, 2 ms fsyncs (so the writer waits for the committers it released, and
+/// writes what has arrived while it waits) and a disk that fills up: wherever the writes hit
+/// ENOSPC, they fail exactly their batch's commits, the channel keeps serving, and after a
+/// crash that drops everything unsynced exactly the acknowledged events are there.
+#[test]
+fn a_full_disk_while_a_batch_is_gathered_fails_only_that_batch() {
+    let sim = SimStorage::new();
+    let gate = Arc::new(Gate::default());
+    gate.set(true);
+    *gate.sync_delay.lock().unwrap() = Duration::from_millis(2);
+    let storage = Arc::new(GatedStorage {
+        inner: sim.clone(),
+        gate,
+    });
+    let mut cfg = ChannelConfig::new("/chan");
+    cfg.prefill_ahead_bytes = 0;
+    cfg.minimum_required_space = 0;
+    let ch = Arc::new(FileChannel::open_with(cfg.clone(), storage).unwrap());
+    // Room for about 60 of the 200 one-KiB commits below.
+    sim.set_capacity_bytes(Some(1 << 40));
+    let used = (1u64 << 40) - sim.available_space(Path::new("/chan")).unwrap();
+    sim.set_capacity_bytes(Some(used + 60 * 1100));
+
+    let producers: Vec<_> = (0..4u64)
+        .map(|p| {
+            let ch = ch.clone();
+            std::thread::spawn(move || {
+                let (mut acked, mut failed) = (Vec::new(), 0u64);
+                for k in 0..50u64 {
+                    let id = p * 1000 + k;
+                    let mut tx = ch.transaction();
+                    let mut body = format!("{id:08}").into_bytes();
+                    body.resize(1024, b'.');
+                    if tx.put(&Event::new(body)).is_err() {
+                        // Refused while the channel waits for space: not a commit.
+                        std::thread::sleep(Duration::from_millis(1));
+                        continue;
+                    }
+                    match tx.commit() {
+                        Ok(()) => acked.push(id),
+                        Err(CommitError::Write { source, .. }) => {
+                            assert_eq!(source.raw_os_error(), Some(libc::ENOSPC), "{source}");
+                            failed += 1;
+                        }
+                        Err(e) => panic!("commit of {id}: {e}"),
+                    }
+                }
+                (acked, failed)
+            })
+        })
+        .collect();
+    let mut acked = BTreeSet::new();
+    let mut failed = 0;
+    for t in producers {
+        let (a, f) = t.join().unwrap();
+        acked.extend(a);
+        failed += f;
+    }
+    assert!(
+        failed > 0,
+        "the disk never filled: {} acknowledged",
+        acked.len()
+    );
+    assert!(!acked.is_empty());
+    assert!(
+        ch.poisoned().is_none(),
+        "ENOSPC must not poison the channel"
+    );
+    assert_eq!(
+        ch.len(),
+        acked.len() as u64,
+        "failed commits are not pending"
+    );
+
+    let crashed = sim.crash(CrashMode::DropUnsynced);
+    crashed.set_capacity_bytes(None);
+    let reopened = FileChannel::open_with(cfg, Arc::new(crashed)).unwrap();
+    let mut tx = reopened.transaction();
+    let mut found = BTreeSet::new();
+    while let Some(e) = tx.take().unwrap() {
+        let id: u64 = std::str::from_utf8(&e.body[..8]).unwrap().parse().unwrap();
+        assert!(found.insert(id), "event {id} came back twice");
+    }
+    tx.commit().unwrap();
+    assert_eq!(
+        found, acked,
+        "exactly the acknowledged events survive the crash"
     );
 }
