@@ -10,15 +10,22 @@
 //! acknowledged), `F <first> <n>` (it failed), `t <id>…` (a take commit begins), `T <id>…`
 //! (acknowledged). A kill between `B` and `P` leaves the put in doubt; between `t` and `T`, the
 //! take. Rolled-back puts print nothing, so their ids must never appear.
+//!
+//! Now and then the child commits from several producer threads at once (see
+//! [`concurrent_puts`]); their `B`/`P` lines interleave, and the parent keeps every put that
+//! has begun and not been answered in doubt at the kill.
 
 use crate::Budget;
 use anyhow::Context as _;
 use file_channel::harness::check::{event, id_of, Cause, Ledger, Tally};
 use file_channel::harness::rng::Rng;
 use file_channel::{ChannelConfig, FileChannel};
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::AtomicU64;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -56,15 +63,67 @@ pub fn kill_config(dir: &Path) -> ChannelConfig {
     c
 }
 
-/// Writes one line with a single write (atomic on a pipe below 4 KiB; the reader drops a last
-/// line without its newline, which a kill can cut).
-fn line(out: &mut impl Write, s: &str) -> anyhow::Result<()> {
+/// Writes one line to stdout with a single write under stdout's lock, so lines of concurrent
+/// producers never mix (atomic on a pipe below 4 KiB; the reader drops a last line without its
+/// newline, which a kill can cut).
+fn line(s: &str) -> anyhow::Result<()> {
     let mut buf = Vec::with_capacity(s.len() + 1);
     buf.extend_from_slice(s.as_bytes());
     buf.push(b'\n');
+    let mut out = std::io::stdout().lock();
     out.write_all(&buf)?;
     out.flush()?;
     Ok(())
+}
+
+/// One put transaction of 1–7 new events, rolled back one time in ten, else committed between
+/// a `B` and a `P` (or `F`) line.
+fn put_transaction(ch: &FileChannel, next_id: &AtomicU64, rng: &mut Rng) -> anyhow::Result<()> {
+    let n = rng.range(1, 8);
+    let first = next_id.fetch_add(n, Relaxed);
+    let mut tx = ch.transaction();
+    for id in first..first + n {
+        tx.put(&event(id)).context("put")?;
+    }
+    if rng.chance(1, 10) {
+        tx.rollback();
+        return Ok(());
+    }
+    line(&format!("B {first} {n}"))?;
+    match tx.commit() {
+        Ok(()) => line(&format!("P {first} {n}")),
+        Err(e) => {
+            line(&format!("F {first} {n}"))?;
+            anyhow::bail!("put commit failed: {e}");
+        }
+    }
+}
+
+/// 2–4 producer threads committing 1–5 put transactions each at the same time, so kills land
+/// inside group-commit batches (the writer waiting for committers, writing while it waits).
+/// Nothing is taken meanwhile: every put commit begun here starts after every take commit
+/// answered before, which is what the ledger's take-durability rule assumes.
+fn concurrent_puts(ch: &FileChannel, next_id: &AtomicU64, rng: &mut Rng) -> anyhow::Result<()> {
+    let seeds: Vec<u64> = (0..rng.range(2, 5)).map(|_| rng.next_u64()).collect();
+    std::thread::scope(|scope| {
+        let producers: Vec<_> = seeds
+            .into_iter()
+            .map(|seed| {
+                scope.spawn(move || {
+                    let mut rng = Rng::new(seed);
+                    for _ in 0..rng.range(1, 6) {
+                        put_transaction(ch, next_id, &mut rng)?;
+                    }
+                    anyhow::Ok(())
+                })
+            })
+            .collect();
+        for p in producers {
+            p.join()
+                .map_err(|_| anyhow::anyhow!("a producer thread panicked"))??;
+        }
+        Ok(())
+    })
 }
 
 fn join(ids: &[u64]) -> String {
@@ -73,8 +132,6 @@ fn join(ids: &[u64]) -> String {
 
 /// The child: open, report what was recovered, then work until killed.
 pub fn child(a: &ChildArgs) -> anyhow::Result<()> {
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
     let ch = FileChannel::open(kill_config(&a.dir)).context("open")?;
     let mut tx = ch.transaction();
     let mut ids = Vec::new();
@@ -87,37 +144,15 @@ pub fn child(a: &ChildArgs) -> anyhow::Result<()> {
     }
     tx.rollback();
     let lost = ch.open_report().events_lost;
-    line(
-        &mut out,
-        &format!("recovered {lost} {damaged} {}", join(&ids)),
-    )?;
+    line(&format!("recovered {lost} {damaged} {}", join(&ids)))?;
 
     let mut rng = Rng::new(a.seed);
-    let mut next = a.first_id;
+    let next_id = AtomicU64::new(a.first_id);
     let started = Instant::now();
     while started.elapsed() < CHILD_LIFETIME {
-        match rng.weighted(&[45, 45, 2]) {
-            0 => {
-                let n = rng.range(1, 8);
-                let first = next;
-                next += n;
-                let mut tx = ch.transaction();
-                for id in first..first + n {
-                    tx.put(&event(id)).context("put")?;
-                }
-                if rng.chance(1, 10) {
-                    tx.rollback();
-                    continue;
-                }
-                line(&mut out, &format!("B {first} {n}"))?;
-                match tx.commit() {
-                    Ok(()) => line(&mut out, &format!("P {first} {n}"))?,
-                    Err(e) => {
-                        line(&mut out, &format!("F {first} {n}"))?;
-                        anyhow::bail!("put commit failed: {e}");
-                    }
-                }
-            }
+        match rng.weighted(&[40, 45, 2, 8]) {
+            0 => put_transaction(&ch, &next_id, &mut rng)?,
+            3 => concurrent_puts(&ch, &next_id, &mut rng)?,
             1 => {
                 let n = rng.range(1, 10);
                 let mut tx = ch.transaction();
@@ -132,9 +167,9 @@ pub fn child(a: &ChildArgs) -> anyhow::Result<()> {
                     tx.rollback();
                     continue;
                 }
-                line(&mut out, &format!("t {}", join(&got)))?;
+                line(&format!("t {}", join(&got)))?;
                 tx.commit().context("take commit")?;
-                line(&mut out, &format!("T {}", join(&got)))?;
+                line(&format!("T {}", join(&got)))?;
             }
             _ => std::thread::sleep(Duration::from_millis(1)),
         }
@@ -165,7 +200,7 @@ struct Round {
 fn apply_line(
     l: &str,
     ledger: &mut Ledger,
-    pending_put: &mut Option<Vec<u64>>,
+    pending_puts: &mut BTreeMap<u64, Vec<u64>>,
     pending_take: &mut Option<Vec<u64>>,
     tally: &mut Tally,
     round: &mut Round,
@@ -188,14 +223,20 @@ fn apply_line(
             ledger.reset_to(&ids);
             round.recovered_seen = true;
         }
-        Some("B") => *pending_put = Some(range_of(&words[1..])?),
+        Some("B") => {
+            let ids = range_of(&words[1..])?;
+            ledger.put_begun(&ids);
+            pending_puts.insert(ids.first().copied().context("an empty put")?, ids);
+        }
         Some("P") => {
-            ledger.put_acked(&range_of(&words[1..])?);
-            *pending_put = None;
+            let ids = range_of(&words[1..])?;
+            ledger.put_acked(&ids);
+            pending_puts.remove(&ids.first().copied().context("an empty put")?);
         }
         Some("F") => {
-            ledger.put_in_doubt(&range_of(&words[1..])?, Cause::PutFsyncFailed);
-            *pending_put = None;
+            let ids = range_of(&words[1..])?;
+            ledger.put_in_doubt(&ids, Cause::PutFsyncFailed);
+            pending_puts.remove(&ids.first().copied().context("an empty put")?);
         }
         Some("t") => *pending_take = Some(ids_of(&words[1..])?),
         Some("T") => {
@@ -280,7 +321,7 @@ pub fn parent(
             kills_mid_checkpoint += 1;
         }
         let _ = reader.join();
-        let mut pending_put = None;
+        let mut pending_puts = BTreeMap::new();
         let mut pending_take = None;
         let mut round = Round::default();
         for l in recv.try_iter() {
@@ -288,14 +329,14 @@ pub fn parent(
             apply_line(
                 &l,
                 &mut ledger,
-                &mut pending_put,
+                &mut pending_puts,
                 &mut pending_take,
                 &mut tally,
                 &mut round,
                 round_no,
             )?;
         }
-        if let Some(ids) = pending_put {
+        for ids in pending_puts.into_values() {
             ledger.put_in_doubt(&ids, Cause::PutInFlight);
         }
         if let Some(ids) = pending_take {

@@ -9,7 +9,9 @@
 //! * **phantom**: an id in `R` that was never committed (rolled back, failed before its commit,
 //!   or never issued), or that was consumed by a take commit known to be durable. Must be 0.
 //! * **damaged**: a recovered body or header that differs from what was put. Must be 0.
-//! * **order**: `R` is not in commit order. Must not happen.
+//! * **order**: `R` is not in commit order. Must not happen. With concurrent committers only
+//!   part of the order is known: a put commit that was answered before another one began must
+//!   come first ([`Ledger::put_begun`]).
 //! * **twice**: an id appears twice in `R`. Must not happen.
 //! * **partial**: a put transaction in doubt is recovered in part. Must not happen.
 //! * **duplicates by cause**: ids present that the caller may already have seen or given up on,
@@ -114,9 +116,13 @@ enum Status {
 #[derive(Clone, Debug, Default)]
 pub struct Ledger {
     status: BTreeMap<u64, Status>,
-    /// Commit order of every id that ever had a status.
-    order: BTreeMap<u64, u64>,
+    /// For every id that ever had a status: when its put commit began and was answered, on the
+    /// ledger's clock (the same tick for a commit that was not reported as begun), and its
+    /// place in that commit. The answer tick also names the commit.
+    order: BTreeMap<u64, (u64, u64, usize)>,
     next_order: u64,
+    /// Ids whose put commit began and has not been answered yet, with the tick it began at.
+    begun: BTreeMap<u64, u64>,
     /// Put transactions in doubt: all or nothing of each.
     groups: Vec<Vec<u64>>,
     /// Acknowledged, unconsumed ids in commit order (what a taker sees).
@@ -129,10 +135,26 @@ impl Ledger {
         Self::default()
     }
 
+    fn tick(&mut self) -> u64 {
+        self.next_order += 1;
+        self.next_order
+    }
+
     fn assign_order(&mut self, ids: &[u64]) {
+        let answered = self.tick();
+        for (index, &id) in ids.iter().enumerate() {
+            let began = self.begun.remove(&id).unwrap_or(answered);
+            self.order.insert(id, (began, answered, index));
+        }
+    }
+
+    /// A put commit of `ids` began (its answer comes later, through [`Ledger::put_acked`] or
+    /// [`Ledger::put_in_doubt`]). Only needed with concurrent committers: commits whose
+    /// begin-to-answer spans overlap may be recovered in either order.
+    pub fn put_begun(&mut self, ids: &[u64]) {
+        let began = self.tick();
         for &id in ids {
-            self.order.insert(id, self.next_order);
-            self.next_order += 1;
+            self.begun.insert(id, began);
         }
     }
 
@@ -289,17 +311,21 @@ impl Ledger {
                 ));
             }
         }
-        let mut last = None;
+        // Out of order: an id whose commit was answered before the commit of an id recovered
+        // ahead of it began, or that comes after a later id of its own commit.
+        let mut latest_begin: Option<u64> = None;
+        let mut last_index: BTreeMap<u64, usize> = BTreeMap::new();
         for &id in recovered {
-            if let Some(&o) = self.order.get(&id) {
-                if let Some(prev) = last {
-                    if o <= prev {
-                        c.order_violations += 1;
-                        c.violations
-                            .push(format!("event {id} recovered out of commit order"));
-                    }
+            if let Some(&(began, answered, index)) = self.order.get(&id) {
+                let before_a_later_commit = latest_begin.is_some_and(|b| answered < b);
+                let behind_in_its_commit = last_index.get(&answered).is_some_and(|&i| index <= i);
+                last_index.insert(answered, index);
+                if before_a_later_commit || behind_in_its_commit {
+                    c.order_violations += 1;
+                    c.violations
+                        .push(format!("event {id} recovered out of commit order"));
                 }
-                last = Some(o);
+                latest_begin = Some(latest_begin.map_or(began, |b| b.max(began)));
             }
         }
         c
@@ -325,6 +351,7 @@ impl Ledger {
         }
         self.queue = queue;
         self.groups.clear();
+        self.begun.clear();
     }
 }
 
@@ -565,6 +592,25 @@ mod tests {
         l.reset_to(&[2, 3, 6]);
         assert_eq!(l.check(&[2, 3, 4, 5, 6], 0, 0).phantoms, 2);
         assert!(l.check(&[2, 3, 6], 0, 0).ok());
+    }
+
+    #[test]
+    fn overlapping_put_commits_may_be_recovered_in_either_order() {
+        let mut l = Ledger::new();
+        l.put_acked(&[1]);
+        // 2 and 3 are committed concurrently; 4 begins after both were answered.
+        l.put_begun(&[2]);
+        l.put_begun(&[3]);
+        l.put_acked(&[3]);
+        l.put_acked(&[2]);
+        l.put_begun(&[4]);
+        l.put_in_doubt(&[4], Cause::PutInFlight);
+        assert!(l.check(&[1, 2, 3, 4], 0, 0).ok());
+        assert!(l.check(&[1, 3, 2, 4], 0, 0).ok());
+        assert!(l.check(&[1, 3, 2], 0, 0).ok());
+        assert_eq!(l.check(&[2, 1, 3], 0, 0).order_violations, 1);
+        assert_eq!(l.check(&[1, 4, 2, 3], 0, 0).order_violations, 2);
+        assert_eq!(l.check(&[1, 2, 4, 3], 0, 0).order_violations, 1);
     }
 
     #[test]
