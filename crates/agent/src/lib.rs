@@ -43,4 +43,6 @@ pub mod selector;
 pub mod sink;
 pub mod source;
 pub mod stop;
+#[cfg(test)]
+mod test_net;
 pub mod thrift_rpc;

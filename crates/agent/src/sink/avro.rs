@@ -352,9 +352,7 @@ mod tests {
 
     #[test]
     fn unreachable_peer_counts_a_failed_connection_and_keeps_the_events() {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = probe.local_addr().expect("addr").port();
-        drop(probe);
+        let (_refusing, port) = crate::test_net::refused_port();
         let sctx = sink_ctx(&["a"]);
         let (channel, counters) = (sctx.channel.clone(), sctx.counters.clone());
         let mut sink = AvroSink::new(config(port, 10), sctx);

@@ -313,16 +313,16 @@ mod tests {
         transaction_capacity: u32,
     ) -> Harness {
         let (ctx, channel) = test_context(capacity, transaction_capacity);
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        config.port = probe.local_addr().expect("addr").port();
-        drop(probe);
-        let port = config.port;
         let counters = ctx.counters.clone();
         let stop = Stop::new();
-        let serve = Box::new(AvroSource::new(config, ctx))
-            .start(stop.clone())
-            .await
-            .expect("bind");
+        let (port, serve) = crate::test_net::start_on_free_port(
+            |port| {
+                config.port = port;
+                Box::new(AvroSource::new(config.clone(), ctx.clone()))
+            },
+            &stop,
+        )
+        .await;
         Harness {
             port,
             channel,

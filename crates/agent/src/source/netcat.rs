@@ -312,19 +312,23 @@ mod tests {
             },
             vec![channel.clone()],
         );
-        // Bind ourselves to learn the port, then hand the listener's port to the source.
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = probe.local_addr().expect("addr").port();
-        drop(probe);
-        let cfg = NetcatConfig { port, ..config };
         let ctx = SourceContext {
             name: "r1".into(),
             processor: Arc::new(processor),
             counters: Arc::default(),
         };
         let stop = Stop::new();
-        let src = Box::new(NetcatSource::new(cfg, ctx));
-        let serve = src.start(stop.clone()).await.expect("bind");
+        let (port, serve) = crate::test_net::start_on_free_port(
+            |port| {
+                let cfg = NetcatConfig {
+                    port,
+                    ..config.clone()
+                };
+                Box::new(NetcatSource::new(cfg, ctx.clone()))
+            },
+            &stop,
+        )
+        .await;
         let task = tokio::spawn(serve);
         Harness {
             addr: ([127, 0, 0, 1], port).into(),

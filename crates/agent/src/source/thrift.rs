@@ -330,20 +330,20 @@ mod tests {
 
     async fn start(protocol: Protocol, capacity: u64) -> (u16, crate::channel::Channel, Stop) {
         let (sctx, channel) = test_context(capacity, capacity as u32);
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        let port = probe.local_addr().expect("addr").port();
-        drop(probe);
-        let config = ThriftSourceConfig {
-            bind: "127.0.0.1".into(),
-            port,
-            threads: Some(2),
-            protocol,
-        };
         let stop = Stop::new();
-        let serve = Box::new(ThriftSource::new(config, sctx))
-            .start(stop.clone())
-            .await
-            .expect("bind");
+        let (port, serve) = crate::test_net::start_on_free_port(
+            |port| {
+                let config = ThriftSourceConfig {
+                    bind: "127.0.0.1".into(),
+                    port,
+                    threads: Some(2),
+                    protocol,
+                };
+                Box::new(ThriftSource::new(config, sctx.clone()))
+            },
+            &stop,
+        )
+        .await;
         tokio::spawn(serve);
         (port, channel, stop)
     }
