@@ -12,6 +12,7 @@ use std::collections::BTreeSet;
 use std::io;
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 /// Whether segment fsyncs may proceed.
@@ -206,16 +207,16 @@ fn open_warmed(wait_us_max: u64) -> Warmed {
     Warmed { ch, gate, sim, cfg }
 }
 
-/// One committer (A) is in an fsync while two others (B, C) queue. When the fsync ends, the
-/// writer expects A back as well and waits for it: B, C and A's second commit share one fsync.
-/// Without the wait (`group_commit_wait_us_max = 0`) they take two.
-fn scenario(wait_us_max: u64) -> Outcome {
-    let Warmed { ch, gate, .. } = open_warmed(wait_us_max);
-    let fsyncs_before = metric(&ch, "FsyncCount");
-    let writes_before = gate.writes.lock().unwrap().len();
+/// Committer A commits `event-a1`, whose fsync the (closed) gate holds, then — 50 ms after it
+/// returns — `event-a2`; meanwhile B and C queue `event-b` and `event-c`. Returns once both are
+/// queued, with the gate still closed: A's thread answers whether A2 was acknowledged (false if
+/// its put or commit failed), B's and C's their commit results.
+fn hold_a_and_queue_b_and_c(
+    ch: &Arc<FileChannel>,
+    gate: &Gate,
+) -> (JoinHandle<bool>, Vec<JoinHandle<Result<(), CommitError>>>) {
     let arrived_before = gate.arrived();
     gate.set(false);
-    // A: two commits in a row; its first fsync is held at the gate.
     let a = {
         let ch = ch.clone();
         std::thread::spawn(move || {
@@ -223,22 +224,38 @@ fn scenario(wait_us_max: u64) -> Outcome {
             // Back 50 ms after release: inside the wait (half the 600 ms warm-up fsync), and
             // long after a writer that does not wait has written B and C.
             std::thread::sleep(Duration::from_millis(50));
-            commit_one(&ch, "event-a2");
+            let mut tx = ch.transaction();
+            tx.put(&Event::new("event-a2")).is_ok() && tx.commit().is_ok()
         })
     };
     wait_for("A's fsync", || gate.arrived() == arrived_before + 1);
-    let others: Vec<_> = ["event-b", "event-c"]
+    let others = ["event-b", "event-c"]
         .into_iter()
         .map(|name| {
             let ch = ch.clone();
-            std::thread::spawn(move || commit_one(&ch, name))
+            std::thread::spawn(move || {
+                let mut tx = ch.transaction();
+                tx.put(&Event::new(name)).unwrap();
+                tx.commit()
+            })
         })
         .collect();
-    wait_for("B and C queued", || metric(&ch, "CommitsQueued") == 2);
+    wait_for("B and C queued", || metric(ch, "CommitsQueued") == 2);
+    (a, others)
+}
+
+/// One committer (A) is in an fsync while two others (B, C) queue. When the fsync ends, the
+/// writer expects A back as well and waits for it: B, C and A's second commit share one fsync.
+/// Without the wait (`group_commit_wait_us_max = 0`) they take two.
+fn scenario(wait_us_max: u64) -> Outcome {
+    let Warmed { ch, gate, .. } = open_warmed(wait_us_max);
+    let fsyncs_before = metric(&ch, "FsyncCount");
+    let writes_before = gate.writes.lock().unwrap().len();
+    let (a, others) = hold_a_and_queue_b_and_c(&ch, &gate);
     gate.set(true);
-    a.join().unwrap();
+    assert!(a.join().unwrap(), "A2 acknowledged");
     for t in others {
-        t.join().unwrap();
+        t.join().unwrap().unwrap();
     }
     assert_eq!(ch.len(), 5, "every commit is in the channel");
     let writes = gate.writes.lock().unwrap().split_off(writes_before);
@@ -316,30 +333,7 @@ fn a_wait_over_one_second_is_refused() {
 #[test]
 fn a_full_disk_at_a_write_made_while_waiting_fails_that_batch() {
     let Warmed { ch, gate, sim, cfg } = open_warmed(1_000_000);
-    let arrived_before = gate.arrived();
-    gate.set(false);
-    let a = {
-        let ch = ch.clone();
-        std::thread::spawn(move || {
-            commit_one(&ch, "event-a1");
-            std::thread::sleep(Duration::from_millis(50));
-            let mut tx = ch.transaction();
-            tx.put(&Event::new("event-a2")).is_ok() && tx.commit().is_ok()
-        })
-    };
-    wait_for("A's fsync", || gate.arrived() == arrived_before + 1);
-    let others: Vec<_> = ["event-b", "event-c"]
-        .into_iter()
-        .map(|name| {
-            let ch = ch.clone();
-            std::thread::spawn(move || {
-                let mut tx = ch.transaction();
-                tx.put(&Event::new(name)).unwrap();
-                tx.commit()
-            })
-        })
-        .collect();
-    wait_for("B and C queued", || metric(&ch, "CommitsQueued") == 2);
+    let (a, others) = hold_a_and_queue_b_and_c(&ch, &gate);
     sim.set_capacity_bytes(Some(1 << 40));
     let used = (1u64 << 40) - sim.available_space(Path::new("/chan")).unwrap();
     sim.set_capacity_bytes(Some(used));
