@@ -326,6 +326,21 @@ fn a_wait_over_one_second_is_refused() {
     );
 }
 
+/// Crashes `sim` dropping everything unsynced, reopens it with `cfg` (and no capacity limit) and
+/// returns the bodies of every event there, in order.
+fn bodies_after_a_crash(sim: &SimStorage, cfg: ChannelConfig) -> Vec<String> {
+    let crashed = sim.crash(CrashMode::DropUnsynced);
+    crashed.set_capacity_bytes(None);
+    let reopened = FileChannel::open_with(cfg, Arc::new(crashed)).unwrap();
+    let mut tx = reopened.transaction();
+    let mut bodies = Vec::new();
+    while let Some(e) = tx.take().unwrap() {
+        bodies.push(String::from_utf8(e.body).unwrap());
+    }
+    tx.rollback();
+    bodies
+}
+
 /// The scenario above on a disk with no room left when B and C arrive: the write of B and C
 /// made while the writer waits for A fails with ENOSPC. It fails B's and C's commits (and only
 /// theirs), the channel is not poisoned, and after a crash that drops everything unsynced
@@ -356,15 +371,7 @@ fn a_full_disk_at_a_write_made_while_waiting_fails_that_batch() {
     );
     assert_eq!(ch.len(), 2, "warm and A1");
 
-    let crashed = sim.crash(CrashMode::DropUnsynced);
-    crashed.set_capacity_bytes(None);
-    let reopened = FileChannel::open_with(cfg, Arc::new(crashed)).unwrap();
-    let mut tx = reopened.transaction();
-    let mut found = Vec::new();
-    while let Some(e) = tx.take().unwrap() {
-        found.push(String::from_utf8(e.body).unwrap());
-    }
-    assert_eq!(found, ["warm", "event-a1"]);
+    assert_eq!(bodies_after_a_crash(&sim, cfg), ["warm", "event-a1"]);
 }
 
 /// Four committers, 2 ms fsyncs (so the writer waits for the committers it released, and
@@ -441,16 +448,11 @@ fn a_full_disk_while_a_batch_is_gathered_fails_only_that_batch() {
         "failed commits are not pending"
     );
 
-    let crashed = sim.crash(CrashMode::DropUnsynced);
-    crashed.set_capacity_bytes(None);
-    let reopened = FileChannel::open_with(cfg, Arc::new(crashed)).unwrap();
-    let mut tx = reopened.transaction();
     let mut found = BTreeSet::new();
-    while let Some(e) = tx.take().unwrap() {
-        let id: u64 = std::str::from_utf8(&e.body[..8]).unwrap().parse().unwrap();
+    for body in bodies_after_a_crash(&sim, cfg) {
+        let id: u64 = body[..8].parse().unwrap();
         assert!(found.insert(id), "event {id} came back twice");
     }
-    tx.commit().unwrap();
     assert_eq!(
         found, acked,
         "exactly the acknowledged events survive the crash"
