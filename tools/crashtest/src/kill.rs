@@ -17,7 +17,7 @@
 
 use crate::Budget;
 use anyhow::Context as _;
-use file_channel::harness::check::{event, id_of, Cause, Ledger, Tally};
+use file_channel::harness::check::{event, id_of, peek_all, Cause, Ledger, Tally};
 use file_channel::harness::rng::Rng;
 use file_channel::{ChannelConfig, FileChannel};
 use std::collections::BTreeMap;
@@ -133,16 +133,7 @@ fn join(ids: &[u64]) -> String {
 /// The child: open, report what was recovered, then work until killed.
 pub fn child(a: &ChildArgs) -> anyhow::Result<()> {
     let ch = FileChannel::open(kill_config(&a.dir)).context("open")?;
-    let mut tx = ch.transaction();
-    let mut ids = Vec::new();
-    let mut damaged = 0u64;
-    while let Some(e) = tx.take().context("take")? {
-        match id_of(&e) {
-            Ok(id) => ids.push(id),
-            Err(_) => damaged += 1,
-        }
-    }
-    tx.rollback();
+    let (ids, damaged) = peek_all(&ch).context("take after recovery")?;
     let lost = ch.open_report().events_lost;
     line(&format!("recovered {lost} {damaged} {}", join(&ids)))?;
 
@@ -356,16 +347,7 @@ pub fn parent(
     }
     // Final recovery in this process.
     let ch = FileChannel::open(kill_config(&dir)).context("final open")?;
-    let mut tx = ch.transaction();
-    let mut ids = Vec::new();
-    let mut damaged = 0;
-    while let Some(e) = tx.take().context("final take")? {
-        match id_of(&e) {
-            Ok(id) => ids.push(id),
-            Err(_) => damaged += 1,
-        }
-    }
-    tx.rollback();
+    let (ids, damaged) = peek_all(&ch).context("final take")?;
     let c = ledger.check(&ids, damaged, ch.open_report().events_lost);
     ch.close().context("final close")?;
     tally.add_check(&c);

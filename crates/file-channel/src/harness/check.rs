@@ -17,7 +17,7 @@
 //! * **duplicates by cause**: ids present that the caller may already have seen or given up on,
 //!   allowed by the contract (at-least-once) and counted per cause ([`Cause`]).
 
-use crate::Event;
+use crate::{Event, FileChannel, TakeError, Transaction};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
@@ -78,6 +78,37 @@ pub fn body(id: u64) -> Vec<u8> {
     };
     b.extend((0..filler).map(|i| (i as u8) ^ (id as u8).wrapping_mul(31)));
     b
+}
+
+/// What a recovered channel holds, without consuming it: the ids of every pending event in
+/// order, and how many events came back damaged ([`id_of`] failed). Takes everything in as many
+/// transactions as `transaction_capacity` requires, then rolls them all back.
+///
+/// # Errors
+/// The first take that fails for another reason than a full transaction.
+pub fn peek_all(ch: &FileChannel) -> Result<(Vec<u64>, u64), TakeError> {
+    let mut done: Vec<Transaction> = Vec::new();
+    let mut tx = ch.transaction();
+    let mut ids = Vec::new();
+    let mut damaged = 0;
+    loop {
+        match tx.take() {
+            Ok(Some(e)) => match id_of(&e) {
+                Ok(id) => ids.push(id),
+                Err(_) => damaged += 1,
+            },
+            Ok(None) => break,
+            Err(TakeError::TransactionFull { .. }) => {
+                done.push(std::mem::replace(&mut tx, ch.transaction()));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    tx.rollback();
+    for t in done.into_iter().rev() {
+        t.rollback();
+    }
+    Ok((ids, damaged))
 }
 
 /// The id of a recovered event, or a description of its damage.
@@ -611,6 +642,31 @@ mod tests {
         assert_eq!(l.check(&[2, 1, 3], 0, 0).order_violations, 1);
         assert_eq!(l.check(&[1, 4, 2, 3], 0, 0).order_violations, 2);
         assert_eq!(l.check(&[1, 2, 4, 3], 0, 0).order_violations, 1);
+    }
+
+    #[test]
+    fn peek_all_reads_past_the_transaction_capacity_and_consumes_nothing() {
+        let mut cfg = crate::ChannelConfig::new("/chan");
+        cfg.transaction_capacity = 3;
+        cfg.prefill_ahead_bytes = 0;
+        let storage = std::sync::Arc::new(crate::storage::SimStorage::new());
+        let ch = FileChannel::open_with(cfg, storage).expect("open");
+        for chunk in [[0u64, 1, 2], [3, 4, 5], [6, 7, 8]] {
+            let mut tx = ch.transaction();
+            for id in chunk {
+                tx.put(&event(id)).expect("put");
+            }
+            tx.commit().expect("commit");
+        }
+        let (ids, damaged) = peek_all(&ch).expect("peek");
+        assert_eq!(ids, (0..9).collect::<Vec<_>>());
+        assert_eq!(damaged, 0);
+        assert_eq!(ch.len(), 9, "nothing consumed");
+        assert_eq!(
+            peek_all(&ch).expect("peek again").0,
+            ids,
+            "same order again"
+        );
     }
 
     #[test]

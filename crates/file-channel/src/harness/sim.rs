@@ -13,7 +13,7 @@
 //! Linux's semantics: the data is dropped and a retry "succeeds"), a full disk (ENOSPC with a
 //! short write) and bit flips in old data (sealed segments and checkpoints).
 
-use super::check::{event, id_of, Cause, Check, Ledger};
+use super::check::{self, event, id_of, Cause, Check, Ledger};
 use super::rng::Rng;
 use crate::format::segment_header::{parse_segment_file_name, SEGMENT_HEADER_BYTES};
 use crate::segment::scan::Scanner;
@@ -531,21 +531,7 @@ impl Harness {
 
     /// Takes everything pending in one transaction and rolls it back.
     fn peek_all(ch: &FileChannel) -> Result<(Vec<u64>, u64), String> {
-        let mut tx = ch.transaction();
-        let mut ids = Vec::new();
-        let mut damaged = 0;
-        loop {
-            match tx.take() {
-                Ok(Some(e)) => match id_of(&e) {
-                    Ok(id) => ids.push(id),
-                    Err(_) => damaged += 1,
-                },
-                Ok(None) => break,
-                Err(e) => return Err(format!("take after recovery failed: {e}")),
-            }
-        }
-        tx.rollback();
-        Ok((ids, damaged))
+        check::peek_all(ch).map_err(|e| format!("take after recovery failed: {e}"))
     }
 
     fn reopen(&mut self) -> Step {

@@ -7,7 +7,7 @@
 //! answer in a [`Ledger`], tagged with a position supplied by the caller (the storage operation
 //! count), so the `states` layer can ask what was acknowledged at any prefix of the trace.
 
-use super::check::{event, id_of, Cause, Check, Ledger};
+use super::check::{event, id_of, peek_all, Cause, Check, Ledger};
 use crate::storage::DynStorage;
 use crate::{ChannelConfig, FileChannel};
 
@@ -190,20 +190,7 @@ pub fn recover_and_check(
 ) -> Result<Check, String> {
     let ch = FileChannel::open_with(cfg.clone(), storage)
         .map_err(|e| format!("invariant violation: reopen failed: {e}"))?;
-    let mut tx = ch.transaction();
-    let mut ids = Vec::new();
-    let mut damaged = 0;
-    loop {
-        match tx.take() {
-            Ok(Some(e)) => match id_of(&e) {
-                Ok(id) => ids.push(id),
-                Err(_) => damaged += 1,
-            },
-            Ok(None) => break,
-            Err(e) => return Err(format!("take after recovery failed: {e}")),
-        }
-    }
-    tx.rollback();
+    let (ids, damaged) = peek_all(&ch).map_err(|e| format!("take after recovery failed: {e}"))?;
     let lost = ch
         .metrics()
         .events_lost
