@@ -171,25 +171,11 @@ impl Selector {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::context::Entry;
+    use crate::config::context::test_support::{ctx_under, entries_under};
 
     fn parse(alias: &str, pairs: &[(&str, &str)], channels: &[&str]) -> (Selector, Vec<String>) {
-        let list: Vec<Entry> = pairs
-            .iter()
-            .enumerate()
-            .map(|(i, (k, v))| Entry {
-                key: format!("a1.sources.r1.{k}"),
-                value: (*v).into(),
-                line: i as u32 + 2,
-            })
-            .collect();
-        let ctx = Ctx::new(
-            "a1.sources.r1.",
-            list.iter()
-                .map(|e| (e.key.strip_prefix("a1.sources.r1.").unwrap_or(""), e))
-                .collect(),
-            1,
-        );
+        let list = entries_under("a1.sources.r1.", pairs);
+        let ctx = ctx_under("a1.sources.r1.", &list);
         let channels: Vec<String> = channels.iter().map(|s| (*s).to_owned()).collect();
         let s = Selector::parse(alias, &ctx, &channels);
         let errs = ctx

@@ -256,25 +256,11 @@ pub fn parse_sync_policy(value: &str) -> Result<SyncPolicy, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::context::Entry;
+    use crate::config::context::test_support::{ctx_under, entries_under};
 
     fn settings(pairs: &[(&str, &str)], home: Option<&str>) -> (FileChannelSettings, Vec<String>) {
-        let list: Vec<Entry> = pairs
-            .iter()
-            .enumerate()
-            .map(|(i, (k, v))| Entry {
-                key: format!("a1.channels.c1.{k}"),
-                value: (*v).into(),
-                line: i as u32 + 2,
-            })
-            .collect();
-        let ctx = Ctx::new(
-            "a1.channels.c1.",
-            list.iter()
-                .map(|e| (e.key.strip_prefix("a1.channels.c1.").unwrap_or(""), e))
-                .collect(),
-            1,
-        );
+        let list = entries_under("a1.channels.c1.", pairs);
+        let ctx = ctx_under("a1.channels.c1.", &list);
         let s = FileChannelSettings::parse(&ctx, home);
         let d = ctx.finish("file channel c1");
         let errs = d

@@ -332,25 +332,11 @@ pub(crate) mod test_support {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::context::Entry;
+    use crate::config::context::test_support::{ctx_under, entries_under};
 
     fn parse(alias: &str, pairs: &[(&str, &str)], sinks: &[&str]) -> (ProcessorSpec, Vec<String>) {
-        let list: Vec<Entry> = pairs
-            .iter()
-            .enumerate()
-            .map(|(i, (k, v))| Entry {
-                key: format!("a1.sinkgroups.g1.{k}"),
-                value: (*v).into(),
-                line: i as u32 + 2,
-            })
-            .collect();
-        let ctx = Ctx::new(
-            "a1.sinkgroups.g1.",
-            list.iter()
-                .map(|e| (e.key.strip_prefix("a1.sinkgroups.g1.").unwrap_or(""), e))
-                .collect(),
-            1,
-        );
+        let list = entries_under("a1.sinkgroups.g1.", pairs);
+        let ctx = ctx_under("a1.sinkgroups.g1.", &list);
         let sinks: Vec<String> = sinks.iter().map(|s| (*s).to_owned()).collect();
         let spec = ProcessorSpec::parse(alias, &ctx, &sinks);
         let errs = ctx

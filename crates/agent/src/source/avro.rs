@@ -291,7 +291,7 @@ mod tests {
     use crate::avro_ipc::handshake::{HandshakeMatch, HandshakeRequest, HandshakeResponse};
     use crate::avro_ipc::protocol::{self, PROTOCOL_JSON};
     use crate::channel::Channel;
-    use crate::config::context::Entry;
+    use crate::config::context::test_support::{ctx_under, entries_under};
     use crate::source::test_context;
     use std::io::{Read, Write};
 
@@ -558,22 +558,8 @@ mod tests {
     }
 
     fn parse(pairs: &[(&str, &str)]) -> (AvroSourceConfig, Vec<String>) {
-        let list: Vec<Entry> = pairs
-            .iter()
-            .enumerate()
-            .map(|(i, (k, v))| Entry {
-                key: format!("a1.sources.r1.{k}"),
-                value: (*v).into(),
-                line: i as u32 + 2,
-            })
-            .collect();
-        let ctx = Ctx::new(
-            "a1.sources.r1.",
-            list.iter()
-                .map(|e| (e.key.strip_prefix("a1.sources.r1.").unwrap_or(""), e))
-                .collect(),
-            1,
-        );
+        let list = entries_under("a1.sources.r1.", pairs);
+        let ctx = ctx_under("a1.sources.r1.", &list);
         let cfg = AvroSourceConfig::parse(&ctx);
         let errors = ctx
             .finish("source r1")

@@ -860,22 +860,8 @@ mod tests {
     }
 
     fn parse(pairs: &[(&str, &str)]) -> (SpoolDirConfig, Vec<String>) {
-        let list: Vec<crate::config::context::Entry> = pairs
-            .iter()
-            .enumerate()
-            .map(|(i, (k, v))| crate::config::context::Entry {
-                key: format!("a1.sources.r1.{k}"),
-                value: (*v).into(),
-                line: i as u32 + 2,
-            })
-            .collect();
-        let ctx = Ctx::new(
-            "a1.sources.r1.",
-            list.iter()
-                .map(|e| (e.key.strip_prefix("a1.sources.r1.").unwrap_or(""), e))
-                .collect(),
-            1,
-        );
+        let list = crate::source::test_support::entries(pairs);
+        let ctx = crate::source::test_support::ctx(&list);
         let c = SpoolDirConfig::parse(&ctx);
         let errs = ctx
             .finish("spooldir source r1")
