@@ -205,7 +205,6 @@ struct Batch {
     start: (u64, u64, u64),
     /// Put commits and syncs to release when the batch is done.
     waiters: Vec<Arc<Completion>>,
-    put_waiters: usize,
     shutdown: Option<Arc<Completion>>,
     /// A sync or shutdown is waiting: write and fsync now.
     urgent: bool,
@@ -214,10 +213,10 @@ struct Batch {
     takes: Vec<PendingRecord>,
     /// Record bytes gathered so far.
     bytes: usize,
-    wrote_records: bool,
+    /// Put records (one per put commit), their events and payload bytes.
+    put_records: usize,
     puts: u64,
     put_bytes: u64,
-    put_records: u64,
     /// The first failure; nothing more is framed or written once it is set.
     failed: Option<Fail>,
 }
@@ -361,15 +360,13 @@ impl Writer {
         let mut batch = Batch {
             start: (self.active.id, self.active.offset, self.next_seq),
             waiters: Vec::with_capacity(self.gather.expected_puts.max(4)),
-            put_waiters: 0,
             shutdown: None,
             urgent: false,
             takes: Vec::new(),
             bytes: 0,
-            wrote_records: false,
+            put_records: 0,
             puts: 0,
             put_bytes: 0,
-            put_records: 0,
             failed: self.shared.poisoned().map(Fail::from),
         };
         for record in std::mem::take(&mut self.deferred_takes) {
@@ -384,7 +381,6 @@ impl Writer {
         match r {
             Request::Put { record, done } => {
                 self.shared.put_commits_queued.fetch_sub(1, Relaxed);
-                batch.put_waiters += 1;
                 batch.waiters.push(done);
                 self.add_record(batch, record);
             }
@@ -404,7 +400,6 @@ impl Writer {
 
     fn add_record(&mut self, batch: &mut Batch, record: PendingRecord) {
         batch.bytes += record.bytes.len();
-        batch.wrote_records = true;
         if record.kind == RecordKind::Put {
             batch.puts += u64::from(record.event_count);
             batch.put_bytes += record.len() - RECORD_HEADER_BYTES as u64;
@@ -438,7 +433,7 @@ impl Writer {
                     return;
                 }
             }
-            if !may_wait || batch.urgent || batch.put_waiters == 0 || batch.put_waiters >= expected
+            if !may_wait || batch.urgent || batch.put_records == 0 || batch.put_records >= expected
             {
                 return;
             }
@@ -528,15 +523,14 @@ impl Writer {
         let Batch {
             start,
             waiters,
-            put_waiters,
             shutdown,
             takes,
-            wrote_records,
             puts,
             put_bytes,
             put_records,
             ..
         } = batch;
+        let wrote_records = put_records > 0 || !takes.is_empty();
         let outcome = match outcome {
             Err(Fail::NoSpace { path, source }) => {
                 let r = self.roll_back(start, path, source);
@@ -560,7 +554,7 @@ impl Writer {
                 if put_records > 0 {
                     let queued = self.shared.put_commits_queued.load(Relaxed);
                     self.gather.expected_puts =
-                        put_waiters + usize::try_from(queued).unwrap_or(usize::MAX);
+                        put_records + usize::try_from(queued).unwrap_or(usize::MAX);
                 }
                 for w in waiters {
                     w.complete(Ok(()));
