@@ -12,15 +12,14 @@
 //! take. Rolled-back puts print nothing, so their ids must never appear.
 //!
 //! Now and then the child commits from several producer threads at once (see
-//! [`concurrent_puts`]); their `B`/`P` lines interleave, and the parent keeps every put that
-//! has begun and not been answered in doubt at the kill.
+//! [`concurrent_puts`]); their `B`/`P` lines interleave, and every put that began and was
+//! not answered is in doubt at the kill ([`Ledger::unanswered_puts_in_doubt`]).
 
 use crate::Budget;
 use anyhow::Context as _;
 use file_channel::harness::check::{event, id_of, peek_all, Cause, Ledger, Tally};
 use file_channel::harness::rng::Rng;
 use file_channel::{ChannelConfig, FileChannel};
-use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -193,7 +192,6 @@ struct Round {
 fn apply_line(
     l: &str,
     ledger: &mut Ledger,
-    pending_puts: &mut BTreeMap<u64, Vec<u64>>,
     pending_take: &mut Option<Vec<u64>>,
     tally: &mut Tally,
     round: &mut Round,
@@ -216,21 +214,9 @@ fn apply_line(
             ledger.reset_to(&ids);
             round.recovered_seen = true;
         }
-        Some("B") => {
-            let ids = range_of(&words[1..])?;
-            ledger.put_begun(&ids);
-            pending_puts.insert(ids.first().copied().context("an empty put")?, ids);
-        }
-        Some("P") => {
-            let ids = range_of(&words[1..])?;
-            ledger.put_acked(&ids);
-            pending_puts.remove(&ids.first().copied().context("an empty put")?);
-        }
-        Some("F") => {
-            let ids = range_of(&words[1..])?;
-            ledger.put_in_doubt(&ids, Cause::PutFsyncFailed);
-            pending_puts.remove(&ids.first().copied().context("an empty put")?);
-        }
+        Some("B") => ledger.put_begun(&range_of(&words[1..])?),
+        Some("P") => ledger.put_acked(&range_of(&words[1..])?),
+        Some("F") => ledger.put_in_doubt(&range_of(&words[1..])?, Cause::PutFsyncFailed),
         Some("t") => *pending_take = Some(ids_of(&words[1..])?),
         Some("T") => {
             ledger.take_acked(&ids_of(&words[1..])?);
@@ -314,7 +300,6 @@ pub fn parent(
             kills_mid_checkpoint += 1;
         }
         let _ = reader.join();
-        let mut pending_puts = BTreeMap::new();
         let mut pending_take = None;
         let mut round = Round::default();
         for l in recv.try_iter() {
@@ -322,16 +307,13 @@ pub fn parent(
             apply_line(
                 &l,
                 &mut ledger,
-                &mut pending_puts,
                 &mut pending_take,
                 &mut tally,
                 &mut round,
                 round_no,
             )?;
         }
-        for ids in pending_puts.into_values() {
-            ledger.put_in_doubt(&ids, Cause::PutInFlight);
-        }
+        ledger.unanswered_puts_in_doubt(Cause::PutInFlight);
         if let Some(ids) = pending_take {
             ledger.take_in_flight(&ids);
         }

@@ -152,8 +152,9 @@ pub struct Ledger {
     /// place in that commit. The answer tick also names the commit.
     order: BTreeMap<u64, (u64, u64, usize)>,
     next_order: u64,
-    /// Ids whose put commit began and has not been answered yet, with the tick it began at.
-    begun: BTreeMap<u64, u64>,
+    /// Put commits that began and have not been answered yet, by first id: their ids and the
+    /// tick they began at.
+    begun: BTreeMap<u64, (Vec<u64>, u64)>,
     /// Put transactions in doubt: all or nothing of each.
     groups: Vec<Vec<u64>>,
     /// Acknowledged, unconsumed ids in commit order (what a taker sees).
@@ -173,8 +174,11 @@ impl Ledger {
 
     fn assign_order(&mut self, ids: &[u64]) {
         let answered = self.tick();
+        let began = ids
+            .first()
+            .and_then(|first| self.begun.remove(first))
+            .map_or(answered, |(_, began)| began);
         for (index, &id) in ids.iter().enumerate() {
-            let began = self.begun.remove(&id).unwrap_or(answered);
             self.order.insert(id, (began, answered, index));
         }
     }
@@ -184,8 +188,16 @@ impl Ledger {
     /// begin-to-answer spans overlap may be recovered in either order.
     pub fn put_begun(&mut self, ids: &[u64]) {
         let began = self.tick();
-        for &id in ids {
-            self.begun.insert(id, began);
+        if let Some(&first) = ids.first() {
+            self.begun.insert(first, (ids.to_vec(), began));
+        }
+    }
+
+    /// Every put commit that began and got no answer (the process died): in doubt for `cause`.
+    pub fn unanswered_puts_in_doubt(&mut self, cause: Cause) {
+        let unanswered: Vec<Vec<u64>> = self.begun.values().map(|(ids, _)| ids.clone()).collect();
+        for ids in unanswered {
+            self.put_in_doubt(&ids, cause);
         }
     }
 
@@ -642,6 +654,15 @@ mod tests {
         assert_eq!(l.check(&[2, 1, 3], 0, 0).order_violations, 1);
         assert_eq!(l.check(&[1, 4, 2, 3], 0, 0).order_violations, 2);
         assert_eq!(l.check(&[1, 2, 4, 3], 0, 0).order_violations, 1);
+
+        // 5 and 6 began in one commit that was never answered: all or nothing of it.
+        l.put_begun(&[5, 6]);
+        l.unanswered_puts_in_doubt(Cause::PutInFlight);
+        assert!(l.check(&[1, 2, 3, 5, 6], 0, 0).ok());
+        assert!(l.check(&[1, 2, 3], 0, 0).ok());
+        assert_eq!(l.check(&[1, 2, 3, 5], 0, 0).partial, 1);
+        l.unanswered_puts_in_doubt(Cause::PutInFlight);
+        assert_eq!(l.check(&[1, 2, 3, 5], 0, 0).partial, 1, "made in doubt once");
     }
 
     #[test]

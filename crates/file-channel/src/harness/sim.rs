@@ -529,7 +529,7 @@ impl Harness {
         self.taken.clear();
     }
 
-    /// Takes everything pending in one transaction and rolls it back.
+    /// Reads everything pending without consuming it ([`check::peek_all`]).
     fn peek_all(ch: &FileChannel) -> Result<(Vec<u64>, u64), String> {
         check::peek_all(ch).map_err(|e| format!("take after recovery failed: {e}"))
     }
