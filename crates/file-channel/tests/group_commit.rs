@@ -4,6 +4,8 @@
 //! writer writes what it has while it waits for the rest.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use file_channel::storage::{
     CrashMode, DynFile, LockError, LockGuard, SimStorage, Storage, StorageFile,
 };
@@ -13,7 +15,7 @@ use std::io;
 use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Whether segment fsyncs may proceed.
 #[derive(Debug, Default)]
@@ -135,12 +137,11 @@ fn metric(ch: &FileChannel, name: &str) -> u64 {
         .map_or_else(|| panic!("no metric {name}"), |m| m.1)
 }
 
-fn wait_for(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !f() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(2));
-    }
+fn wait_for(what: &str, f: impl FnMut() -> bool) {
+    assert!(
+        common::wait_until(Duration::from_secs(60), f),
+        "timed out waiting for {what}"
+    );
 }
 
 fn commit_one(ch: &FileChannel, body: &str) {
@@ -332,13 +333,10 @@ fn bodies_after_a_crash(sim: &SimStorage, cfg: ChannelConfig) -> Vec<String> {
     let crashed = sim.crash(CrashMode::DropUnsynced);
     crashed.set_capacity_bytes(None);
     let reopened = FileChannel::open_with(cfg, Arc::new(crashed)).unwrap();
-    let mut tx = reopened.transaction();
-    let mut bodies = Vec::new();
-    while let Some(e) = tx.take().unwrap() {
-        bodies.push(String::from_utf8(e.body).unwrap());
-    }
-    tx.rollback();
-    bodies
+    common::peek_all(&reopened)
+        .into_iter()
+        .map(|e| String::from_utf8(e.body).unwrap())
+        .collect()
 }
 
 /// The scenario above on a disk with no room left when B and C arrive: the write of B and C

@@ -662,7 +662,11 @@ mod tests {
         assert!(l.check(&[1, 2, 3], 0, 0).ok());
         assert_eq!(l.check(&[1, 2, 3, 5], 0, 0).partial, 1);
         l.unanswered_puts_in_doubt(Cause::PutInFlight);
-        assert_eq!(l.check(&[1, 2, 3, 5], 0, 0).partial, 1, "made in doubt once");
+        assert_eq!(
+            l.check(&[1, 2, 3, 5], 0, 0).partial,
+            1,
+            "made in doubt once"
+        );
     }
 
     #[test]
