@@ -1143,30 +1143,17 @@ impl Ctx<'_> {
     ) -> Result<Vec<PathBuf>, InspectError> {
         self.qdir()?;
         let path = at.file.as_path();
+        let sync_dir = |d: &Path| self.storage.sync_dir(d);
         let mut out = Vec::new();
         if bytes > 0 {
             out.push(
-                quarantine::save_bytes(
-                    self.storage,
-                    &|d| self.storage.sync_dir(d),
-                    self.dir,
-                    at,
-                    file,
-                    bytes,
-                )
-                .map_err(self.io("copy damaged bytes of", path))?,
+                quarantine::save_bytes(self.storage, &sync_dir, self.dir, at, file, bytes)
+                    .map_err(self.io("copy damaged bytes of", path))?,
             );
         }
         out.push(
-            quarantine::write_note(
-                self.storage,
-                &|d| self.storage.sync_dir(d),
-                self.dir,
-                at,
-                bytes,
-                events_lost,
-            )
-            .map_err(self.io("write a quarantine note for", path))?,
+            quarantine::write_note(self.storage, &sync_dir, self.dir, at, bytes, events_lost)
+                .map_err(self.io("write a quarantine note for", path))?,
         );
         Ok(out)
     }
