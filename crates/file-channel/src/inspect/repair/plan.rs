@@ -102,16 +102,6 @@ pub(super) fn build_plan(
     first_round: bool,
 ) -> RepairPlan {
     let r = &a.report;
-    let walk = &a.walk;
-    let mut actions = Vec::new();
-    let mut unrepairable = Vec::new();
-    let mut notes = Vec::new();
-    let refuse = |p: &Problem, reason: String, out: &mut Vec<Unrepairable>| {
-        out.push(Unrepairable {
-            problem: p.clone(),
-            reason,
-        });
-    };
     let refused_strict: Vec<Problem> = if strict {
         r.problems
             .iter()
@@ -124,13 +114,14 @@ pub(super) fn build_plan(
     if !refused_strict.is_empty() {
         return RepairPlan {
             before: r.clone(),
-            actions,
-            unrepairable,
+            actions: Vec::new(),
+            unrepairable: Vec::new(),
             refused_strict,
-            notes,
+            notes: Vec::new(),
         };
     }
 
+    let mut actions = Vec::new();
     if first_round {
         for path in &r.orphans {
             if let Some(s) = dir.segments.iter().find(|s| &s.path == path) {
@@ -141,157 +132,31 @@ pub(super) fn build_plan(
             }
         }
     }
-    let mut log_actions = Vec::new();
-    let mut tombstones_planned: Vec<u64> = Vec::new();
-    let last = last_live_index(walk);
+    let mut log = LogPlanner {
+        dir,
+        report: r,
+        walk: &a.walk,
+        last: last_live_index(&a.walk),
+        actions: Vec::new(),
+        tombstones_planned: Vec::new(),
+        notes: Vec::new(),
+    };
+    let mut unrepairable = Vec::new();
     for p in &r.problems {
-        match &p.kind {
-            ProblemKind::Identity(_) => match walk.segments.iter().find_map(|s| s.header.as_ref().ok()) {
-                Some(h) => log_actions.push(Action::RewriteIdentity {
-                    path: p.file.clone(),
-                    channel_id: h.channel_id,
-                }),
-                None => refuse(
-                    p,
-                    "no segment header verifies, so the channel id is unknown; restore channel.meta from a backup".into(),
-                    &mut unrepairable,
-                ),
-            },
-            ProblemKind::Unrecoverable(_) => refuse(
-                p,
-                "replay refuses this even in skip-damaged mode and there is no safe rewrite; move the segment away by hand after saving a copy, then repair again".into(),
-                &mut unrepairable,
-            ),
-            ProblemKind::Foreign(_) => refuse(
-                p,
-                "the file is not a segment of this channel; move it out of the directory, then repair again".into(),
-                &mut unrepairable,
-            ),
-            ProblemKind::SegmentHeader(kind) => {
-                let Some(idx) = walk.segments.iter().position(|s| Some(s.id) == p.segment) else {
-                    refuse(p, "the segment is not in the scan".into(), &mut unrepairable);
-                    continue;
-                };
-                let Some(channel_id) = r.channel_id else {
-                    refuse(p, "the channel id is unknown".into(), &mut unrepairable);
-                    continue;
-                };
-                match first_seq_of(walk, idx) {
-                    Some((first_seq, source)) => {
-                        let s = &walk.segments[idx];
-                        // Replay reads through a rebuilt header, so the damage behind it is
-                        // normally among this round's problems; a note only if it is not.
-                        let behind_reported = r.problems.iter().any(|q| {
-                            q.segment == Some(s.id)
-                                && !matches!(q.kind, ProblemKind::SegmentHeader(_))
-                        });
-                        if !s.bad.is_empty() && !behind_reported {
-                            notes.push(format!(
-                                "segment {} also has {} damaged range(s) behind its header; they are repaired in the next round, once the header is rebuilt",
-                                s.id,
-                                s.bad.len()
-                            ));
-                        }
-                        log_actions.push(Action::RebuildSegmentHeader {
-                            segment: s.id,
-                            path: s.path.clone(),
-                            channel_id,
-                            first_seq,
-                            source,
-                            kind: kind.clone(),
-                        });
-                    }
-                    None => refuse(
-                        p,
-                        "nothing tells the segment's first sequence number (no seal before it, no put record in it, no next segment)".into(),
-                        &mut unrepairable,
-                    ),
-                }
-            }
-            ProblemKind::MissingSegments { first, last: last_missing } => {
-                let (Some(first_seq), Some(next_idx)) = (
-                    p.first_lost_seq,
-                    walk.segments.iter().position(|s| s.id == last_missing + 1),
-                ) else {
-                    refuse(p, "the segments around the missing ones are not in the scan".into(), &mut unrepairable);
-                    continue;
-                };
-                let Some((next_seq, _)) = first_seq_of(walk, next_idx) else {
-                    refuse(p, "the first sequence number of the segment after the missing ones is unknown".into(), &mut unrepairable);
-                    continue;
-                };
-                if next_seq < first_seq {
-                    refuse(p, format!("the next segment starts at sequence {next_seq}, before the seal's {first_seq}"), &mut unrepairable);
-                    continue;
-                }
-                for id in *first..=*last_missing {
-                    tombstones_planned.push(id);
-                    log_actions.push(Action::CreateTombstone {
-                        segment: id,
-                        path: dir_for_segment(&dir.segment_dirs, id).join(segment_file_name(id)),
-                        first_seq: if id == *first { first_seq } else { next_seq },
-                        events: if id == *first { next_seq - first_seq } else { 0 },
-                        next_seq,
-                    });
-                }
-            }
-            ProblemKind::Damage(kind) => {
-                plan_fill(dir, walk, last, p, kind, &mut log_actions, &mut tombstones_planned, &mut unrepairable);
-            }
-        }
-    }
-    actions.extend(log_actions);
-    if let Some(t) = &r.torn_tail {
-        if t.removed_file {
-            actions.push(Action::RemoveTornSegment {
-                segment: t.segment,
-                path: t.path.clone(),
-                bytes: t.bytes,
-            });
-        } else if t.bytes > 0 {
-            actions.push(Action::TruncateTornTail {
-                segment: t.segment,
-                path: t.path.clone(),
-                offset: t.offset,
-                bytes: t.bytes,
+        if let Err(reason) = log.plan(p) {
+            unrepairable.push(Unrepairable {
+                problem: p.clone(),
+                reason,
             });
         }
     }
+    let mut notes = log.notes;
+    actions.extend(log.actions);
+    actions.extend(torn_tail_action(r));
     let checkpoint_trouble =
         r.checkpoints.iter().any(|c| c.status.is_problem()) || r.checkpoint_tmp;
     if !actions.is_empty() || checkpoint_trouble {
-        let mut cp_actions = Vec::new();
-        for c in &r.checkpoints {
-            if c.status.is_problem() {
-                cp_actions.push(Action::QuarantineCheckpoint {
-                    path: c.path.clone(),
-                    reason: c.status.to_string(),
-                });
-                continue;
-            }
-            // A valid checkpoint stays if nothing below its position is rewritten: it may hold
-            // take commits whose records never became durable, which the log alone cannot
-            // rebuild (those events would be delivered again).
-            let keep = c.status == CheckpointStatus::Valid
-                && c.checkpoint
-                    .as_ref()
-                    .is_some_and(|cp| !actions.iter().any(|a| rewrites_below(a, cp.position)));
-            if keep {
-                notes.push(format!(
-                    "checkpoint {} is valid and nothing below its position changes: kept",
-                    c.path.display()
-                ));
-            } else {
-                cp_actions.push(Action::RemoveCheckpoint {
-                    path: c.path.clone(),
-                });
-            }
-        }
-        if r.checkpoint_tmp {
-            cp_actions.push(Action::RemoveCheckpointTmp {
-                path: dir.dir.join(crate::checkpoint::CHECKPOINT_TMP_NAME),
-            });
-        }
+        let cp_actions = checkpoint_actions(dir, r, &actions, &mut notes);
         // Checkpoints go before the log is touched: a crash mid-repair then opens by full replay.
         let orphans = actions
             .iter()
@@ -317,6 +182,71 @@ pub(super) fn build_plan(
     }
 }
 
+/// Cutting or removing the torn tail, if there is one with bytes to cut.
+fn torn_tail_action(r: &VerifyReport) -> Option<Action> {
+    let t = r.torn_tail.as_ref()?;
+    if t.removed_file {
+        Some(Action::RemoveTornSegment {
+            segment: t.segment,
+            path: t.path.clone(),
+            bytes: t.bytes,
+        })
+    } else if t.bytes > 0 {
+        Some(Action::TruncateTornTail {
+            segment: t.segment,
+            path: t.path.clone(),
+            offset: t.offset,
+            bytes: t.bytes,
+        })
+    } else {
+        None
+    }
+}
+
+/// What happens to each checkpoint file (and a leftover `checkpoint.tmp`) once `actions` run:
+/// invalid or disagreeing ones are quarantined, valid ones kept only if nothing below their
+/// position is rewritten, the rest deleted.
+fn checkpoint_actions(
+    dir: &ChannelDir,
+    r: &VerifyReport,
+    actions: &[Action],
+    notes: &mut Vec<String>,
+) -> Vec<Action> {
+    let mut cp_actions = Vec::new();
+    for c in &r.checkpoints {
+        if c.status.is_problem() {
+            cp_actions.push(Action::QuarantineCheckpoint {
+                path: c.path.clone(),
+                reason: c.status.to_string(),
+            });
+            continue;
+        }
+        // A valid checkpoint stays if nothing below its position is rewritten: it may hold
+        // take commits whose records never became durable, which the log alone cannot
+        // rebuild (those events would be delivered again).
+        let keep = c.status == CheckpointStatus::Valid
+            && c.checkpoint
+                .as_ref()
+                .is_some_and(|cp| !actions.iter().any(|a| rewrites_below(a, cp.position)));
+        if keep {
+            notes.push(format!(
+                "checkpoint {} is valid and nothing below its position changes: kept",
+                c.path.display()
+            ));
+        } else {
+            cp_actions.push(Action::RemoveCheckpoint {
+                path: c.path.clone(),
+            });
+        }
+    }
+    if r.checkpoint_tmp {
+        cp_actions.push(Action::RemoveCheckpointTmp {
+            path: dir.dir.join(crate::checkpoint::CHECKPOINT_TMP_NAME),
+        });
+    }
+    cp_actions
+}
+
 /// Whether `a` rewrites log bytes below `pos` (so a checkpoint at `pos` no longer reflects them).
 fn rewrites_below(a: &Action, pos: (u64, u64)) -> bool {
     match a {
@@ -330,140 +260,255 @@ fn rewrites_below(a: &Action, pos: (u64, u64)) -> bool {
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn plan_fill(
-    dir: &ChannelDir,
-    walk: &Walk,
+/// Plans the repair of the log's problems one by one; a problem it cannot repair is an `Err`
+/// with the reason, and adds no action.
+struct LogPlanner<'a> {
+    dir: &'a ChannelDir,
+    report: &'a VerifyReport,
+    walk: &'a Walk,
+    /// The index of the newest segment that is not a torn creation.
     last: Option<usize>,
-    p: &Problem,
-    kind: &CorruptionKind,
-    actions: &mut Vec<Action>,
-    tombstones_planned: &mut Vec<u64>,
-    unrepairable: &mut Vec<Unrepairable>,
-) {
-    let mut refuse = |reason: String| {
-        unrepairable.push(Unrepairable {
-            problem: p.clone(),
-            reason,
-        })
-    };
-    let Some(seg_id) = p.segment else {
-        return refuse("no segment".into());
-    };
-    let Some(idx) = walk
-        .segments
-        .iter()
-        .position(|s| s.id == seg_id && s.path == p.file)
-    else {
-        return refuse("the damaged segment is not in the scan".into());
-    };
-    let s = &walk.segments[idx];
-    let events = p.events_lost.unwrap_or(0);
-    let bad = s.bad.iter().find(|b| b.offset == p.offset);
-    let is_last = last == Some(idx);
-    let resumes_at = match bad {
-        Some(b) => b.resumes_at,
-        // A checksummed record whose payload is inconsistent: the range is the record.
-        None if p.bytes > 0 => Some(p.offset + p.bytes),
-        None => {
-            return refuse(match kind {
-                CorruptionKind::SequenceGap { expected, found } => format!(
-                    "sequence numbers {expected}..{found} are missing between two valid records (a segment header or record jumps ahead) and there are no damaged bytes to write a gap record into; the events are lost either way and an open skips them"
-                ),
-                _ => "there are no damaged bytes to write a gap record into".into(),
-            })
+    /// The actions planned, in order.
+    actions: Vec<Action>,
+    /// Segment ids a tombstone is already planned for.
+    tombstones_planned: Vec<u64>,
+    /// Remarks for the plan.
+    notes: Vec<String>,
+}
+
+impl LogPlanner<'_> {
+    fn plan(&mut self, p: &Problem) -> Result<(), String> {
+        match &p.kind {
+            ProblemKind::Identity(_) => self.plan_identity(p),
+            ProblemKind::Unrecoverable(_) => Err(
+                "replay refuses this even in skip-damaged mode and there is no safe rewrite; move the segment away by hand after saving a copy, then repair again".into(),
+            ),
+            ProblemKind::Foreign(_) => Err(
+                "the file is not a segment of this channel; move it out of the directory, then repair again".into(),
+            ),
+            ProblemKind::SegmentHeader(kind) => self.plan_segment_header(p, kind),
+            ProblemKind::MissingSegments { first, last } => {
+                self.plan_missing_segments(p, *first, *last)
+            }
+            ProblemKind::Damage(kind) => self.plan_fill(p, kind),
         }
-    };
-    let Some(first_seq) = p.first_lost_seq else {
-        return refuse("the sequence number at the damage is unknown".into());
-    };
-    if p.offset < SEGMENT_HEADER_BYTES as u64 || p.offset & 7 != 0 {
-        return refuse(format!(
-            "the damage starts at an unaligned offset {}",
-            p.offset
-        ));
     }
-    match resumes_at {
-        Some(end) => {
-            let len = end.saturating_sub(p.offset);
-            if len < MIN_GAP_BYTES {
-                return refuse(format!(
-                    "the damaged range is {len} bytes, too short for a gap record ({MIN_GAP_BYTES})"
-                ));
-            }
-            if !gap_counts_fit(len, events) {
-                return refuse("too many events for the gap records that fit the range".into());
-            }
-            actions.push(Action::FillWithGap {
-                segment: s.id,
-                path: s.path.clone(),
-                offset: p.offset,
-                damaged_bytes: len,
-                fill_bytes: len,
-                first_seq,
-                events,
-                kind: kind.clone(),
-                seal: None,
+
+    /// A new `channel.meta` with the channel id of the first segment header that verifies.
+    fn plan_identity(&mut self, p: &Problem) -> Result<(), String> {
+        let Some(h) = self
+            .walk
+            .segments
+            .iter()
+            .find_map(|s| s.header.as_ref().ok())
+        else {
+            return Err("no segment header verifies, so the channel id is unknown; restore channel.meta from a backup".into());
+        };
+        self.actions.push(Action::RewriteIdentity {
+            path: p.file.clone(),
+            channel_id: h.channel_id,
+        });
+        Ok(())
+    }
+
+    /// A rebuilt header, with the first sequence number from wherever it is known.
+    fn plan_segment_header(&mut self, p: &Problem, kind: &CorruptionKind) -> Result<(), String> {
+        let (r, walk) = (self.report, self.walk);
+        let Some(idx) = walk.segments.iter().position(|s| Some(s.id) == p.segment) else {
+            return Err("the segment is not in the scan".into());
+        };
+        let Some(channel_id) = r.channel_id else {
+            return Err("the channel id is unknown".into());
+        };
+        let Some((first_seq, source)) = first_seq_of(walk, idx) else {
+            return Err("nothing tells the segment's first sequence number (no seal before it, no put record in it, no next segment)".into());
+        };
+        let s = &walk.segments[idx];
+        // Replay reads through a rebuilt header, so the damage behind it is normally among
+        // this round's problems; a note only if it is not.
+        let behind_reported = r
+            .problems
+            .iter()
+            .any(|q| q.segment == Some(s.id) && !matches!(q.kind, ProblemKind::SegmentHeader(_)));
+        if !s.bad.is_empty() && !behind_reported {
+            self.notes.push(format!(
+                "segment {} also has {} damaged range(s) behind its header; they are repaired in the next round, once the header is rebuilt",
+                s.id,
+                s.bad.len()
+            ));
+        }
+        self.actions.push(Action::RebuildSegmentHeader {
+            segment: s.id,
+            path: s.path.clone(),
+            channel_id,
+            first_seq,
+            source,
+            kind: kind.clone(),
+        });
+        Ok(())
+    }
+
+    /// Tombstones for segments `first ..= last_missing`, which a seal names.
+    fn plan_missing_segments(
+        &mut self,
+        p: &Problem,
+        first: u64,
+        last_missing: u64,
+    ) -> Result<(), String> {
+        let walk = self.walk;
+        let (Some(first_seq), Some(next_idx)) = (
+            p.first_lost_seq,
+            walk.segments.iter().position(|s| s.id == last_missing + 1),
+        ) else {
+            return Err("the segments around the missing ones are not in the scan".into());
+        };
+        let Some((next_seq, _)) = first_seq_of(walk, next_idx) else {
+            return Err(
+                "the first sequence number of the segment after the missing ones is unknown".into(),
+            );
+        };
+        if next_seq < first_seq {
+            return Err(format!(
+                "the next segment starts at sequence {next_seq}, before the seal's {first_seq}"
+            ));
+        }
+        for id in first..=last_missing {
+            self.tombstones_planned.push(id);
+            self.actions.push(Action::CreateTombstone {
+                segment: id,
+                path: dir_for_segment(&self.dir.segment_dirs, id).join(segment_file_name(id)),
+                first_seq: if id == first { first_seq } else { next_seq },
+                events: if id == first { next_seq - first_seq } else { 0 },
+                next_seq,
             });
         }
-        None if is_last => refuse(
-            "damage at the end of the newest segment with no later record is a torn tail; this should not happen".into(),
-        ),
-        None => {
-            // A finished segment whose end is damaged or missing: gap records to the end of
-            // its data, then a new seal naming the next segment.
-            let Some(next) = walk.segments.get(idx + 1) else {
-                return refuse("no segment follows".into());
-            };
-            let Some((next_seq, _)) = first_seq_of(walk, idx + 1) else {
-                return refuse(format!(
-                    "the first sequence number of segment {} is unknown",
-                    next.id
-                ));
-            };
-            if next_seq < first_seq {
-                return refuse(format!(
-                    "segment {} starts at sequence {next_seq}, before the damage's {first_seq}",
-                    next.id
-                ));
+        Ok(())
+    }
+
+    /// Gap records over a damaged range (and a seal, at the damaged end of a finished
+    /// segment, plus tombstones for segments missing after it).
+    fn plan_fill(&mut self, p: &Problem, kind: &CorruptionKind) -> Result<(), String> {
+        let walk = self.walk;
+        let Some(seg_id) = p.segment else {
+            return Err("no segment".into());
+        };
+        let Some(idx) = walk
+            .segments
+            .iter()
+            .position(|s| s.id == seg_id && s.path == p.file)
+        else {
+            return Err("the damaged segment is not in the scan".into());
+        };
+        let s = &walk.segments[idx];
+        let events = p.events_lost.unwrap_or(0);
+        let bad = s.bad.iter().find(|b| b.offset == p.offset);
+        let is_last = self.last == Some(idx);
+        let resumes_at = match bad {
+            Some(b) => b.resumes_at,
+            // A checksummed record whose payload is inconsistent: the range is the record.
+            None if p.bytes > 0 => Some(p.offset + p.bytes),
+            None => {
+                return Err(match kind {
+                    CorruptionKind::SequenceGap { expected, found } => format!(
+                        "sequence numbers {expected}..{found} are missing between two valid records (a segment header or record jumps ahead) and there are no damaged bytes to write a gap record into; the events are lost either way and an open skips them"
+                    ),
+                    _ => "there are no damaged bytes to write a gap record into".into(),
+                })
             }
-            let events = next_seq - first_seq;
-            let data_end = p.offset + p.bytes;
-            let gap_end = if p.bytes > 0 || events > 0 {
-                align_up(data_end.max(p.offset + MIN_GAP_BYTES))
-            } else {
+        };
+        let Some(first_seq) = p.first_lost_seq else {
+            return Err("the sequence number at the damage is unknown".into());
+        };
+        if p.offset < SEGMENT_HEADER_BYTES as u64 || p.offset & 7 != 0 {
+            return Err(format!(
+                "the damage starts at an unaligned offset {}",
                 p.offset
-            };
-            if !gap_counts_fit(gap_end - p.offset, events) {
-                return refuse("too many events for the gap records that fit the range".into());
+            ));
+        }
+        match resumes_at {
+            Some(end) => {
+                let len = end.saturating_sub(p.offset);
+                if len < MIN_GAP_BYTES {
+                    return Err(format!(
+                        "the damaged range is {len} bytes, too short for a gap record ({MIN_GAP_BYTES})"
+                    ));
+                }
+                if !gap_counts_fit(len, events) {
+                    return Err("too many events for the gap records that fit the range".into());
+                }
+                self.actions.push(Action::FillWithGap {
+                    segment: s.id,
+                    path: s.path.clone(),
+                    offset: p.offset,
+                    damaged_bytes: len,
+                    fill_bytes: len,
+                    first_seq,
+                    events,
+                    kind: kind.clone(),
+                    seal: None,
+                });
             }
-            actions.push(Action::FillWithGap {
-                segment: s.id,
-                path: s.path.clone(),
-                offset: p.offset,
-                damaged_bytes: p.bytes,
-                fill_bytes: gap_end - p.offset,
-                first_seq,
-                events,
-                kind: kind.clone(),
-                seal: Some(SealPlan {
-                    offset: gap_end,
-                    next_segment: s.id + 1,
-                    next_seq,
-                }),
-            });
-            for id in s.id + 1..next.id {
-                if !tombstones_planned.contains(&id) {
-                    tombstones_planned.push(id);
-                    actions.push(Action::CreateTombstone {
-                        segment: id,
-                        path: dir_for_segment(&dir.segment_dirs, id).join(segment_file_name(id)),
-                        first_seq: next_seq,
-                        events: 0,
+            None if is_last => return Err(
+                "damage at the end of the newest segment with no later record is a torn tail; this should not happen".into(),
+            ),
+            None => {
+                // A finished segment whose end is damaged or missing: gap records to the end
+                // of its data, then a new seal naming the next segment.
+                let Some(next) = walk.segments.get(idx + 1) else {
+                    return Err("no segment follows".into());
+                };
+                let Some((next_seq, _)) = first_seq_of(walk, idx + 1) else {
+                    return Err(format!(
+                        "the first sequence number of segment {} is unknown",
+                        next.id
+                    ));
+                };
+                if next_seq < first_seq {
+                    return Err(format!(
+                        "segment {} starts at sequence {next_seq}, before the damage's {first_seq}",
+                        next.id
+                    ));
+                }
+                let events = next_seq - first_seq;
+                let data_end = p.offset + p.bytes;
+                let gap_end = if p.bytes > 0 || events > 0 {
+                    align_up(data_end.max(p.offset + MIN_GAP_BYTES))
+                } else {
+                    p.offset
+                };
+                if !gap_counts_fit(gap_end - p.offset, events) {
+                    return Err("too many events for the gap records that fit the range".into());
+                }
+                self.actions.push(Action::FillWithGap {
+                    segment: s.id,
+                    path: s.path.clone(),
+                    offset: p.offset,
+                    damaged_bytes: p.bytes,
+                    fill_bytes: gap_end - p.offset,
+                    first_seq,
+                    events,
+                    kind: kind.clone(),
+                    seal: Some(SealPlan {
+                        offset: gap_end,
+                        next_segment: s.id + 1,
                         next_seq,
-                    });
+                    }),
+                });
+                for id in s.id + 1..next.id {
+                    if !self.tombstones_planned.contains(&id) {
+                        self.tombstones_planned.push(id);
+                        self.actions.push(Action::CreateTombstone {
+                            segment: id,
+                            path: dir_for_segment(&self.dir.segment_dirs, id)
+                                .join(segment_file_name(id)),
+                            first_seq: next_seq,
+                            events: 0,
+                            next_seq,
+                        });
+                    }
                 }
             }
         }
+        Ok(())
     }
 }
