@@ -3,7 +3,7 @@
 //! engine's note) and fsynced.
 
 use super::action::Action;
-use super::records::{gap_record, seal_record, write_gaps, MIN_GAP_BYTES};
+use super::records::{seal_record, tombstone_segment, write_gaps};
 use crate::error::Corruption;
 use crate::format::segment_header::{SegmentHeader, SEGMENT_HEADER_BYTES};
 use crate::format::CorruptionKind;
@@ -286,27 +286,16 @@ pub(super) fn execute(ctx: &DurableDir<'_>, action: &Action) -> Result<Vec<PathB
                     ))
                 }
             };
-            let mut bytes = SegmentHeader {
-                segment_id: *segment,
-                channel_id,
-                first_seq: *first_seq,
-                created_unix_ms: now_unix_ms(),
-            }
-            .encode()
-            .to_vec();
-            let mut at = SEGMENT_HEADER_BYTES as u64;
-            if *events > 0 {
-                let mut left = *events;
-                let mut seq = *first_seq;
-                while left > 0 {
-                    let n = left.min(u64::from(u32::MAX));
-                    bytes.extend(gap_record(*segment, at, MIN_GAP_BYTES, seq, n as u32));
-                    at += MIN_GAP_BYTES;
-                    seq += n;
-                    left -= n;
-                }
-            }
-            bytes.extend(seal_record(*segment, at, segment + 1, *next_seq));
+            let bytes = tombstone_segment(
+                SegmentHeader {
+                    segment_id: *segment,
+                    channel_id,
+                    first_seq: *first_seq,
+                    created_unix_ms: now_unix_ms(),
+                },
+                *events,
+                *next_seq,
+            );
             let f = storage.create(path).map_err(ctx.io("create", path))?;
             f.write_at(&bytes, 0).map_err(ctx.io("write", path))?;
             f.sync_data().map_err(ctx.io("fsync", path))?;

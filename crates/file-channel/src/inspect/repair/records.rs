@@ -1,10 +1,11 @@
 //! The records a repair writes into the log: gap records over a damaged range (cut into pieces
-//! no longer than a record may be) and seal records, framed by the engine's own encoder so they
-//! decode exactly as the writer's records do.
+//! no longer than a record may be), seal records and whole tombstone segments, framed by the
+//! engine's own encoder so they decode exactly as the writer's records do.
 
 use crate::format::record::{
     PendingRecord, RecordKind, RecordPlace, SealPayload, RECORD_HEADER_BYTES,
 };
+use crate::format::segment_header::{SegmentHeader, SEGMENT_HEADER_BYTES};
 use crate::limits::MAX_RECORD_BYTES;
 use crate::storage::DynFile;
 
@@ -36,13 +37,7 @@ pub(super) fn gap_counts_fit(len: u64, events: u64) -> bool {
     pieces.saturating_mul(u64::from(u32::MAX)) >= events
 }
 
-pub(super) fn gap_record(
-    segment: u64,
-    offset: u64,
-    len: u64,
-    first_seq: u64,
-    events: u32,
-) -> Vec<u8> {
+fn gap_record(segment: u64, offset: u64, len: u64, first_seq: u64, events: u32) -> Vec<u8> {
     assert!(
         len >= MIN_GAP_BYTES && len & 7 == 0 && len <= MAX_RECORD_BYTES,
         "gap record of {len} bytes"
@@ -84,6 +79,28 @@ pub(super) fn seal_record(segment: u64, offset: u64, next_segment: u64, next_seq
         &mut out,
     );
     out
+}
+
+/// The whole file of a tombstone for a missing segment: `header`, gap records naming the
+/// `events` lost from its first sequence number on, and a seal naming the next segment at
+/// `next_seq`.
+pub(super) fn tombstone_segment(header: SegmentHeader, events: u64, next_seq: u64) -> Vec<u8> {
+    let segment = header.segment_id;
+    let mut bytes = header.encode().to_vec();
+    let mut at = SEGMENT_HEADER_BYTES as u64;
+    if events > 0 {
+        let mut left = events;
+        let mut seq = header.first_seq;
+        while left > 0 {
+            let n = left.min(u64::from(u32::MAX));
+            bytes.extend(gap_record(segment, at, MIN_GAP_BYTES, seq, n as u32));
+            at += MIN_GAP_BYTES;
+            seq += n;
+            left -= n;
+        }
+    }
+    bytes.extend(seal_record(segment, at, segment + 1, next_seq));
+    bytes
 }
 
 /// Writes gap records over `[start, end)` of `file`, carrying `events` lost events from
@@ -160,5 +177,46 @@ mod tests {
                 next_seq: 17
             }
         );
+    }
+
+    #[test]
+    fn a_tombstone_is_a_header_a_gap_record_for_the_lost_events_and_a_seal() {
+        let header = SegmentHeader {
+            segment_id: 5,
+            channel_id: 0xabc,
+            first_seq: 100,
+            created_unix_ms: 1,
+        };
+        let t = tombstone_segment(header, 7, 107);
+        assert_eq!(
+            SegmentHeader::decode(&t[..SEGMENT_HEADER_BYTES]),
+            Ok(header)
+        );
+        let gap_at = SEGMENT_HEADER_BYTES as u64;
+        let Ok(Decoded::Record(h, _)) = decode(&t[gap_at as usize..], 5, gap_at) else {
+            panic!("gap record does not decode");
+        };
+        assert_eq!(
+            (h.kind, h.first_seq, h.event_count),
+            (RecordKind::Gap, 100, 7)
+        );
+        let seal_at = gap_at + MIN_GAP_BYTES;
+        let Ok(Decoded::Record(h, payload)) = decode(&t[seal_at as usize..], 5, seal_at) else {
+            panic!("seal does not decode");
+        };
+        assert_eq!(h.kind, RecordKind::Seal);
+        assert_eq!(
+            SealPayload::decode(payload),
+            SealPayload {
+                next_segment_id: 6,
+                next_seq: 107
+            }
+        );
+        // Nothing lost: no gap record, the seal follows the header.
+        let t = tombstone_segment(header, 0, 100);
+        let Ok(Decoded::Record(h, _)) = decode(&t[gap_at as usize..], 5, gap_at) else {
+            panic!("seal does not decode");
+        };
+        assert_eq!(h.kind, RecordKind::Seal);
     }
 }
