@@ -1,0 +1,206 @@
+//! Format compatibility: every checked-in fixture (`tests/fixtures/format-v<N>/`, a channel
+//! directory written by the engine of format version N) must open with today's engine and
+//! drain exactly the events its `expected.json` lists — same order, same headers in the same
+//! order, same bodies — and `inspect::verify` must find it clean.
+//!
+//! Each fixture is opened three ways, on a fresh copy each time (never in place: opening
+//! writes): as written (from its newest checkpoint), from its older checkpoint only (replaying
+//! the later records on top of it), and from the log alone (checkpoints removed, a full
+//! replay). Recovery is strict, so damage fails the test instead of being skipped.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use file_channel::inspect::verify::{verify, CheckpointStatus, VerifyOptions};
+use file_channel::inspect::ChannelDir;
+use file_channel::replay::ReplayStart;
+use file_channel::{ChannelConfig, Event, FileChannel, RecoveryMode};
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+
+fn fixture(version: u32) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(format!("format-v{version}"))
+}
+
+/// The drain `expected.json` lists.
+fn expected(fixture: &Path) -> Vec<Event> {
+    let text = std::fs::read_to_string(fixture.join("expected.json")).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    doc["events"]
+        .as_array()
+        .expect("expected.json: events")
+        .iter()
+        .map(|e| {
+            let headers = e["headers"]
+                .as_array()
+                .expect("headers")
+                .iter()
+                .map(|kv| {
+                    let kv = kv.as_array().expect("a [key, value] pair");
+                    assert_eq!(kv.len(), 2, "a [key, value] pair");
+                    (
+                        kv[0].as_str().expect("key").to_owned(),
+                        kv[1].as_str().expect("value").to_owned(),
+                    )
+                })
+                .collect();
+            Event {
+                headers,
+                body: hex(e["body_hex"].as_str().expect("body_hex")),
+            }
+        })
+        .collect()
+}
+
+fn hex(s: &str) -> Vec<u8> {
+    assert!(s.len().is_multiple_of(2), "odd hex length");
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex"))
+        .collect()
+}
+
+/// A fresh copy of the fixture's channel directory.
+fn copy_channel(fixture: &Path) -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(fixture.join("channel")).unwrap() {
+        let entry = entry.unwrap();
+        assert!(entry.file_type().unwrap().is_file(), "{:?}", entry.path());
+        std::fs::copy(entry.path(), tmp.path().join(entry.file_name())).unwrap();
+    }
+    tmp
+}
+
+/// Checkpoint files in `dir`, oldest generation first.
+fn checkpoints(dir: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "ckpt"))
+        .collect();
+    out.sort();
+    out
+}
+
+fn segment_count(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "seg")
+        })
+        .count()
+}
+
+/// The name of the checkpoint file an open started from (`None`: a full replay).
+fn checkpoint_used(start: &ReplayStart) -> Option<&OsStr> {
+    match start {
+        ReplayStart::Checkpoint { path, .. } => path.file_name(),
+        ReplayStart::Full { .. } => None,
+    }
+}
+
+/// Opens `dir` strictly and takes everything, committing in transactions of three events.
+fn open_and_drain(dir: &Path) -> (ReplayStart, Vec<Event>) {
+    let mut cfg = ChannelConfig::new(dir);
+    cfg.recovery_mode = RecoveryMode::Strict;
+    cfg.prefill_ahead_bytes = 0;
+    cfg.minimum_required_space = 0;
+    let ch = FileChannel::open(cfg).unwrap();
+    let report = ch.open_report();
+    assert!(report.damage.is_empty(), "{report:?}");
+    assert_eq!(report.events_lost, 0);
+    assert!(report.torn_tail.is_none(), "{report:?}");
+    let start = report.start.clone();
+    let pending = ch.len();
+    let mut drained = Vec::new();
+    loop {
+        let mut tx = ch.transaction();
+        let mut got = 0;
+        while got < 3 {
+            match tx.take().unwrap() {
+                Some(e) => {
+                    drained.push(e);
+                    got += 1;
+                }
+                None => break,
+            }
+        }
+        tx.commit().unwrap();
+        if got == 0 {
+            break;
+        }
+    }
+    assert_eq!(pending, drained.len() as u64, "len() before the drain");
+    assert_eq!(ch.len(), 0);
+    ch.close().unwrap();
+    (start, drained)
+}
+
+/// Compares event by event, so a failure names the first event that differs.
+fn assert_same_drain(what: &str, got: &[Event], want: &[Event]) {
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert_eq!(g, w, "{what}: event {i} of the drain differs");
+    }
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "{what}: drained {} events, expected {}",
+        got.len(),
+        want.len()
+    );
+}
+
+fn check_fixture(version: u32) {
+    let fixture = fixture(version);
+    let want = expected(&fixture);
+    assert!(!want.is_empty(), "expected.json lists no event");
+
+    // Verify, on a copy nobody opened.
+    let copy = copy_channel(&fixture);
+    assert!(
+        segment_count(copy.path()) >= 2,
+        "the fixture spans segments"
+    );
+    let cps = checkpoints(copy.path());
+    assert!(cps.len() >= 2, "the fixture has two checkpoints: {cps:?}");
+    let dir = ChannelDir::open(copy.path(), &[]).unwrap();
+    let report = verify(&dir, &VerifyOptions::default()).unwrap();
+    assert!(!report.is_corrupt(), "{report:?}");
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert!(report.torn_tail.is_none(), "{:?}", report.torn_tail);
+    assert!(report.other_files.is_empty(), "{:?}", report.other_files);
+    for c in &report.checkpoints {
+        assert_eq!(c.status, CheckpointStatus::Valid, "{}", c.path.display());
+    }
+
+    // As written: from the newest checkpoint.
+    let (start, got) = open_and_drain(copy.path());
+    assert_eq!(checkpoint_used(&start), cps.last().unwrap().file_name());
+    assert_same_drain("from the newest checkpoint", &got, &want);
+
+    // From the older checkpoint, with the records after it replayed on top.
+    let copy = copy_channel(&fixture);
+    let cps = checkpoints(copy.path());
+    std::fs::remove_file(cps.last().unwrap()).unwrap();
+    let (start, got) = open_and_drain(copy.path());
+    assert_eq!(checkpoint_used(&start), cps[cps.len() - 2].file_name());
+    assert_same_drain("from the older checkpoint", &got, &want);
+
+    // From the log alone.
+    let copy = copy_channel(&fixture);
+    for cp in checkpoints(copy.path()) {
+        std::fs::remove_file(cp).unwrap();
+    }
+    let (start, got) = open_and_drain(copy.path());
+    assert_eq!(checkpoint_used(&start), None, "{start:?}");
+    assert_same_drain("by a full replay", &got, &want);
+}
+
+#[test]
+fn format_v1_fixture_opens_and_drains_as_written() {
+    check_fixture(1);
+}
