@@ -4,7 +4,7 @@
 //! record bytes).
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-use file_channel::harness::sim::{run_case, CrashFault, SimOp, SimParams};
+use file_channel_testkit::harness::sim::{run_case, CrashFault, SimOp, SimParams};
 
 #[test]
 
@@ -71,5 +71,5 @@ fn scanner_fill_panics_on_a_record_whose_padding_is_cut_by_the_end_of_file() {
         "/../../fuzz/known-crashes/segment_scan/scanner-fill-copy-within-out-of-range"
     );
     let data = std::fs::read(path).unwrap();
-    file_channel::fuzzing::segment_scan(&data);
+    file_channel_testkit::fuzzing::segment_scan(&data);
 }

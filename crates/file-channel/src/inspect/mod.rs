@@ -25,8 +25,6 @@ pub mod json;
 pub mod lock;
 pub mod repair;
 pub mod stat;
-#[cfg(test)]
-mod tests;
 pub mod verify;
 mod view_storage;
 mod walk;

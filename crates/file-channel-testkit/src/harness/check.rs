@@ -17,7 +17,7 @@
 //! * **duplicates by cause**: ids present that the caller may already have seen or given up on,
 //!   allowed by the contract (at-least-once) and counted per cause ([`Cause`]).
 
-use crate::{Event, FileChannel, TakeError, Transaction};
+use file_channel::{Event, FileChannel, TakeError, Transaction};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
@@ -578,7 +578,7 @@ impl fmt::Display for Tally {
 
 /// `s` as a JSON string literal.
 pub fn json_str(s: &str) -> String {
-    format!("\"{}\"", crate::quarantine::json_escape(s))
+    format!("\"{}\"", file_channel::quarantine::json_escape(s))
 }
 
 #[cfg(test)]
@@ -671,10 +671,10 @@ mod tests {
 
     #[test]
     fn peek_all_reads_past_the_transaction_capacity_and_consumes_nothing() {
-        let mut cfg = crate::ChannelConfig::new("/chan");
+        let mut cfg = file_channel::ChannelConfig::new("/chan");
         cfg.transaction_capacity = 3;
         cfg.prefill_ahead_bytes = 0;
-        let storage = std::sync::Arc::new(crate::storage::SimStorage::new());
+        let storage = std::sync::Arc::new(crate::SimStorage::new());
         let ch = FileChannel::open_with(cfg, storage).expect("open");
         for chunk in [[0u64, 1, 2], [3, 4, 5], [6, 7, 8]] {
             let mut tx = ch.transaction();

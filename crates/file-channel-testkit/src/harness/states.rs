@@ -1,6 +1,6 @@
 //! The `states` layer: record the storage operation trace of a workload, enumerate the crash
 //! states the persistence model allows, materialise each into a real directory, open it with the
-//! real engine ([`crate::storage::StdStorage`]) and check it.
+//! real engine ([`StdStorage`]) and check it.
 //!
 //! [`TraceStorage`] wraps a [`SimStorage`] and records every successful mutating operation
 //! (create, open for writing, write, set_len, fsync, rename, remove, directory fsync, directory
@@ -24,11 +24,11 @@
 use super::check::{Check, Tally};
 use super::sim::panic_message;
 use super::workload::{fixed_workload, recover_and_check, sweep_config, Outcome};
-use crate::storage::{
-    CrashMode, DynFile, DynStorage, LockError, LockGuard, SimStorage, StdStorage, Storage,
-    StorageFile,
+use crate::{CrashMode, SimStorage};
+use file_channel::storage::{
+    DynFile, DynStorage, LockError, LockGuard, StdStorage, Storage, StorageFile,
 };
-use crate::FileChannel;
+use file_channel::FileChannel;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::io;

@@ -15,10 +15,11 @@
 
 use super::check::{self, event, id_of, Cause, Check, Ledger};
 use super::rng::Rng;
-use crate::format::segment_header::{parse_segment_file_name, SEGMENT_HEADER_BYTES};
-use crate::segment::scan::Scanner;
-use crate::storage::{CrashMode, SimStorage, Storage};
-use crate::{ChannelConfig, CommitError, FileChannel, PutError, TakeError, Transaction};
+use crate::{CrashMode, SimStorage};
+use file_channel::format::segment_header::{parse_segment_file_name, SEGMENT_HEADER_BYTES};
+use file_channel::segment::scan::Scanner;
+use file_channel::storage::Storage;
+use file_channel::{ChannelConfig, CommitError, FileChannel, PutError, TakeError, Transaction};
 use std::collections::BTreeSet;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
@@ -543,7 +544,7 @@ impl Harness {
             // An armed fsync failure may have been met by the prefill thread's own fsync after
             // the last operation; the channel is then poisoned (correctly) and the close fails:
             // that is a crash with unsynced data dropped, not a clean close.
-            if let Err(crate::CloseError::Poisoned(_)) = ch.close() {
+            if let Err(file_channel::CloseError::Poisoned(_)) = ch.close() {
                 self.poisoned = true;
                 return self.crash(CrashFault::DropUnsynced);
             }

@@ -38,7 +38,7 @@
 //!   so a test can inspect a dead storage. [`Storage::exists`] answers `false` once the storage
 //!   is dead, as it cannot report an error.
 
-use super::{parent_dir, DynFile, LockError, LockGuard, Storage, StorageFile};
+use file_channel::storage::{parent_dir, DynFile, LockError, LockGuard, Storage, StorageFile};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::io;
