@@ -1,7 +1,8 @@
 //! Regression cases for the engine bugs the harness found, named after what they were. Each is
 //! the shrunk case the `sim` layer printed; all three are fixed (Scanner::fill past the end of
 //! its buffer, the reader's loss count right after a checkpoint-based open, non-zero reserved
-//! record bytes).
+//! record bytes). They replay through the testkit's `sim` layer and fuzz bodies, as
+//! `crashtest sim` and the fuzzers found them.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
 use file_channel_testkit::harness::sim::{run_case, CrashFault, SimOp, SimParams};
