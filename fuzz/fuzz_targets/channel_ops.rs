@@ -1,3 +1,3 @@
-//! Fuzzes random channel operations with crashes and faults against the model (body: `file_channel::fuzzing::channel_ops`).
+//! Fuzzes random channel operations with crashes and faults against the model (body: `file_channel_testkit::fuzzing::channel_ops`).
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| file_channel::fuzzing::channel_ops(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| file_channel_testkit::fuzzing::channel_ops(data));

@@ -1,3 +1,3 @@
-//! Fuzzes the record and segment-header decoders (body: `file_channel::fuzzing::record_decoder`).
+//! Fuzzes the record and segment-header decoders (body: `file_channel_testkit::fuzzing::record_decoder`).
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| file_channel::fuzzing::record_decoder(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| file_channel_testkit::fuzzing::record_decoder(data));

@@ -1,3 +1,3 @@
-//! Fuzzes scanning and read-only replay of a segment file (body: `file_channel::fuzzing::segment_scan`).
+//! Fuzzes scanning and read-only replay of a segment file (body: `file_channel_testkit::fuzzing::segment_scan`).
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| file_channel::fuzzing::segment_scan(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| file_channel_testkit::fuzzing::segment_scan(data));

@@ -36,8 +36,6 @@ pub mod consumed;
 pub mod error;
 mod event;
 pub mod format;
-pub mod fuzzing;
-pub mod harness;
 pub mod identity;
 pub mod inspect;
 pub mod limits;

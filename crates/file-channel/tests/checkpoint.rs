@@ -17,8 +17,9 @@ use file_channel::format::segment_header::{
 };
 use file_channel::replay::{list_checkpoints, ReplayStart};
 use file_channel::segment::list_segments;
-use file_channel::storage::{CrashMode, SimStorage, Storage};
+use file_channel::storage::Storage;
 use file_channel::{ChannelConfig, Event, FileChannel};
+use file_channel_testkit::{CrashMode, SimStorage};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::Relaxed;

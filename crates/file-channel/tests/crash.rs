@@ -3,7 +3,7 @@
 //! for every k with a crash after the k-th operation (and, separately, with the k-th operation
 //! failing with EIO). Each time, the image a crash leaves is reopened and checked.
 //!
-//! The workload and the checks are `file_channel::harness` (`workload`, `sweep`, `check`), the
+//! The workload and the checks are `file_channel_testkit::harness` (`workload`, `sweep`, `check`), the
 //! same code the `crashtest sweep` layer runs:
 //!
 //! - every acknowledged put that was not consumed by an acknowledged take commit is recovered
@@ -14,10 +14,10 @@
 //! - bodies are intact, order is commit order, no event appears twice.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use file_channel::harness::sweep::{count_ops, sweep, Injection, SWEEP_DIR};
-use file_channel::harness::workload::{fixed_workload, sweep_config};
-use file_channel::storage::{CrashMode, SimStorage};
 use file_channel::FileChannel;
+use file_channel_testkit::harness::sweep::{count_ops, sweep, Injection, SWEEP_DIR};
+use file_channel_testkit::harness::workload::{fixed_workload, sweep_config};
+use file_channel_testkit::{CrashMode, SimStorage};
 use std::sync::Arc;
 
 fn sweep_all(injection: Injection) {

@@ -11,8 +11,9 @@ mod common;
 use common::wait_until;
 
 use file_channel::format::segment_header::segment_file_name;
-use file_channel::storage::{CrashMode, SimStorage, Storage};
+use file_channel::storage::Storage;
 use file_channel::{ChannelConfig, CommitError, Event, FileChannel, PutError};
+use file_channel_testkit::{CrashMode, SimStorage};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::Ordering::Relaxed;

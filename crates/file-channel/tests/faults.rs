@@ -8,10 +8,11 @@ mod common;
 use common::drain;
 
 use file_channel::format::segment_header::segment_file_name;
-use file_channel::storage::{CrashMode, SimStorage, Storage};
+use file_channel::storage::Storage;
 use file_channel::{
     ChannelConfig, CommitError, Event, FileChannel, OpenError, PutError, TakeError,
 };
+use file_channel_testkit::{CrashMode, SimStorage};
 use std::path::Path;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;

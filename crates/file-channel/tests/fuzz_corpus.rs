@@ -26,7 +26,7 @@ fn inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
 fn record_decoder_corpus() {
     for (path, data) in inputs("record_decoder") {
         eprintln!("{}", path.display());
-        file_channel::fuzzing::record_decoder(&data);
+        file_channel_testkit::fuzzing::record_decoder(&data);
     }
 }
 
@@ -34,7 +34,7 @@ fn record_decoder_corpus() {
 fn segment_scan_corpus() {
     for (path, data) in inputs("segment_scan") {
         eprintln!("{}", path.display());
-        file_channel::fuzzing::segment_scan(&data);
+        file_channel_testkit::fuzzing::segment_scan(&data);
     }
 }
 
@@ -56,7 +56,7 @@ fn seed_records_really_decode() {
 fn checkpoint_decoder_corpus() {
     for (path, data) in inputs("checkpoint_decoder") {
         eprintln!("{}", path.display());
-        file_channel::fuzzing::checkpoint_decoder(&data);
+        file_channel_testkit::fuzzing::checkpoint_decoder(&data);
     }
 }
 
@@ -64,7 +64,7 @@ fn checkpoint_decoder_corpus() {
 fn open_dir_corpus() {
     for (path, data) in inputs("open_dir") {
         eprintln!("{}", path.display());
-        file_channel::fuzzing::open_dir(&data);
+        file_channel_testkit::fuzzing::open_dir(&data);
     }
 }
 
@@ -72,7 +72,7 @@ fn open_dir_corpus() {
 fn channel_ops_corpus() {
     for (path, data) in inputs("channel_ops") {
         eprintln!("{}", path.display());
-        file_channel::fuzzing::channel_ops(&data);
+        file_channel_testkit::fuzzing::channel_ops(&data);
     }
 }
 

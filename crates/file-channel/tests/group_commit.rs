@@ -6,10 +6,9 @@
 
 mod common;
 
-use file_channel::storage::{
-    CrashMode, DynFile, LockError, LockGuard, SimStorage, Storage, StorageFile,
-};
+use file_channel::storage::{DynFile, LockError, LockGuard, Storage, StorageFile};
 use file_channel::{ChannelConfig, CommitError, Event, FileChannel};
+use file_channel_testkit::{CrashMode, SimStorage};
 use std::collections::BTreeSet;
 use std::io;
 use std::path::Path;

@@ -16,8 +16,8 @@ use file_channel::limits::{
     MAX_EVENTS_PER_TXN, MAX_EVENT_BYTES, MAX_HEADERS_PER_EVENT, MAX_HEADER_FIELD_BYTES,
     MAX_SEGMENT_BYTES, MIN_SEGMENT_BYTES,
 };
-use file_channel::storage::SimStorage;
 use file_channel::{ChannelConfig, Event, FileChannel, FullLimit, OpenError, PutError, TakeError};
+use file_channel_testkit::SimStorage;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;

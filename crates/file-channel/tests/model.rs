@@ -8,10 +8,10 @@
 //! put commit that failed (in doubt) may be present as a whole or absent as a whole.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use file_channel::storage::{CrashMode, SimStorage};
 use file_channel::{
     ChannelConfig, CommitError, Event, FileChannel, PutError, TakeError, Transaction,
 };
+use file_channel_testkit::{CrashMode, SimStorage};
 use proptest::prelude::*;
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;

@@ -3,6 +3,8 @@
 //! A thin front over [`file_channel::inspect`]: argument parsing, human and JSON rendering,
 //! progress bars and exit codes live here; every finding and every change to a directory is
 //! the library's.
+//! The one exception is `bench`'s load generator ([`load_generator`]), which lives here because
+//! only this tool uses it.
 //!
 //! Exit codes: 0 = clean (or a repair that left the directory clean), 1 = a problem found
 //! (corruption, or something a repair could not fix), 2 = usage or I/O error (also a directory
@@ -11,6 +13,7 @@
 //! directory except by `repair --yes` (and `bench`, into its own new directory).
 
 mod cmd;
+mod load_generator;
 mod output;
 mod progress;
 

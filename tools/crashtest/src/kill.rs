@@ -17,9 +17,9 @@
 
 use crate::Budget;
 use anyhow::Context as _;
-use file_channel::harness::check::{event, id_of, peek_all, Cause, Ledger, Tally};
-use file_channel::harness::rng::Rng;
 use file_channel::{ChannelConfig, FileChannel};
+use file_channel_testkit::harness::check::{event, id_of, peek_all, Cause, Ledger, Tally};
+use file_channel_testkit::harness::rng::Rng;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -1,9 +1,9 @@
-//! The `sim`, `sweep` and `states` layers: loops over `file_channel::harness` with a budget.
+//! The `sim`, `sweep` and `states` layers: loops over `file_channel_testkit::harness` with a budget.
 
 use crate::Budget;
-use file_channel::harness::check::Tally;
-use file_channel::harness::rng::Rng;
-use file_channel::harness::{sim as hsim, states as hstates, sweep as hsweep};
+use file_channel_testkit::harness::check::Tally;
+use file_channel_testkit::harness::rng::Rng;
+use file_channel_testkit::harness::{sim as hsim, states as hstates, sweep as hsweep};
 
 /// Extra JSON members of a summary.
 pub type Extra = Vec<(&'static str, String)>;

@@ -4,13 +4,13 @@
 //! summary line and a final plain line `N passed, N failed`. Every run is deterministic from
 //! the seed it prints (the `kill` layer up to the timing of the kills). Exit status: 0 when
 //! every case passed, 1 when a case failed, 2 on a usage or I/O error. The checks and
-//! workloads live in `file_channel::harness`; `docs/testing.md` describes the fault model.
+//! workloads live in `file_channel_testkit::harness`; `docs/testing.md` describes the fault model.
 
 mod kill;
 mod layers;
 
 use clap::{Args, Parser, Subcommand};
-use file_channel::harness::check::Tally;
+use file_channel_testkit::harness::check::Tally;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 

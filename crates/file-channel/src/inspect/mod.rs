@@ -11,15 +11,12 @@
 //! - [`dump`]: records in log order, decoded, streamed to a callback.
 //! - [`stat`] and [`replay_view`]: what opening the channel would do, without writing.
 //! - [`repair`]: a plan built from [`verify`]'s findings, applied under the directory lock.
-//! - [`bench`]: the real engine driven by producer and consumer threads, next to a raw
-//!   write + fdatasync baseline of the same bytes.
 //!
 //! Limits, stated once: nothing here writes unless [`repair::apply`] is called; every length
 //! read from disk is bounded before it is used (checkpoint files above
 //! [`MAX_CHECKPOINT_FILE_BYTES`] are not read); no input makes these functions panic — damage is
 //! a value ([`verify::Problem`]), operating errors are [`InspectError`]s.
 
-pub mod bench;
 mod channel_dir;
 pub mod dump;
 mod error;
@@ -27,8 +24,6 @@ pub mod json;
 pub mod lock;
 pub mod repair;
 pub mod stat;
-#[cfg(test)]
-mod tests;
 pub mod verify;
 mod view_storage;
 mod walk;

@@ -2,18 +2,17 @@
 //!
 //! Every byte the channel reads or writes, every fsync, rename, unlink and directory listing goes
 //! through [`Storage`] and [`StorageFile`]. Production uses [`StdStorage`] (plain `std::fs` plus
-//! `fdatasync`/directory fsync); tests use [`SimStorage`], which keeps a *live* and a *durable*
-//! image of every file and directory entry so a test can ask "what would a crash right now
-//! leave on disk?" and inject torn writes, failed fsyncs and full disks deterministically.
+//! `fdatasync`/directory fsync); tests use `SimStorage` (in the `file-channel-testkit` crate),
+//! which keeps a *live* and a *durable* image of every file and directory entry so a test can
+//! ask "what would a crash right now leave on disk?" and inject torn writes, failed fsyncs and
+//! full disks deterministically.
 //!
 //! The trait is deliberately small: it is the persistence model. Anything the engine needs to be
 //! durable must be expressed as `write_at` + `sync_data` (file contents) and `sync_dir` (the
 //! directory entries created, renamed or removed since the last sync of that directory).
 
-mod sim;
 mod std_fs;
 
-pub use sim::{CrashMode, SimStorage};
 pub use std_fs::StdStorage;
 
 use std::fmt;
@@ -28,7 +27,7 @@ pub type DynStorage = Arc<dyn Storage>;
 pub type DynFile = Arc<dyn StorageFile>;
 
 /// File-system operations the engine uses. Paths are absolute or relative to the process's
-/// working directory for [`StdStorage`]; [`SimStorage`] treats them as opaque keys.
+/// working directory for [`StdStorage`]; the testkit's `SimStorage` treats them as opaque keys.
 pub trait Storage: Send + Sync + fmt::Debug {
     /// Creates a new, empty file for reading and writing. Fails with
     /// [`io::ErrorKind::AlreadyExists`] if the path exists. The new directory entry is durable

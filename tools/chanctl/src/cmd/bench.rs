@@ -1,18 +1,18 @@
 //! `chanctl bench --dir DIR --events N --size S --batch B [--producers P] [--consumers C]
 //! [--sync always|interval-ms:N] [--no-consume] [--baseline] [--json]`.
 //!
-//! Drives the real engine (see `file_channel::inspect::bench`). Human output: events/s and MB/s
+//! Drives the real engine (see `crate::load_generator`). Human output: events/s and MB/s
 //! (of event bodies, 10^6 bytes) per phase, put-commit latency p50/p99, fsync count; with
 //! `--baseline`, a raw write + fdatasync of the same bytes measured in the same run (appending
 //! to a growing file, and overwriting a preallocated one) and the engine's ratio to each. `--json`: one line with `written`, `read`, `write_secs`, `read_secs`,
 //! `commit_p50_us`, `commit_p99_us`, `fsyncs` and more (`baseline_*`, `ratio`,
 //! `baseline_overwrite_*`, `ratio_overwrite` with `--baseline`).
 
+use crate::load_generator::{run as run_bench, BenchOptions, BenchReport};
 use crate::output::{self, micros, print_json, Out};
 use crate::progress::Bar;
 use anyhow::{bail, Context};
 use clap::Args;
-use file_channel::inspect::bench::{run as run_bench, BenchOptions, BenchReport};
 use file_channel::SyncPolicy;
 use serde_json::json;
 use std::io::Write;

@@ -2,12 +2,14 @@
 //! workload that rotates segments, writes checkpoints and deletes consumed segments, `verify`
 //! must find no corruption (a torn tail is allowed: nothing there was acknowledged), and a
 //! repair must leave a directory that verifies clean and opens with the same pending events.
+//! (Moved from the engine's unit tests when the simulated storage moved to the testkit.)
+#![allow(clippy::unwrap_used, clippy::panic)]
 
-use super::repair::{apply, RepairOptions};
-use super::verify::{verify, VerifyOptions};
-use super::ChannelDir;
-use crate::storage::{CrashMode, SimStorage};
-use crate::{ChannelConfig, Event, FileChannel};
+use file_channel::inspect::repair::{apply, RepairOptions};
+use file_channel::inspect::verify::{verify, CheckpointStatus, VerifyOptions};
+use file_channel::inspect::{ChannelDir, InspectError};
+use file_channel::{ChannelConfig, Event, FileChannel, Transaction};
+use file_channel_testkit::{CrashMode, SimStorage};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -49,7 +51,7 @@ fn workload(ch: &FileChannel) {
                 0 => tx.rollback(),
                 1 => {
                     if let Some(old) = held.replace(tx) {
-                        let _ = crate::Transaction::commit(old);
+                        let _ = Transaction::commit(old);
                     }
                 }
                 _ => {
@@ -84,7 +86,7 @@ fn check_image(image: SimStorage, copy: SimStorage, what: &str) {
     let dir = match ChannelDir::open_with(Arc::new(image.clone()), false, Path::new("/chan"), &[]) {
         Ok(d) => d,
         // Crashed before the directory became a channel.
-        Err(super::InspectError::NotAChannel { .. }) => return,
+        Err(InspectError::NotAChannel { .. }) => return,
         Err(e) => panic!("{what}: {e}"),
     };
     let r = verify(&dir, &VerifyOptions::default()).unwrap();
@@ -180,8 +182,5 @@ fn a_clean_close_verifies_clean_with_superseded_checkpoints() {
         "an empty newest segment is not a torn tail"
     );
     assert_eq!(r.checkpoints.len(), 2);
-    assert_eq!(
-        r.checkpoints[0].status,
-        super::verify::CheckpointStatus::Valid
-    );
+    assert_eq!(r.checkpoints[0].status, CheckpointStatus::Valid);
 }

@@ -1,10 +1,11 @@
 //! Regression cases for the engine bugs the harness found, named after what they were. Each is
 //! the shrunk case the `sim` layer printed; all three are fixed (Scanner::fill past the end of
 //! its buffer, the reader's loss count right after a checkpoint-based open, non-zero reserved
-//! record bytes).
+//! record bytes). They replay through the testkit's `sim` layer and fuzz bodies, as
+//! `crashtest sim` and the fuzzers found them.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
-use file_channel::harness::sim::{run_case, CrashFault, SimOp, SimParams};
+use file_channel_testkit::harness::sim::{run_case, CrashFault, SimOp, SimParams};
 
 #[test]
 
@@ -71,5 +72,5 @@ fn scanner_fill_panics_on_a_record_whose_padding_is_cut_by_the_end_of_file() {
         "/../../fuzz/known-crashes/segment_scan/scanner-fill-copy-within-out-of-range"
     );
     let data = std::fs::read(path).unwrap();
-    file_channel::fuzzing::segment_scan(&data);
+    file_channel_testkit::fuzzing::segment_scan(&data);
 }

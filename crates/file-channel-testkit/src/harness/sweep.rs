@@ -6,8 +6,8 @@
 use super::check::Tally;
 use super::sim::panic_message;
 use super::workload::{fixed_workload, recover_and_check, sweep_config};
-use crate::storage::{CrashMode, SimStorage};
-use crate::FileChannel;
+use crate::{CrashMode, SimStorage};
+use file_channel::FileChannel;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 

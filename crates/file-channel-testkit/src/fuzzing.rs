@@ -3,12 +3,13 @@
 //! crash input) run exactly the same code. Each body must never panic on any input; the
 //! assertions inside are the properties the fuzzer checks.
 
-use crate::format::event;
-use crate::format::record::{self, Decoded, PendingRecord, RecordPlace};
-use crate::format::segment_header::{segment_file_name, SegmentHeader};
-use crate::replay::{replay, ReplayOptions};
-use crate::segment::scan::{ScanItem, Scanner};
-use crate::storage::{SimStorage, Storage};
+use crate::SimStorage;
+use file_channel::format::event;
+use file_channel::format::record::{self, Decoded, PendingRecord, RecordPlace};
+use file_channel::format::segment_header::{segment_file_name, SegmentHeader};
+use file_channel::replay::{replay, ReplayOptions};
+use file_channel::segment::scan::{ScanItem, Scanner};
+use file_channel::storage::Storage;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -91,7 +92,7 @@ pub fn segment_scan(data: &[u8]) {
 /// decode to the same checkpoint, and satisfy the checks the decoder promises (ranges ascending,
 /// disjoint, above the low-water mark and below the next sequence number).
 pub fn checkpoint_decoder(data: &[u8]) {
-    use crate::format::checkpoint::Checkpoint;
+    use file_channel::format::checkpoint::Checkpoint;
     if let Ok(cp) = Checkpoint::decode(data) {
         let again = Checkpoint::decode(&cp.encode());
         assert_eq!(
@@ -135,7 +136,7 @@ const OPEN_DIR_NAMES: [&str; 12] = [
 /// segment header for the file's id and channel 7, kind 2 prefixes a valid `channel.meta` for
 /// channel 7, so the fuzzer reaches past the headers.
 pub fn open_dir(data: &[u8]) {
-    use crate::{ChannelConfig, FileChannel, RecoveryMode};
+    use file_channel::{ChannelConfig, FileChannel, RecoveryMode};
     let sim = SimStorage::new();
     let dir = Path::new("/fuzzdir");
     let flags = data.first().copied().unwrap_or(0);
@@ -162,7 +163,7 @@ pub fn open_dir(data: &[u8]) {
             };
             bytes.extend_from_slice(&header.encode());
         } else if kind % 4 == 2 {
-            bytes.extend_from_slice(&crate::identity::encode(7, 0));
+            bytes.extend_from_slice(&file_channel::identity::encode(7, 0));
         }
         bytes.extend_from_slice(&data[at..end]);
         at = end;
@@ -190,7 +191,7 @@ pub fn open_dir(data: &[u8]) {
     }
     tx.rollback();
     let mut tx = ch.transaction();
-    if tx.put(&crate::Event::new("after open")).is_ok() {
+    if tx.put(&file_channel::Event::new("after open")).is_ok() {
         let _ = tx.commit();
     }
     let _ = ch.close();

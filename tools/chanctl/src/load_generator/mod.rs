@@ -1,4 +1,4 @@
-//! `bench`: drives the real engine ([`FileChannel`]) with producer and consumer threads and
+//! The load generator behind `chanctl bench`: drives the real engine ([`FileChannel`]) with producer and consumer threads and
 //! measures it, next to a raw baseline of the same bytes.
 //!
 //! - **Write phase**: `producers` threads put `events` events of `size` body bytes in put
@@ -19,124 +19,28 @@
 //! `events` (the write phase finishes before the read phase starts), `transaction_capacity` is
 //! `batch`, and `minimum_required_space` is 0 (a nearly full test disk must not fail the run).
 //! The fsync count is the engine's own metric (`FsyncCount`; prefill fsyncs separately).
+//!
+//! | module | job |
+//! |---|---|
+//! | [`histogram`] | the latency histogram behind the p50/p99 figures |
+//! | [`baseline`] | the raw write + fdatasync baselines, append and overwrite |
 
-use super::InspectError;
-use crate::config::{ChannelConfig, SyncPolicy};
-use crate::format::record::{align_up, RECORD_HEADER_BYTES};
-use crate::{Event, FileChannel};
-use std::io::Write;
-use std::path::PathBuf;
+mod baseline;
+mod histogram;
+
+pub use baseline::{BaselineReport, BASELINE_ROUNDS};
+pub use histogram::Histogram;
+
+use baseline::Baseline;
+use file_channel::format::record::{align_up, RECORD_HEADER_BYTES};
+use file_channel::inspect::InspectError;
+use file_channel::limits::{MAX_EVENTS_PER_TXN, MAX_EVENT_BYTES, MAX_RECORD_BYTES};
+use file_channel::{ChannelConfig, Event, FileChannel, SyncPolicy};
+use std::io;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
-
-/// Sub-buckets per power of two in a [`Histogram`] (about 3% resolution).
-const SUB_BUCKETS: u64 = 32;
-/// Buckets in a [`Histogram`]: exact below 32, then 32 per power of two up to 2^64.
-const BUCKETS: usize = (SUB_BUCKETS + (64 - 5) * SUB_BUCKETS) as usize;
-
-/// A log-linear histogram of microsecond latencies: exact below 32 µs, then 32 buckets per
-/// power of two (a value is reported as its bucket's upper bound, at most 3% high).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Histogram {
-    counts: Vec<u64>,
-    total: u64,
-    max: u64,
-    sum: u128,
-}
-
-impl Default for Histogram {
-    fn default() -> Self {
-        Self {
-            counts: vec![0; BUCKETS],
-            total: 0,
-            max: 0,
-            sum: 0,
-        }
-    }
-}
-
-fn bucket_of(v: u64) -> usize {
-    if v < SUB_BUCKETS {
-        return v as usize;
-    }
-    let e = 63 - u64::from(v.leading_zeros()); // >= 5
-    let sub = (v >> (e - 5)) - SUB_BUCKETS;
-    (SUB_BUCKETS + (e - 5) * SUB_BUCKETS + sub) as usize
-}
-
-fn bucket_high(i: usize) -> u64 {
-    let i = i as u64;
-    if i < SUB_BUCKETS {
-        return i;
-    }
-    let e = (i - SUB_BUCKETS) / SUB_BUCKETS + 5;
-    let sub = (i - SUB_BUCKETS) % SUB_BUCKETS;
-    let low = (SUB_BUCKETS + sub) << (e - 5);
-    low.saturating_add((1u64 << (e - 5)) - 1)
-}
-
-impl Histogram {
-    /// Records one value (µs).
-    pub fn record(&mut self, us: u64) {
-        if let Some(c) = self.counts.get_mut(bucket_of(us)) {
-            *c += 1;
-        }
-        self.total += 1;
-        self.max = self.max.max(us);
-        self.sum += u128::from(us);
-    }
-
-    /// Records a duration.
-    pub fn record_duration(&mut self, d: Duration) {
-        self.record(d.as_micros().min(u128::from(u64::MAX)) as u64);
-    }
-
-    /// Adds another histogram's values.
-    pub fn merge(&mut self, other: &Self) {
-        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
-            *a += b;
-        }
-        self.total += other.total;
-        self.max = self.max.max(other.max);
-        self.sum += other.sum;
-    }
-
-    /// Values recorded.
-    pub fn count(&self) -> u64 {
-        self.total
-    }
-
-    /// The largest value.
-    pub fn max(&self) -> u64 {
-        self.max
-    }
-
-    /// The mean (µs).
-    pub fn mean(&self) -> f64 {
-        if self.total == 0 {
-            0.0
-        } else {
-            self.sum as f64 / self.total as f64
-        }
-    }
-
-    /// The value at percentile `p` (0–100): the upper bound of its bucket, at most the maximum.
-    pub fn percentile(&self, p: f64) -> u64 {
-        if self.total == 0 {
-            return 0;
-        }
-        let rank = ((p / 100.0) * self.total as f64).ceil().max(1.0) as u64;
-        let mut seen = 0u64;
-        for (i, &c) in self.counts.iter().enumerate() {
-            seen += c;
-            if seen >= rank {
-                return bucket_high(i).min(self.max);
-            }
-        }
-        self.max
-    }
-}
+use std::time::Instant;
 
 /// A progress callback: (phase, done, total).
 pub type BenchProgressFn = Arc<dyn Fn(&'static str, u64, u64) + Send + Sync>;
@@ -215,37 +119,6 @@ fn rate(x: f64, secs: f64) -> f64 {
     }
 }
 
-/// A raw baseline's figures.
-#[derive(Clone, Debug, Default)]
-pub struct BaselineReport {
-    /// `append` or `overwrite`.
-    pub mode: &'static str,
-    /// Appends (one per put transaction).
-    pub batches: u64,
-    /// Bytes per full batch.
-    pub batch_bytes: u64,
-    /// Bytes written.
-    pub bytes: u64,
-    /// Events the bytes stand for.
-    pub events: u64,
-    /// Seconds.
-    pub secs: f64,
-    /// Latency of each write + fdatasync (µs).
-    pub latency: Histogram,
-}
-
-impl BaselineReport {
-    /// Events per second.
-    pub fn events_per_sec(&self) -> f64 {
-        rate(self.events as f64, self.secs)
-    }
-
-    /// Megabytes (10^6) of log per second.
-    pub fn mb_per_sec(&self) -> f64 {
-        rate(self.bytes as f64 / 1e6, self.secs)
-    }
-}
-
 /// A bench run's figures.
 #[derive(Clone, Debug, Default)]
 pub struct BenchReport {
@@ -295,6 +168,12 @@ fn engine<E: std::error::Error + Send + Sync + 'static>(
     }
 }
 
+/// Maps an I/O error of `op` on `path` to [`InspectError::Io`].
+fn io_error(op: &'static str, path: &Path) -> impl FnOnce(io::Error) -> InspectError {
+    let path = path.to_path_buf();
+    move |source| InspectError::Io { op, path, source }
+}
+
 /// The bytes of the put record the engine writes for `n` events of `size` body bytes.
 pub fn record_bytes(n: u64, size: usize) -> u64 {
     align_up(RECORD_HEADER_BYTES as u64 + n * (size as u64 + 6))
@@ -305,20 +184,20 @@ fn check(opts: &BenchOptions) -> Result<(), InspectError> {
     if opts.events == 0 {
         return bad("--events must be at least 1");
     }
-    if opts.batch == 0 || opts.batch > crate::limits::MAX_EVENTS_PER_TXN {
+    if opts.batch == 0 || opts.batch > MAX_EVENTS_PER_TXN {
         return bad("--batch must be between 1 and 1000000");
     }
     if opts.producers == 0 || opts.consumers == 0 {
         return bad("--producers and --consumers must be at least 1");
     }
-    if opts.size as u64 + 6 > crate::limits::MAX_EVENT_BYTES {
+    if opts.size as u64 + 6 > MAX_EVENT_BYTES {
         return bad("--size is over the engine's event limit (32 MiB - 6)");
     }
-    if record_bytes(u64::from(opts.batch), opts.size) > crate::limits::MAX_RECORD_BYTES {
+    if record_bytes(u64::from(opts.batch), opts.size) > MAX_RECORD_BYTES {
         return bad("--batch × (--size + 6) is over the engine's record limit (64 MiB)");
     }
     if opts.dir.exists() {
-        let mut it = std::fs::read_dir(&opts.dir).map_err(InspectError::io("list", &opts.dir))?;
+        let mut it = std::fs::read_dir(&opts.dir).map_err(io_error("list", &opts.dir))?;
         if it.next().is_some() {
             return Err(InspectError::Usage(format!(
                 "{} is not empty: bench needs a new or empty directory",
@@ -327,99 +206,6 @@ fn check(opts: &BenchOptions) -> Result<(), InspectError> {
         }
     }
     Ok(())
-}
-
-/// Rounds the write phase is cut into when baselines run, so that the engine and the
-/// baselines take turns and see the same disk conditions.
-pub const BASELINE_ROUNDS: u64 = 10;
-
-/// One raw baseline file, written a range of batches at a time.
-struct Baseline {
-    path: PathBuf,
-    file: std::fs::File,
-    buf: Vec<u8>,
-    report: BaselineReport,
-}
-
-impl Baseline {
-    fn new(opts: &BenchOptions, overwrite: bool) -> Result<Self, InspectError> {
-        let mode = if overwrite { "overwrite" } else { "append" };
-        let path = opts.dir.join(format!("raw-baseline-{mode}.tmp"));
-        let io = |op| InspectError::io(op, &path);
-        let mut file = std::fs::OpenOptions::new()
-            .create_new(true)
-            .read(true)
-            .write(true)
-            .open(&path)
-            .map_err(io("create"))?;
-        let batch = u64::from(opts.batch);
-        let full = record_bytes(batch, opts.size);
-        if overwrite {
-            // Untimed: the whole file written with zeros and made durable first.
-            let rem = opts.events % batch;
-            let total = (opts.events / batch) * full
-                + if rem > 0 {
-                    record_bytes(rem, opts.size)
-                } else {
-                    0
-                };
-            let zeros = vec![0u8; 1 << 20];
-            let mut left = total;
-            while left > 0 {
-                let n = left.min(zeros.len() as u64) as usize;
-                file.write_all(&zeros[..n]).map_err(io("write"))?;
-                left -= n as u64;
-            }
-            file.sync_all().map_err(io("fsync"))?;
-            std::fs::File::open(&opts.dir)
-                .and_then(|d| d.sync_all())
-                .map_err(io("fsync the directory of"))?;
-            use std::io::Seek;
-            file.seek(std::io::SeekFrom::Start(0)).map_err(io("seek"))?;
-        }
-        Ok(Self {
-            buf: (0..full).map(|i| (i % 251) as u8).collect(),
-            report: BaselineReport {
-                mode,
-                batch_bytes: full,
-                ..Default::default()
-            },
-            path,
-            file,
-        })
-    }
-
-    /// Writes batches `from..to` (one write + fdatasync each).
-    fn run(&mut self, opts: &BenchOptions, from: u64, to: u64) -> Result<(), InspectError> {
-        let batch = u64::from(opts.batch);
-        let started = Instant::now();
-        for k in from..to {
-            let n = batch.min(opts.events - k * batch);
-            let len = record_bytes(n, opts.size) as usize;
-            let t = Instant::now();
-            self.file
-                .write_all(&self.buf[..len])
-                .map_err(InspectError::io("write", &self.path))?;
-            self.file
-                .sync_data()
-                .map_err(InspectError::io("fdatasync", &self.path))?;
-            self.report.latency.record_duration(t.elapsed());
-            self.report.batches += 1;
-            self.report.bytes += len as u64;
-            self.report.events += n;
-            if let Some(p) = &opts.progress {
-                p(self.report.mode, self.report.events, opts.events);
-            }
-        }
-        self.report.secs += started.elapsed().as_secs_f64();
-        Ok(())
-    }
-
-    fn finish(self) -> Result<BaselineReport, InspectError> {
-        drop(self.file);
-        std::fs::remove_file(&self.path).map_err(InspectError::io("remove", &self.path))?;
-        Ok(self.report)
-    }
 }
 
 fn metric(ch: &FileChannel, name: &str) -> u64 {
@@ -432,7 +218,7 @@ fn metric(ch: &FileChannel, name: &str) -> u64 {
 /// Runs the bench.
 pub fn run(opts: &BenchOptions) -> Result<BenchReport, InspectError> {
     check(opts)?;
-    std::fs::create_dir_all(&opts.dir).map_err(InspectError::io("create", &opts.dir))?;
+    std::fs::create_dir_all(&opts.dir).map_err(io_error("create", &opts.dir))?;
     let mut report = BenchReport::default();
     let mut baselines = Vec::new();
     if opts.baseline {
@@ -598,37 +384,4 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport, InspectError> {
     report.log_bytes = metric(&ch, "BytesWritten");
     ch.close().map_err(engine("close the bench channel"))?;
     Ok(report)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn histogram_buckets_are_monotone_and_tight() {
-        let mut prev = 0;
-        for v in (0..5000u64).chain([1 << 20, 1 << 40, u64::MAX]) {
-            let b = bucket_of(v);
-            assert!(b < BUCKETS);
-            assert!(b >= prev || v < 5000, "bucket of {v}");
-            prev = b;
-            let high = bucket_high(b);
-            assert!(high >= v, "{v} above its bucket's bound {high}");
-            assert!(high - v <= v / 32 + 1, "{v}: bucket bound {high} too loose");
-        }
-    }
-
-    #[test]
-    fn histogram_percentiles() {
-        let mut h = Histogram::default();
-        for v in 1..=1000u64 {
-            h.record(v);
-        }
-        let p50 = h.percentile(50.0);
-        let p99 = h.percentile(99.0);
-        assert!((500..=516).contains(&p50), "{p50}");
-        assert!((990..=1000).contains(&p99), "{p99}");
-        assert_eq!(h.percentile(100.0), 1000);
-        assert_eq!(Histogram::default().percentile(50.0), 0);
-    }
 }

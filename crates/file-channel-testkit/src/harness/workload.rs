@@ -8,8 +8,8 @@
 //! count), so the `states` layer can ask what was acknowledged at any prefix of the trace.
 
 use super::check::{event, id_of, peek_all, Cause, Check, Ledger};
-use crate::storage::DynStorage;
-use crate::{ChannelConfig, FileChannel};
+use file_channel::storage::DynStorage;
+use file_channel::{ChannelConfig, FileChannel};
 
 /// Rounds of the fixed workload.
 pub const ROUNDS: u64 = 40;
