@@ -12,9 +12,9 @@
 //! are only ever deleted after a durable checkpoint no longer needs them; open removes those a
 //! crash left behind (orphans).
 
-use crate::channel::Shared;
 use crate::format::checkpoint::{checkpoint_file_name, Checkpoint};
 use crate::replay::list_checkpoints;
+use crate::shared::Shared;
 use crate::storage::parent_dir;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -94,7 +94,7 @@ fn run(shared: &Shared, rx: &Receiver<Snapshot>, mut generation: u64) {
             .unwrap_or(0);
         let started = Instant::now();
         let result = write_checkpoint(shared, &snap.checkpoint);
-        let m = &shared.metrics;
+        let m = shared.metrics();
         match &result {
             Ok(path) => {
                 m.checkpoint_count.fetch_add(1, Relaxed);
@@ -115,9 +115,9 @@ fn run(shared: &Shared, rx: &Receiver<Snapshot>, mut generation: u64) {
                 tracing::error!(generation, error = %e, "checkpoint write failed; the previous one stays valid");
                 generation -= 1;
                 // Free the temp file's blocks: a full disk must still be able to drain.
-                let tmp = shared.config.dir.join(CHECKPOINT_TMP_NAME);
-                if shared.storage.exists(&tmp) {
-                    let _ = shared.storage.remove(&tmp);
+                let tmp = shared.config().dir.join(CHECKPOINT_TMP_NAME);
+                if shared.storage().exists(&tmp) {
+                    let _ = shared.storage().remove(&tmp);
                 }
                 // Deleting the consumed prefix of the log without a new checkpoint is still
                 // safe: an older checkpoint that names a deleted segment is refused at open, and
@@ -141,8 +141,8 @@ fn run(shared: &Shared, rx: &Receiver<Snapshot>, mut generation: u64) {
 }
 
 fn write_checkpoint(shared: &Shared, cp: &Checkpoint) -> std::io::Result<PathBuf> {
-    let storage = &shared.storage;
-    let dir = &shared.config.dir;
+    let storage = shared.storage();
+    let dir = &shared.config().dir;
     let tmp = dir.join(CHECKPOINT_TMP_NAME);
     if storage.exists(&tmp) {
         storage.remove(&tmp)?;
@@ -171,13 +171,13 @@ fn write_checkpoint(shared: &Shared, cp: &Checkpoint) -> std::io::Result<PathBuf
 fn delete_segments(shared: &Shared, ids: &[u64]) -> std::io::Result<()> {
     let mut dirs: BTreeSet<PathBuf> = BTreeSet::new();
     for &id in ids {
-        let Some(seg) = shared.segments.remove(id) else {
+        let Some(seg) = shared.segments().remove(id) else {
             continue;
         };
         let len = seg.file.len().unwrap_or(0);
-        shared.storage.remove(&seg.path)?;
+        shared.storage().remove(&seg.path)?;
         dirs.insert(parent_dir(&seg.path).to_path_buf());
-        let m = &shared.metrics;
+        let m = shared.metrics();
         m.segments_deleted.fetch_add(1, Relaxed);
         m.bytes_on_disk
             .fetch_update(Relaxed, Relaxed, |b| Some(b.saturating_sub(len)))
@@ -188,8 +188,8 @@ fn delete_segments(shared: &Shared, ids: &[u64]) -> std::io::Result<()> {
         shared.sync_dir_gated(Path::new(d))?;
     }
     shared
-        .metrics
+        .metrics()
         .segment_count
-        .store(shared.segments.len() as u64, Relaxed);
+        .store(shared.segments().len() as u64, Relaxed);
     Ok(())
 }

@@ -19,18 +19,19 @@
 //! back instead: the segment is cut back to where the batch began, the batch's commits fail
 //! with [`CommitError::Write`], and the channel keeps serving (takes drain it).
 
-use crate::channel::Shared;
 use crate::checkpoint::{CheckpointDone, Snapshot};
 use crate::config::SyncPolicy;
-use crate::error::{CommitError, Poisoned};
+use crate::error::{CommitError, PoisonCause, Poisoned};
 use crate::format::checkpoint::Checkpoint;
 use crate::format::record::{
     align_up, PendingRecord, RecordKind, RecordPlace, SealPayload, RECORD_HEADER_BYTES,
     SEAL_RECORD_BYTES,
 };
 use crate::format::segment_header::{segment_file_name, SegmentHeader, SEGMENT_HEADER_BYTES};
+use crate::queue::LogPos;
 use crate::segment::prefill::Prefill;
 use crate::segment::{dir_for_segment, OpenSegment};
+use crate::shared::Shared;
 use crate::storage::DynFile;
 use std::io;
 use std::path::PathBuf;
@@ -195,14 +196,23 @@ struct Gather {
     fsync_ewma_us: u64,
 }
 
+/// Where a batch began.
+#[derive(Clone, Copy, Debug)]
+struct BatchStart {
+    segment: u64,
+    /// Byte offset in the segment.
+    offset: u64,
+    /// The next sequence number then.
+    next_seq: u64,
+}
+
 /// One batch in progress. Each request's record is framed as soon as the request arrives, and
 /// what is framed is written whenever the writer would otherwise sit waiting for the rest of the
 /// batch, so the writes overlap that wait; one fsync at the end covers the whole batch, and only
 /// then is anyone released.
 struct Batch {
-    /// Where the batch began (segment, offset, next sequence number): running out of space
-    /// cuts the log back to here.
-    start: (u64, u64, u64),
+    /// Where the batch began: running out of space cuts the log back to here.
+    start: BatchStart,
     /// Put commits and syncs to release when the batch is done.
     waiters: Vec<Arc<Completion>>,
     shutdown: Option<Arc<Completion>>,
@@ -266,7 +276,7 @@ impl Writer {
 
     /// How long until something is due: an fsync of unsynced data or a checkpoint.
     fn next_due_in(&self) -> Option<Duration> {
-        let cfg = &self.shared.config;
+        let cfg = self.shared.config();
         let mut due: Option<Duration> = None;
         if let Some(since) = self.unsynced_since {
             let mut limit = Duration::from_millis(cfg.take_sync_interval_ms);
@@ -293,14 +303,14 @@ impl Writer {
     fn checkpoint_due(&mut self) -> bool {
         let errors = self
             .shared
-            .metrics
+            .metrics()
             .checkpoint_write_error_count
             .load(Relaxed);
         if errors > self.checkpoint_errors_seen {
             self.checkpoint_errors_seen = errors;
             self.dirty = true;
         }
-        let cfg = &self.shared.config;
+        let cfg = self.shared.config();
         self.dirty
             && (self.checkpoint_now
                 || self.bytes_since_checkpoint >= cfg.checkpoint_bytes
@@ -358,7 +368,11 @@ impl Writer {
     /// that ran out of space left behind.
     fn begin_batch(&mut self) -> Batch {
         let mut batch = Batch {
-            start: (self.active.id, self.active.offset, self.next_seq),
+            start: BatchStart {
+                segment: self.active.id,
+                offset: self.active.offset,
+                next_seq: self.next_seq,
+            },
             waiters: Vec::with_capacity(self.gather.expected_puts.max(4)),
             shutdown: None,
             urgent: false,
@@ -380,7 +394,7 @@ impl Writer {
     fn absorb(&mut self, batch: &mut Batch, r: Request) -> bool {
         match r {
             Request::Put { record, done } => {
-                self.shared.put_commits_queued.fetch_sub(1, Relaxed);
+                self.shared.put_commits_queued().fetch_sub(1, Relaxed);
                 batch.waiters.push(done);
                 self.add_record(batch, record);
             }
@@ -423,9 +437,9 @@ impl Writer {
     fn gather(&mut self, batch: &mut Batch) {
         let wait = self
             .gather
-            .wait_max(self.shared.config.group_commit_wait_us_max);
+            .wait_max(self.shared.config().group_commit_wait_us_max);
         let expected = self.gather.expected_puts;
-        let may_wait = self.shared.config.sync == SyncPolicy::EveryCommit && !wait.is_zero();
+        let may_wait = self.shared.config().sync == SyncPolicy::EveryCommit && !wait.is_zero();
         let deadline = Instant::now() + wait;
         loop {
             while let Ok(r) = self.rx.try_recv() {
@@ -450,7 +464,7 @@ impl Writer {
                 }
                 Err(RecvTimeoutError::Timeout) => {
                     self.shared
-                        .metrics
+                        .metrics()
                         .gather_timeout_count
                         .fetch_add(1, Relaxed);
                     return;
@@ -461,7 +475,7 @@ impl Writer {
     }
 
     fn sync_due(&self) -> bool {
-        let cfg = &self.shared.config;
+        let cfg = self.shared.config();
         let Some(since) = self.unsynced_since else {
             return false;
         };
@@ -479,7 +493,7 @@ impl Writer {
         let err = self
             .shared
             .poisoned()
-            .unwrap_or_else(|| Poisoned("writer stopped".into()));
+            .unwrap_or_else(|| PoisonCause::WriterStopped.into());
         while let Ok(r) = self.rx.recv() {
             match r {
                 Request::Put { done, .. } | Request::Sync { done } => {
@@ -501,7 +515,7 @@ impl Writer {
             Some(f) => Err(f),
             None => (|| {
                 self.flush()?;
-                let interval_due = match self.shared.config.sync {
+                let interval_due = match self.shared.config().sync {
                     SyncPolicy::EveryCommit => batch.put_records > 0,
                     SyncPolicy::Interval { interval_ms, bytes } => {
                         self.unsynced_bytes >= bytes
@@ -519,7 +533,10 @@ impl Writer {
                 Ok(())
             })(),
         };
-        self.shared.metrics.commit_batch_count.fetch_add(1, Relaxed);
+        self.shared
+            .metrics()
+            .commit_batch_count
+            .fetch_add(1, Relaxed);
         let Batch {
             start,
             waiters,
@@ -548,11 +565,11 @@ impl Writer {
                     self.dirty = true;
                 }
                 if put_records > 0 {
-                    let end = (self.active.id, self.active.offset);
+                    let end = LogPos::new(self.active.id, self.active.offset);
                     self.shared.publish(self.next_seq, end, puts, put_bytes);
                 }
                 if put_records > 0 {
-                    let queued = self.shared.put_commits_queued.load(Relaxed);
+                    let queued = self.shared.put_commits_queued().load(Relaxed);
                     self.gather.expected_puts =
                         put_records + usize::try_from(queued).unwrap_or(usize::MAX);
                 }
@@ -600,38 +617,42 @@ impl Writer {
     /// Possible only while the batch stayed in one segment; otherwise the channel is poisoned.
     fn roll_back(
         &mut self,
-        start: (u64, u64, u64),
+        start: BatchStart,
         path: PathBuf,
         source: io::Error,
     ) -> Result<(), CommitError> {
-        let m = &self.shared.metrics;
+        let m = self.shared.metrics();
         m.write_error_count.fetch_add(1, Relaxed);
         self.shared.note_no_space();
         self.buf.clear();
-        if self.active.id != start.0 {
-            return Err(CommitError::Poisoned(self.shared.poison(format!(
-                "no space while a batch spanned two segments ({}): {source}",
-                path.display()
-            ))));
+        if self.active.id != start.segment {
+            return Err(CommitError::Poisoned(self.shared.poison(
+                PoisonCause::NoSpaceAcrossSegments {
+                    path,
+                    error: (&source).into(),
+                },
+            )));
         }
-        if let Err(e) = self.active.file.set_len(start.1) {
-            return Err(CommitError::Poisoned(self.shared.poison(format!(
-                "cannot cut {} back to {} after a failed write: {e}",
-                self.active.path.display(),
-                start.1
-            ))));
+        if let Err(e) = self.active.file.set_len(start.offset) {
+            return Err(CommitError::Poisoned(self.shared.poison(
+                PoisonCause::CutBackFailed {
+                    path: self.active.path.clone(),
+                    offset: start.offset,
+                    error: (&e).into(),
+                },
+            )));
         }
         if let Some(p) = &self.prefill {
             p.switch(
                 self.active.file.clone(),
-                start.1,
-                start.1,
-                self.shared.config.segment_bytes_max,
+                start.offset,
+                start.offset,
+                self.shared.config().segment_bytes_max,
             );
         }
-        self.active.offset = start.1;
-        self.next_seq = start.2;
-        tracing::error!(path = %path.display(), offset = start.1, error = %source,
+        self.active.offset = start.offset;
+        self.next_seq = start.next_seq;
+        tracing::error!(path = %path.display(), offset = start.offset, error = %source,
             "write failed for lack of space; the batch's commits failed, the channel keeps serving");
         Err(CommitError::Write {
             path,
@@ -642,7 +663,7 @@ impl Writer {
     /// Frames `record` into the batch buffer at its place, rotating first if it does not fit.
     fn place(&mut self, record: &PendingRecord) -> Result<(), Fail> {
         let len = align_up(record.len());
-        let max = self.shared.config.segment_bytes_max;
+        let max = self.shared.config().segment_bytes_max;
         let at = self.active.offset + self.buf.len() as u64;
         if at + len + SEAL_RECORD_BYTES > max {
             self.flush()?;
@@ -662,7 +683,7 @@ impl Writer {
             RecordKind::Take | RecordKind::Seal | RecordKind::Gap => record.first_seq,
         };
         record.frame_into(place, first_seq, &mut self.buf);
-        self.shared.metrics.records_written.fetch_add(1, Relaxed);
+        self.shared.metrics().records_written.fetch_add(1, Relaxed);
         Ok(())
     }
 
@@ -682,16 +703,21 @@ impl Writer {
                     source: e,
                 });
             }
-            self.shared.metrics.write_error_count.fetch_add(1, Relaxed);
-            return Err(Fail::Poison(self.shared.poison(format!(
-                "a write of {} bytes to {} at offset {} failed: {e}",
-                self.buf.len(),
-                self.active.path.display(),
-                self.active.offset
-            ))));
+            self.shared
+                .metrics()
+                .write_error_count
+                .fetch_add(1, Relaxed);
+            return Err(Fail::Poison(self.shared.poison(
+                PoisonCause::SegmentWrite {
+                    path: self.active.path.clone(),
+                    offset: self.active.offset,
+                    bytes: self.buf.len() as u64,
+                    error: (&e).into(),
+                },
+            )));
         }
         let n = self.buf.len() as u64;
-        self.shared.metrics.bytes_written.fetch_add(n, Relaxed);
+        self.shared.metrics().bytes_written.fetch_add(n, Relaxed);
         self.unsynced_bytes += n;
         self.bytes_since_checkpoint += n;
         self.bytes_since_space_check += n;
@@ -707,17 +733,20 @@ impl Writer {
             return Ok(());
         }
         let started = Instant::now();
-        let gate = self.shared.sync_gate.clone();
+        let gate = self.shared.sync_gate().clone();
         let _gate = gate.lock().unwrap_or_else(PoisonError::into_inner);
         if let Err(e) = self.active.file.sync_data() {
-            self.shared.metrics.fsync_error_count.fetch_add(1, Relaxed);
-            return Err(self.shared.poison(format!(
-                "fdatasync of {} failed: {e}",
-                self.active.path.display()
-            )));
+            self.shared
+                .metrics()
+                .fsync_error_count
+                .fetch_add(1, Relaxed);
+            return Err(self.shared.poison(PoisonCause::SegmentSync {
+                path: self.active.path.clone(),
+                error: (&e).into(),
+            }));
         }
         let took = started.elapsed();
-        self.shared.metrics.record_fsync(took);
+        self.shared.metrics().record_fsync(took);
         self.gather.note_fsync(took);
         // Another thread's fsync of this file (the prefiller's) may have received the error
         // that belongs to our pages; then this success proves nothing. The gate guarantees
@@ -746,14 +775,22 @@ impl Writer {
         ) {
             Ok(a) => a,
             Err(e) if is_no_space(&e.source) => {
-                let _ = self.shared.storage.remove(&e.path);
-                self.shared.segments.remove(next_id);
+                let _ = self.shared.storage().remove(&e.path);
+                self.shared.segments().remove(next_id);
                 return Err(Fail::NoSpace {
                     path: e.path,
                     source: e.source,
                 });
             }
-            Err(e) => return Err(Fail::Poison(self.shared.poison(e.to_string()))),
+            Err(e) => {
+                return Err(Fail::Poison(self.shared.poison(
+                    PoisonCause::SegmentCreate {
+                        op: e.op,
+                        path: e.path,
+                        error: (&e.source).into(),
+                    },
+                )))
+            }
         };
         let mut seal = PendingRecord::new(RecordKind::Seal, 0);
         seal.first_seq = self.next_seq;
@@ -770,10 +807,10 @@ impl Writer {
         };
         seal.frame_into(place, self.next_seq, &mut self.buf);
         if let Err(Fail::NoSpace { path, source }) = self.flush() {
-            return Err(Fail::Poison(self.shared.poison(format!(
-                "cannot write the seal of {}: {source}",
-                path.display()
-            ))));
+            return Err(Fail::Poison(self.shared.poison(PoisonCause::SealWrite {
+                path,
+                error: (&source).into(),
+            })));
         }
         // The old segment must be durable (sealed) before the new one takes records.
         self.unsynced_since.get_or_insert_with(Instant::now);
@@ -784,7 +821,7 @@ impl Writer {
                 next.file.clone(),
                 next.offset,
                 next.offset,
-                self.shared.config.segment_bytes_max,
+                self.shared.config().segment_bytes_max,
             );
         }
         self.active = next;
@@ -794,34 +831,34 @@ impl Writer {
     /// Snapshots the queue at the (durable) end of the log for the checkpoint thread.
     fn checkpoint(&mut self, done: Option<Arc<CheckpointDone>>) -> Result<(), Poisoned> {
         self.sync()?;
-        let position = (self.active.id, self.active.offset);
+        let position = LogPos::new(self.active.id, self.active.offset);
         let (cp, pinned) = {
-            let mut st = self.shared.lock_state();
+            let mut st = self.shared.lock_queue();
             let read_start = st.read_start().min(position);
             let cp = Checkpoint {
                 channel_id: self.channel_id,
                 generation: 0,
                 created_unix_ms: 0,
-                position,
+                position: (position.segment, position.offset),
                 next_seq: self.next_seq,
-                low_water_mark: st.consumed.low_water_mark(),
-                read_start,
-                pending_bytes: st.pending_bytes,
-                next_txn_id: self.shared.next_txn_id.load(Relaxed),
-                first_live_segment: read_start.0,
-                events_lost: self.shared.metrics.events_lost.load(Relaxed),
-                ranges: st.consumed.ranges().collect(),
+                low_water_mark: st.consumed().low_water_mark(),
+                read_start: (read_start.segment, read_start.offset),
+                pending_bytes: st.pending_bytes(),
+                next_txn_id: self.shared.next_txn_id(),
+                first_live_segment: read_start.segment,
+                events_lost: self.shared.metrics().events_lost.load(Relaxed),
+                ranges: st.consumed().ranges().collect(),
             };
-            (cp, self.active.id.saturating_sub(read_start.0))
+            (cp, self.active.id.saturating_sub(read_start.segment))
         };
         let deletable: Vec<u64> = self
             .shared
-            .segments
+            .segments()
             .ids()
             .into_iter()
             .filter(|&id| id < cp.first_live_segment && id != self.active.id)
             .collect();
-        self.shared.metrics.segments_pinned.store(pinned, Relaxed);
+        self.shared.metrics().segments_pinned.store(pinned, Relaxed);
         let snap = Snapshot {
             checkpoint: cp,
             deletable,
@@ -838,7 +875,7 @@ impl Writer {
     }
 
     fn maybe_check_space(&mut self) {
-        let bytes_step = (self.shared.config.minimum_required_space / 4)
+        let bytes_step = (self.shared.config().minimum_required_space / 4)
             .clamp(SPACE_CHECK_BYTES_MIN, SPACE_CHECK_BYTES);
         if self.last_space_check.elapsed() >= SPACE_CHECK_INTERVAL
             || self.bytes_since_space_check >= bytes_step
@@ -866,7 +903,7 @@ fn clone_commit_error(e: &CommitError) -> CommitError {
 #[derive(Debug, thiserror::Error)]
 #[error("cannot {op} segment {path}: {source}")]
 pub(crate) struct CreateError {
-    op: &'static str,
+    pub op: &'static str,
     pub path: PathBuf,
     pub source: io::Error,
 }
@@ -885,7 +922,7 @@ pub(crate) fn create_segment(
         let path = path.clone();
         move |source| CreateError { op, path, source }
     };
-    let storage = &shared.storage;
+    let storage = shared.storage();
     let file = storage.create(&path).map_err(err("create", &path))?;
     let header = SegmentHeader {
         segment_id: id,
@@ -900,20 +937,21 @@ pub(crate) fn create_segment(
         .map_err(err("write the header of", &path))?;
     let started = Instant::now();
     file.sync_data().map_err(err("fsync", &path))?;
-    shared.metrics.record_fsync(started.elapsed());
+    shared.metrics().record_fsync(started.elapsed());
     shared
         .sync_dir_gated(dir)
         .map_err(err("fsync the directory of", &path))?;
-    shared.segments.insert(
+    shared.segments().insert(
         id,
         OpenSegment {
             path: path.clone(),
             file: file.clone(),
         },
     );
-    let m = &shared.metrics;
+    let m = shared.metrics();
     m.segments_created.fetch_add(1, Relaxed);
-    m.segment_count.store(shared.segments.len() as u64, Relaxed);
+    m.segment_count
+        .store(shared.segments().len() as u64, Relaxed);
     Ok(Active {
         id,
         path,
