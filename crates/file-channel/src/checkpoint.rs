@@ -14,10 +14,9 @@
 
 use crate::format::checkpoint::{checkpoint_file_name, Checkpoint};
 use crate::replay::list_checkpoints;
+use crate::segment_deletion::delete_segments;
 use crate::shared::Shared;
-use crate::storage::parent_dir;
-use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
@@ -166,30 +165,4 @@ fn write_checkpoint(shared: &Shared, cp: &Checkpoint) -> std::io::Result<PathBuf
         shared.sync_dir_gated(dir)?;
     }
     Ok(path)
-}
-
-fn delete_segments(shared: &Shared, ids: &[u64]) -> std::io::Result<()> {
-    let mut dirs: BTreeSet<PathBuf> = BTreeSet::new();
-    for &id in ids {
-        let Some(seg) = shared.segments().remove(id) else {
-            continue;
-        };
-        let len = seg.file.len().unwrap_or(0);
-        shared.storage().remove(&seg.path)?;
-        dirs.insert(parent_dir(&seg.path).to_path_buf());
-        let m = shared.metrics();
-        m.segments_deleted.fetch_add(1, Relaxed);
-        m.bytes_on_disk
-            .fetch_update(Relaxed, Relaxed, |b| Some(b.saturating_sub(len)))
-            .ok();
-        tracing::info!(segment = id, path = %seg.path.display(), "deleted consumed segment");
-    }
-    for d in &dirs {
-        shared.sync_dir_gated(Path::new(d))?;
-    }
-    shared
-        .metrics()
-        .segment_count
-        .store(shared.segments().len() as u64, Relaxed);
-    Ok(())
 }

@@ -50,6 +50,7 @@ mod queue;
 pub mod replay;
 mod running;
 pub mod segment;
+mod segment_deletion;
 mod shared;
 mod space_reserve;
 pub mod storage;
