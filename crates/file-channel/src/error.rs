@@ -285,9 +285,6 @@ pub enum PutError {
     /// The transaction already took events.
     #[error("cannot put in a take transaction: a transaction is either put or take")]
     MixedTransaction,
-    /// The transaction was committed or rolled back already.
-    #[error("transaction already finished")]
-    Finished,
     /// The channel refuses work.
     #[error(transparent)]
     Poisoned(#[from] Poisoned),
@@ -309,9 +306,6 @@ pub enum TakeError {
         /// The configured transaction capacity.
         capacity: u32,
     },
-    /// The transaction was committed or rolled back already.
-    #[error("transaction already finished")]
-    Finished,
     /// Reading the log failed.
     #[error("cannot read {path} at offset {offset}: {source}")]
     Io {
@@ -351,9 +345,6 @@ pub enum CommitError {
     /// The channel refuses work (this commit's fsync may be what poisoned it).
     #[error(transparent)]
     Poisoned(#[from] Poisoned),
-    /// The transaction was committed or rolled back already.
-    #[error("transaction already finished")]
-    Finished,
     /// The channel is closed.
     #[error("channel is closed")]
     Closed,

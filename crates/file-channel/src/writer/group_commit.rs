@@ -151,7 +151,6 @@ pub(super) fn clone_commit_error(e: &CommitError) -> CommitError {
         },
         CommitError::Poisoned(p) => CommitError::Poisoned(p.clone()),
         CommitError::Closed => CommitError::Closed,
-        _ => CommitError::Closed,
     }
 }
 
