@@ -94,6 +94,13 @@ pub(crate) enum NoRoom {
     Bytes,
 }
 
+/// Damage the reader skipped: where, and how many bytes.
+#[derive(Debug)]
+struct SkippedDamage {
+    at: Corruption,
+    bytes: u64,
+}
+
 /// A record read whose events are not all consumed yet, for [`QueueState::read_start`].
 #[derive(Debug)]
 struct ReadRecord {
@@ -133,7 +140,7 @@ pub(crate) struct QueueState {
     /// The sequence number the next put record under the cursor should start with.
     reader_next_seq: Option<u64>,
     /// Damage skipped by the reader whose note waits for the next record to reveal the gap.
-    pending_damage: Option<(Corruption, u64)>,
+    pending_damage: Option<SkippedDamage>,
     /// Quarantine I/O waiting for the queue lock to be released.
     quarantine_work: Vec<QuarantineWork>,
 }
@@ -335,7 +342,7 @@ impl QueueState {
             Some(e) if found > e => self.lose(ctx, e, found),
             _ => 0,
         };
-        if let Some((at, bytes)) = self.pending_damage.take() {
+        if let Some(SkippedDamage { at, bytes }) = self.pending_damage.take() {
             self.quarantine_work.push(QuarantineWork::Note {
                 at,
                 bytes,
@@ -529,7 +536,10 @@ impl QueueState {
             });
         } else {
             // The next record the cursor reads tells how many events were lost.
-            self.pending_damage = Some((at, to - offset));
+            self.pending_damage = Some(SkippedDamage {
+                at,
+                bytes: to - offset,
+            });
         }
         Ok(true)
     }

@@ -334,6 +334,13 @@ fn write_quarantine_notes(
     Ok(())
 }
 
+/// A seal record's promise: segment `next` follows the sealed file `sealed`.
+#[derive(Debug)]
+struct SealedInto {
+    next: u64,
+    sealed: PathBuf,
+}
+
 /// The replay in progress.
 struct State<'a> {
     out: Replayed,
@@ -341,7 +348,8 @@ struct State<'a> {
     dir: PathBuf,
     opts: ReplayOptions,
     channel_id: Option<u64>,
-    expect_next_segment: Option<(u64, PathBuf)>,
+    /// The segment the last seal record named, which must come next.
+    expect_next_segment: Option<SealedInto>,
     sealed_next: Option<u64>,
     /// Index into `damage` of the damage that may explain the next sequence gap.
     gap_owner: Option<usize>,

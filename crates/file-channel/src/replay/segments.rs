@@ -3,7 +3,7 @@
 //! segment, a torn tail to cut.
 
 use super::apply::RecordAt;
-use super::{data_end, io_err, ReplayedSegment, State, TornTail};
+use super::{data_end, io_err, ReplayedSegment, SealedInto, State, TornTail};
 use crate::config::RecoveryMode;
 use crate::consumed::ConsumedSet;
 use crate::error::OpenError;
@@ -75,11 +75,11 @@ impl State<'_> {
             .open(path, self.opts.writable)
             .map_err(io_err("open segment", path))?;
         let file_len = file.len().map_err(io_err("read the length of", path))?;
-        let Some((header, header_rebuilt)) = self.read_header(seg, &file, file_len, last, plan)?
-        else {
+        let Some(head) = self.read_header(seg, &file, file_len, last, plan)? else {
             return Ok(());
         };
-        self.check_header(seg, &header, header_rebuilt)?;
+        self.check_header(seg, &head.header, head.rebuilt)?;
+        let header = head.header;
         if plan.skip_scan {
             // Covered by the checkpoint: only its header is checked.
             self.out.segments.push(ReplayedSegment {
@@ -95,7 +95,10 @@ impl State<'_> {
         self.start_sequence(seg, &header, file_len, plan)?;
         let (end, sealed) = self.scan_records(seg, &file, file_len, last, plan)?;
         if let (true, Some(next)) = (sealed, self.sealed_next.take()) {
-            self.expect_next_segment = Some((next, path.clone()));
+            self.expect_next_segment = Some(SealedInto {
+                next,
+                sealed: path.clone(),
+            });
         }
         self.out.segments.push(ReplayedSegment {
             id: seg.id,
