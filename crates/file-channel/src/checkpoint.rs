@@ -12,6 +12,7 @@
 //! are only ever deleted after a durable checkpoint no longer needs them; open removes those a
 //! crash left behind (orphans).
 
+use crate::error::IoFailure;
 use crate::format::checkpoint::{checkpoint_file_name, Checkpoint};
 use crate::replay::list_checkpoints;
 use crate::segment_deletion::delete_segments;
@@ -42,18 +43,18 @@ pub(crate) struct Snapshot {
 /// A waitable outcome of one checkpoint.
 #[derive(Debug, Default)]
 pub(crate) struct CheckpointDone {
-    slot: Mutex<Option<Result<u64, String>>>,
+    slot: Mutex<Option<Result<u64, IoFailure>>>,
     ready: Condvar,
 }
 
 impl CheckpointDone {
-    fn complete(&self, r: Result<u64, String>) {
+    fn complete(&self, r: Result<u64, IoFailure>) {
         *self.slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(r);
         self.ready.notify_all();
     }
 
     /// Waits for the outcome: the generation written, or why it failed.
-    pub(crate) fn wait(&self) -> Result<u64, String> {
+    pub(crate) fn wait(&self) -> Result<u64, IoFailure> {
         let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
         loop {
             if let Some(r) = slot.take() {
@@ -134,7 +135,7 @@ fn run(shared: &Shared, rx: &Receiver<Snapshot>, mut generation: u64) {
             }
         }
         if let Some(done) = snap.done.take() {
-            done.complete(result.map(|_| generation).map_err(|e| e.to_string()));
+            done.complete(result.map(|_| generation).map_err(|e| IoFailure::from(&e)));
         }
     }
 }
