@@ -29,11 +29,12 @@ use crate::segment::scan::Scanner;
 use crate::segment::{list_segments, OpenSegment};
 use crate::shared::Shared;
 use crate::storage::{parent_dir, DynStorage, LockError, LockGuard, Storage};
-use crate::writer::{create_segment, Active, Writer, WriterStart};
+use crate::writer::{create_segment, Active, Request, Writer, WriterStart};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::mpsc::channel;
+use std::sync::mpsc::{channel, Sender};
 use std::sync::Arc;
+use std::thread::JoinHandle;
 
 /// An [`OpenError::Io`] for `op` on `path`.
 fn io(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> OpenError {
@@ -336,9 +337,9 @@ struct ThreadsStart<'a> {
 
 /// The running threads and the writer's queue.
 struct Threads {
-    sender: std::sync::mpsc::Sender<crate::writer::Request>,
-    writer: std::thread::JoinHandle<()>,
-    checkpointer: std::thread::JoinHandle<()>,
+    sender: Sender<Request>,
+    writer: JoinHandle<()>,
+    checkpointer: JoinHandle<()>,
 }
 
 /// Starts the checkpoint thread and the writer thread (which writes a checkpoint at once when
