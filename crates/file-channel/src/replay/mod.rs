@@ -17,11 +17,11 @@
 //! gap in sequence numbers. A read-only replay (for the tools) reports without changing a byte.
 
 //!
-//! The phases, each in a module of its own: [`checkpoint_choice`] (load a checkpoint, or say
-//! why not), [`sweep`] (orphans and an interrupted rotation's empty segment), [`segments`]
-//! (replay each segment's records as its [`segments::ScanPlan`] says), with [`header`] (a
-//! segment's header: decoded, removed when torn, rebuilt when damaged) and [`apply`] (a
-//! record's effect, damage and sequence gaps).
+//! The phases, each in a module of its own: `checkpoint_choice` (load a checkpoint, or say
+//! why not), `sweep` (orphans and an interrupted rotation's empty segment), `segments`
+//! (replay each segment's records as its `ScanPlan` says), with `header` (a segment's header:
+//! decoded, removed when torn, rebuilt when damaged) and `apply` (a record's effect, damage
+//! and sequence gaps).
 
 mod apply;
 mod checkpoint_choice;
