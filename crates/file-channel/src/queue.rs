@@ -31,6 +31,7 @@ use crate::segment::SegmentSet;
 use crate::storage::DynFile;
 use crate::Event;
 use std::collections::{BTreeMap, VecDeque};
+use std::path::Path;
 use std::sync::atomic::Ordering::Relaxed;
 
 /// Quarantine I/O the reader decided on. It is done by the taker after it let go of the queue
@@ -477,12 +478,35 @@ impl QueueState {
             ScanItem::Bad { offset, kind } => (offset, kind),
         };
         // Damage below the visible end.
-        let at = corruption(offset, kind);
+        self.skip_damage(ctx, corruption(offset, kind), limit, &path)
+    }
+
+    /// Skips damage `at` met below the visible end (whose segment ends at `limit` for the
+    /// reader): refused in strict mode; otherwise the cursor moves to the next valid record (or
+    /// the next segment), the damaged bytes are queued for quarantine, and the events lost are
+    /// counted now if nothing valid follows, else when the next record reveals the gap.
+    fn skip_damage(
+        &mut self,
+        ctx: &ReadContext<'_>,
+        at: Corruption,
+        limit: u64,
+        path: &Path,
+    ) -> Result<bool, TakeError> {
+        let (seg, offset) = (at.segment, at.offset);
         if ctx.mode == RecoveryMode::Strict {
             return Err(TakeError::Corrupt(at));
         }
+        let Some(scanner) = self.cursor.as_mut() else {
+            return Ok(false);
+        };
         ctx.metrics.corrupt_record_count.fetch_add(1, Relaxed);
-        let later = scanner.find_next_valid(offset + 8).map_err(io(offset))?;
+        let later = scanner
+            .find_next_valid(offset + 8)
+            .map_err(|source| TakeError::Io {
+                path: path.to_path_buf(),
+                offset,
+                source,
+            })?;
         let file = ctx.segments.get(seg).map(|s| s.file);
         let to = later
             .as_ref()
@@ -517,7 +541,7 @@ impl QueueState {
                     .into_iter()
                     .find(|&id| id > seg)
                     .unwrap_or(seg + 1);
-                self.move_past_segment(ctx, seg, next, &path, offset)?;
+                self.move_past_segment(ctx, seg, next, path, offset)?;
             }
         }
         if let Some(file) = file {
@@ -550,7 +574,7 @@ impl QueueState {
         ctx: &ReadContext<'_>,
         seg: u64,
         next: u64,
-        path: &std::path::Path,
+        path: &Path,
         offset: u64,
     ) -> Result<bool, TakeError> {
         let target = ctx.segments.ids().into_iter().find(|&id| id >= next);
