@@ -6,7 +6,8 @@
 //! 1. write `checkpoint.tmp`, fsync it;
 //! 2. rename it to `checkpoint-<generation>.ckpt`, fsync the directory;
 //! 3. remove generations older than the previous one (two are kept), fsync the directory;
-//! 4. unlink every segment below the snapshot's first live segment, fsync their directories.
+//! 4. unlink every segment below the snapshot's first live segment, fsync their directories
+//!    ([`crate::segment_deletion`]).
 //!
 //! A crash anywhere leaves either the new checkpoint or the previous one valid, and segments
 //! are only ever deleted after a durable checkpoint no longer needs them; open removes those a
