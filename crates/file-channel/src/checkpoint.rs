@@ -6,18 +6,19 @@
 //! 1. write `checkpoint.tmp`, fsync it;
 //! 2. rename it to `checkpoint-<generation>.ckpt`, fsync the directory;
 //! 3. remove generations older than the previous one (two are kept), fsync the directory;
-//! 4. unlink every segment below the snapshot's first live segment, fsync their directories.
+//! 4. unlink every segment below the snapshot's first live segment, fsync their directories
+//!    ([`crate::segment_deletion`]).
 //!
 //! A crash anywhere leaves either the new checkpoint or the previous one valid, and segments
 //! are only ever deleted after a durable checkpoint no longer needs them; open removes those a
 //! crash left behind (orphans).
 
-use crate::channel::Shared;
+use crate::error::IoFailure;
 use crate::format::checkpoint::{checkpoint_file_name, Checkpoint};
 use crate::replay::list_checkpoints;
-use crate::storage::parent_dir;
-use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use crate::segment_deletion::delete_segments;
+use crate::shared::Shared;
+use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
@@ -43,18 +44,18 @@ pub(crate) struct Snapshot {
 /// A waitable outcome of one checkpoint.
 #[derive(Debug, Default)]
 pub(crate) struct CheckpointDone {
-    slot: Mutex<Option<Result<u64, String>>>,
+    slot: Mutex<Option<Result<u64, IoFailure>>>,
     ready: Condvar,
 }
 
 impl CheckpointDone {
-    fn complete(&self, r: Result<u64, String>) {
+    fn complete(&self, r: Result<u64, IoFailure>) {
         *self.slot.lock().unwrap_or_else(PoisonError::into_inner) = Some(r);
         self.ready.notify_all();
     }
 
     /// Waits for the outcome: the generation written, or why it failed.
-    pub(crate) fn wait(&self) -> Result<u64, String> {
+    pub(crate) fn wait(&self) -> Result<u64, IoFailure> {
         let mut slot = self.slot.lock().unwrap_or_else(PoisonError::into_inner);
         loop {
             if let Some(r) = slot.take() {
@@ -94,7 +95,7 @@ fn run(shared: &Shared, rx: &Receiver<Snapshot>, mut generation: u64) {
             .unwrap_or(0);
         let started = Instant::now();
         let result = write_checkpoint(shared, &snap.checkpoint);
-        let m = &shared.metrics;
+        let m = shared.metrics();
         match &result {
             Ok(path) => {
                 m.checkpoint_count.fetch_add(1, Relaxed);
@@ -115,9 +116,9 @@ fn run(shared: &Shared, rx: &Receiver<Snapshot>, mut generation: u64) {
                 tracing::error!(generation, error = %e, "checkpoint write failed; the previous one stays valid");
                 generation -= 1;
                 // Free the temp file's blocks: a full disk must still be able to drain.
-                let tmp = shared.config.dir.join(CHECKPOINT_TMP_NAME);
-                if shared.storage.exists(&tmp) {
-                    let _ = shared.storage.remove(&tmp);
+                let tmp = shared.config().dir.join(CHECKPOINT_TMP_NAME);
+                if shared.storage().exists(&tmp) {
+                    let _ = shared.storage().remove(&tmp);
                 }
                 // Deleting the consumed prefix of the log without a new checkpoint is still
                 // safe: an older checkpoint that names a deleted segment is refused at open, and
@@ -135,14 +136,14 @@ fn run(shared: &Shared, rx: &Receiver<Snapshot>, mut generation: u64) {
             }
         }
         if let Some(done) = snap.done.take() {
-            done.complete(result.map(|_| generation).map_err(|e| e.to_string()));
+            done.complete(result.map(|_| generation).map_err(|e| IoFailure::from(&e)));
         }
     }
 }
 
 fn write_checkpoint(shared: &Shared, cp: &Checkpoint) -> std::io::Result<PathBuf> {
-    let storage = &shared.storage;
-    let dir = &shared.config.dir;
+    let storage = shared.storage();
+    let dir = &shared.config().dir;
     let tmp = dir.join(CHECKPOINT_TMP_NAME);
     if storage.exists(&tmp) {
         storage.remove(&tmp)?;
@@ -166,30 +167,4 @@ fn write_checkpoint(shared: &Shared, cp: &Checkpoint) -> std::io::Result<PathBuf
         shared.sync_dir_gated(dir)?;
     }
     Ok(path)
-}
-
-fn delete_segments(shared: &Shared, ids: &[u64]) -> std::io::Result<()> {
-    let mut dirs: BTreeSet<PathBuf> = BTreeSet::new();
-    for &id in ids {
-        let Some(seg) = shared.segments.remove(id) else {
-            continue;
-        };
-        let len = seg.file.len().unwrap_or(0);
-        shared.storage.remove(&seg.path)?;
-        dirs.insert(parent_dir(&seg.path).to_path_buf());
-        let m = &shared.metrics;
-        m.segments_deleted.fetch_add(1, Relaxed);
-        m.bytes_on_disk
-            .fetch_update(Relaxed, Relaxed, |b| Some(b.saturating_sub(len)))
-            .ok();
-        tracing::info!(segment = id, path = %seg.path.display(), "deleted consumed segment");
-    }
-    for d in &dirs {
-        shared.sync_dir_gated(Path::new(d))?;
-    }
-    shared
-        .metrics
-        .segment_count
-        .store(shared.segments.len() as u64, Relaxed);
-    Ok(())
 }

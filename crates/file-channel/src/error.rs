@@ -25,8 +25,156 @@ pub struct Corruption {
 /// Why the channel refuses all further work; set by the first failed fsync or unrecoverable
 /// write. Reopening the channel replays what was durable.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("channel is poisoned since {0}; reopen it to recover the durable state")]
-pub struct Poisoned(pub Arc<str>);
+#[error("channel is poisoned since {cause}; reopen it to recover the durable state")]
+pub struct Poisoned {
+    /// Shared: every waiter of a failed batch gets a clone.
+    cause: Arc<PoisonCause>,
+}
+
+impl Poisoned {
+    /// What poisoned the channel (or, for [`PoisonCause::Closed`] and the like, why an operation
+    /// that needed a live writer got no answer).
+    pub fn cause(&self) -> &PoisonCause {
+        &self.cause
+    }
+}
+
+impl From<PoisonCause> for Poisoned {
+    fn from(cause: PoisonCause) -> Self {
+        Self {
+            cause: Arc::new(cause),
+        }
+    }
+}
+
+/// An I/O error kept in a [`PoisonCause`]: its kind to match on, its text for the message
+/// (`std::io::Error` itself can be neither cloned nor compared).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IoFailure {
+    kind: io::ErrorKind,
+    text: String,
+}
+
+impl IoFailure {
+    /// The error's kind.
+    pub fn kind(&self) -> io::ErrorKind {
+        self.kind
+    }
+}
+
+impl From<&io::Error> for IoFailure {
+    fn from(e: &io::Error) -> Self {
+        Self {
+            kind: e.kind(),
+            text: e.to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for IoFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// What made the channel refuse work. Each failure leaves the durability of something unknown,
+/// which only a reopen (a replay of what is durable) settles.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PoisonCause {
+    /// The writer's `fdatasync` of the active segment failed.
+    #[error("fdatasync of {path} failed: {error}")]
+    SegmentSync {
+        /// The segment file.
+        path: PathBuf,
+        /// The error.
+        error: IoFailure,
+    },
+    /// The prefill thread's `fdatasync` of the active segment failed (it may have taken the
+    /// error that belonged to the writer's pages).
+    #[error("fdatasync of a segment by the prefill thread failed: {error}")]
+    PrefillSync {
+        /// The error.
+        error: IoFailure,
+    },
+    /// A prefill write failed other than for lack of space.
+    #[error("a prefill write at offset {offset} failed: {error}")]
+    PrefillWrite {
+        /// Where the zeros were going.
+        offset: u64,
+        /// The error.
+        error: IoFailure,
+    },
+    /// An fsync of a directory failed (it may have dropped other threads' entries too).
+    #[error("fsync of directory {dir} failed: {error}")]
+    DirectorySync {
+        /// The directory.
+        dir: PathBuf,
+        /// The error.
+        error: IoFailure,
+    },
+    /// A write of a batch failed other than for lack of space: part of it may be on disk.
+    #[error("a write of {bytes} bytes to {path} at offset {offset} failed: {error}")]
+    SegmentWrite {
+        /// The segment file.
+        path: PathBuf,
+        /// Where the write began.
+        offset: u64,
+        /// Its length.
+        bytes: u64,
+        /// The error.
+        error: IoFailure,
+    },
+    /// A batch ran out of space after it had rotated to a new segment, so it cannot be cut
+    /// back from one file.
+    #[error("no space while a batch spanned two segments ({path}): {error}")]
+    NoSpaceAcrossSegments {
+        /// The file whose write failed.
+        path: PathBuf,
+        /// The error.
+        error: IoFailure,
+    },
+    /// Cutting a segment back after a partial write (no space) failed: the partial write stays.
+    #[error("cannot cut {path} back to {offset} after a failed write: {error}")]
+    CutBackFailed {
+        /// The segment file.
+        path: PathBuf,
+        /// Where the batch began.
+        offset: u64,
+        /// The error.
+        error: IoFailure,
+    },
+    /// Creating the next segment failed other than for lack of space.
+    #[error("cannot {op} segment {path}: {error}")]
+    SegmentCreate {
+        /// The step that failed (create, write the header of, fsync, …).
+        op: &'static str,
+        /// The new segment file.
+        path: PathBuf,
+        /// The error.
+        error: IoFailure,
+    },
+    /// Writing the seal of a full segment failed.
+    #[error("cannot write the seal of {path}: {error}")]
+    SealWrite {
+        /// The segment file.
+        path: PathBuf,
+        /// The error.
+        error: IoFailure,
+    },
+    /// The writer stopped before answering (reported when no other cause was recorded).
+    #[error("writer stopped")]
+    WriterStopped,
+    /// The final sync of a close failed (reported when no other cause was recorded).
+    #[error("the final sync failed")]
+    FinalSyncFailed,
+    /// A requested sync failed (reported when no other cause was recorded).
+    #[error("the sync failed")]
+    SyncFailed,
+    /// A sync was asked of a closed channel.
+    #[error("the channel is closed")]
+    Closed,
+}
 
 /// Failure to open a channel.
 #[derive(Debug, thiserror::Error)]
@@ -137,9 +285,6 @@ pub enum PutError {
     /// The transaction already took events.
     #[error("cannot put in a take transaction: a transaction is either put or take")]
     MixedTransaction,
-    /// The transaction was committed or rolled back already.
-    #[error("transaction already finished")]
-    Finished,
     /// The channel refuses work.
     #[error(transparent)]
     Poisoned(#[from] Poisoned),
@@ -161,9 +306,6 @@ pub enum TakeError {
         /// The configured transaction capacity.
         capacity: u32,
     },
-    /// The transaction was committed or rolled back already.
-    #[error("transaction already finished")]
-    Finished,
     /// Reading the log failed.
     #[error("cannot read {path} at offset {offset}: {source}")]
     Io {
@@ -203,9 +345,6 @@ pub enum CommitError {
     /// The channel refuses work (this commit's fsync may be what poisoned it).
     #[error(transparent)]
     Poisoned(#[from] Poisoned),
-    /// The transaction was committed or rolled back already.
-    #[error("transaction already finished")]
-    Finished,
     /// The channel is closed.
     #[error("channel is closed")]
     Closed,

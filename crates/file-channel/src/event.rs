@@ -1,5 +1,8 @@
 //! [`Event`]: what flows through a channel — ordered string headers plus an opaque byte body,
 //! exactly Flume's event model.
+//!
+//! The type knows nothing of its bytes on disk: its encoding, and `Event::encoded_len`, live in
+//! `format::event`, so this module imports nothing and the format module is not imported back.
 
 /// One event: an ordered list of string headers and an opaque body.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
@@ -32,10 +35,5 @@ impl Event {
             .iter()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
-    }
-
-    /// Bytes this event occupies inside a put record; also the unit of the channel's byte limit.
-    pub fn encoded_len(&self) -> u64 {
-        crate::format::event::encoded_len(self)
     }
 }

@@ -40,18 +40,27 @@ pub mod identity;
 pub mod inspect;
 pub mod limits;
 pub mod metrics;
+mod open;
+mod open_report;
+mod poison;
 pub mod quarantine;
 mod queue;
 pub mod replay;
+mod running;
 pub mod segment;
+mod segment_deletion;
+mod shared;
+mod space_reserve;
 pub mod storage;
 mod txn;
 mod writer;
 
-pub use channel::{FileChannel, OpenReport};
+pub use channel::FileChannel;
 pub use config::{ChannelConfig, RecoveryMode, SyncPolicy};
 pub use error::{
-    CloseError, CommitError, Corruption, FullLimit, OpenError, Poisoned, PutError, TakeError,
+    CloseError, CommitError, Corruption, FullLimit, IoFailure, OpenError, PoisonCause, Poisoned,
+    PutError, TakeError,
 };
 pub use event::Event;
+pub use open_report::OpenReport;
 pub use txn::Transaction;

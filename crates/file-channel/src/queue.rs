@@ -19,21 +19,23 @@
 //! damage after open) is handled as open handles it: refused in strict mode; otherwise skipped,
 //! quarantined, and the events lost counted from the sequence gap.
 
-use crate::channel::Shared;
 use crate::config::RecoveryMode;
 use crate::consumed::ConsumedSet;
 use crate::error::{Corruption, TakeError};
 use crate::format::record::{RecordKind, SealPayload};
 use crate::format::segment_header::SEGMENT_HEADER_BYTES;
 use crate::format::{event, CorruptionKind};
+use crate::metrics::ChannelMetrics;
 use crate::segment::scan::{ScanItem, Scanner};
+use crate::segment::SegmentSet;
 use crate::storage::DynFile;
 use crate::Event;
 use std::collections::{BTreeMap, VecDeque};
+use std::path::Path;
 use std::sync::atomic::Ordering::Relaxed;
 
 /// Quarantine I/O the reader decided on. It is done by the taker after it let go of the queue
-/// lock ([`crate::channel::Shared::quarantine`]): its directory fsyncs go through the sync
+/// lock ([`crate::shared::Shared::quarantine`]): its directory fsyncs go through the sync
 /// gate, and a failure there poisons the channel, which needs that lock.
 #[derive(Debug)]
 pub(crate) enum QuarantineWork {
@@ -51,40 +53,97 @@ pub(crate) enum QuarantineWork {
     },
 }
 
-/// A taken event: its sequence number, the event, and its encoded size.
-pub(crate) type Taken = (u64, Event, u64);
+/// A taken event.
+#[derive(Debug)]
+pub(crate) struct Taken {
+    /// Its sequence number.
+    pub seq: u64,
+    pub event: Event,
+    /// Its encoded size (the unit of the byte accounting).
+    pub bytes: u64,
+}
 
-/// A position in the log: segment id, byte offset.
-pub(crate) type LogPos = (u64, u64);
+/// A position in the log.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct LogPos {
+    pub segment: u64,
+    /// Byte offset in the segment.
+    pub offset: u64,
+}
 
-/// The queue's state; guarded by the channel's state mutex.
+impl LogPos {
+    pub(crate) fn new(segment: u64, offset: u64) -> Self {
+        Self { segment, offset }
+    }
+}
+
+/// What the reader needs besides the queue: the segment files to read, the counters to bump
+/// and what to do with damage.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ReadContext<'a> {
+    pub segments: &'a SegmentSet,
+    pub metrics: &'a ChannelMetrics,
+    pub mode: RecoveryMode,
+}
+
+/// Which limit a reservation did not fit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum NoRoom {
+    /// The event capacity.
+    Events,
+    /// The byte limit.
+    Bytes,
+}
+
+/// Damage the reader skipped: where, and how many bytes.
+#[derive(Debug)]
+struct SkippedDamage {
+    at: Corruption,
+    bytes: u64,
+}
+
+/// A record read whose events are not all consumed yet, for [`QueueState::read_start`].
+#[derive(Debug)]
+struct ReadRecord {
+    /// One past its last event's sequence number.
+    end_seq: u64,
+    /// Where it starts.
+    at: LogPos,
+}
+
+/// The queue's state; guarded by the channel's queue mutex.
+///
+/// The counts are changed only through the accounting methods ([`QueueState::try_reserve`],
+/// [`QueueState::release`], [`QueueState::publish`], [`QueueState::consume`] and the reader's
+/// losses), which assert that no count goes below zero: that would be an accounting bug, and
+/// it must show, not be saturated away.
 #[derive(Debug)]
 pub(crate) struct QueueState {
     /// Pending events plus events reserved by open put transactions.
-    pub used_events: u64,
+    used_events: u64,
     /// Encoded bytes of the same.
-    pub used_bytes: u64,
+    used_bytes: u64,
     /// Committed, not consumed events (taken-but-uncommitted included).
-    pub pending_events: u64,
+    pending_events: u64,
     /// Encoded bytes of the pending events.
-    pub pending_bytes: u64,
+    pending_bytes: u64,
     /// One past the last visible sequence number.
-    pub next_seq: u64,
+    next_seq: u64,
     /// Readers may read records below this position.
-    pub visible: LogPos,
+    visible: LogPos,
     /// Consumed sequence numbers.
-    pub consumed: ConsumedSet,
-    redeliver: BTreeMap<u64, (Event, u64)>,
+    consumed: ConsumedSet,
+    redeliver: BTreeMap<u64, Taken>,
     front: VecDeque<Taken>,
     cursor: Option<Scanner>,
-    /// `(first_seq, end_seq, position)` of records read with events not yet consumed.
-    index: VecDeque<(u64, u64, LogPos)>,
+    /// Records read with events not yet consumed.
+    index: VecDeque<ReadRecord>,
     /// The sequence number the next put record under the cursor should start with.
     reader_next_seq: Option<u64>,
     /// Damage skipped by the reader whose note waits for the next record to reveal the gap.
-    pending_damage: Option<(Corruption, u64)>,
+    pending_damage: Option<SkippedDamage>,
     /// Quarantine I/O waiting for the queue lock to be released.
-    pub quarantine_work: Vec<QuarantineWork>,
+    quarantine_work: Vec<QuarantineWork>,
 }
 
 impl QueueState {
@@ -116,38 +175,154 @@ impl QueueState {
         }
     }
 
+    /// Committed, not consumed events (taken-but-uncommitted included).
+    pub(crate) fn pending_events(&self) -> u64 {
+        self.pending_events
+    }
+
+    /// Encoded bytes of the pending events.
+    pub(crate) fn pending_bytes(&self) -> u64 {
+        self.pending_bytes
+    }
+
+    /// Consumed sequence numbers.
+    pub(crate) fn consumed(&self) -> &ConsumedSet {
+        &self.consumed
+    }
+
+    /// Reserves room for one event of `len` encoded bytes for an open put transaction, if it
+    /// fits under `capacity` events and `bytes_max` bytes.
+    pub(crate) fn try_reserve(
+        &mut self,
+        len: u64,
+        capacity: u64,
+        bytes_max: u64,
+    ) -> Result<(), NoRoom> {
+        if self.used_events >= capacity {
+            return Err(NoRoom::Events);
+        }
+        if self.used_bytes.saturating_add(len) > bytes_max {
+            return Err(NoRoom::Bytes);
+        }
+        self.used_events += 1;
+        self.used_bytes += len;
+        Ok(())
+    }
+
+    /// Returns the room reserved by a put transaction that did not commit.
+    pub(crate) fn release(&mut self, events: u64, bytes: u64) {
+        assert!(
+            events <= self.used_events && bytes <= self.used_bytes,
+            "queue accounting: releasing {events} events / {bytes} bytes, but only \
+             {} events / {} bytes are reserved or pending",
+            self.used_events,
+            self.used_bytes
+        );
+        self.used_events -= events;
+        self.used_bytes -= bytes;
+    }
+
+    /// Makes a synced batch of put commits visible: their reserved room becomes pending events,
+    /// readable below `visible`.
+    pub(crate) fn publish(
+        &mut self,
+        next_seq: u64,
+        visible: LogPos,
+        events: u64,
+        bytes: u64,
+        metrics: &ChannelMetrics,
+    ) {
+        self.next_seq = next_seq;
+        self.visible = visible;
+        self.pending_events += events;
+        self.pending_bytes += bytes;
+        metrics.channel_size.store(self.pending_events, Relaxed);
+        metrics.pending_bytes.store(self.pending_bytes, Relaxed);
+    }
+
+    /// Marks a committed take's events consumed: `ranges` of sequence numbers, `events` events
+    /// of `bytes` encoded bytes in all.
+    pub(crate) fn consume(
+        &mut self,
+        ranges: &[(u64, u64)],
+        events: u64,
+        bytes: u64,
+        metrics: &ChannelMetrics,
+    ) {
+        for &(s, e) in ranges {
+            self.consumed.insert(s, e);
+        }
+        assert!(
+            events <= self.pending_events
+                && events <= self.used_events
+                && bytes <= self.pending_bytes
+                && bytes <= self.used_bytes,
+            "queue accounting: a take commits {events} events / {bytes} bytes, but only {} \
+             events / {} bytes are pending and {} events / {} bytes pending or reserved",
+            self.pending_events,
+            self.pending_bytes,
+            self.used_events,
+            self.used_bytes
+        );
+        self.pending_events -= events;
+        self.used_events -= events;
+        self.pending_bytes -= bytes;
+        self.used_bytes -= bytes;
+        metrics.channel_size.store(self.pending_events, Relaxed);
+        metrics.pending_bytes.store(self.pending_bytes, Relaxed);
+    }
+
+    /// Removes `events` consumed without delivery (lost to damage, or repaired away) from the
+    /// pending and used counts.
+    fn forget_pending(&mut self, events: u64) {
+        assert!(
+            events <= self.pending_events && events <= self.used_events,
+            "queue accounting: {events} events consumed without delivery, but only {} are \
+             pending and {} pending or reserved",
+            self.pending_events,
+            self.used_events
+        );
+        self.pending_events -= events;
+        self.used_events -= events;
+    }
+
+    /// Quarantine I/O the reader decided on, to be done once the queue lock is released.
+    pub(crate) fn take_quarantine_work(&mut self) -> Vec<QuarantineWork> {
+        std::mem::take(&mut self.quarantine_work)
+    }
+
     /// A position at or before the record holding the low-water mark: where a reader restarts.
     pub(crate) fn read_start(&mut self) -> LogPos {
         let lwm = self.consumed.low_water_mark();
-        while self.index.front().is_some_and(|&(_, end, _)| end <= lwm) {
+        while self.index.front().is_some_and(|r| r.end_seq <= lwm) {
             self.index.pop_front();
         }
         match (self.index.front(), &self.cursor) {
-            (Some(&(_, _, pos)), _) => pos,
-            (None, Some(c)) => (c.segment_id(), c.position()),
+            (Some(r), _) => r.at,
+            (None, Some(c)) => LogPos::new(c.segment_id(), c.position()),
             (None, None) => self.visible,
         }
     }
 
     /// Returns rolled-back events to the head of the queue.
     pub(crate) fn give_back(&mut self, taken: Vec<Taken>) {
-        for (seq, ev, bytes) in taken {
-            self.redeliver.insert(seq, (ev, bytes));
+        for t in taken {
+            self.redeliver.insert(t.seq, t);
         }
     }
 
     /// The next event to hand out, if one is visible.
-    pub(crate) fn pop_next(&mut self, shared: &Shared) -> Result<Option<Taken>, TakeError> {
-        if let Some((seq, (ev, bytes))) = self.redeliver.pop_first() {
-            return Ok(Some((seq, ev, bytes)));
+    pub(crate) fn pop_next(&mut self, ctx: &ReadContext<'_>) -> Result<Option<Taken>, TakeError> {
+        if let Some((_, t)) = self.redeliver.pop_first() {
+            return Ok(Some(t));
         }
         loop {
             while let Some(t) = self.front.pop_front() {
-                if !self.consumed.contains(t.0) {
+                if !self.consumed.contains(t.seq) {
                     return Ok(Some(t));
                 }
             }
-            if !self.read_next_record(shared)? {
+            if !self.read_next_record(ctx)? {
                 return Ok(None);
             }
         }
@@ -155,7 +330,7 @@ impl QueueState {
 
     /// The sequence resumes at `found` after the record the cursor expected `expected` from:
     /// events in between are lost; the note of the damage that caused it gets the count.
-    fn resume_at(&mut self, shared: &Shared, expected: Option<u64>, found: u64) {
+    fn resume_at(&mut self, ctx: &ReadContext<'_>, expected: Option<u64>, found: u64) {
         // Right after open the cursor has read no put record yet; if damage was skipped before
         // the first one, everything not consumed below `found` was in the damaged bytes (the
         // cursor started at or before the record holding the low-water mark).
@@ -165,10 +340,10 @@ impl QueueState {
                 .map(|_| self.consumed.low_water_mark())
         });
         let lost = match expected {
-            Some(e) if found > e => self.lose(shared, e, found),
+            Some(e) if found > e => self.lose(ctx, e, found),
             _ => 0,
         };
-        if let Some((at, bytes)) = self.pending_damage.take() {
+        if let Some(SkippedDamage { at, bytes }) = self.pending_damage.take() {
             self.quarantine_work.push(QuarantineWork::Note {
                 at,
                 bytes,
@@ -178,12 +353,11 @@ impl QueueState {
     }
 
     /// Marks `[from, to)` lost: consumed without delivery, counted once.
-    fn lose(&mut self, shared: &Shared, from: u64, to: u64) -> u64 {
+    fn lose(&mut self, ctx: &ReadContext<'_>, from: u64, to: u64) -> u64 {
         let lost = self.consumed.insert(from, to);
         if lost > 0 {
-            self.pending_events -= lost.min(self.pending_events);
-            self.used_events -= lost.min(self.used_events);
-            let m = &shared.metrics;
+            self.forget_pending(lost);
+            let m = ctx.metrics;
             m.events_lost.fetch_add(lost, Relaxed);
             m.channel_size.store(self.pending_events, Relaxed);
             tracing::error!(
@@ -197,22 +371,22 @@ impl QueueState {
     }
 
     /// Reads the next record at the cursor; false when the cursor is at the visible end.
-    fn read_next_record(&mut self, shared: &Shared) -> Result<bool, TakeError> {
+    fn read_next_record(&mut self, ctx: &ReadContext<'_>) -> Result<bool, TakeError> {
         let Some(scanner) = self.cursor.as_mut() else {
             return Ok(false);
         };
-        let here = (scanner.segment_id(), scanner.position());
+        let here = LogPos::new(scanner.segment_id(), scanner.position());
         if here >= self.visible {
             return Ok(false);
         }
         let seg = scanner.segment_id();
-        let limit = if seg == self.visible.0 {
-            self.visible.1
+        let limit = if seg == self.visible.segment {
+            self.visible.offset
         } else {
             u64::MAX
         };
         scanner.set_limit(limit);
-        let path = shared.segments.get(seg).map(|s| s.path).unwrap_or_default();
+        let path = ctx.segments.get(seg).map(|s| s.path).unwrap_or_default();
         let io = |offset| {
             let path = path.clone();
             move |source| TakeError::Io {
@@ -221,7 +395,7 @@ impl QueueState {
                 source,
             }
         };
-        let item = scanner.next_item().map_err(io(here.1))?;
+        let item = scanner.next_item().map_err(io(here.offset))?;
         let corruption = |offset, kind| Corruption {
             file: path.clone(),
             segment: seg,
@@ -249,18 +423,25 @@ impl QueueState {
                     }
                     let first = header.first_seq;
                     let end = first + u64::from(header.event_count);
-                    self.resume_at(shared, self.reader_next_seq, first);
+                    self.resume_at(ctx, self.reader_next_seq, first);
                     self.reader_next_seq = Some(end);
                     let mut any = false;
                     for (i, (ev, used)) in events.into_iter().enumerate() {
                         let seq = first + i as u64;
                         if !self.consumed.contains(seq) {
-                            self.front.push_back((seq, ev, used));
+                            self.front.push_back(Taken {
+                                seq,
+                                event: ev,
+                                bytes: used,
+                            });
                             any = true;
                         }
                     }
                     if any {
-                        self.index.push_back((first, end, (seg, header.offset)));
+                        self.index.push_back(ReadRecord {
+                            end_seq: end,
+                            at: LogPos::new(seg, header.offset),
+                        });
                     }
                     return Ok(true);
                 }
@@ -268,19 +449,18 @@ impl QueueState {
                 RecordKind::Gap => {
                     // Repaired damage: the events were counted lost when it was found.
                     let end = header.first_seq + u64::from(header.event_count);
-                    self.resume_at(shared, self.reader_next_seq, header.first_seq);
+                    self.resume_at(ctx, self.reader_next_seq, header.first_seq);
                     let added = self.consumed.insert(header.first_seq, end);
-                    self.pending_events -= added.min(self.pending_events);
-                    self.used_events -= added.min(self.used_events);
+                    self.forget_pending(added);
                     self.reader_next_seq = Some(end);
                     return Ok(true);
                 }
                 RecordKind::Seal => {
                     let seal = SealPayload::decode(payload);
-                    self.resume_at(shared, self.reader_next_seq, seal.next_seq);
+                    self.resume_at(ctx, self.reader_next_seq, seal.next_seq);
                     self.reader_next_seq = Some(seal.next_seq);
                     return self.move_past_segment(
-                        shared,
+                        ctx,
                         seg,
                         seal.next_segment_id,
                         &path,
@@ -298,13 +478,36 @@ impl QueueState {
             ScanItem::Bad { offset, kind } => (offset, kind),
         };
         // Damage below the visible end.
-        let at = corruption(offset, kind);
-        if shared.config.recovery_mode == RecoveryMode::Strict {
+        self.skip_damage(ctx, corruption(offset, kind), limit, &path)
+    }
+
+    /// Skips damage `at` met below the visible end (whose segment ends at `limit` for the
+    /// reader): refused in strict mode; otherwise the cursor moves to the next valid record (or
+    /// the next segment), the damaged bytes are queued for quarantine, and the events lost are
+    /// counted now if nothing valid follows, else when the next record reveals the gap.
+    fn skip_damage(
+        &mut self,
+        ctx: &ReadContext<'_>,
+        at: Corruption,
+        limit: u64,
+        path: &Path,
+    ) -> Result<bool, TakeError> {
+        let (seg, offset) = (at.segment, at.offset);
+        if ctx.mode == RecoveryMode::Strict {
             return Err(TakeError::Corrupt(at));
         }
-        shared.metrics.corrupt_record_count.fetch_add(1, Relaxed);
-        let later = scanner.find_next_valid(offset + 8).map_err(io(offset))?;
-        let file = shared.segments.get(seg).map(|s| s.file);
+        let Some(scanner) = self.cursor.as_mut() else {
+            return Ok(false);
+        };
+        ctx.metrics.corrupt_record_count.fetch_add(1, Relaxed);
+        let later = scanner
+            .find_next_valid(offset + 8)
+            .map_err(|source| TakeError::Io {
+                path: path.to_path_buf(),
+                offset,
+                source,
+            })?;
+        let file = ctx.segments.get(seg).map(|s| s.file);
         let to = later
             .as_ref()
             .map_or(limit.min(offset + (1 << 20)), |h| h.offset);
@@ -318,9 +521,9 @@ impl QueueState {
                     c.seek(h.offset);
                 }
             }
-            None if seg == self.visible.0 => {
+            None if seg == self.visible.segment => {
                 // Nothing valid up to the visible end: everything committed up to there is lost.
-                let visible_offset = self.visible.1;
+                let visible_offset = self.visible.offset;
                 if let Some(c) = self.cursor.as_mut() {
                     c.seek(visible_offset);
                 }
@@ -328,17 +531,17 @@ impl QueueState {
                     .reader_next_seq
                     .unwrap_or(self.consumed.low_water_mark());
                 let next_seq = self.next_seq;
-                lost = self.lose(shared, expected, next_seq);
+                lost = self.lose(ctx, expected, next_seq);
                 self.reader_next_seq = Some(next_seq);
             }
             None => {
-                let next = shared
+                let next = ctx
                     .segments
                     .ids()
                     .into_iter()
                     .find(|&id| id > seg)
                     .unwrap_or(seg + 1);
-                self.move_past_segment(shared, seg, next, &path, offset)?;
+                self.move_past_segment(ctx, seg, next, path, offset)?;
             }
         }
         if let Some(file) = file {
@@ -348,7 +551,7 @@ impl QueueState {
                 bytes: to - offset,
             });
         }
-        if later_is_none && seg == self.visible.0 {
+        if later_is_none && seg == self.visible.segment {
             // The loss is already known.
             self.quarantine_work.push(QuarantineWork::Note {
                 at,
@@ -357,7 +560,10 @@ impl QueueState {
             });
         } else {
             // The next record the cursor reads tells how many events were lost.
-            self.pending_damage = Some((at, to - offset));
+            self.pending_damage = Some(SkippedDamage {
+                at,
+                bytes: to - offset,
+            });
         }
         Ok(true)
     }
@@ -365,15 +571,14 @@ impl QueueState {
     /// Moves the cursor to segment `next` (or the first one after it that exists).
     fn move_past_segment(
         &mut self,
-        shared: &Shared,
+        ctx: &ReadContext<'_>,
         seg: u64,
         next: u64,
-        path: &std::path::Path,
+        path: &Path,
         offset: u64,
     ) -> Result<bool, TakeError> {
-        let target = shared.segments.ids().into_iter().find(|&id| id >= next);
-        let Some((id, open)) = target.and_then(|id| shared.segments.get(id).map(|o| (id, o)))
-        else {
+        let target = ctx.segments.ids().into_iter().find(|&id| id >= next);
+        let Some((id, open)) = target.and_then(|id| ctx.segments.get(id).map(|o| (id, o))) else {
             return Err(TakeError::Corrupt(Corruption {
                 file: path.to_path_buf(),
                 segment: seg,

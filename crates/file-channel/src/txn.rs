@@ -7,15 +7,15 @@
 //! committing writes one small record of consumed ranges, rolling back returns the events to the
 //! head of the queue. Dropping an unfinished transaction rolls it back.
 
-use crate::channel::Inner;
 use crate::error::{CommitError, FullLimit, PutError, TakeError};
 use crate::format::event;
 use crate::format::record::{align_up, PendingRecord, RecordKind, TakePayload};
-use crate::queue::Taken;
+use crate::queue::{NoRoom, Taken};
+use crate::running::Running;
 use crate::writer::{Completion, Request};
 use crate::Event;
-use std::sync::atomic::Ordering::{Relaxed, SeqCst};
-use std::sync::{Arc, PoisonError};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 #[derive(Debug)]
@@ -34,16 +34,16 @@ enum Kind {
 /// A put or take transaction on a [`crate::FileChannel`].
 #[derive(Debug)]
 pub struct Transaction {
-    inner: Arc<Inner>,
+    running: Arc<Running>,
     txn_id: u64,
     kind: Kind,
 }
 
 impl Transaction {
-    pub(crate) fn new(inner: Arc<Inner>) -> Self {
-        let txn_id = inner.shared.next_txn_id.fetch_add(1, Relaxed);
+    pub(crate) fn new(running: Arc<Running>) -> Self {
+        let txn_id = running.shared().new_txn_id();
         Self {
-            inner,
+            running,
             txn_id,
             kind: Kind::Fresh,
         }
@@ -71,24 +71,27 @@ impl Transaction {
     /// Adds an event. Waits up to keep-alive for room; fails with
     /// [`PutError::ChannelFull`] naming the limit if none appears.
     pub fn put(&mut self, event: &Event) -> Result<(), PutError> {
-        let shared = &self.inner.shared;
-        shared.metrics.event_put_attempt_count.fetch_add(1, Relaxed);
+        let shared = self.running.shared();
+        shared
+            .metrics()
+            .event_put_attempt_count
+            .fetch_add(1, Relaxed);
         if let Some(p) = shared.poisoned() {
             return Err(p.into());
         }
-        if shared.closed.load(SeqCst) {
+        if shared.is_closed() {
             return Err(PutError::Closed);
         }
         let len = event::check(event)?;
         if let Some(low) = shared.space_low() {
             shared
-                .metrics
+                .metrics()
                 .put_refused_no_space_count
                 .fetch_add(1, Relaxed);
             return Err(PutError::InsufficientSpace {
                 dir: low.dir,
                 available: low.available,
-                required: shared.config.minimum_required_space,
+                required: shared.config().minimum_required_space,
             });
         }
         if matches!(self.kind, Kind::Fresh) {
@@ -106,18 +109,18 @@ impl Transaction {
         else {
             return Err(PutError::MixedTransaction);
         };
-        let cap = shared.config.transaction_capacity;
+        let cap = shared.config().transaction_capacity;
         if *count >= cap {
             return Err(PutError::TransactionFull { capacity: cap });
         }
         let would_be = align_up(record.len() + len);
-        if would_be > shared.record_bytes_max {
+        if would_be > shared.record_bytes_max() {
             return Err(PutError::TransactionTooLarge {
                 bytes: would_be,
-                limit: shared.record_bytes_max,
+                limit: shared.record_bytes_max(),
             });
         }
-        reserve(&self.inner, len)?;
+        reserve(&self.running, len)?;
         event::encode_into(event, &mut record.bytes);
         *count += 1;
         *bytes += len;
@@ -131,10 +134,10 @@ impl Transaction {
 
     /// Takes the next event, waiting up to `timeout` for one to become visible.
     pub fn take_timeout(&mut self, timeout: Duration) -> Result<Option<Event>, TakeError> {
-        let inner = self.inner.clone();
-        let shared = &inner.shared;
+        let running = self.running.clone();
+        let shared = running.shared();
         shared
-            .metrics
+            .metrics()
             .event_take_attempt_count
             .fetch_add(1, Relaxed);
         if matches!(self.kind, Kind::Fresh) {
@@ -143,22 +146,24 @@ impl Transaction {
         let Kind::Take { taken } = &mut self.kind else {
             return Err(TakeError::MixedTransaction);
         };
-        let cap = shared.config.transaction_capacity;
+        let cap = shared.config().transaction_capacity;
         if taken.len() >= cap as usize {
             return Err(TakeError::TransactionFull { capacity: cap });
         }
         let deadline = Instant::now() + timeout;
-        let mut st = shared.lock_state();
+        let ctx = shared.read_context();
+        let mut st = shared.lock_queue();
         let result = loop {
             if let Some(p) = shared.poisoned() {
                 break Err(p.into());
             }
-            if shared.closed.load(SeqCst) {
+            if shared.is_closed() {
                 break Err(TakeError::Closed);
             }
-            match st.pop_next(shared) {
-                Ok(Some((seq, ev, bytes))) => {
-                    taken.push((seq, ev.clone(), bytes));
+            match st.pop_next(&ctx) {
+                Ok(Some(t)) => {
+                    let ev = t.event.clone();
+                    taken.push(t);
                     break Ok(Some(ev));
                 }
                 Ok(None) => {}
@@ -168,13 +173,9 @@ impl Transaction {
             if now >= deadline {
                 break Ok(None);
             }
-            st = shared
-                .not_empty
-                .wait_timeout(st, deadline - now)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
+            st = shared.wait_not_empty(st, deadline - now);
         };
-        let quarantine = std::mem::take(&mut st.quarantine_work);
+        let quarantine = st.take_quarantine_work();
         drop(st);
         if !quarantine.is_empty() {
             shared.quarantine(quarantine);
@@ -187,7 +188,8 @@ impl Transaction {
     /// next put commit's sync or within `take_sync_interval_ms`.
     pub fn commit(mut self) -> Result<(), CommitError> {
         let kind = std::mem::replace(&mut self.kind, Kind::Fresh);
-        let shared = self.inner.shared.clone();
+        let running = self.running.clone();
+        let shared = running.shared();
         match kind {
             Kind::Fresh => Ok(()),
             Kind::Put {
@@ -195,17 +197,17 @@ impl Transaction {
                 count,
                 bytes,
             } => {
-                let fail = |inner: &Inner, e: CommitError| {
-                    release(inner, u64::from(count), bytes);
-                    inner
-                        .shared
-                        .metrics
+                let fail = |running: &Running, e: CommitError| {
+                    release(running, u64::from(count), bytes);
+                    running
+                        .shared()
+                        .metrics()
                         .put_rollback_count
                         .fetch_add(1, Relaxed);
                     Err(e)
                 };
                 if let Some(p) = shared.poisoned() {
-                    return fail(&self.inner, p.into());
+                    return fail(&running, p.into());
                 }
                 record.event_count = count;
                 record.seal_payload();
@@ -214,20 +216,20 @@ impl Transaction {
                     record,
                     done: done.clone(),
                 };
-                shared.put_commits_queued.fetch_add(1, Relaxed);
-                if self.inner.send(req).is_err() {
-                    shared.put_commits_queued.fetch_sub(1, Relaxed);
-                    return fail(&self.inner, self.closed_error());
+                shared.put_commits_queued().fetch_add(1, Relaxed);
+                if running.send(req).is_err() {
+                    shared.put_commits_queued().fetch_sub(1, Relaxed);
+                    return fail(&running, self.closed_error());
                 }
                 match done.wait() {
                     Ok(()) => {
                         shared
-                            .metrics
+                            .metrics()
                             .event_put_success_count
                             .fetch_add(u64::from(count), Relaxed);
                         Ok(())
                     }
-                    Err(e) => fail(&self.inner, e),
+                    Err(e) => fail(&running, e),
                 }
             }
             Kind::Take { taken } => {
@@ -238,7 +240,7 @@ impl Transaction {
                 if taken.is_empty() {
                     return Ok(());
                 }
-                let mut seqs: Vec<u64> = taken.iter().map(|t| t.0).collect();
+                let mut seqs: Vec<u64> = taken.iter().map(|t| t.seq).collect();
                 seqs.sort_unstable();
                 let mut ranges: Vec<(u64, u64)> = Vec::new();
                 for s in seqs {
@@ -248,7 +250,7 @@ impl Transaction {
                     }
                 }
                 let n = taken.len() as u64;
-                let bytes: u64 = taken.iter().map(|t| t.2).sum();
+                let bytes: u64 = taken.iter().map(|t| t.bytes).sum();
                 let mut record = PendingRecord::new(RecordKind::Take, self.txn_id);
                 record.first_seq = ranges[0].0;
                 record.event_count = n as u32;
@@ -258,31 +260,16 @@ impl Transaction {
                 }
                 .encode_into(&mut record.bytes);
                 record.seal_payload();
-                {
-                    let mut st = shared.lock_state();
-                    for &(s, e) in &ranges {
-                        st.consumed.insert(s, e);
-                    }
-                    st.pending_events -= n;
-                    st.used_events -= n;
-                    st.pending_bytes = st.pending_bytes.saturating_sub(bytes);
-                    st.used_bytes = st.used_bytes.saturating_sub(bytes);
-                    shared
-                        .metrics
-                        .channel_size
-                        .store(st.pending_events, Relaxed);
-                    shared
-                        .metrics
-                        .pending_bytes
-                        .store(st.pending_bytes, Relaxed);
-                }
-                shared.not_full.notify_all();
                 shared
-                    .metrics
+                    .lock_queue()
+                    .consume(&ranges, n, bytes, shared.metrics());
+                shared.notify_not_full();
+                shared
+                    .metrics()
                     .event_take_success_count
                     .fetch_add(n, Relaxed);
                 // Nobody waits for the record: losing it in a crash only redelivers the events.
-                if self.inner.send(Request::Take { record }).is_err() {
+                if running.send(Request::Take { record }).is_err() {
                     return Err(self.closed_error());
                 }
                 Ok(())
@@ -300,18 +287,18 @@ impl Transaction {
         match std::mem::replace(&mut self.kind, Kind::Fresh) {
             Kind::Fresh => {}
             Kind::Put { count, bytes, .. } => {
-                release(&self.inner, u64::from(count), bytes);
-                self.inner
-                    .shared
-                    .metrics
+                release(&self.running, u64::from(count), bytes);
+                self.running
+                    .shared()
+                    .metrics()
                     .put_rollback_count
                     .fetch_add(1, Relaxed);
             }
             Kind::Take { taken } => {
                 if !taken.is_empty() {
-                    self.inner
-                        .shared
-                        .metrics
+                    self.running
+                        .shared()
+                        .metrics()
                         .take_rollback_count
                         .fetch_add(1, Relaxed);
                 }
@@ -324,13 +311,13 @@ impl Transaction {
         if taken.is_empty() {
             return;
         }
-        let shared = &self.inner.shared;
-        shared.lock_state().give_back(taken);
-        shared.not_empty.notify_all();
+        let shared = self.running.shared();
+        shared.lock_queue().give_back(taken);
+        shared.notify_not_empty();
     }
 
     fn closed_error(&self) -> CommitError {
-        match self.inner.shared.poisoned() {
+        match self.running.shared().poisoned() {
             Some(p) => CommitError::Poisoned(p),
             None => CommitError::Closed,
         }
@@ -344,40 +331,34 @@ impl Drop for Transaction {
 }
 
 /// Reserves room for one event of `len` bytes, waiting up to keep-alive.
-fn reserve(inner: &Inner, len: u64) -> Result<(), PutError> {
-    let shared = &inner.shared;
-    let cfg = &shared.config;
+fn reserve(running: &Running, len: u64) -> Result<(), PutError> {
+    let shared = running.shared();
+    let cfg = shared.config();
     let bytes_max = cfg.bytes_max.unwrap_or(u64::MAX);
-    let mut st = shared.lock_state();
+    let mut st = shared.lock_queue();
     // Fast path: room is there (no clock read, no waiting).
-    if st.used_events < cfg.capacity && st.used_bytes.saturating_add(len) <= bytes_max {
-        st.used_events += 1;
-        st.used_bytes += len;
+    if st.try_reserve(len, cfg.capacity, bytes_max).is_ok() {
         return Ok(());
     }
     let started = Instant::now();
     let deadline = started + Duration::from_millis(cfg.keep_alive_ms);
     loop {
-        let events_fit = st.used_events < cfg.capacity;
-        let bytes_fit = st.used_bytes.saturating_add(len) <= bytes_max;
-        if events_fit && bytes_fit {
-            st.used_events += 1;
-            st.used_bytes += len;
-            return Ok(());
-        }
+        let no_room = match st.try_reserve(len, cfg.capacity, bytes_max) {
+            Ok(()) => return Ok(()),
+            Err(no_room) => no_room,
+        };
         if let Some(p) = shared.poisoned() {
             return Err(p.into());
         }
-        if shared.closed.load(SeqCst) {
+        if shared.is_closed() {
             return Err(PutError::Closed);
         }
         let now = Instant::now();
         if now >= deadline {
-            shared.metrics.channel_full_count.fetch_add(1, Relaxed);
-            let limit = if events_fit {
-                FullLimit::Bytes(bytes_max)
-            } else {
-                FullLimit::Capacity(cfg.capacity)
+            shared.metrics().channel_full_count.fetch_add(1, Relaxed);
+            let limit = match no_room {
+                NoRoom::Bytes => FullLimit::Bytes(bytes_max),
+                NoRoom::Events => FullLimit::Capacity(cfg.capacity),
             };
             tracing::debug!(%limit, "put refused: channel full");
             return Err(PutError::ChannelFull {
@@ -385,24 +366,16 @@ fn reserve(inner: &Inner, len: u64) -> Result<(), PutError> {
                 waited_ms: started.elapsed().as_millis() as u64,
             });
         }
-        st = shared
-            .not_full
-            .wait_timeout(st, deadline - now)
-            .unwrap_or_else(PoisonError::into_inner)
-            .0;
+        st = shared.wait_not_full(st, deadline - now);
     }
 }
 
 /// Returns reserved room (rolled-back or failed puts).
-fn release(inner: &Inner, events: u64, bytes: u64) {
+fn release(running: &Running, events: u64, bytes: u64) {
     if events == 0 {
         return;
     }
-    let shared = &inner.shared;
-    {
-        let mut st = shared.lock_state();
-        st.used_events -= events;
-        st.used_bytes = st.used_bytes.saturating_sub(bytes);
-    }
-    shared.not_full.notify_all();
+    let shared = running.shared();
+    shared.lock_queue().release(events, bytes);
+    shared.notify_not_full();
 }

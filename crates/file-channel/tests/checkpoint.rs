@@ -15,7 +15,9 @@ use file_channel::format::checkpoint::{checkpoint_file_name, Checkpoint};
 use file_channel::format::segment_header::{
     segment_file_name, SegmentHeader, SEGMENT_HEADER_BYTES,
 };
-use file_channel::replay::{list_checkpoints, ReplayStart};
+use file_channel::replay::{
+    list_checkpoints, CheckpointRejection, RejectedCheckpoint, ReplayStart,
+};
 use file_channel::segment::list_segments;
 use file_channel::storage::Storage;
 use file_channel::{ChannelConfig, Event, FileChannel};
@@ -407,11 +409,11 @@ fn a_damaged_newest_checkpoint_falls_back_to_the_older_one() {
         };
         assert_eq!((path, *generation), (&g1, 1), "{damage:?}");
         assert_eq!(rejected.len(), 1, "{damage:?}: {rejected:?}");
-        assert_eq!(rejected[0].0, g2, "{damage:?}");
+        assert_eq!(rejected[0].path, g2, "{damage:?}");
         assert!(
-            rejected[0].1.contains(damage.reason()),
+            rejected[0].reason.to_string().contains(damage.reason()),
             "{damage:?}: reason {:?} does not say {:?}",
-            rejected[0].1,
+            rejected[0].reason.to_string(),
             damage.reason()
         );
         // Generation 1 covers the first session only: the second one's records are replayed.
@@ -452,10 +454,16 @@ fn two_damaged_checkpoints_mean_a_full_replay() {
             panic!("{d2:?}/{d1:?}: expected a full replay, got {:?}", r.start);
         };
         assert_eq!(rejected.len(), 2, "{rejected:?}");
-        assert_eq!(rejected[0].0, g2);
-        assert!(rejected[0].1.contains(d2.reason()), "{rejected:?}");
-        assert_eq!(rejected[1].0, g1);
-        assert!(rejected[1].1.contains(d1.reason()), "{rejected:?}");
+        assert_eq!(rejected[0].path, g2);
+        assert!(
+            rejected[0].reason.to_string().contains(d2.reason()),
+            "{rejected:?}"
+        );
+        assert_eq!(rejected[1].path, g1);
+        assert!(
+            rejected[1].reason.to_string().contains(d1.reason()),
+            "{rejected:?}"
+        );
         assert!(
             r.records >= 32,
             "a full replay reads 30 put records and 2 take records, read {}",
@@ -512,8 +520,15 @@ fn a_checkpoint_naming_a_missing_segment_is_refused() {
         ReplayStart::Checkpoint {
             path: g2.clone(),
             generation: 2,
-            rejected: vec![(g3, format!("segment {missing} it names does not exist"))],
+            rejected: vec![RejectedCheckpoint {
+                path: g3,
+                reason: CheckpointRejection::NamedSegmentMissing { segment: missing },
+            }],
         }
+    );
+    assert_eq!(
+        CheckpointRejection::NamedSegmentMissing { segment: missing }.to_string(),
+        format!("segment {missing} it names does not exist")
     );
     assert_eq!(r.orphans, Vec::<PathBuf>::new());
     assert_eq!(segment_ids(&sim, &[dir()]), segs_before);
@@ -552,14 +567,19 @@ fn falling_back_to_a_checkpoint_whose_segments_were_deleted_replays_in_full() {
         panic!("expected a full replay, got {:?}", r.start);
     };
     assert_eq!(rejected.len(), 2, "{rejected:?}");
-    assert_eq!(rejected[0].0, g2);
-    assert!(rejected[0].1.contains("checksum mismatch"), "{rejected:?}");
+    assert_eq!(rejected[0].path, g2);
+    assert!(
+        rejected[0].reason.to_string().contains("checksum mismatch"),
+        "{rejected:?}"
+    );
     assert_eq!(
         rejected[1],
-        (
-            g1,
-            format!("segment {} it names does not exist", old.read_start.0)
-        )
+        RejectedCheckpoint {
+            path: g1,
+            reason: CheckpointRejection::NamedSegmentMissing {
+                segment: old.read_start.0
+            },
+        }
     );
     assert_eq!(r.damage, vec![]);
     assert_eq!(r.events_lost, 0);

@@ -12,6 +12,13 @@ use super::CorruptionKind;
 use crate::limits::{MAX_EVENT_BYTES, MAX_HEADERS_PER_EVENT, MAX_HEADER_FIELD_BYTES};
 use crate::Event;
 
+impl Event {
+    /// Bytes this event occupies inside a put record; also the unit of the channel's byte limit.
+    pub fn encoded_len(&self) -> u64 {
+        encoded_len(self)
+    }
+}
+
 /// Why an event cannot be stored (checked when it is put, long before it reaches disk).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]

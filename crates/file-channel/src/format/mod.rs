@@ -9,7 +9,19 @@ pub mod event;
 pub mod record;
 pub mod segment_header;
 
+use crate::limits::{
+    MAX_EVENT_BYTES, MAX_RECORD_BYTES, MAX_SEGMENT_BYTES, MIN_SEGMENT_BYTES, RECORD_ALIGN_BYTES,
+};
+use record::RECORD_HEADER_BYTES;
+use segment_header::SEGMENT_HEADER_BYTES;
 use std::fmt;
+
+// The engine's bounds (`crate::limits`) against the sizes of the format's headers.
+const _: () = assert!(MAX_EVENT_BYTES + RECORD_HEADER_BYTES as u64 <= MAX_RECORD_BYTES);
+const _: () = assert!(MIN_SEGMENT_BYTES > (SEGMENT_HEADER_BYTES + RECORD_HEADER_BYTES) as u64);
+const _: () = assert!(MAX_SEGMENT_BYTES >= MAX_RECORD_BYTES + SEGMENT_HEADER_BYTES as u64);
+const _: () = assert!((RECORD_HEADER_BYTES as u64).is_multiple_of(RECORD_ALIGN_BYTES));
+const _: () = assert!((SEGMENT_HEADER_BYTES as u64).is_multiple_of(RECORD_ALIGN_BYTES));
 
 /// The format version written into every segment header. See `docs/format.md` for the history.
 pub const FORMAT_VERSION: u32 = 1;

@@ -12,6 +12,7 @@
 //! dirty pages too. So it is fatal exactly like the writer's own (`on_fatal` poisons the
 //! channel). A failed zero write with ENOSPC only stops prefilling; any other error is fatal.
 
+use crate::error::PoisonCause;
 use crate::storage::DynFile;
 use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::JoinHandle;
@@ -42,7 +43,7 @@ struct State {
 
 /// Called with a reason when the prefiller hits an error that makes the file's durability
 /// unknown.
-pub type OnFatal = Box<dyn Fn(String) + Send + Sync>;
+pub type OnFatal = Box<dyn Fn(PoisonCause) + Send + Sync>;
 
 /// Held across every `fdatasync` of segment data *and* the poisoning that a failure causes, by
 /// the writer and the prefiller alike: a sync that succeeds after another one failed is only
@@ -164,9 +165,7 @@ fn run(
         match file.sync_data() {
             Ok(()) => true,
             Err(e) => {
-                on_fatal(format!(
-                    "fdatasync of a segment by the prefill thread failed: {e}"
-                ));
+                on_fatal(PoisonCause::PrefillSync { error: (&e).into() });
                 false
             }
         }
@@ -219,7 +218,10 @@ fn run(
             }
             Err(e) => {
                 drop(st);
-                on_fatal(format!("a prefill write at offset {at} failed: {e}"));
+                on_fatal(PoisonCause::PrefillWrite {
+                    offset: at,
+                    error: (&e).into(),
+                });
                 return;
             }
         }

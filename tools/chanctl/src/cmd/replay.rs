@@ -10,7 +10,7 @@ use crate::progress::Bar;
 use anyhow::bail;
 use file_channel::inspect::kind_code;
 use file_channel::inspect::stat::{replay_view, ReplayView};
-use file_channel::replay::ReplayStart;
+use file_channel::replay::{RejectedCheckpoint, ReplayStart};
 use file_channel::RecoveryMode;
 use serde_json::{json, Value};
 use std::io::Write;
@@ -37,9 +37,9 @@ pub fn run(dir: &Path, data_dirs: &[PathBuf], as_json: bool, mode: &str) -> anyh
 
 /// The start as JSON.
 fn start_json(s: &Option<ReplayStart>) -> Value {
-    let rejected = |r: &Vec<(PathBuf, String)>| {
+    let rejected = |r: &Vec<RejectedCheckpoint>| {
         r.iter()
-            .map(|(p, why)| json!({"file": p.display().to_string(), "reason": why}))
+            .map(|c| json!({"file": c.path.display().to_string(), "reason": c.reason.to_string()}))
             .collect::<Vec<_>>()
     };
     match s {
@@ -116,8 +116,8 @@ pub fn print_view(out: &mut Out, v: &ReplayView) -> std::io::Result<()> {
                 "start: checkpoint {} (generation {generation})",
                 path.display()
             )?;
-            for (p, why) in rejected {
-                writeln!(out, "  refused newer {}: {why}", p.display())?;
+            for c in rejected {
+                writeln!(out, "  refused newer {}: {}", c.path.display(), c.reason)?;
             }
         }
         Some(ReplayStart::Full { rejected }) if rejected.is_empty() => {
@@ -128,8 +128,8 @@ pub fn print_view(out: &mut Out, v: &ReplayView) -> std::io::Result<()> {
                 out,
                 "start: full replay of the log (every checkpoint refused)"
             )?;
-            for (p, why) in rejected {
-                writeln!(out, "  refused {}: {why}", p.display())?;
+            for c in rejected {
+                writeln!(out, "  refused {}: {}", c.path.display(), c.reason)?;
             }
         }
         None => {}

@@ -1,0 +1,379 @@
+//! Opening a channel directory, in the order the phases must run:
+//!
+//! 1. [`create_dirs`]: the channel and data directories exist (their creation fsynced);
+//! 2. [`lock_dir`]: no other process or handle has the directory;
+//! 3. [`read_identity`]: the channel id from `channel.meta`, or a new one for a new channel;
+//! 4. replay ([`crate::replay::replay`]): checkpoint chosen, orphans swept, torn tail cut,
+//!    damage skipped or refused — the queue as the disk describes it;
+//! 5. [`remove_checkpoint_tmp`] and [`settle_identity`] (a lost identity file is rewritten from
+//!    the segment headers);
+//! 6. [`resume_active_segment`]: the newest unsealed segment is fsynced and appended to, or a
+//!    new one is created;
+//! 7. [`place_reader`] and [`publish_replay_metrics`]: the queue and the counters start from
+//!    the replay;
+//! 8. [`start_prefill`] and [`start_threads`]: the prefill, checkpoint and writer threads run.
+
+use crate::checkpoint::{self, CHECKPOINT_TMP_NAME};
+use crate::config::ChannelConfig;
+use crate::error::{OpenError, PoisonCause};
+use crate::format::record::SEAL_RECORD_BYTES;
+use crate::format::segment_header::{SegmentHeader, SEGMENT_HEADER_BYTES};
+use crate::identity::{self, LOCK_FILE_NAME, META_FILE_NAME};
+use crate::limits::MAX_RECORD_BYTES;
+use crate::open_report::OpenReport;
+use crate::queue::{LogPos, QueueState};
+use crate::replay::{list_checkpoints, replay, ReplayOptions, ReplayStart, Replayed};
+use crate::running::{Running, RunningParts};
+use crate::segment::prefill::Prefill;
+use crate::segment::scan::Scanner;
+use crate::segment::{list_segments, OpenSegment};
+use crate::shared::Shared;
+use crate::storage::{parent_dir, DynStorage, LockError, LockGuard, Storage};
+use crate::writer::{create_segment, Active, Request, Writer, WriterStart};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::mpsc::{channel, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+
+/// An [`OpenError::Io`] for `op` on `path`.
+fn io(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> OpenError {
+    let path = path.to_path_buf();
+    move |source| OpenError::Io { op, path, source }
+}
+
+/// Opens the channel `config` describes through `storage`.
+pub(crate) fn open(config: ChannelConfig, storage: DynStorage) -> Result<Running, OpenError> {
+    config.validate()?;
+    let dir = config.dir.clone();
+    let dirs = config.segment_dirs();
+    create_dirs(storage.as_ref(), &dir, &dirs)?;
+    let lock = lock_dir(storage.as_ref(), &dir)?;
+    let known_id = read_identity(storage.as_ref(), &dir)?;
+    let existing = list_segments(storage.as_ref(), &dirs).map_err(io("list", &dir))?;
+    let new_id = match known_id {
+        None if existing.is_empty() => {
+            let id = identity::new_channel_id();
+            identity::write(storage.as_ref(), &dir, id)
+                .map_err(io("write", &dir.join(META_FILE_NAME)))?;
+            Some(id)
+        }
+        _ => None, // known, or learnt from the segments below
+    };
+    let replayed = replay(
+        storage.as_ref(),
+        &dir,
+        &dirs,
+        ReplayOptions {
+            writable: true,
+            channel_id: known_id.or(new_id),
+            mode: config.recovery_mode,
+            ignore_checkpoints: false,
+            progress: None,
+        },
+    )?;
+    let newest_generation = list_checkpoints(storage.as_ref(), &dir)
+        .map_err(io("list checkpoints in", &dir))?
+        .first()
+        .map_or(0, |(g, _)| *g);
+    remove_checkpoint_tmp(storage.as_ref(), &dir)?;
+    let channel_id = match known_id.or(new_id) {
+        Some(id) => id,
+        None => settle_identity(storage.as_ref(), &dir, &replayed)?,
+    };
+
+    let record_bytes_max = MAX_RECORD_BYTES
+        .min(config.segment_bytes_max - SEGMENT_HEADER_BYTES as u64 - SEAL_RECORD_BYTES);
+    let shared = Arc::new(Shared::new(
+        config,
+        storage,
+        replayed.next_txn_id,
+        record_bytes_max,
+    ));
+    shared.refresh_space();
+    for s in &replayed.segments {
+        shared.segments().insert(
+            s.id,
+            OpenSegment {
+                path: s.path.clone(),
+                file: s.file.clone(),
+            },
+        );
+    }
+    let active = resume_active_segment(&shared, &dirs, &replayed, channel_id)?;
+    place_reader(&shared, &replayed, &active);
+    publish_replay_metrics(&shared, &replayed);
+    let prefill = start_prefill(&shared, &active)?;
+    let report = OpenReport::of(&replayed);
+    let threads = start_threads(
+        &shared,
+        ThreadsStart {
+            active,
+            replayed: &replayed,
+            newest_generation,
+            channel_id,
+            dirs,
+            prefill,
+        },
+    )?;
+    tracing::info!(dir = %dir.display(), pending = report.pending_events, segments = report.segments, "channel open");
+    Ok(Running::new(RunningParts {
+        shared,
+        sender: threads.sender,
+        writer: threads.writer,
+        checkpointer: threads.checkpointer,
+        lock,
+        channel_id,
+        report,
+    }))
+}
+
+/// Creates the channel directory and the data directories that are missing, fsyncing each
+/// one's parent so the creation is durable.
+fn create_dirs(storage: &dyn Storage, dir: &Path, dirs: &[PathBuf]) -> Result<(), OpenError> {
+    for d in std::iter::once(dir).chain(dirs.iter().map(PathBuf::as_path)) {
+        if !storage.exists(d) {
+            storage
+                .create_dir_all(d)
+                .map_err(io("create directory", d))?;
+            let parent = parent_dir(d);
+            storage
+                .sync_dir(parent)
+                .map_err(io("fsync directory", parent))?;
+        }
+    }
+    Ok(())
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|_| "an unknown host".to_owned())
+}
+
+/// Takes the directory's lock, naming this process and host as the holder.
+fn lock_dir(storage: &dyn Storage, dir: &Path) -> Result<Box<dyn LockGuard>, OpenError> {
+    let owner = format!("pid {} on host {}", std::process::id(), hostname());
+    storage
+        .lock(&dir.join(LOCK_FILE_NAME), &owner)
+        .map_err(|e| match e {
+            LockError::Held { holder, .. } => OpenError::Locked {
+                dir: dir.to_path_buf(),
+                holder,
+            },
+            LockError::Io { path, source } => OpenError::Io {
+                op: "lock",
+                path,
+                source,
+            },
+        })
+}
+
+/// The channel id `channel.meta` holds, if the file exists.
+fn read_identity(storage: &dyn Storage, dir: &Path) -> Result<Option<u64>, OpenError> {
+    let meta_path = dir.join(META_FILE_NAME);
+    if !storage.exists(&meta_path) {
+        return Ok(None);
+    }
+    let bytes = storage
+        .open(&meta_path, false)
+        .and_then(|f| f.read_all())
+        .map_err(io("read", &meta_path))?;
+    identity::decode(&bytes)
+        .map(Some)
+        .map_err(|kind| OpenError::Foreign {
+            path: meta_path.clone(),
+            reason: format!("not a valid channel identity file: {kind}"),
+        })
+}
+
+/// Removes the temporary file of a checkpoint write a crash interrupted.
+fn remove_checkpoint_tmp(storage: &dyn Storage, dir: &Path) -> Result<(), OpenError> {
+    let tmp = dir.join(CHECKPOINT_TMP_NAME);
+    if storage.exists(&tmp) {
+        storage.remove(&tmp).map_err(io("remove", &tmp))?;
+    }
+    Ok(())
+}
+
+/// Rewrites a missing identity file from the first segment's header (segments exist, so the
+/// channel had an id).
+fn settle_identity(storage: &dyn Storage, dir: &Path, r: &Replayed) -> Result<u64, OpenError> {
+    let id = first_channel_id(storage, r).unwrap_or_else(identity::new_channel_id);
+    let meta_path = dir.join(META_FILE_NAME);
+    tracing::warn!(path = %meta_path.display(), "channel identity file missing; rewriting it from the segment headers");
+    identity::write(storage, dir, id).map_err(io("write", &meta_path))?;
+    Ok(id)
+}
+
+fn first_channel_id(storage: &dyn Storage, r: &Replayed) -> Option<u64> {
+    let seg = r.segments.first()?;
+    let f = storage.open(&seg.path, false).ok()?;
+    let mut head = [0u8; SEGMENT_HEADER_BYTES];
+    f.read_exact_at(&mut head, 0).ok()?;
+    SegmentHeader::decode(&head).ok().map(|h| h.channel_id)
+}
+
+/// The segment the writer appends to: the newest one if it is not sealed (fsynced first: a
+/// killed process may have left data in the page cache only), else a new one.
+fn resume_active_segment(
+    shared: &Shared,
+    dirs: &[PathBuf],
+    replayed: &Replayed,
+    channel_id: u64,
+) -> Result<Active, OpenError> {
+    match replayed.segments.last() {
+        Some(last) if !last.sealed => {
+            last.file.sync_data().map_err(io("fsync", &last.path))?;
+            Ok(Active {
+                id: last.id,
+                path: last.path.clone(),
+                file: last.file.clone(),
+                offset: last.end,
+                durable: last.end,
+            })
+        }
+        other => {
+            let id = other.map_or(1, |s| s.id + 1);
+            create_segment(shared, dirs, id, channel_id, replayed.next_seq).map_err(|e| {
+                OpenError::Io {
+                    op: "create segment",
+                    path: e.path,
+                    source: e.source,
+                }
+            })
+        }
+    }
+}
+
+/// Starts the queue where the replay left it: everything up to the active segment's end is
+/// visible, and the reader starts at the replay's read start.
+fn place_reader(shared: &Shared, replayed: &Replayed, active: &Active) {
+    let cursor = match replayed.read_start {
+        Some((id, pos)) => shared
+            .segments()
+            .get(id)
+            .map(|s| Scanner::new(s.file, id, pos, u64::MAX)),
+        None => Some(Scanner::new(
+            active.file.clone(),
+            active.id,
+            active.offset,
+            u64::MAX,
+        )),
+    };
+    *shared.lock_queue() = QueueState::new(
+        replayed.next_seq,
+        LogPos::new(active.id, active.offset),
+        replayed.consumed.clone(),
+        replayed.pending_bytes(),
+        cursor,
+    );
+}
+
+/// Sets the counters the replay determines.
+fn publish_replay_metrics(shared: &Shared, replayed: &Replayed) {
+    let queue = shared.lock_queue();
+    let m = shared.metrics();
+    m.channel_capacity.store(shared.config().capacity, Relaxed);
+    m.channel_size.store(queue.pending_events(), Relaxed);
+    m.pending_bytes.store(queue.pending_bytes(), Relaxed);
+    m.replay_records.store(replayed.records, Relaxed);
+    m.replay_ms.store(replayed.took.as_millis() as u64, Relaxed);
+    m.segment_count
+        .store(shared.segments().len() as u64, Relaxed);
+    m.bytes_on_disk.store(replayed.record_bytes, Relaxed);
+    if let Some(t) = &replayed.torn_tail {
+        m.torn_tail_bytes.store(t.bytes, Relaxed);
+    }
+    m.events_lost.store(replayed.events_lost, Relaxed);
+    m.corrupt_record_count
+        .store(replayed.damage.len() as u64, Relaxed);
+}
+
+/// Starts the prefill thread on the active segment, if prefill is configured. Its fatal errors
+/// poison the channel (it holds the shared state weakly, so it does not keep it alive).
+fn start_prefill(shared: &Arc<Shared>, active: &Active) -> Result<Option<Prefill>, OpenError> {
+    let config = shared.config();
+    if config.prefill_ahead_bytes == 0 {
+        return Ok(None);
+    }
+    let weak = Arc::downgrade(shared);
+    let on_fatal = Box::new(move |cause: PoisonCause| {
+        if let Some(shared) = weak.upgrade() {
+            shared.metrics().fsync_error_count.fetch_add(1, Relaxed);
+            shared.poison(cause);
+        }
+    });
+    let p = Prefill::start(
+        config.prefill_ahead_bytes,
+        shared.sync_gate().clone(),
+        on_fatal,
+        shared.prefill_fsyncs().clone(),
+    )
+    .map_err(io("start prefill for", &config.dir))?;
+    let file_len = active
+        .file
+        .len()
+        .map_err(io("read the length of", &active.path))?;
+    p.switch(
+        active.file.clone(),
+        active.offset,
+        file_len,
+        config.segment_bytes_max,
+    );
+    Ok(Some(p))
+}
+
+/// What the writer and checkpoint threads start from.
+struct ThreadsStart<'a> {
+    active: Active,
+    replayed: &'a Replayed,
+    newest_generation: u64,
+    channel_id: u64,
+    dirs: Vec<PathBuf>,
+    prefill: Option<Prefill>,
+}
+
+/// The running threads and the writer's queue.
+struct Threads {
+    sender: Sender<Request>,
+    writer: JoinHandle<()>,
+    checkpointer: JoinHandle<()>,
+}
+
+/// Starts the checkpoint thread and the writer thread (which writes a checkpoint at once when
+/// the replay was slow to get or changed the log: damage, a torn tail, orphans, a full replay).
+fn start_threads(shared: &Arc<Shared>, start: ThreadsStart<'_>) -> Result<Threads, OpenError> {
+    let dir = &shared.config().dir;
+    let replayed = start.replayed;
+    let (tx, rx) = channel();
+    let checkpointer = checkpoint::start(shared.clone(), start.newest_generation)
+        .map_err(io("start the checkpoint thread for", dir))?;
+    let checkpoint_now = !replayed.damage.is_empty()
+        || replayed.torn_tail.is_some()
+        || !replayed.orphans.is_empty()
+        || (matches!(replayed.start, ReplayStart::Full { .. }) && replayed.records > 0);
+    let writer = Writer::new(
+        shared.clone(),
+        WriterStart {
+            rx,
+            active: start.active,
+            next_seq: replayed.next_seq,
+            channel_id: start.channel_id,
+            dirs: start.dirs,
+            prefill: start.prefill,
+            checkpoints: checkpointer.tx,
+            checkpoint_now,
+        },
+    );
+    let handle = std::thread::Builder::new()
+        .name("sluice-writer".into())
+        .spawn(move || writer.run())
+        .map_err(io("start the writer for", dir))?;
+    Ok(Threads {
+        sender: tx,
+        writer: handle,
+        checkpointer: checkpointer.thread,
+    })
+}

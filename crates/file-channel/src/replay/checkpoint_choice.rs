@@ -1,0 +1,192 @@
+//! Loading a checkpoint: which checkpoint file replay starts from, and why the others were
+//! refused ([`CheckpointRejection`]).
+//!
+//! The newest checkpoint that decodes and agrees with the segments on disk wins, else the older
+//! one, else replay is a full one from the first segment.
+
+use super::{io_err, ReplayOptions, ReplayStart};
+use crate::error::{IoFailure, OpenError};
+use crate::format::checkpoint::{
+    parse_checkpoint_file_name, Checkpoint, CHECKPOINT_FIXED_BYTES, MAX_CHECKPOINT_RANGES,
+};
+use crate::format::CorruptionKind;
+use crate::segment::SegmentPath;
+use crate::storage::Storage;
+use std::path::{Path, PathBuf};
+
+/// Why a checkpoint file was not used.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CheckpointRejection {
+    /// It could not be opened.
+    #[error("cannot open it: {0}")]
+    CannotOpen(IoFailure),
+    /// Its length could not be read.
+    #[error("cannot read its length: {0}")]
+    CannotReadLength(IoFailure),
+    /// It is longer than any checkpoint can be (not read: a garbage file must not make open
+    /// read gigabytes).
+    #[error("{bytes} bytes, more than a checkpoint can be ({max})")]
+    TooLarge {
+        /// Its length.
+        bytes: u64,
+        /// The most a checkpoint can take.
+        max: u64,
+    },
+    /// It could not be read.
+    #[error("cannot read it: {0}")]
+    CannotRead(IoFailure),
+    /// Its bytes do not decode: bad magic, checksum, version, length or ranges.
+    #[error("{0}")]
+    Undecodable(CorruptionKind),
+    /// It belongs to another channel.
+    #[error("belongs to channel {found:#018x}, this channel is {expected:#018x}")]
+    OtherChannel {
+        /// The channel id it carries.
+        found: u64,
+        /// This channel's id.
+        expected: u64,
+    },
+    /// A segment it names as its position or read start does not exist (or is below its own
+    /// first live segment).
+    #[error("segment {segment} it names does not exist")]
+    NamedSegmentMissing {
+        /// The segment id.
+        segment: u64,
+    },
+    /// The live segments it would replay have a hole.
+    #[error("segment {segment} is missing")]
+    SegmentMissing {
+        /// The missing segment's id.
+        segment: u64,
+    },
+}
+
+/// A checkpoint file that was refused, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RejectedCheckpoint {
+    /// The file.
+    pub path: PathBuf,
+    /// Why it was refused.
+    pub reason: CheckpointRejection,
+}
+
+/// Lists the checkpoint files in `dir`, newest generation first.
+pub fn list_checkpoints(storage: &dyn Storage, dir: &Path) -> std::io::Result<Vec<(u64, PathBuf)>> {
+    if !storage.exists(dir) {
+        return Ok(Vec::new());
+    }
+    let mut found: Vec<(u64, PathBuf)> = storage
+        .list(dir)?
+        .into_iter()
+        .filter_map(|n| parse_checkpoint_file_name(&n).map(|g| (g, dir.join(n))))
+        .collect();
+    found.sort_by_key(|f| std::cmp::Reverse(f.0));
+    Ok(found)
+}
+
+/// Reads and decodes one checkpoint file.
+pub fn read_checkpoint(
+    storage: &dyn Storage,
+    path: &Path,
+) -> Result<Checkpoint, CheckpointRejection> {
+    let file = storage
+        .open(path, false)
+        .map_err(|e| CheckpointRejection::CannotOpen((&e).into()))?;
+    let len = file
+        .len()
+        .map_err(|e| CheckpointRejection::CannotReadLength((&e).into()))?;
+    let max = (CHECKPOINT_FIXED_BYTES + 4) as u64 + 16 * u64::from(MAX_CHECKPOINT_RANGES);
+    if len > max {
+        // Bounded before allocating: a garbage file must not make open read gigabytes.
+        return Err(CheckpointRejection::TooLarge { bytes: len, max });
+    }
+    let bytes = file
+        .read_all()
+        .map_err(|e| CheckpointRejection::CannotRead((&e).into()))?;
+    Checkpoint::decode(&bytes).map_err(CheckpointRejection::Undecodable)
+}
+
+/// Chooses where replay starts: the newest checkpoint in `dir` that is usable with the
+/// segments `found`, or a full replay; with the refused ones and why.
+pub(super) fn choose_start(
+    storage: &dyn Storage,
+    dir: &Path,
+    opts: &ReplayOptions,
+    found: &[SegmentPath],
+) -> Result<(ReplayStart, Option<Checkpoint>), OpenError> {
+    let mut rejected = Vec::new();
+    let mut chosen: Option<(PathBuf, Checkpoint)> = None;
+    if !opts.ignore_checkpoints {
+        let cps = list_checkpoints(storage, dir).map_err(io_err("list checkpoints in", dir))?;
+        for (_, path) in cps {
+            match read_checkpoint(storage, &path)
+                .and_then(|cp| check_checkpoint(&cp, opts.channel_id, found).map(|()| cp))
+            {
+                Ok(cp) => {
+                    chosen = Some((path, cp));
+                    break;
+                }
+                Err(reason) => {
+                    tracing::warn!(path = %path.display(), %reason, "checkpoint refused; falling back");
+                    rejected.push(RejectedCheckpoint { path, reason });
+                }
+            }
+        }
+    }
+    Ok(match chosen {
+        Some((path, cp)) => {
+            tracing::info!(path = %path.display(), generation = cp.generation,
+                position_segment = cp.position.0, position_offset = cp.position.1,
+                "replaying from checkpoint");
+            (
+                ReplayStart::Checkpoint {
+                    path,
+                    generation: cp.generation,
+                    rejected,
+                },
+                Some(cp),
+            )
+        }
+        None => {
+            tracing::info!(
+                rejected = rejected.len(),
+                "no usable checkpoint; full replay of the log"
+            );
+            (ReplayStart::Full { rejected }, None)
+        }
+    })
+}
+
+/// Whether a checkpoint agrees with the segments on disk.
+fn check_checkpoint(
+    cp: &Checkpoint,
+    channel_id: Option<u64>,
+    found: &[SegmentPath],
+) -> Result<(), CheckpointRejection> {
+    if let Some(id) = channel_id {
+        if cp.channel_id != id {
+            return Err(CheckpointRejection::OtherChannel {
+                found: cp.channel_id,
+                expected: id,
+            });
+        }
+    }
+    let live: Vec<u64> = found
+        .iter()
+        .map(|s| s.id)
+        .filter(|&id| id >= cp.first_live_segment)
+        .collect();
+    let needed = [cp.position.0, cp.read_start.0];
+    for id in needed {
+        if !live.contains(&id) {
+            return Err(CheckpointRejection::NamedSegmentMissing { segment: id });
+        }
+    }
+    for w in live.windows(2) {
+        if w[1] != w[0] + 1 {
+            return Err(CheckpointRejection::SegmentMissing { segment: w[0] + 1 });
+        }
+    }
+    Ok(())
+}

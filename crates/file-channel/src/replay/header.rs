@@ -1,0 +1,238 @@
+//! Segment headers during replay: decoding each one, removing a newest segment whose header
+//! never became durable (a torn creation), rebuilding a damaged header from the segment's
+//! records, and checking that the header belongs to this file and this channel.
+
+use super::segments::ScanPlan;
+use super::{io_err, SealedInto, State, TornTail};
+use crate::error::OpenError;
+use crate::format::record::RecordKind;
+use crate::format::segment_header::{SegmentHeader, SEGMENT_HEADER_BYTES};
+use crate::format::CorruptionKind;
+use crate::segment::scan::Scanner;
+use crate::segment::SegmentPath;
+use crate::storage::{parent_dir, DynFile};
+use std::io;
+
+/// A segment's header as replay read it.
+#[derive(Debug)]
+pub(super) struct SegmentHead {
+    pub header: SegmentHeader,
+    /// Whether it was rebuilt from the records (it then names no channel until one is known).
+    pub rebuilt: bool,
+}
+
+impl State<'_> {
+    /// Reads segment `seg`'s header (`file` is `file_len` bytes long, `last` says whether it is
+    /// the newest segment); `None` when the segment was removed (a torn creation) or left out
+    /// (a damaged header that its records cannot rebuild: it then holds no events).
+    pub(super) fn read_header(
+        &mut self,
+        seg: &SegmentPath,
+        file: &DynFile,
+        file_len: u64,
+        last: bool,
+        plan: ScanPlan,
+    ) -> Result<Option<SegmentHead>, OpenError> {
+        let mut head = [0u8; SEGMENT_HEADER_BYTES];
+        let head_len = (file_len as usize).min(SEGMENT_HEADER_BYTES);
+        file.read_exact_at(&mut head[..head_len], 0)
+            .map_err(io_err("read segment header of", &seg.path))?;
+        match SegmentHeader::decode(&head[..head_len]) {
+            Ok(header) => Ok(Some(SegmentHead {
+                header,
+                rebuilt: false,
+            })),
+            Err(kind) => Ok(self
+                .recover_header(seg, file, file_len, last, plan, kind)?
+                .map(|header| SegmentHead {
+                    header,
+                    rebuilt: true,
+                })),
+        }
+    }
+
+    /// A header that does not decode (`kind` says why): the newest segment's torn creation is
+    /// removed; otherwise the header is rebuilt from the records (and rewritten when writable),
+    /// or the segment is left out when they cannot tell its first sequence number.
+    fn recover_header(
+        &mut self,
+        seg: &SegmentPath,
+        file: &DynFile,
+        file_len: u64,
+        last: bool,
+        plan: ScanPlan,
+        kind: CorruptionKind,
+    ) -> Result<Option<SegmentHeader>, OpenError> {
+        let path = &seg.path;
+        // A header that never became durable can only belong to the newest segment,
+        // and then no record was ever written after it.
+        let mut scanner = Scanner::from_start(file.clone(), seg.id);
+        let any_record = scanner
+            .find_next_valid(SEGMENT_HEADER_BYTES as u64)
+            .map_err(io_err("read", path))?;
+        if last && !plan.skip_scan && any_record.is_none() {
+            tracing::warn!(segment = seg.id, path = %path.display(), bytes = file_len,
+                %kind, "newest segment has no durable header; removing it (torn creation)");
+            if self.opts.writable {
+                self.storage.remove(path).map_err(io_err("remove", path))?;
+                let dir = parent_dir(path);
+                self.storage
+                    .sync_dir(dir)
+                    .map_err(io_err("fsync directory", dir))?;
+            }
+            self.out.torn_tail = Some(TornTail {
+                segment: seg.id,
+                path: path.clone(),
+                offset: 0,
+                bytes: file_len,
+                removed_file: true,
+            });
+            return Ok(None);
+        }
+        // A damaged header of a segment that holds records. The records name their
+        // segment inside their own checksums, so the header is rebuilt from them and
+        // nothing is lost; only when they cannot tell the first sequence (no put and no
+        // seal record) is the segment left out — it then holds no events.
+        // The first sequence: where the replay so far says this segment starts (the
+        // previous segment's end, or the checkpoint's next sequence when the segment
+        // is applied from its start); else from the records (only from an unbroken run
+        // of them after the header, or the first sequence could skip damaged events
+        // uncounted).
+        let first_seq = if plan.skip_scan || plan.apply_from != SEGMENT_HEADER_BYTES as u64 {
+            // Only places the reader: an over-estimate just starts it earlier.
+            FirstSeq::FirstPutOrSeal {
+                fallback: self.out.next_seq,
+            }
+        } else if self.started {
+            FirstSeq::Known(self.out.next_seq)
+        } else {
+            FirstSeq::UnbrokenRun
+        };
+        let rebuilt = rebuild_header(file, seg.id, self.channel_id, first_seq)
+            .map_err(io_err("read", path))?;
+        let Some(header) = rebuilt else {
+            let c = self.corrupt(path, seg.id, 0, kind);
+            self.damage(c, Some(file), file_len)?;
+            self.expect_next_segment = None;
+            return Ok(None);
+        };
+        tracing::warn!(segment = seg.id, path = %path.display(),
+            first_seq = header.first_seq, %kind,
+            "segment header damaged; rebuilt from the segment's records");
+        let c = self.corrupt(path, seg.id, 0, kind);
+        self.damage(c, Some(file), SEGMENT_HEADER_BYTES as u64)?;
+        self.gap_owner = None;
+        if self.opts.writable && self.channel_id.is_some() {
+            file.write_at(&header.encode(), 0)
+                .map_err(io_err("rewrite the damaged header of", path))?;
+            file.sync_data().map_err(io_err("fsync", path))?;
+        }
+        Ok(Some(header))
+    }
+
+    /// Checks that the header names this file's segment and this channel (learning the
+    /// channel's id from the first header when nothing named it yet), and that the segment a
+    /// seal record named is this one.
+    pub(super) fn check_header(
+        &mut self,
+        seg: &SegmentPath,
+        header: &SegmentHeader,
+        header_rebuilt: bool,
+    ) -> Result<(), OpenError> {
+        let path = &seg.path;
+        if header.segment_id != seg.id {
+            return Err(OpenError::Foreign {
+                path: path.clone(),
+                reason: format!(
+                    "file name says segment {} but its header says {}",
+                    seg.id, header.segment_id
+                ),
+            });
+        }
+        match self.channel_id {
+            // A header rebuilt before any file named the channel carries no channel id.
+            None if header_rebuilt => {}
+            Some(id) if id != header.channel_id => {
+                return Err(OpenError::Foreign {
+                    path: path.clone(),
+                    reason: format!(
+                        "segment belongs to channel {:#018x}, this channel is {id:#018x}",
+                        header.channel_id
+                    ),
+                })
+            }
+            _ => self.channel_id = Some(header.channel_id),
+        }
+        if let Some(SealedInto {
+            next: expected,
+            sealed: prev,
+        }) = self.expect_next_segment.take()
+        {
+            if expected != seg.id {
+                let c = self.corrupt(
+                    &prev,
+                    expected.saturating_sub(1),
+                    0,
+                    CorruptionKind::BadPayload {
+                        what: "a segment named by a seal record is missing",
+                    },
+                );
+                self.damage(c, None, 0)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Where a rebuilt segment header's first sequence number comes from.
+#[derive(Clone, Copy, Debug)]
+enum FirstSeq {
+    /// Known from the replay so far (the previous segment's end).
+    Known(u64),
+    /// The first intact put or seal record, wherever it is; `fallback` without one.
+    FirstPutOrSeal {
+        /// Used when the segment has no intact put or seal record.
+        fallback: u64,
+    },
+    /// A put or seal record reached through intact records only, right from the header: one
+    /// found after damaged bytes could follow damaged events whose loss would go uncounted.
+    UnbrokenRun,
+}
+
+/// A segment header rebuilt from the segment's records, for a header that is damaged: the id
+/// from the file name (which every record repeats inside its checksum), the channel id from the
+/// other files, the first sequence as `first_seq` says — a put record's first event, or a seal
+/// record's next sequence (in a segment without puts, unchanged since creation). `None` when
+/// the segment holds no intact record or the first sequence cannot be told.
+fn rebuild_header(
+    file: &DynFile,
+    segment_id: u64,
+    channel_id: Option<u64>,
+    first_seq: FirstSeq,
+) -> io::Result<Option<SegmentHeader>> {
+    let header = |first_seq| SegmentHeader {
+        segment_id,
+        channel_id: channel_id.unwrap_or(0),
+        first_seq,
+        created_unix_ms: 0,
+    };
+    let mut scanner = Scanner::from_start(file.clone(), segment_id);
+    let mut at = SEGMENT_HEADER_BYTES as u64;
+    while let Some(h) = scanner.find_next_valid(at)? {
+        match first_seq {
+            FirstSeq::Known(seq) => return Ok(Some(header(seq))),
+            FirstSeq::UnbrokenRun if h.offset != at => return Ok(None),
+            _ => {}
+        }
+        if matches!(h.kind, RecordKind::Put | RecordKind::Seal) {
+            return Ok(Some(header(h.first_seq)));
+        }
+        at = h.offset + h.aligned_len();
+    }
+    match first_seq {
+        FirstSeq::FirstPutOrSeal { fallback } if at > SEGMENT_HEADER_BYTES as u64 => {
+            Ok(Some(header(fallback)))
+        }
+        _ => Ok(None),
+    }
+}

@@ -1,0 +1,125 @@
+//! Sweeping what a crash left behind before the segments are replayed: orphans of an
+//! interrupted deletion (segments below the checkpoint's first live segment), and a newest
+//! segment without a single valid record, the tail of an interrupted rotation or creation
+//! (nothing in it was ever acknowledged). A read-only replay only reports them.
+
+use super::{data_end, io_err, ReplayOptions, TornTail};
+use crate::error::OpenError;
+use crate::format::checkpoint::Checkpoint;
+use crate::format::record::{self, Decoded, RecordKind, SealPayload, SEAL_RECORD_BYTES};
+use crate::format::segment_header::SEGMENT_HEADER_BYTES;
+use crate::segment::scan::Scanner;
+use crate::segment::SegmentPath;
+use crate::storage::{parent_dir, Storage};
+use std::path::PathBuf;
+
+/// Removes (when writable) the segments below the checkpoint's first live segment; returns
+/// their paths and the segments left.
+pub(super) fn sweep_orphans(
+    storage: &dyn Storage,
+    opts: &ReplayOptions,
+    checkpoint: Option<&Checkpoint>,
+    found: Vec<SegmentPath>,
+) -> Result<(Vec<PathBuf>, Vec<SegmentPath>), OpenError> {
+    let mut orphans = Vec::new();
+    let Some(cp) = checkpoint else {
+        return Ok((orphans, found));
+    };
+    let (dead, live): (Vec<_>, Vec<_>) = found
+        .into_iter()
+        .partition(|s| s.id < cp.first_live_segment);
+    for s in dead {
+        tracing::info!(segment = s.id, path = %s.path.display(), "removing orphan segment below the checkpoint's first live segment");
+        if opts.writable {
+            storage
+                .remove(&s.path)
+                .map_err(io_err("remove orphan", &s.path))?;
+            let d = parent_dir(&s.path);
+            storage.sync_dir(d).map_err(io_err("fsync directory", d))?;
+        }
+        orphans.push(s.path);
+    }
+    Ok((orphans, live))
+}
+
+/// Removes (when writable) and drops from `found` a newest segment that holds no valid record,
+/// unless its predecessor's seal names it (then it is the active segment of a channel closed
+/// right after a rotation); returns the torn tail that removal is.
+pub(super) fn drop_interrupted_rotation(
+    storage: &dyn Storage,
+    opts: &ReplayOptions,
+    found: &mut Vec<SegmentPath>,
+) -> Result<Option<TornTail>, OpenError> {
+    if found.len() < 2 {
+        return Ok(None);
+    }
+    let Some(last) = found.last().cloned() else {
+        return Ok(None);
+    };
+    let prev = &found[found.len() - 2];
+    let empty = segment_has_no_record(storage, &last)? && !sealed_into(storage, prev, last.id)?;
+    if !empty {
+        return Ok(None);
+    }
+    tracing::warn!(segment = last.id, path = %last.path.display(), "newest segment holds no record; removing it (interrupted rotation)");
+    let bytes = storage
+        .open(&last.path, false)
+        .and_then(|f| f.len())
+        .unwrap_or(0);
+    if opts.writable {
+        storage
+            .remove(&last.path)
+            .map_err(io_err("remove", &last.path))?;
+        let d = parent_dir(&last.path);
+        storage.sync_dir(d).map_err(io_err("fsync directory", d))?;
+    }
+    found.pop();
+    Ok(Some(TornTail {
+        segment: last.id,
+        path: last.path,
+        offset: 0,
+        bytes,
+        removed_file: true,
+    }))
+}
+
+/// Whether `seg` ends with a valid seal record naming segment `next` (looked up just below the
+/// end of its non-zero data, without scanning the segment).
+fn sealed_into(storage: &dyn Storage, seg: &SegmentPath, next: u64) -> Result<bool, OpenError> {
+    let file = storage
+        .open(&seg.path, false)
+        .map_err(io_err("open segment", &seg.path))?;
+    let len = file
+        .len()
+        .map_err(io_err("read the length of", &seg.path))?;
+    let end = record::align_up(data_end(&file, SEGMENT_HEADER_BYTES as u64, len));
+    let seal = SEAL_RECORD_BYTES;
+    let mut buf = vec![0u8; seal as usize];
+    // The seal's last bytes may be zeros (high bytes of its sequence number), so its start is
+    // within a few words below the end of the non-zero data.
+    for back in (0..=seal).step_by(8) {
+        let Some(at) = end.checked_sub(seal + back) else {
+            break;
+        };
+        if at < SEGMENT_HEADER_BYTES as u64 || file.read_exact_at(&mut buf, at).is_err() {
+            continue;
+        }
+        if let Ok(Decoded::Record(h, payload)) = record::decode(&buf, seg.id, at) {
+            if h.kind == RecordKind::Seal {
+                return Ok(SealPayload::decode(payload).next_segment_id == next);
+            }
+        }
+    }
+    Ok(false)
+}
+
+fn segment_has_no_record(storage: &dyn Storage, seg: &SegmentPath) -> Result<bool, OpenError> {
+    let file = storage
+        .open(&seg.path, false)
+        .map_err(io_err("open segment", &seg.path))?;
+    let mut scanner = Scanner::from_start(file, seg.id);
+    let any = scanner
+        .find_next_valid(SEGMENT_HEADER_BYTES as u64)
+        .map_err(io_err("read", &seg.path))?;
+    Ok(any.is_none())
+}

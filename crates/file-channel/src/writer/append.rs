@@ -1,0 +1,315 @@
+//! Appending to the active segment: framing records at their place, writing them, the
+//! `fdatasync` that makes them durable, rotation to a new segment, the roll back of a batch
+//! that ran out of space, and segment creation.
+//!
+//! A failed fsync, or a failed write other than "no space", poisons the channel (a failed
+//! fsync is never retried: the kernel may have dropped the dirty pages already). A write that
+//! fails for lack of space (ENOSPC) is rolled back instead: the segment is cut back to where
+//! the batch began and the channel keeps serving.
+
+use super::group_commit::BatchStart;
+use super::{is_no_space, Fail, Writer};
+use crate::error::{CommitError, PoisonCause, Poisoned};
+use crate::format::record::{
+    align_up, PendingRecord, RecordKind, RecordPlace, SealPayload, SEAL_RECORD_BYTES,
+};
+use crate::format::segment_header::{segment_file_name, SegmentHeader, SEGMENT_HEADER_BYTES};
+use crate::segment::{dir_for_segment, OpenSegment};
+use crate::shared::Shared;
+use crate::storage::DynFile;
+use std::io;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::{Arc, PoisonError};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// The segment being appended to.
+#[derive(Debug)]
+pub(crate) struct Active {
+    pub id: u64,
+    pub path: PathBuf,
+    pub file: DynFile,
+    /// Where the next record goes.
+    pub offset: u64,
+    /// Everything below this is fsynced.
+    pub durable: u64,
+}
+
+/// Why a segment could not be created.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot {op} segment {path}: {source}")]
+pub(crate) struct CreateError {
+    pub op: &'static str,
+    pub path: PathBuf,
+    pub source: io::Error,
+}
+
+/// Creates segment `id`: header written and fsynced, directory fsynced, registered.
+pub(crate) fn create_segment(
+    shared: &Shared,
+    dirs: &[PathBuf],
+    id: u64,
+    channel_id: u64,
+    first_seq: u64,
+) -> Result<Active, CreateError> {
+    let dir = dir_for_segment(dirs, id);
+    let path = dir.join(segment_file_name(id));
+    let err = |op: &'static str, path: &PathBuf| {
+        let path = path.clone();
+        move |source| CreateError { op, path, source }
+    };
+    let storage = shared.storage();
+    let file = storage.create(&path).map_err(err("create", &path))?;
+    let header = SegmentHeader {
+        segment_id: id,
+        channel_id,
+        first_seq,
+        created_unix_ms: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0),
+    };
+    file.write_at(&header.encode(), 0)
+        .map_err(err("write the header of", &path))?;
+    let started = Instant::now();
+    file.sync_data().map_err(err("fsync", &path))?;
+    shared.metrics().record_fsync(started.elapsed());
+    shared
+        .sync_dir_gated(dir)
+        .map_err(err("fsync the directory of", &path))?;
+    shared.segments().insert(
+        id,
+        OpenSegment {
+            path: path.clone(),
+            file: file.clone(),
+        },
+    );
+    let m = shared.metrics();
+    m.segments_created.fetch_add(1, Relaxed);
+    m.segment_count
+        .store(shared.segments().len() as u64, Relaxed);
+    Ok(Active {
+        id,
+        path,
+        file,
+        offset: SEGMENT_HEADER_BYTES as u64,
+        durable: SEGMENT_HEADER_BYTES as u64,
+    })
+}
+
+impl Writer {
+    /// Undoes a batch that ran out of space: cuts the segment back to where the batch began.
+    /// Possible only while the batch stayed in one segment; otherwise the channel is poisoned.
+    pub(super) fn roll_back(
+        &mut self,
+        start: BatchStart,
+        path: PathBuf,
+        source: io::Error,
+    ) -> Result<(), CommitError> {
+        let m = self.shared.metrics();
+        m.write_error_count.fetch_add(1, Relaxed);
+        self.shared.note_no_space();
+        self.buf.clear();
+        if self.active.id != start.segment {
+            return Err(CommitError::Poisoned(self.shared.poison(
+                PoisonCause::NoSpaceAcrossSegments {
+                    path,
+                    error: (&source).into(),
+                },
+            )));
+        }
+        if let Err(e) = self.active.file.set_len(start.offset) {
+            return Err(CommitError::Poisoned(self.shared.poison(
+                PoisonCause::CutBackFailed {
+                    path: self.active.path.clone(),
+                    offset: start.offset,
+                    error: (&e).into(),
+                },
+            )));
+        }
+        if let Some(p) = &self.prefill {
+            p.switch(
+                self.active.file.clone(),
+                start.offset,
+                start.offset,
+                self.shared.config().segment_bytes_max,
+            );
+        }
+        self.active.offset = start.offset;
+        self.next_seq = start.next_seq;
+        tracing::error!(path = %path.display(), offset = start.offset, error = %source,
+            "write failed for lack of space; the batch's commits failed, the channel keeps serving");
+        Err(CommitError::Write {
+            path,
+            source: Arc::new(source),
+        })
+    }
+
+    /// Frames `record` into the batch buffer at its place, rotating first if it does not fit.
+    pub(super) fn place(&mut self, record: &PendingRecord) -> Result<(), Fail> {
+        let len = align_up(record.len());
+        let max = self.shared.config().segment_bytes_max;
+        let at = self.active.offset + self.buf.len() as u64;
+        if at + len + SEAL_RECORD_BYTES > max {
+            self.flush()?;
+            self.rotate()?;
+        }
+        let place = RecordPlace {
+            segment_id: self.active.id,
+            offset: self.active.offset + self.buf.len() as u64,
+            durable_mark: self.active.durable,
+        };
+        let first_seq = match record.kind {
+            RecordKind::Put => {
+                let s = self.next_seq;
+                self.next_seq += u64::from(record.event_count);
+                s
+            }
+            RecordKind::Take | RecordKind::Seal | RecordKind::Gap => record.first_seq,
+        };
+        record.frame_into(place, first_seq, &mut self.buf);
+        self.shared.metrics().records_written.fetch_add(1, Relaxed);
+        Ok(())
+    }
+
+    /// Writes the batch buffer at the write position.
+    pub(super) fn flush(&mut self) -> Result<(), Fail> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let end = self.active.offset + self.buf.len() as u64;
+        if let Some(p) = &self.prefill {
+            p.claim(end);
+        }
+        if let Err(e) = self.active.file.write_at(&self.buf, self.active.offset) {
+            if is_no_space(&e) {
+                return Err(Fail::NoSpace {
+                    path: self.active.path.clone(),
+                    source: e,
+                });
+            }
+            self.shared
+                .metrics()
+                .write_error_count
+                .fetch_add(1, Relaxed);
+            return Err(Fail::Poison(self.shared.poison(
+                PoisonCause::SegmentWrite {
+                    path: self.active.path.clone(),
+                    offset: self.active.offset,
+                    bytes: self.buf.len() as u64,
+                    error: (&e).into(),
+                },
+            )));
+        }
+        let n = self.buf.len() as u64;
+        self.shared.metrics().bytes_written.fetch_add(n, Relaxed);
+        self.unsynced_bytes += n;
+        self.bytes_since_checkpoint += n;
+        self.bytes_since_space_check += n;
+        self.unsynced_since.get_or_insert_with(Instant::now);
+        self.active.offset = end;
+        self.buf.clear();
+        Ok(())
+    }
+
+    /// fdatasyncs the active segment if anything is unsynced.
+    pub(super) fn sync(&mut self) -> Result<(), Poisoned> {
+        if self.unsynced_since.is_none() {
+            return Ok(());
+        }
+        let started = Instant::now();
+        let gate = self.shared.sync_gate().clone();
+        let _gate = gate.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Err(e) = self.active.file.sync_data() {
+            self.shared
+                .metrics()
+                .fsync_error_count
+                .fetch_add(1, Relaxed);
+            return Err(self.shared.poison(PoisonCause::SegmentSync {
+                path: self.active.path.clone(),
+                error: (&e).into(),
+            }));
+        }
+        let took = started.elapsed();
+        self.shared.metrics().record_fsync(took);
+        self.gather.note_fsync(took);
+        // Another thread's fsync of this file (the prefiller's) may have received the error
+        // that belongs to our pages; then this success proves nothing. The gate guarantees
+        // such a failure is already recorded.
+        if let Some(p) = self.shared.poisoned() {
+            return Err(p);
+        }
+        self.active.durable = self.active.offset;
+        self.unsynced_since = None;
+        self.unsynced_bytes = 0;
+        self.unsynced_puts = false;
+        Ok(())
+    }
+
+    /// Creates the next segment, then seals the active one and syncs it, then switches.
+    /// Creating first means running out of space here fails the batch cleanly instead of
+    /// leaving a sealed segment with nowhere to go.
+    pub(super) fn rotate(&mut self) -> Result<(), Fail> {
+        let next_id = self.active.id + 1;
+        let next = match create_segment(
+            &self.shared,
+            &self.dirs,
+            next_id,
+            self.channel_id,
+            self.next_seq,
+        ) {
+            Ok(a) => a,
+            Err(e) if is_no_space(&e.source) => {
+                let _ = self.shared.storage().remove(&e.path);
+                self.shared.segments().remove(next_id);
+                return Err(Fail::NoSpace {
+                    path: e.path,
+                    source: e.source,
+                });
+            }
+            Err(e) => {
+                return Err(Fail::Poison(self.shared.poison(
+                    PoisonCause::SegmentCreate {
+                        op: e.op,
+                        path: e.path,
+                        error: (&e.source).into(),
+                    },
+                )))
+            }
+        };
+        let mut seal = PendingRecord::new(RecordKind::Seal, 0);
+        seal.first_seq = self.next_seq;
+        SealPayload {
+            next_segment_id: next_id,
+            next_seq: self.next_seq,
+        }
+        .encode_into(&mut seal.bytes);
+        seal.seal_payload();
+        let place = RecordPlace {
+            segment_id: self.active.id,
+            offset: self.active.offset,
+            durable_mark: self.active.durable,
+        };
+        seal.frame_into(place, self.next_seq, &mut self.buf);
+        if let Err(Fail::NoSpace { path, source }) = self.flush() {
+            return Err(Fail::Poison(self.shared.poison(PoisonCause::SealWrite {
+                path,
+                error: (&source).into(),
+            })));
+        }
+        // The old segment must be durable (sealed) before the new one takes records.
+        self.unsynced_since.get_or_insert_with(Instant::now);
+        self.sync()?;
+        tracing::info!(segment = next_id, path = %next.path.display(), seq = self.next_seq, "rotated to a new segment");
+        if let Some(p) = &self.prefill {
+            p.switch(
+                next.file.clone(),
+                next.offset,
+                next.offset,
+                self.shared.config().segment_bytes_max,
+            );
+        }
+        self.active = next;
+        Ok(())
+    }
+}
