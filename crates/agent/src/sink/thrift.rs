@@ -215,17 +215,19 @@ impl Sink for ThriftSink {
         count_batch(&c, taken, batch);
         if taken > 0 {
             c.event_drain_attempt_count.fetch_add(taken as u64, Relaxed);
-            let outcome =
-                self.connection()
-                    .and_then(|conn| match conn.append_batch(&wire_batch(&events)) {
-                        Ok(wire::Status::Ok) => Ok(()),
-                        Ok(status) => Err(DeliveryError::NotOk {
-                            addr: conn.addr().to_owned(),
-                            status,
-                            events: taken,
-                        }),
-                        Err(e) => Err(e.into()),
-                    });
+            // The batch as `thrift_rpc` encodes it (borrowed).
+            let events = wire_batch(&events);
+            let outcome = self
+                .connection()
+                .and_then(|conn| match conn.append_batch(&events) {
+                    Ok(wire::Status::Ok) => Ok(()),
+                    Ok(status) => Err(DeliveryError::NotOk {
+                        addr: conn.addr().to_owned(),
+                        status,
+                        events: taken,
+                    }),
+                    Err(e) => Err(e.into()),
+                });
             if let Err(e) = outcome {
                 c.event_write_fail.fetch_add(1, Relaxed);
                 tx.rollback();
