@@ -14,14 +14,13 @@
 //! `--protocol compact|binary` (default compact) and `--bin PATH` (default: `sluice` beside
 //! the `examples/` directory of this executable) can be given.
 
-use agent::thrift_rpc::client::{ClientConfig, Connection};
-use agent::thrift_rpc::wire::Status;
-use agent::thrift_rpc::Protocol;
-use file_channel::Event;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use thrift_rpc::client::{ClientConfig, Connection};
+use thrift_rpc::wire::Status;
+use thrift_rpc::{EventRef, Protocol, ThriftFlumeEvent};
 
 struct Args {
     events: u64,
@@ -132,9 +131,13 @@ a1.sinks.k1.batchSize = {batch}
             let (batch, body_bytes) = (a.batch, a.body_bytes);
             std::thread::spawn(move || -> anyhow::Result<u64> {
                 let mut c = Connection::connect(&config)?;
-                let events: Vec<Event> = (0..batch)
-                    .map(|i| Event::new(vec![b'x'; body_bytes]).with_header("n", i.to_string()))
+                let owned: Vec<ThriftFlumeEvent> = (0..batch)
+                    .map(|i| {
+                        ThriftFlumeEvent::new(vec![b'x'; body_bytes])
+                            .with_header("n", i.to_string())
+                    })
                     .collect();
+                let events: Vec<EventRef<'_>> = owned.iter().map(EventRef::from).collect();
                 let mut sent = 0;
                 let mut calls = 0;
                 while sent < per_conn {

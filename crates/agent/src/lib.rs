@@ -12,10 +12,10 @@
 //!   channel behind one [`channel::Channel`] type.
 //! - [`source`], [`interceptor`], [`selector`], [`channel_processor`]: the put side.
 //! - [`sink`], [`processor`], [`runner`]: the take side, with Flume's back-off.
-//! - [`avro_ipc`]: Flume's Avro RPC (`AvroSourceProtocol` over Avro's Netty transport), for
-//!   the `avro` source and sink.
-//! - [`thrift_rpc`]: Flume's Thrift RPC (framing, messages, a blocking client) for the
-//!   `thrift` source and sink.
+//! - [`avro_event`], [`thrift_event`]: the agent's event as the events of the protocol
+//!   crates, `avro_ipc` (Flume's Avro RPC, `AvroSourceProtocol` over Avro's Netty transport,
+//!   for the `avro` source and sink) and `thrift_rpc` (Flume's Thrift RPC, for the `thrift`
+//!   source and sink).
 //! - [`metrics`]: Flume's counter names, served as Flume's JSON and as Prometheus text.
 //! - [`agent`]: starting everything in order and stopping it cleanly.
 //!
@@ -29,7 +29,6 @@
 
 pub mod agent;
 pub mod avro_event;
-pub mod avro_ipc;
 pub mod channel;
 pub mod channel_processor;
 pub mod config;
@@ -45,4 +44,4 @@ pub mod source;
 pub mod stop;
 #[cfg(test)]
 mod test_net;
-pub mod thrift_rpc;
+pub mod thrift_event;

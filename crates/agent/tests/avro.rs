@@ -8,8 +8,9 @@
 
 mod common;
 
-use agent::avro_ipc::client::{AvroClient, ClientSettings};
-use agent::avro_ipc::protocol::Status;
+use agent::avro_event::{wire, wire_batch};
+use avro_ipc::client::{AvroClient, ClientSettings};
+use avro_ipc::protocol::Status;
 use common::{free_port, read_dir_lines, sluice, wait_until, write_conf, AgentProcess, Netcat};
 use file_channel::Event;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -161,8 +162,11 @@ fn a_library_client_and_a_garbage_peer_against_a_running_source() {
     let batch: Vec<Event> = (0..5)
         .map(|i| Event::new(format!("b{i}")).with_header("k", "v"))
         .collect();
-    assert_eq!(c.append_batch(&batch).expect("batch"), Status::Ok);
-    assert_eq!(c.append(&Event::new("one")).expect("one"), Status::Ok);
+    assert_eq!(
+        c.append_batch(&wire_batch(&batch)).expect("batch"),
+        Status::Ok
+    );
+    assert_eq!(c.append(wire(&Event::new("one"))).expect("one"), Status::Ok);
     let out = tmp.path().join("out");
     assert!(wait_until(Duration::from_secs(20), || read_dir_lines(&out)
         .len()

@@ -18,11 +18,12 @@
 //! `EventDrainAttemptCount`, `EventDrainSuccessCount`) plus `EventWriteFail`.
 
 use super::{count_batch, Sink, SinkContext, SinkError};
-use crate::avro_ipc::client::{AvroClient, ClientSettings};
-use crate::avro_ipc::protocol::Status as RpcStatus;
+use crate::avro_event::wire_batch;
 use crate::config::context::Ctx;
 use crate::runner::Status;
 use crate::source::avro::{refuse_ssl, CompressionType};
+use avro_ipc::client::{AvroClient, ClientSettings};
+use avro_ipc::protocol::Status as RpcStatus;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
@@ -207,7 +208,7 @@ impl Sink for AvroSink {
         };
         count_batch(&c, n, batch);
         c.event_drain_attempt_count.fetch_add(n as u64, Relaxed);
-        let outcome = client.append_batch(&events);
+        let outcome = client.append_batch(&wire_batch(&events));
         let reason = match outcome {
             Ok(RpcStatus::Ok) => match tx.commit() {
                 Ok(()) => {
@@ -238,10 +239,9 @@ impl Sink for AvroSink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::avro_ipc::call::{Request, Response};
-    use crate::avro_ipc::server::{serve_connection, ServerShared};
     use crate::sink::test_support::{ctx, entries, sink_ctx};
-    use crate::stop::Stop;
+    use avro_ipc::call::{Request, Response};
+    use avro_ipc::server::{serve_connection, ServerShared};
     use std::sync::atomic::AtomicU32;
     use std::sync::{Arc, Mutex};
 
@@ -284,7 +284,8 @@ mod tests {
         let port = listener.local_addr().expect("addr").port();
         runtime.spawn(async move {
             while let Ok((socket, peer)) = listener.accept().await {
-                tokio::spawn(serve_connection(socket, peer, shared.clone(), Stop::new()));
+                let never = std::future::pending();
+                tokio::spawn(serve_connection(socket, peer, shared.clone(), never));
             }
         });
         FakeSource {

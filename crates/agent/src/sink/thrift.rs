@@ -26,11 +26,12 @@
 use super::{count_batch, Sink, SinkContext, SinkError};
 use crate::config::context::Ctx;
 use crate::runner::Status;
-use crate::thrift_rpc::client::{ClientConfig, ClientError, Connection};
-use crate::thrift_rpc::wire;
-use crate::thrift_rpc::{reject_security, Protocol};
+use crate::source::thrift::{parse_protocol, reject_security};
+use crate::thrift_event::wire_batch;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
+use thrift_rpc::client::{ClientConfig, ClientError, Connection};
+use thrift_rpc::wire;
 
 /// Configuration of a thrift sink.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -85,7 +86,7 @@ impl ThriftSinkConfig {
             client: ClientConfig {
                 hostname,
                 port,
-                protocol: Protocol::parse(ctx),
+                protocol: parse_protocol(ctx),
                 connect_timeout_ms: ctx.u64_in("connect-timeout", 20_000, 1000..=3_600_000),
                 request_timeout_ms: ctx.u64_in("request-timeout", 20_000, 1000..=3_600_000),
             },
@@ -214,6 +215,8 @@ impl Sink for ThriftSink {
         count_batch(&c, taken, batch);
         if taken > 0 {
             c.event_drain_attempt_count.fetch_add(taken as u64, Relaxed);
+            // The batch as `thrift_rpc` encodes it (borrowed).
+            let events = wire_batch(&events);
             let outcome = self
                 .connection()
                 .and_then(|conn| match conn.append_batch(&events) {
@@ -254,11 +257,13 @@ impl Sink for ThriftSink {
 mod tests {
     use super::*;
     use crate::sink::test_support::{ctx, entries, sink_ctx};
-    use crate::thrift_rpc::frame;
-    use crate::thrift_rpc::wire::{Method, Request};
+    use crate::thrift_event::from_wire_batch;
     use file_channel::Event;
     use std::io::Write;
     use std::net::TcpListener;
+    use thrift_rpc::frame;
+    use thrift_rpc::wire::{Method, Request};
+    use thrift_rpc::Protocol;
 
     #[test]
     fn parse_flume_keys() {
@@ -330,7 +335,7 @@ mod tests {
                 else {
                     break;
                 };
-                got.push(events);
+                got.push(from_wire_batch(events));
                 let Some(a) = answers.next() else { break };
                 let r = wire::encode_reply(Protocol::Compact, Method::AppendBatch.name(), seqid, a)
                     .expect("enc");

@@ -6,7 +6,7 @@
 //! most calls processed at once across all connections), `compression-type` (`none`; or `deflate`: zlib
 //! on the whole connection, the senders must use it too), `ipFilter` (false) with
 //! `ipFilterRules` (required then; Flume's `allow|deny:ip|name:pattern` list, first match
-//! wins, see [`crate::avro_ipc::ip_filter`]). `ssl = true` is refused: we have no TLS.
+//! wins, see [`ip_filter`]). `ssl = true` is refused: we have no TLS.
 //!
 //! A call is answered `OK` only after its events were committed to every required channel
 //! (one transaction per call); `FAILED` if a channel refused them (full, error), so the sender
@@ -17,15 +17,24 @@
 //!
 //! Shutdown: the listener closes, connections stop reading, calls already received are
 //! committed and answered, then connections close.
+//!
+//! The protocol (framing, handshake, calls, deflate, one connection's loop) is the `avro_ipc`
+//! crate's; this module accepts connections, admits them by [`ip_filter`], and answers the
+//! calls by committing their events. Its keys are read in `config`.
+
+mod config;
+pub mod ip_filter;
+
+pub use config::{refuse_ssl, AvroSourceConfig, CompressionType};
 
 use super::{commit, BoxFuture, EventDrivenSource, SourceContext, SourceError};
-use crate::avro_ipc::call::{Request, Response};
-use crate::avro_ipc::ip_filter::{self, IpFilter};
-use crate::avro_ipc::protocol::Status;
-use crate::avro_ipc::server::{serve_connection, CallHandler, ServerShared};
-use crate::config::context::Ctx;
+use crate::avro_event;
 use crate::stop::Stop;
+use avro_ipc::call::{Request, Response};
+use avro_ipc::protocol::Status;
+use avro_ipc::server::{serve_connection, CallHandler, ServerShared};
 use file_channel::Event;
+use ip_filter::IpFilter;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,106 +45,6 @@ use tokio::task::JoinSet;
 /// Zlib level of the source's responses with `compression-type = deflate` (Flume's
 /// `ZlibEncoder(6)`).
 const RESPONSE_DEFLATE_LEVEL: u32 = 6;
-
-/// `compression-type` of the avro source and sink.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CompressionType {
-    /// `none`.
-    None,
-    /// `deflate`.
-    Deflate,
-}
-
-impl CompressionType {
-    /// Reads `compression-type` (`none` or `deflate`, any case; default `none`).
-    pub fn parse(ctx: &Ctx<'_>) -> Self {
-        match ctx
-            .string_or("compression-type", "none")
-            .trim()
-            .to_ascii_lowercase()
-            .as_str()
-        {
-            "none" => Self::None,
-            "deflate" => Self::Deflate,
-            other => {
-                ctx.error(
-                    "compression-type",
-                    format!("expected none or deflate, got \"{other}\""),
-                );
-                Self::None
-            }
-        }
-    }
-}
-
-/// Refuses `ssl = true` (we have no TLS) with an error on the key.
-pub fn refuse_ssl(ctx: &Ctx<'_>, component: &str) {
-    if ctx.bool("ssl", false) {
-        ctx.error(
-            "ssl",
-            format!("Sluice's {component} has no SSL/TLS; remove ssl or set it to false"),
-        );
-    }
-}
-
-/// Configuration of an avro source.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct AvroSourceConfig {
-    /// Address to listen on. `bind`.
-    pub bind: String,
-    /// Port. `port`.
-    pub port: u16,
-    /// Most calls processed at once. `threads`. Default: 0, unbounded.
-    pub threads: Option<u32>,
-    /// `compression-type`. Default: none.
-    pub compression: CompressionType,
-    /// `ipFilterRules` when `ipFilter = true`. Default: no filter.
-    pub ip_filter: Option<IpFilter>,
-}
-
-impl AvroSourceConfig {
-    /// Reads the keys.
-    pub fn parse(ctx: &Ctx<'_>) -> Self {
-        let bind = ctx.required("bind").unwrap_or_default();
-        let port = match ctx.get("port") {
-            Some(_) => ctx.u64_in("port", 0, 0..=65_535) as u16,
-            None => {
-                ctx.required("port");
-                0
-            }
-        };
-        // Flume: 0 (the default) or less is an unbounded worker pool.
-        let threads = match ctx.i64_in("threads", 0, i64::from(i32::MIN)..=65_536) {
-            n if n <= 0 => None,
-            n => Some(n as u32),
-        };
-        refuse_ssl(ctx, "avro source");
-        let ip_filter = if ctx.bool("ipFilter", false) {
-            match ctx.get("ipFilterRules") {
-                None => {
-                    ctx.error("ipFilterRules", "required when ipFilter is true");
-                    None
-                }
-                Some(e) => match IpFilter::parse(&e.value) {
-                    Ok(f) => Some(f),
-                    Err(reason) => {
-                        ctx.error("ipFilterRules", reason);
-                        None
-                    }
-                },
-            }
-        } else {
-            None
-        };
-        Self {
-            bind,
-            port,
-            threads,
-            compression: CompressionType::parse(ctx),
-            ip_filter,
-        }
-    }
-}
 
 /// The avro source.
 #[derive(Debug)]
@@ -177,8 +86,11 @@ fn handler(ctx: SourceContext, threads: Option<u32>) -> CallHandler {
                 None => None,
             };
             match request {
-                Request::AppendBatch(events) => append_batch(&ctx, events).await,
-                Request::Append(event) => append(&ctx, event).await,
+                Request::AppendBatch(events) => {
+                    let events = events.into_iter().map(avro_event::from_wire).collect();
+                    append_batch(&ctx, events).await
+                }
+                Request::Append(event) => append(&ctx, avro_event::from_wire(event)).await,
                 Request::Ping | Request::Unknown(_) => {
                     Response::Error("not a call of AvroSourceProtocol".into())
                 }
@@ -278,7 +190,7 @@ async fn connection(
     tracing::debug!(source = %ctx.name, %peer, "connection");
     let _ = socket.set_nodelay(true);
     ctx.counters.open_connection_count.fetch_add(1, Relaxed);
-    serve_connection(socket, peer, shared, stop).await;
+    serve_connection(socket, peer, shared, async move { stop.wait().await }).await;
     ctx.counters.open_connection_count.fetch_sub(1, Relaxed);
     tracing::debug!(source = %ctx.name, %peer, "connection closed");
 }
@@ -286,13 +198,13 @@ async fn connection(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::avro_ipc::client::{AvroClient, ClientError, ClientSettings};
-    use crate::avro_ipc::frame;
-    use crate::avro_ipc::handshake::{HandshakeMatch, HandshakeRequest, HandshakeResponse};
-    use crate::avro_ipc::protocol::{self, PROTOCOL_JSON};
+    use crate::avro_event::{wire, wire_batch};
     use crate::channel::Channel;
-    use crate::config::context::test_support::{ctx_under, entries_under};
     use crate::source::test_context;
+    use avro_ipc::client::{AvroClient, ClientError, ClientSettings};
+    use avro_ipc::frame;
+    use avro_ipc::handshake::{HandshakeMatch, HandshakeRequest, HandshakeResponse};
+    use avro_ipc::protocol::{self, PROTOCOL_JSON};
     use std::io::{Read, Write};
 
     struct Harness {
@@ -380,8 +292,8 @@ mod tests {
                 let events: Vec<Event> = (0..10)
                     .map(|i| Event::new(format!("e{i}")).with_header("n", i.to_string()))
                     .collect();
-                let batch = c.append_batch(&events).expect("batch");
-                let one = c.append(&Event::new("single")).expect("append");
+                let batch = c.append_batch(&wire_batch(&events)).expect("batch");
+                let one = c.append(wire(&Event::new("single"))).expect("append");
                 (batch, one)
             })
             .await;
@@ -410,7 +322,7 @@ mod tests {
         let status = blocking(move || {
             let mut c = AvroClient::connect(&client(port, false)).expect("connect");
             let events: Vec<Event> = (0..8).map(|i| Event::new(format!("e{i}"))).collect();
-            c.append_batch(&events).expect("answer")
+            c.append_batch(&wire_batch(&events)).expect("answer")
         })
         .await;
         assert_eq!(status, Status::Failed);
@@ -429,8 +341,8 @@ mod tests {
             let mut c = AvroClient::connect(&client(port, false)).expect("connect");
             let four: Vec<Event> = (0..4).map(|i| Event::new(format!("e{i}"))).collect();
             (
-                c.append_batch(&four).expect("answer"),
-                c.append_batch(&four[..3]).expect("answer"),
+                c.append_batch(&wire_batch(&four)).expect("answer"),
+                c.append_batch(&wire_batch(&four[..3])).expect("answer"),
             )
         })
         .await;
@@ -476,7 +388,7 @@ mod tests {
                 server_hash: foreign_hash,
             }
             .encode();
-            first.extend(crate::avro_ipc::call::encode_append(&Event::new("x")));
+            first.extend(avro_ipc::call::encode_append(wire(&Event::new("x"))));
             let foreign_text = PROTOCOL_JSON.replace("\"doc\":\"*", "\"doc\":\"");
             let mut second = HandshakeRequest {
                 client_hash: foreign_hash,
@@ -484,9 +396,9 @@ mod tests {
                 server_hash: foreign_hash,
             }
             .encode();
-            second.extend(crate::avro_ipc::call::encode_append(&Event::new("x")));
+            second.extend(avro_ipc::call::encode_append(wire(&Event::new("x"))));
             // Third call on the same connection: no handshake any more.
-            let third = crate::avro_ipc::call::encode_append(&Event::new("y"));
+            let third = avro_ipc::call::encode_append(wire(&Event::new("y")));
             raw_call(port, &[first, second, third])
         })
         .await;
@@ -522,10 +434,13 @@ mod tests {
             assert_eq!(n, 0, "closed without an answer");
             // A plain client against a plain source still works.
             let mut c = AvroClient::connect(&client(port, false)).expect("connect");
-            assert_eq!(c.append(&Event::new("ok")).expect("append"), Status::Ok);
+            assert_eq!(
+                c.append(wire(&Event::new("ok"))).expect("append"),
+                Status::Ok
+            );
             // A compressing client against a plain source gets a clear error, not a hang.
             let mut z = AvroClient::connect(&client(port, true)).expect("connect");
-            let err = z.append(&Event::new("z")).expect_err("mismatch");
+            let err = z.append(wire(&Event::new("z"))).expect_err("mismatch");
             assert!(
                 matches!(err, ClientError::Closed { .. } | ClientError::Io { .. }),
                 "{err}"
@@ -545,7 +460,7 @@ mod tests {
         let port = h.port;
         let err = blocking(move || {
             let mut c = AvroClient::connect(&client(port, false)).expect("tcp connects");
-            c.append(&Event::new("x")).expect_err("refused")
+            c.append(wire(&Event::new("x"))).expect_err("refused")
         })
         .await;
         assert!(
@@ -555,72 +470,5 @@ mod tests {
         assert!(h.channel.is_empty());
         h.stop.trigger();
         h.task.await.expect("stopped");
-    }
-
-    fn parse(pairs: &[(&str, &str)]) -> (AvroSourceConfig, Vec<String>) {
-        let list = entries_under("a1.sources.r1.", pairs);
-        let ctx = ctx_under("a1.sources.r1.", &list);
-        let cfg = AvroSourceConfig::parse(&ctx);
-        let errors = ctx
-            .finish("source r1")
-            .errors
-            .iter()
-            .map(|p| p.display(std::path::Path::new("f")).to_string())
-            .collect();
-        (cfg, errors)
-    }
-
-    #[test]
-    fn keys_defaults_and_errors_name_the_key() {
-        let (cfg, errors) = parse(&[("bind", "0.0.0.0"), ("port", "4141")]);
-        assert!(errors.is_empty(), "{errors:?}");
-        assert_eq!(cfg.threads, None);
-        assert_eq!(cfg.compression, CompressionType::None);
-        let (cfg, errors) = parse(&[("bind", "0.0.0.0"), ("port", "4141"), ("threads", "0")]);
-        assert!(errors.is_empty(), "{errors:?}");
-        assert_eq!(cfg.threads, None);
-        assert_eq!(cfg.ip_filter, None);
-        let (cfg, errors) = parse(&[
-            ("bind", "0.0.0.0"),
-            ("port", "4141"),
-            ("threads", "4"),
-            ("compression-type", "DEFLATE"),
-            ("ipFilter", "true"),
-            ("ipFilterRules", "allow:ip:127.*,deny:ip:*"),
-        ]);
-        assert!(errors.is_empty(), "{errors:?}");
-        assert_eq!(cfg.threads, Some(4));
-        assert_eq!(cfg.compression, CompressionType::Deflate);
-        assert!(cfg.ip_filter.is_some());
-        let (_, errors) = parse(&[
-            ("bind", "0.0.0.0"),
-            ("port", "4141"),
-            ("compression-type", "gzip"),
-            ("ssl", "true"),
-            ("ipFilter", "true"),
-        ]);
-        let all = errors.join("\n");
-        assert!(
-            all.contains("a1.sources.r1.compression-type: expected none or deflate"),
-            "{all}"
-        );
-        assert!(
-            all.contains("a1.sources.r1.ssl: Sluice's avro source has no SSL/TLS"),
-            "{all}"
-        );
-        assert!(
-            all.contains("a1.sources.r1.ipFilterRules: required when ipFilter is true"),
-            "{all}"
-        );
-        let (_, errors) = parse(&[
-            ("bind", "0.0.0.0"),
-            ("port", "4141"),
-            ("ipFilter", "true"),
-            ("ipFilterRules", "allow:ip:*,nope"),
-        ]);
-        assert!(
-            errors.join("\n").contains("invalid ipFilter rule \"nope\""),
-            "{errors:?}"
-        );
     }
 }

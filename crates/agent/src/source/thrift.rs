@@ -32,17 +32,64 @@
 use super::{BoxFuture, EventDrivenSource, SourceContext, SourceError};
 use crate::config::context::Ctx;
 use crate::stop::Stop;
-use crate::thrift_rpc::frame::{self, FrameError};
-use crate::thrift_rpc::wire::{self, Method, Request, Status};
-use crate::thrift_rpc::{reject_security, Protocol};
+use crate::thrift_event;
 use file_channel::Event;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
+use thrift_rpc::frame::{self, FrameError};
+use thrift_rpc::wire::{self, Method, Request, Status};
+use thrift_rpc::Protocol;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+
+/// Reads the `protocol` key of the thrift source and sink: `compact` (the default) or
+/// `binary`, in any case.
+pub fn parse_protocol(ctx: &Ctx<'_>) -> Protocol {
+    let Some(value) = ctx.string("protocol") else {
+        return Protocol::Compact;
+    };
+    match value.trim().to_ascii_lowercase().as_str() {
+        "compact" => Protocol::Compact,
+        "binary" => Protocol::Binary,
+        _ => {
+            ctx.error(
+                "protocol",
+                format!(
+                    "unknown Thrift protocol \"{}\"; known: compact, binary",
+                    value.trim()
+                ),
+            );
+            Protocol::Compact
+        }
+    }
+}
+
+/// Rejects Flume's `ssl` and `kerberos` switches when set to true (Sluice's Thrift components
+/// speak plain TCP only) and marks the keys that only matter with them as read, with a warning
+/// when present, so they are not reported as unknown. `extra` lists those keys.
+pub fn reject_security(ctx: &Ctx<'_>, what: &str, extra: &[&str]) {
+    for key in ["ssl", "kerberos"] {
+        if ctx.bool(key, false) {
+            ctx.error(
+                key,
+                format!(
+                    "{key} = true is not supported by Sluice's {what}; it speaks plain TCP only"
+                ),
+            );
+        }
+    }
+    for key in extra {
+        if ctx.get(key).is_some() {
+            ctx.warn(
+                key,
+                format!("ignored: Sluice's {what} supports neither ssl nor kerberos"),
+            );
+        }
+    }
+}
 
 /// Configuration of a thrift source.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -86,7 +133,7 @@ impl ThriftSourceConfig {
             bind,
             port,
             threads: (threads > 0).then_some(threads as u32),
-            protocol: Protocol::parse(ctx),
+            protocol: parse_protocol(ctx),
         }
     }
 }
@@ -195,7 +242,7 @@ async fn handle(mut socket: TcpStream, peer: String, shared: Arc<Shared>, stop: 
                 seqid,
                 events,
             }) => {
-                let status = process(&shared, method, events).await;
+                let status = process(&shared, method, thrift_event::from_wire_batch(events)).await;
                 wire::encode_reply(shared.protocol, method.name(), seqid, status)
             }
             Ok(Request::UnknownMethod {
@@ -274,8 +321,9 @@ mod tests {
     use super::*;
     use crate::source::test_context;
     use crate::source::test_support::{ctx, entries};
-    use crate::thrift_rpc::client::{ClientConfig, Connection};
+    use crate::thrift_event::wire_batch;
     use std::io::{Read, Write};
+    use thrift_rpc::client::{ClientConfig, Connection};
 
     #[test]
     fn parse_flume_keys_and_refuse_ssl() {
@@ -381,10 +429,12 @@ mod tests {
                 let batch: Vec<Event> = (0..2)
                     .map(|i| Event::new(format!("e{i}")).with_header("n", i.to_string()))
                     .collect();
-                let ok = c.append_batch(&batch).expect("call");
+                let ok = c.append_batch(&wire_batch(&batch)).expect("call");
                 // Two more do not fit a channel of 3: the whole call is refused.
-                let failed = c.append_batch(&batch).expect("call");
-                let appended = c.call(Method::Append, &[Event::new("one")]).expect("call");
+                let failed = c.append_batch(&wire_batch(&batch)).expect("call");
+                let appended = c
+                    .call(Method::Append, &wire_batch(&[Event::new("one")]))
+                    .expect("call");
                 (ok, failed, appended)
             })
             .await
@@ -414,11 +464,12 @@ mod tests {
             assert!(buf.is_empty());
             // The binary protocol against a compact server: closed, nothing put.
             let mut c = client(port, Protocol::Binary);
-            assert!(c.append_batch(&[Event::new("x")]).is_err());
+            assert!(c.append_batch(&wire_batch(&[Event::new("x")])).is_err());
             // The server still serves.
             let mut c = client(port, Protocol::Compact);
             assert_eq!(
-                c.append_batch(&[Event::new("y")]).expect("call"),
+                c.append_batch(&wire_batch(&[Event::new("y")]))
+                    .expect("call"),
                 Status::Ok
             );
         })

@@ -1,13 +1,12 @@
-//! A blocking `ThriftSourceProtocol` client for the `thrift` sink: one TCP connection, one
-//! call at a time, every call bounded by a deadline (`request-timeout`) and the connection by
-//! `connect-timeout`. The sink runs on its own runner thread, so blocking I/O is what it needs;
-//! a connection that failed in any way is dropped by the sink and a new one opened for the next
+//! A blocking `ThriftSourceProtocol` client, as a sink needs it: one TCP connection, one
+//! call at a time, every call bounded by a deadline (`request_timeout_ms`) and the connection
+//! by `connect_timeout_ms`. A sink runs on its own thread, so blocking I/O is what it needs; a
+//! connection that failed in any way is meant to be dropped and a new one opened for the next
 //! batch.
 
-use super::frame::{self, FrameError};
-use super::wire::{self, Method, Status, WireError};
-use super::Protocol;
-use file_channel::Event;
+use crate::frame::{self, FrameError};
+use crate::wire::{self, EventRef, Method, Status, WireError};
+use crate::Protocol;
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
@@ -130,12 +129,12 @@ impl Connection {
     }
 
     /// Calls `appendBatch(events)` and returns the server's status.
-    pub fn append_batch(&mut self, events: &[Event]) -> Result<Status, ClientError> {
+    pub fn append_batch(&mut self, events: &[EventRef<'_>]) -> Result<Status, ClientError> {
         self.call(Method::AppendBatch, events)
     }
 
     /// Calls `method` with `events` (`append` sends the first).
-    pub fn call(&mut self, method: Method, events: &[Event]) -> Result<Status, ClientError> {
+    pub fn call(&mut self, method: Method, events: &[EventRef<'_>]) -> Result<Status, ClientError> {
         let seqid = self.next_seqid;
         self.next_seqid = self.next_seqid.wrapping_add(1);
         let request =

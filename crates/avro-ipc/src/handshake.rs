@@ -6,7 +6,7 @@
 //! On Avro's Netty transport the connection is stateful: the handshake rides on the first
 //! call only; once it succeeded, calls carry no handshake.
 
-use super::WireError;
+use crate::WireError;
 use apache_avro::reader::datum::GenericDatumReader;
 use apache_avro::types::Value;
 use apache_avro::writer::datum::GenericDatumWriter;

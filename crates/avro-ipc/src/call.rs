@@ -6,14 +6,13 @@
 //! `boolean` error flag, then the `Status` enum, or on error the union of the message's
 //! errors with `string` first; Flume declares none, so the union is `["string"]`.
 
-use super::protocol::Status;
-use super::WireError;
-use crate::avro_event;
+use crate::event::{self as avro_event, AvroFlumeEvent, EventRef};
+use crate::protocol::Status;
+use crate::WireError;
 use apache_avro::reader::datum::GenericDatumReader;
 use apache_avro::types::Value;
 use apache_avro::writer::datum::GenericDatumWriter;
 use apache_avro::Schema;
-use file_channel::Event;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
@@ -81,9 +80,9 @@ fn empty_metadata(out: &mut Vec<u8>) {
 #[derive(Clone, Debug, PartialEq)]
 pub enum Request {
     /// `append(event)`.
-    Append(Event),
+    Append(AvroFlumeEvent),
     /// `appendBatch(events)`.
-    AppendBatch(Vec<Event>),
+    AppendBatch(Vec<AvroFlumeEvent>),
     /// Empty message name: a handshake without a call.
     Ping,
     /// A message Flume's protocol does not have (parameters not read).
@@ -91,21 +90,21 @@ pub enum Request {
 }
 
 /// An `appendBatch` request (empty metadata).
-pub fn encode_append_batch(events: &[Event]) -> Vec<u8> {
+pub fn encode_append_batch(events: &[EventRef<'_>]) -> Vec<u8> {
     let s = schemas();
     let mut out = Vec::with_capacity(events.iter().map(|e| e.body.len() + 16).sum::<usize>() + 32);
     empty_metadata(&mut out);
     write(&s.name, Value::String(APPEND_BATCH.into()), &mut out);
     write(
         &s.events,
-        Value::Array(events.iter().map(avro_event::to_value).collect()),
+        Value::Array(events.iter().copied().map(avro_event::to_value).collect()),
         &mut out,
     );
     out
 }
 
 /// An `append` request (empty metadata).
-pub fn encode_append(event: &Event) -> Vec<u8> {
+pub fn encode_append(event: EventRef<'_>) -> Vec<u8> {
     let mut out = Vec::new();
     empty_metadata(&mut out);
     write(&schemas().name, Value::String(APPEND.into()), &mut out);
@@ -113,7 +112,7 @@ pub fn encode_append(event: &Event) -> Vec<u8> {
     out
 }
 
-fn events_of(value: Value) -> Result<Vec<Event>, WireError> {
+fn events_of(value: Value) -> Result<Vec<AvroFlumeEvent>, WireError> {
     let Value::Array(items) = value else {
         return Err(WireError::datum("appendBatch events", "not an array"));
     };
@@ -219,8 +218,12 @@ mod tests {
 
     #[test]
     fn golden_bytes_of_an_append_batch_call() {
-        let events = [Event::new("hi").with_header("k", "v"), Event::new("")];
-        let bytes = encode_append_batch(&events);
+        let events = [
+            AvroFlumeEvent::new("hi").with_header("k", "v"),
+            AvroFlumeEvent::new(""),
+        ];
+        let refs: Vec<EventRef<'_>> = events.iter().map(EventRef::from).collect();
+        let bytes = encode_append_batch(&refs);
         let mut want = vec![0x00]; // empty metadata map
         want.push(0x16); // name length 11 (zigzag 22)
         want.extend(b"appendBatch");
@@ -240,7 +243,7 @@ mod tests {
 
     #[test]
     fn golden_bytes_of_append_and_ping_and_unknown() {
-        let bytes = encode_append(&Event::new("x"));
+        let bytes = encode_append((&AvroFlumeEvent::new("x")).into());
         assert_eq!(
             bytes,
             [0x00, 0x0c, b'a', b'p', b'p', b'e', b'n', b'd', 0x00, 0x02, b'x']

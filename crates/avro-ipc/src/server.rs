@@ -1,21 +1,23 @@
-//! One connection of the avro source: read frames, do the handshake on the first call (Avro's
-//! Netty transport is stateful), then answer calls one at a time in the order received.
+//! One connection of an `AvroSourceProtocol` server (the avro source): read frames, do the
+//! handshake on the first call (Avro's Netty transport is stateful), then answer calls one at a
+//! time in the order received, each by the [`CallHandler`] the user supplies.
 //!
 //! Anything that is not Avro IPC of Flume's protocol (broken framing, a zlib stream where none
 //! is expected or the reverse, undecodable data, a foreign protocol) ends the connection with
-//! one warning naming the peer and what was wrong; nothing a peer sends can make the source
-//! panic or allocate more than [`frame::MAX_FRAME_BYTES`] for one message.
+//! one warning naming the peer and what was wrong; nothing a peer sends can make the server
+//! panic or allocate more than [`frame::MAX_FRAME_BYTES`] for one message. Accepting
+//! connections, and deciding which peers may connect, is the user's.
 
-use super::call::{self, Request, Response};
-use super::compression::{Incoming, Outgoing};
-use super::frame::{self, FrameDecoder};
-use super::handshake::{HandshakeMatch, HandshakeRequest, HandshakeResponse};
-use super::protocol::{self, PROTOCOL_JSON};
-use super::WireError;
-use crate::source::BoxFuture;
-use crate::stop::Stop;
+use crate::call::{self, Request, Response};
+use crate::compression::{Incoming, Outgoing};
+use crate::frame::{self, FrameDecoder};
+use crate::handshake::{HandshakeMatch, HandshakeRequest, HandshakeResponse};
+use crate::protocol::{self, PROTOCOL_JSON};
+use crate::WireError;
 use std::collections::HashSet;
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -29,12 +31,15 @@ const MAX_KNOWN_CLIENTS: usize = 1024;
 /// Longest wait for a peer to take a response before the connection is dropped.
 const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// A boxed future that can move between threads.
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
 /// Answers the calls of a connection (`append` and `appendBatch`).
 pub type CallHandler = Arc<dyn Fn(Request) -> BoxFuture<Response> + Send + Sync>;
 
-/// What the connections of one source share.
+/// What the connections of one server (one source) share.
 pub struct ServerShared {
-    /// The source's name, for logs.
+    /// The server's (source's) name, for logs.
     pub source: Arc<str>,
     /// `compression-type = deflate`: zlib in both directions, at this level for responses.
     pub deflate_level: Option<u32>,
@@ -118,14 +123,15 @@ impl Connection {
     }
 }
 
-/// Serves one accepted connection until the peer closes it, it misbehaves, or `stop` is set
-/// (calls already received are answered first).
+/// Serves one accepted connection until the peer closes it, it misbehaves, or `stop`
+/// completes (calls already received are answered first).
 pub async fn serve_connection(
     mut socket: TcpStream,
     peer: SocketAddr,
     shared: Arc<ServerShared>,
-    stop: Stop,
+    stop: impl Future<Output = ()>,
 ) {
+    tokio::pin!(stop);
     let source = shared.source.clone();
     let mut incoming = Incoming::new(shared.deflate_level.is_some());
     let mut outgoing = Outgoing::new(shared.deflate_level);
@@ -137,7 +143,7 @@ pub async fn serve_connection(
     let mut chunk = vec![0u8; READ_CHUNK_BYTES];
     loop {
         let n = tokio::select! {
-            () = stop.wait() => break,
+            () = &mut stop => break,
             read = socket.read(&mut chunk) => match read {
                 Ok(0) => break,
                 Ok(n) => n,

@@ -1,19 +1,19 @@
-//! The avro sink's connection: a blocking TCP client (the sink runs on its own runner thread)
-//! that connects within `connect-timeout`, does the handshake on its first call, and sends
-//! calls one at a time, each answered within `request-timeout`.
+//! A blocking `AvroSourceProtocol` client, as a sink needs it (a sink runs on its own
+//! thread): it connects within `connect_timeout_ms`, does the handshake on its first call, and
+//! sends calls one at a time, each answered within `request_timeout_ms`.
 //!
 //! Handshake, as Avro's Java `Requestor` does it: the first call carries our hash and our
 //! guess of the server's (ours, or the one the server told us); if the server answers `NONE`
 //! (it does not know our hash) the call was not executed and is sent again with our protocol
 //! text. A server that still refuses, or whose protocol lacks Flume's messages, is an error.
 
-use super::call::{self, Response};
-use super::compression::{Incoming, Outgoing};
-use super::frame::{self, Frame, FrameDecoder};
-use super::handshake::{HandshakeMatch, HandshakeRequest, HandshakeResponse};
-use super::protocol::{self, Status, PROTOCOL_JSON};
-use super::WireError;
-use file_channel::Event;
+use crate::call::{self, Response};
+use crate::compression::{Incoming, Outgoing};
+use crate::event::EventRef;
+use crate::frame::{self, Frame, FrameDecoder};
+use crate::handshake::{HandshakeMatch, HandshakeRequest, HandshakeResponse};
+use crate::protocol::{self, Status, PROTOCOL_JSON};
+use crate::WireError;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
@@ -91,7 +91,7 @@ pub enum ClientError {
     },
 }
 
-/// A connection to an avro source.
+/// A connection to an `AvroSourceProtocol` server (an avro source, Flume's or Sluice's).
 #[derive(Debug)]
 pub struct AvroClient {
     stream: TcpStream,
@@ -146,12 +146,12 @@ impl AvroClient {
     }
 
     /// `appendBatch(events)`.
-    pub fn append_batch(&mut self, events: &[Event]) -> Result<Status, ClientError> {
+    pub fn append_batch(&mut self, events: &[EventRef<'_>]) -> Result<Status, ClientError> {
         self.call(&call::encode_append_batch(events))
     }
 
     /// `append(event)`.
-    pub fn append(&mut self, event: &Event) -> Result<Status, ClientError> {
+    pub fn append(&mut self, event: EventRef<'_>) -> Result<Status, ClientError> {
         self.call(&call::encode_append(event))
     }
 
