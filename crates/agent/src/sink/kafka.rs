@@ -15,8 +15,9 @@
 //!
 //! # Delivery
 //!
-//! One call to `process` takes up to `flumeBatchSize` events, hands them all to the producer,
-//! flushes, and checks a delivery report for every record; only when every record was
+//! One call of the drain loop ([`super::drain`]) takes up to `flumeBatchSize` events;
+//! `deliver` hands them all to the producer, flushes, and checks a delivery report for every
+//! record; only when every record was
 //! acknowledged (and, with transactions, the transaction committed) is the channel take
 //! committed. Any failure — an unknown topic, a non-numeric partition header, brokers
 //! unreachable until the delivery timeout — purges what is still queued, aborts the transaction,
@@ -39,11 +40,10 @@
 //! `process` (and again after a failed transactional setup), so a broken cluster is counted in
 //! `ConnectionFailedCount` and retried, not a start-up failure.
 
-use super::{count_batch, Sink, SinkContext, SinkError};
+use super::{Deliver, SinkContext, SinkError};
 use crate::config::context::Ctx;
 use crate::kafka::{self, ClientProperty, Role};
 use crate::metrics::{ExtraCounters, Metric, Value};
-use crate::runner::Status;
 use file_channel::Event;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Message, OwnedHeaders};
@@ -340,6 +340,8 @@ pub struct KafkaSink {
     producer: Option<BaseProducer<DeliveryContext>>,
     /// Numbers the batches, so late delivery reports of a failed one are told apart.
     batch_seq: usize,
+    /// When the current batch's take began (for `KafkaEventSendTimer`).
+    batch_started: Instant,
 }
 
 impl std::fmt::Debug for KafkaSink {
@@ -363,6 +365,7 @@ impl KafkaSink {
             kafka_counters,
             producer: None,
             batch_seq: 0,
+            batch_started: Instant::now(),
         }
     }
 
@@ -473,7 +476,7 @@ impl KafkaSink {
     }
 
     /// Sends `records`, flushes, and checks every report; with transactions, commits it.
-    fn deliver(&mut self, records: Vec<Prepared>) -> Result<(), String> {
+    fn send_batch(&mut self, records: Vec<Prepared>) -> Result<(), String> {
         let deadline = Instant::now() + self.flush_timeout();
         let transactional = self.config.transactional_id.is_some();
         self.batch_seq = self.batch_seq.wrapping_add(1);
@@ -577,73 +580,45 @@ impl KafkaSink {
     }
 }
 
-impl Sink for KafkaSink {
-    fn name(&self) -> &str {
-        &self.ctx.name
+impl Deliver for KafkaSink {
+    fn context(&self) -> &SinkContext {
+        &self.ctx
     }
 
-    fn process(&mut self) -> Result<Status, SinkError> {
+    fn batch_size(&self) -> usize {
+        self.config.batch_size as usize
+    }
+
+    fn before_take(&mut self) -> Result<(), SinkError> {
         self.ensure_producer()?;
-        let c = self.ctx.counters.clone();
-        let batch = self.config.batch_size as usize;
-        let started = Instant::now();
-        let mut tx = self.ctx.channel.transaction();
-        let mut records = Vec::with_capacity(batch.min(1024));
-        let mut bad_event = None;
-        while records.len() < batch {
-            match tx.take() {
-                Ok(Some(e)) => {
-                    c.event_drain_attempt_count.fetch_add(1, Relaxed);
-                    match self.prepare(&e) {
-                        Ok(r) => records.push(r),
-                        Err(why) => {
-                            bad_event = Some(why);
-                            break;
-                        }
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    c.channel_read_fail.fetch_add(1, Relaxed);
-                    tx.rollback();
-                    self.kafka_counters.rollback_count.fetch_add(1, Relaxed);
-                    return Err(self.ctx.channel_error(e));
-                }
-            }
-        }
-        let taken = records.len();
-        let result = match bad_event {
-            Some(why) => Err(why),
-            None if taken == 0 => Ok(()),
-            None => self.deliver(records),
-        };
+        self.batch_started = Instant::now();
+        Ok(())
+    }
+
+    fn deliver(&mut self, events: Vec<Event>) -> Result<(), SinkError> {
+        let taken = events.len();
+        let result = events
+            .iter()
+            .map(|e| self.prepare(e))
+            .collect::<Result<Vec<_>, _>>()
+            .and_then(|records| self.send_batch(records));
         if let Err(why) = result {
-            c.event_write_fail.fetch_add(1, Relaxed);
+            self.ctx.counters.event_write_fail.fetch_add(1, Relaxed);
             self.clean_up_failed_batch();
-            tx.rollback();
-            self.kafka_counters.rollback_count.fetch_add(1, Relaxed);
             return Err(self.failure(format!("failed to publish events: {why}")));
         }
-        if taken > 0 {
-            self.kafka_counters
-                .kafka_event_send_timer_ms
-                .fetch_add(started.elapsed().as_millis() as u64, Relaxed);
-        }
-        if let Err(e) = tx.commit() {
-            c.channel_read_fail.fetch_add(1, Relaxed);
-            return Err(self.ctx.channel_error(e));
-        }
-        c.event_drain_success_count.fetch_add(taken as u64, Relaxed);
-        count_batch(&c, taken, batch);
+        self.kafka_counters
+            .kafka_event_send_timer_ms
+            .fetch_add(self.batch_started.elapsed().as_millis() as u64, Relaxed);
         tracing::debug!(sink = %self.ctx.name, events = taken, "batch published");
-        Ok(if taken < batch {
-            Status::Backoff
-        } else {
-            Status::Ready
-        })
+        Ok(())
     }
 
-    fn stop(&mut self) {
+    fn rolled_back(&mut self) {
+        self.kafka_counters.rollback_count.fetch_add(1, Relaxed);
+    }
+
+    fn on_stop(&mut self) {
         if let Some(p) = self.producer.take() {
             if let Err(e) = p.flush(Duration::from_secs(5)) {
                 tracing::warn!(sink = %self.ctx.name, error = %e, "flush on stop did not complete");

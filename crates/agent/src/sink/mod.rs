@@ -3,17 +3,24 @@
 //! into the channel for the next attempt (or for another sink of a failover or load-balancing
 //! group).
 //!
+//! Every sink runs the one drain loop of [`drain`] (take → deliver → commit, or roll back; back
+//! off only when the channel gave nothing): a sink implements [`Deliver`], which says how to
+//! deliver a batch, and is thereby a [`Sink`].
+//!
 //! To add a sink: a module with a config struct parsed from a [`Ctx`] (Flume's keys and
-//! defaults), a type implementing [`Sink`], an entry in [`SINK_TYPES`], and arms in
+//! defaults), a type implementing [`Deliver`], an entry in [`SINK_TYPES`], and arms in
 //! [`SinkSettings`], [`SinkSettings::parse`], [`SinkSettings::batch_size`] and [`build`].
 
 pub mod avro;
+pub mod drain;
 pub mod file_roll;
 pub mod kafka;
 pub mod logger;
 pub mod null;
 pub mod serializer;
 pub mod thrift;
+
+pub use drain::Deliver;
 
 use crate::channel::{Channel, ChannelError};
 use crate::config::context::Ctx;
@@ -108,11 +115,13 @@ pub enum SinkError {
     },
 }
 
-/// A sink. Called from one runner thread; `process` may block on output.
+/// A sink, as its sink processor drives it. Called from one runner thread; `process` may block
+/// on output. Every sink of ours is a [`Deliver`] and gets this trait from [`drain`].
 pub trait Sink: Send {
     /// The sink's name.
     fn name(&self) -> &str;
-    /// Takes up to one batch and delivers it: [`Status::Backoff`] if the channel had nothing.
+    /// Takes up to one batch and delivers it: [`Status::Backoff`] if the channel had nothing,
+    /// [`Status::Ready`] otherwise (a partial batch too).
     fn process(&mut self) -> Result<Status, SinkError>;
     /// Flushes and closes the output; called once, after the last `process`.
     fn stop(&mut self) {}
