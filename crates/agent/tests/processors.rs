@@ -195,15 +195,11 @@ fn load_balance_backs_a_failing_sink_off_for_2_then_3_seconds_and_shares_again()
     let run = start(
         "\
 a1.sinkgroups.g1.processor.type = load_balance
-a1.sinkgroups.g1.processor.selector = random
+a1.sinkgroups.g1.processor.selector = round_robin
 a1.sinkgroups.g1.processor.backoff = true
 a1.sinkgroups.g1.processor.selector.maxTimeOut = 3000
 ",
     );
-    // `random`, not `round_robin`: with one event per wake-up, a round robin of two sinks
-    // that both report Ready after a partial batch (the one back-off rule) calls the second
-    // sink at once on the empty channel, so every event lands on the same sink and k1 might
-    // never be called with events (docs/agent.md, "Sink back-off").
     // Back-off after the n-th consecutive failure: min(3000, 1000·2^n) ms.
     let times = failure_times(&run, 4);
     assert_gap(&times, 0, 2000);

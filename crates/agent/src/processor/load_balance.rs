@@ -3,6 +3,12 @@
 //!
 //! - Each call orders the available sinks (round robin: starting one further each call; random:
 //!   a random permutation) and calls them in that order until one does not fail.
+//! - Unlike Flume, a round-robin call that ends in [`Status::Backoff`] (the sink's channel gave
+//!   nothing) does not move the rotation on. Sinks report Ready after any batch taken, and the
+//!   runner wakes at the next commit, so with one event per wake-up Flume's rotation would
+//!   call sink A with the event and sink B at once on the empty channel, every time: one sink
+//!   would get every event (and a broken one would never be tried). Rotating on deliveries
+//!   only, the sinks take turns.
 //! - With `backoff`, a failed sink is unavailable until its restore time: a failure within
 //!   (its last back-off + 1 hour) of the previous one adds one to its consecutive failures
 //!   (at most 16), otherwise they restart at 1; the back-off is
@@ -132,8 +138,14 @@ impl LoadBalance {
 
 impl SinkProcessor for LoadBalance {
     fn process(&mut self) -> Result<Status, SinkError> {
+        let head = self.next_head;
         for i in self.order() {
             match self.sinks[i].process() {
+                Ok(Status::Backoff) => {
+                    // Nothing was taken: the turn is not used up (see the module doc).
+                    self.next_head = head;
+                    return Ok(Status::Backoff);
+                }
                 Ok(s) => return Ok(s),
                 Err(e) => {
                     tracing::warn!(group = %self.group, error = %e, "sink failed; trying the next one");
