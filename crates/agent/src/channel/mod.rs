@@ -17,7 +17,7 @@ use file_channel::{Event, FileChannel};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub use file::{FileChannelSettings, PendingEngineOptions, RecoveryMode};
+pub use file::{DualCheckpointOptions, FileChannelSettings};
 pub use memory::{MemoryChannel, MemoryChannelConfig, MemoryError};
 
 /// The channel types we implement.
@@ -116,7 +116,7 @@ impl Channel {
     pub fn open(name: &str, settings: &ChannelSettings) -> Result<Self, OpenError> {
         let kind = match settings {
             ChannelSettings::File(s) => {
-                for w in s.pending_warnings() {
+                for w in s.no_effect_warnings() {
                     tracing::warn!(
                         channel = name,
                         "{w} is accepted but the engine does not act on it yet"

@@ -644,7 +644,7 @@ impl<'a> Builder<'a> {
                     .iter()
                     .map(|d| (clean(d), "dataDirs")),
             );
-            if let Some(b) = &f.pending.backup_checkpoint_dir {
+            if let Some(b) = &f.dual_checkpoints.backup_checkpoint_dir {
                 dirs.push((clean(b), "backupCheckpointDir"));
             }
             for (d, key) in &dirs {
