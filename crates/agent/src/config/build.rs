@@ -20,15 +20,16 @@
 use super::context::{Ctx, Entry};
 use super::problem::{Diagnostics, Problem};
 use super::registry::{
-    resolve, unknown_message, Resolved, TypeName, FLUME_ONLY_CHANNELS, FLUME_ONLY_INTERCEPTORS,
-    FLUME_ONLY_SELECTORS, FLUME_ONLY_SINKS, FLUME_ONLY_SOURCES,
+    resolve, unknown_message, FlumeType, Registration, Resolved, FLUME_ONLY_CHANNELS,
+    FLUME_ONLY_INTERCEPTORS, FLUME_ONLY_PROCESSORS, FLUME_ONLY_SELECTORS, FLUME_ONLY_SINKS,
+    FLUME_ONLY_SOURCES,
 };
 use super::{env, properties, AgentConfig, ChannelSpec, SinkGroupSpec, SinkSpec, SourceSpec};
 use crate::channel::{ChannelSettings, CHANNEL_TYPES};
 use crate::interceptor::INTERCEPTOR_TYPES;
 use crate::processor::{ProcessorSpec, PROCESSOR_TYPES};
 use crate::selector::{Selector, SELECTOR_TYPES};
-use crate::sink::{SinkSettings, SINK_TYPES};
+use crate::sink::SINK_TYPES;
 use crate::source::{SourceSettings, SOURCE_TYPES};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -276,12 +277,12 @@ impl<'a> Builder<'a> {
     }
 
     /// Resolves `type`; records the problem and returns `None` if it is missing or unknown.
-    fn resolve_type(
+    fn resolve_type<P>(
         ctx: &Ctx<'_>,
         kind: &str,
-        known: &[TypeName],
-        flume_only: &[(&'static str, &'static str)],
-    ) -> Option<&'static str> {
+        known: &'static [Registration<P>],
+        flume_only: &'static [FlumeType],
+    ) -> Option<&'static Registration<P>> {
         let Some(e) = ctx.get("type") else {
             ctx.error_at(ctx.anchor_line(), "type", "required key is missing");
             return None;
@@ -312,14 +313,14 @@ impl<'a> Builder<'a> {
         let mut out = Vec::new();
         for name in names {
             let ctx = self.sections["channels"].ctx(&prefix, &name);
-            let Some(alias) =
+            let Some(registration) =
                 Self::resolve_type(&ctx, "channel", CHANNEL_TYPES, FLUME_ONLY_CHANNELS)
             else {
                 self.channel_info.insert(name.clone(), None);
                 self.merge(ctx, None);
                 continue;
             };
-            let settings = ChannelSettings::parse(alias, &ctx, home);
+            let settings = (registration.parse)(&ctx, home);
             let info = ChannelInfo {
                 transaction_capacity: settings.transaction_capacity(),
                 capacity_line: ctx.line("transactionCapacity"),
@@ -328,7 +329,7 @@ impl<'a> Builder<'a> {
             // other keys of the channel are wrong.
             let ok = !ctx.has_error_for("transactionCapacity");
             self.channel_info.insert(name.clone(), ok.then_some(info));
-            self.merge(ctx, Some(format!("{alias} channel {name}")));
+            self.merge(ctx, Some(format!("{} channel {name}", registration.alias)));
             out.push(ChannelSpec { name, settings });
         }
         out
@@ -385,7 +386,7 @@ impl<'a> Builder<'a> {
         let mut out = Vec::new();
         for name in names {
             let ctx = self.sections["sources"].ctx(&prefix, &name);
-            let alias = Self::resolve_type(&ctx, "source", SOURCE_TYPES, FLUME_ONLY_SOURCES);
+            let registration = Self::resolve_type(&ctx, "source", SOURCE_TYPES, FLUME_ONLY_SOURCES);
             let channels = ctx.list("channels");
             if !ctx.has("channels") {
                 ctx.error_at(
@@ -403,13 +404,14 @@ impl<'a> Builder<'a> {
                 }
                 self.check_channel(&ctx, "channels", c);
             }
-            let Some(alias) = alias else {
+            let Some(registration) = registration else {
                 self.merge(ctx, None);
                 continue;
             };
+            let alias = registration.alias;
             let selector_type = ctx.string_or("selector.type", "replicating");
             let selector = match resolve(&selector_type, SELECTOR_TYPES, FLUME_ONLY_SELECTORS) {
-                Resolved::Known(sel) => Selector::parse(sel, &ctx, &channels),
+                Resolved::Known(sel) => (sel.parse)(&ctx, &channels),
                 other => {
                     ctx.error(
                         "selector.type",
@@ -422,7 +424,7 @@ impl<'a> Builder<'a> {
                 }
             };
             let interceptors = self.interceptors(&ctx, &name);
-            let settings = SourceSettings::parse(alias, &ctx);
+            let settings = (registration.parse)(&ctx);
             let (key, size) = settings.batch_size();
             for c in &channels {
                 self.check_batch(&ctx, key, size, c);
@@ -461,10 +463,11 @@ impl<'a> Builder<'a> {
                 INTERCEPTOR_TYPES,
                 FLUME_ONLY_INTERCEPTORS,
             ) {
-                Some(alias) => {
-                    if let Some(i) = crate::interceptor::build(alias, &ictx) {
+                Some(registration) => {
+                    if let Some(i) = crate::interceptor::build(registration, &ictx) {
                         out.push(i);
                     }
+                    let alias = registration.alias;
                     self.merge(
                         ictx,
                         Some(format!("{alias} interceptor {name} of source {source}")),
@@ -482,7 +485,7 @@ impl<'a> Builder<'a> {
         let mut out = Vec::new();
         for name in names {
             let ctx = self.sections["sinks"].ctx(&prefix, &name);
-            let alias = Self::resolve_type(&ctx, "sink", SINK_TYPES, FLUME_ONLY_SINKS);
+            let registration = Self::resolve_type(&ctx, "sink", SINK_TYPES, FLUME_ONLY_SINKS);
             let channel = match ctx.get("channel") {
                 None if ctx.has("channels") => {
                     ctx.mark_used("channels");
@@ -521,11 +524,12 @@ impl<'a> Builder<'a> {
                     }
                 }
             };
-            let Some(alias) = alias else {
+            let Some(registration) = registration else {
                 self.merge(ctx, None);
                 continue;
             };
-            let settings = SinkSettings::parse(alias, &ctx);
+            let alias = registration.alias;
+            let settings = (registration.parse)(&ctx);
             if let Some(c) = &channel {
                 let (key, size) = settings.batch_size();
                 self.check_batch(&ctx, key, size, c);
@@ -590,8 +594,8 @@ impl<'a> Builder<'a> {
                 }
             }
             let ty = ctx.string_or("processor.type", "default");
-            let processor = match resolve(&ty, PROCESSOR_TYPES, &[]) {
-                Resolved::Known(alias) => ProcessorSpec::parse(alias, &ctx, &sinks),
+            let processor = match resolve(&ty, PROCESSOR_TYPES, FLUME_ONLY_PROCESSORS) {
+                Resolved::Known(registration) => (registration.parse)(&ctx, &sinks),
                 other => {
                     ctx.error(
                         "processor.type",

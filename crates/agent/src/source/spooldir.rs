@@ -38,6 +38,9 @@
 use super::durable_file::{remove_durably, sync_dir, write_atomic};
 use super::{Backoff, PollableSource, SourceContext, SourceError, Status};
 use crate::config::context::Ctx;
+use crate::config::registry::{
+    resolve, unknown_message, Resolved, DESERIALIZER_TYPES, FLUME_ONLY_DESERIALIZERS,
+};
 use crate::event::set_header;
 use file_channel::Event;
 use regex::Regex;
@@ -170,30 +173,12 @@ impl SpoolDirConfig {
             }
         }
         let deserializer = ctx.string_or("deserializer", "LINE");
-        let d = deserializer.trim();
-        if !(d.eq_ignore_ascii_case("LINE")
-            || d == "org.apache.flume.serialization.LineDeserializer$Builder")
-        {
-            let known = [
-                (
-                    "AVRO",
-                    "org.apache.flume.serialization.AvroEventDeserializer$Builder",
-                ),
-                (
-                    "BLOB",
-                    "org.apache.flume.sink.solr.morphline.BlobDeserializer$Builder",
-                ),
-            ];
-            let msg = match known
-                .iter()
-                .find(|(a, c)| a.eq_ignore_ascii_case(d) || *c == d)
-            {
-                Some((a, c)) => format!(
-                    "deserializer \"{d}\" is Flume's {a} deserializer ({c}), which Sluice does not have; known deserializers: LINE"
-                ),
-                None => format!("unknown deserializer \"{d}\"; known deserializers: LINE"),
-            };
-            ctx.error("deserializer", msg);
+        let resolved = resolve(&deserializer, DESERIALIZER_TYPES, FLUME_ONLY_DESERIALIZERS);
+        if !matches!(resolved, Resolved::Known(_)) {
+            ctx.error(
+                "deserializer",
+                unknown_message("deserializer", &deserializer, &resolved, DESERIALIZER_TYPES),
+            );
         }
         let tracking = ctx.string_or("trackingPolicy", "rename");
         if !tracking.trim().eq_ignore_ascii_case("rename") {
@@ -891,7 +876,10 @@ mod tests {
             ("consumeOrder", "newest"),
         ]);
         assert_eq!(errs.len(), 4, "{errs:?}");
-        assert!(errs[0].contains("Flume's AVRO deserializer"), "{errs:?}");
+        assert!(
+            errs[0].contains("`AVRO` is a Flume deserializer type"),
+            "{errs:?}"
+        );
         assert!(errs[1].contains("only UTF-8 is supported"), "{errs:?}");
         let (_, errs) = parse(&[]);
         assert_eq!(

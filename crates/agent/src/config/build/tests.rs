@@ -81,14 +81,14 @@ fn unknown_types_list_the_known_ones() {
         .collect::<Vec<_>>()
         .join(", ");
     let third = format!(
-        "bad.conf:9: a1.sinks.k1.type: sink type \"org.apache.flume.sink.hdfs.HDFSEventSink\" is Flume's hdfs sink (org.apache.flume.sink.hdfs.HDFSEventSink), which Sluice does not have; known sink types: {known_sinks}"
+        "bad.conf:9: a1.sinks.k1.type: `org.apache.flume.sink.hdfs.HDFSEventSink` is a Flume sink type (`hdfs`) that Sluice does not implement yet; known sink types: {known_sinks}"
     );
     assert!(third.contains("known sink types: logger, file_roll, null"));
     assert_eq!(
         check(&text),
         vec![
             first.as_str(),
-            "bad.conf:8: a1.channels.c1.type: channel type \"org.apache.flume.channel.kafka.KafkaChannel\" is Flume's kafka channel (org.apache.flume.channel.kafka.KafkaChannel), which Sluice does not have; known channel types: file, memory",
+            "bad.conf:8: a1.channels.c1.type: `org.apache.flume.channel.kafka.KafkaChannel` is a Flume channel type (`kafka`) that Sluice does not implement yet; known channel types: file, memory",
             third.as_str(),
         ]
     );
@@ -372,7 +372,7 @@ a1.sinks.k1.channel = c1
     assert_eq!(got[0], "bad.conf:6: a1.sources.r1.selector.default: required key is missing: events whose header matches no mapping would be dropped (Flume drops them silently)");
     assert_eq!(got[1], "bad.conf:8: a1.sources.r1.selector.mapping.CA: channel \"c3\" is not one of this source's channels (c1 c2)");
     assert!(got[2].starts_with("bad.conf:11: a1.sources.r1.interceptors.i1.regex: invalid regular expression \"([a-z]\": "), "{}", got[2]);
-    assert_eq!(got[3], "bad.conf:12: a1.sources.r1.interceptors.i2.type: interceptor type \"morphline\" is Flume's morphline interceptor (org.apache.flume.sink.solr.morphline.MorphlineInterceptor$Builder), which Sluice does not have; known interceptor types: timestamp, host, static, remove_header, search_replace, regex_filter, regex_extractor, uuid");
+    assert_eq!(got[3], "bad.conf:12: a1.sources.r1.interceptors.i2.type: `morphline` is a Flume interceptor type (org.apache.flume.sink.solr.morphline.MorphlineInterceptor$Builder) that Sluice does not implement yet; known interceptor types: timestamp, host, static, remove_header, search_replace, regex_filter, regex_extractor, uuid");
     assert_eq!(got[4], "warning: bad.conf:15: a1.sources.r1.interceptors.i3.vaule: unknown key for static interceptor i3 of source r1; it is ignored");
 }
 
