@@ -226,6 +226,53 @@ mod tests {
         assert_eq!(names(&log), vec!["k1", "k2", "k2", "k1", "k2"]);
     }
 
+    /// Takes from a shared pot of events: Ready while there is one, Backoff when empty.
+    struct Pot {
+        name: &'static str,
+        pot: Arc<Mutex<u32>>,
+        log: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl Sink for Pot {
+        fn name(&self) -> &str {
+            self.name
+        }
+        fn process(&mut self) -> Result<Status, SinkError> {
+            let mut pot = self.pot.lock().expect("lock");
+            if *pot == 0 {
+                return Ok(Status::Backoff);
+            }
+            *pot -= 1;
+            self.log.lock().expect("lock").push(self.name.to_owned());
+            Ok(Status::Ready)
+        }
+    }
+
+    #[test]
+    fn round_robin_turns_move_on_only_when_a_sink_took_something() {
+        let pot = Arc::new(Mutex::new(0));
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let sinks: Vec<Box<dyn Sink>> = ["k1", "k2"]
+            .into_iter()
+            .map(|name| {
+                Box::new(Pot {
+                    name,
+                    pot: pot.clone(),
+                    log: log.clone(),
+                }) as Box<dyn Sink>
+            })
+            .collect();
+        let mut lb = LoadBalance::new("g1", sinks, false, false, 30_000, ManualClock::at(0));
+        // One event per wake-up: the sink that took it reports Ready and is called again at
+        // once on the empty channel (Backoff); the next event still goes to the other sink.
+        for _ in 0..4 {
+            *pot.lock().expect("lock") = 1;
+            assert_eq!(lb.process().expect("ok"), Status::Ready);
+            assert_eq!(lb.process().expect("ok"), Status::Backoff);
+        }
+        assert_eq!(*log.lock().expect("lock"), ["k1", "k2", "k1", "k2"]);
+    }
+
     #[test]
     fn backoff_doubles_up_to_max_timeout() {
         let (mut lb, clock, log) = group(&[true, false], false, true, 5_000);
