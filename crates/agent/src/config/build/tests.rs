@@ -439,3 +439,39 @@ fn default_processor_needs_one_sink_and_config_filters_are_refused() {
         ]
     );
 }
+
+/// A Flume selector or sink processor that Sluice lacks is named, by alias or class name;
+/// a name Flume does not know either is "unknown". No kind falls back to a default.
+#[test]
+fn flume_selectors_and_processors_sluice_lacks_are_named() {
+    let text = format!(
+        "{GOOD}a1.sources.r1.selector.type = load_balancing\n\
+         a1.sinkgroups = g1\n\
+         a1.sinkgroups.g1.sinks = k1\n\
+         a1.sinkgroups.g1.processor.type = round_robin\n"
+    );
+    let errs = check(&text);
+    assert!(
+        errs.iter().any(|e| e.starts_with(
+            "bad.conf:11: a1.sources.r1.selector.type: `load_balancing` is a Flume selector type (org.apache.flume.channel.LoadBalancingChannelSelector) that Sluice does not implement yet; known selector types: replicating, multiplexing"
+        )),
+        "{errs:#?}"
+    );
+    assert!(
+        errs.iter().any(|e| e.starts_with(
+            "bad.conf:14: a1.sinkgroups.g1.processor.type: unknown sink processor type \"round_robin\"; known sink processor types: default, failover, load_balance"
+        )),
+        "{errs:#?}"
+    );
+    let text = GOOD.replace(
+        "r1.port = 44444",
+        "r1.port = 44444\na1.sources.r1.selector.type = org.apache.flume.channel.LoadBalancingChannelSelector",
+    );
+    let errs = check(&text);
+    assert!(
+        errs.iter().any(|e| e.contains(
+            "`org.apache.flume.channel.LoadBalancingChannelSelector` is a Flume selector type (`load_balancing`) that Sluice does not implement yet"
+        )),
+        "{errs:#?}"
+    );
+}
