@@ -245,3 +245,40 @@ pub struct ConfigError {
     /// What is wrong with it.
     pub reason: String,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recovery_modes_parse_by_name_in_any_case() {
+        assert_eq!("strict".parse(), Ok(RecoveryMode::Strict));
+        assert_eq!(" Skip-Damaged ".parse(), Ok(RecoveryMode::SkipDamaged));
+        assert_eq!(
+            "lenient".parse::<RecoveryMode>(),
+            Err(UnknownRecoveryMode("lenient".into()))
+        );
+        assert_eq!(
+            UnknownRecoveryMode("lenient".into()).to_string(),
+            "expected strict or skip-damaged, got \"lenient\""
+        );
+        for mode in [RecoveryMode::Strict, RecoveryMode::SkipDamaged] {
+            assert_eq!(mode.name().parse(), Ok(mode));
+        }
+    }
+
+    #[test]
+    fn new_uses_the_named_defaults() {
+        let c = ChannelConfig::new("/d");
+        assert_eq!(c.capacity, DEFAULT_CAPACITY);
+        assert_eq!(c.transaction_capacity, DEFAULT_TRANSACTION_CAPACITY);
+        assert_eq!(c.keep_alive_ms, DEFAULT_KEEP_ALIVE_MS);
+        assert_eq!(c.checkpoint_interval_ms, DEFAULT_CHECKPOINT_INTERVAL_MS);
+        assert_eq!(
+            c.minimum_required_space,
+            DEFAULT_MINIMUM_REQUIRED_SPACE_BYTES
+        );
+        assert_eq!(c.recovery_mode, RecoveryMode::default());
+        assert!(c.validate().is_ok());
+    }
+}
