@@ -12,7 +12,7 @@
 //! cargo run --release -p agent --example kafka_bench -- --events 200000 --batch 1000
 //! ```
 
-use agent::channel::{Channel, ChannelSettings};
+use agent::channel::{Channel, ChannelSettings, FileChannelSettings};
 use agent::config::context::{Ctx, Entry};
 use agent::event::Event;
 use agent::runner::Status;
@@ -138,7 +138,7 @@ fn main() -> anyhow::Result<()> {
             ("capacity", (a.events + 1).to_string()),
             ("transactionCapacity", a.batch.max(1000).to_string()),
         ],
-        |ctx| ChannelSettings::parse("file", ctx, None),
+        |ctx| ChannelSettings::File(FileChannelSettings::parse(ctx, None)),
     )?;
     let channel = Channel::open("c1", &settings)?;
     let fill = Instant::now();

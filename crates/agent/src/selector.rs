@@ -15,19 +15,24 @@
 //! Channels are held as indices into the source's channel list.
 
 use crate::config::context::Ctx;
-use crate::config::registry::TypeName;
+use crate::config::registry::Registration;
 use file_channel::Event;
 use std::collections::BTreeMap;
 
-/// The selector types we implement.
-pub const SELECTOR_TYPES: &[TypeName] = &[
-    TypeName {
+/// Parses `selector.*` of a source whose channels are the second argument.
+pub type ParseSelector = fn(&Ctx<'_>, &[String]) -> Selector;
+
+/// The selector types we implement (the registration table of channel selectors).
+pub const SELECTOR_TYPES: &[Registration<ParseSelector>] = &[
+    Registration {
         alias: "replicating",
         classes: &["org.apache.flume.channel.ReplicatingChannelSelector"],
+        parse: Selector::parse_replicating,
     },
-    TypeName {
+    Registration {
         alias: "multiplexing",
         classes: &["org.apache.flume.channel.MultiplexingChannelSelector"],
+        parse: Selector::parse_multiplexing,
     },
 ];
 
@@ -87,85 +92,92 @@ impl Selector {
         }
     }
 
-    /// Parses `selector.*` of a source whose channels are `channels`; `alias` is the resolved
-    /// `selector.type`. Problems are recorded in `ctx`.
-    pub fn parse(alias: &str, ctx: &Ctx<'_>, channels: &[String]) -> Self {
+    /// Parses `selector.*` of a `replicating` selector over the source's `channels`. Problems
+    /// are recorded in `ctx`.
+    pub fn parse_replicating(ctx: &Ctx<'_>, channels: &[String]) -> Self {
         ctx.mark_used("selector.type");
-        let resolve = |sub: &str, value: &str| -> Vec<usize> {
-            let mut out = Vec::new();
-            for name in value.split_whitespace() {
-                match channels.iter().position(|c| c == name) {
-                    Some(i) if !out.contains(&i) => out.push(i),
-                    Some(_) => {}
-                    None => ctx.error(
-                        sub,
-                        format!(
-                            "channel \"{name}\" is not one of this source's channels ({})",
-                            channels.join(" ")
-                        ),
-                    ),
-                }
+        let optional = ctx
+            .string("selector.optional")
+            .map(|v| channel_indices(ctx, channels, "selector.optional", &v))
+            .unwrap_or_default();
+        let required = (0..channels.len())
+            .filter(|i| !optional.contains(i))
+            .collect();
+        Self::Replicating { required, optional }
+    }
+
+    /// Parses `selector.*` of a `multiplexing` selector over the source's `channels`.
+    /// Problems are recorded in `ctx`.
+    pub fn parse_multiplexing(ctx: &Ctx<'_>, channels: &[String]) -> Self {
+        ctx.mark_used("selector.type");
+        let resolve = |sub: &str, value: &str| channel_indices(ctx, channels, sub, value);
+        let header = ctx.string_or("selector.header", DEFAULT_HEADER);
+        let mut mapping = BTreeMap::new();
+        for (value, e) in ctx.prefixed("selector.mapping.") {
+            let sub = format!("selector.mapping.{value}");
+            let chans = resolve(&sub, &e.value);
+            if e.value.trim().is_empty() {
+                ctx.error(&sub, "maps the header value to no channel");
             }
-            out
+            mapping.insert(value.to_owned(), chans);
+        }
+        let default = match ctx.string("selector.default") {
+            Some(v) => {
+                let d = resolve("selector.default", &v);
+                if v.trim().is_empty() {
+                    ctx.error("selector.default", "names no channel");
+                }
+                d
+            }
+            None => {
+                ctx.error_at(
+                    ctx.line("selector.type"),
+                    "selector.default",
+                    "required key is missing: events whose header matches no mapping would be dropped (Flume drops them silently)",
+                );
+                Vec::new()
+            }
         };
-        if alias == "multiplexing" {
-            let header = ctx.string_or("selector.header", DEFAULT_HEADER);
-            let mut mapping = BTreeMap::new();
-            for (value, e) in ctx.prefixed("selector.mapping.") {
-                let sub = format!("selector.mapping.{value}");
-                let chans = resolve(&sub, &e.value);
-                if e.value.trim().is_empty() {
-                    ctx.error(&sub, "maps the header value to no channel");
-                }
-                mapping.insert(value.to_owned(), chans);
-            }
-            let default = match ctx.string("selector.default") {
-                Some(v) => {
-                    let d = resolve("selector.default", &v);
-                    if v.trim().is_empty() {
-                        ctx.error("selector.default", "names no channel");
-                    }
-                    d
-                }
-                None => {
-                    ctx.error_at(
-                        ctx.line("selector.type"),
-                        "selector.default",
-                        "required key is missing: events whose header matches no mapping would be dropped (Flume drops them silently)",
-                    );
-                    Vec::new()
-                }
-            };
-            let mut optional = BTreeMap::new();
-            for (value, e) in ctx.prefixed("selector.optional.") {
-                let sub = format!("selector.optional.{value}");
-                let required = mapping
-                    .get(value)
-                    .filter(|v: &&Vec<usize>| !v.is_empty())
-                    .unwrap_or(&default);
-                let chans: Vec<usize> = resolve(&sub, &e.value)
-                    .into_iter()
-                    .filter(|c| !required.contains(c))
-                    .collect();
-                optional.insert(value.to_owned(), chans);
-            }
-            Self::Multiplexing {
-                header,
-                mapping,
-                optional,
-                default,
-            }
-        } else {
-            let optional = ctx
-                .string("selector.optional")
-                .map(|v| resolve("selector.optional", &v))
-                .unwrap_or_default();
-            let required = (0..channels.len())
-                .filter(|i| !optional.contains(i))
+        let mut optional = BTreeMap::new();
+        for (value, e) in ctx.prefixed("selector.optional.") {
+            let sub = format!("selector.optional.{value}");
+            let required = mapping
+                .get(value)
+                .filter(|v: &&Vec<usize>| !v.is_empty())
+                .unwrap_or(&default);
+            let chans: Vec<usize> = resolve(&sub, &e.value)
+                .into_iter()
+                .filter(|c| !required.contains(c))
                 .collect();
-            Self::Replicating { required, optional }
+            optional.insert(value.to_owned(), chans);
+        }
+        Self::Multiplexing {
+            header,
+            mapping,
+            optional,
+            default,
         }
     }
+}
+
+/// The indices in `channels` of the channel names listed in `value` (key `sub`), each once;
+/// a name that is not one of them is recorded as a problem.
+fn channel_indices(ctx: &Ctx<'_>, channels: &[String], sub: &str, value: &str) -> Vec<usize> {
+    let mut out = Vec::new();
+    for name in value.split_whitespace() {
+        match channels.iter().position(|c| c == name) {
+            Some(i) if !out.contains(&i) => out.push(i),
+            Some(_) => {}
+            None => ctx.error(
+                sub,
+                format!(
+                    "channel \"{name}\" is not one of this source's channels ({})",
+                    channels.join(" ")
+                ),
+            ),
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -177,7 +189,11 @@ mod tests {
         let list = entries_under("a1.sources.r1.", pairs);
         let ctx = ctx_under("a1.sources.r1.", &list);
         let channels: Vec<String> = channels.iter().map(|s| (*s).to_owned()).collect();
-        let s = Selector::parse(alias, &ctx, &channels);
+        let registration = SELECTOR_TYPES
+            .iter()
+            .find(|t| t.alias == alias)
+            .expect("registered");
+        let s = (registration.parse)(&ctx, &channels);
         let errs = ctx
             .finish("source r1")
             .errors

@@ -52,6 +52,42 @@ impl RecoveryMode {
     }
 }
 
+/// A name that is not a [`RecoveryMode`].
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("expected strict or skip-damaged, got \"{0}\"")]
+pub struct UnknownRecoveryMode(pub String);
+
+impl std::str::FromStr for RecoveryMode {
+    type Err = UnknownRecoveryMode;
+
+    /// `strict` or `skip-damaged`, in any case, surrounding blanks ignored.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Self::from_name(&s.trim().to_ascii_lowercase())
+            .ok_or_else(|| UnknownRecoveryMode(s.to_owned()))
+    }
+}
+
+/// Default [`ChannelConfig::capacity`] (Flume's): events.
+pub const DEFAULT_CAPACITY: u64 = 1_000_000;
+/// Default [`ChannelConfig::transaction_capacity`] (Flume's): events per transaction.
+pub const DEFAULT_TRANSACTION_CAPACITY: u32 = 10_000;
+/// Default [`ChannelConfig::keep_alive_ms`] (Flume's 3 s).
+pub const DEFAULT_KEEP_ALIVE_MS: u64 = 3_000;
+/// Default [`ChannelConfig::segment_bytes_max`]: 128 MiB (Flume's `maxFileSize` is 2 GiB).
+pub const DEFAULT_SEGMENT_BYTES_MAX: u64 = 128 << 20;
+/// Default [`ChannelConfig::take_sync_interval_ms`].
+pub const DEFAULT_TAKE_SYNC_INTERVAL_MS: u64 = 100;
+/// Default [`ChannelConfig::prefill_ahead_bytes`]: 8 MiB.
+pub const DEFAULT_PREFILL_AHEAD_BYTES: u64 = 8 << 20;
+/// Default [`ChannelConfig::group_commit_wait_us_max`].
+pub const DEFAULT_GROUP_COMMIT_WAIT_US_MAX: u64 = 2_000;
+/// Default [`ChannelConfig::checkpoint_interval_ms`] (Flume's `checkpointInterval`).
+pub const DEFAULT_CHECKPOINT_INTERVAL_MS: u64 = 30_000;
+/// Default [`ChannelConfig::checkpoint_bytes`]: 256 MiB.
+pub const DEFAULT_CHECKPOINT_BYTES: u64 = 256 << 20;
+/// Default [`ChannelConfig::minimum_required_space`] (Flume's `minimumRequiredSpace`, 500 MiB).
+pub const DEFAULT_MINIMUM_REQUIRED_SPACE_BYTES: u64 = 524_288_000;
+
 /// Configuration of a file channel.
 #[derive(Clone, Debug)]
 pub struct ChannelConfig {
@@ -106,18 +142,18 @@ impl ChannelConfig {
         Self {
             dir: dir.into(),
             data_dirs: Vec::new(),
-            capacity: 1_000_000,
+            capacity: DEFAULT_CAPACITY,
             bytes_max: None,
-            transaction_capacity: 10_000,
-            keep_alive_ms: 3_000,
-            segment_bytes_max: 128 << 20,
+            transaction_capacity: DEFAULT_TRANSACTION_CAPACITY,
+            keep_alive_ms: DEFAULT_KEEP_ALIVE_MS,
+            segment_bytes_max: DEFAULT_SEGMENT_BYTES_MAX,
             sync: SyncPolicy::EveryCommit,
-            take_sync_interval_ms: 100,
-            prefill_ahead_bytes: 8 << 20,
-            group_commit_wait_us_max: 2_000,
-            checkpoint_interval_ms: 30_000,
-            checkpoint_bytes: 256 << 20,
-            minimum_required_space: 524_288_000,
+            take_sync_interval_ms: DEFAULT_TAKE_SYNC_INTERVAL_MS,
+            prefill_ahead_bytes: DEFAULT_PREFILL_AHEAD_BYTES,
+            group_commit_wait_us_max: DEFAULT_GROUP_COMMIT_WAIT_US_MAX,
+            checkpoint_interval_ms: DEFAULT_CHECKPOINT_INTERVAL_MS,
+            checkpoint_bytes: DEFAULT_CHECKPOINT_BYTES,
+            minimum_required_space: DEFAULT_MINIMUM_REQUIRED_SPACE_BYTES,
             recovery_mode: RecoveryMode::SkipDamaged,
         }
     }
@@ -208,4 +244,41 @@ pub struct ConfigError {
     pub key: &'static str,
     /// What is wrong with it.
     pub reason: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recovery_modes_parse_by_name_in_any_case() {
+        assert_eq!("strict".parse(), Ok(RecoveryMode::Strict));
+        assert_eq!(" Skip-Damaged ".parse(), Ok(RecoveryMode::SkipDamaged));
+        assert_eq!(
+            "lenient".parse::<RecoveryMode>(),
+            Err(UnknownRecoveryMode("lenient".into()))
+        );
+        assert_eq!(
+            UnknownRecoveryMode("lenient".into()).to_string(),
+            "expected strict or skip-damaged, got \"lenient\""
+        );
+        for mode in [RecoveryMode::Strict, RecoveryMode::SkipDamaged] {
+            assert_eq!(mode.name().parse(), Ok(mode));
+        }
+    }
+
+    #[test]
+    fn new_uses_the_named_defaults() {
+        let c = ChannelConfig::new("/d");
+        assert_eq!(c.capacity, DEFAULT_CAPACITY);
+        assert_eq!(c.transaction_capacity, DEFAULT_TRANSACTION_CAPACITY);
+        assert_eq!(c.keep_alive_ms, DEFAULT_KEEP_ALIVE_MS);
+        assert_eq!(c.checkpoint_interval_ms, DEFAULT_CHECKPOINT_INTERVAL_MS);
+        assert_eq!(
+            c.minimum_required_space,
+            DEFAULT_MINIMUM_REQUIRED_SPACE_BYTES
+        );
+        assert_eq!(c.recovery_mode, RecoveryMode::default());
+        assert!(c.validate().is_ok());
+    }
 }

@@ -1,5 +1,6 @@
 //! The `file` channel: Flume's file-channel keys mapped onto the engine's
-//! [`file_channel::ChannelConfig`], with Flume's defaults.
+//! [`file_channel::ChannelConfig`], with Flume's defaults, which are the engine's own
+//! (`file_channel::config::DEFAULT_…`) except `maxFileSize`.
 //!
 //! | Flume key | engine field | default |
 //! |---|---|---|
@@ -12,64 +13,41 @@
 //! | `syncPolicy` (ours): `always` or `interval-ms:N[,bytes:M]` | `sync` | `always` |
 //! | `checkpointInterval` (ms) | `checkpoint_interval_ms` | 30000 |
 //! | `minimumRequiredSpace` (bytes) | `minimum_required_space` | 524288000 |
-//! | `recoveryMode` (ours): `strict` or `skip-damaged` | `recovery_mode` | `skip-damaged` |
+//! | `recoveryMode` (ours): `strict` or `skip-damaged` | `recovery_mode` ([`RecoveryMode`]) | `skip-damaged` |
 //! | `useDualCheckpoints`, `backupCheckpointDir` | accepted, no effect: two checkpoint generations are always kept | false |
 
 use crate::config::context::Ctx;
-use file_channel::{ChannelConfig, SyncPolicy};
+use file_channel::config::{
+    DEFAULT_CAPACITY, DEFAULT_CHECKPOINT_INTERVAL_MS, DEFAULT_KEEP_ALIVE_MS,
+    DEFAULT_MINIMUM_REQUIRED_SPACE_BYTES, DEFAULT_TRANSACTION_CAPACITY,
+};
+use file_channel::{ChannelConfig, RecoveryMode, SyncPolicy};
 use std::path::PathBuf;
 
-/// Flume's default `maxFileSize`.
+/// Flume's default `maxFileSize` (the engine's own default is smaller, see
+/// [`file_channel::config::DEFAULT_SEGMENT_BYTES_MAX`]).
 pub const FLUME_MAX_FILE_SIZE_BYTES: u64 = 2_146_435_071;
 
-/// How damage found when opening the channel is handled (our key `recoveryMode`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RecoveryMode {
-    /// Refuse to open, naming segment and offset (`strict`).
-    Strict,
-    /// Skip the damaged record, quarantine its bytes, count the lost events (`skip-damaged`).
-    SkipDamaged,
-}
-
-/// Flume file-channel options as parsed. `checkpointInterval`, `minimumRequiredSpace` and
-/// `recoveryMode` are copied into the engine's [`ChannelConfig`]; `useDualCheckpoints` and
-/// `backupCheckpointDir` are validated and accepted, and have no further effect (the engine
-/// always keeps two checkpoint generations).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PendingEngineOptions {
-    /// `checkpointInterval`: milliseconds between checkpoints. Default: 30000.
-    pub checkpoint_interval_ms: u64,
-    /// `minimumRequiredSpace`: bytes of free disk below which puts are refused. Default:
-    /// 524288000.
-    pub minimum_required_space_bytes: u64,
+/// Flume's dual-checkpoint options, validated and accepted with no further effect: the engine
+/// always keeps two checkpoint generations in `checkpointDir`. Every other key goes straight
+/// into the engine's [`ChannelConfig`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DualCheckpointOptions {
     /// `useDualCheckpoints`: keep a backup checkpoint. Default: false.
     pub use_dual_checkpoints: bool,
     /// `backupCheckpointDir`: where the backup checkpoint goes (required with dual
     /// checkpoints, must differ from `checkpointDir`).
     pub backup_checkpoint_dir: Option<PathBuf>,
-    /// `recoveryMode` (ours): `strict` or `skip-damaged`. Default: `skip-damaged`.
-    pub recovery_mode: RecoveryMode,
 }
 
-impl Default for PendingEngineOptions {
-    fn default() -> Self {
-        Self {
-            checkpoint_interval_ms: 30_000,
-            minimum_required_space_bytes: 524_288_000,
-            use_dual_checkpoints: false,
-            backup_checkpoint_dir: None,
-            recovery_mode: RecoveryMode::SkipDamaged,
-        }
-    }
-}
-
-/// A file channel's configuration: what the engine takes, and what it will take.
+/// A file channel's configuration: what the engine takes, and Flume's options it accepts
+/// without effect.
 #[derive(Clone, Debug)]
 pub struct FileChannelSettings {
     /// The engine configuration.
     pub config: ChannelConfig,
-    /// Options waiting for engine support.
-    pub pending: PendingEngineOptions,
+    /// `useDualCheckpoints` and `backupCheckpointDir`.
+    pub dual_checkpoints: DualCheckpointOptions,
 }
 
 impl FileChannelSettings {
@@ -124,13 +102,14 @@ impl FileChannelSettings {
         };
         let mut config = ChannelConfig::new(dir.clone());
         config.data_dirs = data_dirs;
-        config.capacity = ctx.u64_in("capacity", 1_000_000, 1..=u64::MAX);
+        config.capacity = ctx.u64_in("capacity", DEFAULT_CAPACITY, 1..=u64::MAX);
         config.transaction_capacity = ctx.u32_in(
             "transactionCapacity",
-            10_000,
+            DEFAULT_TRANSACTION_CAPACITY,
             1..=file_channel::limits::MAX_EVENTS_PER_TXN,
         );
-        config.keep_alive_ms = ctx.u64_in("keep-alive", 3, 0..=86_400) * 1000;
+        config.keep_alive_ms =
+            ctx.u64_in("keep-alive", DEFAULT_KEEP_ALIVE_MS / 1000, 0..=86_400) * 1000;
         config.segment_bytes_max = ctx.u64_in(
             "maxFileSize",
             FLUME_MAX_FILE_SIZE_BYTES,
@@ -142,32 +121,30 @@ impl FileChannelSettings {
                 Err(m) => ctx.error("syncPolicy", m),
             }
         }
-
-        let mut pending = PendingEngineOptions {
-            checkpoint_interval_ms: ctx.u64_in("checkpointInterval", 30_000, 1..=u64::MAX),
-            minimum_required_space_bytes: ctx.u64_in(
-                "minimumRequiredSpace",
-                524_288_000,
-                0..=u64::MAX,
-            ),
+        config.checkpoint_interval_ms = ctx.u64_in(
+            "checkpointInterval",
+            DEFAULT_CHECKPOINT_INTERVAL_MS,
+            1..=u64::MAX,
+        );
+        config.minimum_required_space = ctx.u64_in(
+            "minimumRequiredSpace",
+            DEFAULT_MINIMUM_REQUIRED_SPACE_BYTES,
+            0..=u64::MAX,
+        );
+        let dual_checkpoints = DualCheckpointOptions {
             use_dual_checkpoints: ctx.bool("useDualCheckpoints", false),
             backup_checkpoint_dir: ctx
                 .string("backupCheckpointDir")
                 .map(|s| PathBuf::from(s.trim())),
-            recovery_mode: RecoveryMode::SkipDamaged,
         };
         if let Some(m) = ctx.string("recoveryMode") {
-            match m.trim().to_ascii_lowercase().as_str() {
-                "strict" => pending.recovery_mode = RecoveryMode::Strict,
-                "skip-damaged" => pending.recovery_mode = RecoveryMode::SkipDamaged,
-                _ => ctx.error(
-                    "recoveryMode",
-                    format!("expected strict or skip-damaged, got \"{m}\""),
-                ),
+            match m.parse::<RecoveryMode>() {
+                Ok(mode) => config.recovery_mode = mode,
+                Err(e) => ctx.error("recoveryMode", e.to_string()),
             }
         }
-        if pending.use_dual_checkpoints {
-            match &pending.backup_checkpoint_dir {
+        if dual_checkpoints.use_dual_checkpoints {
+            match &dual_checkpoints.backup_checkpoint_dir {
                 None => ctx.error(
                     "useDualCheckpoints",
                     "is true but backupCheckpointDir is not set",
@@ -178,12 +155,6 @@ impl FileChannelSettings {
                 Some(_) => {}
             }
         }
-        config.checkpoint_interval_ms = pending.checkpoint_interval_ms;
-        config.minimum_required_space = pending.minimum_required_space_bytes;
-        config.recovery_mode = match pending.recovery_mode {
-            RecoveryMode::Strict => file_channel::RecoveryMode::Strict,
-            RecoveryMode::SkipDamaged => file_channel::RecoveryMode::SkipDamaged,
-        };
         if !ctx.has_errors() {
             if let Err(e) = config.validate() {
                 let key = match e.key {
@@ -199,15 +170,18 @@ impl FileChannelSettings {
                 ctx.error(key, e.reason);
             }
         }
-        Self { config, pending }
+        Self {
+            config,
+            dual_checkpoints,
+        }
     }
 
     /// One line per option that is accepted but has no effect: Sluice always keeps two
     /// checkpoint generations in `checkpointDir`, so Flume's dual checkpoints are built in and
     /// `backupCheckpointDir` is not written.
-    pub fn pending_warnings(&self) -> Vec<String> {
+    pub fn no_effect_warnings(&self) -> Vec<String> {
         let mut v = Vec::new();
-        if self.pending.use_dual_checkpoints {
+        if self.dual_checkpoints.use_dual_checkpoints {
             v.push(
                 "useDualCheckpoints = true (two checkpoint generations are always kept in checkpointDir; backupCheckpointDir is not written)"
                     .to_owned(),
@@ -220,7 +194,7 @@ impl FileChannelSettings {
     pub fn dirs(&self) -> Vec<PathBuf> {
         let mut v = vec![self.config.dir.clone()];
         v.extend(self.config.segment_dirs());
-        if let Some(b) = &self.pending.backup_checkpoint_dir {
+        if let Some(b) = &self.dual_checkpoints.backup_checkpoint_dir {
             v.push(b.clone());
         }
         v
@@ -288,7 +262,10 @@ mod tests {
         assert_eq!(s.config.keep_alive_ms, 3000);
         assert_eq!(s.config.segment_bytes_max, FLUME_MAX_FILE_SIZE_BYTES);
         assert_eq!(s.config.sync, SyncPolicy::EveryCommit);
-        assert_eq!(s.pending, PendingEngineOptions::default());
+        assert_eq!(s.config.checkpoint_interval_ms, 30_000);
+        assert_eq!(s.config.minimum_required_space, 524_288_000);
+        assert_eq!(s.config.recovery_mode, RecoveryMode::SkipDamaged);
+        assert_eq!(s.dual_checkpoints, DualCheckpointOptions::default());
     }
 
     #[test]
@@ -327,14 +304,20 @@ mod tests {
                 bytes: 4096
             }
         );
-        assert_eq!(s.pending.checkpoint_interval_ms, 1000);
-        assert_eq!(s.pending.minimum_required_space_bytes, 0);
-        assert!(s.pending.use_dual_checkpoints);
-        assert_eq!(s.pending.recovery_mode, RecoveryMode::Strict);
+        assert!(s.dual_checkpoints.use_dual_checkpoints);
+        assert_eq!(
+            s.dual_checkpoints.backup_checkpoint_dir,
+            Some(PathBuf::from("/d/backup"))
+        );
         assert_eq!(s.config.checkpoint_interval_ms, 1000);
         assert_eq!(s.config.minimum_required_space, 0);
-        assert_eq!(s.config.recovery_mode, file_channel::RecoveryMode::Strict);
-        assert_eq!(s.pending_warnings().len(), 1, "{:?}", s.pending_warnings());
+        assert_eq!(s.config.recovery_mode, RecoveryMode::Strict);
+        assert_eq!(
+            s.no_effect_warnings().len(),
+            1,
+            "{:?}",
+            s.no_effect_warnings()
+        );
     }
 
     #[test]

@@ -11,24 +11,30 @@ pub mod file;
 pub mod memory;
 
 use crate::config::context::Ctx;
-use crate::config::registry::TypeName;
+use crate::config::registry::Registration;
 use crate::metrics::{Lifetime, Metric, Value};
 use file_channel::{Event, FileChannel};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-pub use file::{FileChannelSettings, PendingEngineOptions, RecoveryMode};
+pub use file::{DualCheckpointOptions, FileChannelSettings};
 pub use memory::{MemoryChannel, MemoryChannelConfig, MemoryError};
 
-/// The channel types we implement.
-pub const CHANNEL_TYPES: &[TypeName] = &[
-    TypeName {
+/// Parses a channel's keys into its configuration; the second argument is `$HOME`, for the
+/// file channel's default directories.
+pub type ParseChannel = fn(&Ctx<'_>, Option<&str>) -> ChannelSettings;
+
+/// The channel types we implement (the registration table of channels).
+pub const CHANNEL_TYPES: &[Registration<ParseChannel>] = &[
+    Registration {
         alias: "file",
         classes: &["org.apache.flume.channel.file.FileChannel"],
+        parse: |ctx, home| ChannelSettings::File(FileChannelSettings::parse(ctx, home)),
     },
-    TypeName {
+    Registration {
         alias: "memory",
         classes: &["org.apache.flume.channel.MemoryChannel"],
+        parse: |ctx, _| ChannelSettings::Memory(MemoryChannelConfig::parse(ctx)),
     },
 ];
 
@@ -42,15 +48,6 @@ pub enum ChannelSettings {
 }
 
 impl ChannelSettings {
-    /// Parses the keys of a channel of type `alias` (one of [`CHANNEL_TYPES`]).
-    pub fn parse(alias: &str, ctx: &Ctx<'_>, home: Option<&str>) -> Self {
-        if alias == "memory" {
-            Self::Memory(MemoryChannelConfig::parse(ctx))
-        } else {
-            Self::File(FileChannelSettings::parse(ctx, home))
-        }
-    }
-
     /// Most events one transaction may hold.
     pub fn transaction_capacity(&self) -> u32 {
         match self {
@@ -116,7 +113,7 @@ impl Channel {
     pub fn open(name: &str, settings: &ChannelSettings) -> Result<Self, OpenError> {
         let kind = match settings {
             ChannelSettings::File(s) => {
-                for w in s.pending_warnings() {
+                for w in s.no_effect_warnings() {
                     tracing::warn!(
                         channel = name,
                         "{w} is accepted but the engine does not act on it yet"

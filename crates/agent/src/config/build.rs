@@ -16,19 +16,23 @@
 //!
 //! Warnings (loaded anyway): unknown keys, components configured but not listed (Flume ignores
 //! them too), channels nothing uses, keys given twice.
+//!
+//! This module reads the channels and sources sections; `sinks` reads the sinks and sink
+//! groups, `cross_checks` what spans components (shared directories, ports).
 
 use super::context::{Ctx, Entry};
 use super::problem::{Diagnostics, Problem};
 use super::registry::{
-    resolve, unknown_message, Resolved, TypeName, FLUME_ONLY_CHANNELS, FLUME_ONLY_INTERCEPTORS,
-    FLUME_ONLY_SELECTORS, FLUME_ONLY_SINKS, FLUME_ONLY_SOURCES,
+    resolve, unknown_message, FlumeType, Registration, Resolved, FLUME_ONLY_CHANNELS,
+    FLUME_ONLY_INTERCEPTORS, FLUME_ONLY_PROCESSORS, FLUME_ONLY_SELECTORS, FLUME_ONLY_SINKS,
+    FLUME_ONLY_SOURCES,
 };
 use super::{env, properties, AgentConfig, ChannelSpec, SinkGroupSpec, SinkSpec, SourceSpec};
 use crate::channel::{ChannelSettings, CHANNEL_TYPES};
 use crate::interceptor::INTERCEPTOR_TYPES;
 use crate::processor::{ProcessorSpec, PROCESSOR_TYPES};
 use crate::selector::{Selector, SELECTOR_TYPES};
-use crate::sink::{SinkSettings, SINK_TYPES};
+use crate::sink::SINK_TYPES;
 use crate::source::{SourceSettings, SOURCE_TYPES};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -276,12 +280,12 @@ impl<'a> Builder<'a> {
     }
 
     /// Resolves `type`; records the problem and returns `None` if it is missing or unknown.
-    fn resolve_type(
+    fn resolve_type<P>(
         ctx: &Ctx<'_>,
         kind: &str,
-        known: &[TypeName],
-        flume_only: &[(&'static str, &'static str)],
-    ) -> Option<&'static str> {
+        known: &'static [Registration<P>],
+        flume_only: &'static [FlumeType],
+    ) -> Option<&'static Registration<P>> {
         let Some(e) = ctx.get("type") else {
             ctx.error_at(ctx.anchor_line(), "type", "required key is missing");
             return None;
@@ -312,14 +316,14 @@ impl<'a> Builder<'a> {
         let mut out = Vec::new();
         for name in names {
             let ctx = self.sections["channels"].ctx(&prefix, &name);
-            let Some(alias) =
+            let Some(registration) =
                 Self::resolve_type(&ctx, "channel", CHANNEL_TYPES, FLUME_ONLY_CHANNELS)
             else {
                 self.channel_info.insert(name.clone(), None);
                 self.merge(ctx, None);
                 continue;
             };
-            let settings = ChannelSettings::parse(alias, &ctx, home);
+            let settings = (registration.parse)(&ctx, home);
             let info = ChannelInfo {
                 transaction_capacity: settings.transaction_capacity(),
                 capacity_line: ctx.line("transactionCapacity"),
@@ -328,7 +332,7 @@ impl<'a> Builder<'a> {
             // other keys of the channel are wrong.
             let ok = !ctx.has_error_for("transactionCapacity");
             self.channel_info.insert(name.clone(), ok.then_some(info));
-            self.merge(ctx, Some(format!("{alias} channel {name}")));
+            self.merge(ctx, Some(format!("{} channel {name}", registration.alias)));
             out.push(ChannelSpec { name, settings });
         }
         out
@@ -385,7 +389,7 @@ impl<'a> Builder<'a> {
         let mut out = Vec::new();
         for name in names {
             let ctx = self.sections["sources"].ctx(&prefix, &name);
-            let alias = Self::resolve_type(&ctx, "source", SOURCE_TYPES, FLUME_ONLY_SOURCES);
+            let registration = Self::resolve_type(&ctx, "source", SOURCE_TYPES, FLUME_ONLY_SOURCES);
             let channels = ctx.list("channels");
             if !ctx.has("channels") {
                 ctx.error_at(
@@ -403,13 +407,14 @@ impl<'a> Builder<'a> {
                 }
                 self.check_channel(&ctx, "channels", c);
             }
-            let Some(alias) = alias else {
+            let Some(registration) = registration else {
                 self.merge(ctx, None);
                 continue;
             };
+            let alias = registration.alias;
             let selector_type = ctx.string_or("selector.type", "replicating");
             let selector = match resolve(&selector_type, SELECTOR_TYPES, FLUME_ONLY_SELECTORS) {
-                Resolved::Known(sel) => Selector::parse(sel, &ctx, &channels),
+                Resolved::Known(sel) => (sel.parse)(&ctx, &channels),
                 other => {
                     ctx.error(
                         "selector.type",
@@ -422,7 +427,7 @@ impl<'a> Builder<'a> {
                 }
             };
             let interceptors = self.interceptors(&ctx, &name);
-            let settings = SourceSettings::parse(alias, &ctx);
+            let settings = (registration.parse)(&ctx);
             let (key, size) = settings.batch_size();
             for c in &channels {
                 self.check_batch(&ctx, key, size, c);
@@ -461,10 +466,11 @@ impl<'a> Builder<'a> {
                 INTERCEPTOR_TYPES,
                 FLUME_ONLY_INTERCEPTORS,
             ) {
-                Some(alias) => {
-                    if let Some(i) = crate::interceptor::build(alias, &ictx) {
+                Some(registration) => {
+                    if let Some(i) = crate::interceptor::build(registration, &ictx) {
                         out.push(i);
                     }
+                    let alias = registration.alias;
                     self.merge(
                         ictx,
                         Some(format!("{alias} interceptor {name} of source {source}")),
@@ -475,227 +481,10 @@ impl<'a> Builder<'a> {
         }
         out
     }
-
-    fn sinks(&mut self) -> Vec<SinkSpec> {
-        let prefix = self.section_prefix("sinks");
-        let names = self.sections["sinks"].names.clone();
-        let mut out = Vec::new();
-        for name in names {
-            let ctx = self.sections["sinks"].ctx(&prefix, &name);
-            let alias = Self::resolve_type(&ctx, "sink", SINK_TYPES, FLUME_ONLY_SINKS);
-            let channel = match ctx.get("channel") {
-                None if ctx.has("channels") => {
-                    ctx.mark_used("channels");
-                    ctx.error("channels", "sinks take from exactly one channel: the key is \"channel\", not \"channels\"");
-                    None
-                }
-                None => {
-                    ctx.error_at(
-                        ctx.anchor_line(),
-                        "channel",
-                        "required key is missing: a sink takes from exactly one channel",
-                    );
-                    None
-                }
-                Some(e) => {
-                    let list: Vec<&str> = e.value.split_whitespace().collect();
-                    match list.as_slice() {
-                        [] => {
-                            ctx.error("channel", "names no channel");
-                            None
-                        }
-                        [one] => self
-                            .check_channel(&ctx, "channel", one)
-                            .then(|| (*one).to_owned()),
-                        many => {
-                            ctx.error(
-                                "channel",
-                                format!(
-                                    "sink {name} is bound to {} channels ({}); a sink takes from exactly one channel",
-                                    many.len(),
-                                    many.join(" ")
-                                ),
-                            );
-                            None
-                        }
-                    }
-                }
-            };
-            let Some(alias) = alias else {
-                self.merge(ctx, None);
-                continue;
-            };
-            let settings = SinkSettings::parse(alias, &ctx);
-            if let Some(c) = &channel {
-                let (key, size) = settings.batch_size();
-                self.check_batch(&ctx, key, size, c);
-            }
-            self.merge(ctx, Some(format!("{alias} sink {name}")));
-            out.push(SinkSpec {
-                name,
-                channel: channel.unwrap_or_default(),
-                settings,
-            });
-        }
-        out
-    }
-
-    fn groups(&mut self) -> Vec<SinkGroupSpec> {
-        let prefix = self.section_prefix("sinkgroups");
-        let names = self.sections["sinkgroups"].names.clone();
-        let sink_names = self.sections["sinks"].names.clone();
-        let mut member_of: BTreeMap<String, (String, u32)> = BTreeMap::new();
-        let mut out = Vec::new();
-        for name in names {
-            let ctx = self.sections["sinkgroups"].ctx(&prefix, &name);
-            let sinks = ctx.list("sinks");
-            if !ctx.has("sinks") {
-                ctx.error_at(
-                    ctx.anchor_line(),
-                    "sinks",
-                    "required key is missing: a sink group drives at least one sink",
-                );
-            } else if sinks.is_empty() {
-                ctx.error("sinks", "names no sink");
-            }
-            let mut seen = BTreeSet::new();
-            for s in &sinks {
-                if !seen.insert(s.as_str()) {
-                    ctx.error("sinks", format!("lists sink {s} twice"));
-                    continue;
-                }
-                if !sink_names.contains(s) {
-                    let defined = if sink_names.is_empty() {
-                        "none".to_owned()
-                    } else {
-                        sink_names.join(" ")
-                    };
-                    ctx.error(
-                        "sinks",
-                        format!(
-                            "sink \"{s}\" is not defined in {}sinks (defined: {defined})",
-                            self.prefix
-                        ),
-                    );
-                    continue;
-                }
-                match member_of.get(s) {
-                    Some((g, line)) => ctx.error(
-                        "sinks",
-                        format!("sink {s} is already in sink group {g} (line {line}); a sink belongs to at most one group"),
-                    ),
-                    None => {
-                        member_of.insert(s.clone(), (name.clone(), ctx.line("sinks")));
-                    }
-                }
-            }
-            let ty = ctx.string_or("processor.type", "default");
-            let processor = match resolve(&ty, PROCESSOR_TYPES, &[]) {
-                Resolved::Known(alias) => ProcessorSpec::parse(alias, &ctx, &sinks),
-                other => {
-                    ctx.error(
-                        "processor.type",
-                        unknown_message("sink processor", &ty, &other, PROCESSOR_TYPES),
-                    );
-                    ProcessorSpec::Default
-                }
-            };
-            self.merge(ctx, Some(format!("sink group {name}")));
-            out.push(SinkGroupSpec {
-                name,
-                sinks,
-                processor,
-            });
-        }
-        out
-    }
-
-    fn cross_checks(
-        &mut self,
-        channels: &[ChannelSpec],
-        sources: &[SourceSpec],
-        sinks: &[SinkSpec],
-    ) {
-        let cprefix = self.section_prefix("channels");
-        // Channels nothing uses.
-        for c in channels {
-            let used = sources.iter().any(|s| s.channels.contains(&c.name))
-                || sinks.iter().any(|k| k.channel == c.name);
-            if !used {
-                let ctx = self.sections["channels"].ctx(&cprefix, &c.name);
-                self.diag.warn(
-                    ctx.anchor_line(),
-                    format!("{cprefix}{}", c.name),
-                    format!("channel {} is not used by any source or sink", c.name),
-                );
-            }
-        }
-        // File channels sharing a directory.
-        let mut owners: Vec<(PathBuf, &str)> = Vec::new();
-        for c in channels {
-            let ChannelSettings::File(f) = &c.settings else {
-                continue;
-            };
-            let ctx = self.sections["channels"].ctx(&cprefix, &c.name);
-            let mut dirs: Vec<(PathBuf, &str)> = vec![(clean(&f.config.dir), "checkpointDir")];
-            dirs.extend(
-                f.config
-                    .segment_dirs()
-                    .iter()
-                    .map(|d| (clean(d), "dataDirs")),
-            );
-            if let Some(b) = &f.pending.backup_checkpoint_dir {
-                dirs.push((clean(b), "backupCheckpointDir"));
-            }
-            for (d, key) in &dirs {
-                if let Some((_, other)) = owners.iter().find(|(o, _)| o == d) {
-                    self.diag.error(
-                        ctx.line(key),
-                        format!("{cprefix}{}.{key}", c.name),
-                        format!(
-                            "directory {} is also used by channel {other}; each file channel needs its own directories",
-                            d.display()
-                        ),
-                    );
-                }
-            }
-            for (d, _) in dirs {
-                owners.push((d, c.name.as_str()));
-            }
-        }
-        // Netcat sources on one address.
-        let sprefix = self.section_prefix("sources");
-        let mut bound: Vec<(String, u16, &str)> = Vec::new();
-        for s in sources {
-            let SourceSettings::Netcat(n) = &s.settings else {
-                continue;
-            };
-            if n.port == 0 {
-                continue;
-            }
-            if let Some((_, _, other)) = bound.iter().find(|(b, p, _)| *b == n.bind && *p == n.port)
-            {
-                let ctx = self.sections["sources"].ctx(&sprefix, &s.name);
-                self.diag.error(
-                    ctx.line("port"),
-                    format!("{sprefix}{}.port", s.name),
-                    format!(
-                        "{}:{} is also the address of source {other}",
-                        n.bind, n.port
-                    ),
-                );
-            }
-            bound.push((n.bind.clone(), n.port, s.name.as_str()));
-        }
-    }
 }
 
-/// A path with trailing separators and `.` components removed, for comparing directories.
-fn clean(p: &Path) -> PathBuf {
-    p.components()
-        .filter(|c| !matches!(c, std::path::Component::CurDir))
-        .collect()
-}
+mod cross_checks;
+mod sinks;
 
 #[cfg(test)]
 mod tests;

@@ -1,120 +1,195 @@
-//! Component type names: our short names (Flume's aliases, matched without regard to case, as
-//! Flume does) and the Java class names Flume users write, mapped to ours; plus Flume's
-//! components we do not have, so the refusal can say so instead of "unknown".
+//! One registration table per component kind: the types we implement, each with our short
+//! name (Flume's alias, matched without regard to case, as Flume does), the Java class names
+//! Flume users write for it, and the function that parses its keys; plus every Flume 1.11
+//! component of that kind that Sluice does not implement, so the refusal names it instead of
+//! saying "unknown".
+//!
+//! A kind's table is a slice of [`Registration`] (e.g. `sink::SINK_TYPES`) and a slice of
+//! [`FlumeType`] (e.g. [`FLUME_ONLY_SINKS`]); [`resolve`] finds a `type` value's entry and
+//! [`unknown_message`] words the refusal. There is no fallback: a value that is in neither
+//! table is an error.
 
-/// A component type we implement: its short name and the Flume class names that mean it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct TypeName {
+/// A component type we implement: its names and how its keys are parsed. `P` is the kind's
+/// parse function (what it takes differs by kind: a channel also gets `$HOME`, a selector the
+/// source's channels …).
+#[derive(Clone, Copy, Debug)]
+pub struct Registration<P: 'static> {
     /// Our name (Flume's alias), lowercase.
     pub alias: &'static str,
     /// Flume's fully qualified class names for the same component.
     pub classes: &'static [&'static str],
+    /// Parses the component's keys into its configuration (or builds it).
+    pub parse: P,
+}
+
+/// A Flume component Sluice does not implement.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlumeType {
+    /// Flume's alias for it, if it has one (some are known by class name only).
+    pub alias: Option<&'static str>,
+    /// Flume's class name for it.
+    pub class: &'static str,
+}
+
+impl FlumeType {
+    /// A Flume type with an alias.
+    pub const fn aliased(alias: &'static str, class: &'static str) -> Self {
+        Self {
+            alias: Some(alias),
+            class,
+        }
+    }
+
+    /// A Flume type known by its class name only.
+    pub const fn class_only(class: &'static str) -> Self {
+        Self { alias: None, class }
+    }
 }
 
 /// What a `type` value resolved to.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Resolved {
-    /// One of ours: its alias.
-    Known(&'static str),
+#[derive(Debug)]
+pub enum Resolved<P: 'static> {
+    /// One of ours.
+    Known(&'static Registration<P>),
     /// A Flume component we do not have (alias or class name given).
-    Unsupported {
-        /// Flume's alias for it.
-        alias: &'static str,
-        /// Flume's class name for it.
-        class: &'static str,
-    },
+    Unsupported(&'static FlumeType),
     /// Nothing we or Flume know by that name.
     Unknown,
 }
 
 /// Resolves `value` against `known` and then Flume's components of the same kind.
-pub fn resolve(
+pub fn resolve<P>(
     value: &str,
-    known: &[TypeName],
-    flume_only: &[(&'static str, &'static str)],
-) -> Resolved {
+    known: &'static [Registration<P>],
+    flume_only: &'static [FlumeType],
+) -> Resolved<P> {
     let v = value.trim();
-    for t in known {
-        if t.alias.eq_ignore_ascii_case(v) || t.classes.contains(&v) {
-            return Resolved::Known(t.alias);
-        }
+    if let Some(t) = known
+        .iter()
+        .find(|t| t.alias.eq_ignore_ascii_case(v) || t.classes.contains(&v))
+    {
+        return Resolved::Known(t);
     }
-    for (alias, class) in flume_only {
-        if alias.eq_ignore_ascii_case(v) || *class == v {
-            return Resolved::Unsupported { alias, class };
-        }
+    match flume_only
+        .iter()
+        .find(|f| f.alias.is_some_and(|a| a.eq_ignore_ascii_case(v)) || f.class == v)
+    {
+        Some(f) => Resolved::Unsupported(f),
+        None => Resolved::Unknown,
     }
-    Resolved::Unknown
 }
 
 /// The message for a type that did not resolve to one of ours, `kind` being e.g. "source".
-pub fn unknown_message(kind: &str, value: &str, resolved: &Resolved, known: &[TypeName]) -> String {
+pub fn unknown_message<P>(
+    kind: &str,
+    value: &str,
+    resolved: &Resolved<P>,
+    known: &[Registration<P>],
+) -> String {
     let list = known.iter().map(|t| t.alias).collect::<Vec<_>>().join(", ");
+    let v = value.trim();
     match resolved {
-        Resolved::Unsupported { alias, class } => format!(
-            "{kind} type \"{}\" is Flume's {alias} {kind} ({class}), which Sluice does not have; known {kind} types: {list}",
-            value.trim()
+        Resolved::Unsupported(FlumeType {
+            alias: Some(alias),
+            class,
+        }) if alias.eq_ignore_ascii_case(v) => format!(
+            "`{v}` is a Flume {kind} type ({class}) that Sluice does not implement yet; known {kind} types: {list}"
         ),
-        _ => format!(
-            "unknown {kind} type \"{}\"; known {kind} types: {list}",
-            value.trim()
+        Resolved::Unsupported(FlumeType {
+            alias: Some(alias),
+            ..
+        }) => format!(
+            "`{v}` is a Flume {kind} type (`{alias}`) that Sluice does not implement yet; known {kind} types: {list}"
         ),
+        Resolved::Unsupported(FlumeType { alias: None, .. }) => format!(
+            "`{v}` is a Flume {kind} type that Sluice does not implement yet; known {kind} types: {list}"
+        ),
+        _ => format!("unknown {kind} type \"{v}\"; known {kind} types: {list}"),
     }
 }
 
-/// Flume 1.11 sources we do not have.
-pub const FLUME_ONLY_SOURCES: &[(&str, &str)] = &[
-    ("jms", "org.apache.flume.source.jms.JMSSource"),
-    ("scribe", "org.apache.flume.source.scribe.ScribeSource"),
+/// Flume 1.11's sources that Sluice does not implement.
+pub const FLUME_ONLY_SOURCES: &[FlumeType] = &[
+    FlumeType::aliased("jms", "org.apache.flume.source.jms.JMSSource"),
+    FlumeType::aliased("scribe", "org.apache.flume.source.scribe.ScribeSource"),
+    FlumeType::class_only("org.apache.flume.source.twitter.TwitterSource"),
+    FlumeType::class_only("org.apache.flume.source.StressSource"),
+    FlumeType::class_only("org.apache.flume.source.avroLegacy.AvroLegacySource"),
+    FlumeType::class_only("org.apache.flume.source.thriftLegacy.ThriftLegacySource"),
 ];
 
-/// Flume 1.11 sinks we do not have.
-pub const FLUME_ONLY_SINKS: &[(&str, &str)] = &[
-    ("hdfs", "org.apache.flume.sink.hdfs.HDFSEventSink"),
-    ("hive", "org.apache.flume.sink.hive.HiveSink"),
-    ("irc", "org.apache.flume.sink.irc.IRCSink"),
-    ("hbase", "org.apache.flume.sink.hbase.HBaseSink"),
-    ("hbase2", "org.apache.flume.sink.hbase2.HBase2Sink"),
-    ("asynchbase", "org.apache.flume.sink.hbase.AsyncHBaseSink"),
-    (
+/// Flume 1.11's sinks that Sluice does not implement.
+pub const FLUME_ONLY_SINKS: &[FlumeType] = &[
+    FlumeType::aliased("hdfs", "org.apache.flume.sink.hdfs.HDFSEventSink"),
+    FlumeType::aliased("hive", "org.apache.flume.sink.hive.HiveSink"),
+    FlumeType::aliased("irc", "org.apache.flume.sink.irc.IRCSink"),
+    FlumeType::aliased("hbase", "org.apache.flume.sink.hbase.HBaseSink"),
+    FlumeType::aliased("hbase2", "org.apache.flume.sink.hbase2.HBase2Sink"),
+    FlumeType::aliased("asynchbase", "org.apache.flume.sink.hbase.AsyncHBaseSink"),
+    FlumeType::aliased(
         "elasticsearch",
         "org.apache.flume.sink.elasticsearch.ElasticSearchSink",
     ),
-    ("http", "org.apache.flume.sink.http.HttpSink"),
-    (
+    FlumeType::aliased("http", "org.apache.flume.sink.http.HttpSink"),
+    FlumeType::aliased(
         "morphline_solr",
         "org.apache.flume.sink.solr.morphline.MorphlineSolrSink",
     ),
+    FlumeType::class_only("org.apache.flume.sink.kite.DatasetSink"),
 ];
 
-/// Flume 1.11 channels we do not have.
-pub const FLUME_ONLY_CHANNELS: &[(&str, &str)] = &[
-    ("jdbc", "org.apache.flume.channel.jdbc.JdbcChannel"),
-    ("kafka", "org.apache.flume.channel.kafka.KafkaChannel"),
-    (
+/// Flume 1.11's channels that Sluice does not implement.
+pub const FLUME_ONLY_CHANNELS: &[FlumeType] = &[
+    FlumeType::aliased("jdbc", "org.apache.flume.channel.jdbc.JdbcChannel"),
+    FlumeType::aliased("kafka", "org.apache.flume.channel.kafka.KafkaChannel"),
+    FlumeType::aliased(
         "spillablememory",
         "org.apache.flume.channel.SpillableMemoryChannel",
     ),
-    (
+    FlumeType::aliased(
         "pseudotxnmemory",
         "org.apache.flume.channel.PseudoTxnMemoryChannel",
     ),
 ];
 
-/// Flume 1.11 channel selectors we do not have.
-pub const FLUME_ONLY_SELECTORS: &[(&str, &str)] = &[(
+/// Flume 1.11's channel selectors that Sluice does not implement.
+pub const FLUME_ONLY_SELECTORS: &[FlumeType] = &[FlumeType::aliased(
     "load_balancing",
     "org.apache.flume.channel.LoadBalancingChannelSelector",
 )];
 
-/// Flume 1.11 interceptors we do not have.
-pub const FLUME_ONLY_INTERCEPTORS: &[(&str, &str)] = &[(
+/// Flume 1.11's sink processors that Sluice does not implement: none (`default`, `failover`
+/// and `load_balance` are all there).
+pub const FLUME_ONLY_PROCESSORS: &[FlumeType] = &[];
+
+/// Flume 1.11's interceptors that Sluice does not implement.
+pub const FLUME_ONLY_INTERCEPTORS: &[FlumeType] = &[FlumeType::aliased(
     "morphline",
     "org.apache.flume.sink.solr.morphline.MorphlineInterceptor$Builder",
 )];
 
-/// Flume 1.11 event serializers we do not have.
-pub const FLUME_ONLY_SERIALIZERS: &[(&str, &str)] = &[(
+/// The event deserializers we implement (`spooldir`'s `deserializer`): `LINE`, which has no
+/// settings of its own beyond the source's.
+pub const DESERIALIZER_TYPES: &[Registration<()>] = &[Registration {
+    alias: "line",
+    classes: &["org.apache.flume.serialization.LineDeserializer$Builder"],
+    parse: (),
+}];
+
+/// Flume 1.11's event deserializers that Sluice does not implement.
+pub const FLUME_ONLY_DESERIALIZERS: &[FlumeType] = &[
+    FlumeType::aliased(
+        "avro",
+        "org.apache.flume.serialization.AvroEventDeserializer$Builder",
+    ),
+    FlumeType::aliased(
+        "blob",
+        "org.apache.flume.sink.solr.morphline.BlobDeserializer$Builder",
+    ),
+];
+
+/// Flume 1.11's event serializers that Sluice does not implement.
+pub const FLUME_ONLY_SERIALIZERS: &[FlumeType] = &[FlumeType::aliased(
     "avro_event",
     "org.apache.flume.serialization.FlumeEventAvroEventSerializer$Builder",
 )];
@@ -123,44 +198,53 @@ pub const FLUME_ONLY_SERIALIZERS: &[(&str, &str)] = &[(
 mod tests {
     use super::*;
 
-    const KNOWN: &[TypeName] = &[
-        TypeName {
+    static KNOWN: &[Registration<()>] = &[
+        Registration {
             alias: "netcat",
             classes: &["org.apache.flume.source.NetcatSource"],
+            parse: (),
         },
-        TypeName {
+        Registration {
             alias: "seq",
             classes: &["org.apache.flume.source.SequenceGeneratorSource"],
+            parse: (),
         },
     ];
+
+    fn alias(r: Resolved<()>) -> Option<&'static str> {
+        match r {
+            Resolved::Known(t) => Some(t.alias),
+            _ => None,
+        }
+    }
 
     #[test]
     fn aliases_ignore_case_and_classes_map() {
         assert_eq!(
-            resolve("NETCAT", KNOWN, FLUME_ONLY_SOURCES),
-            Resolved::Known("netcat")
+            alias(resolve("NETCAT", KNOWN, FLUME_ONLY_SOURCES)),
+            Some("netcat")
         );
         assert_eq!(
-            resolve(" seq ", KNOWN, FLUME_ONLY_SOURCES),
-            Resolved::Known("seq")
+            alias(resolve(" seq ", KNOWN, FLUME_ONLY_SOURCES)),
+            Some("seq")
         );
         assert_eq!(
-            resolve(
+            alias(resolve(
                 "org.apache.flume.source.NetcatSource",
                 KNOWN,
                 FLUME_ONLY_SOURCES
-            ),
-            Resolved::Known("netcat")
+            )),
+            Some("netcat")
         );
         // Class names are exact, as in Java.
-        assert_eq!(
+        assert!(matches!(
             resolve(
                 "org.apache.flume.source.netcatsource",
                 KNOWN,
                 FLUME_ONLY_SOURCES
             ),
             Resolved::Unknown
-        );
+        ));
     }
 
     #[test]
@@ -168,12 +252,68 @@ mod tests {
         let r = resolve("JMS", KNOWN, FLUME_ONLY_SOURCES);
         assert_eq!(
             unknown_message("source", "JMS", &r, KNOWN),
-            "source type \"JMS\" is Flume's jms source (org.apache.flume.source.jms.JMSSource), which Sluice does not have; known source types: netcat, seq"
+            "`JMS` is a Flume source type (org.apache.flume.source.jms.JMSSource) that Sluice does not implement yet; known source types: netcat, seq"
         );
         let r = resolve("netcatt", KNOWN, FLUME_ONLY_SOURCES);
         assert_eq!(
             unknown_message("source", "netcatt", &r, KNOWN),
             "unknown source type \"netcatt\"; known source types: netcat, seq"
         );
+    }
+
+    #[test]
+    fn flume_class_names_are_named_with_their_alias() {
+        let class = "org.apache.flume.source.jms.JMSSource";
+        let r = resolve(class, KNOWN, FLUME_ONLY_SOURCES);
+        assert_eq!(
+            unknown_message("source", class, &r, KNOWN),
+            format!("`{class}` is a Flume source type (`jms`) that Sluice does not implement yet; known source types: netcat, seq")
+        );
+        let class = "org.apache.flume.source.StressSource";
+        let r = resolve(class, KNOWN, FLUME_ONLY_SOURCES);
+        assert_eq!(
+            unknown_message("source", class, &r, KNOWN),
+            format!("`{class}` is a Flume source type that Sluice does not implement yet; known source types: netcat, seq")
+        );
+    }
+
+    /// Every Flume-only entry of every kind resolves, by alias and by class, to itself.
+    #[test]
+    fn every_flume_only_type_resolves_by_alias_and_class() {
+        for (kind, list) in [
+            ("source", FLUME_ONLY_SOURCES),
+            ("sink", FLUME_ONLY_SINKS),
+            ("channel", FLUME_ONLY_CHANNELS),
+            ("selector", FLUME_ONLY_SELECTORS),
+            ("sink processor", FLUME_ONLY_PROCESSORS),
+            ("interceptor", FLUME_ONLY_INTERCEPTORS),
+            ("serializer", FLUME_ONLY_SERIALIZERS),
+            ("deserializer", FLUME_ONLY_DESERIALIZERS),
+        ] {
+            for f in list {
+                let by_class = resolve::<()>(f.class, &[], list);
+                assert!(
+                    matches!(by_class, Resolved::Unsupported(g) if g == f),
+                    "{kind} {}",
+                    f.class
+                );
+                if let Some(a) = f.alias {
+                    let upper = a.to_ascii_uppercase();
+                    let by_alias = resolve::<()>(&upper, &[], list);
+                    assert!(
+                        matches!(by_alias, Resolved::Unsupported(g) if g == f),
+                        "{kind} {a}"
+                    );
+                    let msg = unknown_message(kind, a, &by_alias, &[]);
+                    assert!(
+                        msg.starts_with(&format!(
+                            "`{a}` is a Flume {kind} type ({}) that Sluice does not implement yet",
+                            f.class
+                        )),
+                        "{msg}"
+                    );
+                }
+            }
+        }
     }
 }

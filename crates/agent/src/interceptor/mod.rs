@@ -17,7 +17,7 @@ pub mod timestamp;
 pub mod uuid;
 
 use crate::config::context::Ctx;
-use crate::config::registry::TypeName;
+use crate::config::registry::Registration;
 use file_channel::Event;
 use std::sync::Arc;
 
@@ -27,56 +27,62 @@ pub trait Interceptor: Send + Sync + std::fmt::Debug {
     fn intercept(&self, event: Event) -> Option<Event>;
 }
 
-/// The interceptor types we implement.
-pub const INTERCEPTOR_TYPES: &[TypeName] = &[
-    TypeName {
+/// Builds an interceptor from its keys; `None` when its keys are wrong (the problems are
+/// recorded in the context).
+pub type BuildInterceptor = fn(&Ctx<'_>) -> Option<Arc<dyn Interceptor>>;
+
+/// The interceptor types we implement (the registration table of interceptors).
+pub const INTERCEPTOR_TYPES: &[Registration<BuildInterceptor>] = &[
+    Registration {
         alias: "timestamp",
         classes: &["org.apache.flume.interceptor.TimestampInterceptor$Builder"],
+        parse: |ctx| Some(Arc::new(timestamp::Timestamp::parse(ctx))),
     },
-    TypeName {
+    Registration {
         alias: "host",
         classes: &["org.apache.flume.interceptor.HostInterceptor$Builder"],
+        parse: |ctx| Some(Arc::new(host::Host::parse(ctx))),
     },
-    TypeName {
+    Registration {
         alias: "static",
         classes: &["org.apache.flume.interceptor.StaticInterceptor$Builder"],
+        parse: |ctx| Some(Arc::new(static_header::Static::parse(ctx))),
     },
-    TypeName {
+    Registration {
         alias: "remove_header",
         classes: &["org.apache.flume.interceptor.RemoveHeaderInterceptor$Builder"],
+        parse: |ctx| remove_header::RemoveHeader::parse(ctx).map(|i| Arc::new(i) as _),
     },
-    TypeName {
+    Registration {
         alias: "search_replace",
         classes: &["org.apache.flume.interceptor.SearchAndReplaceInterceptor$Builder"],
+        parse: |ctx| search_replace::SearchReplace::parse(ctx).map(|i| Arc::new(i) as _),
     },
-    TypeName {
+    Registration {
         alias: "regex_filter",
         classes: &["org.apache.flume.interceptor.RegexFilteringInterceptor$Builder"],
+        parse: |ctx| regex_filter::RegexFilter::parse(ctx).map(|i| Arc::new(i) as _),
     },
-    TypeName {
+    Registration {
         alias: "regex_extractor",
         classes: &["org.apache.flume.interceptor.RegexExtractorInterceptor$Builder"],
+        parse: |ctx| regex_extractor::RegexExtractor::parse(ctx).map(|i| Arc::new(i) as _),
     },
-    TypeName {
+    Registration {
         alias: "uuid",
         classes: &["org.apache.flume.sink.solr.morphline.UUIDInterceptor$Builder"],
+        parse: |ctx| Some(Arc::new(uuid::Uuid::parse(ctx))),
     },
 ];
 
-/// Builds the interceptor of type `alias` (one of [`INTERCEPTOR_TYPES`]) from its keys;
-/// `None` if a problem was recorded in `ctx`.
-pub fn build(alias: &str, ctx: &Ctx<'_>) -> Option<Arc<dyn Interceptor>> {
+/// Builds the interceptor `registration` from its keys; `None` if a problem was recorded in
+/// `ctx`.
+pub fn build(
+    registration: &Registration<BuildInterceptor>,
+    ctx: &Ctx<'_>,
+) -> Option<Arc<dyn Interceptor>> {
     ctx.mark_used("type");
-    let built: Option<Arc<dyn Interceptor>> = match alias {
-        "timestamp" => Some(Arc::new(timestamp::Timestamp::parse(ctx))),
-        "host" => Some(Arc::new(host::Host::parse(ctx))),
-        "static" => Some(Arc::new(static_header::Static::parse(ctx))),
-        "remove_header" => remove_header::RemoveHeader::parse(ctx).map(|i| Arc::new(i) as _),
-        "search_replace" => search_replace::SearchReplace::parse(ctx).map(|i| Arc::new(i) as _),
-        "regex_filter" => regex_filter::RegexFilter::parse(ctx).map(|i| Arc::new(i) as _),
-        "regex_extractor" => regex_extractor::RegexExtractor::parse(ctx).map(|i| Arc::new(i) as _),
-        _ => Some(Arc::new(uuid::Uuid::parse(ctx))),
-    };
+    let built = (registration.parse)(ctx);
     if ctx.has_errors() {
         None
     } else {
@@ -151,8 +157,14 @@ mod tests {
     fn chain_applies_in_order_and_drops() {
         let list = entries(&[("regex", "^keep"), ("key", "k"), ("value", "v")]);
         let c = ctx(&list);
-        let filter = build("regex_filter", &c).expect("valid");
-        let stat = build("static", &c).expect("valid");
+        let registered = |alias: &str| {
+            INTERCEPTOR_TYPES
+                .iter()
+                .find(|t| t.alias == alias)
+                .expect("registered")
+        };
+        let filter = build(registered("regex_filter"), &c).expect("valid");
+        let stat = build(registered("static"), &c).expect("valid");
         let out = intercept_all(
             &[filter, stat],
             vec![

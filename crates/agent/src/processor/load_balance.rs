@@ -3,6 +3,12 @@
 //!
 //! - Each call orders the available sinks (round robin: starting one further each call; random:
 //!   a random permutation) and calls them in that order until one does not fail.
+//! - Unlike Flume, a round-robin call that ends in [`Status::Backoff`] (the sink's channel gave
+//!   nothing) does not move the rotation on. Sinks report Ready after any batch taken, and the
+//!   runner wakes at the next commit, so with one event per wake-up Flume's rotation would
+//!   call sink A with the event and sink B at once on the empty channel, every time: one sink
+//!   would get every event (and a broken one would never be tried). Rotating on deliveries
+//!   only, the sinks take turns.
 //! - With `backoff`, a failed sink is unavailable until its restore time: a failure within
 //!   (its last back-off + 1 hour) of the previous one adds one to its consecutive failures
 //!   (at most 16), otherwise they restart at 1; the back-off is
@@ -132,8 +138,14 @@ impl LoadBalance {
 
 impl SinkProcessor for LoadBalance {
     fn process(&mut self) -> Result<Status, SinkError> {
+        let head = self.next_head;
         for i in self.order() {
             match self.sinks[i].process() {
+                Ok(Status::Backoff) => {
+                    // Nothing was taken: the turn is not used up (see the module doc).
+                    self.next_head = head;
+                    return Ok(Status::Backoff);
+                }
                 Ok(s) => return Ok(s),
                 Err(e) => {
                     tracing::warn!(group = %self.group, error = %e, "sink failed; trying the next one");
@@ -212,6 +224,53 @@ mod tests {
         lb.process().expect("k2 delivers");
         lb.process().expect("k2 delivers");
         assert_eq!(names(&log), vec!["k1", "k2", "k2", "k1", "k2"]);
+    }
+
+    /// Takes from a shared pot of events: Ready while there is one, Backoff when empty.
+    struct Pot {
+        name: &'static str,
+        pot: Arc<Mutex<u32>>,
+        log: Arc<Mutex<Vec<String>>>,
+    }
+
+    impl Sink for Pot {
+        fn name(&self) -> &str {
+            self.name
+        }
+        fn process(&mut self) -> Result<Status, SinkError> {
+            let mut pot = self.pot.lock().expect("lock");
+            if *pot == 0 {
+                return Ok(Status::Backoff);
+            }
+            *pot -= 1;
+            self.log.lock().expect("lock").push(self.name.to_owned());
+            Ok(Status::Ready)
+        }
+    }
+
+    #[test]
+    fn round_robin_turns_move_on_only_when_a_sink_took_something() {
+        let pot = Arc::new(Mutex::new(0));
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let sinks: Vec<Box<dyn Sink>> = ["k1", "k2"]
+            .into_iter()
+            .map(|name| {
+                Box::new(Pot {
+                    name,
+                    pot: pot.clone(),
+                    log: log.clone(),
+                }) as Box<dyn Sink>
+            })
+            .collect();
+        let mut lb = LoadBalance::new("g1", sinks, false, false, 30_000, ManualClock::at(0));
+        // One event per wake-up: the sink that took it reports Ready and is called again at
+        // once on the empty channel (Backoff); the next event still goes to the other sink.
+        for _ in 0..4 {
+            *pot.lock().expect("lock") = 1;
+            assert_eq!(lb.process().expect("ok"), Status::Ready);
+            assert_eq!(lb.process().expect("ok"), Status::Backoff);
+        }
+        assert_eq!(*log.lock().expect("lock"), ["k1", "k2", "k1", "k2"]);
     }
 
     #[test]

@@ -15,25 +15,31 @@ pub mod failover;
 pub mod load_balance;
 
 use crate::config::context::Ctx;
-use crate::config::registry::TypeName;
+use crate::config::registry::Registration;
 use crate::runner::Status;
 use crate::sink::{Sink, SinkError};
 use std::sync::Arc;
 use std::time::Instant;
 
-/// The sink processor types we implement.
-pub const PROCESSOR_TYPES: &[TypeName] = &[
-    TypeName {
+/// Parses `processor.*` of a group whose sinks are the second argument.
+pub type ParseProcessor = fn(&Ctx<'_>, &[String]) -> ProcessorSpec;
+
+/// The sink processor types we implement (the registration table of sink processors).
+pub const PROCESSOR_TYPES: &[Registration<ParseProcessor>] = &[
+    Registration {
         alias: "default",
         classes: &["org.apache.flume.sink.DefaultSinkProcessor"],
+        parse: ProcessorSpec::parse_default,
     },
-    TypeName {
+    Registration {
         alias: "failover",
         classes: &["org.apache.flume.sink.FailoverSinkProcessor"],
+        parse: ProcessorSpec::parse_failover,
     },
-    TypeName {
+    Registration {
         alias: "load_balance",
         classes: &["org.apache.flume.sink.LoadBalancingSinkProcessor"],
+        parse: ProcessorSpec::parse_load_balance,
     },
 ];
 
@@ -96,111 +102,112 @@ pub enum ProcessorSpec {
 }
 
 impl ProcessorSpec {
-    /// Parses `processor.*` of a group whose sinks are `sinks`, `alias` being the resolved
-    /// `processor.type`. Problems are recorded in `ctx` (the group's keys).
-    pub fn parse(alias: &str, ctx: &Ctx<'_>, sinks: &[String]) -> Self {
+    /// Parses `processor.*` of a `default` group (exactly one sink). Problems are recorded in
+    /// `ctx` (the group's keys).
+    pub fn parse_default(ctx: &Ctx<'_>, sinks: &[String]) -> Self {
         ctx.mark_used("processor.type");
-        match alias {
-            "failover" => {
-                let max_penalty_ms =
-                    ctx.u64_in("processor.maxpenalty", 30_000, 0..=i64::MAX as u64);
-                let mut given: Vec<Option<(i64, u32)>> = vec![None; sinks.len()];
-                for (sink, e) in ctx.prefixed("processor.priority.") {
-                    let sub = format!("processor.priority.{sink}");
-                    let Some(i) = sinks.iter().position(|s| s == sink) else {
-                        ctx.error(
-                            &sub,
-                            format!(
-                                "sink {sink} is not in this group (sinks: {})",
-                                sinks.join(" ")
-                            ),
-                        );
-                        continue;
-                    };
-                    match crate::config::context::parse_integer(&e.value) {
-                        Some(p) if i64::try_from(p).is_ok() => given[i] = Some((p as i64, e.line)),
-                        _ => ctx.error(&sub, format!("expected an integer, got \"{}\"", e.value)),
-                    }
-                }
-                // Sinks without a priority get -1, -2, ... in the group's order, as Flume does.
-                let mut next = 0i64;
-                let mut priorities = Vec::with_capacity(sinks.len());
-                for (i, g) in given.iter().enumerate() {
-                    let p = match g {
-                        Some((p, _)) => *p,
-                        None => {
-                            next -= 1;
-                            next
-                        }
-                    };
-                    if let Some(j) = priorities.iter().position(|q| *q == p) {
-                        let sub = format!("processor.priority.{}", sinks[i]);
-                        let other = given[j]
-                            .map(|(_, l)| format!(" (line {l})"))
-                            .unwrap_or_default();
-                        ctx.error(
-                            &sub,
-                            format!(
-                                "priority {p} is also the priority of sink {}{other}; failover priorities must be unique (Flume silently drops the sink)",
-                                sinks[j]
-                            ),
-                        );
-                    }
-                    priorities.push(p);
-                }
-                Self::Failover {
-                    priorities,
-                    max_penalty_ms,
-                }
+        if sinks.len() != 1 {
+            ctx.error_at(
+                ctx.line("processor.type"),
+                "processor.type",
+                format!(
+                    "the default processor drives exactly one sink, this group has {}; use failover or load_balance",
+                    sinks.len()
+                ),
+            );
+        }
+        Self::Default
+    }
+
+    /// Parses `processor.*` of a `failover` group whose sinks are `sinks`.
+    pub fn parse_failover(ctx: &Ctx<'_>, sinks: &[String]) -> Self {
+        ctx.mark_used("processor.type");
+        let max_penalty_ms = ctx.u64_in("processor.maxpenalty", 30_000, 0..=i64::MAX as u64);
+        let mut given: Vec<Option<(i64, u32)>> = vec![None; sinks.len()];
+        for (sink, e) in ctx.prefixed("processor.priority.") {
+            let sub = format!("processor.priority.{sink}");
+            let Some(i) = sinks.iter().position(|s| s == sink) else {
+                ctx.error(
+                    &sub,
+                    format!(
+                        "sink {sink} is not in this group (sinks: {})",
+                        sinks.join(" ")
+                    ),
+                );
+                continue;
+            };
+            match crate::config::context::parse_integer(&e.value) {
+                Some(p) if i64::try_from(p).is_ok() => given[i] = Some((p as i64, e.line)),
+                _ => ctx.error(&sub, format!("expected an integer, got \"{}\"", e.value)),
             }
-            "load_balance" => {
-                let backoff = ctx.bool("processor.backoff", false);
-                let sel = ctx.string_or("processor.selector", "round_robin");
-                let random = match sel.trim().to_ascii_lowercase().as_str() {
-                    "round_robin" => false,
-                    "random" => true,
-                    _ => {
-                        ctx.error(
-                            "processor.selector",
-                            format!(
-                                "unknown selector \"{}\"; known: round_robin, random",
-                                sel.trim()
-                            ),
-                        );
-                        false
-                    }
-                };
-                let t = ctx.u64_in("processor.selector.maxTimeOut", 0, 0..=i64::MAX as u64);
-                if sinks.len() < 2 {
-                    ctx.error_at(
-                        ctx.line("processor.type"),
-                        "processor.type",
-                        "load_balance needs at least two sinks in the group",
-                    );
+        }
+        // Sinks without a priority get -1, -2, ... in the group's order, as Flume does.
+        let mut next = 0i64;
+        let mut priorities = Vec::with_capacity(sinks.len());
+        for (i, g) in given.iter().enumerate() {
+            let p = match g {
+                Some((p, _)) => *p,
+                None => {
+                    next -= 1;
+                    next
                 }
-                Self::LoadBalance {
-                    random,
-                    backoff,
-                    max_timeout_ms: if t == 0 {
-                        load_balance::DEFAULT_MAX_TIMEOUT_MS
-                    } else {
-                        t
-                    },
-                }
+            };
+            if let Some(j) = priorities.iter().position(|q| *q == p) {
+                let sub = format!("processor.priority.{}", sinks[i]);
+                let other = given[j]
+                    .map(|(_, l)| format!(" (line {l})"))
+                    .unwrap_or_default();
+                ctx.error(
+                    &sub,
+                    format!(
+                        "priority {p} is also the priority of sink {}{other}; failover priorities must be unique (Flume silently drops the sink)",
+                        sinks[j]
+                    ),
+                );
             }
+            priorities.push(p);
+        }
+        Self::Failover {
+            priorities,
+            max_penalty_ms,
+        }
+    }
+
+    /// Parses `processor.*` of a `load_balance` group whose sinks are `sinks`.
+    pub fn parse_load_balance(ctx: &Ctx<'_>, sinks: &[String]) -> Self {
+        ctx.mark_used("processor.type");
+        let backoff = ctx.bool("processor.backoff", false);
+        let sel = ctx.string_or("processor.selector", "round_robin");
+        let random = match sel.trim().to_ascii_lowercase().as_str() {
+            "round_robin" => false,
+            "random" => true,
             _ => {
-                if sinks.len() != 1 {
-                    ctx.error_at(
-                        ctx.line("processor.type"),
-                        "processor.type",
-                        format!(
-                            "the default processor drives exactly one sink, this group has {}; use failover or load_balance",
-                            sinks.len()
-                        ),
-                    );
-                }
-                Self::Default
+                ctx.error(
+                    "processor.selector",
+                    format!(
+                        "unknown selector \"{}\"; known: round_robin, random",
+                        sel.trim()
+                    ),
+                );
+                false
             }
+        };
+        let t = ctx.u64_in("processor.selector.maxTimeOut", 0, 0..=i64::MAX as u64);
+        if sinks.len() < 2 {
+            ctx.error_at(
+                ctx.line("processor.type"),
+                "processor.type",
+                "load_balance needs at least two sinks in the group",
+            );
+        }
+        Self::LoadBalance {
+            random,
+            backoff,
+            max_timeout_ms: if t == 0 {
+                load_balance::DEFAULT_MAX_TIMEOUT_MS
+            } else {
+                t
+            },
         }
     }
 }
@@ -338,7 +345,11 @@ mod tests {
         let list = entries_under("a1.sinkgroups.g1.", pairs);
         let ctx = ctx_under("a1.sinkgroups.g1.", &list);
         let sinks: Vec<String> = sinks.iter().map(|s| (*s).to_owned()).collect();
-        let spec = ProcessorSpec::parse(alias, &ctx, &sinks);
+        let registration = PROCESSOR_TYPES
+            .iter()
+            .find(|t| t.alias == alias)
+            .expect("registered");
+        let spec = (registration.parse)(&ctx, &sinks);
         let errs = ctx
             .finish("sink group g1")
             .errors

@@ -17,13 +17,13 @@
 //! `ConnectionFailedCount`, `BatchCompleteCount`, `BatchUnderflowCount`, `BatchEmptyCount`,
 //! `EventDrainAttemptCount`, `EventDrainSuccessCount`) plus `EventWriteFail`.
 
-use super::{count_batch, Sink, SinkContext, SinkError};
+use super::{Deliver, SinkContext, SinkError};
 use crate::avro_event::wire_batch;
 use crate::config::context::Ctx;
-use crate::runner::Status;
 use crate::source::avro::{refuse_ssl, CompressionType};
 use avro_ipc::client::{AvroClient, ClientSettings};
 use avro_ipc::protocol::Status as RpcStatus;
+use file_channel::Event;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 
@@ -169,68 +169,28 @@ impl AvroSink {
     }
 }
 
-impl Sink for AvroSink {
-    fn name(&self) -> &str {
-        &self.ctx.name
+impl Deliver for AvroSink {
+    fn context(&self) -> &SinkContext {
+        &self.ctx
     }
 
-    fn process(&mut self) -> Result<Status, SinkError> {
-        let c = self.ctx.counters.clone();
-        let mut tx = self.ctx.channel.transaction();
-        let batch = self.config.batch_size as usize;
-        let mut events = Vec::new();
-        while events.len() < batch {
-            match tx.take() {
-                Ok(Some(e)) => events.push(e),
-                Ok(None) => break,
-                Err(e) => {
-                    c.channel_read_fail.fetch_add(1, Relaxed);
-                    tx.rollback();
-                    return Err(self.ctx.channel_error(e));
-                }
-            }
-        }
-        if events.is_empty() {
-            if let Err(e) = tx.commit() {
-                c.channel_read_fail.fetch_add(1, Relaxed);
-                return Err(self.ctx.channel_error(e));
-            }
-            count_batch(&c, 0, batch);
-            return Ok(Status::Backoff);
-        }
+    fn batch_size(&self) -> usize {
+        self.config.batch_size as usize
+    }
+
+    fn deliver(&mut self, events: Vec<Event>) -> Result<(), SinkError> {
         let n = events.len();
-        let client = match self.connection() {
-            Ok(client) => client,
-            Err(e) => {
-                tx.rollback();
-                return Err(e);
-            }
-        };
-        count_batch(&c, n, batch);
-        c.event_drain_attempt_count.fetch_add(n as u64, Relaxed);
-        let outcome = client.append_batch(&wire_batch(&events));
-        let reason = match outcome {
-            Ok(RpcStatus::Ok) => match tx.commit() {
-                Ok(()) => {
-                    c.event_drain_success_count.fetch_add(n as u64, Relaxed);
-                    return Ok(Status::Ready);
-                }
-                Err(e) => {
-                    // Delivered but not removed: the events will be sent again (at least once).
-                    c.channel_read_fail.fetch_add(1, Relaxed);
-                    return Err(self.ctx.channel_error(e));
-                }
-            },
+        let reason = match self.connection()?.append_batch(&wire_batch(&events)) {
+            Ok(RpcStatus::Ok) => return Ok(()),
             Ok(other) => format!("appendBatch of {n} events answered {other:?}"),
             Err(e) => e.to_string(),
         };
-        tx.rollback();
-        c.event_write_fail.fetch_add(1, Relaxed);
+        self.ctx.counters.event_write_fail.fetch_add(1, Relaxed);
         self.close();
         Err(self.delivery_error(reason))
     }
 
-    fn stop(&mut self) {
+    fn on_stop(&mut self) {
         self.close();
         self.ctx.counters.lifetime.stopped();
     }
@@ -239,7 +199,9 @@ impl Sink for AvroSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runner::Status;
     use crate::sink::test_support::{ctx, entries, sink_ctx};
+    use crate::sink::Sink;
     use avro_ipc::call::{Request, Response};
     use avro_ipc::server::{serve_connection, ServerShared};
     use std::sync::atomic::AtomicU32;

@@ -23,10 +23,10 @@
 //! file it was writing; those events were not committed and are delivered again.
 
 use super::serializer::Serializer;
-use super::{count_batch, Sink, SinkContext, SinkError};
+use super::{Deliver, SinkContext, SinkError};
 use crate::config::context::Ctx;
 use crate::metrics::now_epoch_ms;
-use crate::runner::Status;
+use file_channel::Event;
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -232,57 +232,31 @@ impl FileRollSink {
     }
 }
 
-impl Sink for FileRollSink {
-    fn name(&self) -> &str {
-        &self.ctx.name
+impl Deliver for FileRollSink {
+    fn context(&self) -> &SinkContext {
+        &self.ctx
     }
 
-    fn process(&mut self) -> Result<Status, SinkError> {
-        self.roll_if_due()?;
-        let c = self.ctx.counters.clone();
-        let mut tx = self.ctx.channel.transaction();
-        let batch = self.config.batch_size as usize;
-        let mut taken = 0;
+    fn batch_size(&self) -> usize {
+        self.config.batch_size as usize
+    }
+
+    fn before_take(&mut self) -> Result<(), SinkError> {
+        self.roll_if_due()
+    }
+
+    fn deliver(&mut self, events: Vec<Event>) -> Result<(), SinkError> {
         self.buf.clear();
-        while taken < batch {
-            match tx.take() {
-                Ok(Some(e)) => {
-                    taken += 1;
-                    self.config.serializer.write(&e, &mut self.buf);
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    c.channel_read_fail.fetch_add(1, Relaxed);
-                    return Err(self.ctx.channel_error(e));
-                }
-            }
+        for e in &events {
+            self.config.serializer.write(e, &mut self.buf);
         }
-        c.event_drain_attempt_count.fetch_add(taken as u64, Relaxed);
-        if taken > 0 {
-            if let Err(e) = self.ensure_output() {
-                tx.rollback();
-                return Err(e);
-            }
-            if let Err(e) = self.write_batch() {
-                c.event_write_fail.fetch_add(1, Relaxed);
-                tx.rollback();
-                return Err(e);
-            }
-        }
-        if let Err(e) = tx.commit() {
-            c.channel_read_fail.fetch_add(1, Relaxed);
-            return Err(self.ctx.channel_error(e));
-        }
-        c.event_drain_success_count.fetch_add(taken as u64, Relaxed);
-        count_batch(&c, taken, batch);
-        Ok(if taken < batch {
-            Status::Backoff
-        } else {
-            Status::Ready
+        self.ensure_output()?;
+        self.write_batch().inspect_err(|_| {
+            self.ctx.counters.event_write_fail.fetch_add(1, Relaxed);
         })
     }
 
-    fn stop(&mut self) {
+    fn on_stop(&mut self) {
         if let Err(e) = self.close_output() {
             tracing::error!(error = %e, "closing the output failed");
         }
@@ -293,7 +267,9 @@ impl Sink for FileRollSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runner::Status;
     use crate::sink::test_support::{ctx, entries, sink_ctx};
+    use crate::sink::Sink;
 
     fn config(dir: &Path, batch: u32) -> FileRollConfig {
         FileRollConfig {
@@ -361,8 +337,12 @@ mod tests {
         cfg.extension = "txt".into();
         let mut s = FileRollSink::new(cfg, ctx);
         assert_eq!(s.process().expect("ok"), Status::Ready);
-        assert_eq!(s.process().expect("ok"), Status::Backoff);
+        assert_eq!(
+            s.process().expect("a partial batch is Ready"),
+            Status::Ready
+        );
         assert!(channel.is_empty());
+        assert_eq!(s.process().expect("ok"), Status::Backoff);
         s.stop();
         let (names, text) = read_all(&dir);
         assert_eq!(text, "a\nb\nc\n");
@@ -395,7 +375,7 @@ mod tests {
         assert_eq!(counters.connection_failed_count.load(Relaxed), 1);
         // Repair it: the next call delivers.
         std::fs::remove_file(&blocker).expect("rm");
-        assert_eq!(s.process().expect("ok"), Status::Backoff);
+        assert_eq!(s.process().expect("ok"), Status::Ready);
         assert!(channel.is_empty());
         assert_eq!(read_all(&blocker.join("out")).1, "a\n");
     }

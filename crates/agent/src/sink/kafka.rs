@@ -15,8 +15,9 @@
 //!
 //! # Delivery
 //!
-//! One call to `process` takes up to `flumeBatchSize` events, hands them all to the producer,
-//! flushes, and checks a delivery report for every record; only when every record was
+//! One call of the drain loop ([`super::drain`]) takes up to `flumeBatchSize` events;
+//! `deliver` hands them all to the producer, flushes, and checks a delivery report for every
+//! record; only when every record was
 //! acknowledged (and, with transactions, the transaction committed) is the channel take
 //! committed. Any failure — an unknown topic, a non-numeric partition header, brokers
 //! unreachable until the delivery timeout — purges what is still queued, aborts the transaction,
@@ -39,11 +40,10 @@
 //! `process` (and again after a failed transactional setup), so a broken cluster is counted in
 //! `ConnectionFailedCount` and retried, not a start-up failure.
 
-use super::{count_batch, Sink, SinkContext, SinkError};
+use super::{Deliver, SinkContext, SinkError};
 use crate::config::context::Ctx;
 use crate::kafka::{self, ClientProperty, Role};
 use crate::metrics::{ExtraCounters, Metric, Value};
-use crate::runner::Status;
 use file_channel::Event;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Message, OwnedHeaders};
@@ -55,166 +55,11 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Flume's `DEFAULT_TOPIC`.
-pub const DEFAULT_TOPIC: &str = "default-flume-topic";
-/// Java's `delivery.timeout.ms` default.
-pub const DEFAULT_DELIVERY_TIMEOUT_MS: u64 = 120_000;
-/// librdkafka's and Java's `transaction.timeout.ms` default.
-pub const DEFAULT_TRANSACTION_TIMEOUT_MS: u64 = 60_000;
-/// The header whose value is the record key (Flume's `KEY_HEADER`).
-pub const KEY_HEADER: &str = "key";
-
-/// Configuration of a kafka sink.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct KafkaSinkConfig {
-    /// `kafka.bootstrap.servers`.
-    pub bootstrap_servers: String,
-    /// `kafka.topic`, possibly with `%{header}`. Default: `default-flume-topic`.
-    pub topic: String,
-    /// `flumeBatchSize`. Default: 100.
-    pub batch_size: u32,
-    /// `useFlumeEventFormat`. Default: false.
-    pub use_flume_event_format: bool,
-    /// `defaultPartitionId`. Default: none.
-    pub default_partition_id: Option<i32>,
-    /// `partitionIdHeader`. Default: none.
-    pub partition_id_header: Option<String>,
-    /// `allowTopicOverride`. Default: true.
-    pub allow_topic_override: bool,
-    /// `topicHeader`. Default: `topic`.
-    pub topic_header: String,
-    /// `timestampHeader`. Default: none.
-    pub timestamp_header: Option<String>,
-    /// `header.<flume>=<kafka>`: Flume header name to Kafka record header name, in file order.
-    pub record_headers: Vec<(String, String)>,
-    /// `kafka.producer.*`, translated to librdkafka names (acks included).
-    pub producer: Vec<ClientProperty>,
-    /// The delivery timeout in force (from the producer properties or Java's default).
-    pub delivery_timeout_ms: u64,
-    /// `kafka.producer.transactional.id`, if set.
-    pub transactional_id: Option<String>,
-}
-
-impl KafkaSinkConfig {
-    /// Reads the keys.
-    pub fn parse(ctx: &Ctx<'_>) -> Self {
-        let bootstrap_servers = ctx.required("kafka.bootstrap.servers").unwrap_or_default();
-        let topic = ctx
-            .string("kafka.topic")
-            .map(|t| t.trim().to_owned())
-            .filter(|t| !t.is_empty())
-            .unwrap_or_else(|| DEFAULT_TOPIC.to_owned());
-        if let Some(i) = topic.find('%') {
-            if !topic[i..].starts_with("%{") {
-                ctx.error(
-                    "kafka.topic",
-                    "only %{header} escapes are supported in a Kafka topic",
-                );
-            }
-        }
-        let batch_size = ctx.u32_in(
-            "flumeBatchSize",
-            100,
-            1..=file_channel::limits::MAX_EVENTS_PER_TXN,
-        );
-        let default_partition_id = ctx
-            .has("defaultPartitionId")
-            .then(|| ctx.u64_in("defaultPartitionId", 0, 0..=i32::MAX as u64) as i32);
-        let mut producer = kafka::client_properties(
-            ctx,
-            Role::Producer,
-            &[("bootstrap.servers", "kafka.bootstrap.servers")],
-        );
-        // Java's producer sends at once by default (linger.ms = 0); librdkafka waits 5 ms.
-        if kafka::find(&producer, &["linger.ms", "queue.buffering.max.ms"]).is_none() {
-            producer.push(ClientProperty {
-                name: "linger.ms".into(),
-                value: "0".into(),
-                key: "kafka.producer.linger.ms".into(),
-            });
-        }
-        let transactional_id = kafka::find(&producer, &["transactional.id"]).map(str::to_owned);
-        match kafka::find(&producer, &["acks", "request.required.acks"]) {
-            // Transactions need every in-sync replica's acknowledgement (as in Java).
-            None if transactional_id.is_some() => producer.insert(
-                0,
-                ClientProperty {
-                    name: "acks".into(),
-                    value: "all".into(),
-                    key: "kafka.producer.acks".into(),
-                },
-            ),
-            None => producer.insert(
-                0,
-                ClientProperty {
-                    name: "acks".into(),
-                    value: "1".into(),
-                    key: "kafka.producer.acks".into(),
-                },
-            ),
-            Some(acks) if transactional_id.is_some() && !matches!(acks.trim(), "all" | "-1") => {
-                ctx.error(
-                    "kafka.producer.acks",
-                    "must be all (or -1) when kafka.producer.transactional.id is set",
-                );
-            }
-            Some(_) => {}
-        }
-        // librdkafka requires a transactional producer's delivery timeout to fit in its
-        // transaction timeout (60 s by default, as in Java).
-        let transaction_timeout_ms = transactional_id.as_ref().map(|_| {
-            kafka::find(&producer, &["transaction.timeout.ms"])
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .unwrap_or(DEFAULT_TRANSACTION_TIMEOUT_MS)
-        });
-        let delivery_timeout_ms = match kafka::find(
-            &producer,
-            &["delivery.timeout.ms", "message.timeout.ms"],
-        ) {
-            Some(v) => {
-                let ms = v.trim().parse().unwrap_or(DEFAULT_DELIVERY_TIMEOUT_MS);
-                if transaction_timeout_ms.is_some_and(|t| ms > t) {
-                    ctx.error(
-                            "kafka.producer.delivery.timeout.ms",
-                            "must not exceed kafka.producer.transaction.timeout.ms (60000 by default) when kafka.producer.transactional.id is set",
-                        );
-                }
-                ms
-            }
-            None => {
-                let ms = transaction_timeout_ms.map_or(DEFAULT_DELIVERY_TIMEOUT_MS, |t| {
-                    t.min(DEFAULT_DELIVERY_TIMEOUT_MS)
-                });
-                producer.push(ClientProperty {
-                    name: "delivery.timeout.ms".into(),
-                    value: ms.to_string(),
-                    key: "kafka.producer.delivery.timeout.ms".into(),
-                });
-                ms
-            }
-        };
-        let record_headers = ctx
-            .prefixed("header.")
-            .into_iter()
-            .map(|(flume, e)| (flume.to_owned(), e.value.trim().to_owned()))
-            .collect();
-        Self {
-            bootstrap_servers,
-            topic,
-            batch_size,
-            use_flume_event_format: ctx.bool("useFlumeEventFormat", false),
-            default_partition_id,
-            partition_id_header: ctx.string("partitionIdHeader").map(|s| s.trim().to_owned()),
-            allow_topic_override: ctx.bool("allowTopicOverride", true),
-            topic_header: ctx.string_or("topicHeader", "topic").trim().to_owned(),
-            timestamp_header: ctx.string("timestampHeader").map(|s| s.trim().to_owned()),
-            record_headers,
-            producer,
-            delivery_timeout_ms,
-            transactional_id,
-        }
-    }
-}
+mod config;
+pub use config::{
+    KafkaSinkConfig, DEFAULT_DELIVERY_TIMEOUT_MS, DEFAULT_TOPIC, DEFAULT_TRANSACTION_TIMEOUT_MS,
+    KEY_HEADER,
+};
 
 /// Replaces every `%{name}` in `template` by the event's header `name` (empty when absent), as
 /// Flume's `BucketPath` does for header escapes.
@@ -340,6 +185,8 @@ pub struct KafkaSink {
     producer: Option<BaseProducer<DeliveryContext>>,
     /// Numbers the batches, so late delivery reports of a failed one are told apart.
     batch_seq: usize,
+    /// When the current batch's take began (for `KafkaEventSendTimer`).
+    batch_started: Instant,
 }
 
 impl std::fmt::Debug for KafkaSink {
@@ -363,6 +210,7 @@ impl KafkaSink {
             kafka_counters,
             producer: None,
             batch_seq: 0,
+            batch_started: Instant::now(),
         }
     }
 
@@ -473,7 +321,7 @@ impl KafkaSink {
     }
 
     /// Sends `records`, flushes, and checks every report; with transactions, commits it.
-    fn deliver(&mut self, records: Vec<Prepared>) -> Result<(), String> {
+    fn send_batch(&mut self, records: Vec<Prepared>) -> Result<(), String> {
         let deadline = Instant::now() + self.flush_timeout();
         let transactional = self.config.transactional_id.is_some();
         self.batch_seq = self.batch_seq.wrapping_add(1);
@@ -577,73 +425,45 @@ impl KafkaSink {
     }
 }
 
-impl Sink for KafkaSink {
-    fn name(&self) -> &str {
-        &self.ctx.name
+impl Deliver for KafkaSink {
+    fn context(&self) -> &SinkContext {
+        &self.ctx
     }
 
-    fn process(&mut self) -> Result<Status, SinkError> {
+    fn batch_size(&self) -> usize {
+        self.config.batch_size as usize
+    }
+
+    fn before_take(&mut self) -> Result<(), SinkError> {
         self.ensure_producer()?;
-        let c = self.ctx.counters.clone();
-        let batch = self.config.batch_size as usize;
-        let started = Instant::now();
-        let mut tx = self.ctx.channel.transaction();
-        let mut records = Vec::with_capacity(batch.min(1024));
-        let mut bad_event = None;
-        while records.len() < batch {
-            match tx.take() {
-                Ok(Some(e)) => {
-                    c.event_drain_attempt_count.fetch_add(1, Relaxed);
-                    match self.prepare(&e) {
-                        Ok(r) => records.push(r),
-                        Err(why) => {
-                            bad_event = Some(why);
-                            break;
-                        }
-                    }
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    c.channel_read_fail.fetch_add(1, Relaxed);
-                    tx.rollback();
-                    self.kafka_counters.rollback_count.fetch_add(1, Relaxed);
-                    return Err(self.ctx.channel_error(e));
-                }
-            }
-        }
-        let taken = records.len();
-        let result = match bad_event {
-            Some(why) => Err(why),
-            None if taken == 0 => Ok(()),
-            None => self.deliver(records),
-        };
+        self.batch_started = Instant::now();
+        Ok(())
+    }
+
+    fn deliver(&mut self, events: Vec<Event>) -> Result<(), SinkError> {
+        let taken = events.len();
+        let result = events
+            .iter()
+            .map(|e| self.prepare(e))
+            .collect::<Result<Vec<_>, _>>()
+            .and_then(|records| self.send_batch(records));
         if let Err(why) = result {
-            c.event_write_fail.fetch_add(1, Relaxed);
+            self.ctx.counters.event_write_fail.fetch_add(1, Relaxed);
             self.clean_up_failed_batch();
-            tx.rollback();
-            self.kafka_counters.rollback_count.fetch_add(1, Relaxed);
             return Err(self.failure(format!("failed to publish events: {why}")));
         }
-        if taken > 0 {
-            self.kafka_counters
-                .kafka_event_send_timer_ms
-                .fetch_add(started.elapsed().as_millis() as u64, Relaxed);
-        }
-        if let Err(e) = tx.commit() {
-            c.channel_read_fail.fetch_add(1, Relaxed);
-            return Err(self.ctx.channel_error(e));
-        }
-        c.event_drain_success_count.fetch_add(taken as u64, Relaxed);
-        count_batch(&c, taken, batch);
+        self.kafka_counters
+            .kafka_event_send_timer_ms
+            .fetch_add(self.batch_started.elapsed().as_millis() as u64, Relaxed);
         tracing::debug!(sink = %self.ctx.name, events = taken, "batch published");
-        Ok(if taken < batch {
-            Status::Backoff
-        } else {
-            Status::Ready
-        })
+        Ok(())
     }
 
-    fn stop(&mut self) {
+    fn rolled_back(&mut self) {
+        self.kafka_counters.rollback_count.fetch_add(1, Relaxed);
+    }
+
+    fn on_stop(&mut self) {
         if let Some(p) = self.producer.take() {
             if let Err(e) = p.flush(Duration::from_secs(5)) {
                 tracing::warn!(sink = %self.ctx.name, error = %e, "flush on stop did not complete");
@@ -658,104 +478,4 @@ impl Sink for KafkaSink {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::sink::test_support::{ctx, entries};
-
-    #[test]
-    fn flume_defaults() {
-        let list = entries(&[("kafka.bootstrap.servers", "h:9092")]);
-        let c = ctx(&list);
-        let cfg = KafkaSinkConfig::parse(&c);
-        assert!(!c.has_errors());
-        assert_eq!(cfg.topic, "default-flume-topic");
-        assert_eq!(cfg.batch_size, 100);
-        assert!(!cfg.use_flume_event_format);
-        assert_eq!(cfg.default_partition_id, None);
-        assert_eq!(cfg.partition_id_header, None);
-        assert!(cfg.allow_topic_override);
-        assert_eq!(cfg.topic_header, "topic");
-        assert_eq!(cfg.timestamp_header, None);
-        assert_eq!(kafka::find(&cfg.producer, &["acks"]), Some("1"));
-        assert_eq!(cfg.delivery_timeout_ms, 120_000);
-        assert_eq!(kafka::find(&cfg.producer, &["linger.ms"]), Some("0"));
-        assert_eq!(cfg.transactional_id, None);
-    }
-
-    #[test]
-    fn flume_keys() {
-        let list = entries(&[
-            ("kafka.bootstrap.servers", "h:9092"),
-            ("kafka.topic", "logs-%{app}"),
-            ("flumeBatchSize", "7"),
-            ("kafka.producer.acks", "-1"),
-            ("useFlumeEventFormat", "true"),
-            ("defaultPartitionId", "2"),
-            ("partitionIdHeader", "p"),
-            ("allowTopicOverride", "false"),
-            ("topicHeader", "t"),
-            ("timestampHeader", "ts"),
-            ("header.trace", "trace-id"),
-            ("kafka.producer.delivery.timeout.ms", "3000"),
-            ("kafka.producer.transactional.id", "tx1"),
-        ]);
-        let c = ctx(&list);
-        let cfg = KafkaSinkConfig::parse(&c);
-        let d = c.finish("kafka sink k1");
-        assert!(d.errors.is_empty() && d.warnings.is_empty(), "{d:?}");
-        assert_eq!(cfg.topic, "logs-%{app}");
-        assert_eq!(cfg.batch_size, 7);
-        assert!(cfg.use_flume_event_format);
-        assert_eq!(cfg.default_partition_id, Some(2));
-        assert_eq!(cfg.partition_id_header.as_deref(), Some("p"));
-        assert!(!cfg.allow_topic_override);
-        assert_eq!(cfg.topic_header, "t");
-        assert_eq!(cfg.timestamp_header.as_deref(), Some("ts"));
-        assert_eq!(
-            cfg.record_headers,
-            vec![("trace".into(), "trace-id".into())]
-        );
-        assert_eq!(kafka::find(&cfg.producer, &["acks"]), Some("-1"));
-        assert_eq!(cfg.delivery_timeout_ms, 3000);
-        assert_eq!(cfg.transactional_id.as_deref(), Some("tx1"));
-    }
-
-    #[test]
-    fn bad_values_are_reported_by_key() {
-        let list = entries(&[
-            ("kafka.topic", "t-%Y"),
-            ("flumeBatchSize", "0"),
-            ("defaultPartitionId", "x"),
-            ("kafka.producer.acks", "sometimes"),
-        ]);
-        let c = ctx(&list);
-        let _ = KafkaSinkConfig::parse(&c);
-        let keys: Vec<String> = c
-            .finish("kafka sink k1")
-            .errors
-            .iter()
-            .filter_map(|p| p.key.clone())
-            .collect();
-        assert_eq!(
-            keys,
-            vec![
-                "a1.sinks.k1.kafka.bootstrap.servers",
-                "a1.sinks.k1.kafka.topic",
-                "a1.sinks.k1.flumeBatchSize",
-                "a1.sinks.k1.defaultPartitionId",
-                "a1.sinks.k1.kafka.producer.acks",
-            ]
-        );
-    }
-
-    #[test]
-    fn topic_header_escapes() {
-        let e = Event::new("b")
-            .with_header("app", "web")
-            .with_header("dc", "eu");
-        assert_eq!(substitute_headers("logs-%{app}-%{dc}", &e), "logs-web-eu");
-        assert_eq!(substitute_headers("x-%{missing}", &e), "x-");
-        assert_eq!(substitute_headers("open-%{app", &e), "open-%{app");
-        assert_eq!(substitute_headers("plain", &e), "plain");
-    }
-}
+mod tests;

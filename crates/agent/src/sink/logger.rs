@@ -5,13 +5,11 @@
 //! line's offset removed, exactly as Flume's `EventHelper.dumpEvent`. One event per
 //! transaction, as Flume's `LoggerSink`.
 
-use super::{count_batch, Sink, SinkContext, SinkError};
+use super::{Deliver, SinkContext, SinkError};
 use crate::config::context::Ctx;
 use crate::event::headers_java_string;
-use crate::runner::Status;
 use file_channel::Event;
 use std::fmt::Write;
-use std::sync::atomic::Ordering::Relaxed;
 
 /// Configuration of a logger sink.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -83,40 +81,24 @@ impl LoggerSink {
     }
 }
 
-impl Sink for LoggerSink {
-    fn name(&self) -> &str {
-        &self.ctx.name
+impl Deliver for LoggerSink {
+    fn context(&self) -> &SinkContext {
+        &self.ctx
     }
 
-    fn process(&mut self) -> Result<Status, SinkError> {
-        let c = &self.ctx.counters;
-        let mut tx = self.ctx.channel.transaction();
-        let event = match tx.take() {
-            Ok(e) => e,
-            Err(e) => {
-                c.channel_read_fail.fetch_add(1, Relaxed);
-                return Err(self.ctx.channel_error(e));
-            }
-        };
-        if let Some(e) = &event {
-            c.event_drain_attempt_count.fetch_add(1, Relaxed);
+    /// One event per transaction, as Flume's `LoggerSink`.
+    fn batch_size(&self) -> usize {
+        1
+    }
+
+    fn deliver(&mut self, events: Vec<Event>) -> Result<(), SinkError> {
+        for e in &events {
             tracing::info!(target: "sluice::sink::logger", sink = %self.ctx.name, "Event: {}", dump_event(e, self.config.max_bytes_to_log));
         }
-        if let Err(e) = tx.commit() {
-            c.channel_read_fail.fetch_add(1, Relaxed);
-            return Err(self.ctx.channel_error(e));
-        }
-        let n = usize::from(event.is_some());
-        c.event_drain_success_count.fetch_add(n as u64, Relaxed);
-        count_batch(c, n, 1);
-        Ok(if n == 0 {
-            Status::Backoff
-        } else {
-            Status::Ready
-        })
+        Ok(())
     }
 
-    fn stop(&mut self) {
+    fn on_stop(&mut self) {
         self.ctx.counters.lifetime.stopped();
     }
 }
@@ -124,7 +106,9 @@ impl Sink for LoggerSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runner::Status;
     use crate::sink::test_support::sink_ctx;
+    use crate::sink::Sink;
 
     #[test]
     fn flumes_format() {

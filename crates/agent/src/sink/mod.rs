@@ -3,11 +3,17 @@
 //! into the channel for the next attempt (or for another sink of a failover or load-balancing
 //! group).
 //!
+//! Every sink runs the one drain loop of [`drain`] (take → deliver → commit, or roll back; back
+//! off only when the channel gave nothing): a sink implements [`Deliver`], which says how to
+//! deliver a batch, and is thereby a [`Sink`].
+//!
 //! To add a sink: a module with a config struct parsed from a [`Ctx`] (Flume's keys and
-//! defaults), a type implementing [`Sink`], an entry in [`SINK_TYPES`], and arms in
-//! [`SinkSettings`], [`SinkSettings::parse`], [`SinkSettings::batch_size`] and [`build`].
+//! defaults), a type implementing [`Deliver`], an entry in [`SINK_TYPES`] (its names and
+//! parse function), and arms in [`SinkSettings`], [`SinkSettings::batch_size`] and [`build`]
+//! (exhaustive matches: the compiler lists what is missing).
 
 pub mod avro;
+pub mod drain;
 pub mod file_roll;
 pub mod kafka;
 pub mod logger;
@@ -15,39 +21,50 @@ pub mod null;
 pub mod serializer;
 pub mod thrift;
 
+pub use drain::Deliver;
+
 use crate::channel::{Channel, ChannelError};
 use crate::config::context::Ctx;
-use crate::config::registry::TypeName;
+use crate::config::registry::Registration;
 use crate::metrics::SinkCounters;
 use crate::runner::Status;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// The sink types we implement.
-pub const SINK_TYPES: &[TypeName] = &[
-    TypeName {
+/// Parses a sink's keys into its configuration.
+pub type ParseSink = fn(&Ctx<'_>) -> SinkSettings;
+
+/// The sink types we implement (the registration table of sinks).
+pub const SINK_TYPES: &[Registration<ParseSink>] = &[
+    Registration {
         alias: "logger",
         classes: &["org.apache.flume.sink.LoggerSink"],
+        parse: |ctx| SinkSettings::Logger(logger::LoggerConfig::parse(ctx)),
     },
-    TypeName {
+    Registration {
         alias: "file_roll",
         classes: &["org.apache.flume.sink.RollingFileSink"],
+        parse: |ctx| SinkSettings::FileRoll(file_roll::FileRollConfig::parse(ctx)),
     },
-    TypeName {
+    Registration {
         alias: "null",
         classes: &["org.apache.flume.sink.NullSink"],
+        parse: |ctx| SinkSettings::Null(null::NullConfig::parse(ctx)),
     },
-    TypeName {
+    Registration {
         alias: "avro",
         classes: &["org.apache.flume.sink.AvroSink"],
+        parse: |ctx| SinkSettings::Avro(avro::AvroSinkConfig::parse(ctx)),
     },
-    TypeName {
+    Registration {
         alias: "thrift",
         classes: &["org.apache.flume.sink.ThriftSink"],
+        parse: |ctx| SinkSettings::Thrift(thrift::ThriftSinkConfig::parse(ctx)),
     },
-    TypeName {
+    Registration {
         alias: "kafka",
         classes: &["org.apache.flume.sink.kafka.KafkaSink"],
+        parse: |ctx| SinkSettings::Kafka(kafka::KafkaSinkConfig::parse(ctx)),
     },
 ];
 
@@ -108,11 +125,13 @@ pub enum SinkError {
     },
 }
 
-/// A sink. Called from one runner thread; `process` may block on output.
+/// A sink, as its sink processor drives it. Called from one runner thread; `process` may block
+/// on output. Every sink of ours is a [`Deliver`] and gets this trait from [`drain`].
 pub trait Sink: Send {
     /// The sink's name.
     fn name(&self) -> &str;
-    /// Takes up to one batch and delivers it: [`Status::Backoff`] if the channel had nothing.
+    /// Takes up to one batch and delivers it: [`Status::Backoff`] if the channel had nothing,
+    /// [`Status::Ready`] otherwise (a partial batch too).
     fn process(&mut self) -> Result<Status, SinkError>;
     /// Flushes and closes the output; called once, after the last `process`.
     fn stop(&mut self) {}
@@ -158,18 +177,6 @@ pub enum SinkSettings {
 }
 
 impl SinkSettings {
-    /// Parses the keys of a sink of type `alias` (one of [`SINK_TYPES`]).
-    pub fn parse(alias: &str, ctx: &Ctx<'_>) -> Self {
-        match alias {
-            "logger" => Self::Logger(logger::LoggerConfig::parse(ctx)),
-            "file_roll" => Self::FileRoll(file_roll::FileRollConfig::parse(ctx)),
-            "avro" => Self::Avro(avro::AvroSinkConfig::parse(ctx)),
-            "thrift" => Self::Thrift(thrift::ThriftSinkConfig::parse(ctx)),
-            "kafka" => Self::Kafka(kafka::KafkaSinkConfig::parse(ctx)),
-            _ => Self::Null(null::NullConfig::parse(ctx)),
-        }
-    }
-
     /// The batch size and the key it was given by, checked against the channel's
     /// `transactionCapacity`.
     pub fn batch_size(&self) -> (&'static str, u64) {

@@ -1,9 +1,8 @@
 //! `null`: takes events and discards them. Keys: `batchSize` (100).
 
-use super::{count_batch, Sink, SinkContext, SinkError};
+use super::{Deliver, SinkContext, SinkError};
 use crate::config::context::Ctx;
-use crate::runner::Status;
-use std::sync::atomic::Ordering::Relaxed;
+use file_channel::Event;
 
 /// Configuration of a null sink.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,41 +39,20 @@ impl NullSink {
     }
 }
 
-impl Sink for NullSink {
-    fn name(&self) -> &str {
-        &self.ctx.name
+impl Deliver for NullSink {
+    fn context(&self) -> &SinkContext {
+        &self.ctx
     }
 
-    fn process(&mut self) -> Result<Status, SinkError> {
-        let c = &self.ctx.counters;
-        let mut tx = self.ctx.channel.transaction();
-        let batch = self.config.batch_size as usize;
-        let mut taken = 0;
-        while taken < batch {
-            match tx.take() {
-                Ok(Some(_)) => taken += 1,
-                Ok(None) => break,
-                Err(e) => {
-                    c.channel_read_fail.fetch_add(1, Relaxed);
-                    return Err(self.ctx.channel_error(e));
-                }
-            }
-        }
-        c.event_drain_attempt_count.fetch_add(taken as u64, Relaxed);
-        if let Err(e) = tx.commit() {
-            c.channel_read_fail.fetch_add(1, Relaxed);
-            return Err(self.ctx.channel_error(e));
-        }
-        c.event_drain_success_count.fetch_add(taken as u64, Relaxed);
-        count_batch(c, taken, batch);
-        Ok(if taken == 0 {
-            Status::Backoff
-        } else {
-            Status::Ready
-        })
+    fn batch_size(&self) -> usize {
+        self.config.batch_size as usize
     }
 
-    fn stop(&mut self) {
+    fn deliver(&mut self, _events: Vec<Event>) -> Result<(), SinkError> {
+        Ok(())
+    }
+
+    fn on_stop(&mut self) {
         self.ctx.counters.lifetime.stopped();
     }
 }
@@ -82,7 +60,10 @@ impl Sink for NullSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runner::Status;
     use crate::sink::test_support::sink_ctx;
+    use crate::sink::Sink;
+    use std::sync::atomic::Ordering::Relaxed;
 
     #[test]
     fn drains_in_batches_and_backs_off_when_empty() {

@@ -4,20 +4,25 @@
 
 use crate::config::context::Ctx;
 use crate::config::registry::{
-    resolve, unknown_message, Resolved, TypeName, FLUME_ONLY_SERIALIZERS,
+    resolve, unknown_message, Registration, Resolved, FLUME_ONLY_SERIALIZERS,
 };
 use crate::event::headers_java_string;
 use file_channel::Event;
 
-/// The serializer types we implement.
-pub const SERIALIZER_TYPES: &[TypeName] = &[
-    TypeName {
+/// Makes a serializer from its `appendNewline`.
+pub type MakeSerializer = fn(bool) -> Serializer;
+
+/// The serializer types we implement (the registration table of event serializers).
+pub const SERIALIZER_TYPES: &[Registration<MakeSerializer>] = &[
+    Registration {
         alias: "text",
         classes: &["org.apache.flume.serialization.BodyTextEventSerializer$Builder"],
+        parse: |append_newline| Serializer::Text { append_newline },
     },
-    TypeName {
+    Registration {
         alias: "header_and_text",
         classes: &["org.apache.flume.serialization.HeaderAndBodyTextEventSerializer$Builder"],
+        parse: |append_newline| Serializer::HeaderAndText { append_newline },
     },
 ];
 
@@ -42,8 +47,7 @@ impl Serializer {
         let append_newline = ctx.bool(&format!("{key}.appendNewline"), true);
         let ty = ctx.string_or(key, "TEXT");
         match resolve(&ty, SERIALIZER_TYPES, FLUME_ONLY_SERIALIZERS) {
-            Resolved::Known("header_and_text") => Self::HeaderAndText { append_newline },
-            Resolved::Known(_) => Self::Text { append_newline },
+            Resolved::Known(t) => (t.parse)(append_newline),
             other => {
                 ctx.error(
                     key,
@@ -123,7 +127,7 @@ mod tests {
             .collect();
         assert_eq!(
             errs,
-            vec!["f:2: a1.sinks.k1.sink.serializer: serializer type \"avro_event\" is Flume's avro_event serializer (org.apache.flume.serialization.FlumeEventAvroEventSerializer$Builder), which Sluice does not have; known serializer types: text, header_and_text"]
+            vec!["f:2: a1.sinks.k1.sink.serializer: `avro_event` is a Flume serializer type (org.apache.flume.serialization.FlumeEventAvroEventSerializer$Builder) that Sluice does not implement yet; known serializer types: text, header_and_text"]
         );
     }
 }

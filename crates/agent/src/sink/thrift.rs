@@ -23,11 +23,11 @@
 //! something to deliver). Unlike Flume's Thrift client, which leaves it unbounded,
 //! `connect-timeout` bounds the TCP connect.
 
-use super::{count_batch, Sink, SinkContext, SinkError};
+use super::{Deliver, SinkContext, SinkError};
 use crate::config::context::Ctx;
-use crate::runner::Status;
 use crate::source::thrift::{parse_protocol, reject_security};
 use crate::thrift_event::wire_batch;
+use file_channel::Event;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
 use thrift_rpc::client::{ClientConfig, ClientError, Connection};
@@ -190,64 +190,43 @@ impl ThriftSink {
     }
 }
 
-impl Sink for ThriftSink {
-    fn name(&self) -> &str {
-        &self.ctx.name
+impl Deliver for ThriftSink {
+    fn context(&self) -> &SinkContext {
+        &self.ctx
     }
 
-    fn process(&mut self) -> Result<Status, SinkError> {
+    fn batch_size(&self) -> usize {
+        self.config.batch_size as usize
+    }
+
+    fn before_take(&mut self) -> Result<(), SinkError> {
         self.reset_if_due();
-        let c = self.ctx.counters.clone();
-        let mut tx = self.ctx.channel.transaction();
-        let batch = self.config.batch_size as usize;
-        let mut events = Vec::new();
-        while events.len() < batch {
-            match tx.take() {
-                Ok(Some(e)) => events.push(e),
-                Ok(None) => break,
-                Err(e) => {
-                    c.channel_read_fail.fetch_add(1, Relaxed);
-                    return Err(self.ctx.channel_error(e));
-                }
-            }
-        }
+        Ok(())
+    }
+
+    fn deliver(&mut self, events: Vec<Event>) -> Result<(), SinkError> {
         let taken = events.len();
-        count_batch(&c, taken, batch);
-        if taken > 0 {
-            c.event_drain_attempt_count.fetch_add(taken as u64, Relaxed);
-            // The batch as `thrift_rpc` encodes it (borrowed).
-            let events = wire_batch(&events);
-            let outcome = self
-                .connection()
-                .and_then(|conn| match conn.append_batch(&events) {
-                    Ok(wire::Status::Ok) => Ok(()),
-                    Ok(status) => Err(DeliveryError::NotOk {
-                        addr: conn.addr().to_owned(),
-                        status,
-                        events: taken,
-                    }),
-                    Err(e) => Err(e.into()),
-                });
-            if let Err(e) = outcome {
-                c.event_write_fail.fetch_add(1, Relaxed);
-                tx.rollback();
-                self.close();
-                return Err(self.error(e));
-            }
-        }
-        if let Err(e) = tx.commit() {
-            c.channel_read_fail.fetch_add(1, Relaxed);
-            return Err(self.ctx.channel_error(e));
-        }
-        c.event_drain_success_count.fetch_add(taken as u64, Relaxed);
-        Ok(if taken == 0 {
-            Status::Backoff
-        } else {
-            Status::Ready
+        // The batch as `thrift_rpc` encodes it (borrowed).
+        let wire_events = wire_batch(&events);
+        let outcome = self
+            .connection()
+            .and_then(|conn| match conn.append_batch(&wire_events) {
+                Ok(wire::Status::Ok) => Ok(()),
+                Ok(status) => Err(DeliveryError::NotOk {
+                    addr: conn.addr().to_owned(),
+                    status,
+                    events: taken,
+                }),
+                Err(e) => Err(e.into()),
+            });
+        outcome.map_err(|e| {
+            self.ctx.counters.event_write_fail.fetch_add(1, Relaxed);
+            self.close();
+            self.error(e)
         })
     }
 
-    fn stop(&mut self) {
+    fn on_stop(&mut self) {
         self.close();
         self.ctx.counters.lifetime.stopped();
     }
@@ -256,7 +235,9 @@ impl Sink for ThriftSink {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runner::Status;
     use crate::sink::test_support::{ctx, entries, sink_ctx};
+    use crate::sink::Sink;
     use crate::thrift_event::from_wire_batch;
     use file_channel::Event;
     use std::io::Write;

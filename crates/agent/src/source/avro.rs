@@ -101,7 +101,7 @@ fn handler(ctx: SourceContext, threads: Option<u32>) -> CallHandler {
 
 async fn append_batch(ctx: &SourceContext, events: Vec<Event>) -> Response {
     let n = events.len();
-    match commit::commit(ctx, events).await {
+    match commit::commit(ctx, events, commit::Call::Batch).await {
         Ok(()) => Response::Status(Status::Ok),
         Err(e) => {
             tracing::warn!(source = %ctx.name, events = n, error = %e, "appendBatch not committed; answering FAILED");
@@ -111,24 +111,10 @@ async fn append_batch(ctx: &SourceContext, events: Vec<Event>) -> Response {
 }
 
 async fn append(ctx: &SourceContext, event: Event) -> Response {
-    let c = &ctx.counters;
-    c.append_received_count.fetch_add(1, Relaxed);
-    c.event_received_count.fetch_add(1, Relaxed);
-    let processor = ctx.processor.clone();
-    match tokio::task::spawn_blocking(move || processor.process_event(event)).await {
-        Ok(Ok(())) => {
-            c.append_accepted_count.fetch_add(1, Relaxed);
-            c.event_accepted_count.fetch_add(1, Relaxed);
-            Response::Status(Status::Ok)
-        }
-        Ok(Err(e)) => {
-            c.channel_write_fail.fetch_add(1, Relaxed);
+    match commit::commit(ctx, vec![event], commit::Call::Append).await {
+        Ok(()) => Response::Status(Status::Ok),
+        Err(e) => {
             tracing::warn!(source = %ctx.name, error = %e, "append not committed; answering FAILED");
-            Response::Status(Status::Failed)
-        }
-        Err(join) => {
-            c.generic_processing_fail.fetch_add(1, Relaxed);
-            tracing::error!(source = %ctx.name, error = %join, "put task failed");
             Response::Status(Status::Failed)
         }
     }

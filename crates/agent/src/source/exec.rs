@@ -23,7 +23,7 @@
 //! Shutdown: the command (its whole process group) receives SIGTERM and, if it has not exited
 //! within a second, SIGKILL; the lines read so far are committed.
 
-use super::commit::{put, received};
+use super::commit::{put, received, Call};
 use super::{BoxFuture, EventDrivenSource, SourceContext, SourceError};
 use crate::config::context::Ctx;
 use crate::stop::Stop;
@@ -234,9 +234,9 @@ async fn flush(batch: &mut Vec<Event>, ctx: &SourceContext, stop: &Stop) {
         return;
     }
     let events = std::mem::take(batch);
-    received(ctx, events.len());
+    received(ctx, events.len(), Call::Batch);
     loop {
-        match put(ctx, events.clone()).await {
+        match put(ctx, events.clone(), Call::Batch).await {
             Ok(()) => return,
             Err(e) if stop.is_triggered() => {
                 tracing::error!(source = %ctx.name, error = %e, lost = events.len(), "cannot commit the last lines at shutdown; they are lost");

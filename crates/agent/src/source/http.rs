@@ -21,7 +21,7 @@
 //! Differences from Flume: a request's charset other than UTF-8 is refused with 400 (Flume
 //! decodes it); GET is not accepted.
 
-use super::commit::commit;
+use super::commit::{commit, Call};
 use super::netcat_udp::required_port;
 use super::{BoxFuture, EventDrivenSource, SourceContext, SourceError};
 use crate::config::context::Ctx;
@@ -200,7 +200,7 @@ async fn handle(
             );
         }
     };
-    match commit(&ctx, events).await {
+    match commit(&ctx, events, Call::Batch).await {
         Ok(()) => (StatusCode::OK, String::new()),
         Err(e) if e.is_channel_full() => {
             tracing::warn!(source = %ctx.name, error = %e, "channel full; answered 503");

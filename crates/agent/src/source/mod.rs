@@ -11,9 +11,10 @@
 //! selector, channels) and its [`SourceCounters`].
 //!
 //! To add a source: a module with a config struct parsed from a [`Ctx`] (Flume's keys and
-//! defaults), a type implementing one of the two traits, an entry in [`SOURCE_TYPES`], and arms
-//! in [`SourceSettings`], [`SourceSettings::parse`], [`SourceSettings::batch_size`] and
-//! [`build`]; remove it from `config::registry::FLUME_ONLY_SOURCES`.
+//! defaults), a type implementing one of the two traits, an entry in [`SOURCE_TYPES`] (its
+//! names and parse function), and arms in [`SourceSettings`], [`SourceSettings::batch_size`]
+//! and [`build`] (exhaustive matches: the compiler lists what is missing); remove it from
+//! `config::registry::FLUME_ONLY_SOURCES`.
 
 pub mod avro;
 pub mod commit;
@@ -31,7 +32,7 @@ pub mod thrift;
 
 use crate::channel_processor::ChannelProcessor;
 use crate::config::context::Ctx;
-use crate::config::registry::TypeName;
+use crate::config::registry::Registration;
 use crate::metrics::SourceCounters;
 pub use crate::runner::Status;
 use crate::stop::Stop;
@@ -39,59 +40,84 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-/// The source types we implement.
-pub const SOURCE_TYPES: &[TypeName] = &[
-    TypeName {
+/// Parses a source's keys into its configuration.
+pub type ParseSource = fn(&Ctx<'_>) -> SourceSettings;
+
+/// The source types we implement (the registration table of sources).
+pub const SOURCE_TYPES: &[Registration<ParseSource>] = &[
+    Registration {
         alias: "netcat",
         classes: &["org.apache.flume.source.NetcatSource"],
+        parse: |ctx| SourceSettings::Netcat(netcat::NetcatConfig::parse(ctx)),
     },
-    TypeName {
+    Registration {
         alias: "seq",
         classes: &["org.apache.flume.source.SequenceGeneratorSource"],
+        parse: |ctx| SourceSettings::Seq(seq::SeqConfig::parse(ctx)),
     },
-    TypeName {
+    Registration {
         alias: "netcatudp",
         classes: &["org.apache.flume.source.NetcatUdpSource"],
+        parse: |ctx| SourceSettings::NetcatUdp(netcat_udp::NetcatUdpConfig::parse(ctx)),
     },
-    TypeName {
+    Registration {
         alias: "exec",
         classes: &["org.apache.flume.source.ExecSource"],
+        parse: |ctx| SourceSettings::Exec(exec::ExecConfig::parse(ctx)),
     },
-    TypeName {
+    Registration {
         alias: "http",
         classes: &["org.apache.flume.source.http.HTTPSource"],
+        parse: |ctx| SourceSettings::Http(http::HttpConfig::parse(ctx)),
     },
-    TypeName {
+    Registration {
         alias: "syslogtcp",
         classes: &["org.apache.flume.source.SyslogTcpSource"],
+        parse: |ctx| {
+            SourceSettings::Syslog(syslog::SyslogConfig::parse(syslog::SyslogKind::Tcp, ctx))
+        },
     },
-    TypeName {
+    Registration {
         alias: "multiport_syslogtcp",
         classes: &["org.apache.flume.source.MultiportSyslogTCPSource"],
+        parse: |ctx| {
+            SourceSettings::Syslog(syslog::SyslogConfig::parse(
+                syslog::SyslogKind::MultiportTcp,
+                ctx,
+            ))
+        },
     },
-    TypeName {
+    Registration {
         alias: "syslogudp",
         classes: &["org.apache.flume.source.SyslogUDPSource"],
+        parse: |ctx| {
+            SourceSettings::Syslog(syslog::SyslogConfig::parse(syslog::SyslogKind::Udp, ctx))
+        },
     },
-    TypeName {
+    Registration {
         alias: "spooldir",
         classes: &["org.apache.flume.source.SpoolDirectorySource"],
+        parse: |ctx| SourceSettings::SpoolDir(spooldir::SpoolDirConfig::parse(ctx)),
     },
-    TypeName {
+    Registration {
         alias: "avro",
         classes: &["org.apache.flume.source.AvroSource"],
+        parse: |ctx| SourceSettings::Avro(avro::AvroSourceConfig::parse(ctx)),
     },
-    TypeName {
+    Registration {
         alias: "taildir",
         classes: &["org.apache.flume.source.taildir.TaildirSource"],
+        parse: |ctx| SourceSettings::Taildir(taildir::TaildirConfig::parse(ctx)),
     },
-    TypeName {
+    Registration {
         alias: "thrift",
         classes: &["org.apache.flume.source.ThriftSource"],
+        parse: |ctx| SourceSettings::Thrift(thrift::ThriftSourceConfig::parse(ctx)),
     },
-    TypeName {
+    Registration {
         alias: "kafka",
         classes: &["org.apache.flume.source.kafka.KafkaSource"],
+        parse: |ctx| SourceSettings::Kafka(kafka::KafkaSourceConfig::parse(ctx)),
     },
 ];
 
@@ -288,28 +314,6 @@ pub enum SourceSettings {
 }
 
 impl SourceSettings {
-    /// Parses the keys of a source of type `alias` (one of [`SOURCE_TYPES`]).
-    pub fn parse(alias: &str, ctx: &Ctx<'_>) -> Self {
-        match alias {
-            "netcat" => Self::Netcat(netcat::NetcatConfig::parse(ctx)),
-            "netcatudp" => Self::NetcatUdp(netcat_udp::NetcatUdpConfig::parse(ctx)),
-            "exec" => Self::Exec(exec::ExecConfig::parse(ctx)),
-            "http" => Self::Http(http::HttpConfig::parse(ctx)),
-            "syslogtcp" => Self::Syslog(syslog::SyslogConfig::parse(syslog::SyslogKind::Tcp, ctx)),
-            "multiport_syslogtcp" => Self::Syslog(syslog::SyslogConfig::parse(
-                syslog::SyslogKind::MultiportTcp,
-                ctx,
-            )),
-            "syslogudp" => Self::Syslog(syslog::SyslogConfig::parse(syslog::SyslogKind::Udp, ctx)),
-            "spooldir" => Self::SpoolDir(spooldir::SpoolDirConfig::parse(ctx)),
-            "taildir" => Self::Taildir(taildir::TaildirConfig::parse(ctx)),
-            "avro" => Self::Avro(avro::AvroSourceConfig::parse(ctx)),
-            "thrift" => Self::Thrift(thrift::ThriftSourceConfig::parse(ctx)),
-            "kafka" => Self::Kafka(kafka::KafkaSourceConfig::parse(ctx)),
-            _ => Self::Seq(seq::SeqConfig::parse(ctx)),
-        }
-    }
-
     /// The most events the source puts in one transaction, and the key that says so.
     pub fn batch_size(&self) -> (&'static str, u64) {
         match self {
@@ -322,7 +326,9 @@ impl SourceSettings {
             Self::Http(_) => ("type", 1),
             Self::Syslog(c) => match c.kind {
                 syslog::SyslogKind::MultiportTcp => ("batchSize", u64::from(c.batch_size)),
-                _ => ("type", u64::from(c.batch_size)),
+                syslog::SyslogKind::Tcp | syslog::SyslogKind::Udp => {
+                    ("type", u64::from(c.batch_size))
+                }
             },
             Self::SpoolDir(c) => ("batchSize", u64::from(c.batch_size)),
             Self::Taildir(c) => ("batchSize", u64::from(c.batch_size)),

@@ -242,35 +242,25 @@ async fn commit_and_answer(
     ctx: &SourceContext,
     writer: &mut OwnedWriteHalf,
 ) -> std::io::Result<()> {
-    if events.is_empty() {
+    use super::commit::{commit, Call, CommitFailure};
+    let n = events.len();
+    if n == 0 {
         return Ok(());
     }
-    let n = events.len();
-    let c = &ctx.counters;
-    c.event_received_count.fetch_add(n as u64, Relaxed);
-    if n > 1 {
-        c.append_batch_received_count.fetch_add(1, Relaxed);
-    }
-    let processor = ctx.processor.clone();
-    let result = tokio::task::spawn_blocking(move || processor.process_batch(events)).await;
-    let reply = match result {
-        Ok(Ok(())) => {
-            c.event_accepted_count.fetch_add(n as u64, Relaxed);
-            if n > 1 {
-                c.append_batch_accepted_count.fetch_add(1, Relaxed);
-            }
+    // A single line counts as an event only, a group also as a batch.
+    let call = if n > 1 { Call::Batch } else { Call::Events };
+    let reply = match commit(ctx, events, call).await {
+        Ok(()) => {
             if !config.ack_every_event {
                 return Ok(());
             }
             "OK\n".repeat(n)
         }
-        Ok(Err(e)) => {
-            c.channel_write_fail.fetch_add(1, Relaxed);
+        Err(CommitFailure::Channel(e)) => {
             tracing::warn!(source = %ctx.name, error = %e, "error processing event");
             format!("FAILED: {e}\n").repeat(n)
         }
-        Err(join) => {
-            c.generic_processing_fail.fetch_add(1, Relaxed);
+        Err(CommitFailure::Task(join)) => {
             tracing::error!(source = %ctx.name, error = %join, "put task failed");
             format!("FAILED: {join}\n").repeat(n)
         }

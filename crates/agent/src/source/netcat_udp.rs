@@ -14,7 +14,7 @@
 //! Differences from Flume: Flume stops a datagram at its first `\n` and drops the rest; we keep
 //! the whole datagram and only strip a final `\n`.
 
-use super::commit::commit;
+use super::commit::{commit, Call};
 use super::{BoxFuture, EventDrivenSource, SourceContext, SourceError};
 use crate::config::context::Ctx;
 use crate::stop::Stop;
@@ -142,7 +142,7 @@ pub(crate) async fn serve_udp(
             datagrams += 1;
         }
         let n = events.len();
-        if let Err(e) = commit(&ctx, events).await {
+        if let Err(e) = commit(&ctx, events, Call::Batch).await {
             tracing::warn!(source = %ctx.name, error = %e, events = n, "{kind}: datagrams dropped");
         }
     }

@@ -25,7 +25,7 @@
 pub mod parse;
 
 use self::parse::{build_event, Framer, KeepFields};
-use super::commit::commit;
+use super::commit::{commit, Call};
 use super::netcat_udp::{required_port, serve_udp};
 use super::{BoxFuture, EventDrivenSource, SourceContext, SourceError};
 use crate::config::context::Ctx;
@@ -301,7 +301,7 @@ async fn handle(
             let Some(f) = frame else { break };
             events.push(message_event(&cfg, &f.bytes, f.truncated, peer, Some(port)));
             if events.len() >= cfg.batch_size as usize {
-                if let Err(e) = commit(&ctx, std::mem::take(&mut events)).await {
+                if let Err(e) = commit(&ctx, std::mem::take(&mut events), Call::Batch).await {
                     tracing::warn!(source = %ctx.name, %peer, error = %e, "cannot commit syslog messages; closing the connection");
                     failed = true;
                     break;
@@ -309,7 +309,7 @@ async fn handle(
             }
         }
         if !failed {
-            if let Err(e) = commit(&ctx, events).await {
+            if let Err(e) = commit(&ctx, events, Call::Batch).await {
                 tracing::warn!(source = %ctx.name, %peer, error = %e, "cannot commit syslog messages; closing the connection");
                 failed = true;
             }

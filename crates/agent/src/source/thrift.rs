@@ -277,40 +277,25 @@ async fn handle(mut socket: TcpStream, peer: String, shared: Arc<Shared>, stop: 
 
 /// Commits the events of one call and counts them in Flume's `SourceCounter` names.
 async fn process(shared: &Shared, method: Method, events: Vec<Event>) -> Status {
-    let c = &shared.ctx.counters;
-    let n = events.len() as u64;
-    match method {
-        Method::Append => c.append_received_count.fetch_add(1, Relaxed),
-        Method::AppendBatch => c.append_batch_received_count.fetch_add(1, Relaxed),
+    use super::commit::{self, Call, CommitFailure};
+    let call = match method {
+        Method::Append => Call::Append,
+        Method::AppendBatch => Call::AppendBatch,
     };
-    c.event_received_count.fetch_add(n, Relaxed);
+    let n = events.len();
+    commit::received(&shared.ctx, n, call);
     let _permit = match &shared.permits {
         Some(s) => s.acquire().await.ok(),
         None => None,
     };
-    let result = if events.is_empty() {
-        Ok(Ok(()))
-    } else {
-        let processor = shared.ctx.processor.clone();
-        tokio::task::spawn_blocking(move || processor.process_batch(events)).await
-    };
-    match result {
-        Ok(Ok(())) => {
-            match method {
-                Method::Append => c.append_accepted_count.fetch_add(1, Relaxed),
-                Method::AppendBatch => c.append_batch_accepted_count.fetch_add(1, Relaxed),
-            };
-            c.event_accepted_count.fetch_add(n, Relaxed);
-            Status::Ok
-        }
-        Ok(Err(e)) => {
-            c.channel_write_fail.fetch_add(1, Relaxed);
+    match commit::put(&shared.ctx, events, call).await {
+        Ok(()) => Status::Ok,
+        Err(CommitFailure::Channel(e)) => {
             tracing::warn!(source = %shared.ctx.name, error = %e, events = n, "could not put the events into the channel; answering FAILED");
             Status::Failed
         }
-        Err(join) => {
-            c.generic_processing_fail.fetch_add(1, Relaxed);
-            tracing::error!(source = %shared.ctx.name, error = %join, "put task failed; answering ERROR");
+        Err(CommitFailure::Task(e)) => {
+            tracing::error!(source = %shared.ctx.name, error = %e, "put task failed; answering ERROR");
             Status::Error
         }
     }

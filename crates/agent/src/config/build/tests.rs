@@ -81,14 +81,14 @@ fn unknown_types_list_the_known_ones() {
         .collect::<Vec<_>>()
         .join(", ");
     let third = format!(
-        "bad.conf:9: a1.sinks.k1.type: sink type \"org.apache.flume.sink.hdfs.HDFSEventSink\" is Flume's hdfs sink (org.apache.flume.sink.hdfs.HDFSEventSink), which Sluice does not have; known sink types: {known_sinks}"
+        "bad.conf:9: a1.sinks.k1.type: `org.apache.flume.sink.hdfs.HDFSEventSink` is a Flume sink type (`hdfs`) that Sluice does not implement yet; known sink types: {known_sinks}"
     );
     assert!(third.contains("known sink types: logger, file_roll, null"));
     assert_eq!(
         check(&text),
         vec![
             first.as_str(),
-            "bad.conf:8: a1.channels.c1.type: channel type \"org.apache.flume.channel.kafka.KafkaChannel\" is Flume's kafka channel (org.apache.flume.channel.kafka.KafkaChannel), which Sluice does not have; known channel types: file, memory",
+            "bad.conf:8: a1.channels.c1.type: `org.apache.flume.channel.kafka.KafkaChannel` is a Flume channel type (`kafka`) that Sluice does not implement yet; known channel types: file, memory",
             third.as_str(),
         ]
     );
@@ -372,7 +372,7 @@ a1.sinks.k1.channel = c1
     assert_eq!(got[0], "bad.conf:6: a1.sources.r1.selector.default: required key is missing: events whose header matches no mapping would be dropped (Flume drops them silently)");
     assert_eq!(got[1], "bad.conf:8: a1.sources.r1.selector.mapping.CA: channel \"c3\" is not one of this source's channels (c1 c2)");
     assert!(got[2].starts_with("bad.conf:11: a1.sources.r1.interceptors.i1.regex: invalid regular expression \"([a-z]\": "), "{}", got[2]);
-    assert_eq!(got[3], "bad.conf:12: a1.sources.r1.interceptors.i2.type: interceptor type \"morphline\" is Flume's morphline interceptor (org.apache.flume.sink.solr.morphline.MorphlineInterceptor$Builder), which Sluice does not have; known interceptor types: timestamp, host, static, remove_header, search_replace, regex_filter, regex_extractor, uuid");
+    assert_eq!(got[3], "bad.conf:12: a1.sources.r1.interceptors.i2.type: `morphline` is a Flume interceptor type (org.apache.flume.sink.solr.morphline.MorphlineInterceptor$Builder) that Sluice does not implement yet; known interceptor types: timestamp, host, static, remove_header, search_replace, regex_filter, regex_extractor, uuid");
     assert_eq!(got[4], "warning: bad.conf:15: a1.sources.r1.interceptors.i3.vaule: unknown key for static interceptor i3 of source r1; it is ignored");
 }
 
@@ -437,5 +437,41 @@ fn default_processor_needs_one_sink_and_config_filters_are_refused() {
             "bad.conf:16: a1.configfilters: config filters are not supported; use ${env:NAME} in values",
             "warning: bad.conf:11: a1.sinks: is also set on line 3; the last value is used",
         ]
+    );
+}
+
+/// A Flume selector or sink processor that Sluice lacks is named, by alias or class name;
+/// a name Flume does not know either is "unknown". No kind falls back to a default.
+#[test]
+fn flume_selectors_and_processors_sluice_lacks_are_named() {
+    let text = format!(
+        "{GOOD}a1.sources.r1.selector.type = load_balancing\n\
+         a1.sinkgroups = g1\n\
+         a1.sinkgroups.g1.sinks = k1\n\
+         a1.sinkgroups.g1.processor.type = round_robin\n"
+    );
+    let errs = check(&text);
+    assert!(
+        errs.iter().any(|e| e.starts_with(
+            "bad.conf:11: a1.sources.r1.selector.type: `load_balancing` is a Flume selector type (org.apache.flume.channel.LoadBalancingChannelSelector) that Sluice does not implement yet; known selector types: replicating, multiplexing"
+        )),
+        "{errs:#?}"
+    );
+    assert!(
+        errs.iter().any(|e| e.starts_with(
+            "bad.conf:14: a1.sinkgroups.g1.processor.type: unknown sink processor type \"round_robin\"; known sink processor types: default, failover, load_balance"
+        )),
+        "{errs:#?}"
+    );
+    let text = GOOD.replace(
+        "r1.port = 44444",
+        "r1.port = 44444\na1.sources.r1.selector.type = org.apache.flume.channel.LoadBalancingChannelSelector",
+    );
+    let errs = check(&text);
+    assert!(
+        errs.iter().any(|e| e.contains(
+            "`org.apache.flume.channel.LoadBalancingChannelSelector` is a Flume selector type (`load_balancing`) that Sluice does not implement yet"
+        )),
+        "{errs:#?}"
     );
 }

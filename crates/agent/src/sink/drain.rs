@@ -1,0 +1,202 @@
+//! The one drain loop every sink runs: take up to a batch from the channel in one
+//! transaction, hand it to the sink's [`Deliver::deliver`], and commit the take only when the
+//! delivery succeeded; on any failure roll the take back, so the events stay in the channel
+//! for the next attempt (or for another sink of a failover or load-balancing group).
+//!
+//! A sink only says how to deliver a batch (and what to do before a take: roll a file, reset a
+//! connection, create a producer). The loop owns the transaction, the counters every sink
+//! shares (Flume's `SinkCounter` names) and the back-off rule.
+//!
+//! # The back-off rule
+//!
+//! One call reports [`Status::Backoff`] when the channel gave nothing, and [`Status::Ready`]
+//! whenever it gave at least one event, even a partial batch. That is the rule of Flume's
+//! `Sink` contract (BACKOFF: "no events were available") and of its RPC and Kafka sinks:
+//! after a partial batch the next call goes at once and picks up what arrived meanwhile,
+//! instead of sleeping 1–5 s with events waiting. An empty call still commits its (empty)
+//! transaction and counts `BatchEmptyCount`.
+//!
+//! # Counters
+//!
+//! - `EventDrainAttemptCount` += the events taken, once they are taken (before delivery);
+//!   `BatchCompleteCount` / `BatchUnderflowCount` / `BatchEmptyCount` likewise count the batch
+//!   as taken, whatever becomes of its delivery (as Flume's RPC sinks do).
+//! - `EventDrainSuccessCount` += the events whose take was committed.
+//! - `ChannelReadFail` += 1 for a failed take or commit.
+//! - What a failed delivery counts (`EventWriteFail`, `ConnectionFailedCount`, …) is the
+//!   sink's to say, in `deliver`.
+
+use super::{count_batch, SinkContext, SinkError};
+use crate::runner::Status;
+use file_channel::Event;
+use std::sync::atomic::Ordering::Relaxed;
+
+/// What a sink does with a batch; the drain loop does the rest. Every `Deliver` is a
+/// [`super::Sink`] whose `process` is [`drain`].
+pub trait Deliver: Send {
+    /// The sink's name, channel and counters.
+    fn context(&self) -> &SinkContext;
+
+    /// Events per transaction (`batchSize` and its spellings; 1 for `logger`).
+    fn batch_size(&self) -> usize;
+
+    /// Runs before each take: roll a file, reset or open a connection. An error fails the
+    /// call before anything is taken.
+    fn before_take(&mut self) -> Result<(), SinkError> {
+        Ok(())
+    }
+
+    /// Delivers a non-empty batch. `Ok` commits the take; `Err` rolls it back and is the
+    /// call's error. The sink counts its own delivery failures and cleans up (closes the
+    /// connection, purges a producer) before returning the error.
+    fn deliver(&mut self, events: Vec<Event>) -> Result<(), SinkError>;
+
+    /// Called after the loop rolled a take back (a failed take or delivery).
+    fn rolled_back(&mut self) {}
+
+    /// Flushes and closes the output; called once, after the last call (it is
+    /// [`super::Sink::stop`]).
+    fn on_stop(&mut self) {}
+}
+
+impl<D: Deliver> super::Sink for D {
+    fn name(&self) -> &str {
+        &self.context().name
+    }
+
+    fn process(&mut self) -> Result<Status, SinkError> {
+        drain(self)
+    }
+
+    fn stop(&mut self) {
+        self.on_stop();
+    }
+}
+
+/// One call of a sink: take → deliver → commit, or roll back on failure.
+pub fn drain<D: Deliver + ?Sized>(sink: &mut D) -> Result<Status, SinkError> {
+    sink.before_take()?;
+    let batch_size = sink.batch_size();
+    let ctx = sink.context().clone();
+    let counters = &ctx.counters;
+    let mut tx = ctx.channel.transaction();
+    let mut events = Vec::with_capacity(batch_size.min(1024));
+    while events.len() < batch_size {
+        match tx.take() {
+            Ok(Some(e)) => events.push(e),
+            Ok(None) => break,
+            Err(e) => {
+                counters.channel_read_fail.fetch_add(1, Relaxed);
+                tx.rollback();
+                sink.rolled_back();
+                return Err(ctx.channel_error(e));
+            }
+        }
+    }
+    let taken = events.len();
+    counters
+        .event_drain_attempt_count
+        .fetch_add(taken as u64, Relaxed);
+    count_batch(counters, taken, batch_size);
+    if taken > 0 {
+        if let Err(e) = sink.deliver(events) {
+            tx.rollback();
+            sink.rolled_back();
+            return Err(e);
+        }
+    }
+    if let Err(e) = tx.commit() {
+        // A delivered batch whose take did not commit is delivered again (at least once).
+        counters.channel_read_fail.fetch_add(1, Relaxed);
+        return Err(ctx.channel_error(e));
+    }
+    counters
+        .event_drain_success_count
+        .fetch_add(taken as u64, Relaxed);
+    Ok(if taken == 0 {
+        Status::Backoff
+    } else {
+        Status::Ready
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sink::test_support::sink_ctx;
+    use crate::sink::Sink;
+
+    /// Records what it was given; fails the delivery while `fail` is set.
+    struct Recorder {
+        ctx: SinkContext,
+        batch_size: usize,
+        fail: bool,
+        delivered: Vec<String>,
+        rollbacks: usize,
+    }
+
+    impl Deliver for Recorder {
+        fn context(&self) -> &SinkContext {
+            &self.ctx
+        }
+        fn batch_size(&self) -> usize {
+            self.batch_size
+        }
+        fn deliver(&mut self, events: Vec<Event>) -> Result<(), SinkError> {
+            if self.fail {
+                return Err(SinkError::GroupFailed {
+                    group: "test".into(),
+                    reason: "scripted".into(),
+                });
+            }
+            self.delivered.extend(
+                events
+                    .iter()
+                    .map(|e| String::from_utf8_lossy(&e.body).into_owned()),
+            );
+            Ok(())
+        }
+        fn rolled_back(&mut self) {
+            self.rollbacks += 1;
+        }
+    }
+
+    fn recorder(bodies: &[&str], batch_size: usize) -> Recorder {
+        Recorder {
+            ctx: sink_ctx(bodies),
+            batch_size,
+            fail: false,
+            delivered: Vec::new(),
+            rollbacks: 0,
+        }
+    }
+
+    #[test]
+    fn backs_off_only_when_the_channel_gave_nothing() {
+        let mut s = recorder(&["a", "b", "c"], 2);
+        assert_eq!(s.process().expect("full batch"), Status::Ready);
+        assert_eq!(s.process().expect("partial batch"), Status::Ready);
+        assert_eq!(s.process().expect("empty"), Status::Backoff);
+        assert_eq!(s.delivered, ["a", "b", "c"]);
+        let c = &s.ctx.counters;
+        assert_eq!(c.batch_complete_count.load(Relaxed), 1);
+        assert_eq!(c.batch_underflow_count.load(Relaxed), 1);
+        assert_eq!(c.batch_empty_count.load(Relaxed), 1);
+        assert_eq!(c.event_drain_attempt_count.load(Relaxed), 3);
+        assert_eq!(c.event_drain_success_count.load(Relaxed), 3);
+    }
+
+    #[test]
+    fn a_failed_delivery_rolls_the_batch_back() {
+        let mut s = recorder(&["a", "b"], 10);
+        s.fail = true;
+        s.process().expect_err("scripted failure");
+        assert_eq!(s.ctx.channel.len(), 2, "rolled back");
+        assert_eq!(s.rollbacks, 1);
+        assert_eq!(s.ctx.counters.event_drain_success_count.load(Relaxed), 0);
+        s.fail = false;
+        assert_eq!(s.process().expect("delivered"), Status::Ready);
+        assert!(s.ctx.channel.is_empty());
+        assert_eq!(s.delivered, ["a", "b"]);
+    }
+}
