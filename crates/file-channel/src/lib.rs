@@ -33,13 +33,13 @@ mod channel;
 mod checkpoint;
 pub mod config;
 pub mod consumed;
-pub mod error;
+mod error;
 mod event;
 pub mod format;
 pub mod identity;
 pub mod inspect;
 pub mod limits;
-pub mod metrics;
+mod metrics;
 mod open;
 mod open_report;
 mod poison;
@@ -62,5 +62,6 @@ pub use error::{
     PutError, TakeError,
 };
 pub use event::Event;
+pub use metrics::ChannelMetrics;
 pub use open_report::OpenReport;
 pub use txn::Transaction;
