@@ -1,5 +1,5 @@
 //! [`Shared`]: the state a running channel's handle, transactions, writer thread and checkpoint
-//! thread share, with private fields behind narrow accessors.
+//! thread share, with private fields, and the narrow views its users get of it.
 //!
 //! Each part is owned by the module whose job it is: the queue and its accounting
 //! ([`QueueState`]), the poison slot ([`crate::poison`]), the free-space verdict
@@ -7,18 +7,24 @@
 //! that need several at once: poisoning (which wakes the queue's waiters), a directory fsync
 //! (which poisons on failure) and publishing a batch (which wakes takers).
 //!
-//! Who uses what: transactions reserve, publish and take through the queue lock and its
-//! condition variables, and read the config, the poison and the space verdict; the writer
-//! appends through the storage, registers segments, syncs under the sync gate and publishes;
-//! the checkpoint thread writes through the storage and deletes segments; the queue's reader
-//! gets only a [`ReadContext`] (segments, metrics, recovery mode).
+//! Who uses what: the channel handle gets a [`HandleView`] (it only reports and waits for
+//! events); transactions get a [`TxnView`] (the queue lock and its condition variables, the
+//! refusals, the limits, transaction ids); the queue's reader gets only a
+//! [`crate::queue::ReadContext`] (segments, metrics, recovery mode). The writer appends through
+//! the storage, registers segments, syncs under the sync gate and publishes; the checkpoint
+//! thread writes through the storage and deletes segments.
+
+mod handle_view;
+mod txn_view;
+
+pub(crate) use handle_view::HandleView;
+pub(crate) use txn_view::TxnView;
 
 use crate::config::ChannelConfig;
 use crate::error::{PoisonCause, Poisoned};
 use crate::metrics::ChannelMetrics;
 use crate::poison::PoisonSlot;
-use crate::quarantine;
-use crate::queue::{LogPos, QuarantineWork, QueueState, ReadContext};
+use crate::queue::{LogPos, QueueState};
 use crate::segment::prefill::SyncGate;
 use crate::segment::SegmentSet;
 use crate::space_reserve::{SpaceLow, SpaceReserve};
@@ -90,6 +96,16 @@ impl Shared {
         }
     }
 
+    /// The channel handle's view.
+    pub(crate) fn handle_view(&self) -> HandleView<'_> {
+        HandleView::new(self)
+    }
+
+    /// A transaction's view.
+    pub(crate) fn txn_view(&self) -> TxnView<'_> {
+        TxnView::new(self)
+    }
+
     /// The configuration in force.
     pub(crate) fn config(&self) -> &ChannelConfig {
         &self.config
@@ -120,16 +136,6 @@ impl Shared {
         &self.prefill_fsyncs
     }
 
-    /// Largest record (padding included) a put transaction may produce.
-    pub(crate) fn record_bytes_max(&self) -> u64 {
-        self.record_bytes_max
-    }
-
-    /// A new transaction id.
-    pub(crate) fn new_txn_id(&self) -> u64 {
-        self.next_txn_id.fetch_add(1, Relaxed)
-    }
-
     /// The id the next transaction will get (for checkpoints).
     pub(crate) fn next_txn_id(&self) -> u64 {
         self.next_txn_id.load(Relaxed)
@@ -138,11 +144,6 @@ impl Shared {
     /// Counts the put commits on their way to the writer (see `writer::group_commit::Gather`).
     pub(crate) fn put_commits_queued(&self) -> &AtomicU64 {
         &self.put_commits_queued
-    }
-
-    /// Whether the channel was closed.
-    pub(crate) fn is_closed(&self) -> bool {
-        self.closed.load(SeqCst)
     }
 
     /// Marks the channel closed and wakes every waiter; false if it already was.
@@ -159,17 +160,8 @@ impl Shared {
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// What the queue's reader needs.
-    pub(crate) fn read_context(&self) -> ReadContext<'_> {
-        ReadContext {
-            segments: &self.segments,
-            metrics: &self.metrics,
-            mode: self.config.recovery_mode,
-        }
-    }
-
     /// Waits up to `timeout` for events to become visible (or come back).
-    pub(crate) fn wait_not_empty<'a>(
+    fn wait_not_empty<'a>(
         &self,
         queue: MutexGuard<'a, QueueState>,
         timeout: Duration,
@@ -178,28 +170,6 @@ impl Shared {
             .wait_timeout(queue, timeout)
             .unwrap_or_else(PoisonError::into_inner)
             .0
-    }
-
-    /// Waits up to `timeout` for room.
-    pub(crate) fn wait_not_full<'a>(
-        &self,
-        queue: MutexGuard<'a, QueueState>,
-        timeout: Duration,
-    ) -> MutexGuard<'a, QueueState> {
-        self.not_full
-            .wait_timeout(queue, timeout)
-            .unwrap_or_else(PoisonError::into_inner)
-            .0
-    }
-
-    /// Wakes the takers: events became visible or came back.
-    pub(crate) fn notify_not_empty(&self) {
-        self.not_empty.notify_all();
-    }
-
-    /// Wakes the putters: room appeared.
-    pub(crate) fn notify_not_full(&self) {
-        self.not_full.notify_all();
     }
 
     /// Wakes every waiter (under the queue lock, so none misses it between check and wait).
@@ -250,58 +220,10 @@ impl Shared {
         Ok(())
     }
 
-    /// Does the quarantine I/O a reader decided on while it held the queue lock (which must be
-    /// released by now). Quarantine copies are diagnostics: a failed copy or note is logged and
-    /// the take goes on; a failed directory fsync poisons the channel like any other (it may
-    /// have dropped a segment's directory entry too).
-    pub(crate) fn quarantine(&self, work: Vec<QuarantineWork>) {
-        let sync_dir = |d: &Path| self.sync_dir_gated(d);
-        for w in work {
-            let (at, result) = match w {
-                QuarantineWork::Bytes { at, file, bytes } => {
-                    let r = quarantine::save_bytes(
-                        self.storage.as_ref(),
-                        &sync_dir,
-                        &self.config.dir,
-                        &at,
-                        &file,
-                        bytes,
-                    );
-                    (at, r)
-                }
-                QuarantineWork::Note {
-                    at,
-                    bytes,
-                    events_lost,
-                } => {
-                    let r = quarantine::write_note(
-                        self.storage.as_ref(),
-                        &sync_dir,
-                        &self.config.dir,
-                        &at,
-                        bytes,
-                        events_lost,
-                    );
-                    (at, r)
-                }
-            };
-            if let Err(e) = result {
-                tracing::warn!(file = %at.file.display(), segment = at.segment, offset = at.offset,
-                    error = %e, "could not quarantine damaged log data");
-            }
-        }
-    }
-
     /// Checks the free space of the channel and data directories now.
     pub(crate) fn refresh_space(&self) -> Option<SpaceLow> {
         self.space
             .refresh(self.storage.as_ref(), &self.config, &self.metrics)
-    }
-
-    /// Whether puts must be refused for lack of space (re-checking a stale verdict).
-    pub(crate) fn space_low(&self) -> Option<SpaceLow> {
-        self.space
-            .low(self.storage.as_ref(), &self.config, &self.metrics)
     }
 
     /// A write just failed with ENOSPC: refuse puts until a check says otherwise.
