@@ -1,5 +1,6 @@
-//! [`Shared`]: the state a running channel's handle, transactions, writer thread and checkpoint
-//! thread share, with private fields, and the narrow views its users get of it.
+//! [`Shared`]: the state a running channel's handle, transactions, writer thread, checkpoint
+//! thread and prefill thread share, with private fields, and the narrow view each of those
+//! users gets of it.
 //!
 //! Each part is owned by the module whose job it is: the queue and its accounting
 //! ([`QueueState`]), the poison slot ([`crate::poison`]), the free-space verdict
@@ -7,23 +8,41 @@
 //! that need several at once: poisoning (which wakes the queue's waiters), a directory fsync
 //! (which poisons on failure) and publishing a batch (which wakes takers).
 //!
-//! Who uses what: the channel handle gets a [`HandleView`] (it only reports and waits for
-//! events); transactions get a [`TxnView`] (the queue lock and its condition variables, the
-//! refusals, the limits, transaction ids); the queue's reader gets only a
-//! [`crate::queue::ReadContext`] (segments, metrics, recovery mode). The writer appends through
-//! the storage, registers segments, syncs under the sync gate and publishes; the checkpoint
-//! thread writes through the storage and deletes segments.
+//! Only [`crate::open`] (which builds the state) and [`crate::running`] (which owns it and
+//! closes it) hold the full [`Shared`]. Every other user gets a view, so its signature says what
+//! shared state it can touch; an accessor only one view needs lives in that view's file:
+//!
+//! | view | user | why it needs what it gets |
+//! |---|---|---|
+//! | [`HandleView`] | the channel handle ([`crate::FileChannel`]) | reports lengths, counters, config and poison; waits for events |
+//! | [`TxnView`] | transactions ([`crate::Transaction`]) | reserve, take, give back and consume under the queue lock and its condition variables; refuse on poison, close or low space; count the put commits they queue |
+//! | [`WriterView`] | the writer thread ([`crate::writer`]) | creates, syncs (under the sync gate) and registers segments, poisons on failure, publishes batches, snapshots the queue for checkpoints, watches free space |
+//! | [`CheckpointView`] | the checkpoint thread ([`crate::checkpoint`]) and segment deletion ([`crate::segment_deletion`]) | writes checkpoint files and unlinks freed segments through the storage, fsyncs directories (poisoning on failure) |
+//! | [`PrefillView`] | the prefill thread ([`crate::segment::prefill`]) | syncs under the sync gate, poisons on a fatal error (holding the state weakly), counts its fsyncs |
+//! | [`ReadContext`] | the queue's reader ([`QueueState::pop_next`], built by [`TxnView`]) | reads segments, bumps counters, follows the recovery mode |
+//!
+//! The views cost nothing on the commit path: [`HandleView`] and [`TxnView`] are borrowed
+//! references made per call, [`WriterView`], [`CheckpointView`] and [`PrefillView`] are made
+//! once, when open starts their thread.
 
+mod checkpoint_view;
 mod handle_view;
+mod prefill_view;
 mod txn_view;
+mod writer_view;
 
+pub(crate) use checkpoint_view::CheckpointView;
 pub(crate) use handle_view::HandleView;
+pub(crate) use prefill_view::PrefillView;
 pub(crate) use txn_view::TxnView;
+pub(crate) use writer_view::WriterView;
 
 use crate::config::ChannelConfig;
 use crate::error::{PoisonCause, Poisoned};
 use crate::metrics::ChannelMetrics;
 use crate::poison::PoisonSlot;
+#[cfg(doc)]
+use crate::queue::ReadContext;
 use crate::queue::{LogPos, QueueState};
 use crate::segment::prefill::SyncGate;
 use crate::segment::SegmentSet;
@@ -36,7 +55,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-/// State shared by the channel handle, its transactions and the writer and checkpoint threads.
+/// State shared by the channel handle, its transactions and the writer, checkpoint and prefill
+/// threads.
 #[derive(Debug)]
 pub(crate) struct Shared {
     config: ChannelConfig,
@@ -63,6 +83,7 @@ pub(crate) struct Shared {
     space: SpaceReserve,
 }
 
+/// What open and running use: they build and own the state.
 impl Shared {
     /// Shared state over an empty queue (open fills it in once the writer's segment is known).
     pub(crate) fn new(
@@ -106,14 +127,24 @@ impl Shared {
         TxnView::new(self)
     }
 
+    /// The writer thread's view (made once, when open starts the writer).
+    pub(crate) fn writer_view(self: &Arc<Self>) -> WriterView {
+        WriterView::new(self.clone())
+    }
+
+    /// The checkpoint thread's view (made once, when open starts the thread).
+    pub(crate) fn checkpoint_view(self: &Arc<Self>) -> CheckpointView {
+        CheckpointView::new(self.clone())
+    }
+
+    /// The prefill thread's view (made once, when open starts the thread).
+    pub(crate) fn prefill_view(self: &Arc<Self>) -> PrefillView {
+        PrefillView::new(self)
+    }
+
     /// The configuration in force.
     pub(crate) fn config(&self) -> &ChannelConfig {
         &self.config
-    }
-
-    /// The file system.
-    pub(crate) fn storage(&self) -> &DynStorage {
-        &self.storage
     }
 
     /// The channel's counters.
@@ -126,24 +157,14 @@ impl Shared {
         &self.segments
     }
 
-    /// The gate every segment fsync and its poisoning go through.
-    pub(crate) fn sync_gate(&self) -> &SyncGate {
-        &self.sync_gate
+    /// The queue, locked.
+    pub(crate) fn lock_queue(&self) -> MutexGuard<'_, QueueState> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The prefill thread's fsync counter.
-    pub(crate) fn prefill_fsyncs(&self) -> &Arc<AtomicU64> {
-        &self.prefill_fsyncs
-    }
-
-    /// The id the next transaction will get (for checkpoints).
-    pub(crate) fn next_txn_id(&self) -> u64 {
-        self.next_txn_id.load(Relaxed)
-    }
-
-    /// Counts the put commits on their way to the writer (see `writer::group_commit::Gather`).
-    pub(crate) fn put_commits_queued(&self) -> &AtomicU64 {
-        &self.put_commits_queued
+    /// The poison reason, if the channel is poisoned.
+    pub(crate) fn poisoned(&self) -> Option<Poisoned> {
+        self.poison.get()
     }
 
     /// Marks the channel closed and wakes every waiter; false if it already was.
@@ -155,9 +176,18 @@ impl Shared {
         true
     }
 
-    /// The queue, locked.
-    pub(crate) fn lock_queue(&self) -> MutexGuard<'_, QueueState> {
-        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    /// Checks the free space of the channel and data directories now.
+    pub(crate) fn refresh_space(&self) -> Option<SpaceLow> {
+        self.space
+            .refresh(self.storage.as_ref(), &self.config, &self.metrics)
+    }
+}
+
+/// What several views share; reached only through them.
+impl Shared {
+    /// The file system.
+    fn storage(&self) -> &DynStorage {
+        &self.storage
     }
 
     /// Waits up to `timeout` for events to become visible (or come back).
@@ -181,16 +211,11 @@ impl Shared {
 
     /// Marks the channel unusable; every later operation fails with the returned reason (the
     /// first cause, if it was poisoned already).
-    pub(crate) fn poison(&self, cause: PoisonCause) -> Poisoned {
+    fn poison(&self, cause: PoisonCause) -> Poisoned {
         let p = self.poison.poison(cause);
         self.metrics.unhealthy.store(1, Relaxed);
         self.wake_all();
         p
-    }
-
-    /// The poison reason, if the channel is poisoned.
-    pub(crate) fn poisoned(&self) -> Option<Poisoned> {
-        self.poison.get()
     }
 
     /// Fsyncs directory `dir` under the [`SyncGate`], for every thread of a running channel
@@ -199,7 +224,7 @@ impl Shared {
     /// segment the writer just created), and a later directory fsync then "succeeds" without
     /// writing them. Holding the gate across the call and the poisoning means a success seen
     /// afterwards by any thread is checked against the failure.
-    pub(crate) fn sync_dir_gated(&self, dir: &Path) -> io::Result<()> {
+    fn sync_dir_gated(&self, dir: &Path) -> io::Result<()> {
         let gate = self.sync_gate.clone();
         let _gate = gate.lock().unwrap_or_else(PoisonError::into_inner);
         if let Err(e) = self.storage.sync_dir(dir) {
@@ -218,24 +243,5 @@ impl Shared {
             )));
         }
         Ok(())
-    }
-
-    /// Checks the free space of the channel and data directories now.
-    pub(crate) fn refresh_space(&self) -> Option<SpaceLow> {
-        self.space
-            .refresh(self.storage.as_ref(), &self.config, &self.metrics)
-    }
-
-    /// A write just failed with ENOSPC: refuse puts until a check says otherwise.
-    pub(crate) fn note_no_space(&self) {
-        self.space
-            .note_no_space(self.storage.as_ref(), &self.config, &self.metrics);
-    }
-
-    /// Makes a synced batch of put commits visible to takers.
-    pub(crate) fn publish(&self, next_seq: u64, visible: LogPos, events: u64, bytes: u64) {
-        self.lock_queue()
-            .publish(next_seq, visible, events, bytes, &self.metrics);
-        self.not_empty.notify_all();
     }
 }
