@@ -42,7 +42,7 @@ impl FileChannel {
 
     /// Events committed and not yet consumed.
     pub fn len(&self) -> u64 {
-        self.running.shared().lock_queue().pending_events()
+        self.running.handle_view().lock_queue().pending_events()
     }
 
     /// Whether no event is pending.
@@ -52,19 +52,19 @@ impl FileChannel {
 
     /// Encoded bytes of the pending events.
     pub fn pending_bytes(&self) -> u64 {
-        self.running.shared().lock_queue().pending_bytes()
+        self.running.handle_view().lock_queue().pending_bytes()
     }
 
     /// The channel's counters.
     pub fn metrics(&self) -> &ChannelMetrics {
-        self.running.shared().metrics()
+        self.running.handle_view().metrics()
     }
 
     /// Every counter and gauge by name, with the gauges refreshed: bytes on disk (the sum of
     /// the segment files' sizes), the prefill thread's fsyncs (`PrefillFsyncCount`) and the put
     /// commits waiting for the writer (`CommitsQueued`).
     pub fn metrics_snapshot(&self) -> Vec<(&'static str, u64)> {
-        let shared = self.running.shared();
+        let shared = self.running.handle_view();
         let segments = shared.segments();
         let on_disk: u64 = segments
             .ids()
@@ -75,8 +75,8 @@ impl FileChannel {
         let metrics = shared.metrics();
         metrics.bytes_on_disk.store(on_disk, Relaxed);
         let mut snap = metrics.snapshot();
-        snap.push(("PrefillFsyncCount", shared.prefill_fsyncs().load(Relaxed)));
-        snap.push(("CommitsQueued", shared.put_commits_queued().load(Relaxed)));
+        snap.push(("PrefillFsyncCount", shared.prefill_fsyncs()));
+        snap.push(("CommitsQueued", shared.put_commits_queued()));
         snap.push((
             "ChannelFillPercentage",
             metrics.fill_percentage().round() as u64,
@@ -96,12 +96,12 @@ impl FileChannel {
 
     /// The configuration in force.
     pub fn config(&self) -> &ChannelConfig {
-        self.running.shared().config()
+        self.running.handle_view().config()
     }
 
     /// The poison reason, if a failed fsync or write made the channel refuse work.
     pub fn poisoned(&self) -> Option<Poisoned> {
-        self.running.shared().poisoned()
+        self.running.handle_view().poisoned()
     }
 
     /// Writes and fsyncs everything committed so far (take commits included).
@@ -130,7 +130,7 @@ impl FileChannel {
 
     /// Waits up to `timeout` for at least `events` events to be pending (used by tools and tests).
     pub fn wait_for_len(&self, events: u64, timeout: Duration) -> bool {
-        let shared = self.running.shared();
+        let shared = self.running.handle_view();
         let deadline = std::time::Instant::now() + timeout;
         let mut queue = shared.lock_queue();
         while queue.pending_events() < events {

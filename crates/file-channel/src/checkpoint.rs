@@ -17,7 +17,7 @@ use crate::error::IoFailure;
 use crate::format::checkpoint::{checkpoint_file_name, Checkpoint};
 use crate::replay::list_checkpoints;
 use crate::segment_deletion::delete_segments;
-use crate::shared::Shared;
+use crate::shared::CheckpointView;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::{Receiver, Sender};
@@ -77,7 +77,7 @@ pub(crate) struct Checkpointer {
 }
 
 /// Starts the thread; `generation` is the newest generation on disk.
-pub(crate) fn start(shared: Arc<Shared>, generation: u64) -> std::io::Result<Checkpointer> {
+pub(crate) fn start(shared: CheckpointView, generation: u64) -> std::io::Result<Checkpointer> {
     let (tx, rx) = std::sync::mpsc::channel();
     let thread = std::thread::Builder::new()
         .name("sluice-checkpoint".into())
@@ -85,7 +85,7 @@ pub(crate) fn start(shared: Arc<Shared>, generation: u64) -> std::io::Result<Che
     Ok(Checkpointer { tx, thread })
 }
 
-fn run(shared: &Shared, rx: &Receiver<Snapshot>, mut generation: u64) {
+fn run(shared: &CheckpointView, rx: &Receiver<Snapshot>, mut generation: u64) {
     while let Ok(mut snap) = rx.recv() {
         generation += 1;
         snap.checkpoint.generation = generation;
@@ -116,7 +116,7 @@ fn run(shared: &Shared, rx: &Receiver<Snapshot>, mut generation: u64) {
                 tracing::error!(generation, error = %e, "checkpoint write failed; the previous one stays valid");
                 generation -= 1;
                 // Free the temp file's blocks: a full disk must still be able to drain.
-                let tmp = shared.config().dir.join(CHECKPOINT_TMP_NAME);
+                let tmp = shared.dir().join(CHECKPOINT_TMP_NAME);
                 if shared.storage().exists(&tmp) {
                     let _ = shared.storage().remove(&tmp);
                 }
@@ -141,9 +141,9 @@ fn run(shared: &Shared, rx: &Receiver<Snapshot>, mut generation: u64) {
     }
 }
 
-fn write_checkpoint(shared: &Shared, cp: &Checkpoint) -> std::io::Result<PathBuf> {
+fn write_checkpoint(shared: &CheckpointView, cp: &Checkpoint) -> std::io::Result<PathBuf> {
     let storage = shared.storage();
-    let dir = &shared.config().dir;
+    let dir = shared.dir();
     let tmp = dir.join(CHECKPOINT_TMP_NAME);
     if storage.exists(&tmp) {
         storage.remove(&tmp)?;

@@ -15,7 +15,7 @@
 
 use crate::checkpoint::{self, CHECKPOINT_TMP_NAME};
 use crate::config::ChannelConfig;
-use crate::error::{OpenError, PoisonCause};
+use crate::error::OpenError;
 use crate::format::record::SEAL_RECORD_BYTES;
 use crate::format::segment_header::{SegmentHeader, SEGMENT_HEADER_BYTES};
 use crate::identity::{self, LOCK_FILE_NAME, META_FILE_NAME};
@@ -27,7 +27,7 @@ use crate::running::{Running, RunningParts};
 use crate::segment::prefill::Prefill;
 use crate::segment::scan::Scanner;
 use crate::segment::{list_segments, OpenSegment};
-use crate::shared::Shared;
+use crate::shared::{Shared, WriterView};
 use crate::storage::{parent_dir, DynStorage, LockError, LockGuard, Storage};
 use crate::writer::{create_segment, Active, Request, Writer, WriterStart};
 use std::path::{Path, PathBuf};
@@ -100,13 +100,15 @@ pub(crate) fn open(config: ChannelConfig, storage: DynStorage) -> Result<Running
             },
         );
     }
-    let active = resume_active_segment(&shared, &dirs, &replayed, channel_id)?;
+    let writer_view = shared.writer_view();
+    let active = resume_active_segment(&writer_view, &dirs, &replayed, channel_id)?;
     place_reader(&shared, &replayed, &active);
     publish_replay_metrics(&shared, &replayed);
     let prefill = start_prefill(&shared, &active)?;
     let report = OpenReport::of(&replayed);
     let threads = start_threads(
         &shared,
+        writer_view,
         ThreadsStart {
             active,
             replayed: &replayed,
@@ -218,7 +220,7 @@ fn first_channel_id(storage: &dyn Storage, r: &Replayed) -> Option<u64> {
 /// The segment the writer appends to: the newest one if it is not sealed (fsynced first: a
 /// killed process may have left data in the page cache only), else a new one.
 fn resume_active_segment(
-    shared: &Shared,
+    writer_view: &WriterView,
     dirs: &[PathBuf],
     replayed: &Replayed,
     channel_id: u64,
@@ -236,7 +238,7 @@ fn resume_active_segment(
         }
         other => {
             let id = other.map_or(1, |s| s.id + 1);
-            create_segment(shared, dirs, id, channel_id, replayed.next_seq).map_err(|e| {
+            create_segment(writer_view, dirs, id, channel_id, replayed.next_seq).map_err(|e| {
                 OpenError::Io {
                     op: "create segment",
                     path: e.path,
@@ -292,26 +294,16 @@ fn publish_replay_metrics(shared: &Shared, replayed: &Replayed) {
 }
 
 /// Starts the prefill thread on the active segment, if prefill is configured. Its fatal errors
-/// poison the channel (it holds the shared state weakly, so it does not keep it alive).
+/// poison the channel (its view holds the shared state weakly, so it does not keep it alive).
 fn start_prefill(shared: &Arc<Shared>, active: &Active) -> Result<Option<Prefill>, OpenError> {
     let config = shared.config();
     if config.prefill_ahead_bytes == 0 {
         return Ok(None);
     }
-    let weak = Arc::downgrade(shared);
-    let on_fatal = Box::new(move |cause: PoisonCause| {
-        if let Some(shared) = weak.upgrade() {
-            shared.metrics().fsync_error_count.fetch_add(1, Relaxed);
-            shared.poison(cause);
-        }
-    });
-    let p = Prefill::start(
-        config.prefill_ahead_bytes,
-        shared.sync_gate().clone(),
-        on_fatal,
-        shared.prefill_fsyncs().clone(),
-    )
-    .map_err(io("start prefill for", &config.dir))?;
+    let p = shared
+        .prefill_view()
+        .start(config.prefill_ahead_bytes)
+        .map_err(io("start prefill for", &config.dir))?;
     let file_len = active
         .file
         .len()
@@ -344,18 +336,22 @@ struct Threads {
 
 /// Starts the checkpoint thread and the writer thread (which writes a checkpoint at once when
 /// the replay was slow to get or changed the log: damage, a torn tail, orphans, a full replay).
-fn start_threads(shared: &Arc<Shared>, start: ThreadsStart<'_>) -> Result<Threads, OpenError> {
+fn start_threads(
+    shared: &Arc<Shared>,
+    writer_view: WriterView,
+    start: ThreadsStart<'_>,
+) -> Result<Threads, OpenError> {
     let dir = &shared.config().dir;
     let replayed = start.replayed;
     let (tx, rx) = channel();
-    let checkpointer = checkpoint::start(shared.clone(), start.newest_generation)
+    let checkpointer = checkpoint::start(shared.checkpoint_view(), start.newest_generation)
         .map_err(io("start the checkpoint thread for", dir))?;
     let checkpoint_now = !replayed.damage.is_empty()
         || replayed.torn_tail.is_some()
         || !replayed.orphans.is_empty()
         || (matches!(replayed.start, ReplayStart::Full { .. }) && replayed.records > 0);
     let writer = Writer::new(
-        shared.clone(),
+        writer_view,
         WriterStart {
             rx,
             active: start.active,

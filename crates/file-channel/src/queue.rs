@@ -35,7 +35,7 @@ use std::path::Path;
 use std::sync::atomic::Ordering::Relaxed;
 
 /// Quarantine I/O the reader decided on. It is done by the taker after it let go of the queue
-/// lock ([`crate::shared::Shared::quarantine`]): its directory fsyncs go through the sync
+/// lock ([`crate::shared::TxnView::quarantine`]): its directory fsyncs go through the sync
 /// gate, and a failure there poisons the channel, which needs that lock.
 #[derive(Debug)]
 pub(crate) enum QuarantineWork {

@@ -7,7 +7,7 @@
 
 use crate::error::{CloseError, PoisonCause, Poisoned};
 use crate::open_report::OpenReport;
-use crate::shared::Shared;
+use crate::shared::{HandleView, Shared, TxnView};
 use crate::storage::LockGuard;
 use crate::writer::{Completion, Request};
 use std::sync::mpsc::Sender;
@@ -50,9 +50,14 @@ impl Running {
         }
     }
 
-    /// The state shared with the threads.
-    pub(crate) fn shared(&self) -> &Shared {
-        &self.shared
+    /// The channel handle's view of the shared state.
+    pub(crate) fn handle_view(&self) -> HandleView<'_> {
+        self.shared.handle_view()
+    }
+
+    /// A transaction's view of the shared state.
+    pub(crate) fn txn_view(&self) -> TxnView<'_> {
+        self.shared.txn_view()
     }
 
     /// The channel's id (in every segment header).

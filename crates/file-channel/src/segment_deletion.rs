@@ -7,7 +7,7 @@
 //! open sweeps those a crash left behind (orphans, see [`crate::replay`]).
 
 use crate::segment::SegmentSet;
-use crate::shared::Shared;
+use crate::shared::CheckpointView;
 use crate::storage::parent_dir;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -24,7 +24,7 @@ pub(crate) fn deletable(segments: &SegmentSet, first_live: u64, active: u64) -> 
 }
 
 /// Unlinks segments `ids` and fsyncs their directories; the counters follow.
-pub(crate) fn delete_segments(shared: &Shared, ids: &[u64]) -> std::io::Result<()> {
+pub(crate) fn delete_segments(shared: &CheckpointView, ids: &[u64]) -> std::io::Result<()> {
     let mut dirs: BTreeSet<PathBuf> = BTreeSet::new();
     for &id in ids {
         let Some(seg) = shared.segments().remove(id) else {

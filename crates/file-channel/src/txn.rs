@@ -12,6 +12,7 @@ use crate::format::event;
 use crate::format::record::{align_up, PendingRecord, RecordKind, TakePayload};
 use crate::queue::{NoRoom, Taken};
 use crate::running::Running;
+use crate::shared::TxnView;
 use crate::writer::{Completion, Request};
 use crate::Event;
 use std::sync::atomic::Ordering::Relaxed;
@@ -41,7 +42,7 @@ pub struct Transaction {
 
 impl Transaction {
     pub(crate) fn new(running: Arc<Running>) -> Self {
-        let txn_id = running.shared().new_txn_id();
+        let txn_id = running.txn_view().new_txn_id();
         Self {
             running,
             txn_id,
@@ -71,7 +72,7 @@ impl Transaction {
     /// Adds an event. Waits up to keep-alive for room; fails with
     /// [`PutError::ChannelFull`] naming the limit if none appears.
     pub fn put(&mut self, event: &Event) -> Result<(), PutError> {
-        let shared = self.running.shared();
+        let shared = self.running.txn_view();
         shared
             .metrics()
             .event_put_attempt_count
@@ -120,7 +121,7 @@ impl Transaction {
                 limit: shared.record_bytes_max(),
             });
         }
-        reserve(&self.running, len)?;
+        reserve(shared, len)?;
         event::encode_into(event, &mut record.bytes);
         *count += 1;
         *bytes += len;
@@ -135,7 +136,7 @@ impl Transaction {
     /// Takes the next event, waiting up to `timeout` for one to become visible.
     pub fn take_timeout(&mut self, timeout: Duration) -> Result<Option<Event>, TakeError> {
         let running = self.running.clone();
-        let shared = running.shared();
+        let shared = running.txn_view();
         shared
             .metrics()
             .event_take_attempt_count
@@ -189,7 +190,7 @@ impl Transaction {
     pub fn commit(mut self) -> Result<(), CommitError> {
         let kind = std::mem::replace(&mut self.kind, Kind::Fresh);
         let running = self.running.clone();
-        let shared = running.shared();
+        let shared = running.txn_view();
         match kind {
             Kind::Fresh => Ok(()),
             Kind::Put {
@@ -198,9 +199,9 @@ impl Transaction {
                 bytes,
             } => {
                 let fail = |running: &Running, e: CommitError| {
-                    release(running, u64::from(count), bytes);
+                    release(running.txn_view(), u64::from(count), bytes);
                     running
-                        .shared()
+                        .txn_view()
                         .metrics()
                         .put_rollback_count
                         .fetch_add(1, Relaxed);
@@ -216,9 +217,9 @@ impl Transaction {
                     record,
                     done: done.clone(),
                 };
-                shared.put_commits_queued().fetch_add(1, Relaxed);
+                shared.put_commit_queued();
                 if running.send(req).is_err() {
-                    shared.put_commits_queued().fetch_sub(1, Relaxed);
+                    shared.put_commit_unqueued();
                     return fail(&running, self.closed_error());
                 }
                 match done.wait() {
@@ -287,9 +288,9 @@ impl Transaction {
         match std::mem::replace(&mut self.kind, Kind::Fresh) {
             Kind::Fresh => {}
             Kind::Put { count, bytes, .. } => {
-                release(&self.running, u64::from(count), bytes);
+                release(self.running.txn_view(), u64::from(count), bytes);
                 self.running
-                    .shared()
+                    .txn_view()
                     .metrics()
                     .put_rollback_count
                     .fetch_add(1, Relaxed);
@@ -297,7 +298,7 @@ impl Transaction {
             Kind::Take { taken } => {
                 if !taken.is_empty() {
                     self.running
-                        .shared()
+                        .txn_view()
                         .metrics()
                         .take_rollback_count
                         .fetch_add(1, Relaxed);
@@ -311,13 +312,13 @@ impl Transaction {
         if taken.is_empty() {
             return;
         }
-        let shared = self.running.shared();
+        let shared = self.running.txn_view();
         shared.lock_queue().give_back(taken);
         shared.notify_not_empty();
     }
 
     fn closed_error(&self) -> CommitError {
-        match self.running.shared().poisoned() {
+        match self.running.txn_view().poisoned() {
             Some(p) => CommitError::Poisoned(p),
             None => CommitError::Closed,
         }
@@ -331,8 +332,7 @@ impl Drop for Transaction {
 }
 
 /// Reserves room for one event of `len` bytes, waiting up to keep-alive.
-fn reserve(running: &Running, len: u64) -> Result<(), PutError> {
-    let shared = running.shared();
+fn reserve(shared: TxnView<'_>, len: u64) -> Result<(), PutError> {
     let cfg = shared.config();
     let bytes_max = cfg.bytes_max.unwrap_or(u64::MAX);
     let mut st = shared.lock_queue();
@@ -371,11 +371,10 @@ fn reserve(running: &Running, len: u64) -> Result<(), PutError> {
 }
 
 /// Returns reserved room (rolled-back or failed puts).
-fn release(running: &Running, events: u64, bytes: u64) {
+fn release(shared: TxnView<'_>, events: u64, bytes: u64) {
     if events == 0 {
         return;
     }
-    let shared = running.shared();
     shared.lock_queue().release(events, bytes);
     shared.notify_not_full();
 }

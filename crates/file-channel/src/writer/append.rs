@@ -15,12 +15,12 @@ use crate::format::record::{
 };
 use crate::format::segment_header::{segment_file_name, SegmentHeader, SEGMENT_HEADER_BYTES};
 use crate::segment::{dir_for_segment, OpenSegment};
-use crate::shared::Shared;
+use crate::shared::WriterView;
 use crate::storage::DynFile;
 use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::{Arc, PoisonError};
+use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 /// The segment being appended to.
@@ -46,7 +46,7 @@ pub(crate) struct CreateError {
 
 /// Creates segment `id`: header written and fsynced, directory fsynced, registered.
 pub(crate) fn create_segment(
-    shared: &Shared,
+    shared: &WriterView,
     dirs: &[PathBuf],
     id: u64,
     channel_id: u64,
@@ -218,8 +218,7 @@ impl Writer {
             return Ok(());
         }
         let started = Instant::now();
-        let gate = self.shared.sync_gate().clone();
-        let _gate = gate.lock().unwrap_or_else(PoisonError::into_inner);
+        let _gate = self.shared.hold_sync_gate();
         if let Err(e) = self.active.file.sync_data() {
             self.shared
                 .metrics()

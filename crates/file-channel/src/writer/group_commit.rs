@@ -185,7 +185,7 @@ impl Writer {
     pub(super) fn absorb(&mut self, batch: &mut Batch, r: Request) -> bool {
         match r {
             Request::Put { record, done } => {
-                self.shared.put_commits_queued().fetch_sub(1, Relaxed);
+                self.shared.put_commit_received();
                 batch.waiters.push(done);
                 self.add_record(batch, record);
             }
@@ -326,7 +326,7 @@ impl Writer {
                     self.shared.publish(self.next_seq, end, puts, put_bytes);
                 }
                 if put_records > 0 {
-                    let queued = self.shared.put_commits_queued().load(Relaxed);
+                    let queued = self.shared.put_commits_queued();
                     self.gather.expected_puts =
                         put_records + usize::try_from(queued).unwrap_or(usize::MAX);
                 }

@@ -27,7 +27,7 @@ use crate::format::record::PendingRecord;
 use crate::queue::LogPos;
 use crate::segment::prefill::Prefill;
 use crate::segment_deletion::deletable;
-use crate::shared::Shared;
+use crate::shared::WriterView;
 use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
@@ -76,7 +76,7 @@ pub(crate) struct WriterStart {
 
 /// The writer thread's state.
 pub(crate) struct Writer {
-    shared: Arc<Shared>,
+    shared: WriterView,
     rx: Receiver<Request>,
     active: Active,
     next_seq: u64,
@@ -108,7 +108,7 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub(crate) fn new(shared: Arc<Shared>, start: WriterStart) -> Self {
+    pub(crate) fn new(shared: WriterView, start: WriterStart) -> Self {
         Self {
             shared,
             rx: start.rx,
