@@ -2,6 +2,8 @@
 //! listing segment files and decoding their records, waiting for a condition.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod sim_channel;
+
 use file_channel::format::record::{decode, Decoded, RecordHeader};
 use file_channel::format::segment_header::SEGMENT_HEADER_BYTES;
 use file_channel::{Event, FileChannel};
