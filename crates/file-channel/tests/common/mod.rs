@@ -2,6 +2,7 @@
 //! listing segment files and decoding their records, waiting for a condition.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod disk_channel;
 pub mod sim_channel;
 
 use file_channel::format::record::{decode, Decoded, RecordHeader};
