@@ -5,6 +5,10 @@
 //! channel, and nothing acknowledged is lost across a crash; a take commit whose record hit
 //! ENOSPC is still durable once a later put commit returns; and the same on a real, small
 //! tmpfs (skipped with a message where it cannot be mounted).
+//!
+//! One topic, the channel's answer to a full disk, kept in one file of about 600 lines: the
+//! simulated and the tmpfs tests check the same contract with the same put, take and refusal
+//! helpers, and split apart they would need those helpers shared for no gain in reading.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;

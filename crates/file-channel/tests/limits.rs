@@ -3,6 +3,9 @@
 //! capacity (puts and takes), capacity and byte limit with keep-alive, a put waiting for room a
 //! concurrent take frees, the per-event limits, a record too large for a segment, configuration
 //! validation, mixed transactions and `take_timeout`.
+//!
+//! One topic kept in one file of about 600 lines: each test is one limit's edge, short and
+//! independent of the others, and together they read as the channel's table of limits.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;

@@ -1,8 +1,10 @@
 //! Helpers for tests that run the real `sluice` binary: start it on a configuration, wait for
 //! it to listen, talk netcat and HTTP to it, signal it, and read what file_roll wrote.
+//! `python` runs the Python interop peers; `kafka` holds what the Kafka test files share.
 
 #![allow(dead_code)]
 
+pub mod kafka;
 pub mod python;
 
 use std::collections::BTreeSet;

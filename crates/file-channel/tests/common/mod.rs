@@ -1,6 +1,11 @@
 //! Helpers shared by the engine's integration tests: reading the whole queue, draining it,
 //! listing segment files and decoding their records, waiting for a condition.
+//! `sim_channel` and `disk_channel` hold the helpers of the checkpoint, segment-deletion and
+//! replay test files, which share a channel set-up each.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
+
+pub mod disk_channel;
+pub mod sim_channel;
 
 use file_channel::format::record::{decode, Decoded, RecordHeader};
 use file_channel::format::segment_header::SEGMENT_HEADER_BYTES;
