@@ -10,6 +10,10 @@
 //! Capacity is accounted here too: `used_*` counts pending events plus the events reserved by
 //! open put transactions.
 //!
+//! At about 600 lines this file is one thing on purpose: the cursor, the consumed set, the
+//! redelivery list and the counts change together under one lock, and the methods that change
+//! them assert the invariants that tie them; the reader's damage path is its own function.
+//!
 //! For checkpoints the queue also remembers where the records between the low-water mark and
 //! the cursor start (`index`): one entry per record that still has an unconsumed event behind
 //! the cursor — in-flight records, not pending ones — so a checkpoint can say where a reader
