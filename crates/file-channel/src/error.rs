@@ -342,6 +342,18 @@ pub enum CommitError {
         /// The underlying error (ENOSPC included).
         source: Arc<io::Error>,
     },
+    /// The next segment could not be created (too many open files, no permission, …). Nothing
+    /// of the batch was acknowledged or left in the log, the channel keeps serving, and the next
+    /// commit that needs the segment tries again.
+    #[error("cannot {op} segment {path}: {source}; the commit was not acknowledged and the next one tries again")]
+    SegmentUnavailable {
+        /// The step that failed (create, fsync the directory of).
+        op: &'static str,
+        /// The segment file that could not be created.
+        path: PathBuf,
+        /// The underlying error (EMFILE, ENFILE, EACCES, …).
+        source: Arc<io::Error>,
+    },
     /// The channel refuses work (this commit's fsync may be what poisoned it).
     #[error(transparent)]
     Poisoned(#[from] Poisoned),

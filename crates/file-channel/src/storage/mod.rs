@@ -47,7 +47,10 @@ pub trait Storage: Send + Sync + fmt::Debug {
     /// Lists the names (not paths) of the regular files directly inside `dir`, sorted.
     fn list(&self, dir: &Path) -> io::Result<Vec<String>>;
 
-    /// Makes the directory entries of `dir` (creations, renames, removals) durable.
+    /// Makes the directory entries of `dir` (creations, renames, removals) durable. Opening the
+    /// directory comes first: an error for which [`failed_before_any_io`] holds (too many open
+    /// files, no permission) means nothing was synced and nothing was dropped, so a later call
+    /// can still make the same entries durable.
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
 
     /// Creates `dir` and its missing parents. Creation is made durable by the caller with
@@ -160,4 +163,16 @@ pub fn parent_dir(path: &Path) -> &Path {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     }
+}
+
+/// Whether `e` is an error that only opening or creating a file or directory returns, never a
+/// write or an fsync: too many open files in the process (`EMFILE`) or the system (`ENFILE`),
+/// no permission (`EACCES`, `EPERM`), no kernel memory for the descriptor (`ENOMEM`). The call
+/// that failed touched no data, so the durability of nothing is in doubt: the operation fails and
+/// can be retried later, and the channel is not poisoned for it.
+pub fn failed_before_any_io(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::EACCES | libc::EPERM | libc::ENOMEM)
+    )
 }

@@ -214,7 +214,7 @@ impl Harness {
                 self.ledger.put_in_doubt(ids, Cause::PutFsyncFailed);
                 self.poisoned = true;
             }
-            Err(CommitError::Write { .. }) => {
+            Err(CommitError::Write { .. } | CommitError::SegmentUnavailable { .. }) => {
                 self.ledger.put_in_doubt(ids, Cause::PutWriteFailed);
                 self.poisoned = self.ch()?.poisoned().is_some();
             }
