@@ -201,6 +201,15 @@ pub enum OpenError {
         /// The underlying error.
         source: io::Error,
     },
+    /// A path that must be a directory (the channel directory, a data directory, or one of
+    /// their parents) is something else.
+    #[error("{path} is {found}, expected a directory")]
+    NotADirectory {
+        /// The obstacle.
+        path: PathBuf,
+        /// What it is ("a regular file", "a FIFO (named pipe)", …).
+        found: &'static str,
+    },
     /// The log is damaged outside a torn tail.
     #[error("corrupt log: {0}")]
     Corrupt(Corruption),
