@@ -2,7 +2,8 @@
 //!
 //! Every file it creates is mode [`FILE_MODE`] (0600) and every directory [`DIR_MODE`] (0700),
 //! set explicitly after creation, so the process's umask neither widens nor narrows them: the
-//! log holds the events' bodies, which only the channel's user should read.
+//! log holds the events' bodies, which only the channel's user should read. (A file system
+//! that cannot store modes keeps its own, with a warning.)
 
 use super::{DynFile, EntryKind, LockError, LockGuard, Storage, StorageFile};
 use fs2::FileExt;
@@ -83,8 +84,7 @@ impl Storage for StdStorage {
             .create_new(true)
             .mode(FILE_MODE)
             .open(path)?;
-        // The umask may have taken bits away from the mode; this puts them back.
-        file.set_permissions(fs::Permissions::from_mode(FILE_MODE))?;
+        restore_mode(path, FILE_MODE);
         Ok(Arc::new(StdFile { file }))
     }
 
@@ -177,8 +177,7 @@ impl Storage for StdStorage {
             .mode(FILE_MODE)
             .open(path)
             .map_err(io_err)?;
-        file.set_permissions(fs::Permissions::from_mode(FILE_MODE))
-            .map_err(io_err)?;
+        restore_mode(path, FILE_MODE);
         if file.try_lock_exclusive().is_err() {
             let mut holder = String::new();
             let _ = file.read_to_string(&mut holder);
@@ -210,9 +209,28 @@ fn create_dirs_private(dir: &Path) -> io::Result<()> {
         create_dirs_private(parent)?;
     }
     match fs::DirBuilder::new().mode(DIR_MODE).create(dir) {
-        Ok(()) => fs::set_permissions(dir, fs::Permissions::from_mode(DIR_MODE)),
+        Ok(()) => {
+            restore_mode(dir, DIR_MODE);
+            Ok(())
+        }
         // Made meanwhile by someone else.
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
         Err(e) => Err(e),
+    }
+}
+
+/// Sets the mode of the file or directory just created at `path` to `mode` if the umask took
+/// bits away (by path: a directory whose owner lost the read bit cannot be opened). A file
+/// system that cannot store modes (vfat, some network mounts) refuses the change; the entry then
+/// keeps the mode that file system gives it, with a warning, rather than failing the creation.
+fn restore_mode(path: &Path, mode: u32) {
+    let current = fs::metadata(path).map_or(0, |m| m.permissions().mode() & 0o7777);
+    if current == mode {
+        return;
+    }
+    if let Err(e) = fs::set_permissions(path, fs::Permissions::from_mode(mode)) {
+        tracing::warn!(path = %path.display(), mode = format_args!("{mode:o}"),
+            current = format_args!("{current:o}"), error = %e,
+            "cannot set the mode of a file or directory the channel created; it keeps the file system's");
     }
 }
