@@ -329,7 +329,7 @@ pub(super) fn execute(ctx: &DurableDir<'_>, action: &Action) -> Result<Vec<PathB
     }
 }
 
-fn identity_of(storage: &dyn Storage, dir: &Path) -> Option<u64> {
+pub(super) fn identity_of(storage: &dyn Storage, dir: &Path) -> Option<u64> {
     let f = storage
         .open(&dir.join(identity::META_FILE_NAME), false)
         .ok()?;
