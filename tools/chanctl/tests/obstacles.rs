@@ -287,3 +287,18 @@ fn a_repair_that_meets_an_obstacle_changes_nothing() {
         assert_eq!(code, 1, "{obstacle:?}: {out}\n{err}");
     }
 }
+
+/// A channel directory that is itself a symbolic link loop: named as such (main said it does
+/// not exist), and the I/O cause is printed once, not once per error level that embeds it.
+#[test]
+fn each_io_cause_is_printed_once() {
+    let t = tempfile::tempdir().expect("tmp");
+    let d = t.path().join("chan");
+    Obstacle::SymlinkLoop.put(&d);
+    let (code, out, err) = run_bounded(&["verify", d.to_str().expect("utf8")]);
+    assert_eq!(code, 2, "{out}\n{err}");
+    // ELOOP is 40 on Linux.
+    let cause = std::io::Error::from_raw_os_error(40).to_string();
+    assert!(err.contains(d.to_str().expect("utf8")), "{err}");
+    assert_eq!(err.matches(&cause).count(), 1, "{err}");
+}
