@@ -168,7 +168,7 @@ fn two_sources_on_one_port_are_refused() {
         (
             "a1.sources.r1.type = thrift\na1.sources.r1.bind = ::\na1.sources.r1.port = {port}\n\
              a1.sources.r2.type = multiport_syslogtcp\na1.sources.r2.host = 127.0.0.1\na1.sources.r2.ports = 1 {port}\n",
-            "a1.sources.r2.ports: source r2 would listen on 127.0.0.1:{port} (TCP), which overlaps :::{port} of source r1 (line 11)",
+            "a1.sources.r2.ports: source r2 would listen on 127.0.0.1:{port} (TCP), which overlaps [::]:{port} of source r1 (line 11)",
         ),
     ];
     for (sources, expected) in cases {

@@ -68,7 +68,13 @@ impl Builder<'_> {
                 if let Some(other) = bound.iter().find(|b| b.overlaps(&l)) {
                     let ctx = self.sections["sources"].ctx(&sprefix, &s.name);
                     let other_ctx = self.sections["sources"].ctx(&sprefix, other.source);
-                    let shown = |l: &Listener<'_>| format!("{}:{}", l.host, l.port);
+                    let shown = |l: &Listener<'_>| {
+                        if l.host.contains(':') && !l.host.starts_with('[') {
+                            format!("[{}]:{}", l.host, l.port)
+                        } else {
+                            format!("{}:{}", l.host, l.port)
+                        }
+                    };
                     self.diag.error(
                         ctx.line(l.key),
                         format!("{sprefix}{}.{}", s.name, l.key),
