@@ -25,9 +25,11 @@ struct DamageStats {
     actions: u64,
     unknowable_cases: u64,
     opens_refused: u64,
-    /// Sum over views of `committed − recovered − reported` where positive.
+    /// Sum over views of what the ledger allows at least minus what was reported, where
+    /// positive (`committed − recovered − reported` when the check is exact).
     uncounted_losses: u64,
-    /// Sum over views of `reported − (committed − recovered)` where positive.
+    /// Sum over views of what was reported minus what the ledger allows at most, where
+    /// positive.
     overcounted: u64,
     mismatches_by_view: BTreeMap<&'static str, u64>,
     clean_exit_with_loss: BTreeMap<&'static str, u64>,

@@ -41,6 +41,8 @@ pub struct Built {
     pub put: u64,
     /// Events consumed by acknowledged take commits.
     pub taken: u64,
+    /// Their ids.
+    pub taken_ids: Vec<u64>,
 }
 
 /// Builds a channel in `dir` (which must not hold one) with events `first_id..`: 60–300 events
@@ -52,6 +54,7 @@ pub fn build_channel(dir: &Path, rng: &mut Rng, first_id: u64) -> Result<Built, 
     let mut ledger = Ledger::new();
     let target = rng.range(60, 300);
     let (mut put, mut taken) = (0u64, 0u64);
+    let mut taken_ids = Vec::new();
     let mut next = first_id;
     while put < target {
         let mut ids: Vec<u64> = Vec::new();
@@ -89,11 +92,17 @@ pub fn build_channel(dir: &Path, rng: &mut Rng, first_id: u64) -> Result<Built, 
             tx.commit()
                 .map_err(|e| format!("take commit of {got:?} while building: {e}"))?;
             taken += got.len() as u64;
+            taken_ids.extend_from_slice(&got);
             ledger.take_acked(&got);
         }
     }
     ch.close()
         .map_err(|e| format!("close of {} after building: {e}", dir.display()))?;
     ledger.takes_durable();
-    Ok(Built { ledger, put, taken })
+    Ok(Built {
+        ledger,
+        put,
+        taken,
+        taken_ids,
+    })
 }
