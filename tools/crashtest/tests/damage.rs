@@ -253,3 +253,27 @@ fn damage_case_flag_runs_that_case_alone() {
         );
     }
 }
+
+#[test]
+#[ignore = "fails until issue 14 is fixed: the open tries to create a segment that exists and fails with EEXIST"]
+fn open_does_not_fail_with_file_exists_after_a_foreign_newest_and_a_garbage_segment_before_it() {
+    // Case 4 of the seed: the foreign segment (header id 4) replaces segment 22 and segment 21
+    // is all garbage; the open answers `cannot create segment …21.seg: File exists`.
+    let r = run_case_with(
+        4,
+        &[
+            Action::SwapForeign(SwapAs::ReplaceNewest),
+            Action::WipeSegment {
+                which: Which::Middle,
+                whole: true,
+                fill: Fill::Garbage,
+            },
+        ],
+    );
+    let outright: Vec<&String> = r
+        .failures
+        .iter()
+        .filter(|f| f.contains("failed outright"))
+        .collect();
+    assert!(outright.is_empty(), "{:?}: {outright:?}", r.actions);
+}
