@@ -3,7 +3,7 @@
 //!
 //! | view | what it is | lost | "problem" (exit 1) as the `chanctl` command decides it |
 //! |---|---|---|---|
-//! | `replay` | [`replay_view`] in skip-damaged mode (`chanctl replay`, `stat`) | `events_lost_total` | `is_corrupt()` |
+//! | `replay` | [`replay_view`] in skip-damaged mode (`chanctl replay`) | `events_lost_now()` (the channels are new: no loss before this one) | `is_corrupt()` |
 //! | `verify` | [`verify()`] (`chanctl verify`) | `events_lost()` | `is_corrupt()` |
 //! | `repair_plan` | [`repair::plan`] (`chanctl repair`, dry run) | `events_lost()` | `before.is_corrupt()` or anything unrepairable |
 //! | `open_report` | `FileChannel::open` in skip-damaged mode: `OpenReport::events_lost` | at most the loss (damage below the checkpoint is found later, by readers) | — |
@@ -100,7 +100,7 @@ pub fn inspect_views(dir: &Path) -> Vec<ViewSaid> {
                 },
                 None => ViewSaid {
                     view: "replay",
-                    lost: Some(v.events_lost_total),
+                    lost: Some(v.events_lost_now()),
                     problem: v.is_corrupt(),
                     at_most: false,
                     note: format!(
