@@ -4,12 +4,15 @@
 //! place or be found under `quarantine/`.
 //!
 //! Zeros are exempt (they are what the engine itself leaves: preallocated tails, and a wipe
-//! with zeros is indistinguishable from them). Bytes are looked for piecewise, so a copy split
+//! with zeros is indistinguishable from them). So are bytes of a segment below the read start
+//! of an intact checkpoint (`consumed_below`): every event there was consumed before the
+//! damage, an open rightly never reads them, and deleting a consumed segment is routine. Bytes are looked for piecewise, so a copy split
 //! at record boundaries still counts: from each position the longest run of up to 64 bytes
 //! (and at least 8, or what is left) found in one quarantine file is skipped; a position where
 //! no run of 8 bytes is found anywhere is a byte lost without a copy.
 
 use super::actions::ForeignBytes;
+use file_channel::format::segment_header::parse_segment_file_name;
 use file_channel::quarantine::QUARANTINE_DIR_NAME;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -86,12 +89,22 @@ fn first_uncovered(bytes: &[u8], copies: &[Vec<u8>]) -> Option<usize> {
     None
 }
 
-/// Checks the directory `dir` now against the foreign bytes as they were (`before`). One
-/// message per file whose foreign bytes are gone without a copy.
+/// Whether the range `start..end` of `path` lies below `read_start` (segment id, offset).
+fn below_read_start(path: &Path, end: u64, read_start: (u64, u64)) -> bool {
+    let id = path
+        .file_name()
+        .and_then(|n| parse_segment_file_name(&n.to_string_lossy()));
+    id.is_some_and(|id| id < read_start.0 || (id == read_start.0 && end <= read_start.1))
+}
+
+/// Checks the directory `dir` now against the foreign bytes as they were (`before`), sparing
+/// segment bytes below `consumed_below` (the read start of the checkpoint written at close,
+/// when it is intact). One message per file whose foreign bytes are gone without a copy.
 pub fn check_copies(
     dir: &Path,
     foreign: &ForeignBytes,
     before: &BTreeMap<PathBuf, Vec<u8>>,
+    consumed_below: Option<(u64, u64)>,
 ) -> Vec<String> {
     let copies = quarantine_files(dir);
     let mut problems = Vec::new();
@@ -102,7 +115,7 @@ pub fn check_copies(
         let now = std::fs::read(path).ok();
         for &(start, end) in ranges {
             let (s, e) = (start as usize, (end as usize).min(old.len()));
-            if s >= e {
+            if s >= e || consumed_below.is_some_and(|rs| below_read_start(path, end, rs)) {
                 continue;
             }
             let theirs = &old[s..e];
@@ -137,5 +150,16 @@ mod tests {
         let partial = vec![bytes[..100].to_vec(), bytes[130..].to_vec()];
         assert_eq!(first_uncovered(&bytes, &partial), Some(100));
         assert_eq!(first_uncovered(&[0; 50], &[]), None, "zeros are exempt");
+    }
+
+    #[test]
+    fn only_segment_bytes_below_the_read_start_are_spared() {
+        let seg = |id: u64| PathBuf::from(format!("/c/log-{id:020}.seg"));
+        assert!(below_read_start(&seg(2), 4000, (3, 100)));
+        assert!(below_read_start(&seg(3), 100, (3, 100)));
+        assert!(!below_read_start(&seg(3), 101, (3, 100)));
+        assert!(!below_read_start(&seg(4), 10, (3, 100)));
+        let checkpoint = PathBuf::from("/c/checkpoint-00000000000000000001.ckpt");
+        assert!(!below_read_start(&checkpoint, 10, (3, 100)));
     }
 }
