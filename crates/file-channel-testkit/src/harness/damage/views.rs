@@ -232,9 +232,8 @@ pub fn open_and_drain(dir: &Path) -> (Vec<ViewSaid>, Option<Drained>) {
             }
         };
         let at_open = ch.open_report().events_lost;
-        let drained = drain(&ch);
+        let mut drained = drain(&ch);
         let metric = ch.metrics().events_lost.load(Relaxed);
-        let mut drained = drained;
         if let Err(e) = ch.close() {
             drained
                 .error
