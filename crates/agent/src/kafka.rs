@@ -9,8 +9,9 @@
 //! ([`translate`]); Java-only settings that have no librdkafka meaning (serializer classes,
 //! partitioner and interceptor classes, `max.block.ms`, `max.poll.records`, JAAS files) are
 //! rejected with a message naming the key, except the serializer classes Flume itself sets,
-//! which describe what Sluice does anyway. Anything else librdkafka does not know is rejected
-//! with librdkafka's own explanation.
+//! which describe what Sluice does anyway. A `security.protocol` this build cannot speak
+//! ([`SUPPORTED_SECURITY_PROTOCOLS`]) is rejected too. Anything else librdkafka does not know is
+//! rejected with librdkafka's own explanation.
 
 use crate::config::context::Ctx;
 use rdkafka::config::ClientConfig;
@@ -65,6 +66,11 @@ const FLUME_DEFAULT_CLASSES: &[(&str, &str)] = &[
     ),
 ];
 
+/// The `security.protocol` values this build can connect with: librdkafka is built without
+/// OpenSSL and Cyrus SASL, so `SSL`, `SASL_PLAINTEXT` and `SASL_SSL` are refused when the
+/// configuration is read rather than failing at every connection attempt.
+pub const SUPPORTED_SECURITY_PROTOCOLS: &[&str] = &["PLAINTEXT"];
+
 /// What a Java property becomes.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Translation {
@@ -92,6 +98,14 @@ pub fn translate(role: Role, name: &str, value: &str) -> Translation {
     match (role, name) {
         (_, "interceptor.classes" | "metric.reporters" | "sasl.jaas.config") => {
             Translation::Reject(format!("{name} names Java classes or files, which librdkafka cannot use"))
+        }
+        (_, "security.protocol") if !value.eq_ignore_ascii_case("plaintext") => {
+            Translation::Reject(format!(
+                "security.protocol \"{value}\" needs SSL or SASL, which this build's librdkafka \
+                 does not have (it would fail every connection attempt); the values that work: \
+                 {}",
+                SUPPORTED_SECURITY_PROTOCOLS.join(", ")
+            ))
         }
         (Role::Producer, "partitioner.class") => Translation::Reject(
             "Java partitioner classes cannot be loaded; use partitionIdHeader, defaultPartitionId or \

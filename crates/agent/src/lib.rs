@@ -18,6 +18,7 @@
 //!   source and sink).
 //! - [`metrics`]: Flume's counter names, served as Flume's JSON and as Prometheus text.
 //! - [`agent`]: starting everything in order and stopping it cleanly.
+//! - [`error_chain`]: an error and its causes on one line, each cause said once.
 //!
 //! The binary `sluice` (`src/main.rs`) is the command line: `sluice agent` and
 //! `sluice validate`. See `docs/agent.md` for the operator's view.
@@ -32,6 +33,7 @@ pub mod avro_event;
 pub mod channel;
 pub mod channel_processor;
 pub mod config;
+pub mod error_chain;
 pub mod event;
 pub mod interceptor;
 pub mod kafka;

@@ -11,6 +11,7 @@
 
 use agent::agent::Agent;
 use agent::config::{self, LoadError};
+use agent::error_chain::one_line;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
@@ -69,7 +70,7 @@ fn main() -> ExitCode {
             log_level,
         } => {
             if let Err(e) = init_logging(log_level.as_deref()) {
-                eprintln!("sluice: {e:#}");
+                eprintln!("sluice: {}", one_line(e.as_ref()));
                 return ExitCode::from(2);
             }
             run(&target, metrics_http)
@@ -178,8 +179,9 @@ fn run(target: &Target, metrics: Option<SocketAddr>) -> ExitCode {
     match runtime.block_on(serve(loaded.config, metrics)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            tracing::error!("{e:#}");
-            eprintln!("sluice: {e:#}");
+            let line = one_line(e.as_ref());
+            tracing::error!("{line}");
+            eprintln!("sluice: {line}");
             ExitCode::from(1)
         }
     }

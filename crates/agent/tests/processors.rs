@@ -1,5 +1,5 @@
 //! Failover and load_balance with a sink that really fails: a file_roll sink whose directory
-//! cannot be created (its parent is a regular file). The failing sink's attempts are seen as
+//! cannot be created (its parent becomes a regular file once the agent has started). The failing sink's attempts are seen as
 //! `ConnectionFailedCount` steps on the metrics endpoint; their spacing must follow Flume's
 //! back-off (2000 ms, then min(3000, 4000) ms with a 3000 ms cap). Then the directory is
 //! repaired, the sink comes back, and no event is lost or duplicated.
@@ -56,15 +56,18 @@ struct Run {
 /// Starts the agent with k1 broken and a client sending one acknowledged line every 20 ms.
 fn start(group: &str) -> Run {
     let tmp = tempfile::tempdir().expect("tmp");
+    let port = free_port();
+    let c = write_conf(tmp.path(), "a.conf", &conf(port, group));
+    let mut agent = AgentProcess::start(tmp.path(), &c, "a1", true);
+    agent.wait_started();
+    // Blocked only once the agent runs: a directory that cannot be created at start is refused
+    // (see config_inputs.rs); what is tested here is a sink that breaks while running. k1
+    // creates its directory with its first file, when the first event comes.
     std::fs::write(
         tmp.path().join("blocked"),
         "a file where k1's parent directory should be",
     )
     .expect("write");
-    let port = free_port();
-    let c = write_conf(tmp.path(), "a.conf", &conf(port, group));
-    let mut agent = AgentProcess::start(tmp.path(), &c, "a1", true);
-    agent.wait_started();
     let stop_sending = Arc::new(AtomicBool::new(false));
     let go = Arc::new(AtomicBool::new(false));
     let (stop, start_sending) = (stop_sending.clone(), go.clone());

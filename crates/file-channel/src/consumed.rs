@@ -56,6 +56,25 @@ impl ConsumedSet {
         }
     }
 
+    /// How many sequence numbers of `[start, end)` are consumed.
+    pub fn count_in(&self, start: u64, end: u64) -> u64 {
+        if start >= end {
+            return 0;
+        }
+        let mut n = end.min(self.lwm).saturating_sub(start);
+        let from = start.max(self.lwm);
+        if from >= end {
+            return n;
+        }
+        if let Some((_, &e)) = self.ranges.range(..from).next_back() {
+            n += e.min(end).saturating_sub(from);
+        }
+        for (&s, &e) in self.ranges.range(from..end) {
+            n += e.min(end) - s;
+        }
+        n
+    }
+
     /// Marks `[start, end)` consumed; returns how many of those were not consumed before
     /// (inserting is idempotent, so replaying a take record twice changes nothing).
     pub fn insert(&mut self, start: u64, end: u64) -> u64 {
@@ -102,6 +121,19 @@ mod tests {
     use std::collections::BTreeSet;
 
     #[test]
+    fn count_in_counts_the_mark_and_the_ranges_inside_the_window() {
+        let mut c = ConsumedSet::new(10);
+        c.insert(20, 30);
+        c.insert(40, 45);
+        assert_eq!(c.count_in(0, 100), 10 + 10 + 5);
+        assert_eq!(c.count_in(5, 25), 5 + 5);
+        assert_eq!(c.count_in(25, 42), 5 + 2);
+        assert_eq!(c.count_in(12, 20), 0);
+        assert_eq!(c.count_in(30, 30), 0);
+        assert_eq!(c.count_in(43, 44), 1);
+    }
+
+    #[test]
     fn out_of_order_ranges_collapse_into_the_mark() {
         let mut c = ConsumedSet::new(10);
         assert_eq!(c.insert(20, 30), 10);
@@ -137,6 +169,9 @@ mod tests {
             let lwm = (0..).find(|s| !model.contains(s)).unwrap_or(0);
             prop_assert_eq!(c.low_water_mark(), lwm);
             prop_assert_eq!(c.consumed_above_lwm() as usize, model.iter().filter(|&&s| s >= lwm).count());
+            for (a, b) in [(0u64, 260u64), (3, 17), (50, 120), (199, 230)] {
+                prop_assert_eq!(c.count_in(a, b) as usize, model.range(a..b).count());
+            }
         }
     }
 }

@@ -153,7 +153,7 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) if output::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("chanctl: error: {e:#}");
+            eprintln!("chanctl: error: {}", output::one_line(&e));
             ExitCode::from(2)
         }
     }

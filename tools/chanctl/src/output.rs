@@ -1,5 +1,6 @@
-//! Output helpers: a buffered stdout whose broken pipe ends the program quietly, human-readable
-//! sizes and durations, and JSON conversions shared by the commands.
+//! Output helpers: a buffered stdout whose broken pipe ends the program quietly, errors on one
+//! line with each cause once, human-readable sizes and durations, and JSON conversions shared
+//! by the commands.
 
 use file_channel::inspect::json::Json;
 use file_channel::inspect::InspectError;
@@ -26,6 +27,23 @@ pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
         }
         false
     })
+}
+
+/// An error and its causes on one line, leaving out a cause whose text the message before it
+/// already contains: the library's errors say their cause in their own message, so anyhow's
+/// `{:#}` would print each I/O cause twice.
+pub fn one_line(e: &anyhow::Error) -> String {
+    let mut line = e.to_string();
+    let mut previous = line.clone();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if !previous.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        previous = text;
+    }
+    line
 }
 
 /// Writes one JSON value on one line and flushes.

@@ -65,9 +65,22 @@ fn bit_flip_in_a_record_is_replaced_by_a_gap_record() {
     let human = on("verify", t.path(), &[]);
     assert!(human.stdout.contains("CORRUPT"), "{}", human.stdout);
     assert!(human.stdout.contains(&format!("offset {}", victim.offset)));
-    // An open trusts the checkpoint below its position (a reader meets the damage later);
-    // strict mode verifies pending records below it and would refuse to open.
-    assert_eq!(on("replay", t.path(), &["--json"]).code, 0);
+    // An open trusts the checkpoint below its position (a reader meets the damage later, and
+    // counts it then); `replay` reads what the checkpoint covers too, so it reports the same
+    // loss as verify and exits 1. Strict mode verifies pending records below it and would
+    // refuse to open.
+    let rv = on("replay", t.path(), &["--json"]);
+    assert_eq!(rv.code, 1, "{}", rv.stdout);
+    assert_eq!(
+        rv.json()["damage"].as_array().unwrap().len(),
+        0,
+        "{}",
+        rv.stdout
+    );
+    let when_read = rv.json()["damage_when_read"].clone();
+    assert_eq!(when_read.as_array().unwrap().len(), 1, "{}", rv.stdout);
+    assert_eq!(when_read[0]["offset"], victim.offset);
+    assert_eq!(rv.json()["events_lost"], 3);
     let rp = on("replay", t.path(), &["--json", "--mode", "strict"]);
     assert_eq!(rp.code, 1);
     assert!(
@@ -378,4 +391,35 @@ fn several_problems_at_once_are_repaired_in_one_run() {
     .skip(3)
     .collect();
     assert_eq!(drain(t.path()), expected);
+}
+
+#[test]
+fn repair_of_a_channel_whose_oldest_segment_was_deleted_reports_the_loss() {
+    let t = tempfile::tempdir().unwrap();
+    let all = build(t.path(), 40, 0);
+    let segs = seg_files(t.path());
+    assert!(segs.len() >= 3, "{segs:?}");
+    let oldest = segs[0].clone();
+    let in_oldest: u64 = records(&std::fs::read(&oldest).unwrap(), seg_id(&oldest))
+        .iter()
+        .filter(|r| r.kind == RecordKind::Put)
+        .map(|r| u64::from(r.event_count))
+        .sum();
+    assert!(in_oldest > 0);
+    std::fs::remove_file(&oldest).unwrap();
+    let v = on("verify", t.path(), &["--json"]);
+    assert_eq!(v.code, 1, "{}", v.stdout);
+    let rp = on("replay", t.path(), &["--json"]);
+    assert_eq!(rp.code, 1, "{}", rp.stdout);
+    assert_eq!(rp.json()["events_lost"], in_oldest, "{}", rp.stdout);
+    let plan = on("repair", t.path(), &["--json"]);
+    assert_eq!(plan.json()["events_lost"], in_oldest, "{}", plan.stdout);
+    let done = on("repair", t.path(), &["--yes", "--json"]);
+    assert_eq!(done.json()["events_lost"], in_oldest, "{}", done.stdout);
+    assert_eq!(report(t.path())["events_lost"], in_oldest);
+    assert_eq!(
+        drain(t.path()).len() as u64,
+        all.len() as u64 - in_oldest,
+        "the survivors, and only them"
+    );
 }

@@ -1,11 +1,12 @@
 //! `crashtest`: the crash-recovery harness of the Sluice file channel.
 //!
-//! One subcommand per layer (`sim`, `sweep`, `states`, `kill`) and `all`, each printing a JSON
+//! One subcommand per layer (`sim`, `sweep`, `states`, `kill`, `damage`) and `all`, each printing a JSON
 //! summary line and a final plain line `N passed, N failed`. Every run is deterministic from
 //! the seed it prints (the `kill` layer up to the timing of the kills). Exit status: 0 when
 //! every case passed, 1 when a case failed, 2 on a usage or I/O error. The checks and
 //! workloads live in `file_channel_testkit::harness`; `docs/testing.md` describes the fault model.
 
+mod damage;
 mod kill;
 mod layers;
 
@@ -32,6 +33,8 @@ enum Layer {
     States(StatesArgs),
     /// A child process running a real channel, SIGKILLed at random moments.
     Kill(KillArgs),
+    /// Real channel directories damaged on purpose, every view held to the loss ledger.
+    Damage(DamageArgs),
     /// Every layer in turn, each with the given budget.
     All(AllArgs),
     /// The child of the `kill` layer (internal).
@@ -66,6 +69,15 @@ struct SimArgs {
     /// Leave out bit flips in old data (media damage), keeping every crash fault.
     #[arg(long)]
     no_bit_flips: bool,
+}
+
+#[derive(Args, Debug)]
+struct DamageArgs {
+    #[command(flatten)]
+    common: Common,
+    /// Run only case number N of the seed (to reproduce a failure).
+    #[arg(long)]
+    case: Option<u64>,
 }
 
 #[derive(Args, Debug)]
@@ -154,6 +166,7 @@ fn run_layer(layer: &str, common: &Common, bit_flips: bool) -> anyhow::Result<Ta
         "sim" => layers::sim(&budget, None, 300, bit_flips)?,
         "sweep" => layers::sweep(&budget, 1)?,
         "states" => layers::states(&budget, 1)?,
+        "damage" => damage::damage(&budget, None)?,
         _ => kill::parent(&budget, None)?,
     };
     report(
@@ -226,13 +239,27 @@ fn main() -> ExitCode {
                 );
                 Ok(t)
             }
+            Layer::Damage(a) => {
+                let budget = Budget::from(&a.common);
+                eprintln!("crashtest damage: seed {}", budget.seed);
+                let start = Instant::now();
+                let (t, extra) = damage::damage(&budget, a.case)?;
+                report(
+                    "damage",
+                    budget.seed,
+                    &t,
+                    &extra,
+                    start.elapsed().as_secs_f64(),
+                );
+                Ok(t)
+            }
             Layer::All(a) => {
                 let common = Common {
                     seed: Some(Budget::from(&a.common).seed),
                     ..a.common
                 };
                 let mut total = Tally::default();
-                for layer in ["sim", "sweep", "states", "kill"] {
+                for layer in ["sim", "sweep", "states", "kill", "damage"] {
                     total.merge(&run_layer(layer, &common, !a.no_bit_flips)?);
                 }
                 let seed = common.seed.unwrap_or_default();

@@ -132,6 +132,7 @@ impl<'a> Ctx<'a> {
                 sub,
                 range_message(
                     v,
+                    self.get(sub).map_or("", |e| e.value.trim()),
                     *range.start() as i128,
                     *range.end() as i128,
                     u64::MAX as i128,
@@ -152,6 +153,7 @@ impl<'a> Ctx<'a> {
                 sub,
                 range_message(
                     v,
+                    self.get(sub).map_or("", |e| e.value.trim()),
                     *range.start() as i128,
                     *range.end() as i128,
                     i64::MAX as i128,
@@ -268,13 +270,18 @@ impl<'a> Ctx<'a> {
     }
 }
 
-fn range_message(v: i128, min: i128, max: i128, type_max: i128) -> String {
-    if min == 0 && v < 0 {
-        format!("must not be negative, got {v}")
+/// Why `v` (written `shown` in the file) is outside `min..=max`: above the range it says the
+/// maximum ("too large"), below it the minimum; "between" only when both bounds are the key's
+/// own. `type_max` is the largest value the key's type holds.
+fn range_message(v: i128, shown: &str, min: i128, max: i128, type_max: i128) -> String {
+    if v > max {
+        format!("too large: the maximum is {max}, got {shown}")
+    } else if min == 0 && v < 0 {
+        format!("must not be negative, got {shown}")
     } else if max == type_max {
-        format!("must be at least {min}, got {v}")
+        format!("must be at least {min}, got {shown}")
     } else {
-        format!("must be between {min} and {max}, got {v}")
+        format!("must be between {min} and {max}, got {shown}")
     }
 }
 
@@ -282,10 +289,16 @@ fn range_message(v: i128, min: i128, max: i128, type_max: i128) -> String {
 pub fn parse_integer(value: &str) -> Option<i128> {
     let t = value.trim();
     let digits = t.strip_prefix(['+', '-']).unwrap_or(t);
-    if digits.is_empty() || digits.len() > 30 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    t.parse().ok()
+    // More digits than i128 holds: still an integer, and out of every key's range, so it
+    // saturates (the range check then says "too large" rather than "not an integer").
+    t.parse().ok().or(Some(if t.starts_with('-') {
+        i128::MIN
+    } else {
+        i128::MAX
+    }))
 }
 
 /// Contexts over literal keys, for the components' unit tests.
@@ -374,7 +387,7 @@ mod tests {
                 "f:5: a1.channels.c1.a: expected an integer, got \"10k\"",
                 "f:6: a1.channels.c1.b: must be between 1 and 100, got 0",
                 "f:7: a1.channels.c1.c: must not be negative, got -1",
-                "f:9: a1.channels.c1.e: must be at least 1, got 99999999999999999999999",
+                "f:9: a1.channels.c1.e: too large: the maximum is 18446744073709551615, got 99999999999999999999999",
             ]
         );
     }

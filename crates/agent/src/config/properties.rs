@@ -17,7 +17,8 @@
 //!   [`Properties::duplicates`]).
 //!
 //! Differences from Java: the file is read as UTF-8 (Flume reads it with the platform charset,
-//! which is UTF-8 on every current Linux), and a malformed `\u` escape or an unpaired surrogate
+//! which is UTF-8 on every current Linux); a UTF-8 byte-order mark at the start is skipped (Java
+//! would make it part of the first key, which then silently matches nothing); and a malformed `\u` escape or an unpaired surrogate
 //! is reported with its line instead of aborting the whole load with an exception.
 
 /// One property: key, value and the 1-based line its logical line starts on.
@@ -58,9 +59,13 @@ impl Properties {
     }
 }
 
+/// U+FEFF, which editors on some systems write at the start of a UTF-8 file.
+const BYTE_ORDER_MARK: char = '\u{feff}';
+
 /// Parses a whole file. Every malformed escape is reported; the properties that parsed are
 /// returned in `Err` too so a validator can go on looking for other problems.
 pub fn parse(text: &str) -> Result<Properties, (Properties, Vec<SyntaxError>)> {
+    let text = text.strip_prefix(BYTE_ORDER_MARK).unwrap_or(text);
     let mut props = Properties::default();
     let mut errors = Vec::new();
     for (line, raw) in logical_lines(text) {

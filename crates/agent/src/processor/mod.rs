@@ -138,7 +138,23 @@ impl ProcessorSpec {
             };
             match crate::config::context::parse_integer(&e.value) {
                 Some(p) if i64::try_from(p).is_ok() => given[i] = Some((p as i64, e.line)),
-                _ => ctx.error(&sub, format!("expected an integer, got \"{}\"", e.value)),
+                Some(p) if p > 0 => ctx.error(
+                    &sub,
+                    format!(
+                        "too large: the maximum is {}, got {}",
+                        i64::MAX,
+                        e.value.trim()
+                    ),
+                ),
+                Some(_) => ctx.error(
+                    &sub,
+                    format!(
+                        "too small: the minimum is {}, got {}",
+                        i64::MIN,
+                        e.value.trim()
+                    ),
+                ),
+                None => ctx.error(&sub, format!("expected an integer, got \"{}\"", e.value)),
             }
         }
         // Sinks without a priority get -1, -2, ... in the group's order, as Flume does.

@@ -57,6 +57,11 @@ impl FileRollConfig {
             .required("sink.directory")
             .map(PathBuf::from)
             .unwrap_or_default();
+        if !directory.as_os_str().is_empty() {
+            if let Some(why) = directory_obstacle(&directory) {
+                ctx.error("sink.directory", why);
+            }
+        }
         let roll_interval_s = ctx.u64_in("sink.rollInterval", 30, 0..=u64::from(u32::MAX));
         let batch_size = ctx.u32_in(
             "sink.batchSize",
@@ -80,6 +85,73 @@ impl FileRollConfig {
             prefix: ctx.string_or("sink.pathManager.prefix", ""),
             extension: ctx.string_or("sink.pathManager.extension", ""),
         }
+    }
+}
+
+/// Why `dir` can never be used as the sink's directory, if something on disk already says so:
+/// it, or the nearest of its ancestors that exists, is not a directory (a regular file, a FIFO,
+/// ...), or cannot be looked at. Checked when the configuration is read, so that `validate`
+/// and the agent's start refuse it instead of the sink retrying forever. A directory that is
+/// merely missing is fine: the sink creates it.
+pub fn directory_obstacle(dir: &Path) -> Option<String> {
+    for ancestor in dir.ancestors() {
+        let shown = if ancestor.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            ancestor
+        };
+        match std::fs::metadata(shown) {
+            Ok(m) if m.is_dir() => return None,
+            Ok(m) if ancestor == dir => {
+                return Some(format!(
+                    "{} is {}, not a directory",
+                    dir.display(),
+                    file_kind(&m.file_type())
+                ))
+            }
+            Ok(m) => {
+                return Some(format!(
+                    "{} can never be created: {} is {}, not a directory",
+                    dir.display(),
+                    shown.display(),
+                    file_kind(&m.file_type())
+                ))
+            }
+            // Missing, or a parent of it is not a directory: a nearer ancestor says which.
+            Err(e)
+                if e.kind() == std::io::ErrorKind::NotFound
+                    || e.kind() == std::io::ErrorKind::NotADirectory => {}
+            Err(e) => {
+                return Some(format!(
+                    "{} cannot be used: cannot look at {}: {e}",
+                    dir.display(),
+                    shown.display()
+                ))
+            }
+        }
+    }
+    None
+}
+
+/// What kind of file this is, in words, for messages.
+fn file_kind(t: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_file() {
+        "a regular file"
+    } else if t.is_dir() {
+        "a directory"
+    } else if t.is_symlink() {
+        "a symbolic link"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else {
+        "not a regular file"
     }
 }
 

@@ -5,6 +5,7 @@
 //! | module | job |
 //! |---|---|
 //! | [`check`] | the [`check::Ledger`] of what a workload was told and the recovery check: acknowledged ⊆ recovered ∪ consumed-and-acknowledged, no phantoms, bodies intact, commit order, duplicates by cause |
+//! | [`damage`] | layer `damage`: real channel directories damaged on purpose (segments deleted, truncated, wiped, swapped in from another channel; checkpoints deleted or garbled; everything garbage), every view (open, drain, replay, verify, repair) held to the loss ledger `reported lost = committed − recovered` |
 //! | [`rng`] | the seeded random source every choice is drawn from |
 //! | [`sim`] | layer `sim`: random operation sequences against the model on the simulated storage, crashes and faults as operations, shrinking |
 //! | [`workload`] | the fixed workload (rotation, checkpoints, deletion) of `sweep` and `states` |
@@ -16,6 +17,7 @@
 //! what each layer can and cannot find.
 
 pub mod check;
+pub mod damage;
 pub mod rng;
 pub mod sim;
 pub mod states;

@@ -88,22 +88,38 @@ pub struct ChannelDir {
 impl ChannelDir {
     /// Looks at `dir` on the real file system; segments are in `data_dirs` (or `dir` if empty).
     /// Fails with [`InspectError::NotAChannel`] if there is neither `channel.meta` nor a segment.
+    ///
+    /// Before anything is opened, every name the channel uses (segments, checkpoints,
+    /// `channel.meta`, `checkpoint.tmp`, the lock file) is looked at without following it or
+    /// opening it: anything but a regular file there (a directory, a FIFO, a device, a
+    /// symbolic link loop) is an [`InspectError::Obstacle`] naming it, so no command blocks on
+    /// a FIFO or reads a device forever.
     pub fn open(dir: &Path, data_dirs: &[PathBuf]) -> Result<Self, InspectError> {
-        if !dir.exists() {
-            return Err(InspectError::Missing {
-                path: dir.to_path_buf(),
-            });
-        }
-        if !dir.is_dir() {
-            return Err(InspectError::NotADirectory {
-                path: dir.to_path_buf(),
-            });
+        match std::fs::metadata(dir) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(InspectError::Missing {
+                    path: dir.to_path_buf(),
+                })
+            }
+            Err(e) => return Err(InspectError::io("look at", dir)(e)),
+            Ok(m) if !m.is_dir() => {
+                return Err(InspectError::NotADirectory {
+                    path: dir.to_path_buf(),
+                })
+            }
+            Ok(_) => {}
         }
         for d in data_dirs {
-            if d.exists() && !d.is_dir() {
-                return Err(InspectError::NotADirectory { path: d.clone() });
+            match std::fs::metadata(d) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(InspectError::io("look at", d)(e)),
+                Ok(m) if !m.is_dir() => {
+                    return Err(InspectError::NotADirectory { path: d.clone() })
+                }
+                Ok(_) => {}
             }
         }
+        check_obstacles(dir, data_dirs)?;
         Self::open_with(Arc::new(StdStorage::new()), true, dir, data_dirs)
     }
 
@@ -235,6 +251,128 @@ impl ChannelDir {
                 .and_then(Result::ok)
                 .map(|h| h.channel_id)
         })
+    }
+}
+
+/// What should be at a name the channel uses, for messages; `None` for names it does not use.
+fn role_of(name: &str, channel_dir: bool) -> Option<&'static str> {
+    if crate::format::segment_header::parse_segment_file_name(name).is_some() {
+        return Some("a segment file");
+    }
+    if !channel_dir {
+        return None;
+    }
+    if crate::format::checkpoint::parse_checkpoint_file_name(name).is_some() {
+        Some("a checkpoint file")
+    } else if name == META_FILE_NAME {
+        Some("the identity file channel.meta")
+    } else if name == crate::checkpoint::CHECKPOINT_TMP_NAME {
+        Some("an interrupted checkpoint (checkpoint.tmp)")
+    } else if name == format!("{META_FILE_NAME}.tmp") {
+        Some("a temporary identity file (channel.meta.tmp)")
+    } else if name == identity::LOCK_FILE_NAME {
+        Some("the lock file")
+    } else {
+        None
+    }
+}
+
+/// Fails with [`InspectError::Obstacle`] for the first name the channel uses, in `dir` or a
+/// data directory, that holds anything but a regular file (or a link to one). Nothing is
+/// opened: names are listed and looked at with `lstat`/`stat` only.
+pub(crate) fn check_obstacles(dir: &Path, data_dirs: &[PathBuf]) -> Result<(), InspectError> {
+    let mut dirs = vec![(dir, true)];
+    dirs.extend(data_dirs.iter().map(|d| (d.as_path(), d == dir)));
+    for (d, channel_dir) in dirs {
+        let entries = match std::fs::read_dir(d) {
+            Ok(e) => e,
+            Err(e) if e.kind() == io::ErrorKind::NotFound && d != dir => continue,
+            Err(e) => return Err(InspectError::io("list", d)(e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(InspectError::io("list", d))?;
+            let name = entry.file_name();
+            let Some(role) = name.to_str().and_then(|n| role_of(n, channel_dir)) else {
+                continue;
+            };
+            let path = d.join(&name);
+            if let Some(kind) = not_a_regular_file(&path)? {
+                return Err(InspectError::Obstacle { path, kind, role });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What is at `path`, in words, when it is not a regular file or a link to one; `None` for a
+/// regular file or nothing at all. Looks with `lstat` and `stat` only, never opens.
+pub(crate) fn not_a_regular_file(path: &Path) -> Result<Option<String>, InspectError> {
+    let m = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(InspectError::io("look at", path)(e)),
+    };
+    if m.file_type().is_file() {
+        return Ok(None);
+    }
+    if !m.file_type().is_symlink() {
+        return Ok(Some(file_kind(&m.file_type()).to_owned()));
+    }
+    Ok(match std::fs::metadata(path) {
+        Ok(t) if t.is_file() => None,
+        Ok(t) => Some(format!("a symbolic link to {}", file_kind(&t.file_type()))),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => Some("a symbolic link loop".to_owned()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            Some("a dangling symbolic link".to_owned())
+        }
+        Err(e) => Some(format!("a symbolic link that cannot be followed ({e})")),
+    })
+}
+
+/// What is at `path`, in words, when it is not a directory or a link to one; `None` for a
+/// directory or nothing at all. Looks with `lstat` and `stat` only, never opens.
+pub(crate) fn not_a_directory(path: &Path) -> Result<Option<String>, InspectError> {
+    let m = match std::fs::symlink_metadata(path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(InspectError::io("look at", path)(e)),
+    };
+    if m.file_type().is_dir() {
+        return Ok(None);
+    }
+    if !m.file_type().is_symlink() {
+        return Ok(Some(file_kind(&m.file_type()).to_owned()));
+    }
+    Ok(match std::fs::metadata(path) {
+        Ok(t) if t.is_dir() => None,
+        Ok(t) => Some(format!("a symbolic link to {}", file_kind(&t.file_type()))),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => Some("a symbolic link loop".to_owned()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            Some("a dangling symbolic link".to_owned())
+        }
+        Err(e) => Some(format!("a symbolic link that cannot be followed ({e})")),
+    })
+}
+
+/// A kind of file in words.
+pub(crate) fn file_kind(t: &std::fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if t.is_file() {
+        "a regular file"
+    } else if t.is_dir() {
+        "a directory"
+    } else if t.is_symlink() {
+        "a symbolic link"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else {
+        "a file of unknown type"
     }
 }
 

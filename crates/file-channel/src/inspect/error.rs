@@ -29,6 +29,17 @@ pub enum InspectError {
         /// Extra advice (e.g. about `--data-dir`), possibly empty.
         hint: String,
     },
+    /// Something other than a regular file is where one of the channel's files should be (a
+    /// directory, a FIFO, a device, a symbolic link loop, ...). Nothing is opened or changed.
+    #[error("{path} is {kind}, where {role} should be; move it away (nothing was changed)")]
+    Obstacle {
+        /// Where.
+        path: PathBuf,
+        /// What is there, in words ("a FIFO", "a symbolic link loop", ...).
+        kind: String,
+        /// What should be there ("a segment file", "the quarantine directory", ...).
+        role: &'static str,
+    },
     /// A live process has the channel open.
     #[error("channel directory {dir} is locked by {holder}; stop that process first")]
     Locked {

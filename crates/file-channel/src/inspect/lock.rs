@@ -11,6 +11,7 @@ use crate::identity::LOCK_FILE_NAME;
 use fs2::FileExt;
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 /// Whether a live process holds a channel directory.
@@ -45,7 +46,13 @@ fn is_contended(e: &std::io::Error) -> bool {
 /// Probes the lock of channel directory `dir` without writing anything.
 pub fn probe(dir: &Path) -> Result<LockState, InspectError> {
     let path = dir.join(LOCK_FILE_NAME);
-    let mut file = match File::open(&path) {
+    // O_NONBLOCK: a FIFO in the lock file's place must not block the probe (on a regular
+    // file the flag changes nothing).
+    let mut file = match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&path)
+    {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(LockState::Free),
         Err(e) => return Err(InspectError::io("open", &path)(e)),
@@ -85,6 +92,7 @@ pub fn lock_exclusive(dir: &Path, what: &str) -> Result<DirLock, InspectError> {
         .write(true)
         .create(true)
         .truncate(false)
+        .custom_flags(libc::O_NONBLOCK)
         .open(&path)
         .map_err(io("open"))?;
     if let Err(e) = FileExt::try_lock_exclusive(&file) {

@@ -28,7 +28,9 @@ pub mod verify;
 mod view_storage;
 mod walk;
 
-pub(crate) use channel_dir::{read_checkpoint_file, read_segment_header};
+pub(crate) use channel_dir::{
+    check_obstacles, not_a_directory, not_a_regular_file, read_checkpoint_file, read_segment_header,
+};
 pub use channel_dir::{
     ChannelDir, CheckpointFile, CheckpointReadError, MetaState, MAX_CHECKPOINT_FILE_BYTES,
 };

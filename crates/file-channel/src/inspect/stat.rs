@@ -67,6 +67,10 @@ pub struct ReplayView {
     pub torn_tail: Option<TornTail>,
     /// Damage that would be skipped.
     pub damage: Vec<Damage>,
+    /// Damage in records the checkpoint covers, which an open trusts without reading: the
+    /// reader meets it, skips it and counts its events then (found by reading the whole log,
+    /// as `verify` does; empty when only an open's own reading was simulated).
+    pub damage_when_read: Vec<Damage>,
     /// Orphan segments that would be removed.
     pub orphans: Vec<PathBuf>,
     /// Events lost over the channel's life (the checkpoint's count plus this replay's).
@@ -80,20 +84,71 @@ pub struct ReplayView {
 }
 
 impl ReplayView {
-    /// Whether the open would meet corruption (fail, or skip damage).
+    /// Whether the open would meet corruption (fail, or skip damage, at open or later while
+    /// reading).
     pub fn is_corrupt(&self) -> bool {
-        self.failure.is_some() || !self.damage.is_empty()
+        self.failure.is_some() || !self.damage.is_empty() || !self.damage_when_read.is_empty()
     }
 
-    /// Events lost to the damage this open would skip.
+    /// Events lost to the damage this open would skip, at open and while reading: the same
+    /// count `verify` gives.
     pub fn events_lost_now(&self) -> u64 {
-        self.damage.iter().map(|d| d.events_lost).sum()
+        self.damage
+            .iter()
+            .chain(&self.damage_when_read)
+            .map(|d| d.events_lost)
+            .sum()
     }
 }
 
 /// Simulates opening the channel in `mode`: a read-only replay from the newest usable
-/// checkpoint. Never writes.
+/// checkpoint, and a read of the whole log for the damage in what the checkpoint covers (which
+/// an open meets while reading). Never writes.
 pub fn replay_view(
+    dir: &ChannelDir,
+    mode: RecoveryMode,
+    progress: Option<ProgressFn>,
+) -> Result<ReplayView, InspectError> {
+    let mut view = open_view(dir, mode, progress)?;
+    if let (Some(cp), None) = (&view.checkpoint, &view.failure) {
+        let full = replay(
+            dir.storage.as_ref(),
+            &dir.dir,
+            &dir.segment_dirs,
+            ReplayOptions {
+                writable: false,
+                channel_id: view_meta_id(dir),
+                mode: RecoveryMode::SkipDamaged,
+                ignore_checkpoints: true,
+                progress: None,
+            },
+        );
+        if let Ok(full) = full {
+            let covered = |d: &Damage| (d.at.segment, d.at.offset) < cp.position;
+            let known = |d: &Damage| {
+                view.damage
+                    .iter()
+                    .any(|v| v.at.file == d.at.file && v.at.offset == d.at.offset)
+            };
+            view.damage_when_read = full
+                .damage
+                .into_iter()
+                .filter(|d| covered(d) && !known(d))
+                .collect();
+        }
+    }
+    Ok(view)
+}
+
+fn view_meta_id(dir: &ChannelDir) -> Option<u64> {
+    match dir.meta {
+        MetaState::Valid(id) => Some(id),
+        _ => None,
+    }
+}
+
+/// What an open alone would do: the read-only replay from the newest usable checkpoint.
+fn open_view(
     dir: &ChannelDir,
     mode: RecoveryMode,
     progress: Option<ProgressFn>,
@@ -154,6 +209,7 @@ pub fn replay_view(
         pending_bytes: 0,
         torn_tail: None,
         damage: Vec::new(),
+        damage_when_read: Vec::new(),
         orphans: Vec::new(),
         events_lost_total: 0,
         repaired_gaps: 0,
@@ -235,7 +291,7 @@ pub fn stat(dir: &ChannelDir) -> Result<StatReport, InspectError> {
     } else {
         None
     };
-    let view = replay_view(dir, RecoveryMode::SkipDamaged, None)?;
+    let view = open_view(dir, RecoveryMode::SkipDamaged, None)?;
     let mut segment_bytes = 0u64;
     for s in &dir.segments {
         segment_bytes += dir

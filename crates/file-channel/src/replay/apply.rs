@@ -92,7 +92,8 @@ impl State<'_> {
             );
             return Err(OpenError::Corrupt(c));
         }
-        let lost = found - expected;
+        // Events a checkpoint lists as consumed were delivered before they went missing.
+        let lost = self.unconsumed_in(expected, found);
         if self.gap_owner.is_none() {
             let c = self.corrupt(
                 at.path,
@@ -147,6 +148,13 @@ impl State<'_> {
                     }
                 };
                 let mut added = 0u64;
+                if let Some(start) = self.log_start {
+                    // Takes of events older than the first surviving segment: the ledger's
+                    // evidence that they were delivered, not lost with a deleted segment.
+                    for &(s, e) in take.ranges.iter().filter(|r| r.0 < start) {
+                        self.taken_below_start.insert(s, e.min(start));
+                    }
+                }
                 for (s, e) in take.ranges {
                     added += self.out.consumed.insert(s, e.min(self.out.next_seq));
                 }

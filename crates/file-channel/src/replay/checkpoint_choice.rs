@@ -9,6 +9,7 @@ use crate::error::{IoFailure, OpenError};
 use crate::format::checkpoint::{
     parse_checkpoint_file_name, Checkpoint, CHECKPOINT_FIXED_BYTES, MAX_CHECKPOINT_RANGES,
 };
+use crate::format::segment_header::{SegmentHeader, SEGMENT_HEADER_BYTES};
 use crate::format::CorruptionKind;
 use crate::segment::SegmentPath;
 use crate::storage::Storage;
@@ -59,6 +60,26 @@ pub enum CheckpointRejection {
     SegmentMissing {
         /// The missing segment's id.
         segment: u64,
+    },
+    /// A segment it covers (between its read start and its position) no longer has the header
+    /// the checkpoint was written over: the log must be replayed from its records to tell
+    /// what survives.
+    #[error("segment {segment} it covers has no valid header of this channel: {detail}")]
+    CoveredSegmentDamaged {
+        /// The segment id.
+        segment: u64,
+        /// What is wrong with the header.
+        detail: String,
+    },
+    /// Its position lies past the end of the segment file: bytes it covers are gone.
+    #[error("its position {offset} in segment {segment} is past the file's end ({len} bytes)")]
+    CoveredBytesMissing {
+        /// The segment id.
+        segment: u64,
+        /// The checkpoint's position in it.
+        offset: u64,
+        /// The file's length.
+        len: u64,
     },
 }
 
@@ -120,9 +141,11 @@ pub(super) fn choose_start(
     if !opts.ignore_checkpoints {
         let cps = list_checkpoints(storage, dir).map_err(io_err("list checkpoints in", dir))?;
         for (_, path) in cps {
-            match read_checkpoint(storage, &path)
-                .and_then(|cp| check_checkpoint(&cp, opts.channel_id, found).map(|()| cp))
-            {
+            match read_checkpoint(storage, &path).and_then(|cp| {
+                check_checkpoint(&cp, opts.channel_id, found)?;
+                check_covered_segments(storage, &cp, found)?;
+                Ok(cp)
+            }) {
                 Ok(cp) => {
                     chosen = Some((path, cp));
                     break;
@@ -189,4 +212,65 @@ fn check_checkpoint(
         }
     }
     Ok(())
+}
+
+/// Whether the segments a checkpoint covers still hold what it was written over: each one from
+/// its read start to its position has this channel's header for that segment, and the position
+/// lies within its file. Damage there is not something the checkpoint can skip over: replay
+/// then starts from the log, and the ledger counts against this checkpoint what is gone. A
+/// header and a length per covered segment: the check costs no scan.
+fn check_covered_segments(
+    storage: &dyn Storage,
+    cp: &Checkpoint,
+    found: &[SegmentPath],
+) -> Result<(), CheckpointRejection> {
+    let covered = found
+        .iter()
+        .filter(|s| s.id >= cp.read_start.0 && s.id <= cp.position.0);
+    for seg in covered {
+        let damaged = |detail: String| CheckpointRejection::CoveredSegmentDamaged {
+            segment: seg.id,
+            detail,
+        };
+        let file = storage
+            .open(&seg.path, false)
+            .map_err(|e| damaged(format!("cannot open it: {e}")))?;
+        let len = file
+            .len()
+            .map_err(|e| damaged(format!("cannot read its length: {e}")))?;
+        let mut head = [0u8; SEGMENT_HEADER_BYTES];
+        let n = (len as usize).min(SEGMENT_HEADER_BYTES);
+        file.read_exact_at(&mut head[..n], 0)
+            .map_err(|e| damaged(format!("cannot read its header: {e}")))?;
+        let header = match SegmentHeader::decode(&head[..n]) {
+            Ok(h) => h,
+            // The records name their segment inside their checksums: replay rebuilds the
+            // header from them. Without a single one the segment's events are unreadable.
+            Err(kind) if holds_no_record(&file, seg.id) => return Err(damaged(kind.to_string())),
+            Err(_) => continue,
+        };
+        if header.segment_id != seg.id || header.channel_id != cp.channel_id {
+            return Err(damaged(format!(
+                "its header names segment {} of channel {:#018x}",
+                header.segment_id, header.channel_id
+            )));
+        }
+        if seg.id == cp.position.0 && len < cp.position.1 {
+            return Err(CheckpointRejection::CoveredBytesMissing {
+                segment: seg.id,
+                offset: cp.position.1,
+                len,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Whether segment `id` holds no valid record (a linear search; only on a damaged header).
+fn holds_no_record(file: &crate::storage::DynFile, id: u64) -> bool {
+    let mut scanner = crate::segment::scan::Scanner::from_start(file.clone(), id);
+    !matches!(
+        scanner.find_next_valid(SEGMENT_HEADER_BYTES as u64),
+        Ok(Some(_))
+    )
 }

@@ -3,11 +3,12 @@
 //! records, and checking that the header belongs to this file and this channel.
 
 use super::segments::ScanPlan;
-use super::{io_err, SealedInto, State, TornTail};
-use crate::error::OpenError;
+use super::{data_end, io_err, SealedInto, State, TornTail};
+use crate::error::{Corruption, OpenError};
 use crate::format::record::RecordKind;
 use crate::format::segment_header::{SegmentHeader, SEGMENT_HEADER_BYTES};
 use crate::format::CorruptionKind;
+use crate::quarantine;
 use crate::segment::scan::Scanner;
 use crate::segment::SegmentPath;
 use crate::storage::{parent_dir, DynFile};
@@ -70,15 +71,24 @@ impl State<'_> {
         let any_record = scanner
             .find_next_valid(SEGMENT_HEADER_BYTES as u64)
             .map_err(io_err("read", path))?;
-        if last && !plan.skip_scan && any_record.is_none() {
+        // A checkpoint that knew the segment proves its header was durable: then this is
+        // damage, and the ledger counts the events it held.
+        // Nor is it one when bytes other than zeros follow the header: the engine never wrote
+        // those without a record.
+        let header_end = SEGMENT_HEADER_BYTES as u64;
+        let only_zeros_after =
+            file_len <= header_end || data_end(file, header_end, file_len) == header_end;
+        if last
+            && !plan.skip_scan
+            && any_record.is_none()
+            && only_zeros_after
+            && !self.header_known_durable(seg.id)
+        {
             tracing::warn!(segment = seg.id, path = %path.display(), bytes = file_len,
                 %kind, "newest segment has no durable header; removing it (torn creation)");
             if self.opts.writable {
-                self.storage.remove(path).map_err(io_err("remove", path))?;
-                let dir = parent_dir(path);
-                self.storage
-                    .sync_dir(dir)
-                    .map_err(io_err("fsync directory", dir))?;
+                let at = self.corrupt(path, seg.id, 0, kind.clone());
+                self.remove_newest(&at, file, file_len)?;
             }
             self.out.torn_tail = Some(TornTail {
                 segment: seg.id,
@@ -112,8 +122,13 @@ impl State<'_> {
             .map_err(io_err("read", path))?;
         let Some(header) = rebuilt else {
             let c = self.corrupt(path, seg.id, 0, kind);
-            self.damage(c, Some(file), file_len)?;
+            self.damage(c.clone(), Some(file), file_len)?;
             self.expect_next_segment = None;
+            if last && self.opts.writable {
+                // Its bytes are in quarantine/ now; the file must not stand where the next
+                // segment will be created.
+                self.remove_newest(&c, file, 0)?;
+            }
             return Ok(None);
         };
         tracing::warn!(segment = seg.id, path = %path.display(),
@@ -128,6 +143,38 @@ impl State<'_> {
             file.sync_data().map_err(io_err("fsync", path))?;
         }
         Ok(Some(header))
+    }
+
+    /// Removes the newest segment file `at` names (writable replays only). Bytes the engine
+    /// cannot have written — anything but zeros after the header — are first copied to
+    /// `quarantine/` (`file_len` of them from offset 0; 0 when they already are).
+    pub(super) fn remove_newest(
+        &mut self,
+        at: &Corruption,
+        file: &DynFile,
+        file_len: u64,
+    ) -> Result<(), OpenError> {
+        let path = &at.file;
+        if file_len > 0
+            && data_end(file, SEGMENT_HEADER_BYTES as u64, file_len) > SEGMENT_HEADER_BYTES as u64
+        {
+            let copy = quarantine::save_bytes(
+                self.storage,
+                &|d| self.storage.sync_dir(d),
+                &self.dir,
+                at,
+                file,
+                file_len,
+            )
+            .map_err(io_err("quarantine", path))?;
+            tracing::warn!(path = %path.display(), copy = %copy.display(),
+                "bytes the engine did not write kept in quarantine/ before removing the file");
+        }
+        self.storage.remove(path).map_err(io_err("remove", path))?;
+        let dir = parent_dir(path);
+        self.storage
+            .sync_dir(dir)
+            .map_err(io_err("fsync directory", dir))
     }
 
     /// Checks that the header names this file's segment and this channel (learning the

@@ -26,6 +26,7 @@
 mod apply;
 mod checkpoint_choice;
 mod header;
+mod ledger;
 mod segments;
 mod sweep;
 
@@ -240,6 +241,7 @@ pub fn replay(
 ) -> Result<Replayed, OpenError> {
     let started = Instant::now();
     let found = list_all_segments(storage, dir, dirs)?;
+    let evidence = ledger::read_evidence(storage, dir)?;
     let (start, checkpoint) = checkpoint_choice::choose_start(storage, dir, &opts, &found)?;
     let (orphans, mut found) = sweep::sweep_orphans(storage, &opts, checkpoint.as_ref(), found)?;
     let mut st = State::new(
@@ -251,6 +253,7 @@ pub fn replay(
         checkpoint.as_ref(),
         found.len(),
     );
+    st.evidence = evidence;
     st.out.torn_tail = sweep::drop_interrupted_rotation(storage, &opts, &mut found)?;
     let count = found.len();
     for (i, seg) in found.iter().enumerate() {
@@ -271,6 +274,11 @@ pub fn replay(
                 records: st.out.records,
             });
         }
+    }
+    st.settle_ledger()?;
+    if checkpoint.is_none() {
+        // The lifetime count survives a refused checkpoint.
+        st.out.events_lost = st.evidence_events_lost();
     }
     st.settle_read_start();
     st.out.checkpoint = checkpoint;
@@ -355,6 +363,12 @@ struct State<'a> {
     gap_owner: Option<usize>,
     /// Whether the sequence start is known (from a checkpoint or the first segment header).
     started: bool,
+    /// Where a replay without a checkpoint started the sequence (the first segment's header).
+    log_start: Option<u64>,
+    /// Every checkpoint that decodes: the ledger's evidence of what was committed and consumed.
+    evidence: Vec<Checkpoint>,
+    /// Sequence numbers below `log_start` that take records in the log consumed.
+    taken_below_start: ConsumedSet,
 }
 
 impl<'a> State<'a> {
@@ -396,6 +410,9 @@ impl<'a> State<'a> {
             sealed_next: None,
             gap_owner: None,
             started: checkpoint.is_some(),
+            log_start: None,
+            evidence: Vec::new(),
+            taken_below_start: ConsumedSet::new(0),
         };
         if let Some(cp) = checkpoint {
             st.channel_id = Some(cp.channel_id);

@@ -124,6 +124,7 @@ impl State<'_> {
         let header_end = SEGMENT_HEADER_BYTES as u64;
         if !self.started {
             self.started = true;
+            self.log_start = Some(header.first_seq);
             self.out.next_seq = header.first_seq;
             self.out.consumed = ConsumedSet::new(header.first_seq);
         } else if plan.apply_from == header_end {

@@ -57,7 +57,11 @@ pub(super) fn drop_interrupted_rotation(
         return Ok(None);
     };
     let prev = &found[found.len() - 2];
-    let empty = segment_has_no_record(storage, &last)? && !sealed_into(storage, prev, last.id)?;
+    // Only what a rotation leaves — a header and zeros — is removed here. Other bytes (another
+    // channel's segment, garbage) are not the engine's: the segment replay names or keeps them.
+    let empty = only_zeros_after_header(storage, &last)?
+        && segment_has_no_record(storage, &last)?
+        && !sealed_into(storage, prev, last.id)?;
     if !empty {
         return Ok(None);
     }
@@ -122,4 +126,16 @@ fn segment_has_no_record(storage: &dyn Storage, seg: &SegmentPath) -> Result<boo
         .find_next_valid(SEGMENT_HEADER_BYTES as u64)
         .map_err(io_err("read", &seg.path))?;
     Ok(any.is_none())
+}
+
+/// Whether every byte of `seg` after its header is zero (a linear read from the end).
+fn only_zeros_after_header(storage: &dyn Storage, seg: &SegmentPath) -> Result<bool, OpenError> {
+    let file = storage
+        .open(&seg.path, false)
+        .map_err(io_err("open segment", &seg.path))?;
+    let len = file
+        .len()
+        .map_err(io_err("read the length of", &seg.path))?;
+    let header_end = SEGMENT_HEADER_BYTES as u64;
+    Ok(len <= header_end || data_end(&file, header_end, len) == header_end)
 }

@@ -55,6 +55,9 @@ pub struct Scanner {
     pos: u64,
     /// The file ended (a read returned fewer bytes than asked) at this offset.
     eof_at: Option<u64>,
+    /// Bytes of candidate records [`Scanner::find_next_valid`] decoded (and so checksummed):
+    /// what keeps a search linear in the bytes scanned.
+    search_decoded_bytes: u64,
 }
 
 impl Scanner {
@@ -69,6 +72,7 @@ impl Scanner {
             buf_start: pos,
             pos,
             eof_at: None,
+            search_decoded_bytes: 0,
         }
     }
 
@@ -80,6 +84,11 @@ impl Scanner {
     /// The offset of the next record.
     pub fn position(&self) -> u64 {
         self.pos
+    }
+
+    /// Bytes of candidate records the searches so far decoded and checksummed.
+    pub fn search_decoded_bytes(&self) -> u64 {
+        self.search_decoded_bytes
     }
 
     /// The segment this scanner reads.
@@ -181,6 +190,16 @@ impl Scanner {
         }
     }
 
+    /// Whether the record header buffered at `off` names this segment and file offset `at`.
+    fn names_here(&self, off: usize, at: u64) -> bool {
+        let u64_at = |o: usize| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(&self.buf[off + o..off + o + 8]);
+            u64::from_le_bytes(b)
+        };
+        u64_at(16) == self.segment_id && u64_at(24) == at
+    }
+
     /// Searches forward from `from` (aligned) for the next offset holding a valid record of
     /// this segment, reading below the limit. Used to tell a torn tail from damage in the
     /// middle of the log and to resume after damage. Leaves the scanner at the record found.
@@ -195,6 +214,20 @@ impl Scanner {
             let off = (at - self.buf_start) as usize;
             let len_bytes = &self.buf[off..off + 4];
             if len_bytes != [0, 0, 0, 0] {
+                // Only a record of this segment written at this offset can be valid here; both
+                // are in its header, so garbage (or another segment's records) is passed over
+                // without checksumming the megabytes its length field may announce.
+                if !self.names_here(off, at) {
+                    at += RECORD_ALIGN_BYTES;
+                    continue;
+                }
+                let len = u32::from_le_bytes([
+                    self.buf[off],
+                    self.buf[off + 1],
+                    self.buf[off + 2],
+                    self.buf[off + 3],
+                ]);
+                self.search_decoded_bytes += u64::from(len);
                 if let ScanItem::Record { header, .. } = self.next_item()? {
                     self.seek(at);
                     return Ok(Some(header));

@@ -77,15 +77,8 @@ pub fn view_json(v: &ReplayView) -> Value {
         "pending_events": v.pending_events,
         "pending_bytes": v.pending_bytes,
         "torn_tail": torn_json(&v.torn_tail),
-        "damage": v.damage.iter().map(|d| json!({
-            "file": d.at.file.display().to_string(),
-            "segment": d.at.segment,
-            "offset": d.at.offset,
-            "kind": kind_code(&d.at.kind),
-            "detail": d.at.kind.to_string(),
-            "bytes": d.bytes,
-            "events_lost": d.events_lost,
-        })).collect::<Vec<_>>(),
+        "damage_when_read": v.damage_when_read.iter().map(damage_json).collect::<Vec<_>>(),
+        "damage": v.damage.iter().map(damage_json).collect::<Vec<_>>(),
         "events_lost": v.events_lost_now(),
         "events_lost_total": v.events_lost_total,
         "orphans": v.orphans.iter().map(|p| p.display().to_string()).collect::<Vec<_>>(),
@@ -167,16 +160,17 @@ pub fn print_view(out: &mut Out, v: &ReplayView) -> std::io::Result<()> {
         )?,
         None => writeln!(out, "torn tail: none")?,
     }
-    if v.damage.is_empty() {
+    if v.damage.is_empty() && v.damage_when_read.is_empty() {
         writeln!(out, "damage: none")?;
     } else {
         writeln!(
             out,
-            "damage: would skip {} range(s), {} events lost:",
+            "damage: would skip {} range(s) at open and {} more while reading what the checkpoint covers, {} events lost:",
             v.damage.len(),
+            v.damage_when_read.len(),
             v.events_lost_now()
         )?;
-        for d in &v.damage {
+        for d in v.damage.iter().chain(&v.damage_when_read) {
             writeln!(
                 out,
                 "  {} segment {} offset {}: {} ({} bytes, {} events lost)",
@@ -214,4 +208,17 @@ fn print_human(out: &mut Out, v: &ReplayView) -> std::io::Result<()> {
     print_view(out, v)?;
     writeln!(out, "took: {}", output::duration(v.took))?;
     out.flush()
+}
+
+/// One damaged range as JSON.
+fn damage_json(d: &file_channel::replay::Damage) -> Value {
+    json!({
+        "file": d.at.file.display().to_string(),
+        "segment": d.at.segment,
+        "offset": d.at.offset,
+        "kind": kind_code(&d.at.kind),
+        "detail": d.at.kind.to_string(),
+        "bytes": d.bytes,
+        "events_lost": d.events_lost,
+    })
 }

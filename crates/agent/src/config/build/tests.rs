@@ -259,7 +259,7 @@ a1.sinks.k1.channel = c1
     assert_eq!(
         check(text),
         vec![
-            "bad.conf:6: a1.sources.r1.port: must be between 0 and 65535, got 70000",
+            "bad.conf:6: a1.sources.r1.port: too large: the maximum is 65535, got 70000",
             "bad.conf:7: a1.sources.r1.ack-every-event: expected true or false, got \"yes\"",
             "bad.conf:8: a1.sources.r1.max-line-length: expected an integer, got \"1k\"",
             "bad.conf:13: a1.channels.c1.capacity: must be at least 1, got -5",
@@ -338,7 +338,7 @@ fn two_netcat_sources_on_one_address() {
     assert_eq!(
         check(&text),
         vec![
-            "bad.conf:14: a1.sources.r2.port: 127.0.0.1:44444 is also the address of source r1",
+            "bad.conf:14: a1.sources.r2.port: source r2 would listen on 127.0.0.1:44444 (TCP), which overlaps 127.0.0.1:44444 of source r1 (line 6); two sources cannot listen on one TCP port",
             "warning: bad.conf:11: a1.sources: is also set on line 1; the last value is used",
         ]
     );

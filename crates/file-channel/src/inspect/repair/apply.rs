@@ -1,9 +1,11 @@
 //! [`apply`]: the repair itself, under the directory lock — rounds of analyse, plan and
 //! execute until nothing more can be done, then the checkpoint rebuilt by opening the channel
-//! once through the engine, a final verify, and `quarantine/report.json`.
+//! once through the engine, a final verify, and `quarantine/report.json`. Before the first
+//! change every obstacle the repair could meet is checked ([`preflight`]), so a repair refused
+//! for one changes nothing.
 
 use super::action::Action;
-use super::execute::{execute, DurableDir};
+use super::execute::{execute, identity_of, DurableDir};
 use super::outcome::{Applied, Reopened, RepairOutcome};
 use super::plan::build_plan;
 use super::report::report_json;
@@ -12,8 +14,13 @@ use crate::config::{ChannelConfig, RecoveryMode};
 use crate::error::OpenError;
 use crate::inspect::verify::{analyze, Problem, VerifyOptions};
 use crate::inspect::view_storage::ViewStorage;
-use crate::inspect::{lock, now_unix_ms, ChannelDir, InspectError};
+use crate::inspect::{
+    check_obstacles, lock, not_a_directory, not_a_regular_file, now_unix_ms, ChannelDir,
+    InspectError,
+};
+use crate::quarantine::QUARANTINE_DIR_NAME;
 use crate::FileChannel;
+use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -57,6 +64,74 @@ fn reopen(dir: &ChannelDir) -> Result<Reopened, String> {
     })
 }
 
+/// Everything the first round's `actions` and the report will need, checked before the first
+/// change, so that a repair refused for an obstacle changes nothing: no file the channel uses
+/// is anything but a regular file; `quarantine/` is absent or a directory on the channel
+/// directory's file system (files are moved into it with `rename`), and its report files are
+/// regular files; a tombstone's file does not exist yet and the channel id it needs is known.
+/// (Later rounds only act on files this round has checked or written.)
+fn preflight(dir: &ChannelDir, actions: &[Action]) -> Result<(), InspectError> {
+    preflight_files(dir)?;
+    for action in actions {
+        if let Action::CreateTombstone { path, .. } = action {
+            if dir.storage.exists(path) {
+                return Err(InspectError::Usage(format!(
+                    "cannot create a tombstone segment at {}: something is already there; nothing was changed",
+                    path.display()
+                )));
+            }
+            if identity_of(dir.storage.as_ref(), &dir.dir).is_none() {
+                return Err(InspectError::Usage(
+                    "cannot create a tombstone segment: the channel id is unknown (channel.meta is missing or invalid); nothing was changed"
+                        .into(),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The part of [`preflight`] that needs no plan: also run before the lock is taken, so that a
+/// repair refused for an obstacle does not even write the lock file.
+fn preflight_files(dir: &ChannelDir) -> Result<(), InspectError> {
+    if dir.real_fs {
+        let data_dirs = if dir.segment_dirs == [dir.dir.clone()] {
+            Vec::new()
+        } else {
+            dir.segment_dirs.clone()
+        };
+        check_obstacles(&dir.dir, &data_dirs)?;
+        let q = dir.dir.join(QUARANTINE_DIR_NAME);
+        if let Some(kind) = not_a_directory(&q)? {
+            return Err(InspectError::Obstacle {
+                path: q,
+                kind,
+                role: "the quarantine directory",
+            });
+        }
+        if let (Ok(qm), Ok(dm)) = (std::fs::metadata(&q), std::fs::metadata(&dir.dir)) {
+            if qm.dev() != dm.dev() {
+                return Err(InspectError::Obstacle {
+                    path: q,
+                    kind: "a directory on another file system".into(),
+                    role: "the quarantine directory, on the channel directory's file system",
+                });
+            }
+            for name in ["report.json", "report.tmp-chanctl"] {
+                let path = q.join(name);
+                if let Some(kind) = not_a_regular_file(&path)? {
+                    return Err(InspectError::Obstacle {
+                        path,
+                        kind,
+                        role: "the repair report",
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Applies a repair: takes the directory lock (refusing a directory a live process holds),
 /// then plans and applies rounds until verify finds nothing more to do, rebuilds the
 /// checkpoint through the engine, verifies again and writes `quarantine/report.json`.
@@ -66,6 +141,7 @@ pub fn apply(
     verify_opts: &VerifyOptions,
 ) -> Result<RepairOutcome, InspectError> {
     let started_ms = now_unix_ms();
+    preflight_files(dir)?;
     let _lock = if dir.real_fs {
         Some(lock::lock_exclusive(&dir.dir, "chanctl repair")?)
     } else {
@@ -98,6 +174,7 @@ pub fn apply(
                 // Strict: nothing is changed.
                 return outcome.ok_or_else(|| InspectError::Usage("no plan".into()));
             }
+            preflight(&cur, &plan.actions)?;
         }
         unrepairable = plan.unrepairable.clone();
         let work: Vec<&Action> = plan

@@ -1,6 +1,9 @@
 //! Doing a planned [`Action`]: every file written is fsynced, every directory changed is
 //! fsynced, and every byte overwritten or removed is first copied to `quarantine/` (with the
-//! engine's note) and fsynced.
+//! engine's note) and fsynced. Whole new files (tombstones, the identity file, the report) are
+//! written under a temporary name and renamed into place; files are moved into `quarantine/`
+//! with a `rename` inside the channel directory's file system, so a crash at any point leaves
+//! each file either where it was or where it goes, never half copied.
 
 use super::action::Action;
 use super::records::{seal_record, tombstone_segment, write_gaps};
@@ -296,10 +299,10 @@ pub(super) fn execute(ctx: &DurableDir<'_>, action: &Action) -> Result<Vec<PathB
                 *events,
                 *next_seq,
             );
-            let f = storage.create(path).map_err(ctx.io("create", path))?;
-            f.write_at(&bytes, 0).map_err(ctx.io("write", path))?;
-            f.sync_data().map_err(ctx.io("fsync", path))?;
-            ctx.sync_dir(parent_dir(path))?;
+            // Written under a temporary name and renamed into place, so a crash leaves either
+            // no tombstone (the next repair writes it) or a whole one, never a torn segment.
+            ctx.write_file(path, &bytes)?;
+            let f = storage.open(path, false).map_err(ctx.io("open", path))?;
             let kind = CorruptionKind::BadPayload {
                 what: "segment missing; chanctl repair wrote a tombstone in its place",
             };
@@ -329,7 +332,7 @@ pub(super) fn execute(ctx: &DurableDir<'_>, action: &Action) -> Result<Vec<PathB
     }
 }
 
-fn identity_of(storage: &dyn Storage, dir: &Path) -> Option<u64> {
+pub(super) fn identity_of(storage: &dyn Storage, dir: &Path) -> Option<u64> {
     let f = storage
         .open(&dir.join(identity::META_FILE_NAME), false)
         .ok()?;

@@ -44,9 +44,12 @@ pub struct RepairPlan {
 }
 
 impl RepairPlan {
-    /// Events the plan gives up (lost to the damage already).
+    /// Events the plan gives up (lost to the damage already): the loss verify counted for the
+    /// problems it acts on (the one ledger every view reports), or what its gap records and
+    /// tombstones stand for if that is more.
     pub fn events_lost(&self) -> u64 {
-        self.actions.iter().map(Action::events_lost).sum()
+        let actions: u64 = self.actions.iter().map(Action::events_lost).sum();
+        actions.max(self.before.events_lost())
     }
 
     /// Whether there is nothing to do.
