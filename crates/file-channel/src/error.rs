@@ -203,12 +203,17 @@ pub enum OpenError {
     },
     /// A path that must be a directory (the channel directory, a data directory, or one of
     /// their parents) is something else.
-    #[error("{path} is {found}, expected a directory")]
+    #[error(
+        "{path} is {found}, expected a directory{}",
+        on_the_way_to(path, wanted)
+    )]
     NotADirectory {
         /// The obstacle.
         path: PathBuf,
         /// What it is ("a regular file", "a FIFO (named pipe)", …).
         found: &'static str,
+        /// The directory the configuration names (`path` itself, or a directory under it).
+        wanted: PathBuf,
     },
     /// The log is damaged outside a torn tail.
     #[error("corrupt log: {0}")]
@@ -231,6 +236,15 @@ pub enum OpenError {
         /// The limit.
         limit: usize,
     },
+}
+
+/// " on the way to WANTED" when the obstacle is a parent of the wanted directory.
+fn on_the_way_to(obstacle: &std::path::Path, wanted: &std::path::Path) -> String {
+    if obstacle == wanted {
+        String::new()
+    } else {
+        format!(" on the way to {}", wanted.display())
+    }
 }
 
 /// Which limit refused a put.

@@ -147,7 +147,7 @@ fn create_dirs(storage: &dyn Storage, dir: &Path, dirs: &[PathBuf]) -> Result<()
                     .sync_dir(parent)
                     .map_err(io("fsync directory", parent))?;
             }
-            other => return Err(not_a_directory(d, other)),
+            other => return Err(not_a_directory(d, other, d)),
         }
     }
     Ok(())
@@ -163,16 +163,18 @@ fn check_parents_are_directories(storage: &dyn Storage, d: &Path) -> Result<(), 
         match storage.entry_kind(parent).map_err(io("inspect", parent))? {
             EntryKind::Missing => continue,
             EntryKind::Directory => break,
-            other => return Err(not_a_directory(parent, other)),
+            other => return Err(not_a_directory(parent, other, d)),
         }
     }
     Ok(())
 }
 
-fn not_a_directory(path: &Path, found: EntryKind) -> OpenError {
+/// `obstacle` is `found` where the directory `wanted` (or a parent of it) should be.
+fn not_a_directory(obstacle: &Path, found: EntryKind, wanted: &Path) -> OpenError {
     OpenError::NotADirectory {
-        path: path.to_path_buf(),
+        path: obstacle.to_path_buf(),
         found: found.describe(),
+        wanted: wanted.to_path_buf(),
     }
 }
 

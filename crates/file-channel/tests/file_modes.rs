@@ -135,20 +135,26 @@ fn open_error(c: ChannelConfig) -> OpenError {
     }
 }
 
-fn assert_names_obstacle(err: &OpenError, obstacle: &Path) {
+fn assert_names_obstacle(err: &OpenError, obstacle: &Path, wanted: &Path) {
     let text = err.to_string();
     assert!(
         matches!(err, OpenError::NotADirectory { path, .. } if path == obstacle),
         "the error must be about {}: {text}",
         obstacle.display()
     );
-    assert_eq!(
-        text,
+    let expected = if obstacle == wanted {
         format!(
             "{} is a regular file, expected a directory",
             obstacle.display()
         )
-    );
+    } else {
+        format!(
+            "{} is a regular file, expected a directory on the way to {}",
+            obstacle.display(),
+            wanted.display()
+        )
+    };
+    assert_eq!(text, expected);
 }
 
 #[test]
@@ -158,7 +164,7 @@ fn a_data_dir_that_is_a_regular_file_is_named_in_the_error() {
     std::fs::write(&data, b"not a directory").unwrap();
     let mut c = ChannelConfig::new(root.path().join("checkpoint"));
     c.data_dirs = vec![data.clone()];
-    assert_names_obstacle(&open_error(c), &data);
+    assert_names_obstacle(&open_error(c), &data, &data);
 }
 
 #[test]
@@ -168,7 +174,7 @@ fn a_checkpoint_dir_that_is_a_regular_file_is_named_in_the_error() {
     std::fs::write(&checkpoint, b"not a directory").unwrap();
     let mut c = ChannelConfig::new(checkpoint.clone());
     c.data_dirs = vec![root.path().join("data")];
-    assert_names_obstacle(&open_error(c), &checkpoint);
+    assert_names_obstacle(&open_error(c), &checkpoint, &checkpoint);
 }
 
 #[test]
@@ -178,5 +184,5 @@ fn a_regular_file_in_the_way_of_a_missing_data_dir_is_named_in_the_error() {
     std::fs::write(&blocker, b"not a directory").unwrap();
     let mut c = ChannelConfig::new(root.path().join("checkpoint"));
     c.data_dirs = vec![blocker.join("data")];
-    assert_names_obstacle(&open_error(c), &blocker);
+    assert_names_obstacle(&open_error(c), &blocker, &blocker.join("data"));
 }
