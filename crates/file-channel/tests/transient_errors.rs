@@ -345,3 +345,45 @@ fn emfile_opening_the_directory_for_a_checkpoint_does_not_poison() {
     let ch = FileChannel::open_with(cfg, Arc::new(sim.crash(CrashMode::DropUnsynced))).unwrap();
     assert_eq!(drain(&ch), acked);
 }
+
+/// A checkpoint file that cannot be created fails that checkpoint alone, counted in both
+/// `CheckpointWriteErrorCount` and `FileOpenErrorCount`; puts inside the active segment go on,
+/// and the next checkpoint after the fault is written.
+#[test]
+fn emfile_creating_a_checkpoint_fails_that_checkpoint_only() {
+    let sim = SimStorage::new();
+    let mut cfg = small_segments();
+    cfg.segment_bytes_max = 1 << 20;
+    cfg.checkpoint_interval_ms = 20;
+    let ch = FileChannel::open_with(cfg.clone(), Arc::new(sim.clone())).unwrap();
+    let m = ch.metrics();
+    sim.fail_opens_with(Some(libc::EMFILE));
+    let mut acked = Vec::new();
+    let mut i = 0;
+    let failed = wait_until(Duration::from_secs(20), || {
+        let e = Event::new(format!("small {i}").into_bytes());
+        i += 1;
+        put_commit(&ch, &e).unwrap();
+        acked.push(e);
+        std::thread::sleep(Duration::from_millis(10));
+        m.checkpoint_write_error_count.load(Relaxed) >= 1
+    });
+    assert!(failed, "no checkpoint was attempted while opens failed");
+    assert!(m.file_open_error_count.load(Relaxed) >= 1);
+    assert!(ch.poisoned().is_none(), "{:?}", ch.poisoned());
+
+    sim.fail_opens_with(None);
+    let written_before = m.checkpoint_count.load(Relaxed);
+    let written = wait_until(Duration::from_secs(20), || {
+        let e = Event::new(format!("small {i}").into_bytes());
+        i += 1;
+        put_commit(&ch, &e).unwrap();
+        acked.push(e);
+        std::thread::sleep(Duration::from_millis(10));
+        m.checkpoint_count.load(Relaxed) > written_before
+    });
+    assert!(written, "no checkpoint was written after the fault cleared");
+    drop(ch);
+    let ch = FileChannel::open_with(cfg, Arc::new(sim.crash(CrashMode::DropUnsynced))).unwrap();
+    assert_eq!(drain(&ch), acked);
+}
