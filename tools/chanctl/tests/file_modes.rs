@@ -1,6 +1,6 @@
 //! What `chanctl repair` writes (issue 14, §3): the `quarantine/` directory it creates is 0700
 //! and every file it writes there or in the channel directory (quarantined bytes, notes,
-//! `report.json`, rebuilt checkpoints) is 0600, whatever the umask it runs under.
+//! `report.json`, rebuilt checkpoints, its lock file) is 0600, whatever the umask it runs under.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -39,6 +39,8 @@ fn repair_writes_quarantine_files_0600_and_dirs_0700_whatever_the_umask() {
     let victim = records(&std::fs::read(&path).unwrap(), id)[1];
     assert_eq!(victim.kind, RecordKind::Put);
     flip(&path, victim.offset + 100, 4);
+    // The repair makes its own lock file when there is none.
+    std::fs::remove_file(t.path().join("in_use.lock")).unwrap();
 
     let out = Command::new("sh")
         .arg("-c")
