@@ -144,7 +144,10 @@ pub enum PoisonCause {
         /// The error.
         error: IoFailure,
     },
-    /// Creating the next segment failed other than for lack of space.
+    /// Creating the next segment failed in a way that leaves data in doubt (its header's write
+    /// or fsync, or the directory's fsync, failed), or failed after the batch had already
+    /// rotated once, so the batch cannot be cut back from one file. (A segment that merely
+    /// cannot be created or opened fails its batch with [`CommitError::SegmentUnavailable`].)
     #[error("cannot {op} segment {path}: {error}")]
     SegmentCreate {
         /// The step that failed (create, write the header of, fsync, …).

@@ -5,7 +5,9 @@
 //! A failed fsync, or a failed write other than "no space", poisons the channel (a failed
 //! fsync is never retried: the kernel may have dropped the dirty pages already). A write that
 //! fails for lack of space (ENOSPC) is rolled back instead: the segment is cut back to where
-//! the batch began and the channel keeps serving.
+//! the batch began and the channel keeps serving. So is a rotation whose next segment cannot be
+//! created, or whose directory cannot be opened for its fsync (EMFILE, ENFILE, EACCES): nothing
+//! was written, and the next batch tries the rotation again.
 
 use super::group_commit::BatchStart;
 use super::{is_no_space, Fail, Writer};
