@@ -6,8 +6,9 @@
 //! fsync is never retried: the kernel may have dropped the dirty pages already). A write that
 //! fails for lack of space (ENOSPC) is rolled back instead: the segment is cut back to where
 //! the batch began and the channel keeps serving. So is a rotation whose next segment cannot be
-//! created, or whose directory cannot be opened for its fsync (EMFILE, ENFILE, EACCES): nothing
-//! was written, and the next batch tries the rotation again.
+//! created, or whose directory cannot be opened for its fsync (EMFILE, ENFILE, EACCES): no
+//! record reached the new segment (a half-made one is removed), and the next batch tries the
+//! rotation again.
 
 use super::group_commit::BatchStart;
 use super::{is_no_space, Fail, Writer};
