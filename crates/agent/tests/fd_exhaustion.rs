@@ -20,6 +20,9 @@ const FD_LIMIT: usize = 64;
 /// At most this many idle connections are opened to use the descriptors up.
 const IDLE_CONNECTIONS: usize = 200;
 
+/// The agent's configuration. No checkpoint runs during the test (`checkpointInterval` of an
+/// hour), so no consumed segment is deleted and no descriptor is freed behind the test's back
+/// while the episode lasts.
 fn conf(port: u16) -> String {
     format!(
         "\
@@ -34,7 +37,7 @@ a1.channels.c1.type = file
 a1.channels.c1.checkpointDir = channel/checkpoint
 a1.channels.c1.dataDirs = channel/data
 a1.channels.c1.maxFileSize = 4096
-a1.channels.c1.checkpointInterval = 500
+a1.channels.c1.checkpointInterval = 3600000
 a1.channels.c1.minimumRequiredSpace = 1048576
 a1.sinks.k1.type = null
 a1.sinks.k1.channel = c1
