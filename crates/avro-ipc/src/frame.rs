@@ -9,7 +9,8 @@
 //! are one message (a sender may split a message anywhere; Java splits at 8 KiB), so the
 //! decoder hands out their concatenation. Sizes are checked as soon as their four bytes
 //! arrive, so a peer speaking something else (an HTTP request reads as an absurd buffer
-//! count) is refused before anything is allocated for it.
+//! count) is refused before anything is allocated for it. Nothing is allocated from an
+//! announced count or length: memory grows with the bytes that arrive.
 
 /// Largest message (sum of a frame's buffers) accepted by default: 128 MiB.
 pub const MAX_FRAME_BYTES: usize = 128 << 20;
@@ -120,7 +121,8 @@ impl FrameDecoder {
         }
         let mut at = 8usize;
         let mut total = 0usize;
-        let mut spans = Vec::with_capacity(count as usize);
+        // Grows with the buffer headers that have arrived, not with the announced count.
+        let mut spans = Vec::new();
         for _ in 0..count {
             let Some(length) = be_i32(buf, at) else {
                 return Ok(None);

@@ -22,6 +22,7 @@ pub mod durable_file;
 pub mod exec;
 pub mod http;
 pub mod kafka;
+pub mod net;
 pub mod netcat;
 pub mod netcat_udp;
 pub mod seq;
