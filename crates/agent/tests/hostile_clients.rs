@@ -512,3 +512,28 @@ fn an_http_body_announced_over_32_mib_is_refused_with_413_before_it_arrives() {
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
 }
+
+#[test]
+fn half_sent_http_requests_do_not_hold_up_the_agent_stopping() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let agent = start(
+        dir.path(),
+        &format!("type = http\nbind = 127.0.0.1\nport = {port}\nreadTimeout = 600000"),
+    );
+    let held = {
+        let mut held = hold_connections(port, 1, HTTP_SLOW_HEADERS);
+        held.extend(hold_connections(port, 1, &http_stalled_body()));
+        held
+    };
+    wait_open_connections(&agent, 2);
+    let asked = Instant::now();
+    let (status, log) = agent.terminate();
+    assert!(status.success(), "{log}");
+    assert!(
+        asked.elapsed() < Duration::from_secs(20),
+        "stopping took {:?} with two half-sent requests open",
+        asked.elapsed()
+    );
+    drop(held);
+}

@@ -55,6 +55,8 @@ use tokio::task::JoinSet;
 pub const JSON_HANDLER: &str = "org.apache.flume.source.http.JSONHandler";
 /// Largest request body.
 pub const MAX_REQUEST_BYTES: usize = 32 << 20;
+/// How often a stopping connection checks whether a request is still in the handler.
+const SHUTDOWN_POLL: Duration = Duration::from_millis(50);
 
 /// Configuration of an http source.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -179,6 +181,25 @@ struct HandlerState {
     ctx: SourceContext,
     guard: Arc<Guard>,
     peer: std::net::SocketAddr,
+    stop: Stop,
+    /// Requests of this connection in the handler now.
+    handlers_running: Arc<AtomicUsize>,
+}
+
+/// Counts a request in the handler while it lives.
+struct Running(Arc<AtomicUsize>);
+
+impl Running {
+    fn new(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(count.clone())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 async fn serve(listener: TcpListener, ctx: SourceContext, guard: Arc<Guard>, stop: Stop) {
@@ -224,10 +245,13 @@ async fn connection(
     use hyper_util::rt::{TokioIo, TokioTimer};
     use hyper_util::service::TowerToHyperService;
     ctx.counters.open_connection_count.fetch_add(1, Relaxed);
+    let handlers_running = Arc::new(AtomicUsize::new(0));
     let app = Router::new().fallback(handle).with_state(HandlerState {
         ctx: ctx.clone(),
         guard: guard.clone(),
         peer,
+        stop: stop.clone(),
+        handlers_running: handlers_running.clone(),
     });
     let unanswered_bytes = Arc::new(AtomicUsize::new(0));
     let io = TokioIo::new(Tracked {
@@ -244,8 +268,20 @@ async fn connection(
     let result = tokio::select! {
         r = conn.as_mut() => r,
         () = stop.wait() => {
+            // A request being handled is answered (its body, if still arriving, with 503);
+            // a connection with no request in a handler, idle or with a request head still
+            // arriving, is dropped rather than waited for.
             conn.as_mut().graceful_shutdown();
-            conn.await
+            loop {
+                tokio::select! {
+                    r = conn.as_mut() => break r,
+                    () = tokio::time::sleep(SHUTDOWN_POLL) => {
+                        if handlers_running.load(Ordering::Relaxed) == 0 {
+                            break Ok(());
+                        }
+                    }
+                }
+            }
         }
     };
     if let Err(e) = result {
@@ -318,7 +354,8 @@ fn answer(status: StatusCode, text: String, close: bool) -> Response {
 
 /// The request body, collected as it arrives (never preallocated from `Content-Length`), at
 /// most [`MAX_REQUEST_BYTES`] (413 otherwise, at once when announced), within `readTimeout`
-/// (408 otherwise, counted). A refusal closes the connection.
+/// (408 otherwise, counted), and before the agent stops (503: a body still arriving does not
+/// hold up stopping). A refusal closes the connection.
 async fn read_body(
     state: &HandlerState,
     headers: &HeaderMap,
@@ -346,7 +383,17 @@ async fn read_body(
     let deadline = tokio::time::Instant::now() + timeout;
     let mut collected = Vec::new();
     loop {
-        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+        let next = tokio::select! {
+            next = tokio::time::timeout_at(deadline, body.frame()) => next,
+            () = state.stop.wait() => {
+                return Err(answer(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the agent is stopping; send the request again\n".into(),
+                    true,
+                ));
+            }
+        };
+        let frame = match next {
             Ok(Some(Ok(frame))) => frame,
             Ok(None) => return Ok(collected),
             Ok(Some(Err(e))) => {
@@ -386,6 +433,7 @@ async fn handle(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let _running = Running::new(&state.handlers_running);
     let ctx = &state.ctx;
     if method != Method::POST {
         return answer(StatusCode::METHOD_NOT_ALLOWED, "use POST\n".into(), false);
