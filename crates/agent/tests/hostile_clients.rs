@@ -537,3 +537,35 @@ fn half_sent_http_requests_do_not_hold_up_the_agent_stopping() {
     );
     drop(held);
 }
+
+#[test]
+fn a_netcat_client_streaming_lines_that_end_mid_read_is_not_cut_off() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let agent = start(
+        dir.path(),
+        &format!(
+            "type = netcat\nbind = 127.0.0.1\nport = {port}\nreadTimeout = 300\nack-every-event = false"
+        ),
+    );
+    let mut s = connect(port);
+    // Every line completes within 150 ms, but every write ends inside the next line, so the
+    // connection never sits at a line boundary for 1.5 s.
+    s.write_all(b"line-0 ").expect("send");
+    for i in 1..=10 {
+        std::thread::sleep(Duration::from_millis(150));
+        s.write_all(format!("end\nline-{i} ").as_bytes())
+            .expect("send");
+    }
+    s.write_all(b"end\n").expect("send");
+    let all = wait_until(Duration::from_secs(10), || {
+        source_counter(&agent, "EventAcceptedCount") == 11
+    });
+    assert!(
+        all,
+        "EventAcceptedCount = {}, ReadTimeoutCount = {}",
+        source_counter(&agent, "EventAcceptedCount"),
+        source_counter(&agent, "ReadTimeoutCount")
+    );
+    assert_eq!(source_counter(&agent, "ReadTimeoutCount"), 0);
+}

@@ -216,9 +216,13 @@ pub async fn serve_connection(
         drop(chunk);
         frames.push(&bytes);
         drop(bytes);
+        let mut completed_a_frame = false;
         loop {
             let frame = match frames.next_frame() {
-                Ok(Some(f)) => f,
+                Ok(Some(f)) => {
+                    completed_a_frame = true;
+                    f
+                }
                 Ok(None) => break,
                 Err(e) => {
                     tracing::warn!(source = %source, %peer, error = %e, "peer does not speak Avro IPC; closing");
@@ -248,9 +252,12 @@ pub async fn serve_connection(
         // A frame is in progress when bytes are held that are not yet a whole frame. (Bytes a
         // deflate stream holds without output are not counted: the end of a sync-flushed
         // message may arrive after the message itself, and that connection is idle.)
-        if frames.pending_bytes() == 0 {
+        // The deadline runs from the first byte of a frame: it ends with the frame (bytes after
+        // it belong to the next one).
+        if completed_a_frame || frames.pending_bytes() == 0 {
             deadline = None;
-        } else if deadline.is_none() {
+        }
+        if frames.pending_bytes() > 0 && deadline.is_none() {
             deadline = read_timeout.map(|t| tokio::time::Instant::now() + t);
         }
     };

@@ -189,12 +189,15 @@ impl PartialDeadline {
         }
     }
 
-    /// Records whether a request is partly received after the bytes read so far were
-    /// processed: the deadline starts with the first such moment and ends with the request.
-    pub fn partial(&mut self, partly_received: bool) {
-        if !partly_received {
+    /// Records, after the bytes read so far were processed, whether a request (line, frame)
+    /// was completed by them and whether one is partly received now. The deadline starts
+    /// with the first byte of a request: it is cleared when one completes (the bytes after it
+    /// belong to the next) and set again if a request is partly received.
+    pub fn update(&mut self, completed: bool, partly_received: bool) {
+        if completed || !partly_received {
             self.deadline = None;
-        } else if self.deadline.is_none() {
+        }
+        if partly_received && self.deadline.is_none() {
             self.deadline = Some(tokio::time::Instant::now() + self.timeout);
         }
     }
@@ -288,16 +291,23 @@ mod tests {
         let mut d = PartialDeadline::new(Duration::from_millis(50));
         let slow = tokio::time::sleep(Duration::from_millis(200));
         assert_eq!(d.run(slow).await, Some(()), "no deadline between requests");
-        d.partial(true);
+        d.update(false, true);
         let slow = tokio::time::sleep(Duration::from_secs(10));
         assert_eq!(d.run(slow).await, None, "a partial request times out");
-        d.partial(false);
-        d.partial(true);
+        d.update(false, false);
+        d.update(false, true);
         let quick = tokio::time::sleep(Duration::from_millis(1));
         assert_eq!(
             d.run(quick).await,
             Some(()),
             "a new request, a new deadline"
         );
+        // A request completed and the next begun in the same read: the next one's deadline.
+        let mut d = PartialDeadline::new(Duration::from_millis(600));
+        d.update(false, true);
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        d.update(true, true);
+        let within_the_new_deadline = tokio::time::sleep(Duration::from_millis(400));
+        assert_eq!(d.run(within_the_new_deadline).await, Some(()));
     }
 }

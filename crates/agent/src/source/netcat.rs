@@ -181,6 +181,7 @@ async fn handle(
             start += pos + 1;
         }
         buf.drain(..start);
+        let completed_a_line = start > 0;
         if buf.is_empty() {
             // An idle connection keeps no buffer from its last burst.
             buf = Vec::new();
@@ -201,7 +202,7 @@ async fn handle(
             break;
         }
         // What is left in `buf` is the start of a line: it must be finished in time.
-        deadline.partial(!buf.is_empty());
+        deadline.update(completed_a_line, !buf.is_empty());
         tokio::select! {
             () = stop.wait() => break,
             read = deadline.run(net::read_available(&reader)) => match read {

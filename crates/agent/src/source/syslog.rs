@@ -319,6 +319,7 @@ async fn handle(
     let mut eof = false;
     loop {
         let mut events = Vec::new();
+        let mut completed_a_message = false;
         let mut failed = false;
         loop {
             let frame = if eof {
@@ -327,6 +328,7 @@ async fn handle(
                 framer.next_frame()
             };
             let Some(f) = frame else { break };
+            completed_a_message = true;
             events.push(message_event(&cfg, &f.bytes, f.truncated, peer, Some(port)));
             if events.len() >= cfg.batch_size as usize {
                 if let Err(e) = commit(&ctx, std::mem::take(&mut events), Call::Batch).await {
@@ -346,7 +348,7 @@ async fn handle(
             break;
         }
         framer.release_if_empty();
-        deadline.partial(framer.mid_message());
+        deadline.update(completed_a_message, framer.mid_message());
         tokio::select! {
             () = stop.wait() => break,
             read = deadline.run(net::read_available(&socket)) => match read {
