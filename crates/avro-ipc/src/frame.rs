@@ -9,7 +9,8 @@
 //! are one message (a sender may split a message anywhere; Java splits at 8 KiB), so the
 //! decoder hands out their concatenation. Sizes are checked as soon as their four bytes
 //! arrive, so a peer speaking something else (an HTTP request reads as an absurd buffer
-//! count) is refused before anything is allocated for it.
+//! count) is refused before anything is allocated for it. Nothing is allocated from an
+//! announced count or length: memory grows with the bytes that arrive.
 
 /// Largest message (sum of a frame's buffers) accepted by default: 128 MiB.
 pub const MAX_FRAME_BYTES: usize = 128 << 20;
@@ -65,11 +66,26 @@ pub fn encode(serial: i32, payload: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Reassembles frames from a byte stream, bounded by a maximum message size.
+/// Reassembles frames from a byte stream, bounded by a maximum message size. A frame's
+/// buffer headers are read once each, however the frame is split into reads.
 #[derive(Debug)]
 pub struct FrameDecoder {
     pending: Vec<u8>,
     max_frame_bytes: usize,
+    scan: Scan,
+}
+
+/// How far the frame at the start of `pending` has been read.
+#[derive(Debug, Default)]
+struct Scan {
+    /// Buffer headers read so far.
+    buffers_read: usize,
+    /// Where the next buffer header starts.
+    at: usize,
+    /// Bytes of the buffers so far.
+    total: usize,
+    /// Where each buffer read so far starts, and its length.
+    spans: Vec<(usize, usize)>,
 }
 
 impl Default for FrameDecoder {
@@ -89,6 +105,7 @@ impl FrameDecoder {
         Self {
             pending: Vec::new(),
             max_frame_bytes,
+            scan: Scan::default(),
         }
     }
 
@@ -118,34 +135,44 @@ impl FrameDecoder {
                 max: MAX_BUFFERS_PER_FRAME,
             });
         }
-        let mut at = 8usize;
-        let mut total = 0usize;
-        let mut spans = Vec::with_capacity(count as usize);
-        for _ in 0..count {
-            let Some(length) = be_i32(buf, at) else {
+        let scan = &mut self.scan;
+        if scan.buffers_read == 0 && scan.at == 0 {
+            scan.at = 8;
+        }
+        while scan.buffers_read < count as usize {
+            let Some(length) = be_i32(buf, scan.at) else {
                 return Ok(None);
             };
             if length < 0 {
                 return Err(FrameError::NegativeLength { length });
             }
-            total += length as usize;
-            if total > self.max_frame_bytes {
+            let start = scan.at + 4;
+            let end = start + length as usize;
+            if end > buf.len() {
+                // Checked before the buffer's bytes arrive; read again once they have.
+                if scan.total + length as usize > self.max_frame_bytes {
+                    return Err(FrameError::TooLarge {
+                        max_bytes: self.max_frame_bytes,
+                    });
+                }
+                return Ok(None);
+            }
+            scan.total += length as usize;
+            if scan.total > self.max_frame_bytes {
                 return Err(FrameError::TooLarge {
                     max_bytes: self.max_frame_bytes,
                 });
             }
-            at += 4;
-            spans.push((at, length as usize));
-            at += length as usize;
-            if at > buf.len() {
-                return Ok(None);
-            }
+            scan.spans.push((start, length as usize));
+            scan.buffers_read += 1;
+            scan.at = end;
         }
-        let mut payload = Vec::with_capacity(total);
-        for (start, len) in spans {
+        let scan = std::mem::take(&mut self.scan);
+        let mut payload = Vec::with_capacity(scan.total);
+        for (start, len) in scan.spans {
             payload.extend_from_slice(&buf[start..start + len]);
         }
-        self.pending.drain(..at);
+        self.pending.drain(..scan.at);
         Ok(Some(Frame { serial, payload }))
     }
 }
@@ -191,6 +218,35 @@ mod tests {
             ]
         );
         assert_eq!(d.pending_bytes(), 0);
+    }
+
+    #[test]
+    fn a_frame_split_anywhere_gives_the_same_frames() {
+        // Three buffers in one frame, an empty one among them, then a second frame.
+        let mut wire = vec![0, 0, 0, 9, 0, 0, 0, 3];
+        for part in [&b"ab"[..], b"", b"cde"] {
+            wire.extend_from_slice(&(part.len() as i32).to_be_bytes());
+            wire.extend_from_slice(part);
+        }
+        wire.extend_from_slice(&encode(10, b"z"));
+        for split in 0..wire.len() {
+            let mut d = FrameDecoder::default();
+            let mut frames = Vec::new();
+            for piece in [&wire[..split], &wire[split..]] {
+                d.push(piece);
+                while let Some(f) = d.next_frame().expect("valid") {
+                    frames.push(f);
+                }
+            }
+            let payloads: Vec<(i32, &[u8])> =
+                frames.iter().map(|f| (f.serial, &f.payload[..])).collect();
+            assert_eq!(
+                payloads,
+                vec![(9, &b"abcde"[..]), (10, b"z")],
+                "split at {split}"
+            );
+            assert_eq!(d.pending_bytes(), 0);
+        }
     }
 
     #[test]

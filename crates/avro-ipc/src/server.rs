@@ -5,8 +5,11 @@
 //! Anything that is not Avro IPC of Flume's protocol (broken framing, a zlib stream where none
 //! is expected or the reverse, undecodable data, a foreign protocol) ends the connection with
 //! one warning naming the peer and what was wrong; nothing a peer sends can make the server
-//! panic or allocate more than [`frame::MAX_FRAME_BYTES`] for one message. Accepting
-//! connections, and deciding which peers may connect, is the user's.
+//! panic or allocate more than [`frame::MAX_FRAME_BYTES`] for one message, and what it
+//! allocates grows with the bytes it actually sent (an idle connection holds no read buffer).
+//! A frame started and not completed within [`ServerShared::read_timeout`] ends the connection
+//! ([`ConnectionEnd::ReadTimeout`]); a connection idle between calls is never timed out.
+//! Accepting connections, and deciding which peers may connect, is the user's.
 
 use crate::call::{self, Request, Response};
 use crate::compression::{Incoming, Outgoing};
@@ -20,7 +23,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 /// Bytes read from a socket at a time.
@@ -47,6 +50,40 @@ pub struct ServerShared {
     pub known_clients: Mutex<HashSet<[u8; 16]>>,
     /// Answers the calls.
     pub handler: CallHandler,
+    /// The longest a partly received frame may take to complete, from its first byte; `None`
+    /// for no limit.
+    pub read_timeout: Option<Duration>,
+}
+
+/// Why [`serve_connection`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionEnd {
+    /// The peer closed the connection, or stop completed.
+    Closed,
+    /// The peer broke the protocol or the socket failed (logged).
+    Failed,
+    /// A frame was started and not completed within the read timeout.
+    ReadTimeout {
+        /// Bytes of the incomplete frame received.
+        bytes_received: usize,
+    },
+}
+
+/// Waits for bytes on `socket`, then reads up to [`READ_CHUNK_BYTES`] of them into a buffer
+/// allocated only now, so an idle connection holds no read buffer. Empty: end of stream.
+async fn read_available(socket: &TcpStream) -> std::io::Result<Vec<u8>> {
+    loop {
+        socket.readable().await?;
+        let mut chunk = vec![0u8; READ_CHUNK_BYTES];
+        match socket.try_read(&mut chunk) {
+            Ok(n) => {
+                chunk.truncate(n);
+                return Ok(chunk);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// The handshake's answer and whether calls may follow it.
@@ -123,16 +160,18 @@ impl Connection {
     }
 }
 
-/// Serves one accepted connection until the peer closes it, it misbehaves, or `stop`
-/// completes (calls already received are answered first).
+/// Serves one accepted connection until the peer closes it, it misbehaves, a frame it started
+/// does not complete within [`ServerShared::read_timeout`], or `stop` completes (calls already
+/// received are answered first). Says which.
 pub async fn serve_connection(
     mut socket: TcpStream,
     peer: SocketAddr,
     shared: Arc<ServerShared>,
     stop: impl Future<Output = ()>,
-) {
+) -> ConnectionEnd {
     tokio::pin!(stop);
     let source = shared.source.clone();
+    let read_timeout = shared.read_timeout;
     let mut incoming = Incoming::new(shared.deflate_level.is_some());
     let mut outgoing = Outgoing::new(shared.deflate_level);
     let mut frames = FrameDecoder::default();
@@ -140,41 +179,61 @@ pub async fn serve_connection(
         shared,
         handshaken: false,
     };
-    let mut chunk = vec![0u8; READ_CHUNK_BYTES];
-    loop {
-        let n = tokio::select! {
-            () = &mut stop => break,
-            read = socket.read(&mut chunk) => match read {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) => {
+    // Set while a frame is partly received: when it must be complete.
+    let mut deadline: Option<tokio::time::Instant> = None;
+    let end = loop {
+        let read = async {
+            match deadline {
+                None => Some(read_available(&socket).await),
+                Some(at) => tokio::time::timeout_at(at, read_available(&socket))
+                    .await
+                    .ok(),
+            }
+        };
+        let chunk = tokio::select! {
+            () = &mut stop => break ConnectionEnd::Closed,
+            read = read => match read {
+                None => {
+                    break ConnectionEnd::ReadTimeout {
+                        bytes_received: frames.pending_bytes(),
+                    }
+                }
+                Some(Ok(c)) if c.is_empty() => break ConnectionEnd::Closed,
+                Some(Ok(c)) => c,
+                Some(Err(e)) => {
                     tracing::debug!(source = %source, %peer, error = %e, "read failed; closing");
-                    break;
+                    break ConnectionEnd::Failed;
                 }
             },
         };
-        let bytes = match incoming.decode(&chunk[..n], frame::MAX_FRAME_BYTES) {
+        let bytes = match incoming.decode(&chunk, frame::MAX_FRAME_BYTES) {
             Ok(b) => b,
             Err(e) => {
                 tracing::warn!(source = %source, %peer, error = %e, "peer does not speak Avro IPC as configured (compression-type); closing");
-                break;
+                break ConnectionEnd::Failed;
             }
         };
+        drop(chunk);
         frames.push(&bytes);
+        drop(bytes);
+        let mut completed_a_frame = false;
         loop {
             let frame = match frames.next_frame() {
-                Ok(Some(f)) => f,
+                Ok(Some(f)) => {
+                    completed_a_frame = true;
+                    f
+                }
                 Ok(None) => break,
                 Err(e) => {
                     tracing::warn!(source = %source, %peer, error = %e, "peer does not speak Avro IPC; closing");
-                    return;
+                    return ConnectionEnd::Failed;
                 }
             };
             let payload = match conn.answer(&frame.payload).await {
                 Ok(p) => p,
                 Err(e) => {
                     tracing::warn!(source = %source, %peer, error = %e, "bad Avro IPC request; closing");
-                    return;
+                    return ConnectionEnd::Failed;
                 }
             };
             let wire = outgoing.encode(frame::encode(frame.serial, &payload));
@@ -182,14 +241,26 @@ pub async fn serve_connection(
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => {
                     tracing::debug!(source = %source, %peer, error = %e, "write failed; closing");
-                    return;
+                    return ConnectionEnd::Failed;
                 }
                 Err(_) => {
                     tracing::warn!(source = %source, %peer, "peer did not read its response in time; closing");
-                    return;
+                    return ConnectionEnd::Failed;
                 }
             }
         }
-    }
+        // A frame is in progress when bytes are held that are not yet a whole frame. (Bytes a
+        // deflate stream holds without output are not counted: the end of a sync-flushed
+        // message may arrive after the message itself, and that connection is idle.)
+        // The deadline runs from the first byte of a frame: it ends with the frame (bytes after
+        // it belong to the next one).
+        if completed_a_frame || frames.pending_bytes() == 0 {
+            deadline = None;
+        }
+        if frames.pending_bytes() > 0 && deadline.is_none() {
+            deadline = read_timeout.map(|t| tokio::time::Instant::now() + t);
+        }
+    };
     let _ = socket.shutdown().await;
+    end
 }

@@ -60,6 +60,12 @@ pub(crate) fn open(config: ChannelConfig, storage: DynStorage) -> Result<Running
         }
         _ => None, // known, or learnt from the segments below
     };
+    // Taken before replay, which moves unusable checkpoint files to quarantine/: the next
+    // checkpoint's generation stays above every one ever written here.
+    let newest_generation = list_checkpoints(storage.as_ref(), &dir)
+        .map_err(io("list checkpoints in", &dir))?
+        .first()
+        .map_or(0, |(g, _)| *g);
     let replayed = replay(
         storage.as_ref(),
         &dir,
@@ -72,10 +78,6 @@ pub(crate) fn open(config: ChannelConfig, storage: DynStorage) -> Result<Running
             progress: None,
         },
     )?;
-    let newest_generation = list_checkpoints(storage.as_ref(), &dir)
-        .map_err(io("list checkpoints in", &dir))?
-        .first()
-        .map_or(0, |(g, _)| *g);
     remove_checkpoint_tmp(storage.as_ref(), &dir)?;
     let channel_id = match known_id.or(new_id) {
         Some(id) => id,
@@ -268,7 +270,9 @@ fn resume_active_segment(
             })
         }
         other => {
-            let id = other.map_or(1, |s| s.id + 1);
+            // Above every segment file still in place, replayed or left out.
+            let left_out = replayed.left_out.iter().max().map_or(0, |id| id + 1);
+            let id = other.map_or(1, |s| s.id + 1).max(left_out);
             create_segment(writer_view, dirs, id, channel_id, replayed.next_seq).map_err(|e| {
                 OpenError::Io {
                     op: "create segment",

@@ -111,6 +111,48 @@ pub fn write_note(
     Ok(path)
 }
 
+/// Moves a whole file of the channel directory that the engine cannot use (a checkpoint that
+/// does not decode, or belongs to another channel) into `quarantine/` under its own name (a
+/// numbered suffix if that is taken), with a JSON note saying why; both directories are fsynced.
+/// A rename, so every byte is kept however large the file.
+pub fn move_file(
+    storage: &dyn Storage,
+    sync_dir: SyncDir<'_>,
+    channel_dir: &Path,
+    path: &Path,
+    reason: &str,
+) -> io::Result<PathBuf> {
+    let dir = channel_dir.join(QUARANTINE_DIR_NAME);
+    if !storage.exists(&dir) {
+        storage.create_dir_all(&dir)?;
+        sync_dir(channel_dir)?;
+    }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "file".into());
+    let mut to = dir.join(&name);
+    let mut n = 1;
+    while storage.exists(&to) {
+        to = dir.join(format!("{name}.{n}"));
+        n += 1;
+    }
+    storage.rename(path, &to)?;
+    let note = format!(
+        "{{\"file\":\"{}\",\"reason\":\"{}\"}}\n",
+        json_escape(&path.display().to_string()),
+        json_escape(reason)
+    );
+    let mut note_path = to.clone().into_os_string();
+    note_path.push(".json");
+    write_file(storage, Path::new(&note_path), note.as_bytes())?;
+    sync_dir(&dir)?;
+    if let Some(parent) = path.parent() {
+        sync_dir(parent)?;
+    }
+    Ok(to)
+}
+
 /// Writes a whole file durably (replacing it).
 fn write_file(storage: &dyn Storage, path: &Path, data: &[u8]) -> io::Result<()> {
     if storage.exists(path) {

@@ -386,13 +386,26 @@ impl QueueState {
 
     /// Reads the next record at the cursor; false when the cursor is at the visible end.
     fn read_next_record(&mut self, ctx: &ReadContext<'_>) -> Result<bool, TakeError> {
+        let Some(here) = self
+            .cursor
+            .as_ref()
+            .map(|c| LogPos::new(c.segment_id(), c.position()))
+        else {
+            return Ok(false);
+        };
+        if here >= self.visible {
+            if self.pending_damage.is_some() {
+                // Damage was skipped and no record after it, up to the visible end, told the
+                // gap (only take records followed): every committed event not read is lost.
+                let next_seq = self.next_seq;
+                self.resume_at(ctx, self.reader_next_seq, next_seq);
+                self.reader_next_seq = Some(next_seq);
+            }
+            return Ok(false);
+        }
         let Some(scanner) = self.cursor.as_mut() else {
             return Ok(false);
         };
-        let here = LogPos::new(scanner.segment_id(), scanner.position());
-        if here >= self.visible {
-            return Ok(false);
-        }
         let seg = scanner.segment_id();
         let limit = if seg == self.visible.segment {
             self.visible.offset

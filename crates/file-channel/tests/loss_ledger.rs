@@ -270,3 +270,38 @@ fn replay_verify_and_the_repair_plan_agree_on_damage_inside_what_the_checkpoint_
         "the open's EventsLost once the reader met the damage"
     );
 }
+
+#[test]
+fn damage_followed_only_by_take_records_is_counted_when_the_reader_reaches_the_end() {
+    let t = tempfile::tempdir().unwrap();
+    let ch = FileChannel::open(cfg(t.path())).unwrap();
+    let events: Vec<Event> = (0..8).map(|i| Event::new(format!("event-{i}"))).collect();
+    put_commit(&ch, &events);
+    let mut tx = ch.transaction();
+    tx.take().unwrap().unwrap();
+    tx.take().unwrap().unwrap();
+    tx.commit().unwrap();
+    ch.close().unwrap();
+    // Garble the put record (the first record of the only segment); the take record after it
+    // survives, and tells nothing about the sequence.
+    let seg = seg_files(t.path()).pop().unwrap();
+    let mut bytes = std::fs::read(&seg).unwrap();
+    for b in &mut bytes[100..140] {
+        *b ^= 0xff;
+    }
+    std::fs::write(&seg, &bytes).unwrap();
+    let ch = FileChannel::open(cfg(t.path())).unwrap();
+    assert_eq!(drain(&ch).len(), 0);
+    let lost = ch
+        .metrics_snapshot()
+        .into_iter()
+        .find(|(name, _)| *name == "EventsLost")
+        .map(|(_, v)| v);
+    assert_eq!(lost, Some(6), "the six events committed and not taken");
+    assert_eq!(
+        ch.len(),
+        0,
+        "nothing is left pending that can never be delivered"
+    );
+    ch.close().unwrap();
+}

@@ -4,9 +4,18 @@
 //! server and client use). A length that is negative, zero or over the cap means the peer does
 //! not speak framed Thrift, and the error says what the first bytes look like (HTTP, TLS,
 //! unframed Thrift) so an operator sees the cause at once.
+//!
+//! A frame's buffer grows with the bytes that arrive, never to the announced length up front:
+//! a peer that announces 16 MB and sends nothing more costs nothing. A server can bound how
+//! long a frame, once started, may take to arrive ([`read_frame_within`]); the wait for the
+//! first byte of a frame, between two calls, is not bounded.
 
 use std::io::Read;
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt};
+
+/// The buffer of a frame first grows by at most this much; then by what has arrived.
+const FIRST_GROWTH_BYTES: usize = 8 << 10;
 
 /// The largest frame accepted or sent: Thrift's default maximum frame size.
 pub const MAX_FRAME_BYTES: usize = 16_384_000;
@@ -33,6 +42,16 @@ pub enum FrameError {
         read: usize,
         /// Bytes expected.
         expected: usize,
+    },
+    /// The peer started a frame and did not finish it in time.
+    #[error("a frame was not received within {timeout_ms} ms of its first byte ({read} of {expected} bytes read)")]
+    TimedOut {
+        /// Bytes of the frame (or of its length prefix) received.
+        read: usize,
+        /// Bytes expected (4 while the length prefix is incomplete).
+        expected: usize,
+        /// The time allowed, ms.
+        timeout_ms: u64,
     },
     /// Reading failed.
     #[error("read failed: {0}")]
@@ -83,35 +102,89 @@ pub async fn read_frame_async<R: AsyncRead + Unpin>(
     reader: &mut R,
     max: usize,
 ) -> Result<Option<Vec<u8>>, FrameError> {
-    let mut prefix = [0u8; 4];
-    let mut got = 0;
-    while got < 4 {
-        let n = reader.read(&mut prefix[got..]).await?;
-        if n == 0 {
-            if got == 0 {
-                return Ok(None);
+    read_frame_within(reader, max, None).await
+}
+
+/// Reads one frame from an async stream, waiting for its first byte as long as it takes and
+/// then, with `partial_timeout`, at most that long for the rest of it
+/// ([`FrameError::TimedOut`]). `Ok(None)` if the stream ended cleanly before a new frame
+/// started. The frame's buffer grows as its bytes arrive.
+pub async fn read_frame_within<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    max: usize,
+    partial_timeout: Option<Duration>,
+) -> Result<Option<Vec<u8>>, FrameError> {
+    let mut progress = Progress::default();
+    progress.prefix_got = reader.read(&mut progress.prefix).await?;
+    if progress.prefix_got == 0 {
+        return Ok(None);
+    }
+    let rest = read_rest(reader, &mut progress, max);
+    match partial_timeout {
+        None => rest.await?,
+        Some(timeout) => match tokio::time::timeout(timeout, rest).await {
+            Ok(r) => r?,
+            Err(_) => {
+                let (read, expected) = match progress.length {
+                    Some(length) => (progress.frame.len(), length),
+                    None => (progress.prefix_got, 4),
+                };
+                return Err(FrameError::TimedOut {
+                    read,
+                    expected,
+                    timeout_ms: timeout.as_millis() as u64,
+                });
             }
+        },
+    }
+    Ok(Some(progress.frame))
+}
+
+/// How much of a frame has arrived.
+#[derive(Default)]
+struct Progress {
+    prefix: [u8; 4],
+    prefix_got: usize,
+    length: Option<usize>,
+    frame: Vec<u8>,
+}
+
+/// The rest of a frame whose first bytes are in `progress`.
+async fn read_rest<R: AsyncRead + Unpin>(
+    reader: &mut R,
+    progress: &mut Progress,
+    max: usize,
+) -> Result<(), FrameError> {
+    while progress.prefix_got < 4 {
+        let n = reader
+            .read(&mut progress.prefix[progress.prefix_got..])
+            .await?;
+        if n == 0 {
             return Err(FrameError::Truncated {
-                read: got,
+                read: progress.prefix_got,
                 expected: 4,
             });
         }
-        got += n;
+        progress.prefix_got += n;
     }
-    let length = frame_length(prefix, max)?;
-    let mut frame = vec![0u8; length];
-    let mut got = 0;
-    while got < length {
-        let n = reader.read(&mut frame[got..]).await?;
+    let length = frame_length(progress.prefix, max)?;
+    progress.length = Some(length);
+    let frame = &mut progress.frame;
+    while frame.len() < length {
+        if frame.len() == frame.capacity() {
+            let grow = frame.len().max(FIRST_GROWTH_BYTES);
+            frame.reserve_exact(grow.min(length - frame.len()));
+        }
+        let remaining = (length - frame.len()) as u64;
+        let n = (&mut *reader).take(remaining).read_buf(frame).await?;
         if n == 0 {
             return Err(FrameError::Truncated {
-                read: got,
+                read: frame.len(),
                 expected: length,
             });
         }
-        got += n;
     }
-    Ok(Some(frame))
+    Ok(())
 }
 
 /// Reads one frame from a blocking stream; a stream that ends is an error.
@@ -119,8 +192,18 @@ pub fn read_frame<R: Read>(reader: &mut R, max: usize) -> Result<Vec<u8>, FrameE
     let mut prefix = [0u8; 4];
     read_full(reader, &mut prefix)?;
     let length = frame_length(prefix, max)?;
-    let mut frame = vec![0u8; length];
-    read_full(reader, &mut frame)?;
+    // Grows as bytes arrive: a peer announcing a large frame and sending less costs less.
+    let mut frame = Vec::new();
+    let got = reader
+        .take(length as u64)
+        .read_to_end(&mut frame)
+        .map_err(FrameError::Io)?;
+    if got < length {
+        return Err(FrameError::Truncated {
+            read: got,
+            expected: length,
+        });
+    }
     Ok(frame)
 }
 
@@ -210,6 +293,74 @@ mod tests {
                 expected: 4
             })
         ));
+    }
+
+    #[tokio::test]
+    async fn a_header_announcing_sixteen_mb_allocates_nothing_until_bytes_arrive() {
+        let (mut client, mut server) = tokio::io::duplex(64);
+        use tokio::io::AsyncWriteExt;
+        client
+            .write_all(&(MAX_FRAME_BYTES as u32).to_be_bytes())
+            .await
+            .expect("send");
+        client.write_all(b"abc").await.expect("send");
+        let mut progress = Progress::default();
+        progress.prefix_got = server.read(&mut progress.prefix).await.expect("read");
+        let rest = read_rest(&mut server, &mut progress, MAX_FRAME_BYTES);
+        let waited = tokio::time::timeout(Duration::from_millis(50), rest).await;
+        assert!(waited.is_err(), "the frame is incomplete");
+        assert_eq!(progress.length, Some(MAX_FRAME_BYTES));
+        assert_eq!(progress.frame, b"abc");
+        assert!(
+            progress.frame.capacity() <= FIRST_GROWTH_BYTES,
+            "{} bytes reserved for 3 received",
+            progress.frame.capacity()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_frame_started_and_not_finished_in_time_is_an_error_idle_is_not() {
+        use tokio::io::AsyncWriteExt;
+        let timeout = Some(Duration::from_millis(50));
+        let (mut client, mut server) = tokio::io::duplex(64);
+        // Idle longer than the timeout, then a whole frame: fine.
+        let reader = tokio::spawn(async move {
+            let f = read_frame_within(&mut server, 100, timeout).await;
+            (f.map_err(|e| e.to_string()), server)
+        });
+        tokio::time::sleep(Duration::from_millis(150)).await;
+        client
+            .write_all(&[0, 0, 0, 2, b'o', b'k'])
+            .await
+            .expect("send");
+        let (f, mut server) = reader.await.expect("join");
+        assert_eq!(f, Ok(Some(b"ok".to_vec())));
+        // Half a frame: timed out, saying how much came.
+        client.write_all(&[0, 0, 0, 9, b'x']).await.expect("send");
+        let e = read_frame_within(&mut server, 100, timeout)
+            .await
+            .expect_err("timed out");
+        assert_eq!(
+            e.to_string(),
+            "a frame was not received within 50 ms of its first byte (1 of 9 bytes read)"
+        );
+        // Half a prefix.
+        let (mut client, mut server) = tokio::io::duplex(64);
+        client.write_all(&[0, 0]).await.expect("send");
+        let e = read_frame_within(&mut server, 100, timeout)
+            .await
+            .expect_err("timed out");
+        assert!(
+            matches!(
+                e,
+                FrameError::TimedOut {
+                    read: 2,
+                    expected: 4,
+                    ..
+                }
+            ),
+            "{e}"
+        );
     }
 
     #[test]

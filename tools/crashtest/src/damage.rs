@@ -85,15 +85,21 @@ pub fn damage(budget: &Budget, only: Option<u64>) -> anyhow::Result<(Tally, Extr
     let scratch = tempfile::Builder::new()
         .prefix("crashtest-damage-")
         .tempdir()?;
+    // Kept for a look at a failing case (its `damaged/` copy is what the views saw).
+    let keep = std::env::var_os("CRASHTEST_KEEP").is_some();
+    let root = scratch.path().to_path_buf();
+    let _scratch = if keep {
+        eprintln!("damage: keeping case directories under {}", root.display());
+        let _kept = scratch.keep();
+        None
+    } else {
+        Some(scratch)
+    };
     let mut tally = Tally::default();
     let mut stats = DamageStats::default();
     let mut case = only.unwrap_or(0);
     while budget.more(tally.cases) {
-        let r = run_case(
-            budget.seed,
-            case,
-            &scratch.path().join(format!("case-{case}")),
-        );
+        let r = run_case(budget.seed, case, &root.join(format!("case-{case}")));
         for c in &r.checks {
             tally.add_check(c);
         }

@@ -104,7 +104,6 @@ fn the_foreign_channel_events_would_be_phantoms() {
 }
 
 #[test]
-#[ignore = "fails until the loss ledger lands (issue 14): replay, verify, the repair plan and open count 0"]
 fn garbage_over_a_whole_segment_is_counted_in_every_view() {
     assert_counted_in_every_view(&[Action::WipeSegment {
         which: Which::Middle,
@@ -114,7 +113,6 @@ fn garbage_over_a_whole_segment_is_counted_in_every_view() {
 }
 
 #[test]
-#[ignore = "fails until issue 14 is fixed: the reader takes the zeros for the end of the log and delivers nothing, and no view counts a loss"]
 fn a_zeroed_oldest_segment_does_not_stop_delivery_and_is_counted() {
     assert_counted_in_every_view(&[Action::WipeSegment {
         which: Which::Oldest,
@@ -124,25 +122,21 @@ fn a_zeroed_oldest_segment_does_not_stop_delivery_and_is_counted() {
 }
 
 #[test]
-#[ignore = "fails until the loss ledger lands (issue 14): every view counts 0"]
 fn a_deleted_oldest_segment_is_counted_in_every_view() {
     assert_counted_in_every_view(&[Action::DeleteSegment(Which::Oldest)]);
 }
 
 #[test]
-#[ignore = "fails until the loss ledger lands (issue 14): verify and the repair plan count 0"]
 fn a_deleted_newest_segment_is_counted_in_every_view() {
     assert_counted_in_every_view(&[Action::DeleteSegment(Which::Newest)]);
 }
 
 #[test]
-#[ignore = "fails until the loss ledger lands (issue 14): verify ignores the checkpoint and counts consumed events lost, replay counts 0"]
 fn a_truncated_oldest_segment_is_counted_exactly_in_every_view() {
     assert_counted_in_every_view(&[Action::TruncateSegment(Which::Oldest)]);
 }
 
 #[test]
-#[ignore = "fails until the loss ledger lands (issue 14): the cut is taken for a torn tail"]
 fn a_truncated_newest_segment_is_counted_in_every_view() {
     assert_counted_in_every_view(&[Action::TruncateSegment(Which::Newest)]);
 }
@@ -153,7 +147,6 @@ fn a_foreign_segment_in_place_of_the_newest_is_counted_and_quarantined() {
 }
 
 #[test]
-#[ignore = "fails until issue 14 is fixed: it is taken for an interrupted creation and deleted with no copy in quarantine/"]
 fn a_foreign_segment_after_the_newest_is_quarantined_not_deleted() {
     for case in 0..CASES {
         assert_passes(&run_case_with(
@@ -164,7 +157,6 @@ fn a_foreign_segment_after_the_newest_is_quarantined_not_deleted() {
 }
 
 #[test]
-#[ignore = "fails until issue 14 is fixed: the open rotates garbled checkpoints away with no copy in quarantine/"]
 fn garbled_checkpoints_are_quarantined_not_deleted() {
     for case in 0..CASES {
         assert_passes(&run_case_with(
@@ -255,7 +247,6 @@ fn damage_case_flag_runs_that_case_alone() {
 }
 
 #[test]
-#[ignore = "fails until issue 14 is fixed: the open tries to create a segment that exists and fails with EEXIST"]
 fn open_does_not_fail_with_file_exists_after_a_foreign_newest_and_a_garbage_segment_before_it() {
     // Case 4 of the seed: the foreign segment (header id 4) replaces segment 22 and segment 21
     // is all garbage; the open answers `cannot create segment …21.seg: File exists`.

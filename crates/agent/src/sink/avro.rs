@@ -224,6 +224,7 @@ mod tests {
             source: "fake".into(),
             deflate_level: None,
             known_clients: Default::default(),
+            read_timeout: None,
             handler: Arc::new(move |req| {
                 let (a, r) = (a.clone(), r.clone());
                 Box::pin(async move {

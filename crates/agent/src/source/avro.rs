@@ -15,6 +15,11 @@
 //! `AppendAcceptedCount`, `AppendBatchReceivedCount`, `AppendBatchAcceptedCount`,
 //! `EventReceivedCount`, `EventAcceptedCount`, plus `ChannelWriteFail`.
 //!
+//! Hostile clients (see [`super::net`]): `maxConnections` (1000) caps the connections served
+//! at once, more are closed at once and counted in `ConnectionRejectedCount`; a frame must
+//! arrive whole within `readTimeout` ms (30,000) of its first byte or the connection is closed
+//! and counted in `ReadTimeoutCount`, while a connection idle between calls stays open.
+//!
 //! Shutdown: the listener closes, connections stop reading, calls already received are
 //! committed and answered, then connections close.
 //!
@@ -27,12 +32,13 @@ pub mod ip_filter;
 
 pub use config::{refuse_ssl, AvroSourceConfig, CompressionType};
 
+use super::net::Guard;
 use super::{commit, BoxFuture, EventDrivenSource, SourceContext, SourceError};
 use crate::avro_event;
 use crate::stop::Stop;
 use avro_ipc::call::{Request, Response};
 use avro_ipc::protocol::Status;
-use avro_ipc::server::{serve_connection, CallHandler, ServerShared};
+use avro_ipc::server::{serve_connection, CallHandler, ConnectionEnd, ServerShared};
 use file_channel::Event;
 use ip_filter::IpFilter;
 use std::sync::atomic::Ordering::Relaxed;
@@ -121,7 +127,9 @@ async fn append(ctx: &SourceContext, event: Event) -> Response {
 }
 
 async fn serve(listener: TcpListener, config: AvroSourceConfig, ctx: SourceContext, stop: Stop) {
+    let guard = Guard::new(&ctx, config.limits);
     let shared = Arc::new(ServerShared {
+        read_timeout: Some(config.limits.read_timeout()),
         source: ctx.name.clone(),
         deflate_level: (config.compression == CompressionType::Deflate)
             .then_some(RESPONSE_DEFLATE_LEVEL),
@@ -135,7 +143,15 @@ async fn serve(listener: TcpListener, config: AvroSourceConfig, ctx: SourceConte
             () = stop.wait() => break,
             accepted = listener.accept() => match accepted {
                 Ok((socket, peer)) => {
-                    connections.spawn(connection(socket, peer, filter.clone(), shared.clone(), ctx.clone(), stop.clone()));
+                    let Some(slot) = guard.admit(&peer) else {
+                        drop(socket);
+                        continue;
+                    };
+                    let task = connection(socket, peer, filter.clone(), shared.clone(), ctx.clone(), guard.clone(), stop.clone());
+                    connections.spawn(async move {
+                        task.await;
+                        drop(slot);
+                    });
                 }
                 Err(e) => {
                     tracing::warn!(source = %ctx.name, error = %e, "accept failed");
@@ -157,6 +173,7 @@ async fn connection(
     filter: Option<Arc<IpFilter>>,
     shared: Arc<ServerShared>,
     ctx: SourceContext,
+    guard: Arc<Guard>,
     stop: Stop,
 ) {
     if let Some(filter) = filter {
@@ -176,7 +193,10 @@ async fn connection(
     tracing::debug!(source = %ctx.name, %peer, "connection");
     let _ = socket.set_nodelay(true);
     ctx.counters.open_connection_count.fetch_add(1, Relaxed);
-    serve_connection(socket, peer, shared, async move { stop.wait().await }).await;
+    let end = serve_connection(socket, peer, shared, async move { stop.wait().await }).await;
+    if let ConnectionEnd::ReadTimeout { bytes_received } = end {
+        guard.timed_out(&peer, "Avro frame", bytes_received);
+    }
     ctx.counters.open_connection_count.fetch_sub(1, Relaxed);
     tracing::debug!(source = %ctx.name, %peer, "connection closed");
 }
@@ -237,6 +257,7 @@ mod tests {
             threads: None,
             compression: CompressionType::None,
             ip_filter: None,
+            limits: crate::source::net::ConnectionLimits::default(),
         }
     }
 

@@ -18,25 +18,45 @@
 //! | 503 | a channel is full (capacity, byte capacity, or disk space below its reserve): retry later |
 //! | 500 | any other failure (the message says which) |
 //!
+//! Hostile clients (see [`super::net`]): `maxConnections` (1000) caps the connections served
+//! at once, more are closed at once and counted in `ConnectionRejectedCount`. `readTimeout`
+//! (30,000 ms) bounds the request headers (from the moment the server waits for them) and,
+//! separately, the body: a request whose headers or body do not arrive in time is closed
+//! (a stalled body is answered 408 first) and counted in `ReadTimeoutCount`. A keep-alive
+//! connection idle for `readTimeout` between requests is closed too, as HTTP servers do (not
+//! counted). Bodies are collected as they arrive, up to 32 MiB.
+//!
 //! Differences from Flume: a request's charset other than UTF-8 is refused with 400 (Flume
 //! decodes it); GET is not accepted.
 
 use super::commit::{commit, Call};
+use super::net::{ConnectionLimits, Guard};
 use super::netcat_udp::required_port;
 use super::{BoxFuture, EventDrivenSource, SourceContext, SourceError};
 use crate::config::context::Ctx;
 use crate::stop::Stop;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{header::CONTENT_TYPE, HeaderMap, Method, StatusCode};
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::Router;
 use file_channel::Event;
+use std::pin::Pin;
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
 
 /// Flume's default (and our only) handler.
 pub const JSON_HANDLER: &str = "org.apache.flume.source.http.JSONHandler";
 /// Largest request body.
 pub const MAX_REQUEST_BYTES: usize = 32 << 20;
+/// How often a stopping connection checks whether a request is still in the handler.
+const SHUTDOWN_POLL: Duration = Duration::from_millis(50);
 
 /// Configuration of an http source.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,6 +65,8 @@ pub struct HttpConfig {
     pub bind: String,
     /// Port. `port`.
     pub port: u16,
+    /// `maxConnections` and `readTimeout`.
+    pub limits: ConnectionLimits,
 }
 
 impl HttpConfig {
@@ -67,6 +89,7 @@ impl HttpConfig {
         Self {
             bind: ctx.string_or("bind", "0.0.0.0"),
             port: required_port(ctx, "port"),
+            limits: ConnectionLimits::parse(ctx),
         }
     }
 }
@@ -145,35 +168,280 @@ impl EventDrivenSource for HttpSource {
             tracing::info!(source = %self.ctx.name, addr = %local, "http source listening");
             let ctx = self.ctx;
             ctx.counters.lifetime.started();
-            let app = Router::new()
-                .fallback(handle)
-                .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
-                .with_state(ctx.clone());
-            let serve: BoxFuture<()> = Box::pin(async move {
-                if let Err(e) = axum::serve(listener, app)
-                    .with_graceful_shutdown(async move { stop.wait().await })
-                    .await
-                {
-                    tracing::error!(source = %ctx.name, error = %e, "http source failed");
-                }
-                ctx.counters.lifetime.stopped();
-                tracing::info!(source = %ctx.name, "http source stopped");
-            });
+            let guard = Guard::new(&ctx, self.config.limits);
+            let serve: BoxFuture<()> = Box::pin(serve(listener, ctx, guard, stop));
             Ok(serve)
         })
     }
 }
 
+/// What the request handler needs.
+#[derive(Clone)]
+struct HandlerState {
+    ctx: SourceContext,
+    guard: Arc<Guard>,
+    peer: std::net::SocketAddr,
+    stop: Stop,
+    /// Requests of this connection in the handler now.
+    handlers_running: Arc<AtomicUsize>,
+}
+
+/// Counts a request in the handler while it lives.
+struct Running(Arc<AtomicUsize>);
+
+impl Running {
+    fn new(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(count.clone())
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+async fn serve(listener: TcpListener, ctx: SourceContext, guard: Arc<Guard>, stop: Stop) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            () = stop.wait() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((socket, peer)) => {
+                    let Some(slot) = guard.admit(&peer) else {
+                        drop(socket);
+                        continue;
+                    };
+                    let task = connection(socket, peer, ctx.clone(), guard.clone(), stop.clone());
+                    connections.spawn(async move {
+                        task.await;
+                        drop(slot);
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(source = %ctx.name, error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    drop(listener);
+    while connections.join_next().await.is_some() {}
+    ctx.counters.lifetime.stopped();
+    tracing::info!(source = %ctx.name, "http source stopped");
+}
+
+/// Serves one connection with hyper: headers within `readTimeout`, graceful shutdown on stop
+/// (a request in progress is answered, then the connection closes).
+async fn connection(
+    socket: TcpStream,
+    peer: std::net::SocketAddr,
+    ctx: SourceContext,
+    guard: Arc<Guard>,
+    stop: Stop,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+    ctx.counters.open_connection_count.fetch_add(1, Relaxed);
+    let handlers_running = Arc::new(AtomicUsize::new(0));
+    let app = Router::new().fallback(handle).with_state(HandlerState {
+        ctx: ctx.clone(),
+        guard: guard.clone(),
+        peer,
+        stop: stop.clone(),
+        handlers_running: handlers_running.clone(),
+    });
+    let unanswered_bytes = Arc::new(AtomicUsize::new(0));
+    let io = TokioIo::new(Tracked {
+        socket,
+        unanswered_bytes: unanswered_bytes.clone(),
+    });
+    let service = TowerToHyperService::new(app);
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(guard.limits().read_timeout());
+    let conn = builder.serve_connection(io, service);
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        r = conn.as_mut() => r,
+        () = stop.wait() => {
+            // A request being handled is answered (its body, if still arriving, with 503);
+            // a connection with no request in a handler, idle or with a request head still
+            // arriving, is dropped rather than waited for.
+            conn.as_mut().graceful_shutdown();
+            loop {
+                tokio::select! {
+                    r = conn.as_mut() => break r,
+                    () = tokio::time::sleep(SHUTDOWN_POLL) => {
+                        if handlers_running.load(Ordering::Relaxed) == 0 {
+                            break Ok(());
+                        }
+                    }
+                }
+            }
+        }
+    };
+    if let Err(e) = result {
+        if e.is_timeout() {
+            let received = unanswered_bytes.load(Ordering::Relaxed);
+            if received > 0 {
+                guard.timed_out(&peer, "HTTP request head", received);
+            } else {
+                tracing::debug!(source = %ctx.name, %peer, "idle keep-alive connection closed after readTimeout");
+            }
+        } else {
+            tracing::debug!(source = %ctx.name, %peer, error = %e, "connection ended with an error");
+        }
+    }
+    ctx.counters.open_connection_count.fetch_sub(1, Relaxed);
+}
+
+/// A socket that counts the bytes read since the last response was written: HTTP/1.1 answers
+/// requests in order, so they belong to a request not yet answered (none: the connection is
+/// idle between requests).
+struct Tracked {
+    socket: TcpStream,
+    unanswered_bytes: Arc<AtomicUsize>,
+}
+
+impl AsyncRead for Tracked {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.socket).poll_read(cx, buf);
+        let read = buf.filled().len() - before;
+        if read > 0 {
+            self.unanswered_bytes.fetch_add(read, Ordering::Relaxed);
+        }
+        r
+    }
+}
+
+impl AsyncWrite for Tracked {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.unanswered_bytes.store(0, Ordering::Relaxed);
+        Pin::new(&mut self.socket).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.socket).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.socket).poll_shutdown(cx)
+    }
+}
+
+/// A plain-text answer; `close` adds `Connection: close`.
+fn answer(status: StatusCode, text: String, close: bool) -> Response {
+    let mut r = (status, text).into_response();
+    if close {
+        r.headers_mut().insert(
+            header::CONNECTION,
+            header::HeaderValue::from_static("close"),
+        );
+    }
+    r
+}
+
+/// The request body, collected as it arrives (never preallocated from `Content-Length`), at
+/// most [`MAX_REQUEST_BYTES`] (413 otherwise, at once when announced), within `readTimeout`
+/// (408 otherwise, counted), and before the agent stops (503: a body still arriving does not
+/// hold up stopping). A refusal closes the connection.
+async fn read_body(
+    state: &HandlerState,
+    headers: &HeaderMap,
+    mut body: Body,
+) -> Result<Vec<u8>, Response> {
+    use http_body_util::BodyExt;
+    let ctx = &state.ctx;
+    let too_large = || {
+        ctx.counters.event_read_fail.fetch_add(1, Relaxed);
+        tracing::warn!(source = %ctx.name, peer = %state.peer, "request body over {MAX_REQUEST_BYTES} bytes; answered 413");
+        answer(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the request body is over {MAX_REQUEST_BYTES} bytes\n"),
+            true,
+        )
+    };
+    let announced = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if announced.is_some_and(|n| n > MAX_REQUEST_BYTES as u64) {
+        return Err(too_large());
+    }
+    let timeout = state.guard.limits().read_timeout();
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut collected = Vec::new();
+    loop {
+        let next = tokio::select! {
+            next = tokio::time::timeout_at(deadline, body.frame()) => next,
+            () = state.stop.wait() => {
+                return Err(answer(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the agent is stopping; send the request again\n".into(),
+                    true,
+                ));
+            }
+        };
+        let frame = match next {
+            Ok(Some(Ok(frame))) => frame,
+            Ok(None) => return Ok(collected),
+            Ok(Some(Err(e))) => {
+                tracing::debug!(source = %ctx.name, peer = %state.peer, error = %e, "request body not received");
+                return Err(answer(
+                    StatusCode::BAD_REQUEST,
+                    format!("request body not received: {e}\n"),
+                    true,
+                ));
+            }
+            Err(_) => {
+                state
+                    .guard
+                    .timed_out(&state.peer, "HTTP request body", collected.len());
+                return Err(answer(
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!(
+                        "the request body did not arrive within readTimeout ({} ms)\n",
+                        timeout.as_millis()
+                    ),
+                    true,
+                ));
+            }
+        };
+        if let Ok(data) = frame.into_data() {
+            if collected.len() + data.len() > MAX_REQUEST_BYTES {
+                return Err(too_large());
+            }
+            collected.extend_from_slice(&data);
+        }
+    }
+}
+
 async fn handle(
-    State(ctx): State<SourceContext>,
+    State(state): State<HandlerState>,
     method: Method,
     headers: HeaderMap,
-    body: Bytes,
-) -> (StatusCode, String) {
+    body: Body,
+) -> Response {
+    let _running = Running::new(&state.handlers_running);
+    let ctx = &state.ctx;
     if method != Method::POST {
-        return (StatusCode::METHOD_NOT_ALLOWED, "use POST\n".into());
+        return answer(StatusCode::METHOD_NOT_ALLOWED, "use POST\n".into(), false);
     }
-    if let Some(ct) = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
+    if let Some(ct) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    {
         let charset = ct
             .split(';')
             .filter_map(|p| p.trim().strip_prefix("charset="))
@@ -182,38 +450,47 @@ async fn handle(
             let cs = cs.trim_matches('"');
             if !cs.eq_ignore_ascii_case("utf-8") && !cs.eq_ignore_ascii_case("utf8") {
                 ctx.counters.event_read_fail.fetch_add(1, Relaxed);
-                return (
+                return answer(
                     StatusCode::BAD_REQUEST,
                     format!("Bad request from client. charset {cs} is not supported; use UTF-8\n"),
+                    false,
                 );
             }
         }
     }
+    let body = match read_body(&state, &headers, body).await {
+        Ok(b) => b,
+        Err(refusal) => return refusal,
+    };
     let events = match parse_json_events(&body) {
         Ok(e) => e,
         Err(e) => {
             ctx.counters.event_read_fail.fetch_add(1, Relaxed);
             tracing::warn!(source = %ctx.name, error = %e, "bad request");
-            return (
+            return answer(
                 StatusCode::BAD_REQUEST,
                 format!("Bad request from client. {e}\n"),
+                false,
             );
         }
     };
-    match commit(&ctx, events, Call::Batch).await {
-        Ok(()) => (StatusCode::OK, String::new()),
+    drop(body);
+    match commit(ctx, events, Call::Batch).await {
+        Ok(()) => answer(StatusCode::OK, String::new(), false),
         Err(e) if e.is_channel_full() => {
             tracing::warn!(source = %ctx.name, error = %e, "channel full; answered 503");
-            (
+            answer(
                 StatusCode::SERVICE_UNAVAILABLE,
                 format!("Error appending event to channel. Channel might be full. Consider increasing the channel capacity or make sure the sinks perform faster. ({e})\n"),
+                false,
             )
         }
         Err(e) => {
             tracing::warn!(source = %ctx.name, error = %e, "cannot commit; answered 500");
-            (
+            answer(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 format!("Deliver failed. {e}\n"),
+                false,
             )
         }
     }

@@ -14,7 +14,9 @@
 //! defaults), a type implementing one of the two traits, an entry in [`SOURCE_TYPES`] (its
 //! names and parse function), and arms in [`SourceSettings`], [`SourceSettings::batch_size`]
 //! and [`build`] (exhaustive matches: the compiler lists what is missing); remove it from
-//! `config::registry::FLUME_ONLY_SOURCES`.
+//! `config::registry::FLUME_ONLY_SOURCES`. A TCP source also reads [`net::ConnectionLimits`]
+//! and admits its connections through a [`net::Guard`] (`maxConnections`, `readTimeout`), as
+//! every other one does: no client may hold it without limit.
 
 pub mod avro;
 pub mod commit;
@@ -22,6 +24,7 @@ pub mod durable_file;
 pub mod exec;
 pub mod http;
 pub mod kafka;
+pub mod net;
 pub mod netcat;
 pub mod netcat_udp;
 pub mod seq;

@@ -2,7 +2,11 @@
 //! `NetcatSource`).
 //!
 //! Keys and Flume's defaults: `bind` and `port` (required), `max-line-length` (512, counting
-//! the newline), `ack-every-event` (true). Ours: `batch-size` (1).
+//! the newline), `ack-every-event` (true). Ours: `batch-size` (1), and against hostile clients
+//! (see [`super::net`]) `maxConnections` (1000: more are closed at once and counted in
+//! `ConnectionRejectedCount`) and `readTimeout` (30,000 ms: a line started and not finished
+//! within it closes the connection, counted in `ReadTimeoutCount`; a connection idle between
+//! lines stays open). A connection holds at most `max-line-length` bytes plus one read.
 //!
 //! Protocol, as in Flume: the body is the line without its `\n` (a `\r` before it is kept). For
 //! every line the server answers `OK\n` once the event is committed to every required channel
@@ -24,6 +28,7 @@
 //! Shutdown: the listener closes, connections stop reading, lines already received are
 //! committed and answered, then connections close.
 
+use super::net::{self, ConnectionLimits, Guard, PartialDeadline};
 use super::{BoxFuture, EventDrivenSource, SourceContext, SourceError};
 use crate::config::context::Ctx;
 use crate::stop::Stop;
@@ -31,13 +36,10 @@ use file_channel::Event;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
-
-/// Bytes read from a socket at a time.
-const READ_CHUNK_BYTES: usize = 64 << 10;
 
 /// Configuration of a netcat source.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -52,6 +54,8 @@ pub struct NetcatConfig {
     pub ack_every_event: bool,
     /// Most lines per transaction. `batch-size`. Default: 1.
     pub batch_size: u32,
+    /// `maxConnections` and `readTimeout`.
+    pub limits: ConnectionLimits,
 }
 
 impl NetcatConfig {
@@ -79,6 +83,7 @@ impl NetcatConfig {
                 1,
                 1..=file_channel::limits::MAX_EVENTS_PER_TXN,
             ),
+            limits: ConnectionLimits::parse(ctx),
         }
     }
 }
@@ -116,14 +121,23 @@ impl EventDrivenSource for NetcatSource {
 }
 
 async fn serve(listener: TcpListener, config: Arc<NetcatConfig>, ctx: SourceContext, stop: Stop) {
+    let guard = Guard::new(&ctx, config.limits);
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
             () = stop.wait() => break,
             accepted = listener.accept() => match accepted {
                 Ok((socket, peer)) => {
+                    let Some(slot) = guard.admit(&peer) else {
+                        drop(socket);
+                        continue;
+                    };
                     tracing::debug!(source = %ctx.name, %peer, "connection");
-                    connections.spawn(handle(socket, config.clone(), ctx.clone(), stop.clone()));
+                    let task = handle(socket, peer, config.clone(), ctx.clone(), guard.clone(), stop.clone());
+                    connections.spawn(async move {
+                        task.await;
+                        drop(slot);
+                    });
                 }
                 Err(e) => {
                     tracing::warn!(source = %ctx.name, error = %e, "accept failed");
@@ -145,12 +159,19 @@ enum Next {
     Close,
 }
 
-async fn handle(socket: TcpStream, config: Arc<NetcatConfig>, ctx: SourceContext, stop: Stop) {
+async fn handle(
+    socket: TcpStream,
+    peer: std::net::SocketAddr,
+    config: Arc<NetcatConfig>,
+    ctx: SourceContext,
+    guard: Arc<Guard>,
+    stop: Stop,
+) {
     let counters = ctx.counters.clone();
     counters.open_connection_count.fetch_add(1, Relaxed);
-    let (mut reader, mut writer) = socket.into_split();
+    let (reader, mut writer) = socket.into_split();
     let mut buf: Vec<u8> = Vec::new();
-    let mut chunk = vec![0u8; READ_CHUNK_BYTES];
+    let mut deadline = PartialDeadline::new(config.limits.read_timeout());
     let mut eof = false;
     loop {
         let mut lines = Vec::new();
@@ -160,6 +181,11 @@ async fn handle(socket: TcpStream, config: Arc<NetcatConfig>, ctx: SourceContext
             start += pos + 1;
         }
         buf.drain(..start);
+        let completed_a_line = start > 0;
+        if buf.is_empty() {
+            // An idle connection keeps no buffer from its last burst.
+            buf = Vec::new();
+        }
         if eof && !buf.is_empty() {
             lines.push(std::mem::take(&mut buf));
         }
@@ -175,12 +201,18 @@ async fn handle(socket: TcpStream, config: Arc<NetcatConfig>, ctx: SourceContext
         if eof {
             break;
         }
+        // What is left in `buf` is the start of a line: it must be finished in time.
+        deadline.update(completed_a_line, !buf.is_empty());
         tokio::select! {
             () = stop.wait() => break,
-            read = reader.read(&mut chunk) => match read {
-                Ok(0) => eof = true,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                Err(e) => {
+            read = deadline.run(net::read_available(&reader)) => match read {
+                None => {
+                    guard.timed_out(&peer, "line", buf.len());
+                    break;
+                }
+                Some(Ok(chunk)) if chunk.is_empty() => eof = true,
+                Some(Ok(chunk)) => buf.extend_from_slice(&chunk),
+                Some(Err(e)) => {
                     tracing::debug!(source = %ctx.name, error = %e, "read failed; closing");
                     break;
                 }
@@ -335,6 +367,7 @@ mod tests {
             max_line_length: 16,
             ack_every_event: ack,
             batch_size,
+            limits: ConnectionLimits::default(),
         }
     }
 

@@ -10,6 +10,12 @@
 //!   `batchSize` (100), `charset.default` (UTF-8 only), `clientIPHeader` (unset).
 //! - `syslogudp`: `host`, `port` (required), `keepFields` (`none`), `clientIPHeader` (unset).
 //!
+//! TCP sources also take `maxConnections` (1000 per source, all ports together: more are
+//! closed at once and counted in `ConnectionRejectedCount`) and `readTimeout` (30,000 ms: a
+//! message started and not finished within it closes the connection, counted in
+//! `ReadTimeoutCount`; a connection idle between messages stays open); see [`super::net`].
+//! A connection holds at most about `eventSize` bytes plus one read.
+//!
 //! TCP: each read's complete messages are committed together, at most `batchSize` (100 for
 //! `syslogtcp`) per transaction; nothing is answered (syslog has no acknowledgement), and a
 //! connection whose batch cannot be committed is closed, so the client sees the failure. At
@@ -26,6 +32,7 @@ pub mod parse;
 
 use self::parse::{build_event, Framer, KeepFields};
 use super::commit::{commit, Call};
+use super::net::{self, ConnectionLimits, Guard, PartialDeadline};
 use super::netcat_udp::{required_port, serve_udp};
 use super::{BoxFuture, EventDrivenSource, SourceContext, SourceError};
 use crate::config::context::Ctx;
@@ -35,12 +42,8 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::io::AsyncReadExt;
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::task::JoinSet;
-
-/// Bytes read from a socket at a time.
-const READ_CHUNK_BYTES: usize = 64 << 10;
 /// A UDP message is a whole datagram.
 const UDP_MAX_MESSAGE_BYTES: usize = 65_536;
 
@@ -84,6 +87,8 @@ pub struct SyslogConfig {
     pub client_ip_header: Option<String>,
     /// Most messages per transaction (TCP). `batchSize`. Default: 100.
     pub batch_size: u32,
+    /// `maxConnections` and `readTimeout` (TCP).
+    pub limits: ConnectionLimits,
 }
 
 impl SyslogConfig {
@@ -155,6 +160,11 @@ impl SyslogConfig {
             port_header,
             client_ip_header: ctx.string("clientIPHeader").filter(|s| !s.is_empty()),
             batch_size,
+            limits: if kind == SyslogKind::Udp {
+                ConnectionLimits::default()
+            } else {
+                ConnectionLimits::parse(ctx)
+            },
         }
     }
 }
@@ -218,10 +228,18 @@ impl EventDrivenSource for SyslogSource {
                 listeners.push((l, port));
             }
             ctx.counters.lifetime.started();
+            let guard = Guard::new(&ctx, cfg.limits);
             let serve: BoxFuture<()> = Box::pin(async move {
                 let mut tasks = JoinSet::new();
                 for (l, port) in listeners {
-                    tasks.spawn(accept_loop(l, port, cfg.clone(), ctx.clone(), stop.clone()));
+                    tasks.spawn(accept_loop(
+                        l,
+                        port,
+                        cfg.clone(),
+                        ctx.clone(),
+                        guard.clone(),
+                        stop.clone(),
+                    ));
                 }
                 while tasks.join_next().await.is_some() {}
                 ctx.counters.lifetime.stopped();
@@ -255,6 +273,7 @@ async fn accept_loop(
     port: u16,
     cfg: Arc<SyslogConfig>,
     ctx: SourceContext,
+    guard: Arc<Guard>,
     stop: Stop,
 ) {
     let mut connections = JoinSet::new();
@@ -263,7 +282,15 @@ async fn accept_loop(
             () = stop.wait() => break,
             accepted = listener.accept() => match accepted {
                 Ok((socket, peer)) => {
-                    connections.spawn(handle(socket, peer, port, cfg.clone(), ctx.clone(), stop.clone()));
+                    let Some(slot) = guard.admit(&peer) else {
+                        drop(socket);
+                        continue;
+                    };
+                    let task = handle(socket, peer, port, cfg.clone(), ctx.clone(), guard.clone(), stop.clone());
+                    connections.spawn(async move {
+                        task.await;
+                        drop(slot);
+                    });
                 }
                 Err(e) => {
                     tracing::warn!(source = %ctx.name, error = %e, "accept failed");
@@ -278,19 +305,21 @@ async fn accept_loop(
 }
 
 async fn handle(
-    mut socket: TcpStream,
+    socket: TcpStream,
     peer: SocketAddr,
     port: u16,
     cfg: Arc<SyslogConfig>,
     ctx: SourceContext,
+    guard: Arc<Guard>,
     stop: Stop,
 ) {
     ctx.counters.open_connection_count.fetch_add(1, Relaxed);
     let mut framer = Framer::new(cfg.event_size);
-    let mut chunk = vec![0u8; READ_CHUNK_BYTES];
+    let mut deadline = PartialDeadline::new(cfg.limits.read_timeout());
     let mut eof = false;
     loop {
         let mut events = Vec::new();
+        let mut completed_a_message = false;
         let mut failed = false;
         loop {
             let frame = if eof {
@@ -299,6 +328,7 @@ async fn handle(
                 framer.next_frame()
             };
             let Some(f) = frame else { break };
+            completed_a_message = true;
             events.push(message_event(&cfg, &f.bytes, f.truncated, peer, Some(port)));
             if events.len() >= cfg.batch_size as usize {
                 if let Err(e) = commit(&ctx, std::mem::take(&mut events), Call::Batch).await {
@@ -317,12 +347,18 @@ async fn handle(
         if failed || eof {
             break;
         }
+        framer.release_if_empty();
+        deadline.update(completed_a_message, framer.mid_message());
         tokio::select! {
             () = stop.wait() => break,
-            read = socket.read(&mut chunk) => match read {
-                Ok(0) => eof = true,
-                Ok(n) => framer.push(&chunk[..n]),
-                Err(e) => {
+            read = deadline.run(net::read_available(&socket)) => match read {
+                None => {
+                    guard.timed_out(&peer, "syslog message", framer.pending());
+                    break;
+                }
+                Some(Ok(chunk)) if chunk.is_empty() => eof = true,
+                Some(Ok(chunk)) => framer.push(&chunk),
+                Some(Err(e)) => {
                     tracing::debug!(source = %ctx.name, error = %e, "read failed; closing");
                     break;
                 }

@@ -26,9 +26,16 @@
 //! thread blocked in a socket read could not notice. `threads` keeps Flume's meaning of a cap
 //! on the calls processed at once (0 or less: no cap, Flume's cached pool).
 //!
+//! Hostile clients (see [`super::net`]): `maxConnections` (1000) caps the connections served
+//! at once, more are closed at once and counted in `ConnectionRejectedCount`; a frame must
+//! arrive whole within `readTimeout` ms (30,000) of its first byte or the connection is closed
+//! and counted in `ReadTimeoutCount`, while a connection idle between calls stays open. A
+//! frame's buffer grows with the bytes that arrive, not with the length its header announces.
+//!
 //! Shutdown: the listener closes, connections stop reading new calls, a call already received
 //! is committed and answered, then the connections close.
 
+use super::net::{ConnectionLimits, Guard};
 use super::{BoxFuture, EventDrivenSource, SourceContext, SourceError};
 use crate::config::context::Ctx;
 use crate::stop::Stop;
@@ -102,6 +109,8 @@ pub struct ThriftSourceConfig {
     pub threads: Option<u32>,
     /// Protocol inside the frames. `protocol`. Default: compact.
     pub protocol: Protocol,
+    /// `maxConnections` and `readTimeout`.
+    pub limits: ConnectionLimits,
 }
 
 impl ThriftSourceConfig {
@@ -134,6 +143,7 @@ impl ThriftSourceConfig {
             port,
             threads: (threads > 0).then_some(threads as u32),
             protocol: parse_protocol(ctx),
+            limits: ConnectionLimits::parse(ctx),
         }
     }
 }
@@ -158,6 +168,7 @@ struct Shared {
     ctx: SourceContext,
     protocol: Protocol,
     permits: Option<Semaphore>,
+    guard: Arc<Guard>,
 }
 
 impl EventDrivenSource for ThriftSource {
@@ -174,8 +185,10 @@ impl EventDrivenSource for ThriftSource {
                 "thrift source listening"
             );
             self.ctx.counters.lifetime.started();
+            let guard = Guard::new(&self.ctx, self.config.limits);
             let shared = Arc::new(Shared {
                 ctx: self.ctx,
+                guard,
                 protocol: self.config.protocol,
                 permits: self
                     .config
@@ -196,8 +209,17 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>, stop: Stop) {
             () = stop.wait() => break,
             accepted = listener.accept() => match accepted {
                 Ok((socket, peer)) => {
+                    let Some(slot) = shared.guard.admit(&peer) else {
+                        drop(socket);
+                        continue;
+                    };
                     tracing::debug!(source = %name, %peer, "connection");
-                    connections.spawn(handle(socket, peer.to_string(), shared.clone(), stop.clone()));
+                    let shared = shared.clone();
+                    let stop = stop.clone();
+                    connections.spawn(async move {
+                        handle(socket, peer.to_string(), shared, stop).await;
+                        drop(slot);
+                    });
                 }
                 Err(e) => {
                     tracing::warn!(source = %name, error = %e, "accept failed");
@@ -218,14 +240,19 @@ async fn handle(mut socket: TcpStream, peer: String, shared: Arc<Shared>, stop: 
     let name = shared.ctx.name.clone();
     counters.open_connection_count.fetch_add(1, Relaxed);
     let _ = socket.set_nodelay(true);
+    let read_timeout = Some(shared.guard.limits().read_timeout());
     loop {
         let read = tokio::select! {
             () = stop.wait() => break,
-            read = frame::read_frame_async(&mut socket, frame::MAX_FRAME_BYTES) => read,
+            read = frame::read_frame_within(&mut socket, frame::MAX_FRAME_BYTES, read_timeout) => read,
         };
         let request = match read {
             Ok(None) => break,
             Ok(Some(f)) => f,
+            Err(FrameError::TimedOut { read, .. }) => {
+                shared.guard.timed_out(&peer, "Thrift frame", read);
+                break;
+            }
             Err(FrameError::Io(e)) => {
                 tracing::debug!(source = %name, %peer, error = %e, "read failed; closing");
                 break;
@@ -320,7 +347,8 @@ mod tests {
                 bind: "0.0.0.0".into(),
                 port: 4141,
                 threads: None,
-                protocol: Protocol::Compact
+                protocol: Protocol::Compact,
+                limits: ConnectionLimits::default(),
             }
         );
         let list = entries(&[
@@ -371,6 +399,7 @@ mod tests {
                     port,
                     threads: Some(2),
                     protocol,
+                    limits: ConnectionLimits::default(),
                 };
                 Box::new(ThriftSource::new(config, sctx.clone()))
             },

@@ -71,6 +71,10 @@ pub struct ReplayView {
     /// reader meets it, skips it and counts its events then (found by reading the whole log,
     /// as `verify` does; empty when only an open's own reading was simulated).
     pub damage_when_read: Vec<Damage>,
+    /// Events the reader will count lost beyond what the open counts: reading the whole log
+    /// counts the loss once (ranges the open already counted are not counted again), so this
+    /// is that count less the open's, not the sum of `damage_when_read`.
+    pub events_lost_when_read: u64,
     /// Orphan segments that would be removed.
     pub orphans: Vec<PathBuf>,
     /// Events lost over the channel's life (the checkpoint's count plus this replay's).
@@ -87,17 +91,16 @@ impl ReplayView {
     /// Whether the open would meet corruption (fail, or skip damage, at open or later while
     /// reading).
     pub fn is_corrupt(&self) -> bool {
-        self.failure.is_some() || !self.damage.is_empty() || !self.damage_when_read.is_empty()
+        self.failure.is_some()
+            || !self.damage.is_empty()
+            || !self.damage_when_read.is_empty()
+            || self.events_lost_when_read > 0
     }
 
     /// Events lost to the damage this open would skip, at open and while reading: the same
     /// count `verify` gives.
     pub fn events_lost_now(&self) -> u64 {
-        self.damage
-            .iter()
-            .chain(&self.damage_when_read)
-            .map(|d| d.events_lost)
-            .sum()
+        self.damage.iter().map(|d| d.events_lost).sum::<u64>() + self.events_lost_when_read
     }
 }
 
@@ -124,16 +127,30 @@ pub fn replay_view(
             },
         );
         if let Ok(full) = full {
+            let at_open: u64 = view.damage.iter().map(|d| d.events_lost).sum();
+            view.events_lost_when_read = full.events_lost_now().saturating_sub(at_open);
             let covered = |d: &Damage| (d.at.segment, d.at.offset) < cp.position;
-            let known = |d: &Damage| {
+            // Damage the open finds too, at the same place, is listed once; where reading the
+            // whole log shows it cost more events than the open can tell (a header rebuilt over
+            // damaged records), the difference is what the reader meets.
+            let counted_at_open = |d: &Damage| {
                 view.damage
                     .iter()
-                    .any(|v| v.at.file == d.at.file && v.at.offset == d.at.offset)
+                    .find(|v| v.at.file == d.at.file && v.at.offset == d.at.offset)
+                    .map(|v| v.events_lost)
             };
             view.damage_when_read = full
                 .damage
                 .into_iter()
-                .filter(|d| covered(d) && !known(d))
+                .filter(|d| covered(d))
+                .filter_map(|mut d| match counted_at_open(&d) {
+                    None => Some(d),
+                    Some(n) if d.events_lost > n => {
+                        d.events_lost -= n;
+                        Some(d)
+                    }
+                    Some(_) => None,
+                })
                 .collect();
         }
     }
@@ -210,6 +227,7 @@ fn open_view(
         torn_tail: None,
         damage: Vec::new(),
         damage_when_read: Vec::new(),
+        events_lost_when_read: 0,
         orphans: Vec::new(),
         events_lost_total: 0,
         repaired_gaps: 0,

@@ -115,6 +115,12 @@ impl State<'_> {
             }
         } else if self.started {
             FirstSeq::Known(self.out.next_seq)
+        } else if self.has_evidence() {
+            // A checkpoint tells which events were committed: the ledger counts those below
+            // the first intact put, wherever it is.
+            FirstSeq::FirstPutOrSeal {
+                fallback: self.out.next_seq,
+            }
         } else {
             FirstSeq::UnbrokenRun
         };
@@ -128,6 +134,8 @@ impl State<'_> {
                 // Its bytes are in quarantine/ now; the file must not stand where the next
                 // segment will be created.
                 self.remove_newest(&c, file, 0)?;
+            } else {
+                self.out.left_out.push(seg.id);
             }
             return Ok(None);
         };

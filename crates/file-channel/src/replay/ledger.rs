@@ -50,6 +50,11 @@ impl State<'_> {
             .filter(move |cp| id.is_none_or(|id| id == cp.channel_id))
     }
 
+    /// Whether any checkpoint of this channel is evidence.
+    pub(super) fn has_evidence(&self) -> bool {
+        self.evidence().next().is_some()
+    }
+
     /// What the checkpoints say is consumed: everything below the highest low-water mark, and
     /// every range any of them lists.
     fn known_consumed(&self) -> ConsumedSet {

@@ -145,6 +145,9 @@ pub struct Replayed {
     pub events_lost: u64,
     /// Orphan segments removed (or, read-only, that would be).
     pub orphans: Vec<PathBuf>,
+    /// Segments left out of the replay (a damaged header nothing could rebuild) whose files
+    /// are still in place: a new segment must not take their ids.
+    pub left_out: Vec<u64>,
     /// Gap records met: damage that a repair replaced, already counted when it was found.
     pub repaired_gaps: u64,
     /// Where a reader starts: a record position at or before the one holding the low-water mark.
@@ -243,6 +246,9 @@ pub fn replay(
     let found = list_all_segments(storage, dir, dirs)?;
     let evidence = ledger::read_evidence(storage, dir)?;
     let (start, checkpoint) = checkpoint_choice::choose_start(storage, dir, &opts, &found)?;
+    if opts.writable {
+        quarantine_unusable_checkpoints(storage, dir, &start)?;
+    }
     let (orphans, mut found) = sweep::sweep_orphans(storage, &opts, checkpoint.as_ref(), found)?;
     let mut st = State::new(
         storage,
@@ -322,6 +328,40 @@ fn list_all_segments(
     Ok(found)
 }
 
+/// Moves the checkpoint files refused because they are not this channel's checkpoints at all
+/// (bytes that do not decode, another channel's) into `quarantine/`: the engine did not write
+/// them as they are, and its checkpoint rotation would otherwise delete them with no copy.
+/// Checkpoints refused only because the log disagrees stay: they are the ledger's evidence.
+fn quarantine_unusable_checkpoints(
+    storage: &dyn Storage,
+    dir: &Path,
+    start: &ReplayStart,
+) -> Result<(), OpenError> {
+    let rejected = match start {
+        ReplayStart::Checkpoint { rejected, .. } | ReplayStart::Full { rejected } => rejected,
+    };
+    for r in rejected {
+        if matches!(
+            r.reason,
+            CheckpointRejection::Undecodable(_)
+                | CheckpointRejection::TooLarge { .. }
+                | CheckpointRejection::OtherChannel { .. }
+        ) {
+            let to = quarantine::move_file(
+                storage,
+                &|d| storage.sync_dir(d),
+                dir,
+                &r.path,
+                &r.reason.to_string(),
+            )
+            .map_err(io_err("move to quarantine/", &r.path))?;
+            tracing::warn!(path = %r.path.display(), to = %to.display(), reason = %r.reason,
+                "unusable checkpoint moved to quarantine/");
+        }
+    }
+    Ok(())
+}
+
 /// Writes the quarantine note of each damage found (their bytes were copied when found).
 fn write_quarantine_notes(
     storage: &dyn Storage,
@@ -398,6 +438,7 @@ impl<'a> State<'a> {
                 damage: Vec::new(),
                 events_lost: 0,
                 orphans,
+                left_out: Vec::new(),
                 repaired_gaps: 0,
                 read_start: None,
                 took: Duration::ZERO,

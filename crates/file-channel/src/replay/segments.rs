@@ -11,6 +11,7 @@ use crate::format::checkpoint::Checkpoint;
 use crate::format::record::{RecordKind, SealPayload};
 use crate::format::segment_header::{SegmentHeader, SEGMENT_HEADER_BYTES};
 use crate::format::CorruptionKind;
+use crate::quarantine;
 use crate::segment::scan::{ScanItem, Scanner};
 use crate::segment::SegmentPath;
 use crate::storage::DynFile;
@@ -241,6 +242,28 @@ impl State<'_> {
                 tracing::warn!(segment = seg.id, path = %path.display(), offset, bytes,
                     "torn tail after the last valid record; truncating");
                 if self.opts.writable {
+                    // Non-zero bytes are kept in quarantine/ before the cut: a torn write of
+                    // the engine's, or bytes it never wrote; nothing else keeps them.
+                    let end = data_end(file, offset, file_len);
+                    if end > offset {
+                        let at = self.corrupt(
+                            path,
+                            seg.id,
+                            offset,
+                            kind.clone().unwrap_or(CorruptionKind::BadPayload {
+                                what: "torn tail after the last valid record",
+                            }),
+                        );
+                        quarantine::save_bytes(
+                            self.storage,
+                            &|d| self.storage.sync_dir(d),
+                            &self.dir,
+                            &at,
+                            file,
+                            end - offset,
+                        )
+                        .map_err(io_err("quarantine the torn tail of", path))?;
+                    }
                     file.set_len(offset).map_err(io_err("truncate", path))?;
                     file.sync_data().map_err(io_err("fsync", path))?;
                 }

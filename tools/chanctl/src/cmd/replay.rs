@@ -78,6 +78,7 @@ pub fn view_json(v: &ReplayView) -> Value {
         "pending_bytes": v.pending_bytes,
         "torn_tail": torn_json(&v.torn_tail),
         "damage_when_read": v.damage_when_read.iter().map(damage_json).collect::<Vec<_>>(),
+        "events_lost_when_read": v.events_lost_when_read,
         "damage": v.damage.iter().map(damage_json).collect::<Vec<_>>(),
         "events_lost": v.events_lost_now(),
         "events_lost_total": v.events_lost_total,
@@ -160,7 +161,7 @@ pub fn print_view(out: &mut Out, v: &ReplayView) -> std::io::Result<()> {
         )?,
         None => writeln!(out, "torn tail: none")?,
     }
-    if v.damage.is_empty() && v.damage_when_read.is_empty() {
+    if v.damage.is_empty() && v.damage_when_read.is_empty() && v.events_lost_when_read == 0 {
         writeln!(out, "damage: none")?;
     } else {
         writeln!(

@@ -1,9 +1,10 @@
 //! The avro source's keys (`bind`, `port`, `threads`, `compression-type`, `ipFilter`,
-//! `ipFilterRules`, `ssl`) read into [`AvroSourceConfig`], with Flume's defaults; the
+//! `ipFilterRules`, `ssl`, and ours `maxConnections`, `readTimeout`) read into [`AvroSourceConfig`], with Flume's defaults; the
 //! `compression-type` and `ssl` rules are shared with the avro sink.
 
 use super::ip_filter::IpFilter;
 use crate::config::context::Ctx;
+use crate::source::net::ConnectionLimits;
 
 /// `compression-type` of the avro source and sink.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,6 +60,8 @@ pub struct AvroSourceConfig {
     pub compression: CompressionType,
     /// `ipFilterRules` when `ipFilter = true`. Default: no filter.
     pub ip_filter: Option<IpFilter>,
+    /// `maxConnections` and `readTimeout`.
+    pub limits: ConnectionLimits,
 }
 
 impl AvroSourceConfig {
@@ -101,6 +104,7 @@ impl AvroSourceConfig {
             threads,
             compression: CompressionType::parse(ctx),
             ip_filter,
+            limits: ConnectionLimits::parse(ctx),
         }
     }
 }

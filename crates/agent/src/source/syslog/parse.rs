@@ -428,6 +428,20 @@ impl Framer {
         self.buf.len()
     }
 
+    /// A message is partly received: bytes are held that are not yet a frame, or the rest of an
+    /// over-long message is still being discarded.
+    pub fn mid_message(&self) -> bool {
+        !self.buf.is_empty() || self.skip != Skip::Nothing
+    }
+
+    /// Frees the buffer if it holds nothing (an idle connection keeps no buffer from its last
+    /// burst).
+    pub fn release_if_empty(&mut self) {
+        if self.buf.is_empty() {
+            self.buf = Vec::new();
+        }
+    }
+
     /// The next complete frame, if the buffer holds one.
     pub fn next_frame(&mut self) -> Option<Frame> {
         match self.skip {

@@ -5,8 +5,10 @@
 //!
 //! Zeros are exempt (they are what the engine itself leaves: preallocated tails, and a wipe
 //! with zeros is indistinguishable from them). So are bytes of a segment below the read start
-//! of an intact checkpoint (`consumed_below`): every event there was consumed before the
-//! damage, an open rightly never reads them, and deleting a consumed segment is routine. Bytes are looked for piecewise, so a copy split
+//! of an intact checkpoint, else of the newest checkpoint that decodes (`consumed_below`): every event there was consumed before the
+//! damage, an open rightly never reads them, and deleting a consumed segment is routine; so are
+//! bytes still in place, and the up to 7 bytes of a changed run before its first 8-byte boundary
+//! (record padding, see [`first_lost`]). Bytes are looked for piecewise, so a copy split
 //! at record boundaries still counts: from each position the longest run of up to 64 bytes
 //! (and at least 8, or what is left) found in one quarantine file is skipped; a position where
 //! no run of 8 bytes is found anywhere is a byte lost without a copy.
@@ -55,6 +57,32 @@ const MIN_RUN_BYTES: usize = 8;
 /// Longest run looked for at once.
 const MAX_RUN_BYTES: usize = 64;
 
+/// The first position of `theirs` (the foreign bytes at file offset `start`; `now` is what the
+/// file holds there today, if it still exists) that is neither still in place nor covered by
+/// the quarantine copies. Each run of changed bytes is looked for in the copies; bytes of a run
+/// before its first 8-byte boundary are spared: records start 8-byte aligned, so those can
+/// only be a record's padding, which the engine never reads and a damage copy starts after.
+fn first_lost(theirs: &[u8], start: u64, now: Option<&[u8]>, copies: &[Vec<u8>]) -> Option<usize> {
+    let changed = |i: usize| now.is_none_or(|n| n.get(i) != Some(&theirs[i]));
+    let mut i = 0;
+    while i < theirs.len() {
+        if !changed(i) {
+            i += 1;
+            continue;
+        }
+        let run_start = i;
+        while i < theirs.len() && changed(i) {
+            i += 1;
+        }
+        let aligned = ((start + run_start as u64).next_multiple_of(8) - start) as usize;
+        let from = aligned.max(run_start).min(i);
+        if let Some(at) = first_uncovered(&theirs[from..i], copies) {
+            return Some(from + at);
+        }
+    }
+    None
+}
+
 /// The first position of `bytes` (relative) not covered by the quarantine copies.
 fn first_uncovered(bytes: &[u8], copies: &[Vec<u8>]) -> Option<usize> {
     let mut p = 0;
@@ -89,12 +117,16 @@ fn first_uncovered(bytes: &[u8], copies: &[Vec<u8>]) -> Option<usize> {
     None
 }
 
+/// The segment id a file name carries.
+fn segment_id(path: &Path) -> Option<u64> {
+    path.file_name()
+        .and_then(|n| parse_segment_file_name(&n.to_string_lossy()))
+}
+
 /// Whether the range `start..end` of `path` lies below `read_start` (segment id, offset).
 fn below_read_start(path: &Path, end: u64, read_start: (u64, u64)) -> bool {
-    let id = path
-        .file_name()
-        .and_then(|n| parse_segment_file_name(&n.to_string_lossy()));
-    id.is_some_and(|id| id < read_start.0 || (id == read_start.0 && end <= read_start.1))
+    segment_id(path)
+        .is_some_and(|id| id < read_start.0 || (id == read_start.0 && end <= read_start.1))
 }
 
 /// Checks the directory `dir` now against the foreign bytes as they were (`before`), sparing
@@ -114,15 +146,31 @@ pub fn check_copies(
         };
         let now = std::fs::read(path).ok();
         for &(start, end) in ranges {
+            if consumed_below.is_some_and(|rs| below_read_start(path, end, rs)) {
+                continue;
+            }
+            // A range that starts below the read start and ends above it: only its part from
+            // the read start on holds events a reader needs.
+            let start = match consumed_below {
+                Some(rs) if below_read_start(path, start, rs) && segment_id(path) == Some(rs.0) => {
+                    start.max(rs.1)
+                }
+                _ => start,
+            };
             let (s, e) = (start as usize, (end as usize).min(old.len()));
-            if s >= e || consumed_below.is_some_and(|rs| below_read_start(path, end, rs)) {
+            if s >= e {
                 continue;
             }
             let theirs = &old[s..e];
             if now.as_ref().and_then(|n| n.get(s..e)) == Some(theirs) {
                 continue;
             }
-            if let Some(at) = first_uncovered(theirs, &copies) {
+            if let Some(at) = first_lost(
+                theirs,
+                start,
+                now.as_ref().and_then(|n| n.get(s..e)),
+                &copies,
+            ) {
                 let non_zero = theirs.iter().filter(|&&b| b != 0).count();
                 problems.push(format!(
                     "{}: bytes {start}..{end} that the engine did not write ({non_zero} non-zero) are {} and {}/ holds no copy of the bytes at offset {}",

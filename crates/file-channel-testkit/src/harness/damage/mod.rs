@@ -126,13 +126,16 @@ pub fn run_case(seed: u64, case: u64, scratch: &Path) -> CaseReport {
 
 /// Runs case `case` of `seed` with the damage `actions` instead of the drawn ones (the
 /// channels built and every other random choice stay those of the case), in `scratch`
-/// (created; removed afterwards).
+/// (created; removed afterwards unless `CRASHTEST_KEEP` is set, which also keeps a copy of the
+/// damaged directory as `damaged/`).
 pub fn run_actions(seed: u64, case: u64, actions: &[Action], scratch: &Path) -> CaseReport {
     let mut r = CaseReport::default();
     if let Err(e) = run_case_in(seed, case, actions, scratch, &mut r) {
         r.failures.push(format!("harness error: {e}"));
     }
-    let _ = std::fs::remove_dir_all(scratch);
+    if std::env::var_os("CRASHTEST_KEEP").is_none() {
+        let _ = std::fs::remove_dir_all(scratch);
+    }
     r
 }
 
@@ -174,10 +177,22 @@ fn run_case_in(
         .as_ref()
         .is_some_and(|(p, bytes)| std::fs::read(p).ok().as_ref() == Some(bytes));
     r.checkpoint_intact = checkpoint_intact;
+    // The read start of the newest checkpoint that still decodes: what an open starts its
+    // reader from when the close checkpoint is gone.
+    let surviving_read_start = actions::checkpoints(&chan)?
+        .iter()
+        .filter_map(|(_, p)| std::fs::read(p).ok())
+        .filter_map(|b| Checkpoint::decode(&b).ok())
+        .max_by_key(|cp| cp.generation)
+        .map(|cp| cp.read_start);
     r.knowable = checkpoint_intact || !applied.iter().any(|a| a.hit_end_segment);
     r.all_garbage = plan.contains(&Action::AllGarbage);
     let before = copies::snapshot(&foreign);
     copy_dir(&chan, &copy)?;
+    if std::env::var_os("CRASHTEST_KEEP").is_some() {
+        // The damaged directory as every view first saw it, to look at a failing case again.
+        copy_dir(&chan, &scratch.join("damaged"))?;
+    }
 
     // Read-only views first: the open changes the directory.
     r.views = views::inspect_views(&chan);
@@ -237,12 +252,15 @@ fn run_case_in(
         judge(v, expected, r);
     }
     // Bytes below the close checkpoint's read start were consumed before the damage; while
-    // that checkpoint is intact nothing needs to read them.
+    // that checkpoint is intact nothing needs to read them. Without it, below the read start
+    // of the newest checkpoint that decodes (it says those events were consumed, and an open
+    // reads from there): such bytes go with the normal deletion of consumed segments.
     let consumed_below = close_checkpoint
         .as_ref()
         .filter(|_| checkpoint_intact)
         .and_then(|(_, bytes)| Checkpoint::decode(bytes).ok())
-        .map(|cp| cp.read_start);
+        .map(|cp| cp.read_start)
+        .or(surviving_read_start);
     r.deleted_without_copy = copies::check_copies(&chan, &foreign, &before, consumed_below);
     // The copy holds the same foreign bytes under the same names.
     let in_copy = rebase(&foreign, &chan, &copy);

@@ -45,11 +45,15 @@ pub struct RepairPlan {
 
 impl RepairPlan {
     /// Events the plan gives up (lost to the damage already): the loss verify counted for the
-    /// problems it acts on (the one ledger every view reports), or what its gap records and
-    /// tombstones stand for if that is more.
+    /// problems it acts on — the one ledger every view reports, which leaves out events a
+    /// checkpoint or a take record says were consumed (a gap record or tombstone covers a
+    /// whole sequence range, consumed events included).
     pub fn events_lost(&self) -> u64 {
-        let actions: u64 = self.actions.iter().map(Action::events_lost).sum();
-        actions.max(self.before.events_lost())
+        if self.before.problems.iter().any(|p| p.events_lost.is_some()) {
+            self.before.events_lost()
+        } else {
+            self.actions.iter().map(Action::events_lost).sum()
+        }
     }
 
     /// Whether there is nothing to do.
@@ -422,6 +426,13 @@ impl LogPlanner<'_> {
         let Some(first_seq) = p.first_lost_seq else {
             return Err("the sequence number at the damage is unknown".into());
         };
+        // In a segment whose header is rebuilt from its first intact record, the sequence
+        // restarts there: the gap records carry no events (the ones before it are the
+        // ledger's to count, from the checkpoints), or they would overlap the records after.
+        let (first_seq, events) = match (s.header.is_err(), first_seq_of(walk, idx)) {
+            (true, Some((rebuilt, _))) if first_seq < rebuilt => (rebuilt, 0),
+            _ => (first_seq, events),
+        };
         if p.offset < SEGMENT_HEADER_BYTES as u64 || p.offset & 7 != 0 {
             return Err(format!(
                 "the damage starts at an unaligned offset {}",
@@ -430,6 +441,9 @@ impl LogPlanner<'_> {
         }
         match resumes_at {
             Some(end) => {
+                // Records start 8-byte aligned, so rounding a damaged range's end up never
+                // reaches the next valid record (a truncated file can end mid-word).
+                let end = align_up(end);
                 let len = end.saturating_sub(p.offset);
                 if len < MIN_GAP_BYTES {
                     return Err(format!(

@@ -113,9 +113,20 @@ pub(super) fn write_gaps(
     first_seq: u64,
     events: u64,
 ) -> std::io::Result<()> {
+    let pieces = gap_pieces(start, end);
+    if let Some((pos, len)) = pieces
+        .iter()
+        .find(|&&(pos, len)| pos & 7 != 0 || len & 7 != 0 || len < MIN_GAP_BYTES)
+    {
+        // The plan aligns its ranges; a range that is not is refused here, never half-written.
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("cannot write a gap record of {len} bytes at offset {pos}: records are 8-byte aligned and at least {MIN_GAP_BYTES} bytes"),
+        ));
+    }
     let mut seq = first_seq;
     let mut left = events;
-    for (pos, len) in gap_pieces(start, end) {
+    for (pos, len) in pieces {
         let n = left.min(u64::from(u32::MAX));
         file.write_at(&gap_record(segment, pos, len, seq, n as u32), pos)?;
         seq += n;
