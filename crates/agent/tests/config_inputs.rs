@@ -97,17 +97,16 @@ fn a_file_roll_directory_that_can_never_be_created_is_refused_at_validate_and_st
     );
 }
 
-/// A start-up failure with an I/O cause (a file channel under a regular file) names the cause
-/// once, not once per error level that embeds it.
+/// A start-up failure with an I/O cause (a file channel whose lock file is a directory: EISDIR)
+/// names the cause once, not once per error level that embeds it.
 #[test]
 fn each_io_cause_is_printed_once() {
     let tmp = tempfile::tempdir().expect("tmp");
-    std::fs::write(tmp.path().join("plain"), "a regular file").expect("write");
-    let text = netcat_conf(free_port(), "")
-        .replace(
-            "a1.channels.c1.type = memory",
-            "a1.channels.c1.type = file\na1.channels.c1.checkpointDir = plain/cp\na1.channels.c1.dataDirs = plain/data",
-        );
+    std::fs::create_dir_all(tmp.path().join("cp/in_use.lock")).expect("mkdir");
+    let text = netcat_conf(free_port(), "").replace(
+        "a1.channels.c1.type = memory",
+        "a1.channels.c1.type = file\na1.channels.c1.checkpointDir = cp\na1.channels.c1.dataDirs = data",
+    );
     write_conf(tmp.path(), "a.conf", &text);
     let (code, _, err) = run(tmp.path(), &["agent", "-n", "a1", "-f", "a.conf"]);
     assert_eq!(code, 1, "{err}");
@@ -115,10 +114,38 @@ fn each_io_cause_is_printed_once() {
         .lines()
         .rfind(|l| l.starts_with("sluice: "))
         .expect("a sluice: line");
-    let cause = std::io::Error::from_raw_os_error(20).to_string();
-    assert!(last.contains("plain/cp"), "{last}");
+    let cause = std::io::Error::from_raw_os_error(EISDIR).to_string();
+    assert!(last.contains("cp/in_use.lock"), "{last}");
     assert_eq!(last.matches(&cause).count(), 1, "{last}");
-    assert_eq!(last.matches("plain/cp").count(), 1, "{last}");
+    assert_eq!(last.matches("cp/in_use.lock").count(), 1, "{last}");
+}
+
+/// Linux's errno for "Is a directory".
+const EISDIR: i32 = 21;
+
+/// A file channel under a regular file names the regular file as the obstacle, and the
+/// directory the configuration wanted (issue 14, section 3).
+#[test]
+fn a_checkpoint_dir_under_a_regular_file_names_the_file() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    std::fs::write(tmp.path().join("plain"), "a regular file").expect("write");
+    let text = netcat_conf(free_port(), "").replace(
+        "a1.channels.c1.type = memory",
+        "a1.channels.c1.type = file\na1.channels.c1.checkpointDir = plain/cp\na1.channels.c1.dataDirs = plain/data",
+    );
+    write_conf(tmp.path(), "a.conf", &text);
+    let (code, _, err) = run(tmp.path(), &["agent", "-n", "a1", "-f", "a.conf"]);
+    assert_eq!(code, 1, "{err}");
+    let last = err
+        .lines()
+        .rfind(|l| l.starts_with("sluice: "))
+        .expect("a sluice: line");
+    assert!(
+        last.ends_with(
+            "cannot open channel c1: plain is a regular file, expected a directory on the way to plain/cp"
+        ),
+        "{last}"
+    );
 }
 
 #[test]

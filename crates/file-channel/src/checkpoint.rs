@@ -18,6 +18,7 @@ use crate::format::checkpoint::{checkpoint_file_name, Checkpoint};
 use crate::replay::list_checkpoints;
 use crate::segment_deletion::delete_segments;
 use crate::shared::CheckpointView;
+use crate::storage::failed_before_any_io;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::mpsc::{Receiver, Sender};
@@ -148,7 +149,12 @@ fn write_checkpoint(shared: &CheckpointView, cp: &Checkpoint) -> std::io::Result
     if storage.exists(&tmp) {
         storage.remove(&tmp)?;
     }
-    let f = storage.create(&tmp)?;
+    let f = storage.create(&tmp).inspect_err(|e| {
+        if failed_before_any_io(e) {
+            // Too many open files or no permission: this checkpoint fails, the next one retries.
+            shared.metrics().file_open_error_count.fetch_add(1, Relaxed);
+        }
+    })?;
     f.write_at(&cp.encode(), 0)?;
     f.sync_data()?;
     drop(f);

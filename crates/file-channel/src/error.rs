@@ -144,7 +144,10 @@ pub enum PoisonCause {
         /// The error.
         error: IoFailure,
     },
-    /// Creating the next segment failed other than for lack of space.
+    /// Creating the next segment failed in a way that leaves data in doubt (its header's write
+    /// or fsync, or the directory's fsync, failed), or failed after the batch had already
+    /// rotated once, so the batch cannot be cut back from one file. (A segment that merely
+    /// cannot be created or opened fails its batch with [`CommitError::SegmentUnavailable`].)
     #[error("cannot {op} segment {path}: {error}")]
     SegmentCreate {
         /// The step that failed (create, write the header of, fsync, …).
@@ -201,6 +204,20 @@ pub enum OpenError {
         /// The underlying error.
         source: io::Error,
     },
+    /// A path that must be a directory (the channel directory, a data directory, or one of
+    /// their parents) is something else.
+    #[error(
+        "{path} is {found}, expected a directory{}",
+        on_the_way_to(path, wanted)
+    )]
+    NotADirectory {
+        /// The obstacle.
+        path: PathBuf,
+        /// What it is ("a regular file", "a FIFO (named pipe)", …).
+        found: &'static str,
+        /// The directory the configuration names (`path` itself, or a directory under it).
+        wanted: PathBuf,
+    },
     /// The log is damaged outside a torn tail.
     #[error("corrupt log: {0}")]
     Corrupt(Corruption),
@@ -222,6 +239,15 @@ pub enum OpenError {
         /// The limit.
         limit: usize,
     },
+}
+
+/// " on the way to WANTED" when the obstacle is a parent of the wanted directory.
+fn on_the_way_to(obstacle: &std::path::Path, wanted: &std::path::Path) -> String {
+    if obstacle == wanted {
+        String::new()
+    } else {
+        format!(" on the way to {}", wanted.display())
+    }
 }
 
 /// Which limit refused a put.
@@ -340,6 +366,18 @@ pub enum CommitError {
         /// The segment file.
         path: PathBuf,
         /// The underlying error (ENOSPC included).
+        source: Arc<io::Error>,
+    },
+    /// The next segment could not be created (too many open files, no permission, …). Nothing
+    /// of the batch was acknowledged or left in the log, the channel keeps serving, and the next
+    /// commit that needs the segment tries again.
+    #[error("cannot {op} segment {path}: {source}; the commit was not acknowledged and the next one tries again")]
+    SegmentUnavailable {
+        /// The step that failed (create, fsync the directory of).
+        op: &'static str,
+        /// The segment file that could not be created.
+        path: PathBuf,
+        /// The underlying error (EMFILE, ENFILE, EACCES, …).
         source: Arc<io::Error>,
     },
     /// The channel refuses work (this commit's fsync may be what poisoned it).

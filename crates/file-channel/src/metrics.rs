@@ -57,6 +57,10 @@ counters! {
     dir_sync_count => "DirSyncCount",
     /// Record writes that failed (ENOSPC, EIO); their commits were not acknowledged.
     write_error_count => "WriteErrorCount",
+    /// Files and directories that could not be created or opened while the channel ran (too
+    /// many open files, no permission, no space for a new segment): the put batch, checkpoint
+    /// or deletion that needed it failed and is retried later; the channel is not poisoned.
+    file_open_error_count => "FileOpenErrorCount",
     /// Group-commit batches whose wait for expected committers ran out (one or more of the
     /// committers the writer expected did not come back within the wait; see design.md).
     gather_timeout_count => "GatherTimeoutCount",

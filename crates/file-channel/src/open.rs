@@ -28,7 +28,7 @@ use crate::segment::prefill::Prefill;
 use crate::segment::scan::Scanner;
 use crate::segment::{list_segments, OpenSegment};
 use crate::shared::{Shared, WriterView};
-use crate::storage::{parent_dir, DynStorage, LockError, LockGuard, Storage};
+use crate::storage::{parent_dir, DynStorage, EntryKind, LockError, LockGuard, Storage};
 use crate::writer::{create_segment, Active, Request, Writer, WriterStart};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::Relaxed;
@@ -133,20 +133,51 @@ pub(crate) fn open(config: ChannelConfig, storage: DynStorage) -> Result<Running
 }
 
 /// Creates the channel directory and the data directories that are missing, fsyncing each
-/// one's parent so the creation is durable.
+/// one's parent so the creation is durable. A directory, or a parent of a missing one, that is
+/// something else (a regular file, a FIFO, …) is named in the error as the obstacle.
 fn create_dirs(storage: &dyn Storage, dir: &Path, dirs: &[PathBuf]) -> Result<(), OpenError> {
     for d in std::iter::once(dir).chain(dirs.iter().map(PathBuf::as_path)) {
-        if !storage.exists(d) {
-            storage
-                .create_dir_all(d)
-                .map_err(io("create directory", d))?;
-            let parent = parent_dir(d);
-            storage
-                .sync_dir(parent)
-                .map_err(io("fsync directory", parent))?;
+        match storage.entry_kind(d).map_err(io("inspect", d))? {
+            EntryKind::Directory => {}
+            EntryKind::Missing => {
+                check_parents_are_directories(storage, d)?;
+                storage
+                    .create_dir_all(d)
+                    .map_err(io("create directory", d))?;
+                let parent = parent_dir(d);
+                storage
+                    .sync_dir(parent)
+                    .map_err(io("fsync directory", parent))?;
+            }
+            other => return Err(not_a_directory(d, other, d)),
         }
     }
     Ok(())
+}
+
+/// Fails naming the nearest existing parent of the missing directory `d` if it is not a
+/// directory (then `d` could never be created).
+fn check_parents_are_directories(storage: &dyn Storage, d: &Path) -> Result<(), OpenError> {
+    for parent in d.ancestors().skip(1) {
+        if parent.as_os_str().is_empty() {
+            break;
+        }
+        match storage.entry_kind(parent).map_err(io("inspect", parent))? {
+            EntryKind::Missing => continue,
+            EntryKind::Directory => break,
+            other => return Err(not_a_directory(parent, other, d)),
+        }
+    }
+    Ok(())
+}
+
+/// `obstacle` is `found` where the directory `wanted` (or a parent of it) should be.
+fn not_a_directory(obstacle: &Path, found: EntryKind, wanted: &Path) -> OpenError {
+    OpenError::NotADirectory {
+        path: obstacle.to_path_buf(),
+        found: found.describe(),
+        wanted: wanted.to_path_buf(),
+    }
 }
 
 fn hostname() -> String {

@@ -2,7 +2,9 @@
 //! ([`SimStorage::fail_op_at`]); syncs can fail with Linux's semantics
 //! ([`SimStorage::fail_next_syncs`]); a capacity limit turns writes into short writes with
 //! `ENOSPC`; the process can die after a number of operations
-//! ([`SimStorage::crash_after_ops`]); and bits can flip on the medium ([`SimStorage::flip_bit`]).
+//! ([`SimStorage::crash_after_ops`]); bits can flip on the medium ([`SimStorage::flip_bit`]);
+//! and every open of a file or directory can fail with a chosen errno, as in a process out of
+//! file descriptors ([`SimStorage::fail_opens_with`]).
 
 use super::state::{invalid_input, State};
 use super::SimStorage;
@@ -35,6 +37,15 @@ impl State {
             }
         }
         result
+    }
+
+    /// Fails with the errno armed by [`SimStorage::fail_opens_with`], if any: the open of a file
+    /// or directory fails before anything is touched or counted.
+    pub(super) fn check_open(&self) -> io::Result<()> {
+        match self.open_errno {
+            Some(errno) => Err(io::Error::from_raw_os_error(errno)),
+            None => Ok(()),
+        }
     }
 
     /// Whether this sync must fail because of [`SimStorage::fail_next_syncs`].
@@ -79,6 +90,15 @@ impl SimStorage {
     /// in the live image) and a later sync succeeds without persisting them.
     pub fn fail_next_syncs(&self, n: u64) {
         self.state().failing_syncs = n;
+    }
+
+    /// While `errno` is `Some`, every [`create`](file_channel::storage::Storage::create),
+    /// [`open`](file_channel::storage::Storage::open), [`lock`](file_channel::storage::Storage::lock)
+    /// and the directory open of [`sync_dir`](file_channel::storage::Storage::sync_dir) fails
+    /// with it (e.g. `libc::EMFILE`, `ENFILE`, `EACCES`) before touching anything, and is not
+    /// counted as an operation; handles already open keep working. `None` clears the fault.
+    pub fn fail_opens_with(&self, errno: Option<i32>) {
+        self.state().open_errno = errno;
     }
 
     /// Makes the mutating operation with global index `index` (see

@@ -89,6 +89,9 @@ pub(super) struct State {
     pub(super) available_override: Option<u64>,
     pub(super) failing_syncs: u64,
     pub(super) failing_ops: BTreeSet<u64>,
+    /// While set, every open of a file or directory fails with this errno before touching
+    /// anything (see [`super::SimStorage::fail_opens_with`]).
+    pub(super) open_errno: Option<i32>,
     /// Successful mutating operations left before the process dies.
     pub(super) crash_budget: Option<u64>,
     pub(super) dead: bool,
@@ -199,6 +202,7 @@ impl State {
             available_override: None,
             failing_syncs: 0,
             failing_ops: BTreeSet::new(),
+            open_errno: None,
             crash_budget: None,
             dead: false,
             ops: 0,

@@ -128,14 +128,19 @@ impl Drop for SimLock {
 
 impl Storage for SimStorage {
     fn create(&self, path: &Path) -> io::Result<DynFile> {
-        let ino = self.state().mutating(|st, injected| {
-            if injected {
-                return Err(eio());
-            }
-            let ino = st.create(path)?;
-            st.inode_mut(ino)?.handles += 1;
-            Ok(ino)
-        })?;
+        let ino = {
+            let mut st = self.state();
+            st.check_alive()?;
+            st.check_open()?;
+            st.mutating(|st, injected| {
+                if injected {
+                    return Err(eio());
+                }
+                let ino = st.create(path)?;
+                st.inode_mut(ino)?.handles += 1;
+                Ok(ino)
+            })?
+        };
         Ok(SimFile::handle(&self.shared, ino, true))
     }
 
@@ -143,6 +148,7 @@ impl Storage for SimStorage {
         let ino = {
             let mut st = self.state();
             st.check_alive()?;
+            st.check_open()?;
             let ino = st.lookup(path)?;
             st.inode_mut(ino)?.handles += 1;
             ino
@@ -175,8 +181,10 @@ impl Storage for SimStorage {
     }
 
     fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        self.state()
-            .mutating(|st, injected| st.sync_dir(dir, injected))
+        let mut st = self.state();
+        st.check_alive()?;
+        st.check_open()?;
+        st.mutating(|st, injected| st.sync_dir(dir, injected))
     }
 
     fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
@@ -211,6 +219,7 @@ impl Storage for SimStorage {
         };
         let mut st = self.state();
         st.check_alive().map_err(io_err)?;
+        st.check_open().map_err(io_err)?;
         if let Some(holder) = st.locks.get(path) {
             let holder = holder.trim();
             return Err(LockError::Held {

@@ -93,6 +93,8 @@ pub fn lock_exclusive(dir: &Path, what: &str) -> Result<DirLock, InspectError> {
         .create(true)
         .truncate(false)
         .custom_flags(libc::O_NONBLOCK)
+        // The engine's mode for every file it creates (docs/operations.md, "File modes").
+        .mode(crate::storage::FILE_MODE)
         .open(&path)
         .map_err(io("open"))?;
     if let Err(e) = FileExt::try_lock_exclusive(&file) {

@@ -47,7 +47,7 @@ use crate::queue::{LogPos, QueueState};
 use crate::segment::prefill::SyncGate;
 use crate::segment::SegmentSet;
 use crate::space_reserve::{SpaceLow, SpaceReserve};
-use crate::storage::DynStorage;
+use crate::storage::{failed_before_any_io, DynStorage};
 use std::io;
 use std::path::Path;
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
@@ -219,7 +219,9 @@ impl Shared {
     }
 
     /// Fsyncs directory `dir` under the [`SyncGate`], for every thread of a running channel
-    /// (writer, checkpointer). A failed directory fsync poisons the channel: like a failed
+    /// (writer, checkpointer). A directory that cannot be opened (see
+    /// [`failed_before_any_io`]) fails the call alone. A failed directory fsync poisons the
+    /// channel: like a failed
     /// `fdatasync`, it may have dropped changes other threads made to the same directory (a
     /// segment the writer just created), and a later directory fsync then "succeeds" without
     /// writing them. Holding the gate across the call and the poisoning means a success seen
@@ -228,6 +230,15 @@ impl Shared {
         let gate = self.sync_gate.clone();
         let _gate = gate.lock().unwrap_or_else(PoisonError::into_inner);
         if let Err(e) = self.storage.sync_dir(dir) {
+            if failed_before_any_io(&e) {
+                // The directory could not even be opened: nothing was synced or dropped, and a
+                // later directory fsync still makes the same entries durable.
+                self.metrics.file_open_error_count.fetch_add(1, Relaxed);
+                tracing::warn!(dir = %dir.display(), errno = e.raw_os_error(), error = %e,
+                    "cannot open a directory to fsync it; the operation fails and is retried, the channel is not poisoned");
+                // Returned as it is, so callers can tell it apart by its errno too.
+                return Err(e);
+            }
             self.metrics.fsync_error_count.fetch_add(1, Relaxed);
             let p = self.poison(PoisonCause::DirectorySync {
                 dir: dir.to_path_buf(),

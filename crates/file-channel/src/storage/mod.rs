@@ -13,7 +13,7 @@
 
 mod std_fs;
 
-pub use std_fs::StdStorage;
+pub use std_fs::{StdStorage, DIR_MODE, FILE_MODE};
 
 use std::fmt;
 use std::io;
@@ -47,7 +47,10 @@ pub trait Storage: Send + Sync + fmt::Debug {
     /// Lists the names (not paths) of the regular files directly inside `dir`, sorted.
     fn list(&self, dir: &Path) -> io::Result<Vec<String>>;
 
-    /// Makes the directory entries of `dir` (creations, renames, removals) durable.
+    /// Makes the directory entries of `dir` (creations, renames, removals) durable. Opening the
+    /// directory comes first: an error for which [`failed_before_any_io`] holds (too many open
+    /// files, no permission) means nothing was synced and nothing was dropped, so a later call
+    /// can still make the same entries durable.
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
 
     /// Creates `dir` and its missing parents. Creation is made durable by the caller with
@@ -57,6 +60,21 @@ pub trait Storage: Send + Sync + fmt::Debug {
     /// Whether a file or directory exists at `path`.
     fn exists(&self, path: &Path) -> bool;
 
+    /// What is at `path` (following symbolic links), so an obstacle where a directory should be
+    /// can be named. The default tells only missing, directory (it can be listed) and regular
+    /// file (anything else that exists); [`StdStorage`] tells FIFOs, devices, sockets and
+    /// symbolic link loops apart too.
+    fn entry_kind(&self, path: &Path) -> io::Result<EntryKind> {
+        if !self.exists(path) {
+            return Ok(EntryKind::Missing);
+        }
+        Ok(if self.list(path).is_ok() {
+            EntryKind::Directory
+        } else {
+            EntryKind::RegularFile
+        })
+    }
+
     /// Bytes available to an unprivileged writer on the file system holding `dir`.
     fn available_space(&self, dir: &Path) -> io::Result<u64>;
 
@@ -64,6 +82,47 @@ pub trait Storage: Send + Sync + fmt::Debug {
     /// `path` and writing `owner` (a human-readable "pid … on host …") into it. If another
     /// holder has it, returns [`LockError::Held`] with what that holder wrote.
     fn lock(&self, path: &Path, owner: &str) -> Result<Box<dyn LockGuard>, LockError>;
+}
+
+/// What a path names, as [`Storage::entry_kind`] tells it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EntryKind {
+    /// Nothing (or a parent is not a directory).
+    Missing,
+    /// A directory.
+    Directory,
+    /// A regular file.
+    RegularFile,
+    /// A named pipe.
+    Fifo,
+    /// A character device (`/dev/zero`, …).
+    CharDevice,
+    /// A block device.
+    BlockDevice,
+    /// A Unix socket.
+    Socket,
+    /// A symbolic link whose target does not exist.
+    DanglingSymlink,
+    /// Symbolic links that point at each other without end.
+    SymlinkLoop,
+}
+
+impl EntryKind {
+    /// The kind as a phrase to follow "is": "a regular file", "a FIFO", ….
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::Missing => "missing",
+            Self::Directory => "a directory",
+            Self::RegularFile => "a regular file",
+            Self::Fifo => "a FIFO (named pipe)",
+            Self::CharDevice => "a character device",
+            Self::BlockDevice => "a block device",
+            Self::Socket => "a socket",
+            Self::DanglingSymlink => "a symbolic link to nothing",
+            Self::SymlinkLoop => "a symbolic link loop",
+        }
+    }
 }
 
 /// An open file. All methods take `&self`: positional I/O needs no cursor, so one handle can be
@@ -160,4 +219,16 @@ pub fn parent_dir(path: &Path) -> &Path {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     }
+}
+
+/// Whether `e` is an error that only opening or creating a file or directory returns, never a
+/// write or an fsync: too many open files in the process (`EMFILE`) or the system (`ENFILE`),
+/// no permission (`EACCES`, `EPERM`), no kernel memory for the descriptor (`ENOMEM`). The call
+/// that failed touched no data, so the durability of nothing is in doubt: the operation fails and
+/// can be retried later, and the channel is not poisoned for it.
+pub fn failed_before_any_io(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EMFILE | libc::ENFILE | libc::EACCES | libc::EPERM | libc::ENOMEM)
+    )
 }

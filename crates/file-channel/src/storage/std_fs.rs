@@ -1,12 +1,22 @@
 //! [`StdStorage`]: the production backend over `std::fs`, `fdatasync` and directory fsync.
+//!
+//! Every file it creates is mode [`FILE_MODE`] (0600) and every directory [`DIR_MODE`] (0700),
+//! set explicitly after creation, so the process's umask neither widens nor narrows them: the
+//! log holds the events' bodies, which only the channel's user should read. (A file system
+//! that cannot store modes keeps its own, with a warning.)
 
-use super::{DynFile, LockError, LockGuard, Storage, StorageFile};
+use super::{DynFile, EntryKind, LockError, LockGuard, Storage, StorageFile};
 use fs2::FileExt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::FileExt as _;
+use std::os::unix::fs::{DirBuilderExt, FileExt as _, FileTypeExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+/// The mode of every file the engine creates: read and write for the owner only.
+pub const FILE_MODE: u32 = 0o600;
+/// The mode of every directory the engine creates: the owner only.
+pub const DIR_MODE: u32 = 0o700;
 
 /// The real file system.
 #[derive(Debug, Default, Clone, Copy)]
@@ -72,7 +82,9 @@ impl Storage for StdStorage {
             .read(true)
             .write(true)
             .create_new(true)
+            .mode(FILE_MODE)
             .open(path)?;
+        restore_mode(path, FILE_MODE);
         Ok(Arc::new(StdFile { file }))
     }
 
@@ -108,7 +120,7 @@ impl Storage for StdStorage {
     }
 
     fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
-        fs::create_dir_all(dir)
+        create_dirs_private(dir)
     }
 
     fn exists(&self, path: &Path) -> bool {
@@ -117,6 +129,39 @@ impl Storage for StdStorage {
 
     fn available_space(&self, dir: &Path) -> io::Result<u64> {
         fs2::available_space(dir)
+    }
+
+    fn entry_kind(&self, path: &Path) -> io::Result<EntryKind> {
+        let meta = match fs::metadata(path) {
+            Ok(m) => m,
+            Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Ok(EntryKind::SymlinkLoop),
+            Err(e)
+                if e.kind() == io::ErrorKind::NotFound
+                    || e.raw_os_error() == Some(libc::ENOTDIR) =>
+            {
+                let dangling = fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+                return Ok(if dangling {
+                    EntryKind::DanglingSymlink
+                } else {
+                    EntryKind::Missing
+                });
+            }
+            Err(e) => return Err(e),
+        };
+        let t = meta.file_type();
+        Ok(if t.is_dir() {
+            EntryKind::Directory
+        } else if t.is_file() {
+            EntryKind::RegularFile
+        } else if t.is_fifo() {
+            EntryKind::Fifo
+        } else if t.is_char_device() {
+            EntryKind::CharDevice
+        } else if t.is_block_device() {
+            EntryKind::BlockDevice
+        } else {
+            EntryKind::Socket
+        })
     }
 
     fn lock(&self, path: &Path, owner: &str) -> Result<Box<dyn LockGuard>, LockError> {
@@ -129,8 +174,10 @@ impl Storage for StdStorage {
             .write(true)
             .create(true)
             .truncate(false)
+            .mode(FILE_MODE)
             .open(path)
             .map_err(io_err)?;
+        restore_mode(path, FILE_MODE);
         if file.try_lock_exclusive().is_err() {
             let mut holder = String::new();
             let _ = file.read_to_string(&mut holder);
@@ -149,5 +196,41 @@ impl Storage for StdStorage {
         file.write_all(owner.as_bytes()).map_err(io_err)?;
         file.sync_data().map_err(io_err)?;
         Ok(Box::new(StdLock { file }))
+    }
+}
+
+/// Creates `dir` and its missing parents, each with mode [`DIR_MODE`] whatever the umask;
+/// directories that already exist keep their mode.
+fn create_dirs_private(dir: &Path) -> io::Result<()> {
+    if dir.as_os_str().is_empty() || dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent() {
+        create_dirs_private(parent)?;
+    }
+    match fs::DirBuilder::new().mode(DIR_MODE).create(dir) {
+        Ok(()) => {
+            restore_mode(dir, DIR_MODE);
+            Ok(())
+        }
+        // Made meanwhile by someone else.
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists && dir.is_dir() => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Sets the mode of the file or directory just created at `path` to `mode` if the umask took
+/// bits away (by path: a directory whose owner lost the read bit cannot be opened). A file
+/// system that cannot store modes (vfat, some network mounts) refuses the change; the entry then
+/// keeps the mode that file system gives it, with a warning, rather than failing the creation.
+fn restore_mode(path: &Path, mode: u32) {
+    let current = fs::metadata(path).map_or(0, |m| m.permissions().mode() & 0o7777);
+    if current == mode {
+        return;
+    }
+    if let Err(e) = fs::set_permissions(path, fs::Permissions::from_mode(mode)) {
+        tracing::warn!(path = %path.display(), mode = format_args!("{mode:o}"),
+            current = format_args!("{current:o}"), error = %e,
+            "cannot set the mode of a file or directory the channel created; it keeps the file system's");
     }
 }

@@ -5,7 +5,10 @@
 //! A failed fsync, or a failed write other than "no space", poisons the channel (a failed
 //! fsync is never retried: the kernel may have dropped the dirty pages already). A write that
 //! fails for lack of space (ENOSPC) is rolled back instead: the segment is cut back to where
-//! the batch began and the channel keeps serving.
+//! the batch began and the channel keeps serving. So is a rotation whose next segment cannot be
+//! created, or whose directory cannot be opened for its fsync (EMFILE, ENFILE, EACCES): no
+//! record reached the new segment (a half-made one is removed), and the next batch tries the
+//! rotation again.
 
 use super::group_commit::BatchStart;
 use super::{is_no_space, Fail, Writer};
@@ -16,7 +19,7 @@ use crate::format::record::{
 use crate::format::segment_header::{segment_file_name, SegmentHeader, SEGMENT_HEADER_BYTES};
 use crate::segment::{dir_for_segment, OpenSegment};
 use crate::shared::WriterView;
-use crate::storage::DynFile;
+use crate::storage::{failed_before_any_io, DynFile};
 use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
@@ -44,6 +47,20 @@ pub(crate) struct CreateError {
     pub source: io::Error,
 }
 
+/// The step of [`create_segment`] that creates the file.
+const CREATE_OP: &str = "create";
+/// The step of [`create_segment`] that fsyncs the segment's directory (opening it first).
+const DIR_SYNC_OP: &str = "fsync the directory of";
+
+impl CreateError {
+    /// Whether the failure left nothing in doubt: the file could not be created at all, or its
+    /// directory could not be opened for the fsync (too many open files, no permission).
+    /// Anything else (a failed write or fsync) may have lost data and poisons the channel.
+    fn touched_no_data(&self) -> bool {
+        self.op == CREATE_OP || (self.op == DIR_SYNC_OP && failed_before_any_io(&self.source))
+    }
+}
+
 /// Creates segment `id`: header written and fsynced, directory fsynced, registered.
 pub(crate) fn create_segment(
     shared: &WriterView,
@@ -59,7 +76,7 @@ pub(crate) fn create_segment(
         move |source| CreateError { op, path, source }
     };
     let storage = shared.storage();
-    let file = storage.create(&path).map_err(err("create", &path))?;
+    let file = storage.create(&path).map_err(err(CREATE_OP, &path))?;
     let header = SegmentHeader {
         segment_id: id,
         channel_id,
@@ -76,7 +93,7 @@ pub(crate) fn create_segment(
     shared.metrics().record_fsync(started.elapsed());
     shared
         .sync_dir_gated(dir)
-        .map_err(err("fsync the directory of", &path))?;
+        .map_err(err(DIR_SYNC_OP, &path))?;
     shared.segments().insert(
         id,
         OpenSegment {
@@ -109,8 +126,8 @@ impl Writer {
         let m = self.shared.metrics();
         m.write_error_count.fetch_add(1, Relaxed);
         self.shared.note_no_space();
-        self.buf.clear();
         if self.active.id != start.segment {
+            self.buf.clear();
             return Err(CommitError::Poisoned(self.shared.poison(
                 PoisonCause::NoSpaceAcrossSegments {
                     path,
@@ -118,6 +135,51 @@ impl Writer {
                 },
             )));
         }
+        self.cut_back(start)?;
+        tracing::error!(path = %path.display(), offset = start.offset, error = %source,
+            "write failed for lack of space; the batch's commits failed, the channel keeps serving");
+        Err(CommitError::Write {
+            path,
+            source: Arc::new(source),
+        })
+    }
+
+    /// Undoes a batch whose rotation could not create the next segment (too many open files,
+    /// no permission): cuts the active segment back to where the batch began, so the next batch
+    /// finds the log as it was and tries the rotation again. Possible only while the batch
+    /// stayed in one segment; otherwise the channel is poisoned.
+    pub(super) fn give_up_rotation(
+        &mut self,
+        start: BatchStart,
+        op: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    ) -> Result<(), CommitError> {
+        if self.active.id != start.segment {
+            self.buf.clear();
+            return Err(CommitError::Poisoned(self.shared.poison(
+                PoisonCause::SegmentCreate {
+                    op,
+                    path,
+                    error: (&source).into(),
+                },
+            )));
+        }
+        self.cut_back(start)?;
+        tracing::error!(path = %path.display(), op, errno = source.raw_os_error(),
+            error = %source, segment = self.active.id + 1,
+            "cannot create the next segment; the batch's commits failed, the channel keeps serving and the next commit tries again");
+        Err(CommitError::SegmentUnavailable {
+            op,
+            path,
+            source: Arc::new(source),
+        })
+    }
+
+    /// Cuts the active segment back to where the batch `start` began (same segment) and resets
+    /// the write position and sequence numbers to it.
+    fn cut_back(&mut self, start: BatchStart) -> Result<(), CommitError> {
+        self.buf.clear();
         if let Err(e) = self.active.file.set_len(start.offset) {
             return Err(CommitError::Poisoned(self.shared.poison(
                 PoisonCause::CutBackFailed {
@@ -137,12 +199,7 @@ impl Writer {
         }
         self.active.offset = start.offset;
         self.next_seq = start.next_seq;
-        tracing::error!(path = %path.display(), offset = start.offset, error = %source,
-            "write failed for lack of space; the batch's commits failed, the channel keeps serving");
-        Err(CommitError::Write {
-            path,
-            source: Arc::new(source),
-        })
+        Ok(())
     }
 
     /// Frames `record` into the batch buffer at its place, rotating first if it does not fit.
@@ -262,6 +319,21 @@ impl Writer {
                 let _ = self.shared.storage().remove(&e.path);
                 self.shared.segments().remove(next_id);
                 return Err(Fail::NoSpace {
+                    path: e.path,
+                    source: e.source,
+                });
+            }
+            Err(e) if e.touched_no_data() => {
+                self.shared
+                    .metrics()
+                    .file_open_error_count
+                    .fetch_add(1, Relaxed);
+                if e.op != CREATE_OP {
+                    // This rotation created the file; the next one creates it again.
+                    let _ = self.shared.storage().remove(&e.path);
+                }
+                return Err(Fail::SegmentUnavailable {
+                    op: e.op,
                     path: e.path,
                     source: e.source,
                 });

@@ -149,6 +149,11 @@ pub(super) fn clone_commit_error(e: &CommitError) -> CommitError {
             path: path.clone(),
             source: source.clone(),
         },
+        CommitError::SegmentUnavailable { op, path, source } => CommitError::SegmentUnavailable {
+            op,
+            path: path.clone(),
+            source: source.clone(),
+        },
         CommitError::Poisoned(p) => CommitError::Poisoned(p.clone()),
         CommitError::Closed => CommitError::Closed,
     }
@@ -309,6 +314,13 @@ impl Writer {
             Err(Fail::NoSpace { path, source }) => {
                 let r = self.roll_back(start, path, source);
                 if matches!(r, Err(CommitError::Write { .. })) {
+                    self.deferred_takes = takes;
+                }
+                r
+            }
+            Err(Fail::SegmentUnavailable { op, path, source }) => {
+                let r = self.give_up_rotation(start, op, path, source);
+                if matches!(r, Err(CommitError::SegmentUnavailable { .. })) {
                     self.deferred_takes = takes;
                 }
                 r

@@ -10,7 +10,10 @@
 //! channel: nothing in the failing batch is acknowledged, every later operation fails, and
 //! reopening replays what was durable. A write that fails for lack of space (ENOSPC) is rolled
 //! back instead: the batch's commits fail with [`crate::CommitError::Write`], and the channel
-//! keeps serving (takes drain it).
+//! keeps serving (takes drain it). So is a rotation whose new segment cannot be created or
+//! whose directory cannot be opened (EMFILE, ENFILE, EACCES): the commits fail with
+//! [`crate::CommitError::SegmentUnavailable`] and the next batch that needs the segment tries
+//! again, since nothing written before is in doubt.
 
 mod append;
 mod group_commit;
@@ -49,6 +52,14 @@ enum Fail {
     Poison(Poisoned),
     /// No space: roll the batch back and keep serving.
     NoSpace { path: PathBuf, source: io::Error },
+    /// The next segment could not be created or its directory not opened (too many open files,
+    /// no permission): nothing durable is in doubt, so roll the batch back, keep serving, and
+    /// let the next batch that needs the segment try again.
+    SegmentUnavailable {
+        op: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
 }
 
 impl From<Poisoned> for Fail {

@@ -87,6 +87,7 @@ impl Harness {
             SimOp::Crash(fault) => self.crash(fault)?,
             SimOp::FailNextSync => self.fail_next_sync()?,
             SimOp::DiskFull { slack, n } => self.disk_full(slack, n)?,
+            SimOp::OpensFail { n } => self.opens_fail(n)?,
         }
         if !self.poisoned {
             let len = self.ch()?.len();
@@ -214,7 +215,7 @@ impl Harness {
                 self.ledger.put_in_doubt(ids, Cause::PutFsyncFailed);
                 self.poisoned = true;
             }
-            Err(CommitError::Write { .. }) => {
+            Err(CommitError::Write { .. } | CommitError::SegmentUnavailable { .. }) => {
                 self.ledger.put_in_doubt(ids, Cause::PutWriteFailed);
                 self.poisoned = self.ch()?.poisoned().is_some();
             }
@@ -294,6 +295,38 @@ impl Harness {
         let r = self.commit_put(tx, &put);
         self.sim.set_capacity_bytes(None);
         r
+    }
+
+    /// Makes every open fail with `EMFILE`, commits a put of `n` events, and lets opens work
+    /// again. The put may fail (a rotation that cannot create its segment); the channel must not
+    /// be poisoned by the open failures.
+    fn opens_fail(&mut self, n: u8) -> Step {
+        if self.poisoned {
+            return Ok(());
+        }
+        self.sim.fail_opens_with(Some(libc::EMFILE));
+        let ids = self.new_ids(n);
+        let mut tx = self.ch()?.transaction();
+        let mut put = Vec::new();
+        for &id in &ids {
+            if tx.put(&event(id)).is_ok() {
+                put.push(id);
+            }
+        }
+        let r = self.commit_put(tx, &put);
+        self.sim.fail_opens_with(None);
+        r?;
+        if let Some(p) = self.ch()?.poisoned() {
+            let emfile = std::io::Error::from_raw_os_error(libc::EMFILE).to_string();
+            if p.to_string().contains(&emfile) {
+                return Err(violation(format!(
+                    "a file that could not be opened poisoned the channel: {p}"
+                )));
+            }
+            // Poisoned by something else (an fsync failure armed earlier).
+            self.poisoned = true;
+        }
+        Ok(())
     }
 
     fn drop_slots(&mut self) {

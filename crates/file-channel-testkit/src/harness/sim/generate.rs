@@ -55,7 +55,7 @@ fn gen_fault(rng: &mut Rng) -> CrashFault {
 fn gen_op(rng: &mut Rng) -> SimOp {
     let slot = rng.below(SLOTS as u64) as usize;
     let n = rng.range(1, 5) as u8;
-    match rng.weighted(&[6, 5, 6, 2, 1, 2, 1, 1]) {
+    match rng.weighted(&[6, 5, 6, 2, 1, 2, 1, 1, 1]) {
         0 => SimOp::Put { slot, n },
         1 => SimOp::Take { slot, n },
         2 => SimOp::Commit { slot },
@@ -63,10 +63,11 @@ fn gen_op(rng: &mut Rng) -> SimOp {
         4 => SimOp::Reopen,
         5 => SimOp::Crash(gen_fault(rng)),
         6 => SimOp::FailNextSync,
-        _ => SimOp::DiskFull {
+        7 => SimOp::DiskFull {
             slack: rng.below(6000) as u16,
             n,
         },
+        _ => SimOp::OpensFail { n },
     }
 }
 

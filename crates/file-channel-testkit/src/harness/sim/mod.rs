@@ -104,6 +104,12 @@ pub enum SimOp {
         /// Events to put.
         n: u8,
     },
+    /// Every open fails with `EMFILE` (the process is out of descriptors) while a put of `n`
+    /// events is committed; the put may fail, the channel must not be poisoned for it.
+    OpensFail {
+        /// Events to put.
+        n: u8,
+    },
 }
 
 /// Channel shape of a case.

@@ -36,6 +36,11 @@ fn every_fault_kind_recovers() {
         }
         ops.push(SimOp::DiskFull { slack: 100, n: 3 });
         ops.push(SimOp::Crash(fault));
+        for _ in 0..8 {
+            ops.push(SimOp::OpensFail { n: 4 });
+        }
+        ops.push(SimOp::Put { slot: 0, n: 5 });
+        ops.push(SimOp::Commit { slot: 0 });
         ops.push(SimOp::FailNextSync);
         ops.push(SimOp::Crash(fault));
         let params = SimParams {

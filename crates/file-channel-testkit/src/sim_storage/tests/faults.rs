@@ -1,5 +1,6 @@
 //! Injected faults: a full disk's short write, failed fsyncs with Linux's semantics, an `EIO`
-//! at a chosen operation, a process death after a number of operations, and bit flips.
+//! at a chosen operation, a process death after a number of operations, bit flips, and opens
+//! failing with a chosen errno.
 
 use super::*;
 
@@ -233,4 +234,39 @@ fn flip_bit_corrupts_live_and_durable() {
         c.flip_bit(p("d/nope"), 0, 0).unwrap_err().kind(),
         io::ErrorKind::NotFound
     );
+}
+
+#[test]
+fn failing_opens_fail_every_open_and_touch_nothing() {
+    let s = fresh();
+    let open = s.create(p("d/open")).unwrap();
+    s.sync_dir(p("d")).unwrap();
+    let ops = s.op_count();
+    let syncs = s.sync_count();
+    s.fail_opens_with(Some(libc::EMFILE));
+    assert_eq!(raw(&s.create(p("d/new")).unwrap_err()), Some(libc::EMFILE));
+    assert!(!s.exists(p("d/new")), "a failed create leaves no file");
+    assert_eq!(
+        raw(&s.open(p("d/open"), false).unwrap_err()),
+        Some(libc::EMFILE)
+    );
+    assert_eq!(raw(&s.sync_dir(p("d")).unwrap_err()), Some(libc::EMFILE));
+    match s.lock(p("d/lock"), "me") {
+        Err(LockError::Io { source, .. }) => assert_eq!(raw(&source), Some(libc::EMFILE)),
+        other => panic!("expected an EMFILE lock error, got {other:?}"),
+    }
+    // Handles already open keep working.
+    open.write_at(b"still", 0).unwrap();
+    open.sync_data().unwrap();
+    assert_eq!(
+        s.op_count(),
+        ops + 2,
+        "only the write and the sync were counted"
+    );
+    assert_eq!(s.sync_count(), syncs + 1);
+
+    s.fail_opens_with(None);
+    s.create(p("d/new")).unwrap();
+    s.sync_dir(p("d")).unwrap();
+    assert!(s.exists(p("d/new")));
 }
