@@ -213,7 +213,7 @@ pub enum OpenError {
     NotADirectory {
         /// The obstacle.
         path: PathBuf,
-        /// What it is ("a regular file", "a FIFO (named pipe)", …).
+        /// What it is ("a regular file", "a FIFO", …).
         found: &'static str,
         /// The directory the configuration names (`path` itself, or a directory under it).
         wanted: PathBuf,

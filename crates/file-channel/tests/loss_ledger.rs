@@ -305,3 +305,25 @@ fn damage_followed_only_by_take_records_is_counted_when_the_reader_reaches_the_e
     );
     ch.close().unwrap();
 }
+
+#[test]
+fn a_cut_below_what_a_checkpoint_knew_is_damage_not_a_torn_tail() {
+    let t = tempfile::tempdir().unwrap();
+    build(t.path());
+    let newest = seg_files(t.path()).pop().unwrap();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&newest)
+        .unwrap();
+    f.set_len(4100).unwrap();
+    let ch = FileChannel::open(cfg(t.path())).unwrap();
+    let r = ch.open_report().clone();
+    assert_eq!(r.torn_tail, None, "{r:?}");
+    assert!(
+        r.damage.iter().any(|d| d.at.file == newest),
+        "the cut is damage in the newest segment: {r:?}"
+    );
+    let recovered = drain(&ch).len() as u64;
+    assert_eq!(r.events_lost, EVENTS as u64 - recovered);
+    ch.close().unwrap();
+}

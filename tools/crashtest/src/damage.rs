@@ -24,6 +24,7 @@ const VIEWS: [&str; 6] = [
 struct DamageStats {
     actions: u64,
     unknowable_cases: u64,
+    missing_unknowable: u64,
     opens_refused: u64,
     /// Sum over views of what the ledger allows at least minus what was reported, where
     /// positive (`committed − recovered − reported` when the check is exact).
@@ -40,6 +41,7 @@ impl DamageStats {
     fn add(&mut self, r: &CaseReport) {
         self.actions += r.actions.len() as u64;
         self.unknowable_cases += u64::from(!r.knowable);
+        self.missing_unknowable += r.missing_unknowable;
         self.opens_refused += u64::from(r.open_refused);
         for m in &r.mismatches {
             *self.mismatches_by_view.entry(m.view).or_default() += 1;
@@ -63,6 +65,10 @@ impl DamageStats {
         vec![
             ("damage_actions", self.actions.to_string()),
             ("unknowable_cases", self.unknowable_cases.to_string()),
+            (
+                "missing_in_unknowable_cases",
+                self.missing_unknowable.to_string(),
+            ),
             (
                 "knowable_cases",
                 (cases - self.unknowable_cases).to_string(),

@@ -135,24 +135,7 @@ pub fn directory_obstacle(dir: &Path) -> Option<String> {
 
 /// What kind of file this is, in words, for messages.
 fn file_kind(t: &std::fs::FileType) -> &'static str {
-    use std::os::unix::fs::FileTypeExt;
-    if t.is_file() {
-        "a regular file"
-    } else if t.is_dir() {
-        "a directory"
-    } else if t.is_symlink() {
-        "a symbolic link"
-    } else if t.is_fifo() {
-        "a FIFO"
-    } else if t.is_socket() {
-        "a socket"
-    } else if t.is_char_device() {
-        "a character device"
-    } else if t.is_block_device() {
-        "a block device"
-    } else {
-        "not a regular file"
-    }
+    file_channel::storage::EntryKind::of(t).describe()
 }
 
 #[derive(Debug)]

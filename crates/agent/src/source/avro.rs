@@ -32,7 +32,7 @@ pub mod ip_filter;
 
 pub use config::{refuse_ssl, AvroSourceConfig, CompressionType};
 
-use super::net::Guard;
+use super::net::{self, Guard};
 use super::{commit, BoxFuture, EventDrivenSource, SourceContext, SourceError};
 use crate::avro_event;
 use crate::stop::Stop;
@@ -43,10 +43,8 @@ use file_channel::Event;
 use ip_filter::IpFilter;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 
 /// Zlib level of the source's responses with `compression-type = deflate` (Flume's
 /// `ZlibEncoder(6)`).
@@ -137,32 +135,18 @@ async fn serve(listener: TcpListener, config: AvroSourceConfig, ctx: SourceConte
         handler: handler(ctx.clone(), config.threads),
     });
     let filter = config.ip_filter.map(Arc::new);
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            () = stop.wait() => break,
-            accepted = listener.accept() => match accepted {
-                Ok((socket, peer)) => {
-                    let Some(slot) = guard.admit(&peer) else {
-                        drop(socket);
-                        continue;
-                    };
-                    let task = connection(socket, peer, filter.clone(), shared.clone(), ctx.clone(), guard.clone(), stop.clone());
-                    connections.spawn(async move {
-                        task.await;
-                        drop(slot);
-                    });
-                }
-                Err(e) => {
-                    tracing::warn!(source = %ctx.name, error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            },
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-        }
-    }
-    drop(listener);
-    while connections.join_next().await.is_some() {}
+    net::accept_loop(listener, &guard, &ctx.name, &stop, |socket, peer| {
+        connection(
+            socket,
+            peer,
+            filter.clone(),
+            shared.clone(),
+            ctx.clone(),
+            guard.clone(),
+            stop.clone(),
+        )
+    })
+    .await;
     ctx.counters.lifetime.stopped();
     tracing::info!(source = %ctx.name, "avro source stopped");
 }

@@ -30,7 +30,7 @@
 //! decodes it); GET is not accepted.
 
 use super::commit::{commit, Call};
-use super::net::{ConnectionLimits, Guard};
+use super::net::{self, ConnectionLimits, Guard};
 use super::netcat_udp::required_port;
 use super::{BoxFuture, EventDrivenSource, SourceContext, SourceError};
 use crate::config::context::Ctx;
@@ -49,7 +49,6 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinSet;
 
 /// Flume's default (and our only) handler.
 pub const JSON_HANDLER: &str = "org.apache.flume.source.http.JSONHandler";
@@ -203,32 +202,10 @@ impl Drop for Running {
 }
 
 async fn serve(listener: TcpListener, ctx: SourceContext, guard: Arc<Guard>, stop: Stop) {
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            () = stop.wait() => break,
-            accepted = listener.accept() => match accepted {
-                Ok((socket, peer)) => {
-                    let Some(slot) = guard.admit(&peer) else {
-                        drop(socket);
-                        continue;
-                    };
-                    let task = connection(socket, peer, ctx.clone(), guard.clone(), stop.clone());
-                    connections.spawn(async move {
-                        task.await;
-                        drop(slot);
-                    });
-                }
-                Err(e) => {
-                    tracing::warn!(source = %ctx.name, error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            },
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-        }
-    }
-    drop(listener);
-    while connections.join_next().await.is_some() {}
+    net::accept_loop(listener, &guard, &ctx.name, &stop, |socket, peer| {
+        connection(socket, peer, ctx.clone(), guard.clone(), stop.clone())
+    })
+    .await;
     ctx.counters.lifetime.stopped();
     tracing::info!(source = %ctx.name, "http source stopped");
 }

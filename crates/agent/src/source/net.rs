@@ -21,8 +21,9 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::net::tcp::OwnedReadHalf;
-use tokio::net::TcpStream;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
 
 /// Default of `maxConnections`: connections one source serves at once.
 pub const DEFAULT_MAX_CONNECTIONS: u32 = 1000;
@@ -254,6 +255,48 @@ pub async fn read_available(socket: &impl ReadySocket) -> std::io::Result<Vec<u8
             Err(e) => return Err(e),
         }
     }
+}
+
+/// Accepts connections on `listener` until `stop`, each admitted by `guard` (over
+/// `maxConnections` one is closed at once) and served by the future `serve` makes for it; then
+/// waits for the connections in progress to end. Every TCP source's accept loop: an accept
+/// error (EMFILE, say) is logged and retried after 100 ms, never fatal.
+pub async fn accept_loop<F>(
+    listener: TcpListener,
+    guard: &Guard,
+    source: &str,
+    stop: &crate::stop::Stop,
+    mut serve: impl FnMut(TcpStream, SocketAddr) -> F,
+) where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            () = stop.wait() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((socket, peer)) => {
+                    let Some(slot) = guard.admit(&peer) else {
+                        drop(socket);
+                        continue;
+                    };
+                    tracing::debug!(source, %peer, "connection");
+                    let task = serve(socket, peer);
+                    connections.spawn(async move {
+                        task.await;
+                        drop(slot);
+                    });
+                }
+                Err(e) => {
+                    tracing::warn!(source, error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    drop(listener);
+    while connections.join_next().await.is_some() {}
 }
 
 #[cfg(test)]

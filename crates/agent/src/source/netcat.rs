@@ -35,11 +35,9 @@ use crate::stop::Stop;
 use file_channel::Event;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinSet;
 
 /// Configuration of a netcat source.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -122,33 +120,17 @@ impl EventDrivenSource for NetcatSource {
 
 async fn serve(listener: TcpListener, config: Arc<NetcatConfig>, ctx: SourceContext, stop: Stop) {
     let guard = Guard::new(&ctx, config.limits);
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            () = stop.wait() => break,
-            accepted = listener.accept() => match accepted {
-                Ok((socket, peer)) => {
-                    let Some(slot) = guard.admit(&peer) else {
-                        drop(socket);
-                        continue;
-                    };
-                    tracing::debug!(source = %ctx.name, %peer, "connection");
-                    let task = handle(socket, peer, config.clone(), ctx.clone(), guard.clone(), stop.clone());
-                    connections.spawn(async move {
-                        task.await;
-                        drop(slot);
-                    });
-                }
-                Err(e) => {
-                    tracing::warn!(source = %ctx.name, error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            },
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-        }
-    }
-    drop(listener);
-    while connections.join_next().await.is_some() {}
+    net::accept_loop(listener, &guard, &ctx.name, &stop, |socket, peer| {
+        handle(
+            socket,
+            peer,
+            config.clone(),
+            ctx.clone(),
+            guard.clone(),
+            stop.clone(),
+        )
+    })
+    .await;
     ctx.counters.lifetime.stopped();
     tracing::info!(source = %ctx.name, "netcat source stopped");
 }

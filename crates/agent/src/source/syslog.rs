@@ -41,7 +41,7 @@ use file_channel::Event;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::task::JoinSet;
 /// A UDP message is a whole datagram.
@@ -276,32 +276,18 @@ async fn accept_loop(
     guard: Arc<Guard>,
     stop: Stop,
 ) {
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            () = stop.wait() => break,
-            accepted = listener.accept() => match accepted {
-                Ok((socket, peer)) => {
-                    let Some(slot) = guard.admit(&peer) else {
-                        drop(socket);
-                        continue;
-                    };
-                    let task = handle(socket, peer, port, cfg.clone(), ctx.clone(), guard.clone(), stop.clone());
-                    connections.spawn(async move {
-                        task.await;
-                        drop(slot);
-                    });
-                }
-                Err(e) => {
-                    tracing::warn!(source = %ctx.name, error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            },
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-        }
-    }
-    drop(listener);
-    while connections.join_next().await.is_some() {}
+    net::accept_loop(listener, &guard, &ctx.name, &stop, |socket, peer| {
+        handle(
+            socket,
+            peer,
+            port,
+            cfg.clone(),
+            ctx.clone(),
+            guard.clone(),
+            stop.clone(),
+        )
+    })
+    .await;
 }
 
 async fn handle(

@@ -35,7 +35,7 @@
 //! Shutdown: the listener closes, connections stop reading new calls, a call already received
 //! is committed and answered, then the connections close.
 
-use super::net::{ConnectionLimits, Guard};
+use super::net::{self, ConnectionLimits, Guard};
 use super::{BoxFuture, EventDrivenSource, SourceContext, SourceError};
 use crate::config::context::Ctx;
 use crate::stop::Stop;
@@ -43,14 +43,12 @@ use crate::thrift_event;
 use file_channel::Event;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::Duration;
 use thrift_rpc::frame::{self, FrameError};
 use thrift_rpc::wire::{self, Method, Request, Status};
 use thrift_rpc::Protocol;
 use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
-use tokio::task::JoinSet;
 
 /// Reads the `protocol` key of the thrift source and sink: `compact` (the default) or
 /// `binary`, in any case.
@@ -203,34 +201,10 @@ impl EventDrivenSource for ThriftSource {
 
 async fn serve(listener: TcpListener, shared: Arc<Shared>, stop: Stop) {
     let name = shared.ctx.name.clone();
-    let mut connections = JoinSet::new();
-    loop {
-        tokio::select! {
-            () = stop.wait() => break,
-            accepted = listener.accept() => match accepted {
-                Ok((socket, peer)) => {
-                    let Some(slot) = shared.guard.admit(&peer) else {
-                        drop(socket);
-                        continue;
-                    };
-                    tracing::debug!(source = %name, %peer, "connection");
-                    let shared = shared.clone();
-                    let stop = stop.clone();
-                    connections.spawn(async move {
-                        handle(socket, peer.to_string(), shared, stop).await;
-                        drop(slot);
-                    });
-                }
-                Err(e) => {
-                    tracing::warn!(source = %name, error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-            },
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
-        }
-    }
-    drop(listener);
-    while connections.join_next().await.is_some() {}
+    net::accept_loop(listener, &shared.guard, &name, &stop, |socket, peer| {
+        handle(socket, peer.to_string(), shared.clone(), stop.clone())
+    })
+    .await;
     shared.ctx.counters.lifetime.stopped();
     tracing::info!(source = %name, "thrift source stopped");
 }

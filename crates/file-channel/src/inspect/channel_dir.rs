@@ -356,24 +356,7 @@ pub(crate) fn not_a_directory(path: &Path) -> Result<Option<String>, InspectErro
 
 /// A kind of file in words.
 pub(crate) fn file_kind(t: &std::fs::FileType) -> &'static str {
-    use std::os::unix::fs::FileTypeExt;
-    if t.is_file() {
-        "a regular file"
-    } else if t.is_dir() {
-        "a directory"
-    } else if t.is_symlink() {
-        "a symbolic link"
-    } else if t.is_fifo() {
-        "a FIFO"
-    } else if t.is_socket() {
-        "a socket"
-    } else if t.is_char_device() {
-        "a character device"
-    } else if t.is_block_device() {
-        "a block device"
-    } else {
-        "a file of unknown type"
-    }
+    crate::storage::EntryKind::of(t).describe()
 }
 
 /// Reads a checkpoint file with its length bounded first.

@@ -153,9 +153,10 @@ impl State<'_> {
         Ok(Some(header))
     }
 
-    /// Removes the newest segment file `at` names (writable replays only). Bytes the engine
-    /// cannot have written — anything but zeros after the header — are first copied to
-    /// `quarantine/` (`file_len` of them from offset 0; 0 when they already are).
+    /// Removes the newest segment file `at` names (writable replays only). A file holding any
+    /// non-zero byte is first copied to `quarantine/` (`file_len` bytes from offset 0; 0 when
+    /// they already are): a torn header of the engine's own costs a few bytes there, garbage
+    /// of someone else's is kept.
     pub(super) fn remove_newest(
         &mut self,
         at: &Corruption,
@@ -163,9 +164,7 @@ impl State<'_> {
         file_len: u64,
     ) -> Result<(), OpenError> {
         let path = &at.file;
-        if file_len > 0
-            && data_end(file, SEGMENT_HEADER_BYTES as u64, file_len) > SEGMENT_HEADER_BYTES as u64
-        {
+        if file_len > 0 && data_end(file, 0, file_len) > 0 {
             let copy = quarantine::save_bytes(
                 self.storage,
                 &|d| self.storage.sync_dir(d),

@@ -94,6 +94,21 @@ impl State<'_> {
             .any(|cp| cp.position.0 >= id || cp.read_start.0 >= id)
     }
 
+    /// How far into segment `id` a checkpoint knew the log was durable: its position when it
+    /// lies in that segment, the whole segment when it lies in a later one.
+    pub(super) fn durable_known_in(&self, id: u64) -> Option<u64> {
+        self.evidence()
+            .filter(|cp| cp.position.0 >= id)
+            .map(|cp| {
+                if cp.position.0 == id {
+                    cp.position.1
+                } else {
+                    u64::MAX
+                }
+            })
+            .max()
+    }
+
     /// Counts `lost` events as the loss of `[expected, found)`: added to the damage that
     /// explains the gap when there is one, else recorded as a sequence gap at `file`.
     fn count_loss(

@@ -237,7 +237,33 @@ impl State<'_> {
                 scanner.seek(h.offset);
                 continue;
             }
-            if kind.is_some() || later.is_some() {
+            // Bytes a checkpoint knew were durable are never a torn tail: what is missing or
+            // unreadable there is damage (the ledger counts its events).
+            if let Some(durable_end) = self
+                .durable_known_in(seg.id)
+                .filter(|&p| p > offset && !sealed)
+            {
+                let kind = kind.unwrap_or(CorruptionKind::BadPayload {
+                    what: "the log ends before bytes a checkpoint knew were durable",
+                });
+                tracing::error!(segment = seg.id, path = %path.display(), offset, durable_end,
+                    "the log ends before what a checkpoint knew was durable: not a torn tail");
+                let to = data_end(file, offset, file_len).max(offset);
+                let c = self.corrupt(path, seg.id, offset, kind);
+                self.damage(c, Some(file), to - offset)?;
+                if let Some(h) = later {
+                    scanner.seek(h.offset);
+                    continue;
+                }
+                break offset;
+            }
+            // Non-zero bytes right after the end of data (no record, not zeros) are not the
+            // engine's either: cut and kept like a torn tail, or the writer would write over
+            // them with nothing kept. Looked for in one read, so an open stays cheap on a
+            // preallocated segment.
+            let bytes_after_end =
+                kind.is_none() && later.is_none() && nonzero_after(file, offset, file_len);
+            if kind.is_some() || later.is_some() || bytes_after_end {
                 let bytes = file_len.saturating_sub(offset);
                 tracing::warn!(segment = seg.id, path = %path.display(), offset, bytes,
                     "torn tail after the last valid record; truncating");
@@ -279,4 +305,17 @@ impl State<'_> {
         };
         Ok((end, sealed))
     }
+}
+
+/// How far past the end of data [`nonzero_after`] looks.
+const AFTER_END_WINDOW_BYTES: u64 = 64 << 10;
+
+/// Whether a non-zero byte lies within [`AFTER_END_WINDOW_BYTES`] after `offset`.
+fn nonzero_after(file: &DynFile, offset: u64, file_len: u64) -> bool {
+    let n = file_len.saturating_sub(offset).min(AFTER_END_WINDOW_BYTES) as usize;
+    if n == 0 {
+        return false;
+    }
+    let mut buf = vec![0u8; n];
+    file.read_exact_at(&mut buf, offset).is_ok() && buf.iter().any(|&b| b != 0)
 }

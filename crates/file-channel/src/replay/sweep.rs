@@ -8,9 +8,8 @@ use crate::error::OpenError;
 use crate::format::checkpoint::Checkpoint;
 use crate::format::record::{self, Decoded, RecordKind, SealPayload, SEAL_RECORD_BYTES};
 use crate::format::segment_header::SEGMENT_HEADER_BYTES;
-use crate::segment::scan::Scanner;
 use crate::segment::SegmentPath;
-use crate::storage::{parent_dir, Storage};
+use crate::storage::{parent_dir, DynFile, Storage};
 use std::path::PathBuf;
 
 /// Removes (when writable) the segments below the checkpoint's first live segment; returns
@@ -59,9 +58,8 @@ pub(super) fn drop_interrupted_rotation(
     let prev = &found[found.len() - 2];
     // Only what a rotation leaves — a header and zeros — is removed here. Other bytes (another
     // channel's segment, garbage) are not the engine's: the segment replay names or keeps them.
-    let empty = only_zeros_after_header(storage, &last)?
-        && segment_has_no_record(storage, &last)?
-        && !sealed_into(storage, prev, last.id)?;
+    // (Zeros after the header also mean no record: every record starts with a non-zero length.)
+    let empty = only_zeros_after_header(storage, &last)? && !sealed_into(storage, prev, last.id)?;
     if !empty {
         return Ok(None);
     }
@@ -90,12 +88,7 @@ pub(super) fn drop_interrupted_rotation(
 /// Whether `seg` ends with a valid seal record naming segment `next` (looked up just below the
 /// end of its non-zero data, without scanning the segment).
 fn sealed_into(storage: &dyn Storage, seg: &SegmentPath, next: u64) -> Result<bool, OpenError> {
-    let file = storage
-        .open(&seg.path, false)
-        .map_err(io_err("open segment", &seg.path))?;
-    let len = file
-        .len()
-        .map_err(io_err("read the length of", &seg.path))?;
+    let (file, len) = open_with_len(storage, seg)?;
     let end = record::align_up(data_end(&file, SEGMENT_HEADER_BYTES as u64, len));
     let seal = SEAL_RECORD_BYTES;
     let mut buf = vec![0u8; seal as usize];
@@ -117,25 +110,20 @@ fn sealed_into(storage: &dyn Storage, seg: &SegmentPath, next: u64) -> Result<bo
     Ok(false)
 }
 
-fn segment_has_no_record(storage: &dyn Storage, seg: &SegmentPath) -> Result<bool, OpenError> {
-    let file = storage
-        .open(&seg.path, false)
-        .map_err(io_err("open segment", &seg.path))?;
-    let mut scanner = Scanner::from_start(file, seg.id);
-    let any = scanner
-        .find_next_valid(SEGMENT_HEADER_BYTES as u64)
-        .map_err(io_err("read", &seg.path))?;
-    Ok(any.is_none())
-}
-
 /// Whether every byte of `seg` after its header is zero (a linear read from the end).
 fn only_zeros_after_header(storage: &dyn Storage, seg: &SegmentPath) -> Result<bool, OpenError> {
+    let (file, len) = open_with_len(storage, seg)?;
+    let header_end = SEGMENT_HEADER_BYTES as u64;
+    Ok(len <= header_end || data_end(&file, header_end, len) == header_end)
+}
+
+/// `seg` opened read-only, and its length.
+fn open_with_len(storage: &dyn Storage, seg: &SegmentPath) -> Result<(DynFile, u64), OpenError> {
     let file = storage
         .open(&seg.path, false)
         .map_err(io_err("open segment", &seg.path))?;
     let len = file
         .len()
         .map_err(io_err("read the length of", &seg.path))?;
-    let header_end = SEGMENT_HEADER_BYTES as u64;
-    Ok(len <= header_end || data_end(&file, header_end, len) == header_end)
+    Ok((file, len))
 }

@@ -106,21 +106,44 @@ pub enum EntryKind {
     DanglingSymlink,
     /// Symbolic links that point at each other without end.
     SymlinkLoop,
+    /// A symbolic link itself (only from [`EntryKind::of`], which does not follow links).
+    Symlink,
 }
 
 impl EntryKind {
+    /// The kind of an existing file, from its type (a symbolic link is not followed).
+    pub fn of(t: &std::fs::FileType) -> Self {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_dir() {
+            Self::Directory
+        } else if t.is_file() {
+            Self::RegularFile
+        } else if t.is_symlink() {
+            Self::Symlink
+        } else if t.is_fifo() {
+            Self::Fifo
+        } else if t.is_char_device() {
+            Self::CharDevice
+        } else if t.is_block_device() {
+            Self::BlockDevice
+        } else {
+            Self::Socket
+        }
+    }
+
     /// The kind as a phrase to follow "is": "a regular file", "a FIFO", ….
     pub fn describe(self) -> &'static str {
         match self {
             Self::Missing => "missing",
             Self::Directory => "a directory",
             Self::RegularFile => "a regular file",
-            Self::Fifo => "a FIFO (named pipe)",
+            Self::Fifo => "a FIFO",
             Self::CharDevice => "a character device",
             Self::BlockDevice => "a block device",
             Self::Socket => "a socket",
             Self::DanglingSymlink => "a symbolic link to nothing",
             Self::SymlinkLoop => "a symbolic link loop",
+            Self::Symlink => "a symbolic link",
         }
     }
 }

@@ -9,7 +9,7 @@ use super::{DynFile, EntryKind, LockError, LockGuard, Storage, StorageFile};
 use fs2::FileExt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::unix::fs::{DirBuilderExt, FileExt as _, FileTypeExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, FileExt as _, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -148,20 +148,7 @@ impl Storage for StdStorage {
             }
             Err(e) => return Err(e),
         };
-        let t = meta.file_type();
-        Ok(if t.is_dir() {
-            EntryKind::Directory
-        } else if t.is_file() {
-            EntryKind::RegularFile
-        } else if t.is_fifo() {
-            EntryKind::Fifo
-        } else if t.is_char_device() {
-            EntryKind::CharDevice
-        } else if t.is_block_device() {
-            EntryKind::BlockDevice
-        } else {
-            EntryKind::Socket
-        })
+        Ok(EntryKind::of(&meta.file_type()))
     }
 
     fn lock(&self, path: &Path, owner: &str) -> Result<Box<dyn LockGuard>, LockError> {
