@@ -232,6 +232,7 @@ fn run_case_in(
                 .iter()
                 .find(|v| v.view == name)
                 .and_then(|v| v.lost)
+                .or(d.counted_lost)
                 .unwrap_or(0);
             let mut c = ledger.check(&d.ids, d.damaged, reported);
             if !r.knowable {

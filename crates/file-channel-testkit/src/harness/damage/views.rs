@@ -170,6 +170,10 @@ pub struct Drained {
     pub damaged: u64,
     /// Why the drain stopped early, if it did.
     pub error: Option<String>,
+    /// Events the tools and the engine said were lost on the way to this drain, when a view
+    /// that claims no count of its own still said so (a repair that left something
+    /// unrepairable reports what it gave up, and the reopened channel counts the rest).
+    pub counted_lost: Option<u64>,
 }
 
 /// Most events a drain takes before it gives up (a channel that never runs dry).
@@ -279,9 +283,10 @@ pub fn repair_and_drain(dir: &Path) -> (ViewSaid, Option<Drained>) {
             .map_err(|e| format!("repair failed: {e}"))?;
         let ch = FileChannel::open(damage_config(dir))
             .map_err(|e| format!("open after repair failed: {e}"))?;
-        let drained = drain(&ch);
+        let mut drained = drain(&ch);
         let later = ch.metrics().events_lost.load(Relaxed);
         let _ = ch.close();
+        drained.counted_lost = Some(outcome.events_lost() + later);
         let view = if outcome.is_clean() {
             ViewSaid {
                 view: "repair_apply",
