@@ -11,8 +11,9 @@ use crate::format::CorruptionKind;
 use crate::quarantine;
 use crate::segment::scan::Scanner;
 use crate::segment::SegmentPath;
-use crate::storage::{parent_dir, DynFile};
+use crate::storage::{parent_dir, DynFile, Storage};
 use std::io;
+use std::path::Path;
 
 /// A segment's header as replay read it.
 #[derive(Debug)]
@@ -153,35 +154,15 @@ impl State<'_> {
         Ok(Some(header))
     }
 
-    /// Removes the newest segment file `at` names (writable replays only). A file holding any
-    /// non-zero byte is first copied to `quarantine/` (`file_len` bytes from offset 0; 0 when
-    /// they already are): a torn header of the engine's own costs a few bytes there, garbage
-    /// of someone else's is kept.
+    /// Removes the newest segment file `at` names (writable replays only), keeping a copy of
+    /// its bytes first ([`remove_segment_file`]).
     pub(super) fn remove_newest(
         &mut self,
         at: &Corruption,
         file: &DynFile,
         file_len: u64,
     ) -> Result<(), OpenError> {
-        let path = &at.file;
-        if file_len > 0 && data_end(file, 0, file_len) > 0 {
-            let copy = quarantine::save_bytes(
-                self.storage,
-                &|d| self.storage.sync_dir(d),
-                &self.dir,
-                at,
-                file,
-                file_len,
-            )
-            .map_err(io_err("quarantine", path))?;
-            tracing::warn!(path = %path.display(), copy = %copy.display(),
-                "bytes the engine did not write kept in quarantine/ before removing the file");
-        }
-        self.storage.remove(path).map_err(io_err("remove", path))?;
-        let dir = parent_dir(path);
-        self.storage
-            .sync_dir(dir)
-            .map_err(io_err("fsync directory", dir))
+        remove_segment_file(self.storage, &self.dir, at, file, file_len)
     }
 
     /// Checks that the header names this file's segment and this channel (learning the
@@ -289,4 +270,44 @@ fn rebuild_header(
         }
         _ => Ok(None),
     }
+}
+
+/// Removes segment file `at.file` (`file`, `file_len` bytes long; 0 when its bytes are in
+/// quarantine already). A file holding any non-zero byte other than its own valid header is
+/// first copied to `quarantine/` of `channel_dir`: a torn header of the engine's costs a few
+/// bytes there, bytes of someone else's (garbage, another channel's) are kept.
+pub(super) fn remove_segment_file(
+    storage: &dyn Storage,
+    channel_dir: &Path,
+    at: &Corruption,
+    file: &DynFile,
+    file_len: u64,
+) -> Result<(), OpenError> {
+    let path = &at.file;
+    let header_end = SEGMENT_HEADER_BYTES as u64;
+    let own_header_only = {
+        let mut head = [0u8; SEGMENT_HEADER_BYTES];
+        file_len >= header_end
+            && file.read_exact_at(&mut head, 0).is_ok()
+            && SegmentHeader::decode(&head).is_ok_and(|h| h.segment_id == at.segment)
+            && data_end(file, header_end, file_len) == header_end
+    };
+    if file_len > 0 && !own_header_only && data_end(file, 0, file_len) > 0 {
+        let copy = quarantine::save_bytes(
+            storage,
+            &|d| storage.sync_dir(d),
+            channel_dir,
+            at,
+            file,
+            file_len,
+        )
+        .map_err(io_err("quarantine", path))?;
+        tracing::warn!(path = %path.display(), copy = %copy.display(),
+            "bytes the engine did not write kept in quarantine/ before removing the file");
+    }
+    storage.remove(path).map_err(io_err("remove", path))?;
+    let dir = parent_dir(path);
+    storage
+        .sync_dir(dir)
+        .map_err(io_err("fsync directory", dir))
 }

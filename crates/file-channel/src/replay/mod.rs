@@ -260,7 +260,7 @@ pub fn replay(
         found.len(),
     );
     st.evidence = evidence;
-    st.out.torn_tail = sweep::drop_interrupted_rotation(storage, &opts, &mut found)?;
+    st.out.torn_tail = sweep::drop_interrupted_rotation(storage, dir, &opts, &mut found)?;
     let count = found.len();
     for (i, seg) in found.iter().enumerate() {
         let plan = ScanPlan::for_segment(seg.id, checkpoint.as_ref(), opts.mode);

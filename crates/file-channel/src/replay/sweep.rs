@@ -4,13 +4,14 @@
 //! (nothing in it was ever acknowledged). A read-only replay only reports them.
 
 use super::{data_end, io_err, ReplayOptions, TornTail};
-use crate::error::OpenError;
+use crate::error::{Corruption, OpenError};
 use crate::format::checkpoint::Checkpoint;
 use crate::format::record::{self, Decoded, RecordKind, SealPayload, SEAL_RECORD_BYTES};
 use crate::format::segment_header::SEGMENT_HEADER_BYTES;
+use crate::format::CorruptionKind;
 use crate::segment::SegmentPath;
 use crate::storage::{parent_dir, DynFile, Storage};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Removes (when writable) the segments below the checkpoint's first live segment; returns
 /// their paths and the segments left.
@@ -46,6 +47,7 @@ pub(super) fn sweep_orphans(
 /// right after a rotation); returns the torn tail that removal is.
 pub(super) fn drop_interrupted_rotation(
     storage: &dyn Storage,
+    dir: &Path,
     opts: &ReplayOptions,
     found: &mut Vec<SegmentPath>,
 ) -> Result<Option<TornTail>, OpenError> {
@@ -64,16 +66,17 @@ pub(super) fn drop_interrupted_rotation(
         return Ok(None);
     }
     tracing::warn!(segment = last.id, path = %last.path.display(), "newest segment holds no record; removing it (interrupted rotation)");
-    let bytes = storage
-        .open(&last.path, false)
-        .and_then(|f| f.len())
-        .unwrap_or(0);
+    let (file, bytes) = open_with_len(storage, &last)?;
     if opts.writable {
-        storage
-            .remove(&last.path)
-            .map_err(io_err("remove", &last.path))?;
-        let d = parent_dir(&last.path);
-        storage.sync_dir(d).map_err(io_err("fsync directory", d))?;
+        let at = Corruption {
+            file: last.path.clone(),
+            segment: last.id,
+            offset: 0,
+            kind: CorruptionKind::BadPayload {
+                what: "newest segment holds no record (interrupted rotation)",
+            },
+        };
+        super::header::remove_segment_file(storage, dir, &at, &file, bytes)?;
     }
     found.pop();
     Ok(Some(TornTail {
