@@ -213,6 +213,25 @@ impl QueueState {
         Ok(())
     }
 
+    /// Takes `events` off the pending and used counts. They follow from sequence numbers and
+    /// are exact while the channel runs; only records read from a damaged log (another
+    /// channel's records behind a destroyed header, say) can make a take exceed them. Bytes
+    /// from disk must not panic the process: the counts stop at zero and the mismatch is
+    /// logged at error level.
+    fn take_counts(&mut self, events: u64, what: &str) {
+        if events > self.pending_events || events > self.used_events {
+            tracing::error!(
+                events,
+                pending = self.pending_events,
+                pending_or_reserved = self.used_events,
+                "queue accounting: {what} more events than are pending (a damaged log delivered \
+                 records it did not count); the counts stop at zero"
+            );
+        }
+        self.pending_events = self.pending_events.saturating_sub(events);
+        self.used_events = self.used_events.saturating_sub(events);
+    }
+
     /// Returns the room reserved by a put transaction that did not commit.
     pub(crate) fn release(&mut self, events: u64, bytes: u64) {
         assert!(
@@ -256,15 +275,7 @@ impl QueueState {
         for &(s, e) in ranges {
             self.consumed.insert(s, e);
         }
-        assert!(
-            events <= self.pending_events && events <= self.used_events,
-            "queue accounting: a take commits {events} events, but only {} are pending and {} \
-             pending or reserved",
-            self.pending_events,
-            self.used_events
-        );
-        self.pending_events -= events;
-        self.used_events -= events;
+        self.take_counts(events, "a take commits");
         // Event counts are exact (they follow from sequence numbers), so they are asserted.
         // The pending *bytes* are exact while the channel runs, but after a replay they can be
         // an estimate: a take record applied only in part (some of its events were already
@@ -289,15 +300,7 @@ impl QueueState {
     /// Removes `events` consumed without delivery (lost to damage, or repaired away) from the
     /// pending and used counts.
     fn forget_pending(&mut self, events: u64) {
-        assert!(
-            events <= self.pending_events && events <= self.used_events,
-            "queue accounting: {events} events consumed without delivery, but only {} are \
-             pending and {} pending or reserved",
-            self.pending_events,
-            self.used_events
-        );
-        self.pending_events -= events;
-        self.used_events -= events;
+        self.take_counts(events, "events consumed without delivery");
     }
 
     /// Quarantine I/O the reader decided on, to be done once the queue lock is released.

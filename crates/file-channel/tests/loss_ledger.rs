@@ -327,3 +327,40 @@ fn a_cut_below_what_a_checkpoint_knew_is_damage_not_a_torn_tail() {
     assert_eq!(r.events_lost, EVENTS as u64 - recovered);
     ch.close().unwrap();
 }
+
+#[test]
+fn another_channels_segment_of_the_same_id_behind_a_destroyed_header_is_not_taken_for_ours() {
+    let ours = tempfile::tempdir().unwrap();
+    let theirs = tempfile::tempdir().unwrap();
+    build(ours.path());
+    // Another channel with the same segment ids but other sequence boundaries.
+    let ch = FileChannel::open(cfg(theirs.path())).unwrap();
+    for chunk in (0..EVENTS).collect::<Vec<_>>().chunks(37) {
+        let events: Vec<Event> = chunk
+            .iter()
+            .map(|i| Event::new(format!("theirs-{i}-{}", "y".repeat(90))))
+            .collect();
+        put_commit(&ch, &events);
+    }
+    ch.close().unwrap();
+    let victim = seg_files(ours.path())[1].clone();
+    let name = victim.file_name().unwrap().to_owned();
+    let mut bytes = std::fs::read(theirs.path().join(&name)).unwrap();
+    for b in &mut bytes[..64] {
+        *b = 0x5a;
+    }
+    std::fs::write(&victim, &bytes).unwrap();
+    let ch = FileChannel::open(cfg(ours.path())).unwrap();
+    let got = drain(&ch);
+    assert!(
+        got.iter().all(|e| !e.body.starts_with(b"theirs-")),
+        "another channel's events were delivered as ours"
+    );
+    let lost = ch
+        .metrics_snapshot()
+        .into_iter()
+        .find(|(name, _)| *name == "EventsLost")
+        .map(|(_, v)| v);
+    assert_eq!(lost, Some(EVENTS as u64 - got.len() as u64));
+    ch.close().unwrap();
+}

@@ -126,7 +126,8 @@ impl State<'_> {
             FirstSeq::UnbrokenRun
         };
         let rebuilt = rebuild_header(file, seg.id, self.channel_id, first_seq)
-            .map_err(io_err("read", path))?;
+            .map_err(io_err("read", path))?
+            .filter(|_| self.continues_into_next(seg, file, file_len));
         let Some(header) = rebuilt else {
             let c = self.corrupt(path, seg.id, 0, kind);
             self.damage(c.clone(), Some(file), file_len)?;
@@ -163,6 +164,37 @@ impl State<'_> {
         file_len: u64,
     ) -> Result<(), OpenError> {
         remove_segment_file(self.storage, &self.dir, at, file, file_len)
+    }
+
+    /// Whether segment `seg`'s records (its header is gone) can be this channel's: records
+    /// carry no channel id, so another channel's segment of the same id would rebuild as well.
+    /// When its seal and the next segment's header can both be read, the seal must name that
+    /// segment at the sequence its header starts at; otherwise nothing contradicts it.
+    fn continues_into_next(&self, seg: &SegmentPath, file: &DynFile, file_len: u64) -> bool {
+        let Some(seal) = super::sweep::seal_of(file, seg.id, file_len) else {
+            return true;
+        };
+        let Some(next) = self.found.iter().find(|s| s.id == seg.id + 1) else {
+            return true;
+        };
+        let mut head = [0u8; SEGMENT_HEADER_BYTES];
+        let next_header = self
+            .storage
+            .open(&next.path, false)
+            .ok()
+            .filter(|f| f.read_exact_at(&mut head, 0).is_ok())
+            .and_then(|_| SegmentHeader::decode(&head).ok())
+            .filter(|h| self.channel_id.is_none_or(|id| id == h.channel_id));
+        let Some(next_header) = next_header else {
+            return true;
+        };
+        let fits = seal.next_segment_id == next.id && seal.next_seq == next_header.first_seq;
+        if !fits {
+            tracing::warn!(segment = seg.id, path = %seg.path.display(),
+                seal_next_seq = seal.next_seq, next_first_seq = next_header.first_seq,
+                "records behind a damaged header do not lead into the next segment: not this channel's; left out");
+        }
+        fits
     }
 
     /// Checks that the header names this file's segment and this channel (learning the

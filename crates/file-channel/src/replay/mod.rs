@@ -260,6 +260,7 @@ pub fn replay(
         found.len(),
     );
     st.evidence = evidence;
+    st.found = found.clone();
     st.out.torn_tail = sweep::drop_interrupted_rotation(storage, dir, &opts, &mut found)?;
     let count = found.len();
     for (i, seg) in found.iter().enumerate() {
@@ -409,6 +410,8 @@ struct State<'a> {
     evidence: Vec<Checkpoint>,
     /// Sequence numbers below `log_start` that take records in the log consumed.
     taken_below_start: ConsumedSet,
+    /// The segment files replayed, to look at a neighbour's header.
+    found: Vec<SegmentPath>,
 }
 
 impl<'a> State<'a> {
@@ -454,6 +457,7 @@ impl<'a> State<'a> {
             log_start: None,
             evidence: Vec::new(),
             taken_below_start: ConsumedSet::new(0),
+            found: Vec::new(),
         };
         if let Some(cp) = checkpoint {
             st.channel_id = Some(cp.channel_id);

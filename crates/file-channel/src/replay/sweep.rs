@@ -88,29 +88,32 @@ pub(super) fn drop_interrupted_rotation(
     }))
 }
 
-/// Whether `seg` ends with a valid seal record naming segment `next` (looked up just below the
-/// end of its non-zero data, without scanning the segment).
+/// Whether `seg` ends with a valid seal record naming segment `next`.
 fn sealed_into(storage: &dyn Storage, seg: &SegmentPath, next: u64) -> Result<bool, OpenError> {
     let (file, len) = open_with_len(storage, seg)?;
-    let end = record::align_up(data_end(&file, SEGMENT_HEADER_BYTES as u64, len));
+    Ok(seal_of(&file, seg.id, len).is_some_and(|s| s.next_segment_id == next))
+}
+
+/// The seal record segment `id` (`file`, `len` bytes) ends with, if it ends with one: looked up
+/// just below the end of its non-zero data, without scanning the segment.
+pub(super) fn seal_of(file: &DynFile, id: u64, len: u64) -> Option<SealPayload> {
+    let end = record::align_up(data_end(file, SEGMENT_HEADER_BYTES as u64, len));
     let seal = SEAL_RECORD_BYTES;
     let mut buf = vec![0u8; seal as usize];
     // The seal's last bytes may be zeros (high bytes of its sequence number), so its start is
     // within a few words below the end of the non-zero data.
     for back in (0..=seal).step_by(8) {
-        let Some(at) = end.checked_sub(seal + back) else {
-            break;
-        };
+        let at = end.checked_sub(seal + back)?;
         if at < SEGMENT_HEADER_BYTES as u64 || file.read_exact_at(&mut buf, at).is_err() {
             continue;
         }
-        if let Ok(Decoded::Record(h, payload)) = record::decode(&buf, seg.id, at) {
+        if let Ok(Decoded::Record(h, payload)) = record::decode(&buf, id, at) {
             if h.kind == RecordKind::Seal {
-                return Ok(SealPayload::decode(payload).next_segment_id == next);
+                return Some(SealPayload::decode(payload));
             }
         }
     }
-    Ok(false)
+    None
 }
 
 /// Whether every byte of `seg` after its header is zero (a linear read from the end).
