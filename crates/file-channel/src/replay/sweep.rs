@@ -120,7 +120,18 @@ pub(super) fn seal_of(file: &DynFile, id: u64, len: u64) -> Option<SealPayload> 
 fn only_zeros_after_header(storage: &dyn Storage, seg: &SegmentPath) -> Result<bool, OpenError> {
     let (file, len) = open_with_len(storage, seg)?;
     let header_end = SEGMENT_HEADER_BYTES as u64;
-    Ok(len <= header_end || data_end(&file, header_end, len) == header_end)
+    if len <= header_end {
+        return Ok(true);
+    }
+    // A segment holding data has it right after the header: one small read settles the usual
+    // case, before a preallocated tail of zeros is read back to front.
+    let mut first = [0u8; 4096];
+    let n = (len - header_end).min(first.len() as u64) as usize;
+    if file.read_exact_at(&mut first[..n], header_end).is_ok() && first[..n].iter().any(|&b| b != 0)
+    {
+        return Ok(false);
+    }
+    Ok(data_end(&file, header_end, len) == header_end)
 }
 
 /// `seg` opened read-only, and its length.
