@@ -4,7 +4,7 @@
 
 use super::InspectError;
 use crate::format::checkpoint::{Checkpoint, CHECKPOINT_FIXED_BYTES, MAX_CHECKPOINT_RANGES};
-use crate::format::segment_header::{SegmentHeader, SEGMENT_HEADER_BYTES};
+use crate::format::segment_header::SegmentHeader;
 use crate::format::CorruptionKind;
 use crate::identity::{self, META_FILE_NAME};
 use crate::replay::list_checkpoints;
@@ -240,9 +240,17 @@ impl ChannelDir {
         read_segment_header(self.storage.as_ref(), &seg.path)
     }
 
+    /// The channel id `channel.meta` names, when it verifies.
+    pub fn meta_id(&self) -> Option<u64> {
+        match self.meta {
+            MetaState::Valid(id) => Some(id),
+            _ => None,
+        }
+    }
+
     /// The channel id: from `channel.meta`, else from the first segment header that decodes.
     pub fn channel_id(&self) -> Option<u64> {
-        if let MetaState::Valid(id) = self.meta {
+        if let Some(id) = self.meta_id() {
             return Some(id);
         }
         self.segments.iter().find_map(|s| {
@@ -396,8 +404,5 @@ pub(crate) fn read_segment_header(
 ) -> io::Result<Result<SegmentHeader, CorruptionKind>> {
     let f = storage.open(path, false)?;
     let len = f.len()?;
-    let n = (len.min(SEGMENT_HEADER_BYTES as u64)) as usize;
-    let mut head = [0u8; SEGMENT_HEADER_BYTES];
-    f.read_exact_at(&mut head[..n], 0)?;
-    Ok(SegmentHeader::decode(&head[..n]))
+    crate::segment::read_header(&f, len)
 }

@@ -114,19 +114,9 @@ pub fn replay_view(
 ) -> Result<ReplayView, InspectError> {
     let mut view = open_view(dir, mode, progress)?;
     if let (Some(cp), None) = (&view.checkpoint, &view.failure) {
-        let full = replay(
-            dir.storage.as_ref(),
-            &dir.dir,
-            &dir.segment_dirs,
-            ReplayOptions {
-                writable: false,
-                channel_id: view_meta_id(dir),
-                mode: RecoveryMode::SkipDamaged,
-                ignore_checkpoints: true,
-                progress: None,
-            },
-        );
-        if let Ok(full) = full {
+        // Verify's full read of the log, checkpoints ignored and damage skipped.
+        let full = super::verify::full_replay(dir, dir.meta_id(), None);
+        if let Ok(Ok(full)) = full {
             let at_open: u64 = view.damage.iter().map(|d| d.events_lost).sum();
             view.events_lost_when_read = full.events_lost_now().saturating_sub(at_open);
             let covered = |d: &Damage| (d.at.segment, d.at.offset) < cp.position;
@@ -157,13 +147,6 @@ pub fn replay_view(
     Ok(view)
 }
 
-fn view_meta_id(dir: &ChannelDir) -> Option<u64> {
-    match dir.meta {
-        MetaState::Valid(id) => Some(id),
-        _ => None,
-    }
-}
-
 /// What an open alone would do: the read-only replay from the newest usable checkpoint.
 fn open_view(
     dir: &ChannelDir,
@@ -186,10 +169,7 @@ fn open_view(
         hidden: oversized.iter().map(|(p, _)| p.clone()).collect(),
         lock_held: false,
     };
-    let meta_id = match dir.meta {
-        MetaState::Valid(id) => Some(id),
-        _ => None,
-    };
+    let meta_id = dir.meta_id();
     let replay_progress = progress.map(|p| {
         Arc::new(move |r: ReplayProgress| {
             p(Progress {

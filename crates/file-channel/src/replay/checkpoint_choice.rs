@@ -9,7 +9,7 @@ use crate::error::{IoFailure, OpenError};
 use crate::format::checkpoint::{
     parse_checkpoint_file_name, Checkpoint, CHECKPOINT_FIXED_BYTES, MAX_CHECKPOINT_RANGES,
 };
-use crate::format::segment_header::{SegmentHeader, SEGMENT_HEADER_BYTES};
+use crate::format::segment_header::SEGMENT_HEADER_BYTES;
 use crate::format::CorruptionKind;
 use crate::segment::SegmentPath;
 use crate::storage::Storage;
@@ -128,20 +128,39 @@ pub fn read_checkpoint(
     Checkpoint::decode(&bytes).map_err(CheckpointRejection::Undecodable)
 }
 
-/// Chooses where replay starts: the newest checkpoint in `dir` that is usable with the
+/// A checkpoint file of the directory, newest generation first, as read: decoded, or why not.
+pub(super) type ReadCheckpoint = (PathBuf, Result<Checkpoint, CheckpointRejection>);
+
+/// Reads every checkpoint file in `dir` once, newest generation first: replay chooses its
+/// start among them and the loss ledger takes the ones that decode as evidence.
+pub(super) fn read_checkpoints(
+    storage: &dyn Storage,
+    dir: &Path,
+) -> Result<Vec<ReadCheckpoint>, OpenError> {
+    let cps = list_checkpoints(storage, dir).map_err(io_err("list checkpoints in", dir))?;
+    Ok(cps
+        .into_iter()
+        .map(|(_, path)| {
+            let read = read_checkpoint(storage, &path);
+            (path, read)
+        })
+        .collect())
+}
+
+/// Chooses where replay starts: the newest checkpoint of those `read` that is usable with the
 /// segments `found`, or a full replay; with the refused ones and why.
 pub(super) fn choose_start(
     storage: &dyn Storage,
-    dir: &Path,
+    read: &[ReadCheckpoint],
     opts: &ReplayOptions,
     found: &[SegmentPath],
 ) -> Result<(ReplayStart, Option<Checkpoint>), OpenError> {
     let mut rejected = Vec::new();
     let mut chosen: Option<(PathBuf, Checkpoint)> = None;
     if !opts.ignore_checkpoints {
-        let cps = list_checkpoints(storage, dir).map_err(io_err("list checkpoints in", dir))?;
-        for (_, path) in cps {
-            match read_checkpoint(storage, &path).and_then(|cp| {
+        for (path, read) in read {
+            let path = path.clone();
+            match read.clone().and_then(|cp| {
                 check_checkpoint(&cp, opts.channel_id, found)?;
                 check_covered_segments(storage, &cp, found)?;
                 Ok(cp)
@@ -238,11 +257,9 @@ fn check_covered_segments(
         let len = file
             .len()
             .map_err(|e| damaged(format!("cannot read its length: {e}")))?;
-        let mut head = [0u8; SEGMENT_HEADER_BYTES];
-        let n = (len as usize).min(SEGMENT_HEADER_BYTES);
-        file.read_exact_at(&mut head[..n], 0)
+        let decoded = crate::segment::read_header(&file, len)
             .map_err(|e| damaged(format!("cannot read its header: {e}")))?;
-        let header = match SegmentHeader::decode(&head[..n]) {
+        let header = match decoded {
             Ok(h) => h,
             // The records name their segment inside their checksums: replay rebuilds the
             // header from them. Without a single one the segment's events are unreadable.

@@ -35,11 +35,9 @@ impl State<'_> {
         last: bool,
         plan: ScanPlan,
     ) -> Result<Option<SegmentHead>, OpenError> {
-        let mut head = [0u8; SEGMENT_HEADER_BYTES];
-        let head_len = (file_len as usize).min(SEGMENT_HEADER_BYTES);
-        file.read_exact_at(&mut head[..head_len], 0)
-            .map_err(io_err("read segment header of", &seg.path))?;
-        match SegmentHeader::decode(&head[..head_len]) {
+        match crate::segment::read_header(file, file_len)
+            .map_err(io_err("read segment header of", &seg.path))?
+        {
             Ok(header) => Ok(Some(SegmentHead {
                 header,
                 rebuilt: false,
@@ -177,13 +175,12 @@ impl State<'_> {
         let Some(next) = self.found.iter().find(|s| s.id == seg.id + 1) else {
             return true;
         };
-        let mut head = [0u8; SEGMENT_HEADER_BYTES];
         let next_header = self
             .storage
             .open(&next.path, false)
+            .and_then(|f| f.len().and_then(|len| crate::segment::read_header(&f, len)))
             .ok()
-            .filter(|f| f.read_exact_at(&mut head, 0).is_ok())
-            .and_then(|_| SegmentHeader::decode(&head).ok())
+            .and_then(Result::ok)
             .filter(|h| self.channel_id.is_none_or(|id| id == h.channel_id));
         let Some(next_header) = next_header else {
             return true;
@@ -317,13 +314,9 @@ pub(super) fn remove_segment_file(
 ) -> Result<(), OpenError> {
     let path = &at.file;
     let header_end = SEGMENT_HEADER_BYTES as u64;
-    let own_header_only = {
-        let mut head = [0u8; SEGMENT_HEADER_BYTES];
-        file_len >= header_end
-            && file.read_exact_at(&mut head, 0).is_ok()
-            && SegmentHeader::decode(&head).is_ok_and(|h| h.segment_id == at.segment)
-            && data_end(file, header_end, file_len) == header_end
-    };
+    let own_header_only = crate::segment::read_header(file, file_len)
+        .is_ok_and(|h| h.is_ok_and(|h| h.segment_id == at.segment))
+        && data_end(file, header_end, file_len) == header_end;
     if file_len > 0 && !own_header_only && data_end(file, 0, file_len) > 0 {
         let copy = quarantine::save_bytes(
             storage,

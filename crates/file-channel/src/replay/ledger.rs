@@ -20,26 +20,12 @@
 //! The ledger never counts what nothing durable knew of: events past the last commit a
 //! checkpoint or a record vouches for are a torn tail, not a loss.
 
-use super::{io_err, State};
+use super::State;
 use crate::consumed::ConsumedSet;
 use crate::error::OpenError;
 use crate::format::checkpoint::Checkpoint;
 use crate::format::CorruptionKind;
-use crate::storage::Storage;
 use std::path::Path;
-
-/// Every checkpoint file in `dir` that decodes (any channel: filtered once the channel is known).
-pub(super) fn read_evidence(
-    storage: &dyn Storage,
-    dir: &Path,
-) -> Result<Vec<Checkpoint>, OpenError> {
-    let files =
-        super::list_checkpoints(storage, dir).map_err(io_err("list checkpoints in", dir))?;
-    Ok(files
-        .iter()
-        .filter_map(|(_, path)| super::read_checkpoint(storage, path).ok())
-        .collect())
-}
 
 impl State<'_> {
     /// The checkpoints that are evidence for this channel.

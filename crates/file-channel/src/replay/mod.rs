@@ -244,8 +244,13 @@ pub fn replay(
 ) -> Result<Replayed, OpenError> {
     let started = Instant::now();
     let found = list_all_segments(storage, dir, dirs)?;
-    let evidence = ledger::read_evidence(storage, dir)?;
-    let (start, checkpoint) = checkpoint_choice::choose_start(storage, dir, &opts, &found)?;
+    let checkpoints = checkpoint_choice::read_checkpoints(storage, dir)?;
+    let evidence: Vec<Checkpoint> = checkpoints
+        .iter()
+        .filter_map(|(_, read)| read.as_ref().ok().cloned())
+        .collect();
+    let (start, checkpoint) =
+        checkpoint_choice::choose_start(storage, &checkpoints, &opts, &found)?;
     if opts.writable {
         quarantine_unusable_checkpoints(storage, dir, &start)?;
     }

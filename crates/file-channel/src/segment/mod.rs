@@ -5,12 +5,26 @@
 pub mod prefill;
 pub mod scan;
 
-use crate::format::segment_header::parse_segment_file_name;
+use crate::format::segment_header::{parse_segment_file_name, SegmentHeader, SEGMENT_HEADER_BYTES};
+use crate::format::CorruptionKind;
 use crate::storage::{DynFile, Storage};
 use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::RwLock;
+
+/// Reads and decodes the header of segment file `file` (`file_len` bytes long; a file shorter
+/// than a header is decoded as far as it goes, so it reports itself truncated). The one header
+/// read of replay, the checkpoint check and the inspection tools.
+pub fn read_header(
+    file: &DynFile,
+    file_len: u64,
+) -> io::Result<Result<SegmentHeader, CorruptionKind>> {
+    let mut head = [0u8; SEGMENT_HEADER_BYTES];
+    let n = (file_len.min(SEGMENT_HEADER_BYTES as u64)) as usize;
+    file.read_exact_at(&mut head[..n], 0)?;
+    Ok(SegmentHeader::decode(&head[..n]))
+}
 
 /// A segment file found in a data directory.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -96,10 +96,7 @@ pub(crate) fn analyze(dir: &ChannelDir, opts: &VerifyOptions) -> Result<Analysis
     }
     let cps = dir.read_checkpoints();
     let channel_id = dir.channel_id();
-    let meta_id = match dir.meta {
-        MetaState::Valid(id) => Some(id),
-        _ => None,
-    };
+    let meta_id = dir.meta_id();
 
     // 1. Full replay.
     let progress = opts.progress.clone();
@@ -203,7 +200,7 @@ pub(crate) fn analyze(dir: &ChannelDir, opts: &VerifyOptions) -> Result<Analysis
 /// Step 1: the engine's replay of the whole log, read-only, checkpoints ignored, damage
 /// skipped. Damage it refuses even so, and a foreign file, are a [`Problem`]; other errors are
 /// operating errors.
-fn full_replay(
+pub(crate) fn full_replay(
     dir: &ChannelDir,
     meta_id: Option<u64>,
     progress: Option<ProgressFn>,
