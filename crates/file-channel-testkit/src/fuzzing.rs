@@ -5,7 +5,7 @@
 
 use crate::SimStorage;
 use file_channel::format::event;
-use file_channel::format::record::{self, Decoded, PendingRecord, RecordPlace};
+use file_channel::format::record::{self, Decoded, PendingRecord, RecordBinding, RecordPlace};
 use file_channel::format::segment_header::{segment_file_name, SegmentHeader};
 use file_channel::replay::{replay, ReplayOptions};
 use file_channel::segment::scan::{ScanItem, Scanner};
@@ -13,10 +13,18 @@ use file_channel::storage::Storage;
 use std::path::Path;
 use std::sync::Arc;
 
-/// Decodes `data` as a record at offset 64 of segment 1; a record that decodes must re-encode
-/// to the same bytes, and its events (for a put) must decode without panicking.
+/// Decodes `data` as a record at offset 64 of segment 1, as format 1 (unbound) and as format 2
+/// (bound to channel 7); a record that decodes must re-encode to the same bytes, and its events
+/// (for a put) must decode without panicking.
 pub fn record_decoder(data: &[u8]) {
-    if let Ok(Decoded::Record(h, payload)) = record::decode(data, 1, 64) {
+    for binding in [RecordBinding::Unbound, RecordBinding::Channel(7)] {
+        decode_and_reencode(data, binding);
+    }
+    let _ = SegmentHeader::decode(data);
+}
+
+fn decode_and_reencode(data: &[u8], binding: RecordBinding) {
+    if let Ok(Decoded::Record(h, payload)) = record::decode(data, binding, 1, 64) {
         let mut p = PendingRecord::new(h.kind, h.txn_id);
         p.bytes.extend_from_slice(payload);
         p.event_count = h.event_count;
@@ -26,6 +34,7 @@ pub fn record_decoder(data: &[u8]) {
             segment_id: h.segment_id,
             offset: h.offset,
             durable_mark: h.durable_mark,
+            binding,
         };
         p.frame_into(place, h.first_seq, &mut out);
         // The decoder does not check that the flags and reserved bytes (9..12) are zero (found
@@ -50,29 +59,32 @@ pub fn record_decoder(data: &[u8]) {
             }
         }
     }
-    let _ = SegmentHeader::decode(data);
 }
 
-/// Writes `data` as a segment file (after a valid header) and scans and replays it read-only:
-/// nothing may panic, and every record the scanner accepts must lie inside the file.
+/// Writes `data` as a segment file (after a valid header, of format 1 and then of format 2)
+/// and scans and replays it read-only: nothing may panic, and every record the scanner accepts
+/// must lie inside the file.
 pub fn segment_scan(data: &[u8]) {
+    for format_version in [1, 2] {
+        scan_segment_of_format(data, format_version);
+    }
+}
+
+fn scan_segment_of_format(data: &[u8], format_version: u32) {
     let sim = SimStorage::new();
     let dir = Path::new("/fuzz");
-    let mut bytes = SegmentHeader {
-        segment_id: 1,
-        channel_id: 7,
-        first_seq: 0,
-        created_unix_ms: 0,
-    }
-    .encode()
-    .to_vec();
+    let header = SegmentHeader {
+        format_version,
+        ..SegmentHeader::new(1, 7, 0, 0)
+    };
+    let mut bytes = header.encode().to_vec();
     bytes.extend_from_slice(data);
     let path = dir.join(segment_file_name(1));
     if sim.write_file(&path, &bytes).is_err() {
         return;
     }
     if let Ok(file) = sim.open(&path, false) {
-        let mut scanner = Scanner::from_start(file, 1);
+        let mut scanner = Scanner::from_start(file, 1, header.binding());
         for _ in 0..10_000 {
             match scanner.next_item() {
                 Ok(ScanItem::Record { header, .. }) => {
@@ -156,10 +168,8 @@ pub fn open_dir(data: &[u8]) {
                 .and_then(|s| s.parse().ok())
                 .unwrap_or(1);
             let header = SegmentHeader {
-                segment_id: id,
-                channel_id: 7,
-                first_seq: 0,
-                created_unix_ms: 0,
+                format_version: if kind & 8 == 0 { 1 } else { 2 },
+                ..SegmentHeader::new(id, 7, 0, 0)
             };
             bytes.extend_from_slice(&header.encode());
         } else if kind % 4 == 2 {

@@ -18,7 +18,8 @@ use crate::config::ChannelConfig;
 use crate::error::OpenError;
 use crate::format::record::SEAL_RECORD_BYTES;
 use crate::format::segment_header::{SegmentHeader, SEGMENT_HEADER_BYTES};
-use crate::identity::{self, LOCK_FILE_NAME, META_FILE_NAME};
+use crate::format::{FORMAT_VERSION, OLDEST_READABLE_FORMAT_VERSION};
+use crate::identity::{self, Identity, LOCK_FILE_NAME, META_FILE_NAME};
 use crate::limits::MAX_RECORD_BYTES;
 use crate::open_report::OpenReport;
 use crate::queue::{LogPos, QueueState};
@@ -49,12 +50,13 @@ pub(crate) fn open(config: ChannelConfig, storage: DynStorage) -> Result<Running
     let dirs = config.segment_dirs();
     create_dirs(storage.as_ref(), &dir, &dirs)?;
     let lock = lock_dir(storage.as_ref(), &dir)?;
-    let known_id = read_identity(storage.as_ref(), &dir)?;
+    let known = read_identity(storage.as_ref(), &dir)?;
+    let known_id = known.map(|k| k.channel_id);
     let existing = list_segments(storage.as_ref(), &dirs).map_err(io("list", &dir))?;
     let new_id = match known_id {
         None if existing.is_empty() => {
             let id = identity::new_channel_id();
-            identity::write(storage.as_ref(), &dir, id)
+            identity::write(storage.as_ref(), &dir, id, FORMAT_VERSION)
                 .map_err(io("write", &dir.join(META_FILE_NAME)))?;
             Some(id)
         }
@@ -73,6 +75,14 @@ pub(crate) fn open(config: ChannelConfig, storage: DynStorage) -> Result<Running
         ReplayOptions {
             writable: true,
             channel_id: known_id.or(new_id),
+            channel_format_version: known.map_or(
+                if new_id.is_some() {
+                    FORMAT_VERSION
+                } else {
+                    OLDEST_READABLE_FORMAT_VERSION
+                },
+                |k| k.format_version,
+            ),
             mode: config.recovery_mode,
             ignore_checkpoints: false,
             progress: None,
@@ -99,6 +109,7 @@ pub(crate) fn open(config: ChannelConfig, storage: DynStorage) -> Result<Running
             OpenSegment {
                 path: s.path.clone(),
                 file: s.file.clone(),
+                binding: s.binding,
             },
         );
     }
@@ -205,8 +216,8 @@ fn lock_dir(storage: &dyn Storage, dir: &Path) -> Result<Box<dyn LockGuard>, Ope
         })
 }
 
-/// The channel id `channel.meta` holds, if the file exists.
-fn read_identity(storage: &dyn Storage, dir: &Path) -> Result<Option<u64>, OpenError> {
+/// What `channel.meta` holds, if the file exists.
+fn read_identity(storage: &dyn Storage, dir: &Path) -> Result<Option<Identity>, OpenError> {
     let meta_path = dir.join(META_FILE_NAME);
     if !storage.exists(&meta_path) {
         return Ok(None);
@@ -233,21 +244,29 @@ fn remove_checkpoint_tmp(storage: &dyn Storage, dir: &Path) -> Result<(), OpenEr
 }
 
 /// Rewrites a missing identity file from the first segment's header (segments exist, so the
-/// channel had an id).
+/// channel had an id). The format it names is the oldest segment's: a channel that may still
+/// hold format-1 segments must not claim to be format 2 throughout.
 fn settle_identity(storage: &dyn Storage, dir: &Path, r: &Replayed) -> Result<u64, OpenError> {
-    let id = first_channel_id(storage, r).unwrap_or_else(identity::new_channel_id);
+    let first = first_header(storage, r);
+    let id = first.map_or_else(identity::new_channel_id, |h| h.channel_id);
+    let format_version = r
+        .segments
+        .iter()
+        .map(|s| s.binding.format_version())
+        .min()
+        .unwrap_or(FORMAT_VERSION);
     let meta_path = dir.join(META_FILE_NAME);
-    tracing::warn!(path = %meta_path.display(), "channel identity file missing; rewriting it from the segment headers");
-    identity::write(storage, dir, id).map_err(io("write", &meta_path))?;
+    tracing::warn!(path = %meta_path.display(), format_version, "channel identity file missing; rewriting it from the segment headers");
+    identity::write(storage, dir, id, format_version).map_err(io("write", &meta_path))?;
     Ok(id)
 }
 
-fn first_channel_id(storage: &dyn Storage, r: &Replayed) -> Option<u64> {
+fn first_header(storage: &dyn Storage, r: &Replayed) -> Option<SegmentHeader> {
     let seg = r.segments.first()?;
     let f = storage.open(&seg.path, false).ok()?;
     let mut head = [0u8; SEGMENT_HEADER_BYTES];
     f.read_exact_at(&mut head, 0).ok()?;
-    SegmentHeader::decode(&head).ok().map(|h| h.channel_id)
+    SegmentHeader::decode(&head).ok()
 }
 
 /// The segment the writer appends to: the newest one if it is not sealed (fsynced first: a
@@ -267,6 +286,7 @@ fn resume_active_segment(
                 file: last.file.clone(),
                 offset: last.end,
                 durable: last.end,
+                binding: last.binding,
             })
         }
         other => {
@@ -291,10 +311,11 @@ fn place_reader(shared: &Shared, replayed: &Replayed, active: &Active) {
         Some((id, pos)) => shared
             .segments()
             .get(id)
-            .map(|s| Scanner::new(s.file, id, pos, u64::MAX)),
+            .map(|s| Scanner::new(s.file, id, s.binding, pos, u64::MAX)),
         None => Some(Scanner::new(
             active.file.clone(),
             active.id,
+            active.binding,
             active.offset,
             u64::MAX,
         )),

@@ -621,6 +621,7 @@ impl QueueState {
         self.cursor = Some(Scanner::new(
             open.file,
             id,
+            open.binding,
             SEGMENT_HEADER_BYTES as u64,
             u64::MAX,
         ));

@@ -103,13 +103,19 @@ fn checkpoint_used(start: &ReplayStart) -> Option<&OsStr> {
     }
 }
 
-/// Opens `dir` strictly and takes everything, committing in transactions of three events.
-fn open_and_drain(dir: &Path) -> (ReplayStart, Vec<Event>) {
+/// The fixtures' configuration: strict recovery, 4 KiB segments, no prefill.
+fn config(dir: &Path) -> ChannelConfig {
     let mut cfg = ChannelConfig::new(dir);
     cfg.recovery_mode = RecoveryMode::Strict;
+    cfg.segment_bytes_max = 4096;
     cfg.prefill_ahead_bytes = 0;
     cfg.minimum_required_space = 0;
-    let ch = FileChannel::open(cfg).unwrap();
+    cfg
+}
+
+/// Opens `dir` strictly and takes everything, committing in transactions of three events.
+fn open_and_drain(dir: &Path) -> (ReplayStart, Vec<Event>) {
+    let ch = FileChannel::open(config(dir)).unwrap();
     let report = ch.open_report();
     assert!(report.damage.is_empty(), "{report:?}");
     assert_eq!(report.events_lost, 0);
@@ -203,4 +209,124 @@ fn check_fixture(version: u32) {
 #[test]
 fn format_v1_fixture_opens_and_drains_as_written() {
     check_fixture(1);
+}
+
+#[test]
+fn format_v2_fixture_opens_and_drains_as_written() {
+    check_fixture(2);
+}
+
+/// The format version in a segment header or `channel.meta` (bytes 8..12 of either).
+fn format_version_of(path: &Path) -> u32 {
+    let b = std::fs::read(path).unwrap();
+    u32::from_le_bytes(b[8..12].try_into().unwrap())
+}
+
+fn segment_path(dir: &Path, id: u64) -> PathBuf {
+    dir.join(file_channel::format::segment_header::segment_file_name(id))
+}
+
+#[test]
+fn a_format_1_channel_keeps_its_segments_and_continues_in_format_2() {
+    let fixture = fixture(1);
+    let mut want = expected(&fixture);
+    let copy = copy_channel(&fixture);
+    let dir = copy.path();
+    assert_eq!(segment_count(dir), 2);
+    // Appends go on in the open format-1 segment (format-1 records), until it is full; the
+    // segment after it is format 2.
+    let ch = FileChannel::open(config(dir)).unwrap();
+    let added: Vec<Event> = (0..12)
+        .map(|i| Event::new(format!("after the upgrade {i} {}", "z".repeat(400))))
+        .collect();
+    for chunk in added.chunks(2) {
+        let mut tx = ch.transaction();
+        for e in chunk {
+            tx.put(e).unwrap();
+        }
+        tx.commit().unwrap();
+    }
+    ch.close().unwrap();
+    want.extend(added);
+    assert!(
+        segment_count(dir) >= 3,
+        "the upgrade rotated into a new segment"
+    );
+    assert_eq!(format_version_of(&dir.join("channel.meta")), 1);
+    assert_eq!(format_version_of(&segment_path(dir, 2)), 1);
+    assert_eq!(format_version_of(&segment_path(dir, 3)), 2);
+    let report = verify(
+        &ChannelDir::open(dir, &[]).unwrap(),
+        &VerifyOptions::default(),
+    )
+    .unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+
+    let each_way = |what: &str, prepare: &dyn Fn(&Path)| {
+        let again = tempfile::tempdir().unwrap();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_file() {
+                std::fs::copy(entry.path(), again.path().join(entry.file_name())).unwrap();
+            }
+        }
+        prepare(again.path());
+        let mut cfg = config(again.path());
+        cfg.recovery_mode = RecoveryMode::SkipDamaged;
+        let ch = FileChannel::open(cfg).unwrap();
+        assert_eq!(ch.open_report().events_lost, 0, "{what}");
+        let mut got = Vec::new();
+        loop {
+            let mut tx = ch.transaction();
+            let Some(e) = tx.take().unwrap() else { break };
+            got.push(e);
+            tx.commit().unwrap();
+        }
+        ch.close().unwrap();
+        assert_same_drain(what, &got, &want);
+    };
+    let zero_header = |dir: &Path, id: u64| {
+        let path = segment_path(dir, id);
+        let mut b = std::fs::read(&path).unwrap();
+        b[..64].fill(0);
+        std::fs::write(&path, b).unwrap();
+    };
+    let no_checkpoints = |dir: &Path| {
+        for cp in checkpoints(dir) {
+            std::fs::remove_file(cp).unwrap();
+        }
+    };
+    each_way("from the checkpoint", &|_| {});
+    each_way("by a full replay", &no_checkpoints);
+    // A lost header of a format-1 segment: rebuilt from its unbound records.
+    each_way("behind a lost format-1 header", &|d| {
+        no_checkpoints(d);
+        zero_header(d, 2);
+    });
+    // A lost header of the format-2 segment: rebuilt from its records bound to this channel.
+    each_way("behind a lost format-2 header", &|d| {
+        no_checkpoints(d);
+        zero_header(d, 3);
+    });
+}
+
+#[test]
+fn a_format_2_channel_never_reads_unbound_records_behind_a_lost_header() {
+    // The two fixtures hold the same events at the same places; only the binding differs. Put
+    // the format-1 copy of segment 2, header lost, into the format-2 channel: its records are
+    // not this channel's, so its events are lost (and counted), not read.
+    let copy = copy_channel(&fixture(2));
+    let dir = copy.path();
+    let mut v1_segment = std::fs::read(segment_path(&fixture(1).join("channel"), 2)).unwrap();
+    v1_segment[..64].fill(0);
+    std::fs::write(segment_path(dir, 2), &v1_segment).unwrap();
+    let mut cfg = config(dir);
+    cfg.recovery_mode = RecoveryMode::SkipDamaged;
+    let ch = FileChannel::open(cfg).unwrap();
+    let lost = ch.open_report().events_lost;
+    let pending = ch.len();
+    ch.close().unwrap();
+    // Segment 2 held seq 10..15, all pending.
+    assert_eq!(lost, 5);
+    assert_eq!(pending, expected(&fixture(2)).len() as u64 - 5);
 }

@@ -45,7 +45,14 @@ fn seed_records_really_decode() {
         .into_iter()
         .find(|(p, _)| p.ends_with("put-two-events"))
         .unwrap();
-    let decoded = file_channel::format::record::decode(put, 1, 64).unwrap();
+    // Written before format 2: unbound.
+    let decoded = file_channel::format::record::decode(
+        put,
+        file_channel::format::record::RecordBinding::Unbound,
+        1,
+        64,
+    )
+    .unwrap();
     assert!(
         matches!(decoded, file_channel::format::record::Decoded::Record(h, _) if h.event_count == 2),
         "seed put record does not decode as two events"

@@ -11,6 +11,7 @@ mod common;
 
 use common::disk_channel::{cfg, put_commit};
 use common::{drain, seg_files};
+use file_channel::format::record::RecordBinding;
 use file_channel::inspect::repair::{plan, RepairOptions};
 use file_channel::inspect::replay_view;
 use file_channel::inspect::verify::{verify, VerifyOptions};
@@ -223,7 +224,7 @@ fn searching_garbage_for_the_next_valid_record_is_linear_in_the_bytes_scanned() 
     }
     std::fs::write(&path, &bytes).unwrap();
     let file: DynFile = StdStorage.open(&path, false).unwrap();
-    let mut scanner = Scanner::from_start(file, 1);
+    let mut scanner = Scanner::from_start(file, 1, RecordBinding::Channel(7));
     assert!(scanner.find_next_valid(64).unwrap().is_none());
     assert!(
         scanner.search_decoded_bytes() <= bytes.len() as u64,
@@ -363,4 +364,70 @@ fn another_channels_segment_of_the_same_id_behind_a_destroyed_header_is_not_take
         .map(|(_, v)| v);
     assert_eq!(lost, Some(EVENTS as u64 - got.len() as u64));
     ch.close().unwrap();
+}
+
+/// A channel like [`build`]'s, of other events with other sequence boundaries: the same segment
+/// ids, other records.
+fn build_theirs(dir: &Path) {
+    let ch = FileChannel::open(cfg(dir)).unwrap();
+    for chunk in (0..EVENTS).collect::<Vec<_>>().chunks(37) {
+        let events: Vec<Event> = chunk
+            .iter()
+            .map(|i| Event::new(format!("theirs-{i}-{}", "y".repeat(90))))
+            .collect();
+        put_commit(&ch, &events);
+    }
+    ch.close().unwrap();
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    for e in std::fs::read_dir(from).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_file() {
+            std::fs::copy(&p, to.join(p.file_name().unwrap())).unwrap();
+        }
+    }
+}
+
+#[test]
+fn another_channels_segment_as_the_newest_behind_a_destroyed_header_is_not_taken_for_ours() {
+    // The case the crashtest damage layer found (seed 519, case 870): the newest segment has
+    // no next segment whose header its seal must lead into, so only the records' binding to
+    // their channel (format 2) tells another channel's records from ours.
+    let ours = tempfile::tempdir().unwrap();
+    let theirs = tempfile::tempdir().unwrap();
+    build(ours.path());
+    build_theirs(theirs.path());
+    let victim = seg_files(ours.path()).pop().unwrap();
+    let name = victim.file_name().unwrap().to_owned();
+    let mut bytes = std::fs::read(theirs.path().join(&name)).unwrap();
+    bytes[..64].fill(0);
+    std::fs::write(&victim, &bytes).unwrap();
+
+    let copy = tempfile::tempdir().unwrap();
+    copy_dir(ours.path(), copy.path());
+    assert_ledger(&views(copy.path()));
+
+    let ch = FileChannel::open(cfg(ours.path())).unwrap();
+    let got = drain(&ch);
+    assert!(
+        got.iter().all(|e| !e.body.starts_with(b"theirs-")),
+        "another channel's events were delivered as ours"
+    );
+    let lost = ch
+        .metrics_snapshot()
+        .into_iter()
+        .find(|(name, _)| *name == "EventsLost")
+        .map(|(_, v)| v);
+    assert!(got.len() < EVENTS, "the newest segment's events are gone");
+    assert_eq!(lost, Some(EVENTS as u64 - got.len() as u64));
+    ch.close().unwrap();
+    let probe = &bytes[64..64 + 512];
+    assert!(
+        std::fs::read_dir(ours.path().join("quarantine"))
+            .unwrap()
+            .filter_map(|e| std::fs::read(e.unwrap().path()).ok())
+            .any(|q| q.windows(probe.len()).any(|w| w == probe)),
+        "the foreign bytes are kept in quarantine/"
+    );
 }

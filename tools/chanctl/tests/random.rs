@@ -44,7 +44,7 @@ fn files(dir: &Path) -> Vec<std::path::PathBuf> {
 
 fn channel_id(dir: &Path) -> u64 {
     let b = std::fs::read(dir.join("channel.meta")).unwrap_or_default();
-    file_channel::identity::decode(&b).unwrap_or(7)
+    file_channel::identity::decode(&b).map_or(7, |i| i.channel_id)
 }
 
 fn mutate(rng: &mut Rng, dir: &Path) {
@@ -79,14 +79,9 @@ fn mutate(rng: &mut Rng, dir: &Path) {
             5..=6 => {
                 let seg = rng.below(12);
                 let mut b = if rng.below(2) == 0 {
-                    SegmentHeader {
-                        segment_id: seg,
-                        channel_id: id,
-                        first_seq: rng.below(100),
-                        created_unix_ms: 0,
-                    }
-                    .encode()
-                    .to_vec()
+                    SegmentHeader::new(seg, id, rng.below(100), 0)
+                        .encode()
+                        .to_vec()
                 } else {
                     Vec::new()
                 };

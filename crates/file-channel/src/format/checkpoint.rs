@@ -24,7 +24,11 @@
 //! ```
 
 use super::le::{put_u32, put_u64, u32_at, u64_at};
-use super::{CorruptionKind, FORMAT_VERSION};
+use super::CorruptionKind;
+
+/// The version of the checkpoint file layout: unchanged since format 1 (format 2 changed how
+/// records are checksummed, not checkpoints), so a format-1 engine's checkpoints still load.
+pub const CHECKPOINT_VERSION: u32 = 1;
 
 /// Magic bytes opening a checkpoint file.
 pub const CHECKPOINT_MAGIC: [u8; 8] = *b"SLUICECP";
@@ -72,7 +76,7 @@ impl Checkpoint {
         let n = self.ranges.len();
         let mut b = vec![0u8; CHECKPOINT_FIXED_BYTES + 16 * n + 4];
         b[0..8].copy_from_slice(&CHECKPOINT_MAGIC);
-        put_u32(&mut b, 8, FORMAT_VERSION);
+        put_u32(&mut b, 8, CHECKPOINT_VERSION);
         put_u64(&mut b, 16, self.channel_id);
         put_u64(&mut b, 24, self.generation);
         put_u64(&mut b, 32, self.created_unix_ms);
@@ -126,7 +130,7 @@ impl Checkpoint {
             return Err(CorruptionKind::BadChecksum { expected, actual });
         }
         let version = u32_at(b, 8);
-        if version != FORMAT_VERSION {
+        if version != CHECKPOINT_VERSION {
             return Err(CorruptionKind::UnsupportedVersion { version });
         }
         let cp = Self {

@@ -23,8 +23,13 @@ const _: () = assert!(MAX_SEGMENT_BYTES >= MAX_RECORD_BYTES + SEGMENT_HEADER_BYT
 const _: () = assert!((RECORD_HEADER_BYTES as u64).is_multiple_of(RECORD_ALIGN_BYTES));
 const _: () = assert!((SEGMENT_HEADER_BYTES as u64).is_multiple_of(RECORD_ALIGN_BYTES));
 
-/// The format version written into every segment header. See `docs/format.md` for the history.
-pub const FORMAT_VERSION: u32 = 1;
+/// The format version new segment headers and new `channel.meta` files are written in. See
+/// `docs/format.md` for the history; version 2 binds every record to its channel.
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The oldest format version this build reads (and keeps appending to: a format-1 segment
+/// that is still open gets format-1 records).
+pub const OLDEST_READABLE_FORMAT_VERSION: u32 = 1;
 
 /// What is wrong with a stretch of bytes on disk.
 #[derive(Clone, Debug, PartialEq, Eq)]

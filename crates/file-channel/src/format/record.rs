@@ -3,7 +3,8 @@
 //!
 //! ```text
 //!  0  u32  record length in bytes, header included, padding excluded (0 = end of data)
-//!  4  u32  CRC-32 of bytes 8..length (header fields after the CRC, and the payload)
+//!  4  u32  CRC-32 of the binding (format 2: the channel id, 8 bytes) followed by bytes
+//!          8..length (header fields after the CRC, and the payload)
 //!  8  u8   record type: 1 put, 2 take, 3 seal, 4 gap (written by repair over damage)
 //!  9  u8   flags, 0
 //! 10  u16  reserved, 0
@@ -21,7 +22,9 @@
 //! The segment id and offset inside the checksummed header reject stale records left in a
 //! recycled file and bytes copied to the wrong place; the durable mark tells recovery whether
 //! damage before a valid record hit data that was already durable (corruption) or only the last
-//! unsynced write (a torn tail).
+//! unsynced write (a torn tail). The [`RecordBinding`] folded into the checksum (format 2)
+//! makes a record of another channel invalid here even where it sits at the same segment id
+//! and offset, as in a segment copied in from another channel whose header is lost.
 
 use super::le::{put_u32, put_u64, u32_at, u64_at};
 use super::CorruptionKind;
@@ -35,6 +38,46 @@ pub const SEAL_PAYLOAD_BYTES: usize = 16;
 
 /// Bytes of a complete seal record including padding.
 pub const SEAL_RECORD_BYTES: u64 = align_up((RECORD_HEADER_BYTES + SEAL_PAYLOAD_BYTES) as u64);
+
+/// What a record's checksum covers besides the record's own bytes: the format version of the
+/// segment the record is in decides it (`docs/format.md`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RecordBinding {
+    /// Format 1: the checksum covers the record's bytes only, so records of two channels at
+    /// the same segment id and offset are interchangeable.
+    Unbound,
+    /// Format 2: the checksum starts with this channel id (8 bytes, little-endian), so a record
+    /// of another channel fails it.
+    Channel(u64),
+}
+
+impl RecordBinding {
+    /// The binding of a segment of this format version, in channel `channel_id`.
+    pub fn for_version(format_version: u32, channel_id: u64) -> Self {
+        if format_version >= 2 {
+            Self::Channel(channel_id)
+        } else {
+            Self::Unbound
+        }
+    }
+
+    /// The format version of segments whose records carry this binding.
+    pub fn format_version(self) -> u32 {
+        match self {
+            Self::Unbound => 1,
+            Self::Channel(_) => 2,
+        }
+    }
+
+    /// A checksum already fed with the binding; the record's bytes from 8 on follow.
+    fn hasher(self) -> crc32fast::Hasher {
+        let mut h = crc32fast::Hasher::new();
+        if let Self::Channel(id) = self {
+            h.update(&id.to_le_bytes());
+        }
+        h
+    }
+}
 
 /// The type of a record.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -167,7 +210,7 @@ impl PendingRecord {
         put_u64(h, 32, first_seq);
         put_u64(h, 40, self.txn_id);
         put_u64(h, 48, place.durable_mark);
-        let mut crc = crc32fast::Hasher::new();
+        let mut crc = place.binding.hasher();
         crc.update(&h[8..RECORD_HEADER_BYTES]);
         crc.combine(&self.payload_crc);
         put_u32(h, 4, crc.finalize());
@@ -185,6 +228,8 @@ pub struct RecordPlace {
     pub offset: u64,
     /// The durable mark to store.
     pub durable_mark: u64,
+    /// What the checksum binds the record to (the segment's format).
+    pub binding: RecordBinding,
 }
 
 /// The result of trying to decode a record at an offset.
@@ -196,9 +241,15 @@ pub enum Decoded<'a> {
     End,
 }
 
-/// Decodes the record starting at `b[0]`, which was read from `offset` of segment `segment_id`.
-/// `b` holds the bytes up to the end of the readable data. Never panics.
-pub fn decode(b: &[u8], segment_id: u64, offset: u64) -> Result<Decoded<'_>, CorruptionKind> {
+/// Decodes the record starting at `b[0]`, which was read from `offset` of segment `segment_id`
+/// (whose format gives `binding`). `b` holds the bytes up to the end of the readable data.
+/// Never panics.
+pub fn decode(
+    b: &[u8],
+    binding: RecordBinding,
+    segment_id: u64,
+    offset: u64,
+) -> Result<Decoded<'_>, CorruptionKind> {
     if b.len() < 4 {
         return if b.iter().all(|&x| x == 0) {
             Ok(Decoded::End)
@@ -226,7 +277,9 @@ pub fn decode(b: &[u8], segment_id: u64, offset: u64) -> Result<Decoded<'_>, Cor
     }
     let rec = &b[..len as usize];
     let expected = u32_at(rec, 4);
-    let actual = crc32fast::hash(&rec[8..]);
+    let mut crc = binding.hasher();
+    crc.update(&rec[8..]);
+    let actual = crc.finalize();
     if expected != actual {
         return Err(CorruptionKind::BadChecksum { expected, actual });
     }
@@ -387,17 +440,20 @@ mod tests {
         out
     }
 
+    const CHANNEL: RecordBinding = RecordBinding::Channel(0x5eed_cafe);
+
     const PLACE: RecordPlace = RecordPlace {
         segment_id: 3,
         offset: 64,
         durable_mark: 64,
+        binding: CHANNEL,
     };
 
     #[test]
     fn round_trip_with_padding() {
         let out = framed(RecordKind::Put, b"abcde", 1, PLACE);
         assert_eq!(out.len() as u64, align_up((RECORD_HEADER_BYTES + 5) as u64));
-        let Ok(Decoded::Record(h, payload)) = decode(&out, 3, 64) else {
+        let Ok(Decoded::Record(h, payload)) = decode(&out, CHANNEL, 3, 64) else {
             panic!("did not decode");
         };
         assert_eq!(payload, b"abcde");
@@ -414,7 +470,7 @@ mod tests {
         for bit in 0..len * 8 {
             let mut c = out.clone();
             c[bit / 8] ^= 1 << (bit % 8);
-            let r = decode(&c, 3, 64);
+            let r = decode(&c, CHANNEL, 3, 64);
             assert!(
                 !matches!(r, Ok(Decoded::Record(..))),
                 "flip of bit {bit} decoded as a record"
@@ -426,41 +482,74 @@ mod tests {
     fn stale_or_misplaced_records_are_rejected() {
         let out = framed(RecordKind::Put, b"x", 1, PLACE);
         assert_eq!(
-            decode(&out, 4, 64),
+            decode(&out, CHANNEL, 4, 64),
             Err(CorruptionKind::WrongSegment { found: 3 })
         );
         assert_eq!(
-            decode(&out, 3, 72),
+            decode(&out, CHANNEL, 3, 72),
             Err(CorruptionKind::WrongOffset { found: 64 })
         );
     }
 
     #[test]
+    fn a_record_of_another_channel_or_format_is_rejected() {
+        let out = framed(RecordKind::Put, b"x", 1, PLACE);
+        for other in [
+            RecordBinding::Channel(0x5eed_cafe ^ 1),
+            RecordBinding::Unbound,
+        ] {
+            assert!(
+                matches!(
+                    decode(&out, other, 3, 64),
+                    Err(CorruptionKind::BadChecksum { .. })
+                ),
+                "{other:?}"
+            );
+        }
+        let v1 = framed(
+            RecordKind::Put,
+            b"x",
+            1,
+            RecordPlace {
+                binding: RecordBinding::Unbound,
+                ..PLACE
+            },
+        );
+        assert!(matches!(
+            decode(&v1, RecordBinding::Unbound, 3, 64),
+            Ok(Decoded::Record(..))
+        ));
+        assert!(decode(&v1, CHANNEL, 3, 64).is_err());
+        assert_eq!(RecordBinding::for_version(1, 7), RecordBinding::Unbound);
+        assert_eq!(RecordBinding::for_version(2, 7), RecordBinding::Channel(7));
+    }
+
+    #[test]
     fn lengths_are_bounded_before_use() {
         let mut b = vec![0u8; 64];
-        assert_eq!(decode(&b, 0, 0), Ok(Decoded::End));
+        assert_eq!(decode(&b, CHANNEL, 0, 0), Ok(Decoded::End));
         put_u32(&mut b, 0, (RECORD_HEADER_BYTES - 1) as u32);
         assert!(matches!(
-            decode(&b, 0, 0),
+            decode(&b, CHANNEL, 0, 0),
             Err(CorruptionKind::BadLength { .. })
         ));
         put_u32(&mut b, 0, u32::MAX);
         assert_eq!(
-            decode(&b, 0, 0),
+            decode(&b, CHANNEL, 0, 0),
             Err(CorruptionKind::BadLength {
                 len: u64::from(u32::MAX)
             })
         );
         put_u32(&mut b, 0, 1000);
         assert_eq!(
-            decode(&b, 0, 0),
+            decode(&b, CHANNEL, 0, 0),
             Err(CorruptionKind::Truncated {
                 needed: 1000,
                 available: 64
             })
         );
-        assert_eq!(decode(&[0, 0], 0, 0), Ok(Decoded::End));
-        assert!(decode(&[1], 0, 0).is_err());
+        assert_eq!(decode(&[0, 0], CHANNEL, 0, 0), Ok(Decoded::End));
+        assert!(decode(&[1], CHANNEL, 0, 0).is_err());
     }
 
     #[test]

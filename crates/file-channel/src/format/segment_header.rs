@@ -2,7 +2,7 @@
 //!
 //! ```text
 //!  0  8 bytes  magic "SLUICESG"
-//!  8  u32      format version
+//!  8  u32      format version (1 or 2: how the segment's records are checksummed)
 //! 12  u32      header length (64)
 //! 16  u64      segment id
 //! 24  u64      channel id
@@ -13,7 +13,8 @@
 //! ```
 
 use super::le::{put_u32, put_u64, u32_at, u64_at};
-use super::{CorruptionKind, FORMAT_VERSION};
+use super::record::RecordBinding;
+use super::{CorruptionKind, FORMAT_VERSION, OLDEST_READABLE_FORMAT_VERSION};
 
 /// Size of the segment header; records start right after it.
 pub const SEGMENT_HEADER_BYTES: usize = 64;
@@ -24,6 +25,8 @@ pub const SEGMENT_MAGIC: [u8; 8] = *b"SLUICESG";
 /// The decoded segment header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SegmentHeader {
+    /// The format version the segment was created in; it decides its records' binding.
+    pub format_version: u32,
     /// The segment's id; also in its file name and in every record it holds.
     pub segment_id: u64,
     /// The channel the segment belongs to.
@@ -35,11 +38,27 @@ pub struct SegmentHeader {
 }
 
 impl SegmentHeader {
+    /// The header of a new segment, in today's format.
+    pub fn new(segment_id: u64, channel_id: u64, first_seq: u64, created_unix_ms: u64) -> Self {
+        Self {
+            format_version: FORMAT_VERSION,
+            segment_id,
+            channel_id,
+            first_seq,
+            created_unix_ms,
+        }
+    }
+
+    /// What the checksums of the segment's records are bound to.
+    pub fn binding(&self) -> RecordBinding {
+        RecordBinding::for_version(self.format_version, self.channel_id)
+    }
+
     /// Encodes the header.
     pub fn encode(&self) -> [u8; SEGMENT_HEADER_BYTES] {
         let mut b = [0u8; SEGMENT_HEADER_BYTES];
         b[0..8].copy_from_slice(&SEGMENT_MAGIC);
-        put_u32(&mut b, 8, FORMAT_VERSION);
+        put_u32(&mut b, 8, self.format_version);
         put_u32(&mut b, 12, SEGMENT_HEADER_BYTES as u32);
         put_u64(&mut b, 16, self.segment_id);
         put_u64(&mut b, 24, self.channel_id);
@@ -67,7 +86,7 @@ impl SegmentHeader {
             return Err(CorruptionKind::BadChecksum { expected, actual });
         }
         let version = u32_at(b, 8);
-        if version != FORMAT_VERSION {
+        if !(OLDEST_READABLE_FORMAT_VERSION..=FORMAT_VERSION).contains(&version) {
             return Err(CorruptionKind::UnsupportedVersion { version });
         }
         let header_len = u32_at(b, 12);
@@ -77,6 +96,7 @@ impl SegmentHeader {
             });
         }
         Ok(Self {
+            format_version: version,
             segment_id: u64_at(b, 16),
             channel_id: u64_at(b, 24),
             first_seq: u64_at(b, 32),
@@ -105,14 +125,24 @@ mod tests {
 
     #[test]
     fn round_trips_and_detects_every_single_bit_flip() {
-        let h = SegmentHeader {
-            segment_id: 7,
-            channel_id: 0xdead_beef,
-            first_seq: 1234,
-            created_unix_ms: 99,
-        };
+        let h = SegmentHeader::new(7, 0xdead_beef, 1234, 99);
         let b = h.encode();
         assert_eq!(SegmentHeader::decode(&b), Ok(h));
+        assert_eq!(h.binding(), RecordBinding::Channel(0xdead_beef));
+        let v1 = SegmentHeader {
+            format_version: 1,
+            ..h
+        };
+        assert_eq!(SegmentHeader::decode(&v1.encode()), Ok(v1));
+        assert_eq!(v1.binding(), RecordBinding::Unbound);
+        let v3 = SegmentHeader {
+            format_version: 3,
+            ..h
+        };
+        assert_eq!(
+            SegmentHeader::decode(&v3.encode()),
+            Err(CorruptionKind::UnsupportedVersion { version: 3 })
+        );
         for bit in 0..(SEGMENT_HEADER_BYTES * 8) {
             let mut c = b;
             c[bit / 8] ^= 1 << (bit % 8);

@@ -4,9 +4,10 @@
 
 use super::InspectError;
 use crate::format::checkpoint::{Checkpoint, CHECKPOINT_FIXED_BYTES, MAX_CHECKPOINT_RANGES};
+use crate::format::record::RecordBinding;
 use crate::format::segment_header::SegmentHeader;
 use crate::format::CorruptionKind;
-use crate::identity::{self, META_FILE_NAME};
+use crate::identity::{self, Identity, META_FILE_NAME};
 use crate::replay::list_checkpoints;
 use crate::segment::{list_segments, SegmentPath};
 use crate::storage::{DynStorage, StdStorage, Storage};
@@ -21,8 +22,8 @@ pub const MAX_CHECKPOINT_FILE_BYTES: u64 =
 /// The state of `channel.meta`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MetaState {
-    /// Valid; the channel id.
-    Valid(u64),
+    /// Valid: the channel id and the format version the channel was created in.
+    Valid(Identity),
     /// Absent (the engine rewrites it from the segment headers at open).
     Missing,
     /// Present but not a valid identity file (the engine refuses to open).
@@ -243,9 +244,27 @@ impl ChannelDir {
     /// The channel id `channel.meta` names, when it verifies.
     pub fn meta_id(&self) -> Option<u64> {
         match self.meta {
-            MetaState::Valid(id) => Some(id),
+            MetaState::Valid(identity) => Some(identity.channel_id),
             _ => None,
         }
+    }
+
+    /// The format version `channel.meta` says the channel was created in; the oldest readable
+    /// one when it does not verify (records behind a lost header may then be format 1).
+    pub fn meta_format_version(&self) -> u32 {
+        match self.meta {
+            MetaState::Valid(identity) => identity.format_version,
+            _ => crate::format::OLDEST_READABLE_FORMAT_VERSION,
+        }
+    }
+
+    /// The bindings to try for records behind a lost segment header: bound to this channel,
+    /// then unbound unless `channel.meta` says the channel was created in format 2.
+    pub(crate) fn lost_header_bindings(&self) -> Vec<RecordBinding> {
+        crate::segment::lost_header::bindings_behind_lost_header(
+            self.channel_id(),
+            self.meta_format_version() < 2,
+        )
     }
 
     /// The channel id: from `channel.meta`, else from the first segment header that decodes.

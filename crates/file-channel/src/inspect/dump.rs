@@ -13,6 +13,7 @@ use crate::format::record::{
 };
 use crate::format::segment_header::SegmentHeader;
 use crate::format::{event, CorruptionKind};
+use crate::segment::lost_header::binding_behind_lost_header;
 use crate::segment::scan::{ScanItem, Scanner};
 use crate::Event;
 use std::io;
@@ -266,7 +267,12 @@ pub fn dump(
             header,
         })
         .map_err(out)?;
-        let mut scanner = Scanner::from_start(file.clone(), s.id);
+        let binding = match header {
+            Ok(h) => h.binding(),
+            Err(_) => binding_behind_lost_header(&file, s.id, &dir.lost_header_bindings())
+                .map_err(InspectError::io("read", &s.path))?,
+        };
+        let mut scanner = Scanner::from_start(file.clone(), s.id, binding);
         loop {
             if opts.limit.is_some_and(|l| summary.records >= l) {
                 summary.limited = true;

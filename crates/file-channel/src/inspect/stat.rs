@@ -186,6 +186,7 @@ fn open_view(
         ReplayOptions {
             writable: false,
             channel_id: meta_id,
+            channel_format_version: dir.meta_format_version(),
             mode,
             ignore_checkpoints: false,
             progress: replay_progress,

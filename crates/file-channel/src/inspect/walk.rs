@@ -9,12 +9,13 @@
 //! position asked for.
 
 use crate::consumed::ConsumedSet;
-use crate::format::record::{RecordKind, SealPayload, TakePayload};
+use crate::format::record::{RecordBinding, RecordKind, SealPayload, TakePayload};
 use crate::format::segment_header::{SegmentHeader, SEGMENT_HEADER_BYTES};
 use crate::format::CorruptionKind;
+use crate::segment::lost_header::binding_behind_lost_header;
 use crate::segment::scan::{ScanItem, Scanner};
 use crate::segment::SegmentPath;
-use crate::storage::Storage;
+use crate::storage::{DynFile, Storage};
 use std::collections::HashMap;
 use std::io;
 use std::path::PathBuf;
@@ -50,6 +51,9 @@ pub(crate) struct WalkSegment {
     /// A torn-creation segment whose header is valid and whose other bytes are all zero: an
     /// empty newest segment (a rotation, or an open that wrote nothing), not a torn write.
     pub empty: bool,
+    /// What its records' checksums are bound to: from its header, else the first binding that
+    /// finds a record behind the lost header.
+    pub binding: RecordBinding,
 }
 
 /// The sequence state at a position.
@@ -113,19 +117,41 @@ impl State {
     }
 }
 
-fn has_record(storage: &dyn Storage, seg: &SegmentPath) -> io::Result<bool> {
+/// What segment `seg` (`file`) is read with: its header's binding, else the first of
+/// `lost_header` under which it holds a record.
+fn binding_of(
+    file: &DynFile,
+    seg: &SegmentPath,
+    header: &Result<SegmentHeader, CorruptionKind>,
+    lost_header: &[RecordBinding],
+) -> io::Result<RecordBinding> {
+    match header {
+        Ok(h) => Ok(h.binding()),
+        Err(_) => binding_behind_lost_header(file, seg.id, lost_header),
+    }
+}
+
+fn has_record(
+    storage: &dyn Storage,
+    seg: &SegmentPath,
+    lost_header: &[RecordBinding],
+) -> io::Result<bool> {
     let file = storage.open(&seg.path, false)?;
-    let mut scanner = Scanner::from_start(file, seg.id);
+    let header = super::read_segment_header(storage, &seg.path)?;
+    let binding = binding_of(&file, seg, &header, lost_header)?;
+    let mut scanner = Scanner::from_start(file, seg.id, binding);
     Ok(scanner
         .find_next_valid(SEGMENT_HEADER_BYTES as u64)?
         .is_some())
 }
 
 /// Walks `segs` (sorted by id). `interest` names the positions whose state is wanted; `true`
-/// asks for the consumed set as well.
+/// asks for the consumed set as well. `lost_header` are the bindings to try behind a segment
+/// header that is lost.
 pub(crate) fn walk(
     storage: &dyn Storage,
     segs: &[SegmentPath],
+    lost_header: &[RecordBinding],
     interest: &HashMap<(u64, u64), bool>,
     progress: &dyn Fn(usize, usize),
 ) -> io::Result<Walk> {
@@ -142,7 +168,7 @@ pub(crate) fn walk(
     let mut dropped_newest = false;
     if count >= 2 {
         if let Some(newest) = segs.last() {
-            if !has_record(storage, newest)? {
+            if !has_record(storage, newest, lost_header)? {
                 count -= 1;
                 dropped_newest = true;
             }
@@ -150,7 +176,7 @@ pub(crate) fn walk(
     }
     for (i, seg) in segs.iter().enumerate() {
         if i >= count {
-            let t = torn_segment(storage, seg)?;
+            let t = torn_segment(storage, seg, lost_header)?;
             // An empty newest segment with a valid header (a rotation or an open that wrote
             // nothing yet): a checkpoint may name its start.
             if let Ok(h) = &t.header {
@@ -166,7 +192,15 @@ pub(crate) fn walk(
             continue;
         }
         let last = i + 1 == count;
-        let s = walk_segment(storage, seg, last, &mut st, interest, &mut out.at)?;
+        let s = walk_segment(
+            storage,
+            seg,
+            lost_header,
+            last,
+            &mut st,
+            interest,
+            &mut out.at,
+        )?;
         out.segments.push(s);
         progress(i + 1, segs.len());
     }
@@ -178,10 +212,15 @@ pub(crate) fn walk(
     Ok(out)
 }
 
-fn torn_segment(storage: &dyn Storage, seg: &SegmentPath) -> io::Result<WalkSegment> {
+fn torn_segment(
+    storage: &dyn Storage,
+    seg: &SegmentPath,
+    lost_header: &[RecordBinding],
+) -> io::Result<WalkSegment> {
     let file = storage.open(&seg.path, false)?;
     let file_len = file.len()?;
     let header = super::read_segment_header(storage, &seg.path)?;
+    let binding = binding_of(&file, seg, &header, lost_header)?;
     let empty = header.is_ok() && all_zero_after(&file, SEGMENT_HEADER_BYTES as u64, file_len)?;
     Ok(WalkSegment {
         empty,
@@ -201,6 +240,7 @@ fn torn_segment(storage: &dyn Storage, seg: &SegmentPath) -> io::Result<WalkSegm
         bad: Vec::new(),
         first_seq_hint: None,
         torn_creation: true,
+        binding,
     })
 }
 
@@ -235,6 +275,7 @@ fn snapshot(
 fn walk_segment(
     storage: &dyn Storage,
     seg: &SegmentPath,
+    lost_header: &[RecordBinding],
     last: bool,
     st: &mut State,
     interest: &HashMap<(u64, u64), bool>,
@@ -243,6 +284,7 @@ fn walk_segment(
     let file = storage.open(&seg.path, false)?;
     let file_len = file.len()?;
     let header = super::read_segment_header(storage, &seg.path)?;
+    let binding = binding_of(&file, seg, &header, lost_header)?;
     let mut out = WalkSegment {
         id: seg.id,
         path: seg.path.clone(),
@@ -257,8 +299,9 @@ fn walk_segment(
         first_seq_hint: None,
         torn_creation: false,
         empty: false,
+        binding,
     };
-    let mut scanner = Scanner::from_start(file.clone(), seg.id);
+    let mut scanner = Scanner::from_start(file.clone(), seg.id, binding);
     if let Err(_kind) = &header {
         if last
             && scanner

@@ -9,7 +9,6 @@ use crate::error::{IoFailure, OpenError};
 use crate::format::checkpoint::{
     parse_checkpoint_file_name, Checkpoint, CHECKPOINT_FIXED_BYTES, MAX_CHECKPOINT_RANGES,
 };
-use crate::format::segment_header::SEGMENT_HEADER_BYTES;
 use crate::format::CorruptionKind;
 use crate::segment::SegmentPath;
 use crate::storage::Storage;
@@ -162,7 +161,7 @@ pub(super) fn choose_start(
             let path = path.clone();
             match read.clone().and_then(|cp| {
                 check_checkpoint(&cp, opts.channel_id, found)?;
-                check_covered_segments(storage, &cp, found)?;
+                check_covered_segments(storage, &cp, opts, found)?;
                 Ok(cp)
             }) {
                 Ok(cp) => {
@@ -241,6 +240,7 @@ fn check_checkpoint(
 fn check_covered_segments(
     storage: &dyn Storage,
     cp: &Checkpoint,
+    opts: &ReplayOptions,
     found: &[SegmentPath],
 ) -> Result<(), CheckpointRejection> {
     let covered = found
@@ -263,7 +263,9 @@ fn check_covered_segments(
             Ok(h) => h,
             // The records name their segment inside their checksums: replay rebuilds the
             // header from them. Without a single one the segment's events are unreadable.
-            Err(kind) if holds_no_record(&file, seg.id) => return Err(damaged(kind.to_string())),
+            Err(kind) if holds_no_record(&file, seg.id, cp.channel_id, opts) => {
+                return Err(damaged(kind.to_string()))
+            }
             Err(_) => continue,
         };
         if header.segment_id != seg.id || header.channel_id != cp.channel_id {
@@ -283,11 +285,20 @@ fn check_covered_segments(
     Ok(())
 }
 
-/// Whether segment `id` holds no valid record (a linear search; only on a damaged header).
-fn holds_no_record(file: &crate::storage::DynFile, id: u64) -> bool {
-    let mut scanner = crate::segment::scan::Scanner::from_start(file.clone(), id);
+/// Whether segment `id` of channel `channel_id` holds no valid record (a linear search; only
+/// on a damaged header).
+fn holds_no_record(
+    file: &crate::storage::DynFile,
+    id: u64,
+    channel_id: u64,
+    opts: &ReplayOptions,
+) -> bool {
+    let bindings = crate::segment::lost_header::bindings_behind_lost_header(
+        Some(channel_id),
+        opts.channel_format_version < 2,
+    );
     !matches!(
-        scanner.find_next_valid(SEGMENT_HEADER_BYTES as u64),
+        crate::segment::lost_header::first_binding_with_records(file, id, &bindings),
         Ok(Some(_))
     )
 }

@@ -5,10 +5,11 @@
 use super::segments::ScanPlan;
 use super::{data_end, io_err, SealedInto, State, TornTail};
 use crate::error::{Corruption, OpenError};
-use crate::format::record::RecordKind;
+use crate::format::record::{RecordBinding, RecordKind};
 use crate::format::segment_header::{SegmentHeader, SEGMENT_HEADER_BYTES};
 use crate::format::CorruptionKind;
 use crate::quarantine;
+use crate::segment::lost_header::{bindings_behind_lost_header, first_binding_with_records};
 use crate::segment::scan::Scanner;
 use crate::segment::SegmentPath;
 use crate::storage::{parent_dir, DynFile, Storage};
@@ -66,10 +67,11 @@ impl State<'_> {
         let path = &seg.path;
         // A header that never became durable can only belong to the newest segment,
         // and then no record was ever written after it.
-        let mut scanner = Scanner::from_start(file.clone(), seg.id);
-        let any_record = scanner
-            .find_next_valid(SEGMENT_HEADER_BYTES as u64)
+        // Records of another channel fail a format-2 checksum: the header's loss does not make
+        // another channel's segment of this id ours.
+        let binding = first_binding_with_records(file, seg.id, &self.lost_header_bindings())
             .map_err(io_err("read", path))?;
+        let any_record = binding.is_some();
         // A checkpoint that knew the segment proves its header was durable: then this is
         // damage, and the ledger counts the events it held.
         // Nor is it one when bytes other than zeros follow the header: the engine never wrote
@@ -79,7 +81,7 @@ impl State<'_> {
             file_len <= header_end || data_end(file, header_end, file_len) == header_end;
         if last
             && !plan.skip_scan
-            && any_record.is_none()
+            && !any_record
             && only_zeros_after
             && !self.header_known_durable(seg.id)
         {
@@ -123,9 +125,12 @@ impl State<'_> {
         } else {
             FirstSeq::UnbrokenRun
         };
-        let rebuilt = rebuild_header(file, seg.id, self.channel_id, first_seq)
-            .map_err(io_err("read", path))?
-            .filter(|_| self.continues_into_next(seg, file, file_len));
+        let rebuilt = match binding {
+            Some(binding) => rebuild_header(file, seg.id, self.channel_id, binding, first_seq)
+                .map_err(io_err("read", path))?
+                .filter(|h| self.continues_into_next(seg, file, file_len, h.binding())),
+            None => None,
+        };
         let Some(header) = rebuilt else {
             let c = self.corrupt(path, seg.id, 0, kind);
             self.damage(c.clone(), Some(file), file_len)?;
@@ -164,12 +169,32 @@ impl State<'_> {
         remove_segment_file(self.storage, &self.dir, at, file, file_len)
     }
 
-    /// Whether segment `seg`'s records (its header is gone) can be this channel's: records
-    /// carry no channel id, so another channel's segment of the same id would rebuild as well.
-    /// When its seal and the next segment's header can both be read, the seal must name that
+    /// The bindings records behind a lost segment header may carry, in the order tried: bound
+    /// to this channel (format 2) when its id is known (from `channel.meta`, a header before,
+    /// or a checkpoint); unbound (format 1) only while the channel may still hold format-1
+    /// segments — created in format 1 and no format-2 segment met yet.
+    pub(super) fn lost_header_bindings(&self) -> Vec<RecordBinding> {
+        let channel_id = self
+            .channel_id
+            .or_else(|| self.evidence.first().map(|cp| cp.channel_id));
+        bindings_behind_lost_header(
+            channel_id,
+            self.opts.channel_format_version < 2 && !self.bound_segment_seen,
+        )
+    }
+
+    /// Whether segment `seg`'s records (its header is gone) can be this channel's: format-1
+    /// records carry no channel id, so another channel's format-1 segment of the same id would
+    /// rebuild as well. When its seal and the next segment's header can both be read, the seal must name that
     /// segment at the sequence its header starts at; otherwise nothing contradicts it.
-    fn continues_into_next(&self, seg: &SegmentPath, file: &DynFile, file_len: u64) -> bool {
-        let Some(seal) = super::sweep::seal_of(file, seg.id, file_len) else {
+    fn continues_into_next(
+        &self,
+        seg: &SegmentPath,
+        file: &DynFile,
+        file_len: u64,
+        binding: RecordBinding,
+    ) -> bool {
+        let Some(seal) = super::sweep::seal_of(file, seg.id, file_len, &[binding]) else {
             return true;
         };
         let Some(next) = self.found.iter().find(|s| s.id == seg.id + 1) else {
@@ -227,6 +252,9 @@ impl State<'_> {
             }
             _ => self.channel_id = Some(header.channel_id),
         }
+        if header.format_version >= 2 {
+            self.bound_segment_seen = true;
+        }
         if let Some(SealedInto {
             next: expected,
             sealed: prev,
@@ -272,15 +300,21 @@ fn rebuild_header(
     file: &DynFile,
     segment_id: u64,
     channel_id: Option<u64>,
+    binding: RecordBinding,
     first_seq: FirstSeq,
 ) -> io::Result<Option<SegmentHeader>> {
+    let channel_id = match binding {
+        RecordBinding::Channel(id) => id,
+        RecordBinding::Unbound => channel_id.unwrap_or(0),
+    };
     let header = |first_seq| SegmentHeader {
+        format_version: binding.format_version(),
         segment_id,
-        channel_id: channel_id.unwrap_or(0),
+        channel_id,
         first_seq,
         created_unix_ms: 0,
     };
-    let mut scanner = Scanner::from_start(file.clone(), segment_id);
+    let mut scanner = Scanner::from_start(file.clone(), segment_id, binding);
     let mut at = SEGMENT_HEADER_BYTES as u64;
     while let Some(h) = scanner.find_next_valid(at)? {
         match first_seq {

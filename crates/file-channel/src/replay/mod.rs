@@ -38,7 +38,9 @@ use crate::config::RecoveryMode;
 use crate::consumed::ConsumedSet;
 use crate::error::{Corruption, OpenError};
 use crate::format::checkpoint::Checkpoint;
+use crate::format::record::RecordBinding;
 use crate::format::segment_header::SEGMENT_HEADER_BYTES;
+use crate::format::OLDEST_READABLE_FORMAT_VERSION;
 use crate::limits::MAX_SEGMENTS;
 use crate::quarantine;
 use crate::segment::{list_segments, SegmentPath};
@@ -64,6 +66,8 @@ pub struct ReplayedSegment {
     pub end: u64,
     /// Whether it ends with a seal record (assumed for skipped segments).
     pub sealed: bool,
+    /// What its records' checksums are bound to (from its header's format version).
+    pub binding: RecordBinding,
 }
 
 /// Bytes after the last valid record of the last segment, cut off by a writable replay.
@@ -198,6 +202,10 @@ pub struct ReplayOptions {
     /// The channel id every segment header and checkpoint must carry; `None` accepts the first
     /// one seen.
     pub channel_id: Option<u64>,
+    /// The format version `channel.meta` says the channel was created in
+    /// ([`OLDEST_READABLE_FORMAT_VERSION`] when unknown). In a channel created in format 2,
+    /// records behind a lost segment header are read as bound to the channel, never unbound.
+    pub channel_format_version: u32,
     /// What to do with damage.
     pub mode: RecoveryMode,
     /// Ignore checkpoints (the tools' "full replay").
@@ -211,6 +219,7 @@ impl std::fmt::Debug for ReplayOptions {
         f.debug_struct("ReplayOptions")
             .field("writable", &self.writable)
             .field("channel_id", &self.channel_id)
+            .field("channel_format_version", &self.channel_format_version)
             .field("mode", &self.mode)
             .field("ignore_checkpoints", &self.ignore_checkpoints)
             .finish_non_exhaustive()
@@ -223,6 +232,7 @@ impl ReplayOptions {
         Self {
             writable: false,
             channel_id: None,
+            channel_format_version: OLDEST_READABLE_FORMAT_VERSION,
             mode: RecoveryMode::SkipDamaged,
             ignore_checkpoints: false,
             progress: None,
@@ -417,6 +427,9 @@ struct State<'a> {
     taken_below_start: ConsumedSet,
     /// The segment files replayed, to look at a neighbour's header.
     found: Vec<SegmentPath>,
+    /// A segment with a format-2 header was met: every later one is format 2 as well (the
+    /// engine never creates a format-1 segment after a format-2 one).
+    bound_segment_seen: bool,
 }
 
 impl<'a> State<'a> {
@@ -463,6 +476,7 @@ impl<'a> State<'a> {
             evidence: Vec::new(),
             taken_below_start: ConsumedSet::new(0),
             found: Vec::new(),
+            bound_segment_seen: false,
         };
         if let Some(cp) = checkpoint {
             st.channel_id = Some(cp.channel_id);

@@ -8,7 +8,7 @@ use crate::config::RecoveryMode;
 use crate::consumed::ConsumedSet;
 use crate::error::OpenError;
 use crate::format::checkpoint::Checkpoint;
-use crate::format::record::{RecordKind, SealPayload};
+use crate::format::record::{RecordBinding, RecordKind, SealPayload};
 use crate::format::segment_header::{SegmentHeader, SEGMENT_HEADER_BYTES};
 use crate::format::CorruptionKind;
 use crate::quarantine;
@@ -90,11 +90,13 @@ impl State<'_> {
                 first_seq: header.first_seq,
                 end: 0,
                 sealed: true,
+                binding: header.binding(),
             });
             return Ok(());
         }
         self.start_sequence(seg, &header, file_len, plan)?;
-        let (end, sealed) = self.scan_records(seg, &file, file_len, last, plan)?;
+        let (end, sealed) =
+            self.scan_records(seg, &file, header.binding(), file_len, last, plan)?;
         if let (true, Some(next)) = (sealed, self.sealed_next.take()) {
             self.expect_next_segment = Some(SealedInto {
                 next,
@@ -108,6 +110,7 @@ impl State<'_> {
             first_seq: header.first_seq,
             end,
             sealed,
+            binding: header.binding(),
         });
         Ok(())
     }
@@ -163,12 +166,13 @@ impl State<'_> {
         &mut self,
         seg: &SegmentPath,
         file: &DynFile,
+        binding: RecordBinding,
         file_len: u64,
         last: bool,
         plan: ScanPlan,
     ) -> Result<(u64, bool), OpenError> {
         let path = &seg.path;
-        let mut scanner = Scanner::new(file.clone(), seg.id, plan.scan_from, u64::MAX);
+        let mut scanner = Scanner::new(file.clone(), seg.id, binding, plan.scan_from, u64::MAX);
         let mut sealed = false;
         let end = loop {
             let item = scanner.next_item().map_err(io_err("read", path))?;

@@ -6,7 +6,9 @@
 use super::{data_end, io_err, ReplayOptions, TornTail};
 use crate::error::{Corruption, OpenError};
 use crate::format::checkpoint::Checkpoint;
-use crate::format::record::{self, Decoded, RecordKind, SealPayload, SEAL_RECORD_BYTES};
+use crate::format::record::{
+    self, Decoded, RecordBinding, RecordKind, SealPayload, SEAL_RECORD_BYTES,
+};
 use crate::format::segment_header::SEGMENT_HEADER_BYTES;
 use crate::format::CorruptionKind;
 use crate::segment::SegmentPath;
@@ -61,7 +63,8 @@ pub(super) fn drop_interrupted_rotation(
     // Only what a rotation leaves — a header and zeros — is removed here. Other bytes (another
     // channel's segment, garbage) are not the engine's: the segment replay names or keeps them.
     // (Zeros after the header also mean no record: every record starts with a non-zero length.)
-    let empty = only_zeros_after_header(storage, &last)? && !sealed_into(storage, prev, last.id)?;
+    let empty =
+        only_zeros_after_header(storage, &last)? && !sealed_into(storage, opts, prev, last.id)?;
     if !empty {
         return Ok(None);
     }
@@ -88,15 +91,31 @@ pub(super) fn drop_interrupted_rotation(
     }))
 }
 
-/// Whether `seg` ends with a valid seal record naming segment `next`.
-fn sealed_into(storage: &dyn Storage, seg: &SegmentPath, next: u64) -> Result<bool, OpenError> {
+/// Whether `seg` ends with a valid seal record naming segment `next` (read with its header's
+/// binding; with both when its header is lost: this only keeps a file).
+fn sealed_into(
+    storage: &dyn Storage,
+    opts: &ReplayOptions,
+    seg: &SegmentPath,
+    next: u64,
+) -> Result<bool, OpenError> {
     let (file, len) = open_with_len(storage, seg)?;
-    Ok(seal_of(&file, seg.id, len).is_some_and(|s| s.next_segment_id == next))
+    let bindings = match crate::segment::read_header(&file, len) {
+        Ok(Ok(h)) => vec![h.binding()],
+        _ => crate::segment::lost_header::bindings_behind_lost_header(opts.channel_id, true),
+    };
+    Ok(seal_of(&file, seg.id, len, &bindings).is_some_and(|s| s.next_segment_id == next))
 }
 
-/// The seal record segment `id` (`file`, `len` bytes) ends with, if it ends with one: looked up
-/// just below the end of its non-zero data, without scanning the segment.
-pub(super) fn seal_of(file: &DynFile, id: u64, len: u64) -> Option<SealPayload> {
+/// The seal record segment `id` (`file`, `len` bytes, records carrying one of `bindings`) ends
+/// with, if it ends with one: looked up just below the end of its non-zero data, without
+/// scanning the segment.
+pub(super) fn seal_of(
+    file: &DynFile,
+    id: u64,
+    len: u64,
+    bindings: &[RecordBinding],
+) -> Option<SealPayload> {
     let end = record::align_up(data_end(file, SEGMENT_HEADER_BYTES as u64, len));
     let seal = SEAL_RECORD_BYTES;
     let mut buf = vec![0u8; seal as usize];
@@ -107,9 +126,11 @@ pub(super) fn seal_of(file: &DynFile, id: u64, len: u64) -> Option<SealPayload> 
         if at < SEGMENT_HEADER_BYTES as u64 || file.read_exact_at(&mut buf, at).is_err() {
             continue;
         }
-        if let Ok(Decoded::Record(h, payload)) = record::decode(&buf, id, at) {
-            if h.kind == RecordKind::Seal {
-                return Some(SealPayload::decode(payload));
+        for &binding in bindings {
+            if let Ok(Decoded::Record(h, payload)) = record::decode(&buf, binding, id, at) {
+                if h.kind == RecordKind::Seal {
+                    return Some(SealPayload::decode(payload));
+                }
             }
         }
     }

@@ -1,10 +1,13 @@
 //! Segment files: naming and listing ([`list_segments`]), the registry of open segment handles
-//! shared by the writer and the readers ([`SegmentSet`]), scanning ([`scan`]) and background
+//! shared by the writer and the readers ([`SegmentSet`]), scanning ([`scan`]), the records
+//! behind a lost header ([`lost_header`]) and background
 //! zero-filling ahead of the writer ([`prefill`]).
 
+pub mod lost_header;
 pub mod prefill;
 pub mod scan;
 
+use crate::format::record::RecordBinding;
 use crate::format::segment_header::{parse_segment_file_name, SegmentHeader, SEGMENT_HEADER_BYTES};
 use crate::format::CorruptionKind;
 use crate::storage::{DynFile, Storage};
@@ -69,6 +72,8 @@ pub struct OpenSegment {
     pub path: PathBuf,
     /// The handle, shared by writer and readers.
     pub file: DynFile,
+    /// What its records' checksums are bound to (from its header's format version).
+    pub binding: RecordBinding,
 }
 
 /// The segments of the log by id, shared by the writer (which adds them) and readers.

@@ -5,7 +5,7 @@
 //! keeps one buffer (at most a chunk plus one record), never trusts a length before checking it
 //! against [`MAX_RECORD_BYTES`], and reports damage as a value instead of failing.
 
-use crate::format::record::{self, Decoded, RecordHeader, RECORD_HEADER_BYTES};
+use crate::format::record::{self, Decoded, RecordBinding, RecordHeader, RECORD_HEADER_BYTES};
 use crate::format::segment_header::SEGMENT_HEADER_BYTES;
 use crate::format::CorruptionKind;
 use crate::limits::{MAX_RECORD_BYTES, RECORD_ALIGN_BYTES};
@@ -44,6 +44,8 @@ pub enum ScanItem<'a> {
 pub struct Scanner {
     file: DynFile,
     segment_id: u64,
+    /// What the segment's record checksums are bound to (its format).
+    binding: RecordBinding,
     /// Do not read at or past this offset (the visible end for the live reader).
     limit: u64,
     buf: Vec<u8>,
@@ -61,11 +63,19 @@ pub struct Scanner {
 }
 
 impl Scanner {
-    /// A scanner over `file` (segment `segment_id`) starting at `pos`, reading below `limit`.
-    pub fn new(file: DynFile, segment_id: u64, pos: u64, limit: u64) -> Self {
+    /// A scanner over `file` (segment `segment_id`, whose records carry `binding`) starting at
+    /// `pos`, reading below `limit`.
+    pub fn new(
+        file: DynFile,
+        segment_id: u64,
+        binding: RecordBinding,
+        pos: u64,
+        limit: u64,
+    ) -> Self {
         Self {
             file,
             segment_id,
+            binding,
             limit,
             buf: Vec::new(),
             valid: 0,
@@ -77,8 +87,14 @@ impl Scanner {
     }
 
     /// A scanner at the first record of a segment, reading to the end of the file.
-    pub fn from_start(file: DynFile, segment_id: u64) -> Self {
-        Self::new(file, segment_id, SEGMENT_HEADER_BYTES as u64, u64::MAX)
+    pub fn from_start(file: DynFile, segment_id: u64, binding: RecordBinding) -> Self {
+        Self::new(
+            file,
+            segment_id,
+            binding,
+            SEGMENT_HEADER_BYTES as u64,
+            u64::MAX,
+        )
     }
 
     /// The offset of the next record.
@@ -178,7 +194,12 @@ impl Scanner {
         };
         let off = (self.pos - self.buf_start) as usize;
         let pos = self.pos;
-        match record::decode(&self.buf[off..off + avail], self.segment_id, pos) {
+        match record::decode(
+            &self.buf[off..off + avail],
+            self.binding,
+            self.segment_id,
+            pos,
+        ) {
             Ok(Decoded::End) => Ok(ScanItem::End { offset: pos }),
             Err(kind) => Ok(ScanItem::Bad { offset: pos, kind }),
             Ok(Decoded::Record(header, _)) => {

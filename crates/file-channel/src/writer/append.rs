@@ -14,7 +14,7 @@ use super::group_commit::BatchStart;
 use super::{is_no_space, Fail, Writer};
 use crate::error::{CommitError, PoisonCause, Poisoned};
 use crate::format::record::{
-    align_up, PendingRecord, RecordKind, RecordPlace, SealPayload, SEAL_RECORD_BYTES,
+    align_up, PendingRecord, RecordBinding, RecordKind, RecordPlace, SealPayload, SEAL_RECORD_BYTES,
 };
 use crate::format::segment_header::{segment_file_name, SegmentHeader, SEGMENT_HEADER_BYTES};
 use crate::segment::{dir_for_segment, OpenSegment};
@@ -36,6 +36,9 @@ pub(crate) struct Active {
     pub offset: u64,
     /// Everything below this is fsynced.
     pub durable: u64,
+    /// What its records' checksums are bound to: today's format for a new segment; a format-1
+    /// segment resumed after an upgrade keeps format-1 records.
+    pub binding: RecordBinding,
 }
 
 /// Why a segment could not be created.
@@ -77,15 +80,11 @@ pub(crate) fn create_segment(
     };
     let storage = shared.storage();
     let file = storage.create(&path).map_err(err(CREATE_OP, &path))?;
-    let header = SegmentHeader {
-        segment_id: id,
-        channel_id,
-        first_seq,
-        created_unix_ms: SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0),
-    };
+    let created_unix_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    let header = SegmentHeader::new(id, channel_id, first_seq, created_unix_ms);
     file.write_at(&header.encode(), 0)
         .map_err(err("write the header of", &path))?;
     let started = Instant::now();
@@ -99,6 +98,7 @@ pub(crate) fn create_segment(
         OpenSegment {
             path: path.clone(),
             file: file.clone(),
+            binding: header.binding(),
         },
     );
     let m = shared.metrics();
@@ -111,6 +111,7 @@ pub(crate) fn create_segment(
         file,
         offset: SEGMENT_HEADER_BYTES as u64,
         durable: SEGMENT_HEADER_BYTES as u64,
+        binding: header.binding(),
     })
 }
 
@@ -215,6 +216,7 @@ impl Writer {
             segment_id: self.active.id,
             offset: self.active.offset + self.buf.len() as u64,
             durable_mark: self.active.durable,
+            binding: self.active.binding,
         };
         let first_seq = match record.kind {
             RecordKind::Put => {
@@ -360,6 +362,7 @@ impl Writer {
             segment_id: self.active.id,
             offset: self.active.offset,
             durable_mark: self.active.durable,
+            binding: self.active.binding,
         };
         seal.frame_into(place, self.next_seq, &mut self.buf);
         if let Err(Fail::NoSpace { path, source }) = self.flush() {

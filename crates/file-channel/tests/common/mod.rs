@@ -8,7 +8,7 @@ pub mod disk_channel;
 pub mod sim_channel;
 
 use file_channel::format::record::{decode, Decoded, RecordHeader};
-use file_channel::format::segment_header::SEGMENT_HEADER_BYTES;
+use file_channel::format::segment_header::{SegmentHeader, SEGMENT_HEADER_BYTES};
 use file_channel::{Event, FileChannel};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -62,12 +62,16 @@ pub fn seg_files(dir: &Path) -> Vec<PathBuf> {
     v
 }
 
-/// The valid records of a segment file's bytes, in order, until the end of data.
+/// The valid records of a segment file's bytes (bound as its intact header says), in order,
+/// until the end of data.
 pub fn records(bytes: &[u8], segment: u64) -> Vec<RecordHeader> {
     let mut out = Vec::new();
+    let binding = SegmentHeader::decode(bytes)
+        .expect("the segment header decodes")
+        .binding();
     let mut off = SEGMENT_HEADER_BYTES as u64;
     while (off as usize) < bytes.len() {
-        match decode(&bytes[off as usize..], segment, off) {
+        match decode(&bytes[off as usize..], binding, segment, off) {
             Ok(Decoded::Record(h, _)) => {
                 assert_eq!(h.offset, off);
                 off += h.aligned_len();

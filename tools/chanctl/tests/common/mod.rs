@@ -3,7 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use file_channel::format::record::{decode, Decoded, RecordHeader};
-use file_channel::format::segment_header::SEGMENT_HEADER_BYTES;
+use file_channel::format::segment_header::{SegmentHeader, SEGMENT_HEADER_BYTES};
 use file_channel::{ChannelConfig, Event, FileChannel};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -166,12 +166,16 @@ pub fn seg_id(path: &Path) -> u64 {
         .unwrap()
 }
 
-/// The valid records of a segment's bytes.
+/// The valid records of a segment's bytes (bound as its header says; these tests read
+/// segments whose header is intact).
 pub fn records(bytes: &[u8], segment: u64) -> Vec<RecordHeader> {
     let mut out = Vec::new();
+    let binding = SegmentHeader::decode(bytes)
+        .expect("the segment header decodes")
+        .binding();
     let mut off = SEGMENT_HEADER_BYTES as u64;
     while (off as usize) < bytes.len() {
-        match decode(&bytes[off as usize..], segment, off) {
+        match decode(&bytes[off as usize..], binding, segment, off) {
             Ok(Decoded::Record(h, _)) => {
                 off += h.aligned_len();
                 out.push(h);

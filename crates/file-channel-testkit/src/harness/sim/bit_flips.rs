@@ -4,7 +4,9 @@
 use crate::harness::rng::Rng;
 use crate::SimStorage;
 use file_channel::format::segment_header::{parse_segment_file_name, SEGMENT_HEADER_BYTES};
-use file_channel::segment::scan::Scanner;
+use file_channel::identity::{self, META_FILE_NAME};
+use file_channel::segment::lost_header::{bindings_behind_lost_header, first_binding_with_records};
+use file_channel::segment::read_header;
 use file_channel::storage::Storage;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -75,7 +77,17 @@ fn segment_holds_a_record(sim: &SimStorage, path: &Path) -> bool {
     let (Some(id), Ok(file)) = (id, sim.open(path, false)) else {
         return false;
     };
-    Scanner::from_start(file, id)
-        .find_next_valid(SEGMENT_HEADER_BYTES as u64)
-        .is_ok_and(|r| r.is_some())
+    // The header says how the records are bound; behind a flipped one, try both formats.
+    let bindings = match file.len().and_then(|len| read_header(&file, len)) {
+        Ok(Ok(header)) => vec![header.binding()],
+        _ => {
+            let channel_id = path
+                .parent()
+                .and_then(|d| sim.read_file(&d.join(META_FILE_NAME)))
+                .and_then(|b| identity::decode(&b).ok())
+                .map(|i| i.channel_id);
+            bindings_behind_lost_header(channel_id, true)
+        }
+    };
+    first_binding_with_records(&file, id, &bindings).is_ok_and(|b| b.is_some())
 }

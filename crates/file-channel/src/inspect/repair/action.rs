@@ -2,6 +2,7 @@
 //! name and the events it gives up. How an action is planned, done and shown lives in the
 //! sibling modules `plan`, `execute` and `report`.
 
+use crate::format::record::RecordBinding;
 use crate::format::CorruptionKind;
 use std::path::PathBuf;
 
@@ -50,6 +51,8 @@ pub enum Action {
         path: PathBuf,
         /// The channel id from the segment headers.
         channel_id: u64,
+        /// The format version written: the oldest segment header's.
+        format_version: u32,
     },
     /// Rewrite a damaged segment header.
     RebuildSegmentHeader {
@@ -59,6 +62,8 @@ pub enum Action {
         path: PathBuf,
         /// Channel id written.
         channel_id: u64,
+        /// Format version written: the one its records verify under.
+        format_version: u32,
         /// First sequence number written.
         first_seq: u64,
         /// Where the first sequence number comes from.
@@ -86,6 +91,8 @@ pub enum Action {
         kind: CorruptionKind,
         /// A seal record written after the gap records.
         seal: Option<SealPlan>,
+        /// What the records written are bound to (the segment's format).
+        binding: RecordBinding,
     },
     /// Create a tombstone for a missing segment.
     CreateTombstone {

@@ -212,15 +212,21 @@ pub(super) fn execute(ctx: &DurableDir<'_>, action: &Action) -> Result<Vec<PathB
                 .to_owned();
             Ok(vec![ctx.move_to_quarantine(path, &name)?])
         }
-        Action::RewriteIdentity { path, channel_id } => {
+        Action::RewriteIdentity {
+            path,
+            channel_id,
+            format_version,
+        } => {
             let moved = ctx.move_to_quarantine(path, "channel.meta.bad")?;
-            identity::write(storage, ctx.dir, *channel_id).map_err(ctx.io("write", path))?;
+            identity::write(storage, ctx.dir, *channel_id, *format_version)
+                .map_err(ctx.io("write", path))?;
             Ok(vec![moved])
         }
         Action::RebuildSegmentHeader {
             segment,
             path,
             channel_id,
+            format_version,
             first_seq,
             kind,
             ..
@@ -229,6 +235,7 @@ pub(super) fn execute(ctx: &DurableDir<'_>, action: &Action) -> Result<Vec<PathB
             let at = corruption(path, *segment, 0, kind.clone());
             let saved = ctx.save(&at, &file, SEGMENT_HEADER_BYTES as u64, 0)?;
             let header = SegmentHeader {
+                format_version: *format_version,
                 segment_id: *segment,
                 channel_id: *channel_id,
                 first_seq: *first_seq,
@@ -249,6 +256,7 @@ pub(super) fn execute(ctx: &DurableDir<'_>, action: &Action) -> Result<Vec<PathB
             events,
             kind,
             seal,
+            binding,
         } => {
             let file = storage.open(path, true).map_err(ctx.io("open", path))?;
             let at = corruption(path, *segment, *offset, kind.clone());
@@ -256,6 +264,7 @@ pub(super) fn execute(ctx: &DurableDir<'_>, action: &Action) -> Result<Vec<PathB
             if *fill_bytes > 0 {
                 write_gaps(
                     &file,
+                    *binding,
                     *segment,
                     *offset,
                     offset + fill_bytes,
@@ -266,7 +275,7 @@ pub(super) fn execute(ctx: &DurableDir<'_>, action: &Action) -> Result<Vec<PathB
             }
             if let Some(s) = seal {
                 file.write_at(
-                    &seal_record(*segment, s.offset, s.next_segment, s.next_seq),
+                    &seal_record(*binding, *segment, s.offset, s.next_segment, s.next_seq),
                     s.offset,
                 )
                 .map_err(ctx.io("write a seal record into", path))?;
@@ -281,8 +290,8 @@ pub(super) fn execute(ctx: &DurableDir<'_>, action: &Action) -> Result<Vec<PathB
             events,
             next_seq,
         } => {
-            let channel_id = match &identity_of(storage, ctx.dir) {
-                Some(id) => *id,
+            let identity = match identity_of(storage, ctx.dir) {
+                Some(identity) => identity,
                 None => {
                     return Err(InspectError::Usage(
                         "cannot create a tombstone segment: the channel id is unknown".into(),
@@ -290,9 +299,11 @@ pub(super) fn execute(ctx: &DurableDir<'_>, action: &Action) -> Result<Vec<PathB
                 }
             };
             let bytes = tombstone_segment(
+                // The channel's own format, so the tombstone reads like its neighbours.
                 SegmentHeader {
+                    format_version: identity.format_version,
                     segment_id: *segment,
-                    channel_id,
+                    channel_id: identity.channel_id,
                     first_seq: *first_seq,
                     created_unix_ms: now_unix_ms(),
                 },
@@ -332,7 +343,7 @@ pub(super) fn execute(ctx: &DurableDir<'_>, action: &Action) -> Result<Vec<PathB
     }
 }
 
-pub(super) fn identity_of(storage: &dyn Storage, dir: &Path) -> Option<u64> {
+pub(super) fn identity_of(storage: &dyn Storage, dir: &Path) -> Option<identity::Identity> {
     let f = storage
         .open(&dir.join(identity::META_FILE_NAME), false)
         .ok()?;

@@ -311,9 +311,19 @@ impl LogPlanner<'_> {
         else {
             return Err("no segment header verifies, so the channel id is unknown; restore channel.meta from a backup".into());
         };
+        // A channel that may still hold format-1 segments must not claim format 2 throughout.
+        let format_version = self
+            .walk
+            .segments
+            .iter()
+            .filter_map(|s| s.header.as_ref().ok())
+            .map(|h| h.format_version)
+            .min()
+            .unwrap_or(h.format_version);
         self.actions.push(Action::RewriteIdentity {
             path: p.file.clone(),
             channel_id: h.channel_id,
+            format_version,
         });
         Ok(())
     }
@@ -348,6 +358,7 @@ impl LogPlanner<'_> {
             segment: s.id,
             path: s.path.clone(),
             channel_id,
+            format_version: s.binding.format_version(),
             first_seq,
             source,
             kind: kind.clone(),
@@ -463,6 +474,7 @@ impl LogPlanner<'_> {
                     events,
                     kind: kind.clone(),
                     seal: None,
+                    binding: s.binding,
                 });
             }
             None if is_last => return Err(
@@ -510,6 +522,7 @@ impl LogPlanner<'_> {
                         next_segment: s.id + 1,
                         next_seq,
                     }),
+                    binding: s.binding,
                 });
                 for id in s.id + 1..next.id {
                     if !self.tombstones_planned.contains(&id) {

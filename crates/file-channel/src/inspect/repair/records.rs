@@ -3,7 +3,7 @@
 //! engine's own encoder so they decode exactly as the writer's records do.
 
 use crate::format::record::{
-    PendingRecord, RecordKind, RecordPlace, SealPayload, RECORD_HEADER_BYTES,
+    PendingRecord, RecordBinding, RecordKind, RecordPlace, SealPayload, RECORD_HEADER_BYTES,
 };
 use crate::format::segment_header::{SegmentHeader, SEGMENT_HEADER_BYTES};
 use crate::limits::MAX_RECORD_BYTES;
@@ -37,7 +37,14 @@ pub(super) fn gap_counts_fit(len: u64, events: u64) -> bool {
     pieces.saturating_mul(u64::from(u32::MAX)) >= events
 }
 
-fn gap_record(segment: u64, offset: u64, len: u64, first_seq: u64, events: u32) -> Vec<u8> {
+fn gap_record(
+    binding: RecordBinding,
+    segment: u64,
+    offset: u64,
+    len: u64,
+    first_seq: u64,
+    events: u32,
+) -> Vec<u8> {
     assert!(
         len >= MIN_GAP_BYTES && len & 7 == 0 && len <= MAX_RECORD_BYTES,
         "gap record of {len} bytes"
@@ -52,6 +59,7 @@ fn gap_record(segment: u64, offset: u64, len: u64, first_seq: u64, events: u32) 
             segment_id: segment,
             offset,
             durable_mark: offset,
+            binding,
         },
         first_seq,
         &mut out,
@@ -59,7 +67,13 @@ fn gap_record(segment: u64, offset: u64, len: u64, first_seq: u64, events: u32) 
     out
 }
 
-pub(super) fn seal_record(segment: u64, offset: u64, next_segment: u64, next_seq: u64) -> Vec<u8> {
+pub(super) fn seal_record(
+    binding: RecordBinding,
+    segment: u64,
+    offset: u64,
+    next_segment: u64,
+    next_seq: u64,
+) -> Vec<u8> {
     let mut p = PendingRecord::new(RecordKind::Seal, 0);
     p.first_seq = next_seq;
     SealPayload {
@@ -74,6 +88,7 @@ pub(super) fn seal_record(segment: u64, offset: u64, next_segment: u64, next_seq
             segment_id: segment,
             offset,
             durable_mark: offset,
+            binding,
         },
         next_seq,
         &mut out,
@@ -93,20 +108,34 @@ pub(super) fn tombstone_segment(header: SegmentHeader, events: u64, next_seq: u6
         let mut seq = header.first_seq;
         while left > 0 {
             let n = left.min(u64::from(u32::MAX));
-            bytes.extend(gap_record(segment, at, MIN_GAP_BYTES, seq, n as u32));
+            bytes.extend(gap_record(
+                header.binding(),
+                segment,
+                at,
+                MIN_GAP_BYTES,
+                seq,
+                n as u32,
+            ));
             at += MIN_GAP_BYTES;
             seq += n;
             left -= n;
         }
     }
-    bytes.extend(seal_record(segment, at, segment + 1, next_seq));
+    bytes.extend(seal_record(
+        header.binding(),
+        segment,
+        at,
+        segment + 1,
+        next_seq,
+    ));
     bytes
 }
 
-/// Writes gap records over `[start, end)` of `file`, carrying `events` lost events from
-/// `first_seq` on.
+/// Writes gap records (bound as the segment's format says) over `[start, end)` of `file`,
+/// carrying `events` lost events from `first_seq` on.
 pub(super) fn write_gaps(
     file: &DynFile,
+    binding: RecordBinding,
     segment: u64,
     start: u64,
     end: u64,
@@ -128,7 +157,7 @@ pub(super) fn write_gaps(
     let mut left = events;
     for (pos, len) in pieces {
         let n = left.min(u64::from(u32::MAX));
-        file.write_at(&gap_record(segment, pos, len, seq, n as u32), pos)?;
+        file.write_at(&gap_record(binding, segment, pos, len, seq, n as u32), pos)?;
         seq += n;
         left -= n;
     }
@@ -139,6 +168,8 @@ pub(super) fn write_gaps(
 mod tests {
     use super::*;
     use crate::format::record::{decode, Decoded};
+
+    const B: RecordBinding = RecordBinding::Channel(0xabc);
 
     #[test]
     fn gap_pieces_cover_exactly_and_respect_bounds() {
@@ -166,9 +197,9 @@ mod tests {
 
     #[test]
     fn gap_and_seal_records_decode_where_they_are_written() {
-        let g = gap_record(3, 128, 200, 10, 7);
+        let g = gap_record(B, 3, 128, 200, 10, 7);
         assert_eq!(g.len(), 200);
-        let Ok(Decoded::Record(h, payload)) = decode(&g, 3, 128) else {
+        let Ok(Decoded::Record(h, payload)) = decode(&g, B, 3, 128) else {
             panic!("gap record does not decode");
         };
         assert_eq!(
@@ -176,8 +207,8 @@ mod tests {
             (RecordKind::Gap, 10, 7)
         );
         assert!(payload.iter().all(|&b| b == 0));
-        let s = seal_record(3, 328, 4, 17);
-        let Ok(Decoded::Record(h, payload)) = decode(&s, 3, 328) else {
+        let s = seal_record(B, 3, 328, 4, 17);
+        let Ok(Decoded::Record(h, payload)) = decode(&s, B, 3, 328) else {
             panic!("seal does not decode");
         };
         assert_eq!(h.kind, RecordKind::Seal);
@@ -192,19 +223,14 @@ mod tests {
 
     #[test]
     fn a_tombstone_is_a_header_a_gap_record_for_the_lost_events_and_a_seal() {
-        let header = SegmentHeader {
-            segment_id: 5,
-            channel_id: 0xabc,
-            first_seq: 100,
-            created_unix_ms: 1,
-        };
+        let header = SegmentHeader::new(5, 0xabc, 100, 1);
         let t = tombstone_segment(header, 7, 107);
         assert_eq!(
             SegmentHeader::decode(&t[..SEGMENT_HEADER_BYTES]),
             Ok(header)
         );
         let gap_at = SEGMENT_HEADER_BYTES as u64;
-        let Ok(Decoded::Record(h, _)) = decode(&t[gap_at as usize..], 5, gap_at) else {
+        let Ok(Decoded::Record(h, _)) = decode(&t[gap_at as usize..], B, 5, gap_at) else {
             panic!("gap record does not decode");
         };
         assert_eq!(
@@ -212,7 +238,7 @@ mod tests {
             (RecordKind::Gap, 100, 7)
         );
         let seal_at = gap_at + MIN_GAP_BYTES;
-        let Ok(Decoded::Record(h, payload)) = decode(&t[seal_at as usize..], 5, seal_at) else {
+        let Ok(Decoded::Record(h, payload)) = decode(&t[seal_at as usize..], B, 5, seal_at) else {
             panic!("seal does not decode");
         };
         assert_eq!(h.kind, RecordKind::Seal);
@@ -225,7 +251,7 @@ mod tests {
         );
         // Nothing lost: no gap record, the seal follows the header.
         let t = tombstone_segment(header, 0, 100);
-        let Ok(Decoded::Record(h, _)) = decode(&t[gap_at as usize..], 5, gap_at) else {
+        let Ok(Decoded::Record(h, _)) = decode(&t[gap_at as usize..], B, 5, gap_at) else {
             panic!("seal does not decode");
         };
         assert_eq!(h.kind, RecordKind::Seal);

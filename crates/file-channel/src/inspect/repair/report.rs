@@ -23,13 +23,19 @@ impl Action {
             Self::RemoveCheckpoint { path } | Self::RemoveCheckpointTmp { path } => {
                 j.with("file", path.as_path())
             }
-            Self::RewriteIdentity { path, channel_id } => j
+            Self::RewriteIdentity {
+                path,
+                channel_id,
+                format_version,
+            } => j
                 .with("file", path.as_path())
-                .with("channel_id", format!("{channel_id:#018x}")),
+                .with("channel_id", format!("{channel_id:#018x}"))
+                .with("format_version", u64::from(*format_version)),
             Self::RebuildSegmentHeader {
                 segment,
                 path,
                 channel_id,
+                format_version,
                 first_seq,
                 source,
                 kind,
@@ -39,6 +45,7 @@ impl Action {
                 .with("detail", kind.to_string())
                 .with("file", path.as_path())
                 .with("channel_id", format!("{channel_id:#018x}"))
+                .with("format_version", u64::from(*format_version))
                 .with("first_seq", *first_seq)
                 .with("first_seq_from", *source),
             Self::FillWithGap {
@@ -51,6 +58,7 @@ impl Action {
                 events,
                 kind,
                 seal,
+                ..
             } => j
                 .with("segment", *segment)
                 .with("file", path.as_path())
@@ -134,7 +142,9 @@ impl fmt::Display for Action {
                 "remove {} (an interrupted checkpoint write)",
                 path.display()
             ),
-            Self::RewriteIdentity { path, channel_id } => write!(
+            Self::RewriteIdentity {
+                path, channel_id, ..
+            } => write!(
                 f,
                 "move {} to quarantine/ and write a new one for channel {channel_id:#018x} (from the segment headers)",
                 path.display()
@@ -161,6 +171,7 @@ impl fmt::Display for Action {
                 events,
                 kind,
                 seal,
+                ..
             } => {
                 write!(
                     f,

@@ -116,6 +116,7 @@ pub(crate) fn analyze(dir: &ChannelDir, opts: &VerifyOptions) -> Result<Analysis
     let walk = walk(
         dir.storage.as_ref(),
         &dir.segments,
+        &dir.lost_header_bindings(),
         &interest,
         &walk_progress,
     )
@@ -221,6 +222,7 @@ pub(crate) fn full_replay(
         ReplayOptions {
             writable: false,
             channel_id: meta_id,
+            channel_format_version: dir.meta_format_version(),
             mode: crate::config::RecoveryMode::SkipDamaged,
             ignore_checkpoints: true,
             progress: replay_progress,
