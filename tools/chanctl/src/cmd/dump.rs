@@ -128,6 +128,7 @@ fn item_json(item: &DumpItem<'_>) -> Value {
                 "file": path.display().to_string(),
                 "bytes": file_bytes,
                 "header_ok": true,
+                "format_version": h.format_version,
                 "channel_id": format!("{:#018x}", h.channel_id),
                 "first_seq": h.first_seq,
                 "created_unix_ms": h.created_unix_ms,
@@ -251,8 +252,9 @@ fn print_item(out: &mut Out, item: &DumpItem<'_>) -> std::io::Result<()> {
         } => match header {
             Ok(h) => writeln!(
                 out,
-                "segment {id} {} ({file_bytes} bytes): channel {:#018x}, first sequence {}, created at {} ms",
+                "segment {id} {} ({file_bytes} bytes): format {}, channel {:#018x}, first sequence {}, created at {} ms",
                 path.display(),
+                h.format_version,
                 h.channel_id,
                 h.first_seq,
                 h.created_unix_ms
