@@ -18,6 +18,27 @@ use std::time::{Duration, Instant};
 
 const FILE: &str = "fc.conf";
 
+/// Flume 1.9's agent-wide TLS defaults (issue 15 point 3): unset for the child, so that
+/// `ssl = true` without a keystore cannot pick one up from the environment the tests run in.
+const FLUME_SSL_ENV: [&str; 6] = [
+    "FLUME_SSL_KEYSTORE_PATH",
+    "FLUME_SSL_KEYSTORE_PASSWORD",
+    "FLUME_SSL_KEYSTORE_TYPE",
+    "FLUME_SSL_TRUSTSTORE_PATH",
+    "FLUME_SSL_TRUSTSTORE_PASSWORD",
+    "FLUME_SSL_TRUSTSTORE_TYPE",
+];
+
+/// The binary, run in `dir` without the agent-wide TLS defaults.
+fn sluice_in(dir: &Path) -> std::process::Command {
+    let mut c = sluice();
+    c.current_dir(dir);
+    for name in FLUME_SSL_ENV {
+        c.env_remove(name);
+    }
+    c
+}
+
 /// The channel and sink every case shares; sources are added by each case.
 fn conf(sources: &str, extra: &str) -> String {
     format!(
@@ -69,8 +90,7 @@ fn line_of(text: &str, key: &str) -> usize {
 
 /// `sluice validate -n a1 -f fc.conf` in `dir`: exit status and stdout.
 fn validate(dir: &Path) -> (i32, String) {
-    let out = sluice()
-        .current_dir(dir)
+    let out = sluice_in(dir)
         .args(["validate", "-n", "a1", "-f", FILE])
         .output()
         .expect("run sluice validate");
@@ -84,8 +104,7 @@ fn validate(dir: &Path) -> (i32, String) {
 /// stderr. An agent still running after a minute started although it should not have: it is
 /// killed and the test fails.
 fn run_agent(dir: &Path) -> (i32, String) {
-    let mut child = sluice()
-        .current_dir(dir)
+    let mut child = sluice_in(dir)
         .args(["agent", "-n", "a1", "-f", FILE])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
