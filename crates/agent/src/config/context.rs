@@ -202,7 +202,9 @@ impl<'a> Ctx<'a> {
     }
 
     /// Every key under `prefix` (relative to this component), with the rest of the key after
-    /// the prefix, in file order; marks them read.
+    /// the prefix, in file order; marks them read, security keys included, so the caller must
+    /// interpret every one (header mappings, priorities). A component that forwards the keys to
+    /// something else uses [`Ctx::passthrough`] instead.
     pub fn prefixed(&self, prefix: &str) -> Vec<(&'a str, &'a Entry)> {
         let found: Vec<_> = self
             .entries
