@@ -9,8 +9,10 @@
 //! ([`translate`]); Java-only settings that have no librdkafka meaning (serializer classes,
 //! partitioner and interceptor classes, `max.block.ms`, `max.poll.records`, JAAS files) are
 //! rejected with a message naming the key, except the serializer classes Flume itself sets,
-//! which describe what Sluice does anyway. A `security.protocol` this build cannot speak
-//! ([`SUPPORTED_SECURITY_PROTOCOLS`]) is rejected too. Anything else librdkafka does not know is
+//! which describe what Sluice does anyway. Keys with a security meaning (`ssl.*`, `sasl.*`, a
+//! `security.protocol` other than `PLAINTEXT`, see [`SUPPORTED_SECURITY_PROTOCOLS`]) are never
+//! handed to librdkafka: `Ctx::passthrough` withholds them and the configuration's one rule
+//! for such keys (`config::security`) refuses them. Anything else librdkafka does not know is
 //! rejected with librdkafka's own explanation.
 
 use crate::config::context::Ctx;
@@ -159,7 +161,7 @@ pub fn client_properties(
 ) -> Vec<ClientProperty> {
     let prefix = role.prefix();
     let mut out = Vec::new();
-    for (name, entry) in ctx.prefixed(prefix) {
+    for (name, entry) in ctx.passthrough(prefix) {
         let key = format!("{prefix}{name}");
         if let Some((_, instead)) = reserved.iter().find(|(r, _)| *r == name) {
             ctx.error(&key, format!("set by the component; use {instead} instead"));

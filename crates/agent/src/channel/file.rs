@@ -15,6 +15,12 @@
 //! | `minimumRequiredSpace` (bytes) | `minimum_required_space` | 524288000 |
 //! | `recoveryMode` (ours): `strict` or `skip-damaged` | `recovery_mode` ([`RecoveryMode`]) | `skip-damaged` |
 //! | `useDualCheckpoints`, `backupCheckpointDir` | accepted, no effect: two checkpoint generations are always kept | false |
+//!
+//! Flume's `encryption.*` keys (encryption at rest: `encryption.activeKey`,
+//! `encryption.cipherProvider`, `encryption.keyProvider`, …) are deliberately not read here:
+//! unread, they are refused by the configuration's rule for security keys
+//! ([`crate::config::security`]), with a message saying encryption at rest is not implemented
+//! yet (issue 16). Reading them here without implementing them would be the fail-open case.
 
 use crate::config::context::Ctx;
 use file_channel::config::{
@@ -243,6 +249,29 @@ mod tests {
             .map(|p| p.display(std::path::Path::new("f")).to_string())
             .collect();
         (s, errs)
+    }
+
+    #[test]
+    fn encryption_keys_are_refused_not_ignored() {
+        let (_, errs) = settings(
+            &[
+                ("checkpointDir", "/d/cp"),
+                ("dataDirs", "/d/data"),
+                ("encryption.activeKey", "key-0"),
+                ("encryption.cipherProvider", "AESCTRNOPADDING"),
+            ],
+            None,
+        );
+        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert!(
+            errs[0].starts_with("f:4: a1.channels.c1.encryption.activeKey: ")
+                && errs[0].contains("encryption at rest is not implemented yet"),
+            "{errs:?}"
+        );
+        assert!(
+            errs[1].starts_with("f:5: a1.channels.c1.encryption.cipherProvider: "),
+            "{errs:?}"
+        );
     }
 
     #[test]

@@ -12,7 +12,9 @@
 //! a group naming an undefined sink, or a sink in two groups; a batch size above the
 //! `transactionCapacity` of a channel it is used with; duplicate failover priorities;
 //! malformed numbers and booleans; two file channels sharing a directory; two netcat sources
-//! on one address; a list naming a component twice; `${env:NAME}` with `NAME` unset.
+//! on one address; a list naming a component twice; `${env:NAME}` with `NAME` unset; a key
+//! with a security meaning (`ssl`, `keystore*`, `encryption.*`, … see [`super::security`])
+//! that its component or the agent does not read.
 //!
 //! Warnings (loaded anyway): unknown keys, components configured but not listed (Flume ignores
 //! them too), channels nothing uses, keys given twice.
@@ -27,6 +29,7 @@ use super::registry::{
     FLUME_ONLY_INTERCEPTORS, FLUME_ONLY_PROCESSORS, FLUME_ONLY_SELECTORS, FLUME_ONLY_SINKS,
     FLUME_ONLY_SOURCES,
 };
+use super::security::{unread_key_problem, UnreadKey};
 use super::{env, properties, AgentConfig, ChannelSpec, SinkGroupSpec, SinkSpec, SourceSpec};
 use crate::channel::{ChannelSettings, CHANNEL_TYPES};
 use crate::interceptor::INTERCEPTOR_TYPES;
@@ -165,11 +168,11 @@ pub fn build(
             continue;
         }
         let Some(section) = sections.get_mut(kind) else {
-            diag.warn(
-                e.line,
-                &e.key,
-                format!("unknown key for agent {agent}; it is ignored"),
-            );
+            // The same rule as a component's unread keys: `a1.ssl = true` is refused.
+            match unread_key_problem(rest, &e.value, &format!("agent {agent}")) {
+                UnreadKey::Refused(m) => diag.error(e.line, &e.key, m),
+                UnreadKey::Ignored(m) => diag.warn(e.line, &e.key, m),
+            }
             continue;
         };
         if after.is_empty() {

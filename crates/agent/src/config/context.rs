@@ -9,6 +9,7 @@
 //! read every other word as `false`.
 
 use super::problem::Diagnostics;
+use super::security::{asks_for_security, unread_key_problem, UnreadKey};
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::ops::RangeInclusive;
@@ -201,7 +202,9 @@ impl<'a> Ctx<'a> {
     }
 
     /// Every key under `prefix` (relative to this component), with the rest of the key after
-    /// the prefix, in file order; marks them read.
+    /// the prefix, in file order; marks them read, security keys included, so the caller must
+    /// interpret every one (header mappings, priorities). A component that forwards the keys to
+    /// something else uses [`Ctx::passthrough`] instead.
     pub fn prefixed(&self, prefix: &str) -> Vec<(&'a str, &'a Entry)> {
         let found: Vec<_> = self
             .entries
@@ -214,6 +217,26 @@ impl<'a> Ctx<'a> {
             }
         }
         found
+    }
+
+    /// Like [`Ctx::prefixed`], for keys the component forwards without interpreting them
+    /// (Kafka's `kafka.producer.*` to librdkafka): keys that ask for a security feature
+    /// ([`asks_for_security`]) are withheld and left unread, so [`Ctx::finish`] refuses them
+    /// instead of the component passing them on to something that may ignore them.
+    pub fn passthrough(&self, prefix: &str) -> Vec<(&'a str, &'a Entry)> {
+        let found: Vec<_> = self
+            .entries
+            .iter()
+            .filter(|(k, e)| k.starts_with(prefix) && !asks_for_security(k, &e.value))
+            .map(|(k, e)| (*k, *e))
+            .collect();
+        for (k, _) in &found {
+            self.mark_used(k);
+        }
+        found
+            .into_iter()
+            .filter_map(|(k, e)| k.strip_prefix(prefix).map(|rest| (rest, e)))
+            .collect()
     }
 
     /// Records an error about `sub`, on its line.
@@ -251,18 +274,19 @@ impl<'a> Ctx<'a> {
         !self.diag.borrow().errors.is_empty()
     }
 
-    /// The problems found, plus a warning for each key nobody read, described as belonging to
-    /// `what` (for example "netcat source r1").
+    /// The problems found, plus one for each key nobody read, described as belonging to `what`
+    /// (for example "netcat source r1"): an error if the key asks for a security feature
+    /// (see [`super::security`]: such a key is honoured or refused, never ignored), a warning
+    /// otherwise.
     pub fn finish(self, what: &str) -> Diagnostics {
         let used = self.used.into_inner();
         let mut diag = self.diag.into_inner();
         for (k, e) in &self.entries {
             if !used.contains(*k) {
-                diag.warn(
-                    e.line,
-                    e.key.clone(),
-                    format!("unknown key for {what}; it is ignored"),
-                );
+                match unread_key_problem(k, &e.value, what) {
+                    UnreadKey::Refused(m) => diag.error(e.line, e.key.clone(), m),
+                    UnreadKey::Ignored(m) => diag.warn(e.line, e.key.clone(), m),
+                }
             }
         }
         diag.sort();
@@ -418,6 +442,26 @@ mod tests {
                 "f:4: a1.channels.c1.bind: must not be empty",
             ]
         );
+    }
+
+    #[test]
+    fn passthrough_withholds_security_keys_so_finish_refuses_them() {
+        let list = entries(&[
+            ("kafka.producer.linger.ms", "5", 4),
+            ("kafka.producer.security.protocol", "SASL_SSL", 6),
+            ("kafka.producer.sasl.username", "u", 7),
+        ]);
+        let c = ctx(&list);
+        let got: Vec<&str> = c
+            .passthrough("kafka.producer.")
+            .iter()
+            .map(|(k, _)| *k)
+            .collect();
+        assert_eq!(got, vec!["linger.ms"]);
+        let d = c.finish("kafka sink k1");
+        let lines: Vec<Option<u32>> = d.errors.iter().map(|p| p.line).collect();
+        assert_eq!(lines, vec![Some(6), Some(7)], "{:?}", d.errors);
+        assert!(d.warnings.is_empty(), "{:?}", d.warnings);
     }
 
     #[test]

@@ -8,10 +8,13 @@
 //! - [`build`]: Flume's structure (`<agent>.sources = ...`, `<agent>.sources.<name>.<key>`),
 //!   bindings and cross-component checks.
 //! - [`problem`]: what is wrong, as `file:line: key: message`.
+//! - [`security`]: keys with a security meaning (TLS, Kerberos, SASL, encryption), which are
+//!   honoured or refused, never ignored.
 //!
 //! Flume drops a component with a bad configuration and starts without it; we refuse to start
 //! and list every problem at once. Keys we do not know are warnings, not errors, so a Flume
-//! file with options we do not implement still loads (each is named).
+//! file with options we do not implement still loads (each is named) — except keys with a
+//! security meaning that nothing reads: those are errors ([`security`]).
 
 pub mod build;
 pub mod context;
@@ -19,6 +22,7 @@ pub mod env;
 pub mod problem;
 pub mod properties;
 pub mod registry;
+pub mod security;
 
 use crate::channel::ChannelSettings;
 use crate::interceptor::Interceptor;

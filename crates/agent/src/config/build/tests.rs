@@ -475,3 +475,135 @@ fn flume_selectors_and_processors_sluice_lacks_are_named() {
         "{errs:#?}"
     );
 }
+
+/// Keys with a security meaning that nothing reads are errors in every scope (component,
+/// interceptor, sink group, agent), Kafka's pass-through included; `ssl = false` and
+/// `security.protocol = PLAINTEXT` ask for nothing and stay warnings or pass through.
+#[test]
+fn security_keys_nobody_reads_are_errors_in_every_scope() {
+    let text = "\
+a1.sources = r1
+a1.channels = c1
+a1.sinks = k1 k2
+a1.sinkgroups = g1
+a1.sources.r1.type = netcat
+a1.sources.r1.bind = 127.0.0.1
+a1.sources.r1.port = 44444
+a1.sources.r1.channels = c1
+a1.sources.r1.keystore = /etc/ks.p12
+a1.sources.r1.ssl = false
+a1.sources.r1.interceptors = i1
+a1.sources.r1.interceptors.i1.type = timestamp
+a1.sources.r1.interceptors.i1.kerberos = true
+a1.channels.c1.type = file
+a1.channels.c1.checkpointDir = /d/cp
+a1.channels.c1.dataDirs = /d/data
+a1.channels.c1.encryption.activeKey = key-0
+a1.sinks.k1.type = kafka
+a1.sinks.k1.channel = c1
+a1.sinks.k1.kafka.bootstrap.servers = 127.0.0.1:9
+a1.sinks.k1.kafka.producer.security.protocol = PLAINTEXT
+a1.sinks.k1.kafka.producer.sasl.mechanism = PLAIN
+a1.sinks.k1.kafka.producer.ssl.truststore.location = /etc/ts.jks
+a1.sinks.k2.type = null
+a1.sinks.k2.channel = c1
+a1.sinks.k2.client-principal = flume@EXAMPLE.COM
+a1.sinkgroups.g1.sinks = k1 k2
+a1.sinkgroups.g1.processor.type = failover
+a1.sinkgroups.g1.processor.agent-keytab = /etc/flume.keytab
+a1.ssl = true
+";
+    let got = check(text);
+    let keys: Vec<&str> = got
+        .iter()
+        .map(|l| {
+            l.trim_start_matches("warning: ")
+                .split(": ")
+                .nth(1)
+                .unwrap_or("")
+        })
+        .collect();
+    assert_eq!(
+        keys,
+        vec![
+            "a1.sources.r1.keystore",
+            "a1.sources.r1.interceptors.i1.kerberos",
+            "a1.channels.c1.encryption.activeKey",
+            "a1.sinks.k1.kafka.producer.sasl.mechanism",
+            "a1.sinks.k1.kafka.producer.ssl.truststore.location",
+            "a1.sinks.k2.client-principal",
+            "a1.sinkgroups.g1.processor.agent-keytab",
+            "a1.ssl",
+            "a1.sources.r1.ssl",
+        ],
+        "{got:#?}"
+    );
+    assert_eq!(
+        got[0],
+        "bad.conf:9: a1.sources.r1.keystore: keystore = /etc/ks.p12 has a security meaning in \
+         Flume, but netcat source r1 does not read it, so it would be silently ignored; remove \
+         the key; TLS (ssl, keystore*, truststore*) is configured on the avro, thrift, http, \
+         syslogtcp and multiport_syslogtcp sources and the avro and thrift sinks (see \
+         docs/agent.md)"
+    );
+    assert!(got[1].starts_with("bad.conf:13: "), "{}", got[1]);
+    assert!(
+        got[1].contains("timestamp interceptor i1 of source r1 does not read it")
+            && got[1].ends_with("Sluice does not implement Kerberos"),
+        "{}",
+        got[1]
+    );
+    assert!(
+        got[2].starts_with("bad.conf:17: a1.channels.c1.encryption.activeKey: ")
+            && got[2].contains("encryption at rest is not implemented yet (issue 16"),
+        "{}",
+        got[2]
+    );
+    assert!(got[3].contains("built without SASL"), "{}", got[3]);
+    assert!(got[4].contains("built without SSL"), "{}", got[4]);
+    assert!(
+        got[6].contains("sink group g1 does not read it"),
+        "{}",
+        got[6]
+    );
+    assert!(
+        got[7].starts_with("bad.conf:30: a1.ssl: ssl = true ")
+            && got[7].contains("agent a1 does not read it"),
+        "{}",
+        got[7]
+    );
+    assert_eq!(
+        got[8],
+        "warning: bad.conf:10: a1.sources.r1.ssl: unknown key for netcat source r1; it is ignored"
+    );
+}
+
+/// Switches are refused unless exactly `false`, and the file channel refuses every
+/// `encryption.*` key Flume knows.
+#[test]
+fn security_switches_other_than_false_and_encryption_keys_are_refused() {
+    for (key, value) in [
+        ("ssl", "true"),
+        ("ssl", "yes"),
+        ("ssl", ""),
+        ("kerberos", "TRUE"),
+        ("keystore-password", "secret"),
+        ("truststore", "/t.p12"),
+        ("encryption.cipherProvider", "AESCTRNOPADDING"),
+        ("encryption.keyProvider", "JCEKSFILE"),
+        ("encryption.keyProvider.keyStoreFile", "/k.jceks"),
+        ("encryption.keyProvider.keys.key-0.passwordFile", "/p"),
+    ] {
+        let text = format!(
+            "{GOOD}a1.channels.c1.type = file\na1.channels.c1.checkpointDir = /d/cp\n\
+             a1.channels.c1.dataDirs = /d/data\na1.channels.c1.{key} = {value}\n"
+        );
+        let got = check(&text);
+        assert!(
+            got.first().is_some_and(|l| l
+                .starts_with(&format!("bad.conf:14: a1.channels.c1.{key}: "))
+                && l.contains("file channel c1 does not read it")),
+            "{key} = {value}: {got:#?}"
+        );
+    }
+}
