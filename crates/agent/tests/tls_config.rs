@@ -346,6 +346,44 @@ fn common_name(der: &[u8]) -> String {
 }
 
 #[test]
+fn truncated_or_garbage_stores_are_errors_not_panics() {
+    let pki = shared();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = dir.path().join("bad.p12");
+    let good = std::fs::read(pki.keystore_p12("server", "localhost")).expect("read");
+    let pem = std::fs::read(pki.keystore_pem("server", "localhost")).expect("read");
+    let mut cases: Vec<Vec<u8>> = [1, 2, 16, 100, good.len() / 2, good.len() - 1]
+        .iter()
+        .map(|&n| good[..n].to_vec())
+        .collect();
+    cases.push(pem[..pem.len() / 2].to_vec());
+    cases.push(b"-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n".to_vec());
+    cases.push(vec![0x30; 64]);
+    cases.push(Vec::new());
+    for (i, bytes) in cases.iter().enumerate() {
+        std::fs::write(&bad, bytes).expect("write");
+        for role in ["keystore", "truststore"] {
+            let pairs = [
+                ("ssl", "true"),
+                (role, s(&bad)),
+                (&*format!("{role}-password"), PASSWORD),
+            ];
+            let e = if role == "keystore" {
+                let (tls, d) = server(&pairs, &no_defaults());
+                assert!(tls.is_none(), "case {i}");
+                errors(&d)
+            } else {
+                let (tls, d) = client(&pairs, &no_defaults());
+                assert!(tls.is_none(), "case {i}");
+                errors(&d)
+            };
+            assert_eq!(e.len(), 1, "case {i} {role}: {e:#?}");
+            assert!(e[0].contains(s(&bad)), "case {i} {role}: {e:#?}");
+        }
+    }
+}
+
+#[test]
 fn encrypted_pem_key_is_refused() {
     let pki = shared();
     let pem = pki.keystore_pem_encrypted("enc");
