@@ -442,6 +442,32 @@ fn expired_and_not_yet_valid_certificates_are_refused() {
 }
 
 #[test]
+fn a_certificate_expiring_within_30_days_loads_with_a_warning() {
+    let pki = shared();
+    let soon = pki.keystore_expiring_soon();
+    let (tls, d) = server(
+        &[
+            ("ssl", "true"),
+            ("keystore", s(&soon)),
+            ("keystore-password", PASSWORD),
+        ],
+        &no_defaults(),
+    );
+    assert!(errors(&d).is_empty(), "{:#?}", errors(&d));
+    assert!(tls.is_some());
+    let w = warnings(&d);
+    assert!(
+        w.iter().any(|w| w.contains("a1.sources.r1.keystore:")
+            && w.contains("expires on")
+            && w.contains(s(&soon))),
+        "{w:#?}"
+    );
+    // A certificate valid for a year: no warning.
+    let (_, d) = server_with(pki, &[]);
+    assert!(warnings(&d).is_empty(), "{:#?}", warnings(&d));
+}
+
+#[test]
 fn key_not_matching_its_certificate_is_refused() {
     let pki = shared();
     pki.keystore_pem("a", "localhost");

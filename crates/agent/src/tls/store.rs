@@ -16,6 +16,17 @@ pub(crate) struct KeyMaterial {
     pub key: PrivateKeyDer<'static>,
 }
 
+/// When the first certificate of a chain stops being valid.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Expiry {
+    /// Seconds since the Unix epoch.
+    pub not_after_secs: i64,
+    /// The certificate's subject.
+    pub subject: String,
+    /// The date, for people.
+    pub not_after: String,
+}
+
 /// What a store file holds, judged by its first bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Format {
@@ -103,21 +114,29 @@ fn pkcs12(
 }
 
 /// Loads the private key and its certificate chain from the keystore at `path`, checking
-/// that every certificate of the chain is valid `now`.
+/// that every certificate of the chain is valid `now`; also says when the first of them
+/// expires.
 pub(crate) fn load_keystore(
     path: &Path,
     password: Option<&str>,
     now: UnixTime,
-) -> Result<KeyMaterial, TlsError> {
+) -> Result<(KeyMaterial, Option<Expiry>), TlsError> {
     let (bytes, format) = read(path)?;
     let material = match format {
         Format::Pkcs12 => keystore_from_pkcs12(path, &bytes, password)?,
         _ => keystore_from_pem(path, &bytes)?,
     };
+    let mut first_expiry: Option<Expiry> = None;
     for cert in &material.chain {
-        check_validity(path, cert, now)?;
+        let expiry = check_validity(path, cert, now)?;
+        if first_expiry
+            .as_ref()
+            .is_none_or(|e| expiry.not_after_secs < e.not_after_secs)
+        {
+            first_expiry = Some(expiry);
+        }
     }
-    Ok(material)
+    Ok((material, first_expiry))
 }
 
 fn keystore_from_pkcs12(
@@ -255,8 +274,12 @@ pub(crate) fn load_truststore(
     Ok(certs)
 }
 
-/// An error unless `cert` is valid at `now`.
-fn check_validity(path: &Path, cert: &CertificateDer<'_>, now: UnixTime) -> Result<(), TlsError> {
+/// An error unless `cert` is valid at `now`; when it expires.
+fn check_validity(
+    path: &Path,
+    cert: &CertificateDer<'_>,
+    now: UnixTime,
+) -> Result<Expiry, TlsError> {
     use x509_parser::prelude::{FromDer, X509Certificate};
     let (_, parsed) =
         X509Certificate::from_der(cert.as_ref()).map_err(|e| TlsError::Malformed {
@@ -280,7 +303,11 @@ fn check_validity(path: &Path, cert: &CertificateDer<'_>, now: UnixTime) -> Resu
             not_after: validity.not_after.to_string(),
         });
     }
-    Ok(())
+    Ok(Expiry {
+        not_after_secs: validity.not_after.timestamp(),
+        subject,
+        not_after: validity.not_after.to_string(),
+    })
 }
 
 #[cfg(test)]

@@ -388,6 +388,32 @@ impl TestPki {
         })
     }
 
+    /// A PKCS12 keystore whose self-signed certificate expires in five days.
+    pub fn keystore_expiring_soon(&self) -> PathBuf {
+        let store = "expiring.p12";
+        self.once(store, || {
+            self.keytool(&[
+                "-genkeypair",
+                "-storetype",
+                "PKCS12",
+                "-keystore",
+                store,
+                "-storepass",
+                PASSWORD,
+                "-alias",
+                "server",
+                "-keyalg",
+                "RSA",
+                "-keysize",
+                "2048",
+                "-validity",
+                "5",
+                "-dname",
+                "CN=localhost",
+            ])
+        })
+    }
+
     /// A PKCS12 keystore whose certificate is valid only from ten days on.
     pub fn keystore_not_yet_valid(&self) -> PathBuf {
         let store = "future.p12";
