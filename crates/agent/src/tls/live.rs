@@ -239,4 +239,26 @@ mod tests {
         assert_eq!(*live.current(), "three");
         assert_eq!((live.reloads(), live.reload_failures()), (1, 2));
     }
+
+    /// A Kubernetes secret volume: `cert` → `..data/cert`, and `..data` → a dated directory
+    /// that is swapped for a new one by renaming a new link over it.
+    #[cfg(unix)]
+    #[test]
+    fn a_swapped_symbolic_link_is_seen() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path();
+        for (version, text) in [("v1", "one"), ("v2", "two")] {
+            std::fs::create_dir(d.join(version)).expect("mkdir");
+            std::fs::write(d.join(version).join("cert"), text).expect("write");
+        }
+        symlink("v1", d.join("..data")).expect("link");
+        symlink("..data/cert", d.join("cert")).expect("link");
+        let live = live_over(&d.join("cert"));
+        assert_eq!(*live.current(), "one");
+        symlink("v2", d.join("..data_tmp")).expect("link");
+        std::fs::rename(d.join("..data_tmp"), d.join("..data")).expect("swap");
+        set_due(&live, true);
+        assert_eq!(*live.current(), "two");
+    }
 }
