@@ -68,6 +68,12 @@ pub enum TlsError {
         /// The file.
         path: PathBuf,
     },
+    /// A PKCS12 file needs its password, and none is set.
+    #[error("{} is a PKCS12 file, which needs its password, and none is set", path.display())]
+    MissingPassword {
+        /// The file.
+        path: PathBuf,
+    },
     /// The file's structure or a certificate or key in it cannot be decoded.
     #[error("{} cannot be decoded: {detail}", path.display())]
     Malformed {
@@ -173,7 +179,7 @@ pub fn ring_provider() -> CryptoProvider {
 #[derive(Clone, PartialEq, Eq)]
 struct StoreSource {
     path: PathBuf,
-    password: String,
+    password: Option<String>,
     store_type: String,
     /// The environment variable or property the path came from, if not the component's key.
     default_from: Option<&'static str>,
@@ -269,7 +275,7 @@ fn read_store(
     }
     Some(StoreSource {
         path: PathBuf::from(path.trim()),
-        password: password.unwrap_or_default(),
+        password,
         store_type: store_type.trim().to_ascii_uppercase(),
         default_from,
     })
@@ -278,7 +284,7 @@ fn read_store(
 /// Records `error` about `source` on the key it belongs to.
 fn record(ctx: &Ctx<'_>, component: &str, role: Role, source: &StoreSource, error: &TlsError) {
     let key = match error {
-        TlsError::WrongPassword { .. } => role.password_key(),
+        TlsError::WrongPassword { .. } | TlsError::MissingPassword { .. } => role.password_key(),
         TlsError::Choice { key, .. } => key,
         _ => role.key(),
     };
@@ -301,7 +307,7 @@ fn fail(role: Role) -> impl FnOnce(TlsError) -> Failure {
 
 /// A trust anchor store from a truststore file.
 fn roots_from(source: &StoreSource) -> Result<RootCertStore, TlsError> {
-    let certs = store::load_truststore(&source.path, &source.password)?;
+    let certs = store::load_truststore(&source.path, source.password.as_deref())?;
     let mut roots = RootCertStore::empty();
     let (added, _ignored) = roots.add_parsable_certificates(certs);
     if added == 0 {
@@ -324,7 +330,7 @@ fn certified(
     ),
     TlsError,
 > {
-    let material = store::load_keystore(&source.path, &source.password, UnixTime::now())?;
+    let material = store::load_keystore(&source.path, source.password.as_deref(), UnixTime::now())?;
     match rustls::sign::CertifiedKey::from_der(
         material.chain.clone(),
         material.key.clone_key(),
@@ -509,7 +515,7 @@ impl ServerTls {
             }
             (false, None) => None,
         };
-        let crypto = CryptoChoice::parse(ctx);
+        let crypto = CryptoChoice::parse(ctx, defaults);
         let (Some(keystore), Some(crypto)) = (keystore, crypto) else {
             return None;
         };
@@ -753,7 +759,7 @@ impl ClientTls {
         };
         // The client certificate: only from the sink's own keys.
         let keystore = read_store(ctx, Role::Keystore, defaults, false);
-        let crypto = CryptoChoice::parse(ctx)?;
+        let crypto = CryptoChoice::parse(ctx, defaults)?;
         if any_tls_error(ctx, &["trust-all-certs"]) {
             return None;
         }

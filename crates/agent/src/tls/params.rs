@@ -5,6 +5,7 @@
 //! (`TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256`, `TLS_AES_128_GCM_SHA256`) or as rustls does
 //! (`TLS13_AES_128_GCM_SHA256`).
 
+use super::TlsDefaults;
 use crate::config::context::Ctx;
 use rustls::crypto::CryptoProvider;
 use rustls::{SupportedCipherSuite, SupportedProtocolVersion};
@@ -25,18 +26,36 @@ pub(crate) struct CryptoChoice {
 const DEFAULT_EXCLUDE_PROTOCOLS: &str = "SSLv3";
 
 impl CryptoChoice {
-    /// Reads the four keys, recording a problem on each bad one; `None` if any was bad.
-    pub fn parse(ctx: &Ctx<'_>) -> Option<CryptoChoice> {
-        let exclude_protocols: Vec<String> = ctx
-            .string_or("exclude-protocols", DEFAULT_EXCLUDE_PROTOCOLS)
-            .split_whitespace()
-            .map(str::to_owned)
-            .collect();
+    /// Reads the four keys (each absent one from the agent-wide `defaults`), recording a
+    /// problem on each bad one; `None` if any was bad.
+    pub fn parse(ctx: &Ctx<'_>, defaults: &TlsDefaults) -> Option<CryptoChoice> {
+        let words = |key: &str, default: Option<&str>| -> Vec<String> {
+            ctx.string(key)
+                .or_else(|| default.map(str::to_owned))
+                .unwrap_or_default()
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect()
+        };
         let choice = CryptoChoice {
-            include_protocols: ctx.list("include-protocols"),
-            exclude_protocols,
-            include_cipher_suites: ctx.list("include-cipher-suites"),
-            exclude_cipher_suites: ctx.list("exclude-cipher-suites"),
+            include_protocols: words("include-protocols", defaults.include_protocols.as_deref()),
+            exclude_protocols: words(
+                "exclude-protocols",
+                Some(
+                    defaults
+                        .exclude_protocols
+                        .as_deref()
+                        .unwrap_or(DEFAULT_EXCLUDE_PROTOCOLS),
+                ),
+            ),
+            include_cipher_suites: words(
+                "include-cipher-suites",
+                defaults.include_cipher_suites.as_deref(),
+            ),
+            exclude_cipher_suites: words(
+                "exclude-cipher-suites",
+                defaults.exclude_cipher_suites.as_deref(),
+            ),
         };
         let mut ok = true;
         let versions = match choice.versions() {

@@ -65,12 +65,18 @@ fn read(path: &Path) -> Result<(Vec<u8>, Format), TlsError> {
     }
 }
 
+/// Opens a PKCS12 file; without a password, as one written without a password (empty).
 fn pkcs12(
     path: &Path,
     bytes: &[u8],
-    password: &str,
+    password: Option<&str>,
 ) -> Result<p12_keystore::Pkcs12Archive, TlsError> {
-    p12_keystore::Pkcs12Archive::from_pkcs12(bytes, password).map_err(|e| match e {
+    p12_keystore::Pkcs12Archive::from_pkcs12(bytes, password.unwrap_or("")).map_err(|e| match e {
+        p12_keystore::error::Error::MacError(_) if password.is_none() => {
+            TlsError::MissingPassword {
+                path: path.to_owned(),
+            }
+        }
         p12_keystore::error::Error::MacError(_) => TlsError::WrongPassword {
             path: path.to_owned(),
         },
@@ -85,7 +91,7 @@ fn pkcs12(
 /// that every certificate of the chain is valid `now`.
 pub(crate) fn load_keystore(
     path: &Path,
-    password: &str,
+    password: Option<&str>,
     now: UnixTime,
 ) -> Result<KeyMaterial, TlsError> {
     let (bytes, format) = read(path)?;
@@ -102,7 +108,7 @@ pub(crate) fn load_keystore(
 fn keystore_from_pkcs12(
     path: &Path,
     bytes: &[u8],
-    password: &str,
+    password: Option<&str>,
 ) -> Result<KeyMaterial, TlsError> {
     let archive = pkcs12(path, bytes, password)?;
     // One key and one certificate without ids belong together; otherwise the first key with
@@ -195,11 +201,10 @@ fn pem_certificates(path: &Path, bytes: &[u8]) -> Result<Vec<CertificateDer<'sta
         })
 }
 
-/// Loads every certificate of the truststore at `path` (a PKCS12 truststore's password may
-/// be empty only if the file was written without one).
+/// Loads every certificate of the truststore at `path`.
 pub(crate) fn load_truststore(
     path: &Path,
-    password: &str,
+    password: Option<&str>,
 ) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let (bytes, format) = read(path)?;
     let certs = match format {

@@ -122,9 +122,13 @@ impl TestPki {
 
     /// A PKCS12 keystore written by `keytool` (its default PBES2/AES encryption): a key pair
     /// made by `keytool -genkeypair`, its request signed by the CA, and the chain imported
-    /// back. The certificate's CN is `cn`; `name` names the files.
+    /// back. The certificate's CN is `cn`; `name` names the files (asked again for the same
+    /// `name`, the store made the first time is returned).
     pub fn keystore_p12(&self, name: &str, cn: &str) -> PathBuf {
         let store = format!("{name}.p12");
+        if self.path(&store).exists() {
+            return self.path(&store);
+        }
         let csr = format!("{name}.csr");
         let crt = format!("{name}.crt");
         self.keytool(&[
