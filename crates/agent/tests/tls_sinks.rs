@@ -632,3 +632,115 @@ fn avro_sink_and_a_server_without_a_common_protocol_version_do_not_connect() {
 fn thrift_sink_and_a_server_without_a_common_protocol_version_do_not_connect() {
     no_common_protocol_version_is_refused(Kind::Thrift);
 }
+
+fn a_silent_server_after_the_handshake_times_the_request_out(kind: Kind) {
+    let runtime = Runtime::new().expect("runtime");
+    let pki = TestPki::new("Silent");
+    // The backend accepts and never answers; the TLS handshake itself succeeds.
+    let silent = runtime
+        .block_on(TcpListener::bind("127.0.0.1:0"))
+        .expect("bind");
+    let silent_port = silent.local_addr().expect("addr").port();
+    runtime.spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    let front = tls_front(
+        &runtime,
+        &pki.keystore_pem("server", "localhost"),
+        rustls::DEFAULT_VERSIONS,
+        silent_port,
+    );
+    let mut keys = tls_keys("localhost", front.port, &pem_truststore(&pki.ca_pem()));
+    keys.retain(|(k, _)| k != "request-timeout");
+    keys.push(("request-timeout".into(), "1000".into()));
+    let channel = channel_with(4);
+    let (mut sink, counters) = configured_sink(kind, &keys, &channel);
+    let err = sink.process().expect_err("no answer").to_string();
+    let expected = match kind {
+        Kind::Avro => format!("no answer from localhost:{} within 1000 ms", front.port),
+        Kind::Thrift => format!("no reply from localhost:{} within 1000 ms", front.port),
+    };
+    assert!(err.contains(&expected), "{err}");
+    assert_eq!(front.handshakes_ok.load(Relaxed), 1);
+    assert_eq!(counters.connection_created_count.load(Relaxed), 1);
+    assert_eq!(channel.len(), 4, "rolled back");
+    sink.stop();
+}
+
+#[test]
+fn avro_sink_request_timeout_bounds_a_call_over_tls() {
+    a_silent_server_after_the_handshake_times_the_request_out(Kind::Avro);
+}
+
+#[test]
+fn thrift_sink_request_timeout_bounds_a_call_over_tls() {
+    a_silent_server_after_the_handshake_times_the_request_out(Kind::Thrift);
+}
+
+/// `sluice validate` accepts both sinks' TLS keys (nothing unread, nothing refused) with a
+/// keytool truststore, and names the file of a truststore that is not there.
+#[test]
+fn validate_accepts_the_sinks_tls_keys_and_names_a_missing_truststore() {
+    let pki = TestPki::new("Validate");
+    let truststore = pki.truststore_p12();
+    let conf = |truststore: &str| {
+        format!(
+            "\
+a1.sources = r1
+a1.channels = c1
+a1.sinks = k1 k2
+a1.sources.r1.type = netcat
+a1.sources.r1.bind = 127.0.0.1
+a1.sources.r1.port = 44444
+a1.sources.r1.channels = c1
+a1.channels.c1.type = memory
+a1.sinks.k1.type = avro
+a1.sinks.k1.channel = c1
+a1.sinks.k1.hostname = localhost
+a1.sinks.k1.port = 4141
+a1.sinks.k1.ssl = true
+a1.sinks.k1.truststore = {truststore}
+a1.sinks.k1.truststore-type = PKCS12
+a1.sinks.k1.truststore-password = {password}
+a1.sinks.k1.exclude-protocols = SSLv3 TLSv1 TLSv1.1
+a1.sinks.k2.type = thrift
+a1.sinks.k2.channel = c1
+a1.sinks.k2.hostname = localhost
+a1.sinks.k2.port = 4142
+a1.sinks.k2.ssl = true
+a1.sinks.k2.truststore = {truststore}
+a1.sinks.k2.truststore-password = {password}
+a1.sinks.k2.include-protocols = TLSv1.3
+",
+            password = common::tls::PASSWORD
+        )
+    };
+    let validate = |text: &str| {
+        let path = common::write_conf(pki.dir(), "agent.conf", text);
+        let out = common::sluice()
+            .env_remove("FLUME_SSL_TRUSTSTORE_PATH")
+            .args(["validate", "-n", "a1", "-f"])
+            .arg(&path)
+            .output()
+            .expect("run sluice validate");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.code(), text)
+    };
+    let (code, text) = validate(&conf(&truststore.display().to_string()));
+    assert_eq!(code, Some(0), "{text}");
+    let missing = pki.dir().join("gone.p12");
+    let (code, text) = validate(&conf(&missing.display().to_string()));
+    assert_eq!(code, Some(1), "{text}");
+    for line in [14, 23] {
+        let sink = if line == 14 { "k1" } else { "k2" };
+        assert!(
+            text.contains(&format!(":{line}: a1.sinks.{sink}.truststore: "))
+                && text.contains("gone.p12"),
+            "{text}"
+        );
+    }
+}
