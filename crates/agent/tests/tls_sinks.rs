@@ -144,6 +144,9 @@ struct TlsFront {
     port: u16,
     handshakes_ok: Arc<AtomicUsize>,
     handshakes_failed: Arc<AtomicUsize>,
+    /// Connections the client ended with a `close_notify` (tokio-rustls reports an end
+    /// without one as an error).
+    clean_closes: Arc<AtomicUsize>,
 }
 
 fn tls_front(
@@ -174,10 +177,16 @@ fn tls_front(
     let port = listener.local_addr().expect("addr").port();
     let handshakes_ok = Arc::new(AtomicUsize::new(0));
     let handshakes_failed = Arc::new(AtomicUsize::new(0));
-    let (ok, failed) = (handshakes_ok.clone(), handshakes_failed.clone());
+    let clean_closes = Arc::new(AtomicUsize::new(0));
+    let (ok, failed, clean) = (
+        handshakes_ok.clone(),
+        handshakes_failed.clone(),
+        clean_closes.clone(),
+    );
     runtime.spawn(async move {
         while let Ok((socket, _)) = listener.accept().await {
-            let (acceptor, ok, failed) = (acceptor.clone(), ok.clone(), failed.clone());
+            let (acceptor, ok, failed, clean) =
+                (acceptor.clone(), ok.clone(), failed.clone(), clean.clone());
             tokio::spawn(async move {
                 let mut tls = match acceptor.accept(socket).await {
                     Ok(tls) => tls,
@@ -190,7 +199,12 @@ fn tls_front(
                 let Ok(mut backend) = TcpStream::connect(("127.0.0.1", backend_port)).await else {
                     return;
                 };
-                let _ = tokio::io::copy_bidirectional(&mut tls, &mut backend).await;
+                if tokio::io::copy_bidirectional(&mut tls, &mut backend)
+                    .await
+                    .is_ok()
+                {
+                    clean.fetch_add(1, Relaxed);
+                }
             });
         }
     });
@@ -198,6 +212,7 @@ fn tls_front(
         port,
         handshakes_ok,
         handshakes_failed,
+        clean_closes,
     }
 }
 
@@ -416,7 +431,13 @@ fn delivers_over_tls_with_the_certificate_checked(kind: Kind) {
     assert_eq!(sink.process().expect("delivered"), Status::Ready);
     assert_eq!(server.backend.received(), bodies(6));
     assert_eq!(server.front.handshakes_ok.load(Relaxed), 1);
+    // Stopping ends the connection with a close_notify, not a truncation.
     sink.stop();
+    assert!(common::wait_until(Duration::from_secs(5), || server
+        .front
+        .clean_closes
+        .load(Relaxed)
+        == 1));
 }
 
 #[test]
