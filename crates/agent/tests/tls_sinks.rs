@@ -765,3 +765,58 @@ a1.sinks.k2.include-protocols = TLSv1.3
         );
     }
 }
+
+fn an_ip_address_hostname_is_checked_against_the_ip_names(kind: Kind) {
+    let runtime = Runtime::new().expect("runtime");
+    let pki = TestPki::new("Addresses");
+    // `keystore_pem` certificates name DNS:localhost and IP:127.0.0.1.
+    let listed = server(&runtime, kind, &pki.keystore_pem("server", "localhost"));
+    let channel = channel_with(2);
+    let (mut sink, _) = configured_sink(
+        kind,
+        &tls_keys(
+            "127.0.0.1",
+            listed.front.port,
+            &pem_truststore(&pki.ca_pem()),
+        ),
+        &channel,
+    );
+    assert_eq!(sink.process().expect("delivered"), Status::Ready);
+    assert_eq!(listed.backend.received(), bodies(2));
+    sink.stop();
+
+    // A certificate with a DNS name only does not cover the address.
+    let dns_only = server(
+        &runtime,
+        kind,
+        &keystore_for_name(&pki, "dns-only", "localhost"),
+    );
+    let channel = channel_with(2);
+    let (mut sink, _) = configured_sink(
+        kind,
+        &tls_keys(
+            "127.0.0.1",
+            dns_only.front.port,
+            &pem_truststore(&pki.ca_pem()),
+        ),
+        &channel,
+    );
+    let err = sink.process().expect_err("no IP name").to_string();
+    assert!(
+        err.contains("certificate not valid for name \"127.0.0.1\""),
+        "{err}"
+    );
+    assert_eq!(channel.len(), 2);
+    assert!(dns_only.backend.received().is_empty());
+    sink.stop();
+}
+
+#[test]
+fn avro_sink_checks_an_ip_address_hostname_against_the_certificate() {
+    an_ip_address_hostname_is_checked_against_the_ip_names(Kind::Avro);
+}
+
+#[test]
+fn thrift_sink_checks_an_ip_address_hostname_against_the_certificate() {
+    an_ip_address_hostname_is_checked_against_the_ip_names(Kind::Thrift);
+}
