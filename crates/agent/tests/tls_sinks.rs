@@ -820,3 +820,76 @@ fn avro_sink_checks_an_ip_address_hostname_against_the_certificate() {
 fn thrift_sink_checks_an_ip_address_hostname_against_the_certificate() {
     an_ip_address_hostname_is_checked_against_the_ip_names(Kind::Thrift);
 }
+
+/// The real agent: netcat lines go out through an avro sink with `trust-all-certs` (warned
+/// about at start) and a thrift sink checking a keytool truststore, both over TLS.
+#[test]
+fn the_agent_sends_over_tls_from_both_sinks_and_warns_about_trust_all_certs() {
+    let runtime = Runtime::new().expect("runtime");
+    let pki = TestPki::new("Agent");
+    let avro = server(&runtime, Kind::Avro, &pki.keystore_pem("avro", "localhost"));
+    let thrift = server(
+        &runtime,
+        Kind::Thrift,
+        &pki.keystore_pem("thrift", "localhost"),
+    );
+    let (nc1, nc2) = (common::free_port(), common::free_port());
+    let conf = format!(
+        "\
+a1.sources = r1 r2
+a1.channels = c1 c2
+a1.sinks = k1 k2
+a1.sources.r1.type = netcat
+a1.sources.r1.bind = 127.0.0.1
+a1.sources.r1.port = {nc1}
+a1.sources.r1.channels = c1
+a1.sources.r2.type = netcat
+a1.sources.r2.bind = 127.0.0.1
+a1.sources.r2.port = {nc2}
+a1.sources.r2.channels = c2
+a1.channels.c1.type = memory
+a1.channels.c2.type = memory
+a1.sinks.k1.type = avro
+a1.sinks.k1.channel = c1
+a1.sinks.k1.hostname = localhost
+a1.sinks.k1.port = {avro_port}
+a1.sinks.k1.ssl = true
+a1.sinks.k1.trust-all-certs = true
+a1.sinks.k2.type = thrift
+a1.sinks.k2.channel = c2
+a1.sinks.k2.hostname = localhost
+a1.sinks.k2.port = {thrift_port}
+a1.sinks.k2.ssl = true
+a1.sinks.k2.truststore = {truststore}
+a1.sinks.k2.truststore-password = {password}
+",
+        avro_port = avro.front.port,
+        thrift_port = thrift.front.port,
+        truststore = pki.truststore_p12().display(),
+        password = common::tls::PASSWORD,
+    );
+    let path = common::write_conf(pki.dir(), "agent.conf", &conf);
+    let mut agent = common::AgentProcess::start(pki.dir(), &path, "a1", true);
+    agent.wait_started();
+    let log = agent.log();
+    assert!(
+        log.contains("a1.sinks.k1.trust-all-certs") && log.contains("NOT verified"),
+        "{log}"
+    );
+    let mut to_avro = common::Netcat::connect(nc1);
+    let mut to_thrift = common::Netcat::connect(nc2);
+    for i in 0..3 {
+        assert_eq!(to_avro.send(&format!("e{i}")), "OK");
+        assert_eq!(to_thrift.send(&format!("e{i}")), "OK");
+    }
+    let delivered = common::wait_until(Duration::from_secs(20), || {
+        avro.backend.received().len() >= 3 && thrift.backend.received().len() >= 3
+    });
+    assert!(delivered, "{}", agent.log());
+    assert_eq!(avro.backend.received(), bodies(3));
+    assert_eq!(thrift.backend.received(), bodies(3));
+    assert_eq!(agent.counter("SINK.k1", "ConnectionFailedCount"), 0);
+    assert_eq!(agent.counter("SINK.k2", "ConnectionFailedCount"), 0);
+    let (status, log) = agent.terminate();
+    assert!(status.success(), "{log}");
+}
