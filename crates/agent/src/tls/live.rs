@@ -145,3 +145,98 @@ impl<T> Live<T> {
         self.reload_failures.load(Ordering::Relaxed)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn read(path: &Path) -> Result<String, TlsError> {
+        let text = std::fs::read_to_string(path).map_err(|source| TlsError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        if text.starts_with("bad") {
+            return Err(TlsError::UnknownFormat {
+                path: path.to_owned(),
+            });
+        }
+        Ok(text)
+    }
+
+    /// A `Live` over one text file.
+    fn live_over(path: &Path) -> Live<String> {
+        let p = path.to_owned();
+        let first = read(path).expect("first");
+        Live::new("test".into(), vec![path.to_owned()], first, move || {
+            read(&p)
+        })
+    }
+
+    /// Moves the next check to now (`due`) or far away, instead of sleeping.
+    fn set_due(live: &Live<String>, due: bool) {
+        let mut state = live.state.lock().expect("lock");
+        state.next_check = if due {
+            Instant::now()
+        } else {
+            Instant::now() + Duration::from_secs(3600)
+        };
+    }
+
+    fn replace(path: &Path, text: &str) {
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, text).expect("write");
+        std::fs::rename(&tmp, path).expect("rename");
+    }
+
+    #[test]
+    fn a_changed_file_is_seen_at_the_next_check_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("cert");
+        std::fs::write(&path, "one").expect("write");
+        let live = live_over(&path);
+        replace(&path, "two");
+        set_due(&live, false);
+        assert_eq!(
+            *live.current(),
+            "one",
+            "not looked at before the check is due"
+        );
+        set_due(&live, true);
+        assert_eq!(*live.current(), "two");
+        assert_eq!((live.reloads(), live.reload_failures()), (1, 0));
+        set_due(&live, true);
+        assert_eq!(*live.current(), "two");
+        assert_eq!(live.reloads(), 1, "unchanged: not rebuilt");
+    }
+
+    #[test]
+    fn a_failed_reload_keeps_the_previous_value_and_is_retried_only_after_a_change() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("cert");
+        std::fs::write(&path, "one").expect("write");
+        let live = live_over(&path);
+        replace(&path, "bad one");
+        set_due(&live, true);
+        assert_eq!(*live.current(), "one");
+        set_due(&live, true);
+        assert_eq!(*live.current(), "one");
+        assert_eq!(
+            live.reload_failures(),
+            1,
+            "the same bad file is not tried again"
+        );
+        std::fs::remove_file(&path).expect("remove");
+        set_due(&live, true);
+        assert_eq!(
+            *live.current(),
+            "one",
+            "a vanished file keeps the old value too"
+        );
+        assert_eq!(live.reload_failures(), 2);
+        replace(&path, "three");
+        set_due(&live, true);
+        assert_eq!(*live.current(), "three");
+        assert_eq!((live.reloads(), live.reload_failures()), (1, 2));
+    }
+}
