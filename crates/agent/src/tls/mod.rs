@@ -8,7 +8,7 @@
 //! password, a missing file, an expired certificate or a keystore without a private key is a
 //! configuration error on its key (`sluice validate` exits 1, `sluice agent` refuses to
 //! start), never a failed first connection. Afterwards the keystore and truststore files are
-//! watched ([`live`]): new connections get a rotated certificate without a restart.
+//! watched (the `live` module): new connections get a rotated certificate without a restart.
 //!
 //! rustls with the *ring* provider, given explicitly to every builder (no process-wide
 //! default provider is installed or relied on).
