@@ -603,6 +603,208 @@ mod tests {
         assert!(x.has_error_for("readTimeout"));
     }
 
+    /// rustls with *ring*, the workspace's provider (deprecated in rustls 0.23.48 only for
+    /// lacking post-quantum key exchange, which aws-lc-rs would need cmake for).
+    #[allow(deprecated)]
+    fn ring() -> Arc<rustls::crypto::CryptoProvider> {
+        Arc::new(rustls::crypto::ring::default_provider())
+    }
+
+    /// A CA and a server certificate for 127.0.0.1 signed by it, made by `openssl` in `dir`:
+    /// (the CA's certificate, the server's acceptor).
+    fn openssl_server(dir: &std::path::Path) -> (Vec<u8>, tokio_rustls::TlsAcceptor) {
+        use rustls_pki_types::pem::PemObject;
+        use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+        let run = |args: &[&str]| {
+            let out = std::process::Command::new("openssl")
+                .args(args)
+                .current_dir(dir)
+                .output()
+                .expect("openssl is needed by these tests: install it (apt-get install openssl)");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        std::fs::write(dir.join("san.ext"), "subjectAltName=IP:127.0.0.1\n").expect("ext");
+        run(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=net test CA",
+        ]);
+        run(&[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ]);
+        run(&[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "san.ext",
+        ]);
+        let ca = CertificateDer::from_pem_file(dir.join("ca.pem")).expect("CA PEM");
+        let chain = vec![CertificateDer::from_pem_file(dir.join("server.pem")).expect("cert")];
+        let key = PrivateKeyDer::from_pem_file(dir.join("server.key")).expect("key");
+        let config = rustls::ServerConfig::builder_with_provider(ring())
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .expect("server config");
+        (
+            ca.to_vec(),
+            tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+        )
+    }
+
+    fn connector(ca: &[u8]) -> tokio_rustls::TlsConnector {
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(rustls_pki_types::CertificateDer::from(ca.to_vec()))
+            .expect("root");
+        let config = rustls::ClientConfig::builder_with_provider(ring())
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        tokio_rustls::TlsConnector::from(Arc::new(config))
+    }
+
+    /// An echo server over [`serve_connections`] with `tls`: every established connection
+    /// echoes what it reads; returns its address, guard, the established connections so far,
+    /// and the stop.
+    async fn echo_server(
+        tls: SourceTls,
+        read_timeout_ms: u64,
+    ) -> (SocketAddr, Arc<Guard>, Arc<AtomicU64>, crate::stop::Stop) {
+        use tokio::io::AsyncWriteExt;
+        let (ctx, _channel) = crate::source::test_context(10, 10);
+        let guard = Guard::new(
+            &ctx,
+            ConnectionLimits {
+                max_connections: 10,
+                read_timeout_ms,
+            },
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let stop = crate::stop::Stop::new();
+        let established = Arc::new(AtomicU64::new(0));
+        let (g, s, e) = (guard.clone(), stop.clone(), established.clone());
+        tokio::spawn(async move {
+            serve_connections(listener, &g, &tls, &s, |incoming| {
+                let established = e.clone();
+                async move {
+                    let Some(mut conn) = incoming.establish().await else {
+                        return;
+                    };
+                    established.fetch_add(1, Relaxed);
+                    while let Ok(bytes) = conn.read_available().await {
+                        if bytes.is_empty() || conn.write_all(&bytes).await.is_err() {
+                            break;
+                        }
+                    }
+                    let _ = conn.shutdown().await;
+                }
+            })
+            .await;
+        });
+        (addr, guard, established, stop)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn tls_connections_are_served_and_failed_handshakes_counted_before_any_read() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (ca, acceptor) = openssl_server(dir.path());
+        let tls: SourceTls = Some(Arc::new(FixedAcceptor(acceptor)));
+        let (addr, guard, established, stop) = echo_server(tls, 30_000).await;
+
+        // A TLS client is served, through several reads and writes.
+        let tcp = TcpStream::connect(addr).await.expect("connect");
+        let name = rustls_pki_types::ServerName::try_from("127.0.0.1").expect("name");
+        let mut client = connector(&ca).connect(name, tcp).await.expect("handshake");
+        for round in 0..3 {
+            let line = format!("hello over TLS {round}\n");
+            client.write_all(line.as_bytes()).await.expect("send");
+            let mut back = vec![0u8; line.len()];
+            client.read_exact(&mut back).await.expect("echo");
+            assert_eq!(back, line.as_bytes());
+        }
+        drop(client);
+
+        // A plaintext client: its handshake fails, it is closed, and nothing of it was read.
+        let mut plain = TcpStream::connect(addr).await.expect("connect");
+        plain
+            .write_all(b"hello in the clear\n")
+            .await
+            .expect("send");
+        let mut back = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(10), plain.read_to_end(&mut back))
+            .await
+            .expect("closed in time");
+        assert!(
+            !back.windows(5).any(|w| w == b"hello"),
+            "the plaintext was never echoed: {back:?}"
+        );
+        assert_eq!(guard.counters().tls_handshake_failed_count.load(Relaxed), 1);
+        assert_eq!(
+            established.load(Relaxed),
+            1,
+            "only the TLS client was served"
+        );
+        assert_eq!(guard.counters().read_timeout_count.load(Relaxed), 0);
+        stop.trigger();
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_client_that_never_completes_its_handshake_is_closed_after_read_timeout() {
+        use tokio::io::AsyncReadExt;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (_ca, acceptor) = openssl_server(dir.path());
+        let tls: SourceTls = Some(Arc::new(FixedAcceptor(acceptor)));
+        let (addr, guard, established, stop) = echo_server(tls, 300).await;
+        let mut silent = TcpStream::connect(addr).await.expect("connect");
+        let mut buf = Vec::new();
+        let closed =
+            tokio::time::timeout(Duration::from_secs(10), silent.read_to_end(&mut buf)).await;
+        assert!(closed.is_ok(), "the server closed the silent connection");
+        assert_eq!(guard.counters().read_timeout_count.load(Relaxed), 1);
+        assert_eq!(guard.counters().tls_handshake_failed_count.load(Relaxed), 0);
+        assert_eq!(established.load(Relaxed), 0);
+        stop.trigger();
+    }
+
     #[tokio::test]
     async fn the_deadline_runs_only_while_a_request_is_partly_received() {
         let mut d = PartialDeadline::new(Duration::from_millis(50));
