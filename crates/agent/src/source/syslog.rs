@@ -42,6 +42,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, UdpSocket};
 use tokio::task::JoinSet;
 /// A UDP message is a whole datagram.
@@ -365,5 +366,7 @@ async fn handle(
             },
         }
     }
+    // A TLS client learns the end from a close_notify, not a bare TCP close.
+    let _ = socket.shutdown().await;
     ctx.counters.open_connection_count.fetch_sub(1, Relaxed);
 }
