@@ -355,8 +355,38 @@ impl TlsAcceptorSource for FixedAcceptor {
     }
 }
 
+impl TlsAcceptorSource for crate::tls::ServerTls {
+    fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
+        crate::tls::ServerTls::acceptor(self)
+    }
+}
+
 /// A source's TLS, shared by its connections: `None` serves plain TCP.
 pub type SourceTls = Option<Arc<dyn TlsAcceptorSource>>;
+
+/// A TCP source's TLS as configured: `ssl` and the keys [`crate::tls::ServerTls`] reads
+/// (keystore, protocols, cipher suites, `client-auth`). `None` inside: plain TCP. Compared by
+/// the settings, so source configurations stay comparable.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TlsConfig(pub Option<crate::tls::ServerTls>);
+
+// `ServerTls` compares its settings, which are `Eq`.
+impl Eq for TlsConfig {}
+
+impl TlsConfig {
+    /// Reads the TLS keys of the source `component` ("avro source"); errors are recorded on
+    /// the keys, so a wrong password or a missing keystore stops the agent at start.
+    pub fn parse(ctx: &Ctx<'_>, component: &str) -> Self {
+        Self(crate::tls::ServerTls::parse(ctx, component))
+    }
+
+    /// What the source's connections are handshaken with.
+    pub fn source_tls(&self) -> SourceTls {
+        self.0
+            .clone()
+            .map(|tls| Arc::new(tls) as Arc<dyn TlsAcceptorSource>)
+    }
+}
 
 /// One connection of a TCP source, after its TLS handshake if the source has TLS: what the
 /// source reads its requests from and writes its answers to.
