@@ -22,6 +22,7 @@
 //! `ReadTimeoutCount`; a failed handshake (a plaintext client, a client offering only TLS 1.1,
 //! a client without a required certificate) is counted in `TlsHandshakeFailedCount`, logged at
 //! most every ten seconds per source, and the connection closed before anything of it is read.
+//! A client that closes before its handshake is complete (a TCP health check) is not counted.
 //!
 //! Memory: a plain connection waits for bytes with the socket's readiness API and holds no read
 //! buffer while idle ([`read_available`]). A TLS connection cannot do that (rustls may hold
@@ -519,6 +520,12 @@ impl Incoming {
             () = self.stop.wait() => None,
             done = handshake => match done {
                 Ok(Ok(stream)) => Some(Connection::Tls(Box::new(stream))),
+                // Closed before a handshake was complete without anything wrong said: a TCP
+                // probe (a load balancer's health check) or a client giving up, not a failure.
+                Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    tracing::debug!(source = %self.guard.source, peer = %self.peer, "connection closed during the TLS handshake");
+                    None
+                }
                 Ok(Err(e)) => {
                     self.guard.handshake_failed(&self.peer, &e);
                     None
@@ -633,11 +640,8 @@ mod tests {
         assert!(x.has_error_for("readTimeout"));
     }
 
-    /// rustls with *ring*, the workspace's provider (deprecated in rustls 0.23.48 only for
-    /// lacking post-quantum key exchange, which aws-lc-rs would need cmake for).
-    #[allow(deprecated)]
     fn ring() -> Arc<rustls::crypto::CryptoProvider> {
-        Arc::new(rustls::crypto::ring::default_provider())
+        Arc::new(crate::tls::ring_provider())
     }
 
     /// A CA and a server certificate for 127.0.0.1 signed by it, made by `openssl` in `dir`:
@@ -807,6 +811,15 @@ mod tests {
             !back.windows(5).any(|w| w == b"hello"),
             "the plaintext was never echoed: {back:?}"
         );
+        assert_eq!(guard.counters().tls_handshake_failed_count.load(Relaxed), 1);
+
+        // A TCP probe (connect, close) is no failed handshake.
+        let mut probe = TcpStream::connect(addr).await.expect("connect");
+        probe.shutdown().await.expect("close");
+        let mut back = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(10), probe.read_to_end(&mut back))
+            .await
+            .expect("closed in time");
         assert_eq!(guard.counters().tls_handshake_failed_count.load(Relaxed), 1);
         assert_eq!(
             established.load(Relaxed),
