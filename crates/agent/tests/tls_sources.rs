@@ -518,3 +518,38 @@ fn a_replaced_keystore_serves_its_certificate_to_the_next_connection_of_every_so
     let (status, log) = agent.terminate();
     assert!(status.success(), "{log}");
 }
+
+#[test]
+fn the_avro_ip_filter_refuses_a_peer_before_its_tls_handshake() {
+    let pki = TestPki::new("filter");
+    let keystore = pki.keystore_pem("server", "localhost");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let port = free_port();
+    let conf = format!(
+        "a1.sources = r1\na1.channels = c1\na1.sinks = k1\n\
+         a1.channels.c1.type = memory\n\
+         a1.sinks.k1.type = file_roll\na1.sinks.k1.channel = c1\n\
+         a1.sinks.k1.sink.directory = out\na1.sinks.k1.sink.rollInterval = 0\n\
+         a1.sources.r1.type = avro\na1.sources.r1.channels = c1\n\
+         a1.sources.r1.bind = 127.0.0.1\na1.sources.r1.port = {port}\n\
+         a1.sources.r1.ipFilter = true\na1.sources.r1.ipFilterRules = deny:ip:127.*\n\
+         a1.sources.r1.ssl = true\na1.sources.r1.keystore = {}\n\
+         a1.sources.r1.keystore-type = PEM\n",
+        keystore.display()
+    );
+    let agent = start(tmp.path(), &conf);
+    let client = client_config(&pki.ca_pem(), None);
+    let refused = connect_tls(port, &client);
+    assert!(refused.is_err(), "the denied peer gets no handshake");
+    assert!(wait_until(Duration::from_secs(10), || agent
+        .log()
+        .contains("connection refused by ipFilterRules")));
+    assert_eq!(
+        handshakes_failed(&agent, "r1"),
+        0,
+        "the filter closed the connection before any handshake was tried"
+    );
+    let (status, log) = agent.terminate();
+    assert!(status.success(), "{log}");
+    assert_eq!(read_dir_text(&tmp.path().join("out")), "");
+}
