@@ -5,6 +5,7 @@
 //! (`TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256`, `TLS_AES_128_GCM_SHA256`) or as rustls does
 //! (`TLS13_AES_128_GCM_SHA256`).
 
+use super::TlsDefaults;
 use crate::config::context::Ctx;
 use rustls::crypto::CryptoProvider;
 use rustls::{SupportedCipherSuite, SupportedProtocolVersion};
@@ -25,18 +26,36 @@ pub(crate) struct CryptoChoice {
 const DEFAULT_EXCLUDE_PROTOCOLS: &str = "SSLv3";
 
 impl CryptoChoice {
-    /// Reads the four keys, recording a problem on each bad one; `None` if any was bad.
-    pub fn parse(ctx: &Ctx<'_>) -> Option<CryptoChoice> {
-        let exclude_protocols: Vec<String> = ctx
-            .string_or("exclude-protocols", DEFAULT_EXCLUDE_PROTOCOLS)
-            .split_whitespace()
-            .map(str::to_owned)
-            .collect();
+    /// Reads the four keys (each absent one from the agent-wide `defaults`), recording a
+    /// problem on each bad one; `None` if any was bad.
+    pub fn parse(ctx: &Ctx<'_>, defaults: &TlsDefaults) -> Option<CryptoChoice> {
+        let words = |key: &str, default: Option<&str>| -> Vec<String> {
+            ctx.string(key)
+                .or_else(|| default.map(str::to_owned))
+                .unwrap_or_default()
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect()
+        };
         let choice = CryptoChoice {
-            include_protocols: ctx.list("include-protocols"),
-            exclude_protocols,
-            include_cipher_suites: ctx.list("include-cipher-suites"),
-            exclude_cipher_suites: ctx.list("exclude-cipher-suites"),
+            include_protocols: words("include-protocols", defaults.include_protocols.as_deref()),
+            exclude_protocols: words(
+                "exclude-protocols",
+                Some(
+                    defaults
+                        .exclude_protocols
+                        .as_deref()
+                        .unwrap_or(DEFAULT_EXCLUDE_PROTOCOLS),
+                ),
+            ),
+            include_cipher_suites: words(
+                "include-cipher-suites",
+                defaults.include_cipher_suites.as_deref(),
+            ),
+            exclude_cipher_suites: words(
+                "exclude-cipher-suites",
+                defaults.exclude_cipher_suites.as_deref(),
+            ),
         };
         let mut ok = true;
         let versions = match choice.versions() {
@@ -271,4 +290,75 @@ fn version_names(versions: &[&'static SupportedProtocolVersion]) -> String {
         })
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn choice(include: &str, exclude: &str, suites_in: &str, suites_out: &str) -> CryptoChoice {
+        let words = |s: &str| s.split_whitespace().map(str::to_owned).collect();
+        CryptoChoice {
+            include_protocols: words(include),
+            exclude_protocols: words(exclude),
+            include_cipher_suites: words(suites_in),
+            exclude_cipher_suites: words(suites_out),
+        }
+    }
+
+    #[test]
+    fn suite_names_in_every_spelling_match() {
+        let all = super::super::ring_provider().cipher_suites;
+        let aes13 = all
+            .iter()
+            .find(|s| s.suite() == rustls::CipherSuite::TLS13_AES_128_GCM_SHA256)
+            .expect("suite");
+        for name in [
+            "TLS_AES_128_GCM_SHA256",
+            "TLS13_AES_128_GCM_SHA256",
+            "tls_aes_128_gcm_sha256",
+        ] {
+            assert!(suite_matches(aes13, name), "{name}");
+        }
+        assert!(!suite_matches(aes13, "TLS_AES_256_GCM_SHA384"));
+    }
+
+    #[test]
+    fn versions_follow_include_then_exclude() {
+        let names = |c: &CryptoChoice| version_names(&c.versions().expect("versions"));
+        assert_eq!(names(&choice("", "SSLv3", "", "")), "TLSv1.2 TLSv1.3");
+        assert_eq!(names(&choice("TLSv1.3", "SSLv3", "", "")), "TLSv1.3");
+        assert_eq!(names(&choice("", "TLSv1.3", "", "")), "TLSv1.2");
+        assert_eq!(
+            names(&choice("tlsv1.2 TLSv1.3", "TLSv1.2", "", "")),
+            "TLSv1.3"
+        );
+        let (key, _) = choice("TLSv1.2", "TLSv1.2", "", "")
+            .versions()
+            .expect_err("none");
+        assert_eq!(key, "include-protocols");
+        let (key, msg) = choice("TLSv1.1", "", "", "").versions().expect_err("old");
+        assert_eq!(key, "include-protocols");
+        assert!(msg.contains("TLSv1.1 not supported"), "{msg}");
+    }
+
+    #[test]
+    fn suites_follow_include_then_exclude() {
+        let c = choice(
+            "",
+            "",
+            "TLS_AES_128_GCM_SHA256 TLS_AES_256_GCM_SHA384",
+            "TLS_AES_256_GCM_SHA384",
+        );
+        let suites = c.suites().expect("suites");
+        assert_eq!(suites.len(), 1);
+        assert_eq!(
+            suites[0].suite(),
+            rustls::CipherSuite::TLS13_AES_128_GCM_SHA256
+        );
+        let (key, _) = choice("", "", "TLS_AES_128_GCM_SHA256", "TLS_AES_128_GCM_SHA256")
+            .suites()
+            .expect_err("empty");
+        assert_eq!(key, "exclude-cipher-suites");
+    }
 }
