@@ -515,8 +515,23 @@ fn a_replaced_keystore_serves_its_certificate_to_the_next_connection_of_every_so
         .expect("send");
     assert!(answered_ok(Kind::Avro, &mut open));
     assert!(wait_delivered(tmp.path(), "over-the-old-session"));
+    // A syslog connection cut without close_notify: its complete message is kept, its
+    // unterminated tail is not (docs/agent.md says so).
+    let syslog = ports
+        .iter()
+        .find(|p| p.source == "r_syslog")
+        .expect("syslog");
+    let mut cut = connect_tls(syslog.port, &client).expect("connect");
+    let mut bytes = request(Kind::Syslog, "cut-complete");
+    bytes.extend(b"<13>Dec  6 14:00:00 host app: cut-partial");
+    cut.write_all(&bytes).expect("send");
+    cut.flush().expect("flush");
+    drop(cut);
+    assert!(wait_delivered(tmp.path(), "cut-complete"));
     let (status, log) = agent.terminate();
     assert!(status.success(), "{log}");
+    let out = read_dir_text(&tmp.path().join("out"));
+    assert!(!out.contains("cut-partial"), "{out}");
 }
 
 #[test]
