@@ -568,3 +568,70 @@ fn the_avro_ip_filter_refuses_a_peer_before_its_tls_handshake() {
     assert!(status.success(), "{log}");
     assert_eq!(read_dir_text(&tmp.path().join("out")), "");
 }
+
+#[test]
+fn ssl_without_a_usable_keystore_is_refused_at_validation_for_every_source() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let ports = ports();
+    // ssl = true and no keystore on all five sources; a keystore that is not there on one;
+    // TLS asked of syslogudp, which has none; Flume's deprecated http name.
+    let mut text = conf(&ports, "")
+        .replace(
+            "a1.sources.r_avro.ssl = true\n",
+            "a1.sources.r_avro.ssl = true\na1.sources.r_avro.keystore = /nonexistent/server.p12\n\
+             a1.sources.r_avro.keystore-password = x\na1.sources.r_avro.keystore-type = PKCS12\n",
+        )
+        .replace("a1.sources = r_avro", "a1.sources = r_udp r_avro");
+    text.push_str(
+        "a1.sources.r_udp.type = syslogudp\na1.sources.r_udp.channels = c1\n\
+         a1.sources.r_udp.host = 127.0.0.1\na1.sources.r_udp.port = 5140\n\
+         a1.sources.r_udp.ssl = true\n\
+         a1.sources.r_http.enableSSL = true\n",
+    );
+    let c = write_conf(tmp.path(), "a.conf", &text);
+    let out = common::sluice()
+        .current_dir(tmp.path())
+        .env_remove("FLUME_SSL_KEYSTORE_PATH")
+        .env_remove("FLUME_SSL_KEYSTORE_PASSWORD")
+        .env_remove("FLUME_SSL_KEYSTORE_TYPE")
+        .args(["validate", "-n", "a1", "-f"])
+        .arg(&c)
+        .output()
+        .expect("run sluice validate");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    let line_of = |needle: &str| {
+        text.lines()
+            .position(|l| l.starts_with(needle))
+            .map(|i| i + 1)
+            .unwrap_or_else(|| panic!("{needle} in the configuration"))
+    };
+    for source in ["r_thrift", "r_http", "r_syslog", "r_multi"] {
+        assert!(
+            report.contains(&format!("a1.sources.{source}.keystore"))
+                && report.contains("no keystore"),
+            "{source}: ssl = true without a keystore is refused:\n{report}"
+        );
+    }
+    let keystore_line = line_of("a1.sources.r_avro.keystore =");
+    assert!(
+        report.contains(&format!(":{keystore_line}: a1.sources.r_avro.keystore"))
+            && report.contains("/nonexistent/server.p12"),
+        "a missing keystore is named with its file and line:\n{report}"
+    );
+    let udp_line = line_of("a1.sources.r_udp.ssl");
+    assert!(
+        report.contains(&format!(
+            ":{udp_line}: a1.sources.r_udp.ssl: syslogudp has no TLS"
+        )),
+        "{report}"
+    );
+    assert!(
+        report.contains("a1.sources.r_http.enableSSL: enableSSL is Flume's deprecated name of ssl"),
+        "{report}"
+    );
+}
