@@ -2,7 +2,9 @@
 //!
 //! Keys and Flume's defaults: `bind` (`0.0.0.0`), `port` (required), `handler`
 //! (`org.apache.flume.source.http.JSONHandler`, the only handler we have: any other is refused
-//! by name), `enableSSL` (false; `true` is refused: put a TLS-terminating proxy in front).
+//! by name), `ssl` (false) with the TLS keys of [`crate::tls::ServerTls`]: HTTPS on every
+//! connection (see [`super::net`]). Flume's deprecated names `enableSSL`, `keystorePassword`
+//! and `excludeProtocols` are refused with the name to use instead.
 //!
 //! A request is `POST` (any path) with a JSON array of events,
 //! `[{"headers": {"k": "v"}, "body": "text"}, …]`; `headers` and `body` may be missing
@@ -30,7 +32,7 @@
 //! decodes it); GET is not accepted.
 
 use super::commit::{commit, Call};
-use super::net::{self, ConnectionLimits, Guard};
+use super::net::{self, Connection, ConnectionLimits, Guard, Incoming, SourceTls, TlsConfig};
 use super::netcat_udp::required_port;
 use super::{BoxFuture, EventDrivenSource, SourceContext, SourceError};
 use crate::config::context::Ctx;
@@ -48,7 +50,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 /// Flume's default (and our only) handler.
 pub const JSON_HANDLER: &str = "org.apache.flume.source.http.JSONHandler";
@@ -66,7 +68,16 @@ pub struct HttpConfig {
     pub port: u16,
     /// `maxConnections` and `readTimeout`.
     pub limits: ConnectionLimits,
+    /// `ssl` and the TLS keys. Default: plain HTTP.
+    pub tls: TlsConfig,
 }
+
+/// Flume's deprecated names of the http source's TLS keys, and the names to use.
+const DEPRECATED_TLS_KEYS: [(&str, &str); 3] = [
+    ("enableSSL", "ssl"),
+    ("keystorePassword", "keystore-password"),
+    ("excludeProtocols", "exclude-protocols"),
+];
 
 impl HttpConfig {
     /// Reads the keys.
@@ -79,16 +90,21 @@ impl HttpConfig {
                 );
             }
         }
-        if ctx.bool("enableSSL", false) {
-            ctx.error(
-                "enableSSL",
-                "SSL is not supported by the http source; terminate TLS in a proxy in front of it",
-            );
+        // Refused rather than read as aliases: a deprecated key next to the new one would leave
+        // which of them applies to the reader's guess.
+        for (old, new) in DEPRECATED_TLS_KEYS {
+            if ctx.get(old).is_some() {
+                ctx.error(
+                    old,
+                    format!("{old} is Flume's deprecated name of {new}; use {new} instead"),
+                );
+            }
         }
         Self {
             bind: ctx.string_or("bind", "0.0.0.0"),
             port: required_port(ctx, "port"),
             limits: ConnectionLimits::parse(ctx),
+            tls: TlsConfig::parse(ctx, "http source"),
         }
     }
 }
@@ -148,12 +164,17 @@ pub fn parse_json_events(body: &[u8]) -> Result<Vec<Event>, BadRequest> {
 pub struct HttpSource {
     config: HttpConfig,
     ctx: SourceContext,
+    tls: SourceTls,
 }
 
 impl HttpSource {
     /// An http source; nothing is bound before `start`.
     pub fn new(config: HttpConfig, ctx: SourceContext) -> Self {
-        Self { config, ctx }
+        Self {
+            tls: config.tls.source_tls(),
+            config,
+            ctx,
+        }
     }
 }
 
@@ -164,11 +185,11 @@ impl EventDrivenSource for HttpSource {
                 .ctx
                 .bind_tcp(&self.config.bind, self.config.port)
                 .await?;
-            tracing::info!(source = %self.ctx.name, addr = %local, "http source listening");
+            tracing::info!(source = %self.ctx.name, addr = %local, tls = self.tls.is_some(), "http source listening");
             let ctx = self.ctx;
             ctx.counters.lifetime.started();
             let guard = Guard::new(&ctx, self.config.limits);
-            let serve: BoxFuture<()> = Box::pin(serve(listener, ctx, guard, stop));
+            let serve: BoxFuture<()> = Box::pin(serve(listener, ctx, guard, self.tls, stop));
             Ok(serve)
         })
     }
@@ -201,26 +222,31 @@ impl Drop for Running {
     }
 }
 
-async fn serve(listener: TcpListener, ctx: SourceContext, guard: Arc<Guard>, stop: Stop) {
-    net::accept_loop(listener, &guard, &ctx.name, &stop, |socket, peer| {
-        connection(socket, peer, ctx.clone(), guard.clone(), stop.clone())
+async fn serve(
+    listener: TcpListener,
+    ctx: SourceContext,
+    guard: Arc<Guard>,
+    tls: SourceTls,
+    stop: Stop,
+) {
+    net::serve_connections(listener, &guard, &tls, &stop, |incoming| {
+        connection(incoming, ctx.clone(), guard.clone(), stop.clone())
     })
     .await;
     ctx.counters.lifetime.stopped();
     tracing::info!(source = %ctx.name, "http source stopped");
 }
 
-/// Serves one connection with hyper: headers within `readTimeout`, graceful shutdown on stop
-/// (a request in progress is answered, then the connection closes).
-async fn connection(
-    socket: TcpStream,
-    peer: std::net::SocketAddr,
-    ctx: SourceContext,
-    guard: Arc<Guard>,
-    stop: Stop,
-) {
+/// Serves one connection with hyper, after its TLS handshake if the source has TLS: headers
+/// within `readTimeout`, graceful shutdown on stop (a request in progress is answered, then the
+/// connection closes).
+async fn connection(incoming: Incoming, ctx: SourceContext, guard: Arc<Guard>, stop: Stop) {
     use hyper_util::rt::{TokioIo, TokioTimer};
     use hyper_util::service::TowerToHyperService;
+    let peer = incoming.peer();
+    let Some(socket) = incoming.establish().await else {
+        return;
+    };
     ctx.counters.open_connection_count.fetch_add(1, Relaxed);
     let handlers_running = Arc::new(AtomicUsize::new(0));
     let app = Router::new().fallback(handle).with_state(HandlerState {
@@ -276,11 +302,11 @@ async fn connection(
     ctx.counters.open_connection_count.fetch_sub(1, Relaxed);
 }
 
-/// A socket that counts the bytes read since the last response was written: HTTP/1.1 answers
-/// requests in order, so they belong to a request not yet answered (none: the connection is
-/// idle between requests).
+/// A connection that counts the bytes read since the last response was written: HTTP/1.1
+/// answers requests in order, so they belong to a request not yet answered (none: the
+/// connection is idle between requests).
 struct Tracked {
-    socket: TcpStream,
+    socket: Connection,
     unanswered_bytes: Arc<AtomicUsize>,
 }
 
