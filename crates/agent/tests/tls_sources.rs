@@ -511,6 +511,31 @@ fn a_replaced_keystore_serves_its_certificate_to_the_next_connection_of_every_so
         assert_eq!(send_tls(port, &client, &token).ok(), Some(true), "{port:?}");
         assert!(wait_delivered(tmp.path(), &token));
     }
+    for port in &ports {
+        let source = format!("SOURCE.{}", port.source);
+        assert!(agent.counter(&source, "TlsReloadCount") >= 1, "{port:?}");
+        assert_eq!(
+            agent.counter(&source, "TlsReloadFailedCount"),
+            0,
+            "{port:?}"
+        );
+    }
+    // A broken keystore (half written, say) keeps the certificate in use, and is counted.
+    let broken = tmp.path().join("broken.pem");
+    std::fs::write(&broken, b"-----BEGIN CERTIFICATE-----\nnot base64\n").expect("write");
+    replace_file(&broken, &keystore);
+    for port in &ports {
+        let source = format!("SOURCE.{}", port.source);
+        assert!(
+            wait_until(Duration::from_secs(10), || {
+                served_certificate(port.port, &client);
+                agent.counter(&source, "TlsReloadFailedCount") >= 1
+            }),
+            "{port:?}: the failed reload is counted\n{}",
+            agent.log()
+        );
+        assert_eq!(served_certificate(port.port, &client), new, "{port:?}");
+    }
     open.write_all(&request(Kind::Avro, "over-the-old-session"))
         .expect("send");
     assert!(answered_ok(Kind::Avro, &mut open));

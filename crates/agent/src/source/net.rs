@@ -105,11 +105,14 @@ pub struct ConnectionCounters {
     /// port, no common protocol version or cipher suite, a missing or untrusted client
     /// certificate).
     pub tls_handshake_failed_count: AtomicU64,
+    /// The source's TLS, once its accept loop runs: its keystore reloads are reported with
+    /// these counters (`TlsReloadCount`, `TlsReloadFailedCount`).
+    pub tls: std::sync::OnceLock<Arc<dyn TlsAcceptorSource>>,
 }
 
 impl ExtraCounters for ConnectionCounters {
     fn snapshot(&self) -> Vec<Metric> {
-        vec![
+        let mut metrics = vec![
             Metric {
                 name: "ConnectionRejectedCount",
                 value: Value::Counter(self.connection_rejected_count.load(Relaxed)),
@@ -122,7 +125,18 @@ impl ExtraCounters for ConnectionCounters {
                 name: "TlsHandshakeFailedCount",
                 value: Value::Counter(self.tls_handshake_failed_count.load(Relaxed)),
             },
-        ]
+        ];
+        if let Some(reloads) = self.tls.get().map(|tls| tls.reloads()) {
+            metrics.push(Metric {
+                name: "TlsReloadCount",
+                value: Value::Counter(reloads.done),
+            });
+            metrics.push(Metric {
+                name: "TlsReloadFailedCount",
+                value: Value::Counter(reloads.failed),
+            });
+        }
+        metrics
     }
 }
 
@@ -338,6 +352,21 @@ pub async fn read_available(socket: &impl ReadySocket) -> std::io::Result<Vec<u8
 pub trait TlsAcceptorSource: Send + Sync + std::fmt::Debug {
     /// The acceptor for the connection about to be handshaken.
     fn acceptor(&self) -> tokio_rustls::TlsAcceptor;
+
+    /// How often the keystore was reloaded after a change, and how often a reload failed (the
+    /// old certificate then stays): what an operator alerts on when a rotation goes wrong.
+    fn reloads(&self) -> TlsReloads {
+        TlsReloads::default()
+    }
+}
+
+/// Keystore reloads of a source's TLS.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TlsReloads {
+    /// Reloads that took effect.
+    pub done: u64,
+    /// Reloads that failed (a broken or half-written file): the previous certificate stays.
+    pub failed: u64,
 }
 
 /// A fixed acceptor: the same configuration for every connection.
@@ -359,6 +388,13 @@ impl TlsAcceptorSource for FixedAcceptor {
 impl TlsAcceptorSource for crate::tls::ServerTls {
     fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
         crate::tls::ServerTls::acceptor(self)
+    }
+
+    fn reloads(&self) -> TlsReloads {
+        TlsReloads {
+            done: crate::tls::ServerTls::reloads(self),
+            failed: crate::tls::ServerTls::reload_failures(self),
+        }
     }
 }
 
@@ -555,6 +591,10 @@ pub async fn serve_connections<F>(
     F: Future<Output = ()> + Send + 'static,
 {
     let source = guard.source.clone();
+    if let Some(tls) = tls {
+        // Set once per source; a source started twice (tests) keeps its first.
+        let _ = guard.counters.tls.set(tls.clone());
+    }
     accept_loop(listener, guard, &source, stop, |socket, peer| {
         serve(Incoming {
             socket,
