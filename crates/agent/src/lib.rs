@@ -47,3 +47,4 @@ pub mod stop;
 #[cfg(test)]
 mod test_net;
 pub mod thrift_event;
+pub mod tls;
