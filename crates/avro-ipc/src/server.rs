@@ -9,7 +9,8 @@
 //! allocates grows with the bytes it actually sent (an idle connection holds no read buffer).
 //! A frame started and not completed within [`ServerShared::read_timeout`] ends the connection
 //! ([`ConnectionEnd::ReadTimeout`]); a connection idle between calls is never timed out.
-//! Accepting connections, and deciding which peers may connect, is the user's.
+//! Accepting connections, deciding which peers may connect, and TLS are the user's: a
+//! connection is any [`ServerStream`] (plain TCP here; the agent adds a TLS stream).
 
 use crate::call::{self, Request, Response};
 use crate::compression::{Incoming, Outgoing};
@@ -23,7 +24,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// Bytes read from a socket at a time.
@@ -67,6 +68,23 @@ pub enum ConnectionEnd {
         /// Bytes of the incomplete frame received.
         bytes_received: usize,
     },
+}
+
+/// A connection the server can serve: written with [`AsyncWrite`], read by
+/// [`ServerStream::read_available`].
+pub trait ServerStream: AsyncWrite + Unpin + Send {
+    /// Waits for bytes and returns those there (a bounded amount; an implementation should
+    /// allocate its buffer only once bytes are there where it can, so an idle connection holds
+    /// none). Empty: end of stream.
+    fn read_available(&mut self) -> impl Future<Output = std::io::Result<Vec<u8>>> + Send;
+}
+
+impl ServerStream for TcpStream {
+    /// Waits for bytes with the socket's readiness API, then reads up to [`READ_CHUNK_BYTES`]
+    /// of them into a buffer allocated only now.
+    fn read_available(&mut self) -> impl Future<Output = std::io::Result<Vec<u8>>> + Send {
+        read_available(self)
+    }
 }
 
 /// Waits for bytes on `socket`, then reads up to [`READ_CHUNK_BYTES`] of them into a buffer
@@ -163,8 +181,8 @@ impl Connection {
 /// Serves one accepted connection until the peer closes it, it misbehaves, a frame it started
 /// does not complete within [`ServerShared::read_timeout`], or `stop` completes (calls already
 /// received are answered first). Says which.
-pub async fn serve_connection(
-    mut socket: TcpStream,
+pub async fn serve_connection<S: ServerStream>(
+    mut socket: S,
     peer: SocketAddr,
     shared: Arc<ServerShared>,
     stop: impl Future<Output = ()>,
@@ -184,8 +202,8 @@ pub async fn serve_connection(
     let end = loop {
         let read = async {
             match deadline {
-                None => Some(read_available(&socket).await),
-                Some(at) => tokio::time::timeout_at(at, read_available(&socket))
+                None => Some(socket.read_available().await),
+                Some(at) => tokio::time::timeout_at(at, socket.read_available())
                     .await
                     .ok(),
             }

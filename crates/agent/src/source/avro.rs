@@ -32,7 +32,7 @@ pub mod ip_filter;
 
 pub use config::{refuse_ssl, AvroSourceConfig, CompressionType};
 
-use super::net::{self, Guard};
+use super::net::{self, Guard, Incoming, SourceTls};
 use super::{commit, BoxFuture, EventDrivenSource, SourceContext, SourceError};
 use crate::avro_event;
 use crate::stop::Stop;
@@ -43,7 +43,7 @@ use file_channel::Event;
 use ip_filter::IpFilter;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 /// Zlib level of the source's responses with `compression-type = deflate` (Flume's
@@ -55,12 +55,23 @@ const RESPONSE_DEFLATE_LEVEL: u32 = 6;
 pub struct AvroSource {
     config: AvroSourceConfig,
     ctx: SourceContext,
+    tls: SourceTls,
 }
 
 impl AvroSource {
     /// An avro source; nothing is bound before `start`.
     pub fn new(config: AvroSourceConfig, ctx: SourceContext) -> Self {
-        Self { config, ctx }
+        Self {
+            config,
+            ctx,
+            tls: None,
+        }
+    }
+
+    /// The source serving TLS with the acceptors `tls` yields (`None`: plain TCP).
+    pub fn with_tls(mut self, tls: SourceTls) -> Self {
+        self.tls = tls;
+        self
     }
 }
 
@@ -71,9 +82,10 @@ impl EventDrivenSource for AvroSource {
                 .ctx
                 .bind_tcp(&self.config.bind, self.config.port)
                 .await?;
-            tracing::info!(source = %self.ctx.name, addr = %local, compression = ?self.config.compression, "avro source listening");
+            tracing::info!(source = %self.ctx.name, addr = %local, compression = ?self.config.compression, tls = self.tls.is_some(), "avro source listening");
             self.ctx.counters.lifetime.started();
-            let serve: BoxFuture<()> = Box::pin(serve(listener, self.config, self.ctx, stop));
+            let serve: BoxFuture<()> =
+                Box::pin(serve(listener, self.config, self.tls, self.ctx, stop));
             Ok(serve)
         })
     }
@@ -124,7 +136,13 @@ async fn append(ctx: &SourceContext, event: Event) -> Response {
     }
 }
 
-async fn serve(listener: TcpListener, config: AvroSourceConfig, ctx: SourceContext, stop: Stop) {
+async fn serve(
+    listener: TcpListener,
+    config: AvroSourceConfig,
+    tls: SourceTls,
+    ctx: SourceContext,
+    stop: Stop,
+) {
     let guard = Guard::new(&ctx, config.limits);
     let shared = Arc::new(ServerShared {
         read_timeout: Some(config.limits.read_timeout()),
@@ -135,10 +153,9 @@ async fn serve(listener: TcpListener, config: AvroSourceConfig, ctx: SourceConte
         handler: handler(ctx.clone(), config.threads),
     });
     let filter = config.ip_filter.map(Arc::new);
-    net::accept_loop(listener, &guard, &ctx.name, &stop, |socket, peer| {
+    net::serve_connections(listener, &guard, &tls, &stop, |incoming| {
         connection(
-            socket,
-            peer,
+            incoming,
             filter.clone(),
             shared.clone(),
             ctx.clone(),
@@ -151,15 +168,17 @@ async fn serve(listener: TcpListener, config: AvroSourceConfig, ctx: SourceConte
     tracing::info!(source = %ctx.name, "avro source stopped");
 }
 
+/// Serves one connection: the ip filter first (a refused peer never gets to the TLS
+/// handshake), then the handshake if the source has TLS, then Avro IPC.
 async fn connection(
-    socket: TcpStream,
-    peer: std::net::SocketAddr,
+    incoming: Incoming,
     filter: Option<Arc<IpFilter>>,
     shared: Arc<ServerShared>,
     ctx: SourceContext,
     guard: Arc<Guard>,
     stop: Stop,
 ) {
+    let peer = incoming.peer();
     if let Some(filter) = filter {
         let ip = peer.ip();
         let host_name = if filter.needs_host_name() {
@@ -174,8 +193,11 @@ async fn connection(
             return;
         }
     }
-    tracing::debug!(source = %ctx.name, %peer, "connection");
-    let _ = socket.set_nodelay(true);
+    let _ = incoming.socket().set_nodelay(true);
+    let Some(socket) = incoming.establish().await else {
+        return;
+    };
+    tracing::debug!(source = %ctx.name, %peer, tls = socket.is_tls(), "connection");
     ctx.counters.open_connection_count.fetch_add(1, Relaxed);
     let end = serve_connection(socket, peer, shared, async move { stop.wait().await }).await;
     if let ConnectionEnd::ReadTimeout { bytes_received } = end {

@@ -30,7 +30,7 @@
 //! decodes it); GET is not accepted.
 
 use super::commit::{commit, Call};
-use super::net::{self, ConnectionLimits, Guard};
+use super::net::{self, Connection, ConnectionLimits, Guard, Incoming, SourceTls};
 use super::netcat_udp::required_port;
 use super::{BoxFuture, EventDrivenSource, SourceContext, SourceError};
 use crate::config::context::Ctx;
@@ -48,7 +48,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 
 /// Flume's default (and our only) handler.
 pub const JSON_HANDLER: &str = "org.apache.flume.source.http.JSONHandler";
@@ -148,12 +148,23 @@ pub fn parse_json_events(body: &[u8]) -> Result<Vec<Event>, BadRequest> {
 pub struct HttpSource {
     config: HttpConfig,
     ctx: SourceContext,
+    tls: SourceTls,
 }
 
 impl HttpSource {
     /// An http source; nothing is bound before `start`.
     pub fn new(config: HttpConfig, ctx: SourceContext) -> Self {
-        Self { config, ctx }
+        Self {
+            config,
+            ctx,
+            tls: None,
+        }
+    }
+
+    /// The source serving HTTPS with the acceptors `tls` yields (`None`: plain HTTP).
+    pub fn with_tls(mut self, tls: SourceTls) -> Self {
+        self.tls = tls;
+        self
     }
 }
 
@@ -164,11 +175,11 @@ impl EventDrivenSource for HttpSource {
                 .ctx
                 .bind_tcp(&self.config.bind, self.config.port)
                 .await?;
-            tracing::info!(source = %self.ctx.name, addr = %local, "http source listening");
+            tracing::info!(source = %self.ctx.name, addr = %local, tls = self.tls.is_some(), "http source listening");
             let ctx = self.ctx;
             ctx.counters.lifetime.started();
             let guard = Guard::new(&ctx, self.config.limits);
-            let serve: BoxFuture<()> = Box::pin(serve(listener, ctx, guard, stop));
+            let serve: BoxFuture<()> = Box::pin(serve(listener, ctx, guard, self.tls, stop));
             Ok(serve)
         })
     }
@@ -201,26 +212,31 @@ impl Drop for Running {
     }
 }
 
-async fn serve(listener: TcpListener, ctx: SourceContext, guard: Arc<Guard>, stop: Stop) {
-    net::accept_loop(listener, &guard, &ctx.name, &stop, |socket, peer| {
-        connection(socket, peer, ctx.clone(), guard.clone(), stop.clone())
+async fn serve(
+    listener: TcpListener,
+    ctx: SourceContext,
+    guard: Arc<Guard>,
+    tls: SourceTls,
+    stop: Stop,
+) {
+    net::serve_connections(listener, &guard, &tls, &stop, |incoming| {
+        connection(incoming, ctx.clone(), guard.clone(), stop.clone())
     })
     .await;
     ctx.counters.lifetime.stopped();
     tracing::info!(source = %ctx.name, "http source stopped");
 }
 
-/// Serves one connection with hyper: headers within `readTimeout`, graceful shutdown on stop
-/// (a request in progress is answered, then the connection closes).
-async fn connection(
-    socket: TcpStream,
-    peer: std::net::SocketAddr,
-    ctx: SourceContext,
-    guard: Arc<Guard>,
-    stop: Stop,
-) {
+/// Serves one connection with hyper, after its TLS handshake if the source has TLS: headers
+/// within `readTimeout`, graceful shutdown on stop (a request in progress is answered, then the
+/// connection closes).
+async fn connection(incoming: Incoming, ctx: SourceContext, guard: Arc<Guard>, stop: Stop) {
     use hyper_util::rt::{TokioIo, TokioTimer};
     use hyper_util::service::TowerToHyperService;
+    let peer = incoming.peer();
+    let Some(socket) = incoming.establish().await else {
+        return;
+    };
     ctx.counters.open_connection_count.fetch_add(1, Relaxed);
     let handlers_running = Arc::new(AtomicUsize::new(0));
     let app = Router::new().fallback(handle).with_state(HandlerState {
@@ -276,11 +292,11 @@ async fn connection(
     ctx.counters.open_connection_count.fetch_sub(1, Relaxed);
 }
 
-/// A socket that counts the bytes read since the last response was written: HTTP/1.1 answers
-/// requests in order, so they belong to a request not yet answered (none: the connection is
-/// idle between requests).
+/// A connection that counts the bytes read since the last response was written: HTTP/1.1
+/// answers requests in order, so they belong to a request not yet answered (none: the
+/// connection is idle between requests).
 struct Tracked {
-    socket: TcpStream,
+    socket: Connection,
     unanswered_bytes: Arc<AtomicUsize>,
 }
 

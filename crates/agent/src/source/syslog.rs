@@ -32,7 +32,7 @@ pub mod parse;
 
 use self::parse::{build_event, Framer, KeepFields};
 use super::commit::{commit, Call};
-use super::net::{self, ConnectionLimits, Guard, PartialDeadline};
+use super::net::{self, ConnectionLimits, Guard, Incoming, PartialDeadline, SourceTls};
 use super::netcat_udp::{required_port, serve_udp};
 use super::{BoxFuture, EventDrivenSource, SourceContext, SourceError};
 use crate::config::context::Ctx;
@@ -42,7 +42,8 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::task::JoinSet;
 /// A UDP message is a whole datagram.
 const UDP_MAX_MESSAGE_BYTES: usize = 65_536;
@@ -180,6 +181,7 @@ fn now_ms() -> i64 {
 pub struct SyslogSource {
     config: Arc<SyslogConfig>,
     ctx: SourceContext,
+    tls: SourceTls,
 }
 
 impl SyslogSource {
@@ -188,7 +190,15 @@ impl SyslogSource {
         Self {
             config: Arc::new(config),
             ctx,
+            tls: None,
         }
+    }
+
+    /// The source (TCP) serving TLS on every port with the acceptors `tls` yields (`None`:
+    /// plain TCP).
+    pub fn with_tls(mut self, tls: SourceTls) -> Self {
+        self.tls = tls;
+        self
     }
 }
 
@@ -197,6 +207,7 @@ impl EventDrivenSource for SyslogSource {
         Box::pin(async move {
             let cfg = self.config;
             let ctx = self.ctx;
+            let tls = self.tls;
             let bind_error = |addr: &str, error| SourceError::Bind {
                 source_name: ctx.name.to_string(),
                 addr: addr.to_owned(),
@@ -224,7 +235,7 @@ impl EventDrivenSource for SyslogSource {
                 let l = TcpListener::bind(&addr)
                     .await
                     .map_err(|e| bind_error(&addr, e))?;
-                tracing::info!(source = %ctx.name, addr = %addr, "{kind} source listening");
+                tracing::info!(source = %ctx.name, addr = %addr, tls = tls.is_some(), "{kind} source listening");
                 listeners.push((l, port));
             }
             ctx.counters.lifetime.started();
@@ -238,6 +249,7 @@ impl EventDrivenSource for SyslogSource {
                         cfg.clone(),
                         ctx.clone(),
                         guard.clone(),
+                        tls.clone(),
                         stop.clone(),
                     ));
                 }
@@ -274,12 +286,12 @@ async fn accept_loop(
     cfg: Arc<SyslogConfig>,
     ctx: SourceContext,
     guard: Arc<Guard>,
+    tls: SourceTls,
     stop: Stop,
 ) {
-    net::accept_loop(listener, &guard, &ctx.name, &stop, |socket, peer| {
+    net::serve_connections(listener, &guard, &tls, &stop, |incoming| {
         handle(
-            socket,
-            peer,
+            incoming,
             port,
             cfg.clone(),
             ctx.clone(),
@@ -291,14 +303,17 @@ async fn accept_loop(
 }
 
 async fn handle(
-    socket: TcpStream,
-    peer: SocketAddr,
+    incoming: Incoming,
     port: u16,
     cfg: Arc<SyslogConfig>,
     ctx: SourceContext,
     guard: Arc<Guard>,
     stop: Stop,
 ) {
+    let peer = incoming.peer();
+    let Some(mut socket) = incoming.establish().await else {
+        return;
+    };
     ctx.counters.open_connection_count.fetch_add(1, Relaxed);
     let mut framer = Framer::new(cfg.event_size);
     let mut deadline = PartialDeadline::new(cfg.limits.read_timeout());
@@ -337,7 +352,7 @@ async fn handle(
         deadline.update(completed_a_message, framer.mid_message());
         tokio::select! {
             () = stop.wait() => break,
-            read = deadline.run(net::read_available(&socket)) => match read {
+            read = deadline.run(socket.read_available()) => match read {
                 None => {
                     guard.timed_out(&peer, "syslog message", framer.pending());
                     break;
@@ -351,5 +366,7 @@ async fn handle(
             },
         }
     }
+    // A TLS client learns the end from a close_notify, not a bare TCP close.
+    let _ = socket.shutdown().await;
     ctx.counters.open_connection_count.fetch_sub(1, Relaxed);
 }

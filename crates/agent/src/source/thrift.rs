@@ -35,7 +35,7 @@
 //! Shutdown: the listener closes, connections stop reading new calls, a call already received
 //! is committed and answered, then the connections close.
 
-use super::net::{self, ConnectionLimits, Guard};
+use super::net::{self, ConnectionLimits, Guard, Incoming, SourceTls};
 use super::{BoxFuture, EventDrivenSource, SourceContext, SourceError};
 use crate::config::context::Ctx;
 use crate::stop::Stop;
@@ -47,7 +47,7 @@ use thrift_rpc::frame::{self, FrameError};
 use thrift_rpc::wire::{self, Method, Request, Status};
 use thrift_rpc::Protocol;
 use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 /// Reads the `protocol` key of the thrift source and sink: `compact` (the default) or
@@ -151,12 +151,23 @@ impl ThriftSourceConfig {
 pub struct ThriftSource {
     config: ThriftSourceConfig,
     ctx: SourceContext,
+    tls: SourceTls,
 }
 
 impl ThriftSource {
     /// A thrift source; nothing is bound before `start`.
     pub fn new(config: ThriftSourceConfig, ctx: SourceContext) -> Self {
-        Self { config, ctx }
+        Self {
+            config,
+            ctx,
+            tls: None,
+        }
+    }
+
+    /// The source serving TLS with the acceptors `tls` yields (`None`: plain TCP).
+    pub fn with_tls(mut self, tls: SourceTls) -> Self {
+        self.tls = tls;
+        self
     }
 }
 
@@ -180,6 +191,7 @@ impl EventDrivenSource for ThriftSource {
                 source = %self.ctx.name,
                 addr = %local,
                 protocol = self.config.protocol.as_str(),
+                tls = self.tls.is_some(),
                 "thrift source listening"
             );
             self.ctx.counters.lifetime.started();
@@ -193,27 +205,31 @@ impl EventDrivenSource for ThriftSource {
                     .threads
                     .map(|n| Semaphore::new(n.max(1) as usize)),
             });
-            let serve: BoxFuture<()> = Box::pin(serve(listener, shared, stop));
+            let serve: BoxFuture<()> = Box::pin(serve(listener, shared, self.tls, stop));
             Ok(serve)
         })
     }
 }
 
-async fn serve(listener: TcpListener, shared: Arc<Shared>, stop: Stop) {
+async fn serve(listener: TcpListener, shared: Arc<Shared>, tls: SourceTls, stop: Stop) {
     let name = shared.ctx.name.clone();
-    net::accept_loop(listener, &shared.guard, &name, &stop, |socket, peer| {
-        handle(socket, peer.to_string(), shared.clone(), stop.clone())
+    net::serve_connections(listener, &shared.guard, &tls, &stop, |incoming| {
+        handle(incoming, shared.clone(), stop.clone())
     })
     .await;
     shared.ctx.counters.lifetime.stopped();
     tracing::info!(source = %name, "thrift source stopped");
 }
 
-async fn handle(mut socket: TcpStream, peer: String, shared: Arc<Shared>, stop: Stop) {
+async fn handle(incoming: Incoming, shared: Arc<Shared>, stop: Stop) {
+    let peer = incoming.peer().to_string();
+    let _ = incoming.socket().set_nodelay(true);
+    let Some(mut socket) = incoming.establish().await else {
+        return;
+    };
     let counters = shared.ctx.counters.clone();
     let name = shared.ctx.name.clone();
     counters.open_connection_count.fetch_add(1, Relaxed);
-    let _ = socket.set_nodelay(true);
     let read_timeout = Some(shared.guard.limits().read_timeout());
     loop {
         let read = tokio::select! {
