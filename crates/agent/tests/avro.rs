@@ -204,6 +204,7 @@ a1.sinks.k1.hostname = collector
 a1.sinks.k1.port = 4141
 a1.sinks.k1.compression-type = snappy
 a1.sinks.k1.ssl = true
+a1.sinks.k1.truststore = missing-truststore.p12
 ",
     );
     let out = sluice()
@@ -225,8 +226,9 @@ a1.sinks.k1.ssl = true
         ),
         "{text}"
     );
+    // TLS is checked at start: a truststore that is not there is an error naming it.
     assert!(
-        text.contains(":16: a1.sinks.k1.ssl: Sluice's avro sink has no SSL/TLS"),
+        text.contains(":17: a1.sinks.k1.truststore: ") && text.contains("missing-truststore.p12"),
         "{text}"
     );
 }

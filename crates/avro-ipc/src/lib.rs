@@ -14,7 +14,8 @@
 //! - [`call`]: call requests and responses (metadata, message name, parameters, error flag).
 //! - [`server`]: one connection of a server: handshake once, then calls, each answered by a
 //!   handler the user supplies.
-//! - [`client`]: a blocking connection: connect, handshake, `append` and `appendBatch`.
+//! - [`client`]: a blocking connection, over TCP or TLS (rustls): connect, handshake, `append`
+//!   and `appendBatch`.
 //!
 //! The data (records, maps, unions) is encoded by the apache-avro crate; the framing and the
 //! handshake logic follow Avro's specification ("Protocol Wire Format", "Handshake", "Call

@@ -21,8 +21,8 @@
 //!   implementations (`TCompactInputProtocol`, `TBinaryOutputProtocol`, ...), the struct
 //!   read/write code written by hand as the Thrift compiler would generate it (the IDL has one
 //!   struct, one enum and two methods, so no generated file and no compiler are needed).
-//! - [`client`]: a blocking client for the sink: connect and request timeouts, one call at a
-//!   time.
+//! - [`client`]: a blocking client for the sink, over TCP or TLS (rustls): connect and request
+//!   timeouts, one call at a time.
 //!
 //! The crate knows nothing of an agent: events are the IDL's [`ThriftFlumeEvent`] (decoded)
 //! and [`EventRef`] (borrowed, to encode), which a user maps to its own event type; which

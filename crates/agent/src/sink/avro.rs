@@ -6,8 +6,16 @@
 //! `connect-timeout` (20000 ms) and `request-timeout` (20000 ms; a value under 1000 means the
 //! default, with a warning, as in Flume's RPC client), `reset-connection-interval`
 //! (seconds; 0, the default, never), `compression-type` (`none`; or `deflate`, which the
-//! receiving source must use too) with `compression-level` (6; 0–9). `ssl = true` is refused:
-//! we have no TLS.
+//! receiving source must use too) with `compression-level` (6; 0–9).
+//!
+//! TLS (rustls), Flume's keys: `ssl` (false), `truststore`, `truststore-password`,
+//! `truststore-type` (PKCS12 or PEM; without a truststore, Flume 1.9's
+//! `FLUME_SSL_TRUSTSTORE_*` variables, else the system's CA bundle), `trust-all-certs` (false;
+//! true is loudly warned about), `keystore*` (a client certificate), `exclude-protocols` /
+//! `include-protocols`, `exclude-cipher-suites` / `include-cipher-suites`, all read by
+//! [`ClientTls`]. `hostname` is the name the server's certificate must carry. The handshake is
+//! part of connecting: it must finish within `connect-timeout`, and a server the sink does not
+//! trust is a failed connection (`ConnectionFailedCount`), its batch rolled back.
 //!
 //! The take is committed only after the peer answered `OK`; on any other outcome (`FAILED`,
 //! an error answer, a timeout, a broken or refused connection) the batch is rolled back, the
@@ -20,8 +28,9 @@
 use super::{Deliver, SinkContext, SinkError};
 use crate::avro_event::wire_batch;
 use crate::config::context::Ctx;
-use crate::source::avro::{refuse_ssl, CompressionType};
-use avro_ipc::client::{AvroClient, ClientSettings};
+use crate::source::avro::CompressionType;
+use crate::tls::ClientTls;
+use avro_ipc::client::{AvroClient, ClientSettings, TlsClientParams};
 use avro_ipc::protocol::Status as RpcStatus;
 use file_channel::Event;
 use std::sync::atomic::Ordering::Relaxed;
@@ -33,10 +42,13 @@ pub const MIN_TIMEOUT_MS: u64 = 1000;
 pub const DEFAULT_TIMEOUT_MS: u64 = 20_000;
 
 /// Configuration of an avro sink.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct AvroSinkConfig {
     /// Where to connect and how.
     pub client: ClientSettings,
+    /// TLS, when `ssl = true`: trust, protocols and cipher suites (following a changed
+    /// truststore file).
+    pub tls: Option<ClientTls>,
     /// Events per call and transaction. `batch-size`. Default: 100.
     pub batch_size: u32,
     /// Seconds after which the connection is replaced, 0 for never.
@@ -58,6 +70,9 @@ fn timeout_ms(ctx: &Ctx<'_>, key: &str) -> u64 {
     v
 }
 
+// `ClientTls` compares the settings it was built from (plain data), so equality is total.
+impl Eq for AvroSinkConfig {}
+
 impl AvroSinkConfig {
     /// Reads the keys.
     pub fn parse(ctx: &Ctx<'_>) -> Self {
@@ -69,7 +84,10 @@ impl AvroSinkConfig {
                 0
             }
         };
-        refuse_ssl(ctx, "avro sink");
+        let tls = ClientTls::parse(ctx, &component_name(ctx, "avro sink"));
+        if let Some(t) = &tls {
+            check_server_name(ctx, t, &hostname);
+        }
         let compression = CompressionType::parse(ctx);
         let level = ctx.u32_in("compression-level", 6, 0..=9);
         Self {
@@ -80,6 +98,7 @@ impl AvroSinkConfig {
                 request_timeout_ms: timeout_ms(ctx, "request-timeout"),
                 deflate_level: (compression == CompressionType::Deflate).then_some(level),
             },
+            tls,
             batch_size: ctx.u32_in(
                 "batch-size",
                 100,
@@ -92,6 +111,36 @@ impl AvroSinkConfig {
             ),
         }
     }
+}
+
+/// `kind` and the component's key prefix (`avro sink a1.sinks.k1`), to name it in TLS
+/// messages logged outside the configuration's diagnostics.
+pub(crate) fn component_name(ctx: &Ctx<'_>, kind: &str) -> String {
+    format!("{kind} {}", ctx.full_key("").trim_end_matches('.'))
+}
+
+/// Records an error on `hostname` when it cannot be a name to verify a certificate against.
+pub(crate) fn check_server_name(ctx: &Ctx<'_>, tls: &ClientTls, hostname: &str) {
+    if hostname.is_empty() {
+        return;
+    }
+    if let Err(e) = tls.server_name(hostname) {
+        ctx.error(
+            "hostname",
+            format!("with ssl = true, hostname is checked against the server's certificate: {e}"),
+        );
+    }
+}
+
+/// The client configuration and server name of the next connection to `hostname`: fetched
+/// anew each time, so a changed truststore applies to the next connection.
+pub(crate) fn tls_params(
+    tls: Option<&ClientTls>,
+    hostname: &str,
+) -> Result<Option<TlsClientParams>, String> {
+    let Some(tls) = tls else { return Ok(None) };
+    let name = tls.server_name(hostname).map_err(|e| e.to_string())?;
+    Ok(Some((tls.client_config(), name)))
 }
 
 /// The avro sink.
@@ -146,7 +195,13 @@ impl AvroSink {
             self.close();
         }
         if self.client.is_none() {
-            match AvroClient::connect(&self.config.client) {
+            let connected = tls_params(self.config.tls.as_ref(), &self.config.client.hostname)
+                .map_err(|reason| self.delivery_error(reason))
+                .and_then(|tls| {
+                    AvroClient::connect_with_tls(&self.config.client, tls)
+                        .map_err(|e| self.delivery_error(e.to_string()))
+                });
+            match connected {
                 Ok(c) => {
                     tracing::info!(sink = %self.ctx.name, peer = %c.peer(), "avro sink connected");
                     self.ctx
@@ -160,7 +215,7 @@ impl AvroSink {
                         .counters
                         .connection_failed_count
                         .fetch_add(1, Relaxed);
-                    return Err(self.delivery_error(e.to_string()));
+                    return Err(e);
                 }
             }
         }
@@ -268,6 +323,7 @@ mod tests {
                 request_timeout_ms: 2000,
                 deflate_level: None,
             },
+            tls: None,
             batch_size,
             reset_connection_interval_s: 0,
         }
@@ -411,7 +467,7 @@ mod tests {
             .warnings
             .iter()
             .any(|w| w.key.as_deref() == Some("a1.sinks.k1.request-timeout")));
-        let list = entries(&[("port", "0"), ("ssl", "true"), ("compression-level", "10")]);
+        let list = entries(&[("port", "0"), ("compression-level", "10")]);
         let c = ctx(&list);
         AvroSinkConfig::parse(&c);
         let keys: Vec<_> = c
@@ -420,8 +476,41 @@ mod tests {
             .iter()
             .filter_map(|p| p.key.clone())
             .collect();
-        for k in ["hostname", "port", "ssl", "compression-level"] {
+        for k in ["hostname", "port", "compression-level"] {
             assert!(keys.contains(&format!("a1.sinks.k1.{k}")), "{k}: {keys:?}");
         }
+    }
+
+    #[test]
+    fn ssl_keys_make_a_tls_client_and_hostname_must_be_a_certificate_name() {
+        let list = entries(&[
+            ("hostname", "collector.example"),
+            ("port", "4141"),
+            ("ssl", "true"),
+            ("trust-all-certs", "true"),
+        ]);
+        let c = ctx(&list);
+        let cfg = AvroSinkConfig::parse(&c);
+        assert!(c.finish("sink k1").errors.is_empty());
+        let tls = cfg.tls.expect("ssl = true");
+        assert!(tls.trusts_all_certs());
+        let params = tls_params(Some(&tls), "collector.example").expect("a DNS name");
+        assert!(params.is_some());
+
+        let list = entries(&[
+            ("hostname", "not a host name"),
+            ("port", "4141"),
+            ("ssl", "true"),
+            ("trust-all-certs", "true"),
+        ]);
+        let c = ctx(&list);
+        AvroSinkConfig::parse(&c);
+        assert!(c.has_error_for("hostname"));
+
+        // Without ssl, no TLS and no handshake.
+        let list = entries(&[("hostname", "h"), ("port", "4141"), ("ssl", "false")]);
+        let c = ctx(&list);
+        assert_eq!(AvroSinkConfig::parse(&c).tls, None);
+        assert!(c.finish("sink k1").errors.is_empty());
     }
 }

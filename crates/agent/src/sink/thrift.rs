@@ -5,10 +5,18 @@
 //! `connect-timeout` (20000 ms), `request-timeout` (20000 ms; Flume's client needs at least
 //! 1000, and so do both here), `reset-connection-interval` (0 s: never; the user guide's
 //! spelling `connection-reset-interval` is read too), `protocol` (`compact`; or `binary`: the
-//! `ThriftRpcClient` property, which Flume's sink passes through), `ssl` and `kerberos`
-//! (false; true is refused: Sluice speaks plain TCP only; `truststore`,
-//! `truststore-password`, `truststore-type`, `exclude-protocols`, `client-principal`,
-//! `client-keytab`, `server-principal` are accepted and ignored with a warning).
+//! `ThriftRpcClient` property, which Flume's sink passes through). `kerberos = true` and the
+//! Kerberos keys `client-principal`, `client-keytab`, `server-principal` are refused: Sluice
+//! has no Kerberos, and a security setting it would ignore is an error.
+//!
+//! TLS (rustls), Flume's keys: `ssl` (false), `truststore`, `truststore-password`,
+//! `truststore-type` (PKCS12 or PEM; without a truststore, Flume 1.9's
+//! `FLUME_SSL_TRUSTSTORE_*` variables, else the system's CA bundle), `trust-all-certs` (false;
+//! true is loudly warned about), `keystore*` (a client certificate), `exclude-protocols` /
+//! `include-protocols`, `exclude-cipher-suites` / `include-cipher-suites`, all read by
+//! [`ClientTls`]. `hostname` is the name the server's certificate must carry. The handshake is
+//! part of connecting: it must finish within `connect-timeout`, and a server the sink does not
+//! trust is a failed connection (`ConnectionFailedCount`), its batch rolled back.
 //!
 //! One `process` call: take up to `batch-size` events in one channel transaction, send them in
 //! one `appendBatch` call, and commit the take only when the server answered `OK`. Any other
@@ -21,12 +29,14 @@
 //! The connection is opened when there is a first batch to send (Flume also tries at start;
 //! here an unreachable server is noticed, and counted in `ConnectionFailedCount`, when there is
 //! something to deliver). Unlike Flume's Thrift client, which leaves it unbounded,
-//! `connect-timeout` bounds the TCP connect.
+//! `connect-timeout` bounds the TCP connect (and the TLS handshake).
 
+use super::avro::{check_server_name, component_name, tls_params};
 use super::{Deliver, SinkContext, SinkError};
 use crate::config::context::Ctx;
-use crate::source::thrift::{parse_protocol, reject_security};
+use crate::source::thrift::parse_protocol;
 use crate::thrift_event::wire_batch;
+use crate::tls::ClientTls;
 use file_channel::Event;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
@@ -34,16 +44,22 @@ use thrift_rpc::client::{ClientConfig, ClientError, Connection};
 use thrift_rpc::wire;
 
 /// Configuration of a thrift sink.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ThriftSinkConfig {
     /// Server, protocol and timeouts.
     pub client: ClientConfig,
+    /// TLS, when `ssl = true`: trust, protocols and cipher suites (following a changed
+    /// truststore file).
+    pub tls: Option<ClientTls>,
     /// Events per call and transaction. `batch-size`. Default: 100.
     pub batch_size: u32,
     /// Seconds after which the connection is closed and reopened, 0 for never.
     /// `reset-connection-interval`. Default: 0.
     pub reset_connection_interval_s: u64,
 }
+
+// `ClientTls` compares the settings it was built from (plain data), so equality is total.
+impl Eq for ThriftSinkConfig {}
 
 impl ThriftSinkConfig {
     /// Reads the keys.
@@ -69,19 +85,11 @@ impl ThriftSinkConfig {
                 "give either reset-connection-interval or connection-reset-interval, not both",
             );
         }
-        reject_security(
-            ctx,
-            "thrift sink",
-            &[
-                "truststore",
-                "truststore-password",
-                "truststore-type",
-                "exclude-protocols",
-                "client-principal",
-                "client-keytab",
-                "server-principal",
-            ],
-        );
+        refuse_kerberos(ctx);
+        let tls = ClientTls::parse(ctx, &component_name(ctx, "thrift sink"));
+        if let Some(t) = &tls {
+            check_server_name(ctx, t, &hostname);
+        }
         Self {
             client: ClientConfig {
                 hostname,
@@ -90,6 +98,7 @@ impl ThriftSinkConfig {
                 connect_timeout_ms: ctx.u64_in("connect-timeout", 20_000, 1000..=3_600_000),
                 request_timeout_ms: ctx.u64_in("request-timeout", 20_000, 1000..=3_600_000),
             },
+            tls,
             batch_size: ctx.u32_in(
                 "batch-size",
                 100,
@@ -100,12 +109,40 @@ impl ThriftSinkConfig {
     }
 }
 
+/// Flume's Kerberos keys of the thrift sink: `kerberos = true` and any principal or keytab are
+/// errors, since Sluice would send without the authentication they ask for.
+fn refuse_kerberos(ctx: &Ctx<'_>) {
+    if ctx.bool("kerberos", false) {
+        ctx.error(
+            "kerberos",
+            "kerberos = true is not supported by Sluice's thrift sink (no Kerberos/SASL); remove it or set it to false",
+        );
+    }
+    for key in ["client-principal", "client-keytab", "server-principal"] {
+        if ctx.has(key) {
+            ctx.mark_used(key);
+            ctx.error(
+                key,
+                format!("{key} is a Kerberos setting, and Sluice's thrift sink has no Kerberos; remove it"),
+            );
+        }
+    }
+}
+
 /// Why a batch was not delivered.
 #[derive(Debug, thiserror::Error)]
 pub enum DeliveryError {
     /// The call itself failed.
     #[error(transparent)]
     Client(#[from] ClientError),
+    /// `hostname` is not a name a certificate can be checked against.
+    #[error("TLS to {addr}: {reason}")]
+    ServerName {
+        /// `host:port`.
+        addr: String,
+        /// Why.
+        reason: String,
+    },
     /// The server answered something else than `OK`.
     #[error("{addr} answered {} to appendBatch of {events} events", .status.name())]
     NotOk {
@@ -173,7 +210,14 @@ impl ThriftSink {
             Some(pair) => pair,
             None => {
                 let c = &self.ctx.counters;
-                match Connection::connect(&self.config.client) {
+                let client = &self.config.client;
+                let connected = tls_params(self.config.tls.as_ref(), &client.hostname)
+                    .map_err(|reason| DeliveryError::ServerName {
+                        addr: format!("{}:{}", client.hostname, client.port),
+                        reason,
+                    })
+                    .and_then(|tls| Ok(Connection::connect_with_tls(client, tls)?));
+                match connected {
                     Ok(conn) => {
                         c.connection_created_count.fetch_add(1, Relaxed);
                         tracing::info!(sink = %self.ctx.name, addr = conn.addr(), protocol = self.config.client.protocol.as_str(), "connected");
@@ -181,7 +225,7 @@ impl ThriftSink {
                     }
                     Err(e) => {
                         c.connection_failed_count.fetch_add(1, Relaxed);
-                        return Err(e.into());
+                        return Err(e);
                     }
                 }
             }
@@ -262,6 +306,7 @@ mod tests {
                     connect_timeout_ms: 20_000,
                     request_timeout_ms: 20_000,
                 },
+                tls: None,
                 batch_size: 100,
                 reset_connection_interval_s: 0,
             }
@@ -294,11 +339,21 @@ mod tests {
             ("port", "1"),
             ("request-timeout", "500"),
             ("kerberos", "true"),
+            ("client-principal", "flume/host@REALM"),
+            ("client-keytab", "/etc/flume.keytab"),
+            ("server-principal", "flume/collector@REALM"),
         ]);
         let x = ctx(&list);
         ThriftSinkConfig::parse(&x);
         assert!(x.has_error_for("request-timeout"));
-        assert!(x.has_error_for("kerberos"));
+        for key in [
+            "kerberos",
+            "client-principal",
+            "client-keytab",
+            "server-principal",
+        ] {
+            assert!(x.has_error_for(key), "{key}");
+        }
     }
 
     /// A one-connection server answering each call with the next of `answers`, recording
@@ -336,6 +391,7 @@ mod tests {
                 connect_timeout_ms: 2000,
                 request_timeout_ms: 2000,
             },
+            tls: None,
             batch_size,
             reset_connection_interval_s: 0,
         }
