@@ -20,6 +20,7 @@
 mod common;
 
 use common::python::run_python;
+use common::tls::{TestPki, PASSWORD};
 use common::{free_port, read_dir_lines, wait_until, write_conf, AgentProcess, Netcat};
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
@@ -29,9 +30,6 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 const THRIFTPY2: &str = "thriftpy2==0.7.1";
-
-/// The password of every keystore and truststore made here (keytool's customary one).
-const PASSWORD: &str = "changeit";
 
 /// How long a delivery may take before a test gives up.
 const DELIVERY: Duration = Duration::from_secs(30);
@@ -86,19 +84,6 @@ fn run(cmd: &mut Command) -> Output {
         .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
 }
 
-/// Runs `cmd`, failing the test with its output unless it succeeded.
-fn run_ok(cmd: &mut Command) -> Output {
-    let out = run(cmd);
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
-
 /// `timeout 60 PROGRAM`: no peer can hang a test.
 fn tool(program: &str) -> Command {
     let mut c = Command::new("timeout");
@@ -106,121 +91,32 @@ fn tool(program: &str) -> Command {
     c
 }
 
-/// A CA and a server certificate for `localhost` and `127.0.0.1` signed by it (openssl), the
-/// server's key and chain as a PKCS12 keystore (`openssl pkcs12 -export`) and as one PEM file,
-/// a PKCS12 truststore holding the CA (`keytool -importcert`), and a second, unrelated CA with
-/// its own truststore: the wrong one for this server.
+/// The stores of one test, made by `openssl` and `keytool` (`common::tls`): a CA, the
+/// server's key and certificate (for `localhost` and `127.0.0.1`, signed by the CA) as a PKCS12
+/// keystore written by `keytool` (RSA) and as one PEM file (EC P-256, openssl), a PKCS12
+/// truststore holding the CA (`keytool -importcert`), and the truststore of a second, unrelated
+/// CA: the wrong one for this server.
 struct Pki {
     ca_pem: PathBuf,
     keystore_p12: PathBuf,
     keystore_pem: PathBuf,
     truststore_p12: PathBuf,
     wrong_truststore_p12: PathBuf,
+    /// The directories the files are in, removed on drop.
+    _dirs: (TestPki, TestPki),
 }
 
 impl Pki {
-    fn make(dir: &Path) -> Self {
-        let dir = dir.join("pki");
-        std::fs::create_dir_all(&dir).expect("pki dir");
-        let p = |name: &str| dir.join(name);
-        for ca in ["ca", "other-ca"] {
-            run_ok(
-                tool("openssl")
-                    .args([
-                        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30",
-                    ])
-                    .args(["-subj", &format!("/CN=Sluice interop {ca}")])
-                    .args(["-addext", "basicConstraints=critical,CA:TRUE"])
-                    .args(["-addext", "keyUsage=critical,keyCertSign,cRLSign"])
-                    .arg("-keyout")
-                    .arg(p(&format!("{ca}.key")))
-                    .arg("-out")
-                    .arg(p(&format!("{ca}.pem"))),
-            );
-        }
-        run_ok(
-            tool("openssl")
-                .args([
-                    "req",
-                    "-newkey",
-                    "rsa:2048",
-                    "-nodes",
-                    "-subj",
-                    "/CN=localhost",
-                ])
-                .arg("-keyout")
-                .arg(p("server.key"))
-                .arg("-out")
-                .arg(p("server.csr")),
-        );
-        std::fs::write(
-            p("server.ext"),
-            "subjectAltName=DNS:localhost,IP:127.0.0.1\n\
-             basicConstraints=CA:FALSE\n\
-             keyUsage=critical,digitalSignature,keyEncipherment\n\
-             extendedKeyUsage=serverAuth\n",
-        )
-        .expect("write extensions");
-        run_ok(
-            tool("openssl")
-                .args(["x509", "-req", "-days", "30", "-set_serial", "2"])
-                .arg("-in")
-                .arg(p("server.csr"))
-                .arg("-CA")
-                .arg(p("ca.pem"))
-                .arg("-CAkey")
-                .arg(p("ca.key"))
-                .arg("-extfile")
-                .arg(p("server.ext"))
-                .arg("-out")
-                .arg(p("server.pem")),
-        );
-        run_ok(
-            tool("openssl")
-                .args(["pkcs12", "-export", "-name", "server"])
-                .arg("-in")
-                .arg(p("server.pem"))
-                .arg("-inkey")
-                .arg(p("server.key"))
-                .arg("-certfile")
-                .arg(p("ca.pem"))
-                .args(["-passout", &format!("pass:{PASSWORD}")])
-                .arg("-out")
-                .arg(p("server.p12")),
-        );
-        // The PEM keystore: the private key, then the chain (leaf first).
-        let pem: String = ["server.key", "server.pem", "ca.pem"]
-            .iter()
-            .map(|f| std::fs::read_to_string(p(f)).expect("read pem"))
-            .collect();
-        std::fs::write(p("server-keystore.pem"), pem).expect("write pem keystore");
-        for (ca, store) in [
-            ("ca", "truststore.p12"),
-            ("other-ca", "wrong-truststore.p12"),
-        ] {
-            run_ok(
-                tool("keytool")
-                    .args([
-                        "-importcert",
-                        "-noprompt",
-                        "-alias",
-                        ca,
-                        "-storetype",
-                        "PKCS12",
-                    ])
-                    .arg("-file")
-                    .arg(p(&format!("{ca}.pem")))
-                    .arg("-keystore")
-                    .arg(p(store))
-                    .args(["-storepass", PASSWORD]),
-            );
-        }
+    fn make() -> Self {
+        let ca = TestPki::new("Sluice interop");
+        let other = TestPki::new("Unrelated");
         Self {
-            ca_pem: p("ca.pem"),
-            keystore_p12: p("server.p12"),
-            keystore_pem: p("server-keystore.pem"),
-            truststore_p12: p("truststore.p12"),
-            wrong_truststore_p12: p("wrong-truststore.p12"),
+            ca_pem: ca.ca_pem(),
+            keystore_p12: ca.keystore_p12("server", "localhost"),
+            keystore_pem: ca.keystore_pem("server-pem", "localhost"),
+            truststore_p12: ca.truststore_p12(),
+            wrong_truststore_p12: other.truststore_p12(),
+            _dirs: (ca, other),
         }
     }
 
@@ -344,7 +240,7 @@ fn curl_posts_to_the_https_source_and_plaintext_or_tls_1_1_gets_nothing_in() {
         return;
     }
     let tmp = tempfile::tempdir().expect("tmp");
-    let pki = Pki::make(tmp.path());
+    let pki = Pki::make();
     let port = free_port();
     let agent = http_agent(tmp.path(), &pki, port);
     let url = format!("https://127.0.0.1:{port}/");
@@ -419,7 +315,7 @@ fn a_java_jsse_client_posts_to_the_https_source_with_a_keytool_truststore() {
         return;
     }
     let tmp = tempfile::tempdir().expect("tmp");
-    let pki = Pki::make(tmp.path());
+    let pki = Pki::make();
     let port = free_port();
     let agent = http_agent(tmp.path(), &pki, port);
     let body = tmp.path().join("body.json");
@@ -556,7 +452,7 @@ fn openssl_s_client_handshakes_with_the_avro_thrift_and_syslog_tls_ports() {
         return;
     }
     let tmp = tempfile::tempdir().expect("tmp");
-    let pki = Pki::make(tmp.path());
+    let pki = Pki::make();
     let (avro, thrift, syslog, multi_a, multi_b) = (
         free_port(),
         free_port(),
@@ -644,7 +540,7 @@ fn thriftpy2_over_python_ssl_sends_batches_to_the_thrift_source() {
         return;
     }
     let tmp = tempfile::tempdir().expect("tmp");
-    let pki = Pki::make(tmp.path());
+    let pki = Pki::make();
     let port = free_port();
     let conf = format!(
         "\
@@ -778,7 +674,7 @@ fn the_avro_hop_and_the_thrift_hop_deliver_over_tls() {
         return;
     }
     let tmp = tempfile::tempdir().expect("tmp");
-    let pki = Pki::make(tmp.path());
+    let pki = Pki::make();
     let (avro, thrift) = (free_port(), free_port());
     let down_dir = tmp.path().join("down");
     std::fs::create_dir_all(&down_dir).expect("down dir");
@@ -827,7 +723,7 @@ fn wrong_truststore_keeps_the_events(kind: &str) {
         return;
     }
     let tmp = tempfile::tempdir().expect("tmp");
-    let pki = Pki::make(tmp.path());
+    let pki = Pki::make();
     let (avro, thrift) = (free_port(), free_port());
     let port = if kind == "avro" { avro } else { thrift };
     let down_dir = tmp.path().join("down");
