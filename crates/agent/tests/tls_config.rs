@@ -8,7 +8,7 @@ mod common;
 use agent::config::context::{Ctx, Entry};
 use agent::config::problem::Diagnostics;
 use agent::tls::{ClientTls, ServerTls, TlsDefaults, ENV_NAMES};
-use common::tls::{TestPki, PASSWORD};
+use common::tls::{shared, shared_other, TestPki, PASSWORD};
 use rustls::pki_types::ServerName;
 use rustls::ClientConfig;
 use std::collections::HashMap;
@@ -91,7 +91,7 @@ fn assert_one_error(d: &Diagnostics, needles: &[&str]) {
 
 #[test]
 fn keytool_pkcs12_keystore_loads() {
-    let pki = TestPki::new("Sluice");
+    let pki = shared();
     let ks = pki.keystore_p12("server", "localhost");
     let (tls, d) = server(
         &[
@@ -110,7 +110,7 @@ fn keytool_pkcs12_keystore_loads() {
 
 #[test]
 fn pkcs12_under_the_jks_default_type_is_read_as_pkcs12_like_java() {
-    let pki = TestPki::new("Sluice");
+    let pki = shared();
     let ks = pki.keystore_p12("server", "localhost");
     let (tls, d) = server(
         &[
@@ -126,7 +126,7 @@ fn pkcs12_under_the_jks_default_type_is_read_as_pkcs12_like_java() {
 
 #[test]
 fn openssl_pkcs12_and_pem_keystores_load() {
-    let pki = TestPki::new("Sluice");
+    let pki = shared();
     let pem = pki.keystore_pem("server", "localhost");
     let p12 = pki.keystore_p12_openssl("server");
     for (path, kind) in [(&pem, "PEM"), (&p12, "PKCS12")] {
@@ -146,7 +146,7 @@ fn openssl_pkcs12_and_pem_keystores_load() {
 
 #[test]
 fn jks_keystore_is_refused_with_the_conversion_command() {
-    let pki = TestPki::new("Sluice");
+    let pki = shared();
     let jks = pki.keystore_jks();
     let (tls, d) = server(
         &[
@@ -166,7 +166,7 @@ fn jks_keystore_is_refused_with_the_conversion_command() {
 
 #[test]
 fn wrong_password_is_an_error_on_the_password_key() {
-    let pki = TestPki::new("Sluice");
+    let pki = shared();
     let ks = pki.keystore_p12("server", "localhost");
     let (tls, d) = server(
         &[
@@ -190,7 +190,7 @@ fn wrong_password_is_an_error_on_the_password_key() {
 
 #[test]
 fn keystore_with_only_a_certificate_is_refused() {
-    let pki = TestPki::new("Sluice");
+    let pki = shared();
     let ts = pki.truststore_p12();
     let (tls, d) = server(
         &[
@@ -206,7 +206,7 @@ fn keystore_with_only_a_certificate_is_refused() {
 
 #[test]
 fn sink_truststore_loads_and_trust_all_warns() {
-    let pki = TestPki::new("Sluice");
+    let pki = shared();
     let ts = pki.truststore_p12();
     let (tls, d) = client(
         &[
@@ -346,8 +346,46 @@ fn common_name(der: &[u8]) -> String {
 }
 
 #[test]
+fn truncated_or_garbage_stores_are_errors_not_panics() {
+    let pki = shared();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = dir.path().join("bad.p12");
+    let good = std::fs::read(pki.keystore_p12("server", "localhost")).expect("read");
+    let pem = std::fs::read(pki.keystore_pem("server", "localhost")).expect("read");
+    let mut cases: Vec<Vec<u8>> = [1, 2, 16, 100, good.len() / 2, good.len() - 1]
+        .iter()
+        .map(|&n| good[..n].to_vec())
+        .collect();
+    cases.push(pem[..pem.len() / 2].to_vec());
+    cases.push(b"-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n".to_vec());
+    cases.push(vec![0x30; 64]);
+    cases.push(Vec::new());
+    for (i, bytes) in cases.iter().enumerate() {
+        std::fs::write(&bad, bytes).expect("write");
+        for role in ["keystore", "truststore"] {
+            let pairs = [
+                ("ssl", "true"),
+                (role, s(&bad)),
+                (&*format!("{role}-password"), PASSWORD),
+            ];
+            let e = if role == "keystore" {
+                let (tls, d) = server(&pairs, &no_defaults());
+                assert!(tls.is_none(), "case {i}");
+                errors(&d)
+            } else {
+                let (tls, d) = client(&pairs, &no_defaults());
+                assert!(tls.is_none(), "case {i}");
+                errors(&d)
+            };
+            assert_eq!(e.len(), 1, "case {i} {role}: {e:#?}");
+            assert!(e[0].contains(s(&bad)), "case {i} {role}: {e:#?}");
+        }
+    }
+}
+
+#[test]
 fn encrypted_pem_key_is_refused() {
-    let pki = TestPki::new("Sluice");
+    let pki = shared();
     let pem = pki.keystore_pem_encrypted("enc");
     let (tls, d) = server(
         &[
@@ -366,7 +404,7 @@ fn encrypted_pem_key_is_refused() {
 
 #[test]
 fn expired_and_not_yet_valid_certificates_are_refused() {
-    let pki = TestPki::new("Sluice");
+    let pki = shared();
     let expired = pki.keystore_expired();
     let (tls, d) = server(
         &[
@@ -404,8 +442,34 @@ fn expired_and_not_yet_valid_certificates_are_refused() {
 }
 
 #[test]
+fn a_certificate_expiring_within_30_days_loads_with_a_warning() {
+    let pki = shared();
+    let soon = pki.keystore_expiring_soon();
+    let (tls, d) = server(
+        &[
+            ("ssl", "true"),
+            ("keystore", s(&soon)),
+            ("keystore-password", PASSWORD),
+        ],
+        &no_defaults(),
+    );
+    assert!(errors(&d).is_empty(), "{:#?}", errors(&d));
+    assert!(tls.is_some());
+    let w = warnings(&d);
+    assert!(
+        w.iter().any(|w| w.contains("a1.sources.r1.keystore:")
+            && w.contains("expires on")
+            && w.contains(s(&soon))),
+        "{w:#?}"
+    );
+    // A certificate valid for a year: no warning.
+    let (_, d) = server_with(pki, &[]);
+    assert!(warnings(&d).is_empty(), "{:#?}", warnings(&d));
+}
+
+#[test]
 fn key_not_matching_its_certificate_is_refused() {
-    let pki = TestPki::new("Sluice");
+    let pki = shared();
     pki.keystore_pem("a", "localhost");
     pki.keystore_pem("b", "localhost");
     let pem = pki.keystore_pem_mismatched("a", "b");
@@ -453,7 +517,7 @@ fn missing_file_and_missing_keystore_are_errors() {
 
 #[test]
 fn pkcs12_without_password_is_an_error_on_the_password_key() {
-    let pki = TestPki::new("Sluice");
+    let pki = shared();
     let ks = pki.keystore_p12("server", "localhost");
     let (tls, d) = server(&[("ssl", "true"), ("keystore", s(&ks))], &no_defaults());
     assert!(tls.is_none());
@@ -465,15 +529,15 @@ fn pkcs12_without_password_is_an_error_on_the_password_key() {
 
 #[test]
 fn unknown_store_type_is_an_error() {
-    let pki = TestPki::new("Sluice");
-    let (tls, d) = server_with(&pki, &[("keystore-type", "BKS")]);
+    let pki = shared();
+    let (tls, d) = server_with(pki, &[("keystore-type", "BKS")]);
     assert!(tls.is_none());
     assert_one_error(&d, &["a1.sources.r1.keystore-type:", "BKS"]);
 }
 
 #[test]
 fn tls_keys_without_ssl_true_are_refused_and_ssl_false_ignores_them() {
-    let pki = TestPki::new("Sluice");
+    let pki = shared();
     let ks = pki.keystore_p12("server", "localhost");
     let (tls, d) = server(&[("keystore", s(&ks))], &no_defaults());
     assert!(tls.is_none());
@@ -496,7 +560,7 @@ fn tls_keys_without_ssl_true_are_refused_and_ssl_false_ignores_them() {
 
 #[test]
 fn environment_defaults_apply_when_the_component_sets_no_key() {
-    let pki = TestPki::new("Sluice");
+    let pki = shared();
     let ks = pki.keystore_p12("server", "localhost");
     let env = env_defaults(&[
         ("FLUME_SSL_KEYSTORE_PATH", s(&ks)),
@@ -545,39 +609,36 @@ fn environment_defaults_apply_when_the_component_sets_no_key() {
 
 #[test]
 fn old_or_unknown_protocols_cannot_be_included_and_one_must_remain() {
-    let pki = TestPki::new("Sluice");
+    let pki = shared();
     for bad in ["SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2 TLSv1.1"] {
-        let (tls, d) = server_with(&pki, &[("include-protocols", bad)]);
+        let (tls, d) = server_with(pki, &[("include-protocols", bad)]);
         assert!(tls.is_none(), "{bad}");
         assert_one_error(&d, &["a1.sources.r1.include-protocols:", "not supported"]);
     }
-    let (tls, d) = server_with(&pki, &[("include-protocols", "TLSv9")]);
+    let (tls, d) = server_with(pki, &[("include-protocols", "TLSv9")]);
     assert!(tls.is_none());
     assert_one_error(
         &d,
         &["a1.sources.r1.include-protocols:", "unknown protocol TLSv9"],
     );
 
-    let (tls, d) = server_with(&pki, &[("exclude-protocols", "TLSv1.2 TLSv1.3")]);
+    let (tls, d) = server_with(pki, &[("exclude-protocols", "TLSv1.2 TLSv1.3")]);
     assert!(tls.is_none());
     assert_one_error(
         &d,
         &["a1.sources.r1.exclude-protocols:", "no protocol left"],
     );
 
-    let (tls, d) = server_with(
-        &pki,
-        &[("exclude-protocols", "SSLv3 TLSv1 TLSv1.1 TLSv1.2")],
-    );
+    let (tls, d) = server_with(pki, &[("exclude-protocols", "SSLv3 TLSv1 TLSv1.1 TLSv1.2")]);
     assert!(errors(&d).is_empty(), "{:#?}", errors(&d));
     assert!(tls.is_some());
 }
 
 #[test]
 fn cipher_suites_take_iana_java_and_rustls_names() {
-    let pki = TestPki::new("Sluice");
+    let pki = shared();
     let (tls, d) = server_with(
-        &pki,
+        pki,
         &[(
             "include-cipher-suites",
             "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 TLS_AES_128_GCM_SHA256 TLS13_AES_256_GCM_SHA384",
@@ -587,7 +648,7 @@ fn cipher_suites_take_iana_java_and_rustls_names() {
     assert!(tls.is_some());
 
     let (tls, d) = server_with(
-        &pki,
+        pki,
         &[(
             "include-cipher-suites",
             "TLS_RSA_WITH_AES_128_CBC_SHA TLS_BOGUS",
@@ -604,7 +665,7 @@ fn cipher_suites_take_iana_java_and_rustls_names() {
 
     // Only TLS 1.3 suites while only TLS 1.2 is allowed: nothing to offer.
     let (tls, d) = server_with(
-        &pki,
+        pki,
         &[
             ("include-protocols", "TLSv1.2"),
             ("include-cipher-suites", "TLS_AES_128_GCM_SHA256"),
@@ -615,38 +676,38 @@ fn cipher_suites_take_iana_java_and_rustls_names() {
 
     // Excluding a suite rustls never offers is fine; excluding them all is not.
     let (tls, d) = server_with(
-        &pki,
+        pki,
         &[("exclude-cipher-suites", "TLS_RSA_WITH_RC4_128_MD5")],
     );
     assert!(errors(&d).is_empty(), "{:#?}", errors(&d));
     assert!(tls.is_some());
-    let (_, d) = server_with(&pki, &[("exclude-cipher-suites", "nonsense")]);
+    let (_, d) = server_with(pki, &[("exclude-cipher-suites", "nonsense")]);
     assert_one_error(&d, &["a1.sources.r1.exclude-cipher-suites:", "nonsense"]);
 }
 
 #[test]
 fn client_auth_needs_a_truststore_and_a_truststore_needs_client_auth() {
-    let pki = TestPki::new("Sluice");
-    let (tls, d) = server_with(&pki, &[("client-auth", "required")]);
+    let pki = shared();
+    let (tls, d) = server_with(pki, &[("client-auth", "required")]);
     assert!(tls.is_none());
     assert_one_error(&d, &["a1.sources.r1.client-auth:", "needs a truststore"]);
 
     let ts = pki.truststore_p12();
     let (tls, d) = server_with(
-        &pki,
+        pki,
         &[("truststore", s(&ts)), ("truststore-password", PASSWORD)],
     );
     assert!(tls.is_none());
     assert_one_error(&d, &["a1.sources.r1.truststore:", "client-auth = required"]);
 
-    let (tls, d) = server_with(&pki, &[("client-auth", "sometimes")]);
+    let (tls, d) = server_with(pki, &[("client-auth", "sometimes")]);
     assert!(tls.is_none());
     assert_one_error(&d, &["a1.sources.r1.client-auth:", "sometimes"]);
 }
 
 #[test]
 fn trust_all_certs_with_a_truststore_is_a_contradiction() {
-    let pki = TestPki::new("Sluice");
+    let pki = shared();
     let ts = pki.truststore_p12();
     let (tls, d) = client(
         &[
@@ -662,7 +723,7 @@ fn trust_all_certs_with_a_truststore_is_a_contradiction() {
 
 #[test]
 fn settings_compare_equal_by_what_is_written() {
-    let pki = TestPki::new("Sluice");
+    let pki = shared();
     let ks = pki.keystore_p12("server", "localhost");
     let pairs = [
         ("ssl", "true"),
@@ -671,18 +732,18 @@ fn settings_compare_equal_by_what_is_written() {
     ];
     let (a, _) = server(&pairs, &no_defaults());
     let (b, _) = server(&pairs, &no_defaults());
-    let (c, _) = server_with(&pki, &[("include-protocols", "TLSv1.3")]);
+    let (c, _) = server_with(pki, &[("include-protocols", "TLSv1.3")]);
     assert_eq!(a, b);
     assert_ne!(a, c);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn handshakes_verify_the_server_and_honour_protocols() {
-    let pki = TestPki::new("Sluice");
-    let (tls, d) = server_with(&pki, &[]);
+    let pki = shared();
+    let (tls, d) = server_with(pki, &[]);
     assert!(errors(&d).is_empty(), "{:#?}", errors(&d));
     let tls = tls.expect("ServerTls");
-    let trusting = client_trusting(&pki, &[]);
+    let trusting = client_trusting(pki, &[]);
 
     // By name and by address: the certificate carries both.
     for name in ["localhost", "127.0.0.1"] {
@@ -696,10 +757,10 @@ async fn handshakes_verify_the_server_and_honour_protocols() {
     assert!(o.server.is_err(), "{o:?}");
 
     // Another CA's truststore refuses the server; trust-all-certs lets it through.
-    let other = TestPki::new("Other");
+    let other = shared_other();
     let o = connect(
         tls.acceptor(),
-        client_trusting(&other, &[]).client_config(),
+        client_trusting(other, &[]).client_config(),
         "localhost",
     )
     .await;
@@ -722,9 +783,9 @@ async fn handshakes_verify_the_server_and_honour_protocols() {
     assert_eq!(o.client.as_deref(), Ok("localhost"), "{o:?}");
 
     // A server offering only TLS 1.3 and a client offering only TLS 1.2 do not meet.
-    let (only13, d) = server_with(&pki, &[("include-protocols", "TLSv1.3")]);
+    let (only13, d) = server_with(pki, &[("include-protocols", "TLSv1.3")]);
     assert!(errors(&d).is_empty(), "{:#?}", errors(&d));
-    let only12 = client_trusting(&pki, &[("include-protocols", "TLSv1.2")]);
+    let only12 = client_trusting(pki, &[("include-protocols", "TLSv1.2")]);
     let o = connect(
         only13.expect("ServerTls").acceptor(),
         only12.client_config(),
@@ -738,10 +799,10 @@ async fn handshakes_verify_the_server_and_honour_protocols() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mutual_tls_requires_a_client_certificate_from_the_truststore_ca() {
-    let pki = TestPki::new("Sluice");
+    let pki = shared();
     let ts = pki.truststore_p12();
     let (tls, d) = server_with(
-        &pki,
+        pki,
         &[
             ("client-auth", "required"),
             ("truststore", s(&ts)),
@@ -752,14 +813,14 @@ async fn mutual_tls_requires_a_client_certificate_from_the_truststore_ca() {
     let tls = tls.expect("ServerTls");
     assert!(tls.client_auth_required());
 
-    let anonymous = client_trusting(&pki, &[]);
+    let anonymous = client_trusting(pki, &[]);
     let o = connect(tls.acceptor(), anonymous.client_config(), "localhost").await;
     assert!(o.server.is_err(), "{o:?}");
     assert!(o.client.is_err(), "{o:?}");
 
     let client_pem = pki.keystore_pem("client", "sluice-client");
     let with_cert = client_trusting(
-        &pki,
+        pki,
         &[("keystore", s(&client_pem)), ("keystore-type", "PEM")],
     );
     let o = connect(tls.acceptor(), with_cert.client_config(), "localhost").await;
@@ -767,9 +828,9 @@ async fn mutual_tls_requires_a_client_certificate_from_the_truststore_ca() {
     assert_eq!(o.server, Ok(()));
 
     // A client certificate from another CA is refused.
-    let other = TestPki::new("Other");
+    let other = shared_other();
     let stranger_pem = other.keystore_pem("client", "stranger");
-    let stranger = client_trusting(&pki, &[("keystore", s(&stranger_pem))]);
+    let stranger = client_trusting(pki, &[("keystore", s(&stranger_pem))]);
     let o = connect(tls.acceptor(), stranger.client_config(), "localhost").await;
     assert!(o.server.is_err(), "{o:?}");
 }

@@ -145,3 +145,120 @@ impl<T> Live<T> {
         self.reload_failures.load(Ordering::Relaxed)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn read(path: &Path) -> Result<String, TlsError> {
+        let text = std::fs::read_to_string(path).map_err(|source| TlsError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        if text.starts_with("bad") {
+            return Err(TlsError::UnknownFormat {
+                path: path.to_owned(),
+            });
+        }
+        Ok(text)
+    }
+
+    /// A `Live` over one text file.
+    fn live_over(path: &Path) -> Live<String> {
+        let p = path.to_owned();
+        let first = read(path).expect("first");
+        Live::new("test".into(), vec![path.to_owned()], first, move || {
+            read(&p)
+        })
+    }
+
+    /// Moves the next check to now (`due`) or far away, instead of sleeping.
+    fn set_due(live: &Live<String>, due: bool) {
+        let mut state = live.state.lock().expect("lock");
+        state.next_check = if due {
+            Instant::now()
+        } else {
+            Instant::now() + Duration::from_secs(3600)
+        };
+    }
+
+    fn replace(path: &Path, text: &str) {
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, text).expect("write");
+        std::fs::rename(&tmp, path).expect("rename");
+    }
+
+    #[test]
+    fn a_changed_file_is_seen_at_the_next_check_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("cert");
+        std::fs::write(&path, "one").expect("write");
+        let live = live_over(&path);
+        replace(&path, "two");
+        set_due(&live, false);
+        assert_eq!(
+            *live.current(),
+            "one",
+            "not looked at before the check is due"
+        );
+        set_due(&live, true);
+        assert_eq!(*live.current(), "two");
+        assert_eq!((live.reloads(), live.reload_failures()), (1, 0));
+        set_due(&live, true);
+        assert_eq!(*live.current(), "two");
+        assert_eq!(live.reloads(), 1, "unchanged: not rebuilt");
+    }
+
+    #[test]
+    fn a_failed_reload_keeps_the_previous_value_and_is_retried_only_after_a_change() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("cert");
+        std::fs::write(&path, "one").expect("write");
+        let live = live_over(&path);
+        replace(&path, "bad one");
+        set_due(&live, true);
+        assert_eq!(*live.current(), "one");
+        set_due(&live, true);
+        assert_eq!(*live.current(), "one");
+        assert_eq!(
+            live.reload_failures(),
+            1,
+            "the same bad file is not tried again"
+        );
+        std::fs::remove_file(&path).expect("remove");
+        set_due(&live, true);
+        assert_eq!(
+            *live.current(),
+            "one",
+            "a vanished file keeps the old value too"
+        );
+        assert_eq!(live.reload_failures(), 2);
+        replace(&path, "three");
+        set_due(&live, true);
+        assert_eq!(*live.current(), "three");
+        assert_eq!((live.reloads(), live.reload_failures()), (1, 2));
+    }
+
+    /// A Kubernetes secret volume: `cert` → `..data/cert`, and `..data` → a dated directory
+    /// that is swapped for a new one by renaming a new link over it.
+    #[cfg(unix)]
+    #[test]
+    fn a_swapped_symbolic_link_is_seen() {
+        use std::os::unix::fs::symlink;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path();
+        for (version, text) in [("v1", "one"), ("v2", "two")] {
+            std::fs::create_dir(d.join(version)).expect("mkdir");
+            std::fs::write(d.join(version).join("cert"), text).expect("write");
+        }
+        symlink("v1", d.join("..data")).expect("link");
+        symlink("..data/cert", d.join("cert")).expect("link");
+        let live = live_over(&d.join("cert"));
+        assert_eq!(*live.current(), "one");
+        symlink("v2", d.join("..data_tmp")).expect("link");
+        std::fs::rename(d.join("..data_tmp"), d.join("..data")).expect("swap");
+        set_due(&live, true);
+        assert_eq!(*live.current(), "two");
+    }
+}

@@ -319,24 +319,27 @@ fn roots_from(source: &StoreSource) -> Result<RootCertStore, TlsError> {
     Ok(roots)
 }
 
+/// A keystore's certificate chain and key, checked to belong together.
+struct Certified {
+    chain: Vec<CertificateDer<'static>>,
+    key: rustls::pki_types::PrivateKeyDer<'static>,
+    expiry: Option<store::Expiry>,
+}
+
 /// The certificate chain and key of a keystore, checked to belong together.
-fn certified(
-    source: &StoreSource,
-    provider: &CryptoProvider,
-) -> Result<
-    (
-        Vec<CertificateDer<'static>>,
-        rustls::pki_types::PrivateKeyDer<'static>,
-    ),
-    TlsError,
-> {
-    let material = store::load_keystore(&source.path, source.password.as_deref(), UnixTime::now())?;
+fn certified(source: &StoreSource, provider: &CryptoProvider) -> Result<Certified, TlsError> {
+    let (material, expiry) =
+        store::load_keystore(&source.path, source.password.as_deref(), UnixTime::now())?;
     match rustls::sign::CertifiedKey::from_der(
         material.chain.clone(),
         material.key.clone_key(),
         provider,
     ) {
-        Ok(_) => Ok((material.chain, material.key)),
+        Ok(_) => Ok(Certified {
+            chain: material.chain,
+            key: material.key,
+            expiry,
+        }),
         Err(rustls::Error::InconsistentKeys(_)) => Err(TlsError::KeyMismatch {
             path: source.path.clone(),
         }),
@@ -403,10 +406,12 @@ struct ServerSettings {
     crypto: CryptoChoice,
 }
 
-fn build_server(s: &ServerSettings) -> Result<ServerConfig, Failure> {
+/// The server configuration, and when its certificate expires.
+fn build_server(s: &ServerSettings) -> Result<(ServerConfig, Option<store::Expiry>), Failure> {
     let (provider, versions) = s.crypto.provider().map_err(fail(Role::Keystore))?;
     let provider = Arc::new(provider);
-    let (chain, key) = certified(&s.keystore, &provider).map_err(fail(Role::Keystore))?;
+    let Certified { chain, key, expiry } =
+        certified(&s.keystore, &provider).map_err(fail(Role::Keystore))?;
     let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
         .with_protocol_versions(&versions)
         .map_err(|e| fail(Role::Keystore)(e.into()))?;
@@ -429,9 +434,40 @@ fn build_server(s: &ServerSettings) -> Result<ServerConfig, Failure> {
             builder.with_client_cert_verifier(verifier)
         }
     };
-    builder
+    let config = builder
         .with_single_cert(chain, key)
-        .map_err(|e| fail(Role::Keystore)(e.into()))
+        .map_err(|e| fail(Role::Keystore)(e.into()))?;
+    Ok((config, expiry))
+}
+
+/// How soon before a certificate expires the configuration warns.
+pub const EXPIRY_WARNING: std::time::Duration = std::time::Duration::from_secs(30 * 24 * 3600);
+
+/// Warns on `key` when `expiry` is within [`EXPIRY_WARNING`].
+fn warn_expiring(
+    ctx: &Ctx<'_>,
+    component: &str,
+    key: &str,
+    path: &Path,
+    expiry: Option<&store::Expiry>,
+) {
+    let Some(e) = expiry else { return };
+    let now = UnixTime::now().as_secs();
+    let left = u64::try_from(e.not_after_secs)
+        .unwrap_or(0)
+        .saturating_sub(now);
+    if left < EXPIRY_WARNING.as_secs() {
+        ctx.warn(
+            key,
+            format!(
+                "{component}: the certificate \"{}\" in {} expires on {} (in {} days)",
+                e.subject,
+                path.display(),
+                e.not_after,
+                left / 86_400
+            ),
+        );
+    }
 }
 
 /// A source's TLS: built once at configuration time, then following its files.
@@ -529,7 +565,16 @@ impl ServerTls {
             crypto,
         };
         let first = match build_server(&settings) {
-            Ok(config) => config,
+            Ok((config, expiry)) => {
+                warn_expiring(
+                    ctx,
+                    component,
+                    "keystore",
+                    &settings.keystore.path,
+                    expiry.as_ref(),
+                );
+                config
+            }
             Err(f) => {
                 let source = match f.role {
                     Role::Keystore => &settings.keystore,
@@ -547,7 +592,9 @@ impl ServerTls {
         let settings = Arc::new(settings);
         let for_build = Arc::clone(&settings);
         let live = Live::new(component.to_owned(), files, first, move || {
-            build_server(&for_build).map_err(|f| f.error)
+            build_server(&for_build)
+                .map(|(config, _)| config)
+                .map_err(|f| f.error)
         });
         Some(ServerTls {
             settings,
@@ -602,7 +649,8 @@ struct ClientSettings {
     crypto: CryptoChoice,
 }
 
-fn build_client(s: &ClientSettings) -> Result<ClientConfig, Failure> {
+/// The client configuration, and when its client certificate (if any) expires.
+fn build_client(s: &ClientSettings) -> Result<(ClientConfig, Option<store::Expiry>), Failure> {
     let (provider, versions) = s.crypto.provider().map_err(fail(Role::Truststore))?;
     let provider = Arc::new(provider);
     let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
@@ -620,12 +668,14 @@ fn build_client(s: &ClientSettings) -> Result<ClientConfig, Failure> {
             .with_custom_certificate_verifier(Arc::new(TrustAll(Arc::clone(&provider)))),
     };
     match &s.keystore {
-        None => Ok(builder.with_no_client_auth()),
+        None => Ok((builder.with_no_client_auth(), None)),
         Some(ks) => {
-            let (chain, key) = certified(ks, &provider).map_err(fail(Role::Keystore))?;
-            builder
+            let Certified { chain, key, expiry } =
+                certified(ks, &provider).map_err(fail(Role::Keystore))?;
+            let config = builder
                 .with_client_auth_cert(chain, key)
-                .map_err(|e| fail(Role::Keystore)(e.into()))
+                .map_err(|e| fail(Role::Keystore)(e.into()))?;
+            Ok((config, expiry))
         }
     }
 }
@@ -770,7 +820,12 @@ impl ClientTls {
             crypto,
         };
         let first = match build_client(&settings) {
-            Ok(config) => config,
+            Ok((config, expiry)) => {
+                if let Some(ks) = &settings.keystore {
+                    warn_expiring(ctx, component, "keystore", &ks.path, expiry.as_ref());
+                }
+                config
+            }
             Err(f) => {
                 match (f.role, &settings.trust, &settings.keystore) {
                     (Role::Truststore, Trust::Store(ts), _) | (Role::Keystore, _, Some(ts)) => {
@@ -789,7 +844,9 @@ impl ClientTls {
         let settings = Arc::new(settings);
         let for_build = Arc::clone(&settings);
         let live = Live::new(component.to_owned(), files, first, move || {
-            build_client(&for_build).map_err(|f| f.error)
+            build_client(&for_build)
+                .map(|(config, _)| config)
+                .map_err(|f| f.error)
         });
         Some(ClientTls {
             settings,

@@ -291,3 +291,74 @@ fn version_names(versions: &[&'static SupportedProtocolVersion]) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn choice(include: &str, exclude: &str, suites_in: &str, suites_out: &str) -> CryptoChoice {
+        let words = |s: &str| s.split_whitespace().map(str::to_owned).collect();
+        CryptoChoice {
+            include_protocols: words(include),
+            exclude_protocols: words(exclude),
+            include_cipher_suites: words(suites_in),
+            exclude_cipher_suites: words(suites_out),
+        }
+    }
+
+    #[test]
+    fn suite_names_in_every_spelling_match() {
+        let all = super::super::ring_provider().cipher_suites;
+        let aes13 = all
+            .iter()
+            .find(|s| s.suite() == rustls::CipherSuite::TLS13_AES_128_GCM_SHA256)
+            .expect("suite");
+        for name in [
+            "TLS_AES_128_GCM_SHA256",
+            "TLS13_AES_128_GCM_SHA256",
+            "tls_aes_128_gcm_sha256",
+        ] {
+            assert!(suite_matches(aes13, name), "{name}");
+        }
+        assert!(!suite_matches(aes13, "TLS_AES_256_GCM_SHA384"));
+    }
+
+    #[test]
+    fn versions_follow_include_then_exclude() {
+        let names = |c: &CryptoChoice| version_names(&c.versions().expect("versions"));
+        assert_eq!(names(&choice("", "SSLv3", "", "")), "TLSv1.2 TLSv1.3");
+        assert_eq!(names(&choice("TLSv1.3", "SSLv3", "", "")), "TLSv1.3");
+        assert_eq!(names(&choice("", "TLSv1.3", "", "")), "TLSv1.2");
+        assert_eq!(
+            names(&choice("tlsv1.2 TLSv1.3", "TLSv1.2", "", "")),
+            "TLSv1.3"
+        );
+        let (key, _) = choice("TLSv1.2", "TLSv1.2", "", "")
+            .versions()
+            .expect_err("none");
+        assert_eq!(key, "include-protocols");
+        let (key, msg) = choice("TLSv1.1", "", "", "").versions().expect_err("old");
+        assert_eq!(key, "include-protocols");
+        assert!(msg.contains("TLSv1.1 not supported"), "{msg}");
+    }
+
+    #[test]
+    fn suites_follow_include_then_exclude() {
+        let c = choice(
+            "",
+            "",
+            "TLS_AES_128_GCM_SHA256 TLS_AES_256_GCM_SHA384",
+            "TLS_AES_256_GCM_SHA384",
+        );
+        let suites = c.suites().expect("suites");
+        assert_eq!(suites.len(), 1);
+        assert_eq!(
+            suites[0].suite(),
+            rustls::CipherSuite::TLS13_AES_128_GCM_SHA256
+        );
+        let (key, _) = choice("", "", "TLS_AES_128_GCM_SHA256", "TLS_AES_128_GCM_SHA256")
+            .suites()
+            .expect_err("empty");
+        assert_eq!(key, "exclude-cipher-suites");
+    }
+}

@@ -16,6 +16,17 @@ pub(crate) struct KeyMaterial {
     pub key: PrivateKeyDer<'static>,
 }
 
+/// When the first certificate of a chain stops being valid.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Expiry {
+    /// Seconds since the Unix epoch.
+    pub not_after_secs: i64,
+    /// The certificate's subject.
+    pub subject: String,
+    /// The date, for people.
+    pub not_after: String,
+}
+
 /// What a store file holds, judged by its first bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Format {
@@ -44,11 +55,26 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
     haystack.windows(needle.len()).any(|w| w == needle)
 }
 
+/// The largest store file read: keystores are a few KiB, a PEM bundle of every public CA a
+/// few hundred; anything larger (or a device that never ends) is not a store.
+pub(crate) const MAX_STORE_BYTES: u64 = 4 * 1024 * 1024;
+
 fn read(path: &Path) -> Result<(Vec<u8>, Format), TlsError> {
-    let bytes = std::fs::read(path).map_err(|source| TlsError::Read {
+    use std::io::Read;
+    let read_error = |source| TlsError::Read {
         path: path.to_owned(),
         source,
-    })?;
+    };
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_STORE_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(read_error)?;
+    if bytes.len() as u64 > MAX_STORE_BYTES {
+        return Err(TlsError::Malformed {
+            path: path.to_owned(),
+            detail: format!("larger than {MAX_STORE_BYTES} bytes, which no keystore is"),
+        });
+    }
     match sniff(&bytes) {
         Some(Format::Jks) => Err(TlsError::JavaKeyStore {
             path: path.to_owned(),
@@ -88,21 +114,29 @@ fn pkcs12(
 }
 
 /// Loads the private key and its certificate chain from the keystore at `path`, checking
-/// that every certificate of the chain is valid `now`.
+/// that every certificate of the chain is valid `now`; also says when the first of them
+/// expires.
 pub(crate) fn load_keystore(
     path: &Path,
     password: Option<&str>,
     now: UnixTime,
-) -> Result<KeyMaterial, TlsError> {
+) -> Result<(KeyMaterial, Option<Expiry>), TlsError> {
     let (bytes, format) = read(path)?;
     let material = match format {
         Format::Pkcs12 => keystore_from_pkcs12(path, &bytes, password)?,
         _ => keystore_from_pem(path, &bytes)?,
     };
+    let mut first_expiry: Option<Expiry> = None;
     for cert in &material.chain {
-        check_validity(path, cert, now)?;
+        let expiry = check_validity(path, cert, now)?;
+        if first_expiry
+            .as_ref()
+            .is_none_or(|e| expiry.not_after_secs < e.not_after_secs)
+        {
+            first_expiry = Some(expiry);
+        }
     }
-    Ok(material)
+    Ok((material, first_expiry))
 }
 
 fn keystore_from_pkcs12(
@@ -180,7 +214,7 @@ fn keystore_from_pem(path: &Path, bytes: &[u8]) -> Result<KeyMaterial, TlsError>
         Err(e) => {
             return Err(TlsError::Malformed {
                 path: path.to_owned(),
-                detail: e.to_string(),
+                detail: pem_detail(&e),
             })
         }
     };
@@ -197,8 +231,25 @@ fn pem_certificates(path: &Path, bytes: &[u8]) -> Result<Vec<CertificateDer<'sta
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| TlsError::Malformed {
             path: path.to_owned(),
-            detail: e.to_string(),
+            detail: pem_detail(&e),
         })
+}
+
+/// A PEM parsing error in words (the library shows markers as byte lists).
+fn pem_detail(e: &rustls_pki_types::pem::Error) -> String {
+    use rustls_pki_types::pem::Error;
+    match e {
+        Error::MissingSectionEnd { end_marker } => format!(
+            "a PEM section has no \"-----END {}-----\" line (is the file cut short?)",
+            String::from_utf8_lossy(end_marker)
+        ),
+        Error::IllegalSectionStart { line } => format!(
+            "malformed PEM line \"{}\"",
+            String::from_utf8_lossy(line).trim()
+        ),
+        Error::Base64Decode(detail) => format!("bad base64 in a PEM section: {detail}"),
+        other => other.to_string(),
+    }
 }
 
 /// Loads every certificate of the truststore at `path`.
@@ -223,8 +274,12 @@ pub(crate) fn load_truststore(
     Ok(certs)
 }
 
-/// An error unless `cert` is valid at `now`.
-fn check_validity(path: &Path, cert: &CertificateDer<'_>, now: UnixTime) -> Result<(), TlsError> {
+/// An error unless `cert` is valid at `now`; when it expires.
+fn check_validity(
+    path: &Path,
+    cert: &CertificateDer<'_>,
+    now: UnixTime,
+) -> Result<Expiry, TlsError> {
     use x509_parser::prelude::{FromDer, X509Certificate};
     let (_, parsed) =
         X509Certificate::from_der(cert.as_ref()).map_err(|e| TlsError::Malformed {
@@ -248,5 +303,58 @@ fn check_validity(path: &Path, cert: &CertificateDer<'_>, now: UnixTime) -> Resu
             not_after: validity.not_after.to_string(),
         });
     }
-    Ok(())
+    Ok(Expiry {
+        not_after_secs: validity.not_after.timestamp(),
+        subject,
+        not_after: validity.not_after.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_are_told_by_their_first_bytes() {
+        assert_eq!(
+            sniff(&[0xFE, 0xED, 0xFE, 0xED, 0, 0, 0, 2]),
+            Some(Format::Jks)
+        );
+        assert_eq!(
+            sniff(&[0xCE, 0xCE, 0xCE, 0xCE, 0, 0, 0, 2]),
+            Some(Format::Jceks)
+        );
+        assert_eq!(sniff(&[0x30, 0x82, 0x0a, 0x10]), Some(Format::Pkcs12));
+        assert_eq!(
+            sniff(b"Bag Attributes\n-----BEGIN PRIVATE KEY-----\n"),
+            Some(Format::Pem)
+        );
+        assert_eq!(sniff(b""), None);
+        assert_eq!(sniff(b"hello"), None);
+    }
+
+    #[test]
+    fn a_java_store_is_refused_and_a_huge_file_is_not_read_whole() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let jceks = dir.path().join("old.jceks");
+        std::fs::write(&jceks, [0xCE, 0xCE, 0xCE, 0xCE, 0, 0, 0, 2]).expect("write");
+        let e = load_truststore(&jceks, None)
+            .expect_err("jceks")
+            .to_string();
+        assert!(e.contains("-srcstoretype JCEKS"), "{e}");
+
+        let huge = dir.path().join("huge.pem");
+        let f = std::fs::File::create(&huge).expect("create");
+        f.set_len(MAX_STORE_BYTES + 1).expect("set_len");
+        let e = load_truststore(&huge, None).expect_err("huge").to_string();
+        assert!(e.contains("larger than"), "{e}");
+    }
+
+    #[test]
+    fn a_cut_pem_file_is_described_in_words() {
+        let e = pem_certificates(Path::new("x.pem"), b"-----BEGIN CERTIFICATE-----\nMIIB\n")
+            .expect_err("cut")
+            .to_string();
+        assert!(e.contains("no \"-----END CERTIFICATE-----\" line"), "{e}");
+    }
 }

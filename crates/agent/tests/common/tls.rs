@@ -3,9 +3,14 @@
 //! `localhost` and 127.0.0.1), as PKCS12 written by `keytool` and as one PEM file with key
 //! and chain, a PKCS12 truststore, a JKS keystore, an expired certificate, and a keystore
 //! holding only a certificate. A missing tool fails the test with what to install.
+//!
+//! Each store is made once per [`TestPki`] and file name (asked again, the same file is
+//! returned), under a lock, so the tests of one binary can share one CA ([`shared`]) and pay
+//! for Java's start-up a few times rather than in every test.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
 
 /// The password of every store made here.
 pub const PASSWORD: &str = "changeit";
@@ -31,11 +36,26 @@ pub fn run_tool(dir: &Path, program: &str, args: &[&str]) {
     );
 }
 
+/// The CA "Sluice" shared by the tests of one test binary (its directory stays in the
+/// target directory's temporary folder). Tests that change files make their own [`TestPki`].
+pub fn shared() -> &'static TestPki {
+    static PKI: OnceLock<TestPki> = OnceLock::new();
+    PKI.get_or_init(|| TestPki::new("Sluice"))
+}
+
+/// A second shared CA, "Other", which [`shared`]'s truststore does not trust.
+pub fn shared_other() -> &'static TestPki {
+    static PKI: OnceLock<TestPki> = OnceLock::new();
+    PKI.get_or_init(|| TestPki::new("Other"))
+}
+
 /// A certificate authority in a temporary directory, and the stores made from it.
 pub struct TestPki {
     dir: tempfile::TempDir,
     /// A name for this CA, so that two CAs differ (for "wrong truststore" tests).
     name: String,
+    /// Held while a store is made, so that parallel tests do not make the same file twice.
+    making: Mutex<()>,
 }
 
 impl TestPki {
@@ -45,6 +65,7 @@ impl TestPki {
         let pki = TestPki {
             dir,
             name: name.to_owned(),
+            making: Mutex::new(()),
         };
         pki.openssl(&[
             "req",
@@ -75,6 +96,20 @@ impl TestPki {
 
     fn path(&self, file: &str) -> PathBuf {
         self.dir.path().join(file)
+    }
+
+    fn lock(&self) -> MutexGuard<'_, ()> {
+        self.making.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// `file` in the directory, made by `make` unless it exists (under the lock).
+    fn once(&self, file: &str, make: impl FnOnce()) -> PathBuf {
+        let _making = self.lock();
+        let path = self.path(file);
+        if !path.exists() {
+            make();
+        }
+        path
     }
 
     fn openssl(&self, args: &[&str]) {
@@ -126,9 +161,11 @@ impl TestPki {
     /// `name`, the store made the first time is returned).
     pub fn keystore_p12(&self, name: &str, cn: &str) -> PathBuf {
         let store = format!("{name}.p12");
-        if self.path(&store).exists() {
-            return self.path(&store);
-        }
+        self.once(&store, || self.make_keystore_p12(&store, name, cn))
+    }
+
+    fn make_keystore_p12(&self, store: &str, name: &str, cn: &str) {
+        let store = store.to_owned();
         let csr = format!("{name}.csr");
         let crt = format!("{name}.crt");
         self.keytool(&[
@@ -192,12 +229,16 @@ impl TestPki {
             &crt,
             "-noprompt",
         ]);
-        self.path(&store)
     }
 
     /// One PEM file with an unencrypted EC (P-256) private key, the certificate for `cn`
     /// signed by the CA, and the CA certificate, made by `openssl`.
     pub fn keystore_pem(&self, name: &str, cn: &str) -> PathBuf {
+        let pem = format!("{name}.pem");
+        self.once(&pem, || self.make_keystore_pem(&pem, name, cn))
+    }
+
+    fn make_keystore_pem(&self, pem: &str, name: &str, cn: &str) {
         let key = format!("{name}.key");
         let csr = format!("{name}.csr");
         let crt = format!("{name}.crt");
@@ -217,64 +258,64 @@ impl TestPki {
             &format!("/CN={cn}"),
         ]);
         self.sign(&csr, &crt, "365");
-        let pem = format!("{name}.pem");
         let mut all = std::fs::read(self.path(&key)).expect("key");
         all.extend(std::fs::read(self.path(&crt)).expect("crt"));
         all.extend(std::fs::read(self.ca_pem()).expect("ca"));
-        std::fs::write(self.path(&pem), all).expect("write pem");
-        self.path(&pem)
+        std::fs::write(self.path(pem), all).expect("write pem");
     }
 
     /// Like [`TestPki::keystore_pem`], but the key is encrypted with [`PASSWORD`].
     pub fn keystore_pem_encrypted(&self, name: &str) -> PathBuf {
-        let plain = self.keystore_pem(&format!("{name}-plain"), "localhost");
-        let enc_key = format!("{name}.enc.key");
-        self.openssl(&[
-            "pkey",
-            "-in",
-            &format!("{name}-plain.key"),
-            "-aes256",
-            "-passout",
-            &format!("pass:{PASSWORD}"),
-            "-out",
-            &enc_key,
-        ]);
-        let mut all = std::fs::read(self.path(&enc_key)).expect("key");
-        all.extend(std::fs::read(self.path(&format!("{name}-plain.crt"))).expect("crt"));
+        let plain = format!("{name}-plain");
+        self.keystore_pem(&plain, "localhost");
         let pem = format!("{name}.pem");
-        std::fs::write(self.path(&pem), all).expect("write pem");
-        drop(plain);
-        self.path(&pem)
+        self.once(&pem, || {
+            let enc_key = format!("{name}.enc.key");
+            self.openssl(&[
+                "pkey",
+                "-in",
+                &format!("{plain}.key"),
+                "-aes256",
+                "-passout",
+                &format!("pass:{PASSWORD}"),
+                "-out",
+                &enc_key,
+            ]);
+            let mut all = std::fs::read(self.path(&enc_key)).expect("key");
+            all.extend(std::fs::read(self.path(&format!("{plain}.crt"))).expect("crt"));
+            std::fs::write(self.path(&pem), all).expect("write pem");
+        })
     }
 
     /// A PKCS12 keystore from `openssl pkcs12 -export` (key and certificate of
     /// [`TestPki::keystore_pem`] `name`, which must have been made).
     pub fn keystore_p12_openssl(&self, name: &str) -> PathBuf {
         let out = format!("{name}.openssl.p12");
-        self.openssl(&[
-            "pkcs12",
-            "-export",
-            "-inkey",
-            &format!("{name}.key"),
-            "-in",
-            &format!("{name}.crt"),
-            "-certfile",
-            "ca.pem",
-            "-passout",
-            &format!("pass:{PASSWORD}"),
-            "-name",
-            "server",
-            "-out",
-            &out,
-        ]);
-        self.path(&out)
+        self.once(&out, || {
+            self.openssl(&[
+                "pkcs12",
+                "-export",
+                "-inkey",
+                &format!("{name}.key"),
+                "-in",
+                &format!("{name}.crt"),
+                "-certfile",
+                "ca.pem",
+                "-passout",
+                &format!("pass:{PASSWORD}"),
+                "-name",
+                "server",
+                "-out",
+                &out,
+            ])
+        })
     }
 
     /// A PKCS12 truststore holding the CA certificate (`keytool -importcert -storetype
     /// PKCS12`). It is also "a keystore holding only a certificate".
     pub fn truststore_p12(&self) -> PathBuf {
         let store = "truststore.p12";
-        if !self.path(store).exists() {
+        self.once(store, || {
             self.keytool(&[
                 "-importcert",
                 "-storetype",
@@ -288,89 +329,117 @@ impl TestPki {
                 "-file",
                 "ca.pem",
                 "-noprompt",
-            ]);
-        }
-        self.path(store)
+            ])
+        })
     }
 
     /// A Java JKS keystore (`keytool -genkeypair -storetype JKS`).
     pub fn keystore_jks(&self) -> PathBuf {
         let store = "keystore.jks";
-        self.keytool(&[
-            "-genkeypair",
-            "-storetype",
-            "JKS",
-            "-keystore",
-            store,
-            "-storepass",
-            PASSWORD,
-            "-keypass",
-            PASSWORD,
-            "-alias",
-            "server",
-            "-keyalg",
-            "RSA",
-            "-keysize",
-            "2048",
-            "-dname",
-            "CN=localhost",
-        ]);
-        self.path(store)
+        self.once(store, || {
+            self.keytool(&[
+                "-genkeypair",
+                "-storetype",
+                "JKS",
+                "-keystore",
+                store,
+                "-storepass",
+                PASSWORD,
+                "-keypass",
+                PASSWORD,
+                "-alias",
+                "server",
+                "-keyalg",
+                "RSA",
+                "-keysize",
+                "2048",
+                "-dname",
+                "CN=localhost",
+            ])
+        })
     }
 
     /// A PKCS12 keystore whose self-signed certificate expired (valid for one day, ten days
     /// ago: `keytool -startdate -10d -validity 1`).
     pub fn keystore_expired(&self) -> PathBuf {
         let store = "expired.p12";
-        self.keytool(&[
-            "-genkeypair",
-            "-storetype",
-            "PKCS12",
-            "-keystore",
-            store,
-            "-storepass",
-            PASSWORD,
-            "-alias",
-            "server",
-            "-keyalg",
-            "RSA",
-            "-keysize",
-            "2048",
-            "-startdate",
-            "-10d",
-            "-validity",
-            "1",
-            "-dname",
-            "CN=localhost",
-        ]);
-        self.path(store)
+        self.once(store, || {
+            self.keytool(&[
+                "-genkeypair",
+                "-storetype",
+                "PKCS12",
+                "-keystore",
+                store,
+                "-storepass",
+                PASSWORD,
+                "-alias",
+                "server",
+                "-keyalg",
+                "RSA",
+                "-keysize",
+                "2048",
+                "-startdate",
+                "-10d",
+                "-validity",
+                "1",
+                "-dname",
+                "CN=localhost",
+            ])
+        })
+    }
+
+    /// A PKCS12 keystore whose self-signed certificate expires in five days.
+    pub fn keystore_expiring_soon(&self) -> PathBuf {
+        let store = "expiring.p12";
+        self.once(store, || {
+            self.keytool(&[
+                "-genkeypair",
+                "-storetype",
+                "PKCS12",
+                "-keystore",
+                store,
+                "-storepass",
+                PASSWORD,
+                "-alias",
+                "server",
+                "-keyalg",
+                "RSA",
+                "-keysize",
+                "2048",
+                "-validity",
+                "5",
+                "-dname",
+                "CN=localhost",
+            ])
+        })
     }
 
     /// A PKCS12 keystore whose certificate is valid only from ten days on.
     pub fn keystore_not_yet_valid(&self) -> PathBuf {
         let store = "future.p12";
-        self.keytool(&[
-            "-genkeypair",
-            "-storetype",
-            "PKCS12",
-            "-keystore",
-            store,
-            "-storepass",
-            PASSWORD,
-            "-alias",
-            "server",
-            "-keyalg",
-            "RSA",
-            "-keysize",
-            "2048",
-            "-startdate",
-            "+10d",
-            "-validity",
-            "30",
-            "-dname",
-            "CN=localhost",
-        ]);
-        self.path(store)
+        self.once(store, || {
+            self.keytool(&[
+                "-genkeypair",
+                "-storetype",
+                "PKCS12",
+                "-keystore",
+                store,
+                "-storepass",
+                PASSWORD,
+                "-alias",
+                "server",
+                "-keyalg",
+                "RSA",
+                "-keysize",
+                "2048",
+                "-startdate",
+                "+10d",
+                "-validity",
+                "30",
+                "-dname",
+                "CN=localhost",
+            ])
+        })
     }
 
     /// A PEM file whose private key belongs to another certificate: the key of `a` with the
@@ -379,8 +448,9 @@ impl TestPki {
         let mut all = std::fs::read(self.path(&format!("{a}.key"))).expect("key");
         all.extend(std::fs::read(self.path(&format!("{b}.crt"))).expect("crt"));
         let pem = format!("{a}-{b}-mismatch.pem");
-        std::fs::write(self.path(&pem), all).expect("write pem");
-        self.path(&pem)
+        self.once(&pem, || {
+            std::fs::write(self.path(&pem), all).expect("write pem")
+        })
     }
 
     /// This CA's name.
