@@ -182,7 +182,9 @@ fn other_handlers_and_ssl_are_refused_by_name() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("a1.sources.r1.enableSSL: SSL is not supported"),
+        stdout.contains(
+            "a1.sources.r1.enableSSL: enableSSL is Flume's deprecated name of ssl; use ssl instead"
+        ),
         "{stdout}"
     );
 }

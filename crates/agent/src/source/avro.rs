@@ -6,7 +6,8 @@
 //! most calls processed at once across all connections), `compression-type` (`none`; or `deflate`: zlib
 //! on the whole connection, the senders must use it too), `ipFilter` (false) with
 //! `ipFilterRules` (required then; Flume's `allow|deny:ip|name:pattern` list, first match
-//! wins, see [`ip_filter`]). `ssl = true` is refused: we have no TLS.
+//! wins, see [`ip_filter`]), `ssl` (false) with the TLS keys of [`crate::tls::ServerTls`]:
+//! TLS on every connection, the ip filter applied before the handshake (see [`super::net`]).
 //!
 //! A call is answered `OK` only after its events were committed to every required channel
 //! (one transaction per call); `FAILED` if a channel refused them (full, error), so the sender
@@ -62,16 +63,10 @@ impl AvroSource {
     /// An avro source; nothing is bound before `start`.
     pub fn new(config: AvroSourceConfig, ctx: SourceContext) -> Self {
         Self {
+            tls: config.tls.source_tls(),
             config,
             ctx,
-            tls: None,
         }
-    }
-
-    /// The source serving TLS with the acceptors `tls` yields (`None`: plain TCP).
-    pub fn with_tls(mut self, tls: SourceTls) -> Self {
-        self.tls = tls;
-        self
     }
 }
 
@@ -264,6 +259,7 @@ mod tests {
             compression: CompressionType::None,
             ip_filter: None,
             limits: crate::source::net::ConnectionLimits::default(),
+            tls: Default::default(),
         }
     }
 

@@ -2,7 +2,9 @@
 //!
 //! Keys and Flume's defaults: `bind` (`0.0.0.0`), `port` (required), `handler`
 //! (`org.apache.flume.source.http.JSONHandler`, the only handler we have: any other is refused
-//! by name), `enableSSL` (false; `true` is refused: put a TLS-terminating proxy in front).
+//! by name), `ssl` (false) with the TLS keys of [`crate::tls::ServerTls`]: HTTPS on every
+//! connection (see [`super::net`]). Flume's deprecated names `enableSSL`, `keystorePassword`
+//! and `excludeProtocols` are refused with the name to use instead.
 //!
 //! A request is `POST` (any path) with a JSON array of events,
 //! `[{"headers": {"k": "v"}, "body": "text"}, …]`; `headers` and `body` may be missing
@@ -30,7 +32,7 @@
 //! decodes it); GET is not accepted.
 
 use super::commit::{commit, Call};
-use super::net::{self, Connection, ConnectionLimits, Guard, Incoming, SourceTls};
+use super::net::{self, Connection, ConnectionLimits, Guard, Incoming, SourceTls, TlsConfig};
 use super::netcat_udp::required_port;
 use super::{BoxFuture, EventDrivenSource, SourceContext, SourceError};
 use crate::config::context::Ctx;
@@ -66,7 +68,16 @@ pub struct HttpConfig {
     pub port: u16,
     /// `maxConnections` and `readTimeout`.
     pub limits: ConnectionLimits,
+    /// `ssl` and the TLS keys. Default: plain HTTP.
+    pub tls: TlsConfig,
 }
+
+/// Flume's deprecated names of the http source's TLS keys, and the names to use.
+const DEPRECATED_TLS_KEYS: [(&str, &str); 3] = [
+    ("enableSSL", "ssl"),
+    ("keystorePassword", "keystore-password"),
+    ("excludeProtocols", "exclude-protocols"),
+];
 
 impl HttpConfig {
     /// Reads the keys.
@@ -79,16 +90,21 @@ impl HttpConfig {
                 );
             }
         }
-        if ctx.bool("enableSSL", false) {
-            ctx.error(
-                "enableSSL",
-                "SSL is not supported by the http source; terminate TLS in a proxy in front of it",
-            );
+        // Refused rather than read as aliases: a deprecated key next to the new one would leave
+        // which of them applies to the reader's guess.
+        for (old, new) in DEPRECATED_TLS_KEYS {
+            if ctx.get(old).is_some() {
+                ctx.error(
+                    old,
+                    format!("{old} is Flume's deprecated name of {new}; use {new} instead"),
+                );
+            }
         }
         Self {
             bind: ctx.string_or("bind", "0.0.0.0"),
             port: required_port(ctx, "port"),
             limits: ConnectionLimits::parse(ctx),
+            tls: TlsConfig::parse(ctx, "http source"),
         }
     }
 }
@@ -155,16 +171,10 @@ impl HttpSource {
     /// An http source; nothing is bound before `start`.
     pub fn new(config: HttpConfig, ctx: SourceContext) -> Self {
         Self {
+            tls: config.tls.source_tls(),
             config,
             ctx,
-            tls: None,
         }
-    }
-
-    /// The source serving HTTPS with the acceptors `tls` yields (`None`: plain HTTP).
-    pub fn with_tls(mut self, tls: SourceTls) -> Self {
-        self.tls = tls;
-        self
     }
 }
 

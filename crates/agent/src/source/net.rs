@@ -22,6 +22,7 @@
 //! `ReadTimeoutCount`; a failed handshake (a plaintext client, a client offering only TLS 1.1,
 //! a client without a required certificate) is counted in `TlsHandshakeFailedCount`, logged at
 //! most every ten seconds per source, and the connection closed before anything of it is read.
+//! A client that closes before its handshake is complete (a TCP health check) is not counted.
 //!
 //! Memory: a plain connection waits for bytes with the socket's readiness API and holds no read
 //! buffer while idle ([`read_available`]). A TLS connection cannot do that (rustls may hold
@@ -355,8 +356,38 @@ impl TlsAcceptorSource for FixedAcceptor {
     }
 }
 
+impl TlsAcceptorSource for crate::tls::ServerTls {
+    fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
+        crate::tls::ServerTls::acceptor(self)
+    }
+}
+
 /// A source's TLS, shared by its connections: `None` serves plain TCP.
 pub type SourceTls = Option<Arc<dyn TlsAcceptorSource>>;
+
+/// A TCP source's TLS as configured: `ssl` and the keys [`crate::tls::ServerTls`] reads
+/// (keystore, protocols, cipher suites, `client-auth`). `None` inside: plain TCP. Compared by
+/// the settings, so source configurations stay comparable.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TlsConfig(pub Option<crate::tls::ServerTls>);
+
+// `ServerTls` compares its settings, which are `Eq`.
+impl Eq for TlsConfig {}
+
+impl TlsConfig {
+    /// Reads the TLS keys of the source `component` ("avro source"); errors are recorded on
+    /// the keys, so a wrong password or a missing keystore stops the agent at start.
+    pub fn parse(ctx: &Ctx<'_>, component: &str) -> Self {
+        Self(crate::tls::ServerTls::parse(ctx, component))
+    }
+
+    /// What the source's connections are handshaken with.
+    pub fn source_tls(&self) -> SourceTls {
+        self.0
+            .clone()
+            .map(|tls| Arc::new(tls) as Arc<dyn TlsAcceptorSource>)
+    }
+}
 
 /// One connection of a TCP source, after its TLS handshake if the source has TLS: what the
 /// source reads its requests from and writes its answers to.
@@ -489,6 +520,12 @@ impl Incoming {
             () = self.stop.wait() => None,
             done = handshake => match done {
                 Ok(Ok(stream)) => Some(Connection::Tls(Box::new(stream))),
+                // Closed before a handshake was complete without anything wrong said: a TCP
+                // probe (a load balancer's health check) or a client giving up, not a failure.
+                Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                    tracing::debug!(source = %self.guard.source, peer = %self.peer, "connection closed during the TLS handshake");
+                    None
+                }
                 Ok(Err(e)) => {
                     self.guard.handshake_failed(&self.peer, &e);
                     None
@@ -603,11 +640,8 @@ mod tests {
         assert!(x.has_error_for("readTimeout"));
     }
 
-    /// rustls with *ring*, the workspace's provider (deprecated in rustls 0.23.48 only for
-    /// lacking post-quantum key exchange, which aws-lc-rs would need cmake for).
-    #[allow(deprecated)]
     fn ring() -> Arc<rustls::crypto::CryptoProvider> {
-        Arc::new(rustls::crypto::ring::default_provider())
+        Arc::new(crate::tls::ring_provider())
     }
 
     /// A CA and a server certificate for 127.0.0.1 signed by it, made by `openssl` in `dir`:
@@ -777,6 +811,15 @@ mod tests {
             !back.windows(5).any(|w| w == b"hello"),
             "the plaintext was never echoed: {back:?}"
         );
+        assert_eq!(guard.counters().tls_handshake_failed_count.load(Relaxed), 1);
+
+        // A TCP probe (connect, close) is no failed handshake.
+        let mut probe = TcpStream::connect(addr).await.expect("connect");
+        probe.shutdown().await.expect("close");
+        let mut back = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(10), probe.read_to_end(&mut back))
+            .await
+            .expect("closed in time");
         assert_eq!(guard.counters().tls_handshake_failed_count.load(Relaxed), 1);
         assert_eq!(
             established.load(Relaxed),

@@ -10,6 +10,9 @@
 //!   `batchSize` (100), `charset.default` (UTF-8 only), `clientIPHeader` (unset).
 //! - `syslogudp`: `host`, `port` (required), `keepFields` (`none`), `clientIPHeader` (unset).
 //!
+//! TCP sources also take `ssl` (false) with the TLS keys of [`crate::tls::ServerTls`]: TLS on
+//! every connection of every port (see [`super::net`]); `syslogudp` has no TLS.
+//!
 //! TCP sources also take `maxConnections` (1000 per source, all ports together: more are
 //! closed at once and counted in `ConnectionRejectedCount`) and `readTimeout` (30,000 ms: a
 //! message started and not finished within it closes the connection, counted in
@@ -32,7 +35,7 @@ pub mod parse;
 
 use self::parse::{build_event, Framer, KeepFields};
 use super::commit::{commit, Call};
-use super::net::{self, ConnectionLimits, Guard, Incoming, PartialDeadline, SourceTls};
+use super::net::{self, ConnectionLimits, Guard, Incoming, PartialDeadline, SourceTls, TlsConfig};
 use super::netcat_udp::{required_port, serve_udp};
 use super::{BoxFuture, EventDrivenSource, SourceContext, SourceError};
 use crate::config::context::Ctx;
@@ -90,6 +93,8 @@ pub struct SyslogConfig {
     pub batch_size: u32,
     /// `maxConnections` and `readTimeout` (TCP).
     pub limits: ConnectionLimits,
+    /// `ssl` and the TLS keys (TCP). Default: plain TCP.
+    pub tls: TlsConfig,
 }
 
 impl SyslogConfig {
@@ -166,6 +171,17 @@ impl SyslogConfig {
             } else {
                 ConnectionLimits::parse(ctx)
             },
+            tls: if kind == SyslogKind::Udp {
+                if ctx.bool("ssl", false) {
+                    ctx.error(
+                        "ssl",
+                        "syslogudp has no TLS (datagrams); use syslogtcp with ssl = true",
+                    );
+                }
+                TlsConfig::default()
+            } else {
+                TlsConfig::parse(ctx, kind.name())
+            },
         }
     }
 }
@@ -188,17 +204,10 @@ impl SyslogSource {
     /// A syslog source; nothing is bound before `start`.
     pub fn new(config: SyslogConfig, ctx: SourceContext) -> Self {
         Self {
+            tls: config.tls.source_tls(),
             config: Arc::new(config),
             ctx,
-            tls: None,
         }
-    }
-
-    /// The source (TCP) serving TLS on every port with the acceptors `tls` yields (`None`:
-    /// plain TCP).
-    pub fn with_tls(mut self, tls: SourceTls) -> Self {
-        self.tls = tls;
-        self
     }
 }
 

@@ -3,10 +3,11 @@
 //! Sluice.
 //!
 //! Keys and Flume's defaults: `bind` and `port` (required), `threads` (0: no limit),
-//! `protocol` (`compact`; or `binary`), `ssl` and `kerberos` (false; true is refused: Sluice
-//! speaks plain TCP only; `keystore`, `keystore-password`, `keystore-type`,
-//! `keymanager-type`, `exclude-protocols`, `agent-principal`, `agent-keytab` are accepted and
-//! ignored with a warning).
+//! `protocol` (`compact`; or `binary`), `ssl` (false) with the TLS keys of
+//! [`crate::tls::ServerTls`] (TLS on every connection, see [`super::net`]; Flume's
+//! `keymanager-type`, a Java key manager algorithm, is ignored with a warning), `kerberos`
+//! (false; true is refused, and so are `agent-principal` and `agent-keytab`: Sluice has no
+//! Kerberos).
 //!
 //! Protocol: framed transport, then `append(event)` or `appendBatch(events)`. The whole call is
 //! put through the channel processor in one transaction per required channel and answered `OK`
@@ -35,7 +36,7 @@
 //! Shutdown: the listener closes, connections stop reading new calls, a call already received
 //! is committed and answered, then the connections close.
 
-use super::net::{self, ConnectionLimits, Guard, Incoming, SourceTls};
+use super::net::{self, ConnectionLimits, Guard, Incoming, SourceTls, TlsConfig};
 use super::{BoxFuture, EventDrivenSource, SourceContext, SourceError};
 use crate::config::context::Ctx;
 use crate::stop::Stop;
@@ -96,6 +97,32 @@ pub fn reject_security(ctx: &Ctx<'_>, what: &str, extra: &[&str]) {
     }
 }
 
+/// Refuses what the thrift source cannot honour: `kerberos = true`, and `agent-principal` /
+/// `agent-keytab` (Kerberos credentials), each an error on its key. Flume's `keymanager-type`
+/// (the Java key manager algorithm, meaningless to rustls) is ignored with a warning.
+fn refuse_kerberos(ctx: &Ctx<'_>) {
+    if ctx.bool("kerberos", false) {
+        ctx.error(
+            "kerberos",
+            "kerberos = true is not supported by Sluice's thrift source (no Kerberos/SASL); remove it or set it to false",
+        );
+    }
+    for key in ["agent-principal", "agent-keytab"] {
+        if ctx.get(key).is_some() {
+            ctx.error(
+                key,
+                "Sluice's thrift source has no Kerberos; remove the key (TLS with client-auth = required authenticates clients instead)",
+            );
+        }
+    }
+    if ctx.get("keymanager-type").is_some() {
+        ctx.warn(
+            "keymanager-type",
+            "ignored: a Java key manager algorithm; Sluice reads the keystore itself",
+        );
+    }
+}
+
 /// Configuration of a thrift source.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ThriftSourceConfig {
@@ -109,6 +136,8 @@ pub struct ThriftSourceConfig {
     pub protocol: Protocol,
     /// `maxConnections` and `readTimeout`.
     pub limits: ConnectionLimits,
+    /// `ssl` and the TLS keys. Default: plain TCP.
+    pub tls: TlsConfig,
 }
 
 impl ThriftSourceConfig {
@@ -123,25 +152,14 @@ impl ThriftSourceConfig {
             }
         };
         let threads = ctx.i64_in("threads", 0, i64::from(i32::MIN)..=i64::from(i32::MAX));
-        reject_security(
-            ctx,
-            "thrift source",
-            &[
-                "keystore",
-                "keystore-password",
-                "keystore-type",
-                "keymanager-type",
-                "exclude-protocols",
-                "agent-principal",
-                "agent-keytab",
-            ],
-        );
+        refuse_kerberos(ctx);
         Self {
             bind,
             port,
             threads: (threads > 0).then_some(threads as u32),
             protocol: parse_protocol(ctx),
             limits: ConnectionLimits::parse(ctx),
+            tls: TlsConfig::parse(ctx, "thrift source"),
         }
     }
 }
@@ -158,16 +176,10 @@ impl ThriftSource {
     /// A thrift source; nothing is bound before `start`.
     pub fn new(config: ThriftSourceConfig, ctx: SourceContext) -> Self {
         Self {
+            tls: config.tls.source_tls(),
             config,
             ctx,
-            tls: None,
         }
-    }
-
-    /// The source serving TLS with the acceptors `tls` yields (`None`: plain TCP).
-    pub fn with_tls(mut self, tls: SourceTls) -> Self {
-        self.tls = tls;
-        self
     }
 }
 
@@ -328,7 +340,7 @@ mod tests {
     use thrift_rpc::client::{ClientConfig, Connection};
 
     #[test]
-    fn parse_flume_keys_and_refuse_ssl() {
+    fn parse_flume_keys_tls_and_refuse_kerberos() {
         let list = entries(&[("bind", "0.0.0.0"), ("port", "4141")]);
         let c = ThriftSourceConfig::parse(&ctx(&list));
         assert_eq!(
@@ -339,6 +351,7 @@ mod tests {
                 threads: None,
                 protocol: Protocol::Compact,
                 limits: ConnectionLimits::default(),
+                tls: TlsConfig::default(),
             }
         );
         let list = entries(&[
@@ -354,7 +367,10 @@ mod tests {
             ("port", "1"),
             ("protocol", "json"),
             ("ssl", "true"),
-            ("keystore", "/k.jks"),
+            ("keystore", "/nonexistent/k.p12"),
+            ("kerberos", "true"),
+            ("agent-principal", "flume/host@REALM"),
+            ("keymanager-type", "SunX509"),
         ]);
         let x = ctx(&list);
         ThriftSourceConfig::parse(&x);
@@ -364,7 +380,7 @@ mod tests {
             .iter()
             .map(|p| format!("{}: {}", p.key.as_deref().unwrap_or(""), p.message))
             .collect();
-        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert_eq!(errors.len(), 4, "{errors:?}");
         assert!(
             errors.iter().any(|e| e.contains("a1.sources.r1.protocol")
                 && e.contains("unknown Thrift protocol \"json\"; known: compact, binary")),
@@ -373,10 +389,27 @@ mod tests {
         assert!(
             errors
                 .iter()
-                .any(|e| e.contains("a1.sources.r1.ssl") && e.contains("not supported")),
+                .any(|e| e.contains("a1.sources.r1.keystore") && e.contains("/nonexistent/k.p12")),
+            "a missing keystore is an error at start: {errors:?}"
+        );
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("a1.sources.r1.kerberos") && e.contains("not supported")),
+            "{errors:?}"
+        );
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.contains("a1.sources.r1.agent-principal") && e.contains("no Kerberos")),
             "{errors:?}"
         );
         assert_eq!(d.warnings.len(), 1, "{:?}", d.warnings);
+        assert!(
+            d.warnings[0].key.as_deref() == Some("a1.sources.r1.keymanager-type"),
+            "{:?}",
+            d.warnings
+        );
     }
 
     async fn start(protocol: Protocol, capacity: u64) -> (u16, crate::channel::Channel, Stop) {
@@ -390,6 +423,7 @@ mod tests {
                     threads: Some(2),
                     protocol,
                     limits: ConnectionLimits::default(),
+                    tls: TlsConfig::default(),
                 };
                 Box::new(ThriftSource::new(config, sctx.clone()))
             },

@@ -1,10 +1,11 @@
 //! The avro source's keys (`bind`, `port`, `threads`, `compression-type`, `ipFilter`,
-//! `ipFilterRules`, `ssl`, and ours `maxConnections`, `readTimeout`) read into [`AvroSourceConfig`], with Flume's defaults; the
-//! `compression-type` and `ssl` rules are shared with the avro sink.
+//! `ipFilterRules`, `ssl` and the TLS keys, and ours `maxConnections`, `readTimeout`) read into
+//! [`AvroSourceConfig`], with Flume's defaults; the `compression-type` rule is shared with the
+//! avro sink.
 
 use super::ip_filter::IpFilter;
 use crate::config::context::Ctx;
-use crate::source::net::ConnectionLimits;
+use crate::source::net::{ConnectionLimits, TlsConfig};
 
 /// `compression-type` of the avro source and sink.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -62,6 +63,8 @@ pub struct AvroSourceConfig {
     pub ip_filter: Option<IpFilter>,
     /// `maxConnections` and `readTimeout`.
     pub limits: ConnectionLimits,
+    /// `ssl` and the TLS keys. Default: plain TCP.
+    pub tls: TlsConfig,
 }
 
 impl AvroSourceConfig {
@@ -80,7 +83,6 @@ impl AvroSourceConfig {
             n if n <= 0 => None,
             n => Some(n as u32),
         };
-        refuse_ssl(ctx, "avro source");
         let ip_filter = if ctx.bool("ipFilter", false) {
             match ctx.get("ipFilterRules") {
                 None => {
@@ -105,6 +107,7 @@ impl AvroSourceConfig {
             compression: CompressionType::parse(ctx),
             ip_filter,
             limits: ConnectionLimits::parse(ctx),
+            tls: TlsConfig::parse(ctx, "avro source"),
         }
     }
 }
@@ -162,7 +165,7 @@ mod tests {
             "{all}"
         );
         assert!(
-            all.contains("a1.sources.r1.ssl: Sluice's avro source has no SSL/TLS"),
+            all.contains("a1.sources.r1.keystore: avro source: ssl is true but no keystore"),
             "{all}"
         );
         assert!(
