@@ -144,6 +144,9 @@ struct TlsFront {
     port: u16,
     handshakes_ok: Arc<AtomicUsize>,
     handshakes_failed: Arc<AtomicUsize>,
+    /// Connections the client ended with a `close_notify` (tokio-rustls reports an end
+    /// without one as an error).
+    clean_closes: Arc<AtomicUsize>,
 }
 
 fn tls_front(
@@ -174,10 +177,16 @@ fn tls_front(
     let port = listener.local_addr().expect("addr").port();
     let handshakes_ok = Arc::new(AtomicUsize::new(0));
     let handshakes_failed = Arc::new(AtomicUsize::new(0));
-    let (ok, failed) = (handshakes_ok.clone(), handshakes_failed.clone());
+    let clean_closes = Arc::new(AtomicUsize::new(0));
+    let (ok, failed, clean) = (
+        handshakes_ok.clone(),
+        handshakes_failed.clone(),
+        clean_closes.clone(),
+    );
     runtime.spawn(async move {
         while let Ok((socket, _)) = listener.accept().await {
-            let (acceptor, ok, failed) = (acceptor.clone(), ok.clone(), failed.clone());
+            let (acceptor, ok, failed, clean) =
+                (acceptor.clone(), ok.clone(), failed.clone(), clean.clone());
             tokio::spawn(async move {
                 let mut tls = match acceptor.accept(socket).await {
                     Ok(tls) => tls,
@@ -190,7 +199,12 @@ fn tls_front(
                 let Ok(mut backend) = TcpStream::connect(("127.0.0.1", backend_port)).await else {
                     return;
                 };
-                let _ = tokio::io::copy_bidirectional(&mut tls, &mut backend).await;
+                if tokio::io::copy_bidirectional(&mut tls, &mut backend)
+                    .await
+                    .is_ok()
+                {
+                    clean.fetch_add(1, Relaxed);
+                }
             });
         }
     });
@@ -198,6 +212,7 @@ fn tls_front(
         port,
         handshakes_ok,
         handshakes_failed,
+        clean_closes,
     }
 }
 
@@ -416,7 +431,13 @@ fn delivers_over_tls_with_the_certificate_checked(kind: Kind) {
     assert_eq!(sink.process().expect("delivered"), Status::Ready);
     assert_eq!(server.backend.received(), bodies(6));
     assert_eq!(server.front.handshakes_ok.load(Relaxed), 1);
+    // Stopping ends the connection with a close_notify, not a truncation.
     sink.stop();
+    assert!(common::wait_until(Duration::from_secs(5), || server
+        .front
+        .clean_closes
+        .load(Relaxed)
+        == 1));
 }
 
 #[test]
@@ -631,4 +652,244 @@ fn avro_sink_and_a_server_without_a_common_protocol_version_do_not_connect() {
 #[test]
 fn thrift_sink_and_a_server_without_a_common_protocol_version_do_not_connect() {
     no_common_protocol_version_is_refused(Kind::Thrift);
+}
+
+fn a_silent_server_after_the_handshake_times_the_request_out(kind: Kind) {
+    let runtime = Runtime::new().expect("runtime");
+    let pki = TestPki::new("Silent");
+    // The backend accepts and never answers; the TLS handshake itself succeeds.
+    let silent = runtime
+        .block_on(TcpListener::bind("127.0.0.1:0"))
+        .expect("bind");
+    let silent_port = silent.local_addr().expect("addr").port();
+    runtime.spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    let front = tls_front(
+        &runtime,
+        &pki.keystore_pem("server", "localhost"),
+        rustls::DEFAULT_VERSIONS,
+        silent_port,
+    );
+    let mut keys = tls_keys("localhost", front.port, &pem_truststore(&pki.ca_pem()));
+    keys.retain(|(k, _)| k != "request-timeout");
+    keys.push(("request-timeout".into(), "1000".into()));
+    let channel = channel_with(4);
+    let (mut sink, counters) = configured_sink(kind, &keys, &channel);
+    let err = sink.process().expect_err("no answer").to_string();
+    let expected = match kind {
+        Kind::Avro => format!("no answer from localhost:{} within 1000 ms", front.port),
+        Kind::Thrift => format!("no reply from localhost:{} within 1000 ms", front.port),
+    };
+    assert!(err.contains(&expected), "{err}");
+    assert_eq!(front.handshakes_ok.load(Relaxed), 1);
+    assert_eq!(counters.connection_created_count.load(Relaxed), 1);
+    assert_eq!(channel.len(), 4, "rolled back");
+    sink.stop();
+}
+
+#[test]
+fn avro_sink_request_timeout_bounds_a_call_over_tls() {
+    a_silent_server_after_the_handshake_times_the_request_out(Kind::Avro);
+}
+
+#[test]
+fn thrift_sink_request_timeout_bounds_a_call_over_tls() {
+    a_silent_server_after_the_handshake_times_the_request_out(Kind::Thrift);
+}
+
+/// `sluice validate` accepts both sinks' TLS keys (nothing unread, nothing refused) with a
+/// keytool truststore, and names the file of a truststore that is not there.
+#[test]
+fn validate_accepts_the_sinks_tls_keys_and_names_a_missing_truststore() {
+    let pki = TestPki::new("Validate");
+    let truststore = pki.truststore_p12();
+    let conf = |truststore: &str| {
+        format!(
+            "\
+a1.sources = r1
+a1.channels = c1
+a1.sinks = k1 k2
+a1.sources.r1.type = netcat
+a1.sources.r1.bind = 127.0.0.1
+a1.sources.r1.port = 44444
+a1.sources.r1.channels = c1
+a1.channels.c1.type = memory
+a1.sinks.k1.type = avro
+a1.sinks.k1.channel = c1
+a1.sinks.k1.hostname = localhost
+a1.sinks.k1.port = 4141
+a1.sinks.k1.ssl = true
+a1.sinks.k1.truststore = {truststore}
+a1.sinks.k1.truststore-type = PKCS12
+a1.sinks.k1.truststore-password = {password}
+a1.sinks.k1.exclude-protocols = SSLv3 TLSv1 TLSv1.1
+a1.sinks.k2.type = thrift
+a1.sinks.k2.channel = c1
+a1.sinks.k2.hostname = localhost
+a1.sinks.k2.port = 4142
+a1.sinks.k2.ssl = true
+a1.sinks.k2.truststore = {truststore}
+a1.sinks.k2.truststore-password = {password}
+a1.sinks.k2.include-protocols = TLSv1.3
+",
+            password = common::tls::PASSWORD
+        )
+    };
+    let validate = |text: &str| {
+        let path = common::write_conf(pki.dir(), "agent.conf", text);
+        let out = common::sluice()
+            .env_remove("FLUME_SSL_TRUSTSTORE_PATH")
+            .args(["validate", "-n", "a1", "-f"])
+            .arg(&path)
+            .output()
+            .expect("run sluice validate");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr);
+        (out.status.code(), text)
+    };
+    let (code, text) = validate(&conf(&truststore.display().to_string()));
+    assert_eq!(code, Some(0), "{text}");
+    let missing = pki.dir().join("gone.p12");
+    let (code, text) = validate(&conf(&missing.display().to_string()));
+    assert_eq!(code, Some(1), "{text}");
+    for line in [14, 23] {
+        let sink = if line == 14 { "k1" } else { "k2" };
+        assert!(
+            text.contains(&format!(":{line}: a1.sinks.{sink}.truststore: "))
+                && text.contains("gone.p12"),
+            "{text}"
+        );
+    }
+}
+
+fn an_ip_address_hostname_is_checked_against_the_ip_names(kind: Kind) {
+    let runtime = Runtime::new().expect("runtime");
+    let pki = TestPki::new("Addresses");
+    // `keystore_pem` certificates name DNS:localhost and IP:127.0.0.1.
+    let listed = server(&runtime, kind, &pki.keystore_pem("server", "localhost"));
+    let channel = channel_with(2);
+    let (mut sink, _) = configured_sink(
+        kind,
+        &tls_keys(
+            "127.0.0.1",
+            listed.front.port,
+            &pem_truststore(&pki.ca_pem()),
+        ),
+        &channel,
+    );
+    assert_eq!(sink.process().expect("delivered"), Status::Ready);
+    assert_eq!(listed.backend.received(), bodies(2));
+    sink.stop();
+
+    // A certificate with a DNS name only does not cover the address.
+    let dns_only = server(
+        &runtime,
+        kind,
+        &keystore_for_name(&pki, "dns-only", "localhost"),
+    );
+    let channel = channel_with(2);
+    let (mut sink, _) = configured_sink(
+        kind,
+        &tls_keys(
+            "127.0.0.1",
+            dns_only.front.port,
+            &pem_truststore(&pki.ca_pem()),
+        ),
+        &channel,
+    );
+    let err = sink.process().expect_err("no IP name").to_string();
+    assert!(
+        err.contains("certificate not valid for name \"127.0.0.1\""),
+        "{err}"
+    );
+    assert_eq!(channel.len(), 2);
+    assert!(dns_only.backend.received().is_empty());
+    sink.stop();
+}
+
+#[test]
+fn avro_sink_checks_an_ip_address_hostname_against_the_certificate() {
+    an_ip_address_hostname_is_checked_against_the_ip_names(Kind::Avro);
+}
+
+#[test]
+fn thrift_sink_checks_an_ip_address_hostname_against_the_certificate() {
+    an_ip_address_hostname_is_checked_against_the_ip_names(Kind::Thrift);
+}
+
+/// The real agent: netcat lines go out through an avro sink with `trust-all-certs` (warned
+/// about at start) and a thrift sink checking a keytool truststore, both over TLS.
+#[test]
+fn the_agent_sends_over_tls_from_both_sinks_and_warns_about_trust_all_certs() {
+    let runtime = Runtime::new().expect("runtime");
+    let pki = TestPki::new("Agent");
+    let avro = server(&runtime, Kind::Avro, &pki.keystore_pem("avro", "localhost"));
+    let thrift = server(
+        &runtime,
+        Kind::Thrift,
+        &pki.keystore_pem("thrift", "localhost"),
+    );
+    let (nc1, nc2) = (common::free_port(), common::free_port());
+    let conf = format!(
+        "\
+a1.sources = r1 r2
+a1.channels = c1 c2
+a1.sinks = k1 k2
+a1.sources.r1.type = netcat
+a1.sources.r1.bind = 127.0.0.1
+a1.sources.r1.port = {nc1}
+a1.sources.r1.channels = c1
+a1.sources.r2.type = netcat
+a1.sources.r2.bind = 127.0.0.1
+a1.sources.r2.port = {nc2}
+a1.sources.r2.channels = c2
+a1.channels.c1.type = memory
+a1.channels.c2.type = memory
+a1.sinks.k1.type = avro
+a1.sinks.k1.channel = c1
+a1.sinks.k1.hostname = localhost
+a1.sinks.k1.port = {avro_port}
+a1.sinks.k1.ssl = true
+a1.sinks.k1.trust-all-certs = true
+a1.sinks.k2.type = thrift
+a1.sinks.k2.channel = c2
+a1.sinks.k2.hostname = localhost
+a1.sinks.k2.port = {thrift_port}
+a1.sinks.k2.ssl = true
+a1.sinks.k2.truststore = {truststore}
+a1.sinks.k2.truststore-password = {password}
+",
+        avro_port = avro.front.port,
+        thrift_port = thrift.front.port,
+        truststore = pki.truststore_p12().display(),
+        password = common::tls::PASSWORD,
+    );
+    let path = common::write_conf(pki.dir(), "agent.conf", &conf);
+    let mut agent = common::AgentProcess::start(pki.dir(), &path, "a1", true);
+    agent.wait_started();
+    let log = agent.log();
+    assert!(
+        log.contains("a1.sinks.k1.trust-all-certs") && log.contains("NOT verified"),
+        "{log}"
+    );
+    let mut to_avro = common::Netcat::connect(nc1);
+    let mut to_thrift = common::Netcat::connect(nc2);
+    for i in 0..3 {
+        assert_eq!(to_avro.send(&format!("e{i}")), "OK");
+        assert_eq!(to_thrift.send(&format!("e{i}")), "OK");
+    }
+    let delivered = common::wait_until(Duration::from_secs(20), || {
+        avro.backend.received().len() >= 3 && thrift.backend.received().len() >= 3
+    });
+    assert!(delivered, "{}", agent.log());
+    assert_eq!(avro.backend.received(), bodies(3));
+    assert_eq!(thrift.backend.received(), bodies(3));
+    assert_eq!(agent.counter("SINK.k1", "ConnectionFailedCount"), 0);
+    assert_eq!(agent.counter("SINK.k2", "ConnectionFailedCount"), 0);
+    let (status, log) = agent.terminate();
+    assert!(status.success(), "{log}");
 }

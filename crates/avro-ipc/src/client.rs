@@ -384,6 +384,19 @@ impl Transport {
     }
 }
 
+impl Drop for Transport {
+    /// Over TLS, says goodbye with a `close_notify` alert, so the server sees a clean end
+    /// rather than a truncation; one attempt that does not wait, since a close must not block
+    /// on a stuck peer (the alert is small and the socket's buffer almost always free).
+    fn drop(&mut self) {
+        if let Self::Tls(s) = self {
+            s.conn.send_close_notify();
+            let _ = s.sock.set_nonblocking(true);
+            let _ = s.conn.write_tls(&mut s.sock);
+        }
+    }
+}
+
 fn handshake_timeout() -> std::io::Error {
     std::io::Error::new(
         ErrorKind::TimedOut,

@@ -283,19 +283,27 @@ impl Transport {
         }
     }
 
-    fn close(self) {
-        let tcp = match self {
-            Self::Plain(tcp) => tcp,
-            Self::Tls(mut s) => {
-                s.conn.send_close_notify();
-                // One non-waiting attempt: the alert is small and the socket's buffer is
-                // almost always free; a close must not block on a stuck peer.
-                let _ = s.sock.set_nonblocking(true);
-                let _ = s.conn.write_tls(&mut s.sock);
-                s.sock
-            }
-        };
-        let _ = tcp.shutdown(Shutdown::Both);
+    /// Over TLS, says goodbye with a `close_notify` alert (once), so the server sees a clean
+    /// end rather than a truncation; one attempt that does not wait, since a close must not
+    /// block on a stuck peer (the alert is small and the socket's buffer almost always free).
+    fn send_close_notify(&mut self) {
+        if let Self::Tls(s) = self {
+            // rustls sends the alert once, however often this runs (close, then drop).
+            s.conn.send_close_notify();
+            let _ = s.sock.set_nonblocking(true);
+            let _ = s.conn.write_tls(&mut s.sock);
+        }
+    }
+
+    fn close(mut self) {
+        self.send_close_notify();
+        let _ = self.tcp().shutdown(Shutdown::Both);
+    }
+}
+
+impl Drop for Transport {
+    fn drop(&mut self) {
+        self.send_close_notify();
     }
 }
 
