@@ -20,7 +20,7 @@
 mod common;
 
 use common::python::run_python;
-use common::tls::{TestPki, PASSWORD};
+use common::tls::PASSWORD;
 use common::{free_port, read_dir_lines, wait_until, write_conf, AgentProcess, Netcat};
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
@@ -91,32 +91,28 @@ fn tool(program: &str) -> Command {
     c
 }
 
-/// The stores of one test, made by `openssl` and `keytool` (`common::tls`): a CA, the
-/// server's key and certificate (for `localhost` and `127.0.0.1`, signed by the CA) as a PKCS12
-/// keystore written by `keytool` (RSA) and as one PEM file (EC P-256, openssl), a PKCS12
-/// truststore holding the CA (`keytool -importcert`), and the truststore of a second, unrelated
-/// CA: the wrong one for this server.
+/// The stores the tests use, made by `openssl` and `keytool` (`common::tls`, one CA shared by
+/// the tests of this file): the CA, the server's key and certificate (for `localhost` and
+/// `127.0.0.1`, signed by the CA) as a PKCS12 keystore written by `keytool` (RSA) and as one
+/// PEM file (EC P-256, openssl), a PKCS12 truststore holding the CA (`keytool -importcert`),
+/// and the truststore of a second, unrelated CA: the wrong one for this server.
 struct Pki {
     ca_pem: PathBuf,
     keystore_p12: PathBuf,
     keystore_pem: PathBuf,
     truststore_p12: PathBuf,
     wrong_truststore_p12: PathBuf,
-    /// The directories the files are in, removed on drop.
-    _dirs: (TestPki, TestPki),
 }
 
 impl Pki {
     fn make() -> Self {
-        let ca = TestPki::new("Sluice interop");
-        let other = TestPki::new("Unrelated");
+        let ca = common::tls::shared();
         Self {
             ca_pem: ca.ca_pem(),
-            keystore_p12: ca.keystore_p12("server", "localhost"),
-            keystore_pem: ca.keystore_pem("server-pem", "localhost"),
+            keystore_p12: ca.keystore_p12("interop-server", "localhost"),
+            keystore_pem: ca.keystore_pem("interop-server-pem", "localhost"),
             truststore_p12: ca.truststore_p12(),
-            wrong_truststore_p12: other.truststore_p12(),
-            _dirs: (ca, other),
+            wrong_truststore_p12: common::tls::shared_other().truststore_p12(),
         }
     }
 
@@ -277,9 +273,12 @@ fn curl_posts_to_the_https_source_and_plaintext_or_tls_1_1_gets_nothing_in() {
         "TLS 1.1 only: expected a handshake failure (35):\n{stderr}"
     );
     assert_eq!(stdout, "000");
+    // The hello went out as TLS 1.1 and the server answered it with an alert (rustls sends
+    // handshake_failure: it has no protocol in common with the client).
     assert!(
-        stderr.contains("alert protocol version"),
-        "the server should refuse TLS 1.1 with a protocol_version alert:\n{stderr}"
+        stderr.contains("TLSv1.1 (OUT), TLS handshake, Client hello")
+            && stderr.contains("(IN), TLS alert"),
+        "the server should refuse the TLS 1.1 hello with an alert:\n{stderr}"
     );
     // Without the CA curl refuses the server: the certificate is not from a public CA.
     let (code, _, stderr) = curl(&[], &json_events("untrusted", 1), &url);
@@ -305,6 +304,11 @@ fn curl_posts_to_the_https_source_and_plaintext_or_tls_1_1_gets_nothing_in() {
     assert_eq!(lines, expected_lines("curl", 5));
     let m = agent.metrics();
     assert_eq!(m["SOURCE.r1"]["EventAcceptedCount"], "5", "{m}");
+    // The plaintext request and the TLS 1.1 hello were refused by the server, and counted.
+    assert!(
+        agent.counter("SOURCE.r1", "TlsHandshakeFailedCount") >= 2,
+        "{m}"
+    );
     let (status, log) = agent.terminate();
     assert!(status.success(), "{log}");
 }
@@ -402,8 +406,8 @@ fn assert_verified_handshake(what: &str, ok: bool, text: &str) {
 }
 
 /// Offering TLS 1.1 only (at security level 0, so that OpenSSL 3 really offers it) is refused
-/// by the server with a protocol_version alert; offering TLS 1.2 the same way is not, so the
-/// refusal is the server's.
+/// by the server with an alert (rustls answers handshake_failure: no protocol in common);
+/// offering TLS 1.2 the same way is not, so the refusal is the server's.
 fn assert_tls_1_1_refused(what: &str, pki: &Pki, port: u16) {
     let (ok, text) = s_client(
         pki,
@@ -413,12 +417,10 @@ fn assert_tls_1_1_refused(what: &str, pki: &Pki, port: u16) {
     );
     assert!(!ok, "{what}: a TLS 1.1 handshake succeeded:\n{text}");
     assert!(
-        text.contains("alert protocol version"),
-        "{what}: expected the server's protocol_version alert:\n{text}"
-    );
-    assert!(
-        !text.contains("no protocols available"),
-        "{what}: openssl did not offer TLS 1.1 at all:\n{text}"
+        text.contains("Protocol  : TLSv1.1")
+            && text.contains("Cipher is (NONE)")
+            && text.contains("SSL alert number"),
+        "{what}: expected the server's alert to a TLS 1.1 hello:\n{text}"
     );
     let (ok, text) = s_client(
         pki,
@@ -527,6 +529,13 @@ s1.sources.multi.channels = c1
         .map(|p| format!("tls-{p}"))
         .collect();
     assert_eq!(bodies, want, "{:?}", read_dir_lines(&out));
+    // Each TLS 1.1 hello, and each plaintext syslog connection, was a failed handshake.
+    for (source, failed) in [("avro", 1), ("thrift", 1), ("syslog", 2), ("multi", 4)] {
+        let counted = wait_until(DELIVERY, || {
+            agent.counter(&format!("SOURCE.{source}"), "TlsHandshakeFailedCount") >= failed
+        });
+        assert!(counted, "{source}: {}", agent.metrics());
+    }
     let m = agent.metrics();
     assert_eq!(m["SOURCE.avro"]["EventAcceptedCount"], "0", "{m}");
     assert_eq!(m["SOURCE.thrift"]["EventAcceptedCount"], "0", "{m}");
@@ -758,6 +767,12 @@ fn wrong_truststore_keeps_the_events(kind: &str) {
     assert!(read_dir_lines(&down_dir.join("out")).is_empty());
     let (status, log) = up.terminate();
     assert!(status.success(), "{log}");
+    // The reason is the certificate, said in the log with the peer.
+    assert!(
+        log.contains(&format!("TLS handshake with 127.0.0.1:{port} failed"))
+            && log.contains("UnknownIssuer"),
+        "{log}"
+    );
 
     // The same channel, now trusting the server's CA.
     let up = start(
