@@ -140,7 +140,8 @@ struct Pair {
     dir: PathBuf,
     netcat_port: u16,
     metrics_port: u16,
-    tier1: Child,
+    /// Runs for the whole bench; stopped when the pair is dropped.
+    _tier1: Agent,
     tier2_conf: PathBuf,
     /// Tier 1's `EventDrainSuccessCount` before this round.
     drained_before: u64,
@@ -205,18 +206,24 @@ t2.sinks.k1.sink.batchSize = 1000
     )
 }
 
-fn spawn(bin: &Path, conf: &Path, name: &str, metrics_port: Option<u16>) -> Result<Child, Error> {
+/// Starts `sluice agent -n NAME -f CONF`, its log (errors only: the sink's refused connects
+/// while tier 2 is stopped are expected) appended to `NAME.log` beside `conf`.
+fn spawn(bin: &Path, conf: &Path, name: &str, metrics_port: Option<u16>) -> Result<Agent, Error> {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(conf.with_file_name(format!("{name}.log")))?;
     let mut cmd = Command::new(bin);
     cmd.args(["agent", "-n", name, "-f"])
         .arg(conf)
         .args(["--log-level", "error"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
+        .stderr(log);
     if let Some(p) = metrics_port {
         cmd.args(["--metrics-http", &format!("127.0.0.1:{p}")]);
     }
-    Ok(cmd.spawn()?)
+    Ok(Agent(cmd.spawn()?))
 }
 
 fn connect(port: u16) -> Result<TcpStream, Error> {
@@ -293,13 +300,20 @@ fn output_lines(dir: &Path) -> u64 {
         .unwrap_or(0)
 }
 
-/// SIGTERM, then waits for the exit (a clean close of the agent's channels).
-fn stop(mut child: Child) {
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status();
-    let _ = child.wait();
+/// A running `sluice agent`, stopped with SIGTERM (a clean close of its channels) and waited
+/// for when dropped, so that no agent outlives the run, whatever fails.
+struct Agent(Child);
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(self.0.id().to_string())
+                .status();
+            let _ = self.0.wait();
+        }
+    }
 }
 
 /// One round of one pair: fill tier 1 (tier 2 stopped), start tier 2, time the drain, stop
@@ -323,12 +337,11 @@ fn measure(a: &Args, pair: &mut Pair, first_event: u64) -> Result<f64, Error> {
             break now;
         }
         if now >= deadline {
-            stop(tier2);
             return Err(format!("{}: only {n} of {target} delivered", pair.name).into());
         }
         std::thread::sleep(Duration::from_millis(5));
     };
-    stop(tier2);
+    drop(tier2);
     let (t0, n0) = first.unwrap_or((last, target));
     pair.drained_before = target;
     let secs = last.duration_since(t0).as_secs_f64().max(1e-9);
@@ -337,7 +350,11 @@ fn measure(a: &Args, pair: &mut Pair, first_event: u64) -> Result<f64, Error> {
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied().unwrap_or(0.0)
+    match v.len() {
+        0 => 0.0,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
 }
 
 fn main() -> Result<(), Error> {
@@ -352,11 +369,24 @@ fn main() -> Result<(), Error> {
     let base = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/avro-hop-bench");
     std::fs::create_dir_all(&base)?;
     let tmp = tempfile::tempdir_in(&base)?;
-    let (keystore, ca) = make_pki(&tmp.path().join("pki"))?;
+    let result = run(&a, tmp.path());
+    if result.is_err() {
+        let kept = tmp.keep();
+        eprintln!(
+            "the configurations and the agents' logs are kept in {}",
+            kept.display()
+        );
+    }
+    result
+}
+
+/// The whole run in `dir`: both pairs started, the rounds, the final check.
+fn run(a: &Args, dir: &Path) -> Result<(), Error> {
+    let (keystore, ca) = make_pki(&dir.join("pki"))?;
 
     let mut pairs = Vec::new();
     for name in ["plain", "tls"] {
-        let dir = tmp.path().join(name);
+        let dir = dir.join(name);
         std::fs::create_dir_all(&dir)?;
         let (netcat_port, avro_port, metrics_port) = (free_port()?, free_port()?, free_port()?);
         let (sink_tls, source_tls) = if name == "tls" {
@@ -376,11 +406,11 @@ fn main() -> Result<(), Error> {
             (String::new(), String::new())
         };
         let c1 = dir.join("t1.conf");
-        std::fs::write(&c1, tier1_conf(&a, &dir, netcat_port, avro_port, &sink_tls))?;
+        std::fs::write(&c1, tier1_conf(a, &dir, netcat_port, avro_port, &sink_tls))?;
         let tier2_conf_path = dir.join("t2.conf");
         std::fs::write(
             &tier2_conf_path,
-            tier2_conf(&a, &dir, avro_port, &source_tls),
+            tier2_conf(a, &dir, avro_port, &source_tls),
         )?;
         let tier1 = spawn(&a.bin, &c1, "t1", Some(metrics_port))?;
         pairs.push(Pair {
@@ -388,7 +418,7 @@ fn main() -> Result<(), Error> {
             dir,
             netcat_port,
             metrics_port,
-            tier1,
+            _tier1: tier1,
             tier2_conf: tier2_conf_path,
             drained_before: 0,
             rates: Vec::new(),
@@ -405,7 +435,7 @@ fn main() -> Result<(), Error> {
         let first_event = round as u64 * a.events;
         let order: [usize; 2] = if round % 2 == 0 { [0, 1] } else { [1, 0] };
         for i in order {
-            let rate = measure(&a, &mut pairs[i], first_event)?;
+            let rate = measure(a, &mut pairs[i], first_event)?;
             pairs[i].rates.push(rate);
         }
         let (plain, tls) = (pairs[0].rates[round], pairs[1].rates[round]);
@@ -427,7 +457,7 @@ fn main() -> Result<(), Error> {
         while output_lines(&out) < total && Instant::now() < wait {
             std::thread::sleep(Duration::from_millis(50));
         }
-        stop(tier2);
+        drop(tier2);
         let delivered = output_lines(&out);
         if delivered != total {
             failures.push(format!(
@@ -435,13 +465,12 @@ fn main() -> Result<(), Error> {
                 pair.name
             ));
         }
+        let rate = median(pair.rates.clone());
         println!(
-            "{}: median {:.0} events/s ({:.1} MB/s of bodies)",
+            "{}: median {rate:.0} events/s ({:.1} MB/s of bodies)",
             pair.name,
-            median(pair.rates.clone()),
-            median(pair.rates) * a.body_bytes as f64 / 1e6
+            rate * a.body_bytes as f64 / 1e6
         );
-        stop(pair.tier1);
     }
     if !failures.is_empty() {
         return Err(failures.join("; ").into());
