@@ -22,13 +22,13 @@
 //!
 //! ```sh
 //! cargo build --release -p agent --bin sluice && cargo build --release -p sluice-benches --bin avro_hop_bench
-//! target/release/avro_hop_bench --rounds 5 --events 50000
+//! target/release/avro_hop_bench --rounds 7 --events 100000
 //! ```
 //!
-//! Options: `--rounds N` (5), `--events N` per pair per round (50000), `--body-bytes N` (256),
+//! Options: `--rounds N` (7), `--events N` per pair per round (100000), `--body-bytes N` (256),
 //! `--batch N` (the avro sink's `batch-size`; 100, Flume's default), `--bin PATH` (the `sluice`
-//! beside this binary). Needs `openssl` on the `PATH`. About a minute with the defaults: most of
-//! it is the sink's 5 s back-off after tier 2 was found stopped, which is not measured.
+//! beside this binary). Needs `openssl` on the `PATH`. About 80 s with the defaults: most of it
+//! is the sink's 5 s back-off after tier 2 was found stopped, which is not measured.
 
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -52,8 +52,8 @@ fn parse_args() -> Result<Args, Error> {
         .map(|d| d.join("sluice"))
         .unwrap_or_else(|| PathBuf::from("sluice"));
     let mut a = Args {
-        rounds: 5,
-        events: 50_000,
+        rounds: 7,
+        events: 100_000,
         body_bytes: 256,
         batch: 100,
         bin: default_bin,
