@@ -19,6 +19,10 @@
 
 mod common;
 
+use agent::avro_event::wire_batch;
+use avro_ipc::client::{AvroClient, ClientSettings};
+use file_channel::Event;
+
 use common::python::run_python;
 use common::tls::PASSWORD;
 use common::{free_port, read_dir_lines, wait_until, write_conf, AgentProcess, Netcat};
@@ -503,6 +507,21 @@ s1.sources.multi.channels = c1
         assert_tls_1_1_refused(what, &pki, port);
     }
 
+    // A plaintext Avro client on the avro TLS port: its call is not answered, nothing gets in.
+    let mut plain = AvroClient::connect(&ClientSettings {
+        hostname: "127.0.0.1".into(),
+        port: avro,
+        connect_timeout_ms: 5000,
+        request_timeout_ms: 10_000,
+        deflate_level: None,
+    })
+    .expect("the TCP connection itself is accepted");
+    let answer = plain.append_batch(&wire_batch(&[Event::new("plain-avro")]));
+    assert!(
+        answer.is_err(),
+        "a plaintext avro call was answered: {answer:?}"
+    );
+
     // Syslog lines sent in plaintext to the TLS ports get nowhere; the same lines over TLS
     // (s_client as the client, each line then end of input) are delivered.
     for port in [syslog, multi_a, multi_b] {
@@ -529,8 +548,8 @@ s1.sources.multi.channels = c1
         .map(|p| format!("tls-{p}"))
         .collect();
     assert_eq!(bodies, want, "{:?}", read_dir_lines(&out));
-    // Each TLS 1.1 hello, and each plaintext syslog connection, was a failed handshake.
-    for (source, failed) in [("avro", 1), ("thrift", 1), ("syslog", 2), ("multi", 4)] {
+    // Each TLS 1.1 hello, and each plaintext client, was a failed handshake.
+    for (source, failed) in [("avro", 2), ("thrift", 1), ("syslog", 2), ("multi", 4)] {
         let counted = wait_until(DELIVERY, || {
             agent.counter(&format!("SOURCE.{source}"), "TlsHandshakeFailedCount") >= failed
         });
