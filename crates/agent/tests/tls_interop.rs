@@ -21,11 +21,10 @@ mod common;
 
 use agent::avro_event::wire_batch;
 use avro_ipc::client::{AvroClient, ClientSettings};
-use file_channel::Event;
-
 use common::python::run_python;
 use common::tls::PASSWORD;
 use common::{free_port, read_dir_lines, wait_until, write_conf, AgentProcess, Netcat};
+use file_channel::Event;
 use std::collections::BTreeSet;
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -44,7 +43,8 @@ fn interop(file: &str) -> PathBuf {
         .join(file)
 }
 
-/// Whether every tool in `tools` is installed (each found by running it with `version_arg`).
+/// Whether every tool in `tools` is installed (each `(program, argument)` run once and
+/// exiting 0).
 /// Without one the test prints `SKIPPED` and returns, unless `SLUICE_REQUIRE_INTEROP` is set
 /// (as `.ci/run` does after installing them): then it fails.
 fn peers_available(tools: &[(&str, &str)]) -> bool {
