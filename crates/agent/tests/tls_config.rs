@@ -798,6 +798,25 @@ async fn handshakes_verify_the_server_and_honour_protocols() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn independent_rustls_peers_talk_to_the_agents_configs() {
+    let pki = shared();
+    let (tls, d) = server_with(pki, &[]);
+    assert!(errors(&d).is_empty(), "{:#?}", errors(&d));
+    let client = common::tls::rustls_client_trusting(&pki.ca_pem());
+    let o = connect(tls.expect("ServerTls").acceptor(), client, "localhost").await;
+    assert_eq!(o.client.as_deref(), Ok("localhost"), "{o:?}");
+
+    let server = common::tls::rustls_server(&pki.keystore_pem("pem-server", "pem-server"));
+    let o = connect(
+        TlsAcceptor::from(server),
+        client_trusting(pki, &[]).client_config(),
+        "localhost",
+    )
+    .await;
+    assert_eq!(o.client.as_deref(), Ok("pem-server"), "{o:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mutual_tls_requires_a_client_certificate_from_the_truststore_ca() {
     let pki = shared();
     let ts = pki.truststore_p12();

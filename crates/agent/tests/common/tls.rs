@@ -8,9 +8,11 @@
 //! returned), under a lock, so the tests of one binary can share one CA ([`shared`]) and pay
 //! for Java's start-up a few times rather than in every test.
 
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 /// The password of every store made here.
 pub const PASSWORD: &str = "changeit";
@@ -34,6 +36,47 @@ pub fn run_tool(dir: &Path, program: &str, args: &[&str]) {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// The *ring* provider, for the peers below (built here with rustls directly, not through
+/// `agent::tls`, so that a test of a source or sink does not check the agent against itself).
+#[allow(deprecated)]
+fn ring() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+/// A TLS client configuration that trusts the CA certificates in the PEM file `ca_pem`
+/// (e.g. [`TestPki::ca_pem`]), for talking to a TLS source.
+pub fn rustls_client_trusting(ca_pem: &Path) -> Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca_pem).expect("read CA") {
+        roots.add(cert.expect("CA certificate")).expect("add CA");
+    }
+    Arc::new(
+        rustls::ClientConfig::builder_with_provider(ring())
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    )
+}
+
+/// A TLS server configuration serving the key and chain of the PEM file `keystore_pem` (e.g.
+/// [`TestPki::keystore_pem`]), for a sink to connect to.
+pub fn rustls_server(keystore_pem: &Path) -> Arc<rustls::ServerConfig> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(keystore_pem)
+        .expect("read keystore")
+        .map(|c| c.expect("certificate"))
+        .collect();
+    let key = PrivateKeyDer::from_pem_file(keystore_pem).expect("private key");
+    Arc::new(
+        rustls::ServerConfig::builder_with_provider(ring())
+            .with_safe_default_protocol_versions()
+            .expect("versions")
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .expect("server config"),
+    )
 }
 
 /// The CA "Sluice" shared by the tests of one test binary (its directory stays in the
