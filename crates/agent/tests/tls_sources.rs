@@ -515,6 +515,123 @@ fn a_replaced_keystore_serves_its_certificate_to_the_next_connection_of_every_so
         .expect("send");
     assert!(answered_ok(Kind::Avro, &mut open));
     assert!(wait_delivered(tmp.path(), "over-the-old-session"));
+    // A syslog connection cut without close_notify: its complete message is kept, its
+    // unterminated tail is not (docs/agent.md says so).
+    let syslog = ports
+        .iter()
+        .find(|p| p.source == "r_syslog")
+        .expect("syslog");
+    let mut cut = connect_tls(syslog.port, &client).expect("connect");
+    let mut bytes = request(Kind::Syslog, "cut-complete");
+    bytes.extend(b"<13>Dec  6 14:00:00 host app: cut-partial");
+    cut.write_all(&bytes).expect("send");
+    cut.flush().expect("flush");
+    drop(cut);
+    assert!(wait_delivered(tmp.path(), "cut-complete"));
     let (status, log) = agent.terminate();
     assert!(status.success(), "{log}");
+    let out = read_dir_text(&tmp.path().join("out"));
+    assert!(!out.contains("cut-partial"), "{out}");
+}
+
+#[test]
+fn the_avro_ip_filter_refuses_a_peer_before_its_tls_handshake() {
+    let pki = TestPki::new("filter");
+    let keystore = pki.keystore_pem("server", "localhost");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let port = free_port();
+    let conf = format!(
+        "a1.sources = r1\na1.channels = c1\na1.sinks = k1\n\
+         a1.channels.c1.type = memory\n\
+         a1.sinks.k1.type = file_roll\na1.sinks.k1.channel = c1\n\
+         a1.sinks.k1.sink.directory = out\na1.sinks.k1.sink.rollInterval = 0\n\
+         a1.sources.r1.type = avro\na1.sources.r1.channels = c1\n\
+         a1.sources.r1.bind = 127.0.0.1\na1.sources.r1.port = {port}\n\
+         a1.sources.r1.ipFilter = true\na1.sources.r1.ipFilterRules = deny:ip:127.*\n\
+         a1.sources.r1.ssl = true\na1.sources.r1.keystore = {}\n\
+         a1.sources.r1.keystore-type = PEM\n",
+        keystore.display()
+    );
+    let agent = start(tmp.path(), &conf);
+    let client = client_config(&pki.ca_pem(), None);
+    let refused = connect_tls(port, &client);
+    assert!(refused.is_err(), "the denied peer gets no handshake");
+    assert!(wait_until(Duration::from_secs(10), || agent
+        .log()
+        .contains("connection refused by ipFilterRules")));
+    assert_eq!(
+        handshakes_failed(&agent, "r1"),
+        0,
+        "the filter closed the connection before any handshake was tried"
+    );
+    let (status, log) = agent.terminate();
+    assert!(status.success(), "{log}");
+    assert_eq!(read_dir_text(&tmp.path().join("out")), "");
+}
+
+#[test]
+fn ssl_without_a_usable_keystore_is_refused_at_validation_for_every_source() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let ports = ports();
+    // ssl = true and no keystore on all five sources; a keystore that is not there on one;
+    // TLS asked of syslogudp, which has none; Flume's deprecated http name.
+    let mut text = conf(&ports, "")
+        .replace(
+            "a1.sources.r_avro.ssl = true\n",
+            "a1.sources.r_avro.ssl = true\na1.sources.r_avro.keystore = /nonexistent/server.p12\n\
+             a1.sources.r_avro.keystore-password = x\na1.sources.r_avro.keystore-type = PKCS12\n",
+        )
+        .replace("a1.sources = r_avro", "a1.sources = r_udp r_avro");
+    text.push_str(
+        "a1.sources.r_udp.type = syslogudp\na1.sources.r_udp.channels = c1\n\
+         a1.sources.r_udp.host = 127.0.0.1\na1.sources.r_udp.port = 5140\n\
+         a1.sources.r_udp.ssl = true\n\
+         a1.sources.r_http.enableSSL = true\n",
+    );
+    let c = write_conf(tmp.path(), "a.conf", &text);
+    let out = common::sluice()
+        .current_dir(tmp.path())
+        .env_remove("FLUME_SSL_KEYSTORE_PATH")
+        .env_remove("FLUME_SSL_KEYSTORE_PASSWORD")
+        .env_remove("FLUME_SSL_KEYSTORE_TYPE")
+        .args(["validate", "-n", "a1", "-f"])
+        .arg(&c)
+        .output()
+        .expect("run sluice validate");
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    let line_of = |needle: &str| {
+        text.lines()
+            .position(|l| l.starts_with(needle))
+            .map(|i| i + 1)
+            .unwrap_or_else(|| panic!("{needle} in the configuration"))
+    };
+    for source in ["r_thrift", "r_http", "r_syslog", "r_multi"] {
+        assert!(
+            report.contains(&format!("a1.sources.{source}.keystore"))
+                && report.contains("no keystore"),
+            "{source}: ssl = true without a keystore is refused:\n{report}"
+        );
+    }
+    let keystore_line = line_of("a1.sources.r_avro.keystore =");
+    assert!(
+        report.contains(&format!(":{keystore_line}: a1.sources.r_avro.keystore"))
+            && report.contains("/nonexistent/server.p12"),
+        "a missing keystore is named with its file and line:\n{report}"
+    );
+    let udp_line = line_of("a1.sources.r_udp.ssl");
+    assert!(
+        report.contains(&format!(
+            ":{udp_line}: a1.sources.r_udp.ssl: syslogudp has no TLS"
+        )),
+        "{report}"
+    );
+    assert!(
+        report.contains("a1.sources.r_http.enableSSL: enableSSL is Flume's deprecated name of ssl"),
+        "{report}"
+    );
 }
