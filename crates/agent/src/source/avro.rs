@@ -31,7 +31,7 @@
 mod config;
 pub mod ip_filter;
 
-pub use config::{refuse_ssl, AvroSourceConfig, CompressionType};
+pub use config::{AvroSourceConfig, CompressionType};
 
 use super::net::{self, Guard, Incoming, SourceTls};
 use super::{commit, BoxFuture, EventDrivenSource, SourceContext, SourceError};

@@ -38,16 +38,6 @@ impl CompressionType {
     }
 }
 
-/// Refuses `ssl = true` (we have no TLS) with an error on the key.
-pub fn refuse_ssl(ctx: &Ctx<'_>, component: &str) {
-    if ctx.bool("ssl", false) {
-        ctx.error(
-            "ssl",
-            format!("Sluice's {component} has no SSL/TLS; remove ssl or set it to false"),
-        );
-    }
-}
-
 /// Configuration of an avro source.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AvroSourceConfig {
