@@ -1,6 +1,6 @@
-//! `avro_hop_bench`: what TLS costs on an avro hop between two `sluice` agents, measured as the
-//! ratio of TLS to plaintext throughput in one run, interleaved so that a shared, noisy machine
-//! cannot bias it (the method of `append_ratio`).
+//! `avro_hop_bench`: throughput of an avro hop between two `sluice` agents, and what TLS costs
+//! on it, measured as the ratio of TLS to plaintext throughput in one run, interleaved so that a
+//! shared, noisy machine cannot bias it (the method of `append_ratio`).
 //!
 //! ```text
 //! tier 1: netcat → file channel → avro sink ──Avro IPC (plain | TLS)──► tier 2: avro source → file channel → file_roll
@@ -20,15 +20,20 @@
 //! event is checked to be in its output, and the median
 //! over rounds of "TLS events/s ÷ plaintext events/s of the same round" is printed.
 //!
+//! With `--only plaintext` (or `--only tls`) a single pair is started and measured, and its
+//! events/s per round and median are printed (no ratio): `--only plaintext --rounds 1` is one
+//! fill and one drain of one plaintext hop, what the `crates/agent/examples/avro_hop_bench.rs`
+//! example measured before this program took its place.
+//!
 //! ```sh
 //! cargo build --release -p agent --bin sluice && cargo build --release -p sluice-benches --bin avro_hop_bench
 //! target/release/avro_hop_bench --rounds 7 --events 100000
+//! target/release/avro_hop_bench --only plaintext --rounds 1 --events 500000 --compression deflate
 //! ```
 //!
-//! Options: `--rounds N` (7), `--events N` per pair per round (100000), `--body-bytes N` (256),
-//! `--batch N` (the avro sink's `batch-size`; 100, Flume's default), `--bin PATH` (the `sluice`
-//! beside this binary). Needs `openssl` on the `PATH`. About 80 s with the defaults: most of it
-//! is the sink's 5 s back-off after tier 2 was found stopped, which is not measured.
+//! Options: `--help` (the `USAGE` text below). Needs `openssl` on the `PATH` unless
+//! `--only plaintext`. About 80 s with the defaults: most of it is the sink's 5 s back-off
+//! after tier 2 was found stopped, which is not measured.
 
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -38,11 +43,35 @@ use std::time::{Duration, Instant};
 
 type Error = Box<dyn std::error::Error>;
 
+const USAGE: &str = "\
+usage: avro_hop_bench [OPTIONS]
+
+An avro hop between two sluice agents (netcat -> file -> avro sink => avro source -> file ->
+file_roll), a plaintext pair and a TLS pair interleaved in rounds; prints events/s per round
+and the median TLS / plaintext ratio.
+
+options:
+  --rounds N             rounds (7)
+  --events N             events per pair per round (100000)
+  --body-bytes N         body bytes per event, at least 24 (256)
+  --batch N              the avro sink's batch-size (100, Flume's default)
+  --compression TYPE     none or deflate (level 6), on the sink and source of every pair (none)
+  --only PAIR            plaintext or tls: run and report that pair alone (both)
+  --bin PATH             the sluice binary (the `sluice` beside this binary)
+  -h, --help             print this and exit
+
+Needs openssl on the PATH unless --only plaintext.
+";
+
 struct Args {
     rounds: usize,
     events: u64,
     body_bytes: usize,
     batch: u64,
+    /// `compression-type` of every avro sink and source: `none` or `deflate`.
+    compression: String,
+    /// The one pair to run (`plain` or `tls`); both when `None`.
+    only: Option<&'static str>,
     bin: PathBuf,
 }
 
@@ -56,18 +85,35 @@ fn parse_args() -> Result<Args, Error> {
         events: 100_000,
         body_bytes: 256,
         batch: 100,
+        compression: "none".into(),
+        only: None,
         bin: default_bin,
     };
     let mut it = std::env::args().skip(1);
     while let Some(key) = it.next() {
+        if key == "-h" || key == "--help" {
+            print!("{USAGE}");
+            std::process::exit(0);
+        }
         let value = it.next().ok_or_else(|| format!("{key} needs a value"))?;
         match key.as_str() {
             "--rounds" => a.rounds = value.parse()?,
             "--events" => a.events = value.parse()?,
             "--body-bytes" => a.body_bytes = value.parse()?,
             "--batch" => a.batch = value.parse()?,
+            "--compression" => match value.as_str() {
+                "none" | "deflate" => a.compression = value,
+                _ => return Err("--compression must be none or deflate".into()),
+            },
+            "--only" => {
+                a.only = Some(match value.as_str() {
+                    "plaintext" => "plain",
+                    "tls" => "tls",
+                    _ => return Err("--only must be plaintext or tls".into()),
+                })
+            }
             "--bin" => a.bin = PathBuf::from(value),
-            _ => return Err(format!("unknown option {key}").into()),
+            _ => return Err(format!("unknown option {key}; see --help").into()),
         }
     }
     if a.body_bytes < 24 {
@@ -170,12 +216,14 @@ t1.sinks.k1.channel = c1
 t1.sinks.k1.hostname = 127.0.0.1
 t1.sinks.k1.port = {avro_port}
 t1.sinks.k1.batch-size = {batch}
+t1.sinks.k1.compression-type = {compression}
 {tls}",
         dir = dir.display(),
         max_line = a.body_bytes * 2,
         capacity = a.events.max(1_000_000),
         txn = a.batch.max(1000),
         batch = a.batch,
+        compression = a.compression,
     )
 }
 
@@ -188,6 +236,7 @@ t2.sinks = k1
 t2.sources.r1.type = avro
 t2.sources.r1.bind = 127.0.0.1
 t2.sources.r1.port = {avro_port}
+t2.sources.r1.compression-type = {compression}
 t2.sources.r1.channels = c1
 {tls}t2.channels.c1.type = file
 t2.channels.c1.checkpointDir = {dir}/t2/checkpoint
@@ -203,6 +252,7 @@ t2.sinks.k1.sink.batchSize = 1000
         dir = dir.display(),
         capacity = a.events.max(1_000_000),
         txn = a.batch.max(1000),
+        compression = a.compression,
     )
 }
 
@@ -380,16 +430,26 @@ fn main() -> Result<(), Error> {
     result
 }
 
-/// The whole run in `dir`: both pairs started, the rounds, the final check.
+/// The whole run in `dir`: the pairs started (both, or the one of `--only`), the rounds, the
+/// final check.
 fn run(a: &Args, dir: &Path) -> Result<(), Error> {
-    let (keystore, ca) = make_pki(&dir.join("pki"))?;
+    let names: &[&'static str] = match &a.only {
+        None => &["plain", "tls"],
+        Some(name) => std::slice::from_ref(name),
+    };
+    // The certificates only when a TLS pair runs (so `--only plaintext` needs no openssl).
+    let pki = if names.contains(&"tls") {
+        Some(make_pki(&dir.join("pki"))?)
+    } else {
+        None
+    };
 
     let mut pairs = Vec::new();
-    for name in ["plain", "tls"] {
+    for &name in names {
         let dir = dir.join(name);
         std::fs::create_dir_all(&dir)?;
         let (netcat_port, avro_port, metrics_port) = (free_port()?, free_port()?, free_port()?);
-        let (sink_tls, source_tls) = if name == "tls" {
+        let (sink_tls, source_tls) = if let (Some((keystore, ca)), "tls") = (&pki, name) {
             (
                 format!(
                     "t1.sinks.k1.ssl = true\nt1.sinks.k1.truststore = {}\n\
@@ -425,25 +485,48 @@ fn run(a: &Args, dir: &Path) -> Result<(), Error> {
         });
     }
 
+    let both = pairs.len() == 2;
     println!(
-        "avro hop, TLS vs plaintext: {} rounds of {} events per pair, {}-byte bodies, batch-size {}",
-        a.rounds, a.events, a.body_bytes, a.batch
+        "avro hop, {}: {} rounds of {} events per pair, {}-byte bodies, batch-size {}, compression {}",
+        match a.only {
+            None => "TLS vs plaintext",
+            Some("tls") => "TLS only",
+            Some(_) => "plaintext only",
+        },
+        a.rounds,
+        a.events,
+        a.body_bytes,
+        a.batch,
+        a.compression
     );
-    println!("round  plain events/s  tls events/s  tls/plain");
+    let mut header = String::from("round");
+    for pair in &pairs {
+        header += &format!("  {} events/s", pair.name);
+    }
+    if both {
+        header += "  tls/plain";
+    }
+    println!("{header}");
     let mut ratios = Vec::new();
     for round in 0..a.rounds {
         let first_event = round as u64 * a.events;
-        let order: [usize; 2] = if round % 2 == 0 { [0, 1] } else { [1, 0] };
-        for i in order {
+        // The order rotates every round, so that neither pair always goes first.
+        for k in 0..pairs.len() {
+            let i = (k + round) % pairs.len();
             let rate = measure(a, &mut pairs[i], first_event)?;
             pairs[i].rates.push(rate);
         }
-        let (plain, tls) = (pairs[0].rates[round], pairs[1].rates[round]);
-        ratios.push(tls / plain);
-        println!(
-            "{round:>5}  {plain:>14.0}  {tls:>12.0}  {:>9.3}",
-            tls / plain
-        );
+        let mut row = format!("{round:>5}");
+        for pair in &pairs {
+            let width = pair.name.len() + " events/s".len();
+            row += &format!("  {:>width$.0}", pair.rates[round]);
+        }
+        if both {
+            let ratio = pairs[1].rates[round] / pairs[0].rates[round];
+            ratios.push(ratio);
+            row += &format!("  {ratio:>9.3}");
+        }
+        println!("{row}");
     }
 
     let total = a.rounds as u64 * a.events;
@@ -474,6 +557,9 @@ fn run(a: &Args, dir: &Path) -> Result<(), Error> {
     }
     if !failures.is_empty() {
         return Err(failures.join("; ").into());
+    }
+    if !both {
+        return Ok(());
     }
     println!(
         "TLS / plaintext, median over {} rounds: {:.3} (target >= 0.8)",
