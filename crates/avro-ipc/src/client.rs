@@ -20,15 +20,15 @@ use crate::frame::{self, Frame, FrameDecoder};
 use crate::handshake::{HandshakeMatch, HandshakeRequest, HandshakeResponse};
 use crate::protocol::{self, Status, PROTOCOL_JSON};
 use crate::WireError;
-use rustls_pki_types::ServerName;
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
+// The byte stream under the Avro framing, TLS or plaintext: shared with the thrift client.
+use tls_client_transport::Transport;
 
 /// What a TLS connection needs: the client configuration (trust anchors, protocol versions,
 /// cipher suites) and the name the server's certificate must carry.
-pub type TlsClientParams = (Arc<rustls::ClientConfig>, ServerName<'static>);
+pub use tls_client_transport::TlsClientParams;
 
 /// Bytes read from the socket at a time.
 const READ_CHUNK_BYTES: usize = 64 << 10;
@@ -156,7 +156,7 @@ impl AvroClient {
                 Ok(tcp) => {
                     let _ = tcp.set_nodelay(true);
                     let stream = match tls {
-                        None => Transport::Plain(tcp),
+                        None => Transport::plain(tcp),
                         Some((config, name)) => {
                             let deadline = started + timeout;
                             Transport::tls_handshake(tcp, config, name, deadline).map_err(
@@ -333,106 +333,12 @@ impl AvroClient {
     }
 }
 
-/// The byte stream under the Avro framing: the TCP connection itself, or rustls over it.
-#[derive(Debug)]
-enum Transport {
-    Plain(TcpStream),
-    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
-}
-
-impl Transport {
-    /// Runs the TLS handshake over `tcp`, giving up at `deadline`.
-    fn tls_handshake(
-        mut tcp: TcpStream,
-        config: Arc<rustls::ClientConfig>,
-        name: ServerName<'static>,
-        deadline: Instant,
-    ) -> std::io::Result<Self> {
-        let mut conn = rustls::ClientConnection::new(config, name)
-            .map_err(|e| std::io::Error::new(ErrorKind::InvalidInput, e))?;
-        while conn.is_handshaking() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(handshake_timeout());
-            }
-            tcp.set_read_timeout(Some(left))?;
-            tcp.set_write_timeout(Some(left))?;
-            match conn.complete_io(&mut tcp) {
-                Ok(_) => {}
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                    return Err(handshake_timeout())
-                }
-                Err(e) if e.kind() == ErrorKind::UnexpectedEof => {
-                    return Err(std::io::Error::new(
-                        ErrorKind::UnexpectedEof,
-                        "the peer closed the connection during the handshake (does it speak TLS?)",
-                    ))
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(Self::Tls(Box::new(rustls::StreamOwned::new(conn, tcp))))
-    }
-
-    /// The TCP connection, to set its timeouts.
-    fn tcp(&self) -> &TcpStream {
-        match self {
-            Self::Plain(s) => s,
-            Self::Tls(s) => s.get_ref(),
-        }
-    }
-}
-
-impl Drop for Transport {
-    /// Over TLS, says goodbye with a `close_notify` alert, so the server sees a clean end
-    /// rather than a truncation; one attempt that does not wait, since a close must not block
-    /// on a stuck peer (the alert is small and the socket's buffer almost always free).
-    fn drop(&mut self) {
-        if let Self::Tls(s) = self {
-            s.conn.send_close_notify();
-            let _ = s.sock.set_nonblocking(true);
-            let _ = s.conn.write_tls(&mut s.sock);
-        }
-    }
-}
-
-fn handshake_timeout() -> std::io::Error {
-    std::io::Error::new(
-        ErrorKind::TimedOut,
-        "not finished within the connect timeout",
-    )
-}
-
-impl Read for Transport {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        match self {
-            Self::Plain(s) => s.read(buf),
-            Self::Tls(s) => s.read(buf),
-        }
-    }
-}
-
-impl Write for Transport {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        match self {
-            Self::Plain(s) => s.write(buf),
-            Self::Tls(s) => s.write(buf),
-        }
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        match self {
-            Self::Plain(s) => s.flush(),
-            Self::Tls(s) => s.flush(),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rustls_pki_types::ServerName;
     use std::net::TcpListener;
+    use std::sync::Arc;
 
     /// A client configuration that trusts nobody: enough for peers that never get as far as
     /// showing a certificate.

@@ -13,15 +13,15 @@
 use crate::frame::{self, FrameError};
 use crate::wire::{self, EventRef, Method, Status, WireError};
 use crate::Protocol;
-use rustls_pki_types::ServerName;
 use std::io::{ErrorKind, Read, Write};
-use std::net::{Shutdown, TcpStream, ToSocketAddrs};
-use std::sync::Arc;
+use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
+// The byte stream under the Thrift framing, TLS or plaintext: shared with the avro client.
+use tls_client_transport::Transport;
 
 /// What a TLS connection needs: the client configuration (trust anchors, protocol versions,
 /// cipher suites) and the name the server's certificate must carry.
-pub type TlsClientParams = (Arc<rustls::ClientConfig>, ServerName<'static>);
+pub use tls_client_transport::TlsClientParams;
 
 /// Where and how to connect.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -143,7 +143,7 @@ impl Connection {
                 Ok(tcp) => {
                     let _ = tcp.set_nodelay(true);
                     let stream = match tls {
-                        None => Transport::Plain(tcp),
+                        None => Transport::plain(tcp),
                         Some((tls_config, name)) => {
                             Transport::tls_handshake(tcp, tls_config, name, started + timeout)
                                 .map_err(|source| ClientError::TlsHandshake {
@@ -233,87 +233,6 @@ impl Connection {
     }
 }
 
-/// The byte stream under the Thrift framing: the TCP connection itself, or rustls over it.
-#[derive(Debug)]
-enum Transport {
-    Plain(TcpStream),
-    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
-}
-
-impl Transport {
-    /// Runs the TLS handshake over `tcp`, giving up at `deadline`.
-    fn tls_handshake(
-        mut tcp: TcpStream,
-        config: Arc<rustls::ClientConfig>,
-        name: ServerName<'static>,
-        deadline: Instant,
-    ) -> std::io::Result<Self> {
-        let mut conn = rustls::ClientConnection::new(config, name)
-            .map_err(|e| std::io::Error::new(ErrorKind::InvalidInput, e))?;
-        while conn.is_handshaking() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            if left.is_zero() {
-                return Err(handshake_timeout());
-            }
-            tcp.set_read_timeout(Some(left))?;
-            tcp.set_write_timeout(Some(left))?;
-            match conn.complete_io(&mut tcp) {
-                Ok(_) => {}
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                    return Err(handshake_timeout())
-                }
-                Err(e) if e.kind() == ErrorKind::UnexpectedEof => {
-                    return Err(std::io::Error::new(
-                        ErrorKind::UnexpectedEof,
-                        "the peer closed the connection during the handshake (does it speak TLS?)",
-                    ))
-                }
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(Self::Tls(Box::new(rustls::StreamOwned::new(conn, tcp))))
-    }
-
-    /// The TCP connection, to set its timeouts.
-    fn tcp(&self) -> &TcpStream {
-        match self {
-            Self::Plain(s) => s,
-            Self::Tls(s) => s.get_ref(),
-        }
-    }
-
-    /// Over TLS, says goodbye with a `close_notify` alert (once), so the server sees a clean
-    /// end rather than a truncation; one attempt that does not wait, since a close must not
-    /// block on a stuck peer (the alert is small and the socket's buffer almost always free).
-    fn send_close_notify(&mut self) {
-        if let Self::Tls(s) = self {
-            // rustls sends the alert once, however often this runs (close, then drop).
-            s.conn.send_close_notify();
-            let _ = s.sock.set_nonblocking(true);
-            let _ = s.conn.write_tls(&mut s.sock);
-        }
-    }
-
-    fn close(mut self) {
-        self.send_close_notify();
-        let _ = self.tcp().shutdown(Shutdown::Both);
-    }
-}
-
-impl Drop for Transport {
-    fn drop(&mut self) {
-        self.send_close_notify();
-    }
-}
-
-fn handshake_timeout() -> std::io::Error {
-    std::io::Error::new(
-        ErrorKind::TimedOut,
-        "not finished within the connect timeout",
-    )
-}
-
 /// Reads and writes that give up at `deadline`: each operation's socket timeout is set to the
 /// time left.
 struct DeadlineIo<'a> {
@@ -334,36 +253,29 @@ impl DeadlineIo<'_> {
 impl Read for DeadlineIo<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         self.stream.tcp().set_read_timeout(Some(self.left()?))?;
-        match self.stream {
-            Transport::Plain(s) => s.read(buf),
-            Transport::Tls(s) => s.read(buf),
-        }
+        self.stream.read(buf)
     }
 }
 
 impl Write for DeadlineIo<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.stream.tcp().set_write_timeout(Some(self.left()?))?;
-        match self.stream {
-            Transport::Plain(s) => s.write(buf),
-            Transport::Tls(s) => s.write(buf),
-        }
+        self.stream.write(buf)
     }
 
     /// Sends what a TLS stream still holds (nothing to do on TCP).
     fn flush(&mut self) -> std::io::Result<()> {
         self.stream.tcp().set_write_timeout(Some(self.left()?))?;
-        match self.stream {
-            Transport::Plain(_) => Ok(()),
-            Transport::Tls(s) => s.flush(),
-        }
+        self.stream.flush()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rustls_pki_types::ServerName;
     use std::net::TcpListener;
+    use std::sync::Arc;
 
     fn config(port: u16, connect_timeout_ms: u64) -> ClientConfig {
         ClientConfig {
