@@ -85,7 +85,7 @@ pub fn describe_foreign(first: &[u8]) -> String {
     if HTTP.iter().any(|m| first.starts_with(m)) {
         "the peer speaks HTTP, not framed Thrift".into()
     } else if first.starts_with(&[0x16, 0x03]) {
-        "the peer starts a TLS handshake; ssl is not supported".into()
+        "the peer starts a TLS handshake: set ssl = true on this source (with a keystore) to accept TLS clients".into()
     } else if first.starts_with(&[0x80, 0x01]) {
         "the peer speaks unframed Thrift binary protocol; Flume's Thrift RPC needs framed transport"
             .into()
@@ -260,7 +260,10 @@ mod tests {
         assert!(e.to_string().contains("(-2147418111 bytes)"), "{e}");
         assert!(e.to_string().contains("unframed Thrift binary"), "{e}");
         let e = frame_length([0x16, 0x03, 0x01, 0x02], MAX_FRAME_BYTES).expect_err("tls");
-        assert!(e.to_string().ends_with("ssl is not supported"), "{e}");
+        assert!(
+            e.to_string().contains("set ssl = true on this source"),
+            "{e}"
+        );
         let e = frame_length([0, 0, 0, 0], MAX_FRAME_BYTES).expect_err("empty");
         assert!(e.to_string().contains("(0 bytes)"), "{e}");
         assert!(frame_length([0, 0, 0, 11], 10).is_err());

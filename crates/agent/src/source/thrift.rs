@@ -73,30 +73,6 @@ pub fn parse_protocol(ctx: &Ctx<'_>) -> Protocol {
     }
 }
 
-/// Rejects Flume's `ssl` and `kerberos` switches when set to true (Sluice's Thrift components
-/// speak plain TCP only) and marks the keys that only matter with them as read, with a warning
-/// when present, so they are not reported as unknown. `extra` lists those keys.
-pub fn reject_security(ctx: &Ctx<'_>, what: &str, extra: &[&str]) {
-    for key in ["ssl", "kerberos"] {
-        if ctx.bool(key, false) {
-            ctx.error(
-                key,
-                format!(
-                    "{key} = true is not supported by Sluice's {what}; it speaks plain TCP only"
-                ),
-            );
-        }
-    }
-    for key in extra {
-        if ctx.get(key).is_some() {
-            ctx.warn(
-                key,
-                format!("ignored: Sluice's {what} supports neither ssl nor kerberos"),
-            );
-        }
-    }
-}
-
 /// Refuses what the thrift source cannot honour: `kerberos = true`, and `agent-principal` /
 /// `agent-keytab` (Kerberos credentials), each an error on its key. Flume's `keymanager-type`
 /// (the Java key manager algorithm, meaningless to rustls) is ignored with a warning.
