@@ -1,8 +1,10 @@
 //! [`ChannelConfig`]: every knob of a channel, its default, and `validate()`, which rejects
 //! values out of bounds or contradicting each other with a message naming the key.
 
+use crate::encryption::Keyring;
 use crate::limits::{MAX_EVENTS_PER_TXN, MAX_SEGMENT_BYTES, MIN_SEGMENT_BYTES};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// When the log is fsynced, and so how much an acknowledged commit can lose.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -134,6 +136,10 @@ pub struct ChannelConfig {
     pub minimum_required_space: u64,
     /// What open does with damage outside a torn tail. Default: [`RecoveryMode::SkipDamaged`].
     pub recovery_mode: RecoveryMode,
+    /// Keys for encryption at rest: with an active key, every new put record is encrypted
+    /// (AES-256-GCM); the keys listed read records sealed with them. `None` (default): nothing
+    /// is encrypted, and a channel holding pending encrypted events refuses to open.
+    pub keyring: Option<Arc<Keyring>>,
 }
 
 impl ChannelConfig {
@@ -155,6 +161,7 @@ impl ChannelConfig {
             checkpoint_bytes: DEFAULT_CHECKPOINT_BYTES,
             minimum_required_space: DEFAULT_MINIMUM_REQUIRED_SPACE_BYTES,
             recovery_mode: RecoveryMode::SkipDamaged,
+            keyring: None,
         }
     }
 

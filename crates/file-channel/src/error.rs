@@ -77,6 +77,29 @@ impl std::fmt::Display for IoFailure {
     }
 }
 
+/// Why the key of pending encrypted events is not usable at open.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyProblem {
+    /// No key of that id is configured.
+    #[error("no key of that id is configured (listed: {listed})")]
+    Missing {
+        /// The ids configured, comma-separated ("none" when none).
+        listed: String,
+    },
+    /// A key of that id is configured, but it is another key.
+    #[error("the key configured under that id is another key (its check value is {configured}, the records were sealed with {recorded}): the wrong key, not damage")]
+    Wrong {
+        /// Check value of the configured key, hex.
+        configured: String,
+        /// Check value in the records, hex.
+        recorded: String,
+    },
+    /// Encryption is off (no active key).
+    #[error("encryption is off (no encryption.activeKey), and turning it off while encrypted events are pending is refused: keep the key active until the channel has drained")]
+    EncryptionOff,
+}
+
 /// What made the channel refuse work. Each failure leaves the durability of something unknown,
 /// which only a reopen (a replay of what is durable) settles.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -157,6 +180,15 @@ pub enum PoisonCause {
         /// The error.
         error: IoFailure,
     },
+    /// Sealing a record failed in the AEAD library (a salt could not be drawn, or the library
+    /// refused): nothing of the batch was written.
+    #[error("cannot encrypt a record for segment {segment}: {error}")]
+    Encrypt {
+        /// The segment the record was for.
+        segment: u64,
+        /// What failed.
+        error: String,
+    },
     /// Writing the seal of a full segment failed.
     #[error("cannot write the seal of {path}: {error}")]
     SealWrite {
@@ -221,6 +253,20 @@ pub enum OpenError {
     /// The log is damaged outside a torn tail.
     #[error("corrupt log: {0}")]
     Corrupt(Corruption),
+    /// Pending events are encrypted with a key that was not given, or with another key than
+    /// the one given under that id, or encryption was turned off while they are pending. Found
+    /// before replay: nothing in the directory was changed.
+    #[error("segment {segment} ({path}) holds pending events encrypted with key {key_id:?}: {problem}; nothing in the channel directory was changed")]
+    Key {
+        /// The segment file.
+        path: PathBuf,
+        /// The segment id.
+        segment: u64,
+        /// The key the records name.
+        key_id: String,
+        /// What is wrong.
+        problem: Box<KeyProblem>,
+    },
     /// The directory holds a file that is not what its name says, or belongs to another channel.
     #[error("{path}: {reason}")]
     Foreign {
@@ -345,6 +391,22 @@ pub enum TakeError {
     /// A committed record no longer decodes (damaged since it was written).
     #[error("corrupt log: {0}")]
     Corrupt(Corruption),
+    /// An encrypted record cannot be opened: its key is missing or wrong, or it fails
+    /// authentication although its checksum is good (tampering, not media damage). Nothing is
+    /// skipped: the take fails until the cause is fixed.
+    #[error(
+        "cannot decrypt the record at offset {offset} of segment {segment} ({path}): {failure}"
+    )]
+    Encrypted {
+        /// The segment file.
+        path: PathBuf,
+        /// The segment id.
+        segment: u64,
+        /// The record's offset.
+        offset: u64,
+        /// Why.
+        failure: crate::encryption::OpenFailure,
+    },
     /// The channel refuses work.
     #[error(transparent)]
     Poisoned(#[from] Poisoned),

@@ -33,11 +33,13 @@ mod channel;
 mod checkpoint;
 pub mod config;
 pub mod consumed;
+pub mod encryption;
 mod error;
 mod event;
 pub mod format;
 pub mod identity;
 pub mod inspect;
+mod keys_at_open;
 pub mod limits;
 mod metrics;
 mod open;
@@ -58,8 +60,8 @@ mod writer;
 pub use channel::FileChannel;
 pub use config::{ChannelConfig, RecoveryMode, SyncPolicy};
 pub use error::{
-    CloseError, CommitError, Corruption, FullLimit, IoFailure, OpenError, PoisonCause, Poisoned,
-    PutError, TakeError,
+    CloseError, CommitError, Corruption, FullLimit, IoFailure, KeyProblem, OpenError, PoisonCause,
+    Poisoned, PutError, TakeError,
 };
 pub use event::Event;
 pub use metrics::ChannelMetrics;

@@ -88,6 +88,11 @@ counters! {
     corrupt_record_count => "CorruptRecordCount",
     /// Events lost to corruption, counted exactly from sequence gaps (cumulative).
     events_lost => "EventsLost",
+    /// Encrypted records whose checksum was good but whose authentication failed when read:
+    /// altered by someone who recomputed the checksum. Alert on any.
+    tampered_records => "TamperedRecordCount",
+    /// Encrypted records that could not be opened when read (missing or wrong key, tampering).
+    decrypt_error_count => "DecryptErrorCount",
     /// Checkpoints written.
     checkpoint_count => "CheckpointCount",
     /// Milliseconds the last checkpoint took to write.

@@ -15,11 +15,13 @@
 
 use crate::checkpoint::{self, CHECKPOINT_TMP_NAME};
 use crate::config::ChannelConfig;
+use crate::encryption::{envelope, Opener};
 use crate::error::OpenError;
 use crate::format::record::SEAL_RECORD_BYTES;
 use crate::format::segment_header::{SegmentHeader, SEGMENT_HEADER_BYTES};
 use crate::format::{FORMAT_VERSION, OLDEST_READABLE_FORMAT_VERSION};
 use crate::identity::{self, Identity, LOCK_FILE_NAME, META_FILE_NAME};
+use crate::keys_at_open;
 use crate::limits::MAX_RECORD_BYTES;
 use crate::open_report::OpenReport;
 use crate::queue::{LogPos, QueueState};
@@ -62,6 +64,8 @@ pub(crate) fn open(config: ChannelConfig, storage: DynStorage) -> Result<Running
         }
         _ => None, // known, or learnt from the segments below
     };
+    // Before replay, which may truncate, quarantine and rebuild: a key problem changes nothing.
+    keys_at_open::check_keys(storage.as_ref(), &dir, &dirs, config.keyring.as_deref())?;
     // Taken before replay, which moves unusable checkpoint files to quarantine/: the next
     // checkpoint's generation stays above every one ever written here.
     let newest_generation = list_checkpoints(storage.as_ref(), &dir)
@@ -94,8 +98,19 @@ pub(crate) fn open(config: ChannelConfig, storage: DynStorage) -> Result<Running
         None => settle_identity(storage.as_ref(), &dir, &replayed)?,
     };
 
+    // An encrypted record is its plain record plus the envelope.
+    let envelope_bytes = if config
+        .keyring
+        .as_ref()
+        .is_some_and(|k| k.active().is_some())
+    {
+        envelope::OVERHEAD_MAX as u64
+    } else {
+        0
+    };
     let record_bytes_max = MAX_RECORD_BYTES
-        .min(config.segment_bytes_max - SEGMENT_HEADER_BYTES as u64 - SEAL_RECORD_BYTES);
+        .min(config.segment_bytes_max - SEGMENT_HEADER_BYTES as u64 - SEAL_RECORD_BYTES)
+        - envelope_bytes;
     let shared = Arc::new(Shared::new(
         config,
         storage,
@@ -115,7 +130,7 @@ pub(crate) fn open(config: ChannelConfig, storage: DynStorage) -> Result<Running
     }
     let writer_view = shared.writer_view();
     let active = resume_active_segment(&writer_view, &dirs, &replayed, channel_id)?;
-    place_reader(&shared, &replayed, &active);
+    place_reader(&shared, &replayed, &active, channel_id);
     publish_replay_metrics(&shared, &replayed);
     let prefill = start_prefill(&shared, &active)?;
     let report = OpenReport::of(&replayed);
@@ -287,6 +302,12 @@ fn resume_active_segment(
                 offset: last.end,
                 durable: last.end,
                 binding: last.binding,
+                sealer: None,
+                rotate_first: writer_view
+                    .config()
+                    .keyring
+                    .as_ref()
+                    .is_some_and(|k| k.active().is_some()),
             })
         }
         other => {
@@ -306,7 +327,7 @@ fn resume_active_segment(
 
 /// Starts the queue where the replay left it: everything up to the active segment's end is
 /// visible, and the reader starts at the replay's read start.
-fn place_reader(shared: &Shared, replayed: &Replayed, active: &Active) {
+fn place_reader(shared: &Shared, replayed: &Replayed, active: &Active, channel_id: u64) {
     let cursor = match replayed.read_start {
         Some((id, pos)) => shared
             .segments()
@@ -327,6 +348,9 @@ fn place_reader(shared: &Shared, replayed: &Replayed, active: &Active) {
         replayed.pending_bytes(),
         cursor,
     );
+    shared
+        .lock_queue()
+        .set_opener(Opener::new(shared.config().keyring.clone(), channel_id));
 }
 
 /// Sets the counters the replay determines.

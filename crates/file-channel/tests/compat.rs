@@ -216,6 +216,60 @@ fn format_v2_fixture_opens_and_drains_as_written() {
     check_fixture(2);
 }
 
+#[test]
+fn a_format_2_channel_turns_encryption_on_old_records_plain_new_ones_sealed() {
+    use file_channel::encryption::{DataKey, Keyring};
+    let fixture = fixture(2);
+    let mut want = expected(&fixture);
+    let copy = copy_channel(&fixture);
+    let dir = copy.path();
+    let before = segment_count(dir);
+    let mut keys = Keyring::new();
+    keys.insert("key-1", DataKey::new([5; 32])).unwrap();
+    keys.set_active("key-1").unwrap();
+    let keys = keys.shared();
+    let mut cfg = config(dir);
+    cfg.keyring = Some(keys.clone());
+    let ch = FileChannel::open(cfg.clone()).unwrap();
+    let added: Vec<Event> = (0..6)
+        .map(|i| Event::new(format!("sealed after the upgrade {i}")))
+        .collect();
+    let mut tx = ch.transaction();
+    for e in &added {
+        tx.put(e).unwrap();
+    }
+    tx.commit().unwrap();
+    ch.close().unwrap();
+    want.extend(added);
+    // The open format-2 segment was sealed; the encrypted records went to a new one.
+    assert_eq!(segment_count(dir), before + 1);
+    assert_eq!(format_version_of(&dir.join("channel.meta")), 2);
+    assert_eq!(format_version_of(&segment_path(dir, before as u64)), 2);
+    assert_eq!(
+        format_version_of(&segment_path(dir, before as u64 + 1)),
+        file_channel::format::FORMAT_VERSION
+    );
+    let newest = std::fs::read(segment_path(dir, before as u64 + 1)).unwrap();
+    assert!(!newest
+        .windows(b"after the upgrade".len())
+        .any(|w| w == b"after the upgrade"));
+    let report = verify(
+        &ChannelDir::open(dir, &[]).unwrap(),
+        &VerifyOptions::default(),
+    )
+    .unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    let ch = FileChannel::open(cfg).unwrap();
+    let mut tx = ch.transaction();
+    let mut drained = Vec::new();
+    while let Some(e) = tx.take().unwrap() {
+        drained.push(e);
+    }
+    tx.commit().unwrap();
+    assert_eq!(drained, want);
+    ch.close().unwrap();
+}
+
 /// The format version in a segment header or `channel.meta` (bytes 8..12 of either).
 fn format_version_of(path: &Path) -> u32 {
     let b = std::fs::read(path).unwrap();
@@ -227,14 +281,14 @@ fn segment_path(dir: &Path, id: u64) -> PathBuf {
 }
 
 #[test]
-fn a_format_1_channel_keeps_its_segments_and_continues_in_format_2() {
+fn a_format_1_channel_keeps_its_segments_and_continues_in_today_s_format() {
     let fixture = fixture(1);
     let mut want = expected(&fixture);
     let copy = copy_channel(&fixture);
     let dir = copy.path();
     assert_eq!(segment_count(dir), 2);
     // Appends go on in the open format-1 segment (format-1 records), until it is full; the
-    // segment after it is format 2.
+    // segment after it is today's format.
     let ch = FileChannel::open(config(dir)).unwrap();
     let added: Vec<Event> = (0..12)
         .map(|i| Event::new(format!("after the upgrade {i} {}", "z".repeat(400))))
@@ -254,7 +308,10 @@ fn a_format_1_channel_keeps_its_segments_and_continues_in_format_2() {
     );
     assert_eq!(format_version_of(&dir.join("channel.meta")), 1);
     assert_eq!(format_version_of(&segment_path(dir, 2)), 1);
-    assert_eq!(format_version_of(&segment_path(dir, 3)), 2);
+    assert_eq!(
+        format_version_of(&segment_path(dir, 3)),
+        file_channel::format::FORMAT_VERSION
+    );
     let report = verify(
         &ChannelDir::open(dir, &[]).unwrap(),
         &VerifyOptions::default(),

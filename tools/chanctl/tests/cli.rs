@@ -114,9 +114,9 @@ fn dump_lists_records_in_order_with_filters_and_data() {
     assert!(lines
         .iter()
         .any(|l| l["type"] == "checkpoint" && l["valid"] == true));
-    assert!(lines
-        .iter()
-        .any(|l| l["type"] == "segment" && l["header_ok"] == true && l["format_version"] == 2));
+    assert!(lines.iter().any(|l| l["type"] == "segment"
+        && l["header_ok"] == true
+        && l["format_version"] == file_channel::format::FORMAT_VERSION));
     assert!(lines
         .iter()
         .any(|l| l["type"] == "record" && l["kind"] == "seal"));

@@ -24,8 +24,9 @@ const _: () = assert!((RECORD_HEADER_BYTES as u64).is_multiple_of(RECORD_ALIGN_B
 const _: () = assert!((SEGMENT_HEADER_BYTES as u64).is_multiple_of(RECORD_ALIGN_BYTES));
 
 /// The format version new segment headers and new `channel.meta` files are written in. See
-/// `docs/format.md` for the history; version 2 binds every record to its channel.
-pub const FORMAT_VERSION: u32 = 2;
+/// `docs/format.md` for the history; version 2 binds every record to its channel, version 3
+/// adds encrypted put records.
+pub const FORMAT_VERSION: u32 = 3;
 
 /// The oldest format version this build reads (and keeps appending to: a format-1 segment
 /// that is still open gets format-1 records).

@@ -6,7 +6,8 @@
 //!  4  u32  CRC-32 of the binding (format 2: the channel id, 8 bytes) followed by bytes
 //!          8..length (header fields after the CRC, and the payload)
 //!  8  u8   record type: 1 put, 2 take, 3 seal, 4 gap (written by repair over damage)
-//!  9  u8   flags, 0
+//!  9  u8   flags: bit 0 (put records, format 3) the payload is an encryption envelope
+//!          (`crate::encryption::envelope`); every other bit 0
 //! 10  u16  reserved, 0
 //! 12  u32  event count (put: events in the payload; take: events consumed; seal: 0)
 //! 16  u64  segment id the record was written to
@@ -28,10 +29,18 @@
 
 use super::le::{put_u32, put_u64, u32_at, u64_at};
 use super::CorruptionKind;
+use crate::encryption::envelope::{EnvelopeError, Sealer};
 use crate::limits::{MAX_RECORD_BYTES, MAX_TAKE_RANGES, RECORD_ALIGN_BYTES};
 
 /// Size of the fixed record header.
 pub const RECORD_HEADER_BYTES: usize = 56;
+
+/// Flag bit: the put record's payload is encrypted (format 3).
+pub const FLAG_ENCRYPTED: u8 = 1;
+
+/// Bytes of a record header that are associated data of an encrypted record: all but the CRC.
+pub const AAD_HEADER_BYTES: usize = RECORD_HEADER_BYTES - 4;
+const _: () = assert!(AAD_HEADER_BYTES == crate::encryption::HEADER_AAD_BYTES);
 
 /// Payload size of a seal record.
 pub const SEAL_PAYLOAD_BYTES: usize = 16;
@@ -112,6 +121,8 @@ pub struct RecordHeader {
     pub len: u32,
     /// Record type.
     pub kind: RecordKind,
+    /// Flags: [`FLAG_ENCRYPTED`] or 0.
+    pub flags: u8,
     /// Events in (put) or consumed by (take) the record.
     pub event_count: u32,
     /// Segment the record belongs to.
@@ -136,6 +147,35 @@ impl RecordHeader {
     pub fn payload_len(&self) -> usize {
         self.len as usize - RECORD_HEADER_BYTES
     }
+
+    /// Whether the payload is an encryption envelope.
+    pub fn is_encrypted(&self) -> bool {
+        self.flags & FLAG_ENCRYPTED != 0
+    }
+
+    /// The header as stored, without its CRC (bytes 0..4 then 8..56): the associated data of
+    /// an encrypted record.
+    pub fn aad_bytes(&self) -> [u8; AAD_HEADER_BYTES] {
+        let mut h = [0u8; RECORD_HEADER_BYTES];
+        put_u32(&mut h, 0, self.len);
+        h[8] = self.kind as u8;
+        h[9] = self.flags;
+        put_u32(&mut h, 12, self.event_count);
+        put_u64(&mut h, 16, self.segment_id);
+        put_u64(&mut h, 24, self.offset);
+        put_u64(&mut h, 32, self.first_seq);
+        put_u64(&mut h, 40, self.txn_id);
+        put_u64(&mut h, 48, self.durable_mark);
+        aad_of(&h)
+    }
+}
+
+/// The associated data of the stored header `h` (56 bytes): all but the CRC.
+fn aad_of(h: &[u8]) -> [u8; AAD_HEADER_BYTES] {
+    let mut a = [0u8; AAD_HEADER_BYTES];
+    a[..4].copy_from_slice(&h[..4]);
+    a[4..].copy_from_slice(&h[8..RECORD_HEADER_BYTES]);
+    a
 }
 
 /// Rounds `n` up to the record alignment.
@@ -217,6 +257,60 @@ impl PendingRecord {
         let padded = start + align_up(self.len()) as usize;
         out.resize(padded, 0);
     }
+
+    /// Length of the record once framed, with `sealer`'s envelope if there is one.
+    pub fn framed_len(&self, sealer: Option<&Sealer>) -> u64 {
+        match sealer {
+            Some(s) if self.kind == RecordKind::Put => self.len() + s.overhead() as u64,
+            _ => self.len(),
+        }
+    }
+
+    /// Like [`Self::frame_into`], but a put record is sealed by `sealer` (format 3): its payload
+    /// becomes an encryption envelope, and the CRC covers the stored (encrypted) bytes.
+    pub fn frame_sealed_into(
+        &self,
+        place: RecordPlace,
+        first_seq: u64,
+        sealer: &Sealer,
+        out: &mut Vec<u8>,
+    ) -> Result<(), EnvelopeError> {
+        if self.kind != RecordKind::Put {
+            self.frame_into(place, first_seq, out);
+            return Ok(());
+        }
+        let len = self.framed_len(Some(sealer));
+        assert!(len <= MAX_RECORD_BYTES, "record over the size limit");
+        let start = out.len();
+        out.resize(start + RECORD_HEADER_BYTES, 0);
+        {
+            let h = &mut out[start..];
+            put_u32(h, 0, len as u32);
+            h[8] = self.kind as u8;
+            h[9] = FLAG_ENCRYPTED;
+            put_u32(h, 12, self.event_count);
+            put_u64(h, 16, place.segment_id);
+            put_u64(h, 24, place.offset);
+            put_u64(h, 32, first_seq);
+            put_u64(h, 40, self.txn_id);
+            put_u64(h, 48, place.durable_mark);
+        }
+        sealer.write_prefix(out);
+        let body = out.len();
+        let mut aad = Vec::with_capacity(AAD_HEADER_BYTES + body - start - RECORD_HEADER_BYTES);
+        aad.extend_from_slice(&aad_of(&out[start..start + RECORD_HEADER_BYTES]));
+        aad.extend_from_slice(&out[start + RECORD_HEADER_BYTES..body]);
+        out.extend_from_slice(&self.bytes[RECORD_HEADER_BYTES..]);
+        let tag = sealer.seal(place.offset, &aad, &mut out[body..])?;
+        out.extend_from_slice(tag.as_ref());
+        let mut crc = place.binding.hasher();
+        crc.update(&out[start + 8..]);
+        let crc = crc.finalize();
+        put_u32(&mut out[start..], 4, crc);
+        let padded = start + align_up(len) as usize;
+        out.resize(padded, 0);
+        Ok(())
+    }
 }
 
 /// Where a record is written.
@@ -283,7 +377,13 @@ pub fn decode(
     if expected != actual {
         return Err(CorruptionKind::BadChecksum { expected, actual });
     }
-    if rec[9..12] != [0, 0, 0] {
+    let kind = RecordKind::from_byte(rec[8])?;
+    let flags_known = match (kind, binding) {
+        // Encryption came with format 3, whose records are bound to their channel.
+        (RecordKind::Put, RecordBinding::Channel(_)) => rec[9] & !FLAG_ENCRYPTED == 0,
+        _ => rec[9] == 0,
+    };
+    if !flags_known || rec[10..12] != [0, 0] {
         // Checksummed, so written that way: by a newer format this build cannot read.
         return Err(CorruptionKind::BadPayload {
             what: "record flags or reserved bytes are not zero",
@@ -291,7 +391,8 @@ pub fn decode(
     }
     let header = RecordHeader {
         len,
-        kind: RecordKind::from_byte(rec[8])?,
+        kind,
+        flags: rec[9],
         event_count: u32_at(rec, 12),
         segment_id: u64_at(rec, 16),
         offset: u64_at(rec, 24),

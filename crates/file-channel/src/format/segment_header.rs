@@ -135,13 +135,19 @@ mod tests {
         };
         assert_eq!(SegmentHeader::decode(&v1.encode()), Ok(v1));
         assert_eq!(v1.binding(), RecordBinding::Unbound);
-        let v3 = SegmentHeader {
-            format_version: 3,
+        let v2 = SegmentHeader {
+            format_version: 2,
+            ..h
+        };
+        assert_eq!(SegmentHeader::decode(&v2.encode()), Ok(v2));
+        assert_eq!(v2.binding(), RecordBinding::Channel(0xdead_beef));
+        let v4 = SegmentHeader {
+            format_version: 4,
             ..h
         };
         assert_eq!(
-            SegmentHeader::decode(&v3.encode()),
-            Err(CorruptionKind::UnsupportedVersion { version: 3 })
+            SegmentHeader::decode(&v4.encode()),
+            Err(CorruptionKind::UnsupportedVersion { version: 4 })
         );
         for bit in 0..(SEGMENT_HEADER_BYTES * 8) {
             let mut c = b;

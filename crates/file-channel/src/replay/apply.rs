@@ -6,6 +6,7 @@
 
 use super::{io_err, Damage, State};
 use crate::config::RecoveryMode;
+use crate::encryption::envelope;
 use crate::error::{Corruption, OpenError};
 use crate::format::record::{RecordHeader, RecordKind, SealPayload, TakePayload};
 use crate::format::CorruptionKind;
@@ -133,7 +134,13 @@ impl State<'_> {
                 )?;
                 self.gap_owner = None;
                 self.out.next_seq += u64::from(h.event_count);
-                self.out.put_bytes += payload.len() as u64;
+                self.out.put_bytes += if h.is_encrypted() {
+                    // The channel's byte accounting counts plain event bytes. A malformed
+                    // envelope is found by the reader, which fails on it; it is not damage.
+                    envelope::parse(payload).map_or(0, |e| e.plain_len) as u64
+                } else {
+                    payload.len() as u64
+                };
                 Ok(false)
             }
             RecordKind::Take => {

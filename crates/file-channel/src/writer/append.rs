@@ -12,6 +12,7 @@
 
 use super::group_commit::BatchStart;
 use super::{is_no_space, Fail, Writer};
+use crate::encryption::envelope::{EnvelopeError, Sealer};
 use crate::error::{CommitError, PoisonCause, Poisoned};
 use crate::format::record::{
     align_up, PendingRecord, RecordBinding, RecordKind, RecordPlace, SealPayload, SEAL_RECORD_BYTES,
@@ -39,6 +40,27 @@ pub(crate) struct Active {
     /// What its records' checksums are bound to: today's format for a new segment; a format-1
     /// segment resumed after an upgrade keeps format-1 records.
     pub binding: RecordBinding,
+    /// Seals put records when the channel encrypts: a fresh salt each time writing starts (or
+    /// restarts) at an offset, so no nonce is used twice under one record key.
+    pub sealer: Option<Sealer>,
+    /// Rotate to a new segment before the first record: an encrypting writer never appends to
+    /// a segment an earlier process wrote, so every segment's encrypted records share one key.
+    pub rotate_first: bool,
+}
+
+/// A sealer for writing into segment `segment_id`, if the channel has an active key.
+pub(crate) fn sealer_for(
+    shared: &WriterView,
+    channel_id: u64,
+    segment_id: u64,
+) -> Result<Option<Sealer>, EnvelopeError> {
+    let Some(keyring) = &shared.config().keyring else {
+        return Ok(None);
+    };
+    let Some((id, key)) = keyring.active() else {
+        return Ok(None);
+    };
+    Sealer::new(id, key, channel_id, segment_id).map(Some)
 }
 
 /// Why a segment could not be created.
@@ -79,6 +101,11 @@ pub(crate) fn create_segment(
         move |source| CreateError { op, path, source }
     };
     let storage = shared.storage();
+    let sealer = sealer_for(shared, channel_id, id).map_err(|e| CreateError {
+        op: CREATE_OP,
+        path: path.clone(),
+        source: io::Error::other(e),
+    })?;
     let file = storage.create(&path).map_err(err(CREATE_OP, &path))?;
     let created_unix_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -112,6 +139,8 @@ pub(crate) fn create_segment(
         offset: SEGMENT_HEADER_BYTES as u64,
         durable: SEGMENT_HEADER_BYTES as u64,
         binding: header.binding(),
+        sealer,
+        rotate_first: false,
     })
 }
 
@@ -181,6 +210,21 @@ impl Writer {
     /// the write position and sequence numbers to it.
     fn cut_back(&mut self, start: BatchStart) -> Result<(), CommitError> {
         self.buf.clear();
+        // The offsets from `start` on may be written again: under a new salt, so no record key
+        // meets a nonce twice (part of the failed write may be on disk).
+        if self.active.sealer.is_some() {
+            match sealer_for(&self.shared, self.channel_id, self.active.id) {
+                Ok(s) => self.active.sealer = s,
+                Err(e) => {
+                    return Err(CommitError::Poisoned(self.shared.poison(
+                        PoisonCause::Encrypt {
+                            segment: self.active.id,
+                            error: e.to_string(),
+                        },
+                    )))
+                }
+            }
+        }
         if let Err(e) = self.active.file.set_len(start.offset) {
             return Err(CommitError::Poisoned(self.shared.poison(
                 PoisonCause::CutBackFailed {
@@ -205,10 +249,10 @@ impl Writer {
 
     /// Frames `record` into the batch buffer at its place, rotating first if it does not fit.
     pub(super) fn place(&mut self, record: &PendingRecord) -> Result<(), Fail> {
-        let len = align_up(record.len());
+        let len = align_up(record.framed_len(self.active.sealer.as_ref()));
         let max = self.shared.config().segment_bytes_max;
         let at = self.active.offset + self.buf.len() as u64;
-        if at + len + SEAL_RECORD_BYTES > max {
+        if self.active.rotate_first || at + len + SEAL_RECORD_BYTES > max {
             self.flush()?;
             self.rotate()?;
         }
@@ -226,7 +270,17 @@ impl Writer {
             }
             RecordKind::Take | RecordKind::Seal | RecordKind::Gap => record.first_seq,
         };
-        record.frame_into(place, first_seq, &mut self.buf);
+        match &self.active.sealer {
+            None => record.frame_into(place, first_seq, &mut self.buf),
+            Some(sealer) => {
+                if let Err(e) = record.frame_sealed_into(place, first_seq, sealer, &mut self.buf) {
+                    return Err(Fail::Poison(self.shared.poison(PoisonCause::Encrypt {
+                        segment: self.active.id,
+                        error: e.to_string(),
+                    })));
+                }
+            }
+        }
         self.shared.metrics().records_written.fetch_add(1, Relaxed);
         Ok(())
     }
