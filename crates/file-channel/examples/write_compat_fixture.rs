@@ -2,8 +2,11 @@
 //! and `expected.json`, the events a later engine must drain from it, in order.
 //!
 //! ```text
-//! cargo run -p file-channel --example write_compat_fixture -- OUT_DIR
+//! cargo run -p file-channel --example write_compat_fixture -- OUT_DIR [--key-file KEY]
 //! ```
+//!
+//! With `--key-file` (32 raw bytes), every put record is encrypted under that key, as key id
+//! `fixture-key` (format 3 on); the key is copied to `OUT_DIR/key.bin` for the test to read.
 //!
 //! `OUT_DIR` must not exist; the channel goes to `OUT_DIR/channel/`. This is run once per
 //! format version, when that version gets its fixture (`crates/file-channel/tests/fixtures/
@@ -27,7 +30,11 @@
 //! `in_use.lock` (which names this process and host) is removed; the engine creates it at open.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use file_channel::encryption::{DataKey, Keyring};
 use file_channel::{ChannelConfig, Event, FileChannel};
+
+/// The key id of the fixture's key, when it is encrypted.
+const FIXTURE_KEY_ID: &str = "fixture-key";
 use serde_json::json;
 use std::path::PathBuf;
 
@@ -103,6 +110,14 @@ fn main() {
         "{} exists; give a new directory",
         out.display()
     );
+    let key = match (
+        std::env::args().nth(2).as_deref(),
+        std::env::args_os().nth(3),
+    ) {
+        (Some("--key-file"), Some(path)) => Some(std::fs::read(path).expect("read the key file")),
+        (None, _) => None,
+        _ => panic!("usage: write_compat_fixture OUT_DIR [--key-file KEY]"),
+    };
     let dir = out.join("channel");
     std::fs::create_dir_all(&dir).expect("create the output directory");
 
@@ -111,6 +126,17 @@ fn main() {
     cfg.prefill_ahead_bytes = 0;
     cfg.minimum_required_space = 0;
     cfg.checkpoint_interval_ms = 3_600_000;
+    if let Some(key) = &key {
+        let mut keys = Keyring::new();
+        keys.insert(
+            FIXTURE_KEY_ID,
+            DataKey::from_slice(key).expect("a 32-byte key"),
+        )
+        .expect("key id");
+        keys.set_active(FIXTURE_KEY_ID).expect("active key");
+        cfg.keyring = Some(keys.shared());
+        std::fs::write(out.join("key.bin"), key).expect("write key.bin");
+    }
     let all = events();
 
     // First session: two put commits and a committed take; the close writes checkpoint 1.

@@ -9,12 +9,14 @@
 //! replay). Recovery is strict, so damage fails the test instead of being skipped.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use file_channel::encryption::{DataKey, Keyring};
 use file_channel::inspect::verify::{verify, CheckpointStatus, VerifyOptions};
 use file_channel::inspect::ChannelDir;
 use file_channel::replay::ReplayStart;
 use file_channel::{ChannelConfig, Event, FileChannel, RecoveryMode};
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 fn fixture(version: u32) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -113,9 +115,21 @@ fn config(dir: &Path) -> ChannelConfig {
     cfg
 }
 
+/// The fixture's key (`key.bin`, id `fixture-key`), if it is encrypted.
+fn fixture_keys(fixture: &Path) -> Option<Arc<Keyring>> {
+    let bytes = std::fs::read(fixture.join("key.bin")).ok()?;
+    let mut keys = Keyring::new();
+    keys.insert("fixture-key", DataKey::from_slice(&bytes).unwrap())
+        .unwrap();
+    keys.set_active("fixture-key").unwrap();
+    Some(keys.shared())
+}
+
 /// Opens `dir` strictly and takes everything, committing in transactions of three events.
-fn open_and_drain(dir: &Path) -> (ReplayStart, Vec<Event>) {
-    let ch = FileChannel::open(config(dir)).unwrap();
+fn open_and_drain(dir: &Path, keys: Option<Arc<Keyring>>) -> (ReplayStart, Vec<Event>) {
+    let mut cfg = config(dir);
+    cfg.keyring = keys;
+    let ch = FileChannel::open(cfg).unwrap();
     let report = ch.open_report();
     assert!(report.damage.is_empty(), "{report:?}");
     assert_eq!(report.events_lost, 0);
@@ -163,6 +177,7 @@ fn assert_same_drain(what: &str, got: &[Event], want: &[Event]) {
 fn check_fixture(version: u32) {
     let fixture = fixture(version);
     let want = expected(&fixture);
+    let keys = fixture_keys(&fixture);
     assert!(!want.is_empty(), "expected.json lists no event");
 
     // Verify, on a copy nobody opened.
@@ -184,7 +199,7 @@ fn check_fixture(version: u32) {
     }
 
     // As written: from the newest checkpoint.
-    let (start, got) = open_and_drain(copy.path());
+    let (start, got) = open_and_drain(copy.path(), keys.clone());
     assert_eq!(checkpoint_used(&start), cps.last().unwrap().file_name());
     assert_same_drain("from the newest checkpoint", &got, &want);
 
@@ -192,7 +207,7 @@ fn check_fixture(version: u32) {
     let copy = copy_channel(&fixture);
     let cps = checkpoints(copy.path());
     std::fs::remove_file(cps.last().unwrap()).unwrap();
-    let (start, got) = open_and_drain(copy.path());
+    let (start, got) = open_and_drain(copy.path(), keys.clone());
     assert_eq!(checkpoint_used(&start), cps[cps.len() - 2].file_name());
     assert_same_drain("from the older checkpoint", &got, &want);
 
@@ -201,7 +216,7 @@ fn check_fixture(version: u32) {
     for cp in checkpoints(copy.path()) {
         std::fs::remove_file(cp).unwrap();
     }
-    let (start, got) = open_and_drain(copy.path());
+    let (start, got) = open_and_drain(copy.path(), keys.clone());
     assert_eq!(checkpoint_used(&start), None, "{start:?}");
     assert_same_drain("by a full replay", &got, &want);
 }
@@ -214,6 +229,29 @@ fn format_v1_fixture_opens_and_drains_as_written() {
 #[test]
 fn format_v2_fixture_opens_and_drains_as_written() {
     check_fixture(2);
+}
+
+#[test]
+fn format_v3_encrypted_fixture_verifies_without_a_key_and_drains_with_it() {
+    check_fixture(3);
+    let fixture = fixture(3);
+    assert!(fixture_keys(&fixture).is_some());
+    // No key, a wrong key: refused at open, nothing read.
+    for keys in [None, {
+        let mut k = Keyring::new();
+        k.insert("fixture-key", DataKey::new([0; 32])).unwrap();
+        k.set_active("fixture-key").unwrap();
+        Some(k.shared())
+    }] {
+        let copy = copy_channel(&fixture);
+        let mut cfg = config(copy.path());
+        cfg.keyring = keys;
+        let err = FileChannel::open(cfg).unwrap_err();
+        assert!(
+            matches!(&err, file_channel::OpenError::Key { key_id, .. } if key_id == "fixture-key"),
+            "{err}"
+        );
+    }
 }
 
 #[test]
