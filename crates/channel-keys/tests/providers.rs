@@ -486,13 +486,9 @@ fn keyring_from_keystore_reads_every_aes_256_key_and_no_active_one() {
 
 // ---- raw key files (KEYFILE) ----
 
-/// A directory for key files, made fresh for each test.
-fn key_dir(name: &str) -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join(format!("channel-keys-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("mkdir");
-    dir
+/// A directory for key files, made fresh for each test and removed after it.
+fn key_dir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("tmp")
 }
 
 /// `openssl rand -out FILE N`, then `chmod MODE`.
@@ -525,10 +521,11 @@ fn a_raw_key_file_of_mode_0600_is_read_byte_for_byte() {
     if !available("openssl", "version") || !available("python3", "--version") {
         return;
     }
-    let dir = key_dir("keyfile-ok");
-    let a = openssl_key(&dir, "a.key", 32, "600");
+    let tmp = key_dir();
+    let dir = tmp.path();
+    let a = openssl_key(dir, "a.key", 32, "600");
     run(
-        &dir,
+        dir,
         "python3",
         &[
             "-c",
@@ -560,14 +557,15 @@ fn a_raw_key_file_readable_by_others_is_refused_naming_file_and_mode() {
     if !available("openssl", "version") {
         return;
     }
-    let dir = key_dir("keyfile-mode");
+    let tmp = key_dir();
+    let dir = tmp.path();
     for (mode, shown) in [
         ("644", "0644"),
         ("640", "0640"),
         ("604", "0604"),
         ("610", "0610"),
     ] {
-        let f = openssl_key(&dir, &format!("k{mode}.key"), 32, mode);
+        let f = openssl_key(dir, &format!("k{mode}.key"), 32, mode);
         let e = refused(&key_file_props(&[("key-0", &f)], "key-0"));
         assert_error(
             &e,
@@ -582,9 +580,10 @@ fn a_raw_key_file_of_the_wrong_length_is_refused() {
     if !available("openssl", "version") {
         return;
     }
-    let dir = key_dir("keyfile-length");
+    let tmp = key_dir();
+    let dir = tmp.path();
     for n in [1, 16, 31, 33, 4096] {
-        let f = openssl_key(&dir, &format!("k{n}.key"), n, "600");
+        let f = openssl_key(dir, &format!("k{n}.key"), n, "600");
         let e = refused(&key_file_props(&[("key-0", &f)], "key-0"));
         assert_error(
             &e,
@@ -599,7 +598,7 @@ fn a_raw_key_file_of_the_wrong_length_is_refused() {
         .expect("openssl");
     let hex = dir.join("hex.key");
     std::fs::write(&hex, &out.stdout).expect("write");
-    run(&dir, "chmod", &["600", "hex.key"]);
+    run(dir, "chmod", &["600", "hex.key"]);
     let e = refused(&key_file_props(&[("key-0", &hex)], "key-0"));
     assert_error(
         &e,
@@ -613,8 +612,9 @@ fn keyfile_needs_a_file_for_every_alias_and_refuses_keystore_keys() {
     if !available("openssl", "version") {
         return;
     }
-    let dir = key_dir("keyfile-keys");
-    let a = openssl_key(&dir, "a.key", 32, "600");
+    let tmp = key_dir();
+    let dir = tmp.path();
+    let a = openssl_key(dir, "a.key", 32, "600");
     let mut pr = key_file_props(&[("key-0", &a)], "key-0");
     pr.insert("encryption.keyProvider.keys".into(), "key-0 key-1".into());
     assert_error(
