@@ -1,7 +1,7 @@
 //! Issue 15, point 1: a key with a security or durability meaning in Flume (`ssl`,
 //! `keystore*`, `truststore*`, `kerberos*`, `*-principal`, `*-keytab`, `encryption.*`,
 //! `security.protocol`, `sasl.*`) that Sluice does not honour is a configuration error, never a
-//! warning. Each fail-open case is run through the real `sluice` binary twice: `sluice validate`
+//! warning (issue 16: a file channel honours `encryption.*`; its Flume-only values are refused). Each fail-open case is run through the real `sluice` binary twice: `sluice validate`
 //! must exit 1 naming `file:line: key`, and `sluice agent` must refuse to start with the same.
 //!
 //! The http and syslog sources gain TLS in parallel work; their literal `ssl = true` cases
@@ -248,19 +248,61 @@ fn syslog_sources_kerberos_principals_and_keytabs_are_refused() {
     assert_refused(&text, "a1.sources.r1.agent-keytab", SECURITY_MEANING);
 }
 
+/// Encryption at rest is the file channel's: anywhere else an `encryption.*` key is refused.
 #[test]
-fn file_channel_encryption_keys_are_refused() {
+fn encryption_keys_off_a_file_channel_are_refused() {
     for (key, value) in [
         ("encryption.activeKey", "key-0"),
-        ("encryption.cipherProvider", "AESCTRNOPADDING"),
-        ("encryption.keyProvider", "JCEKSFILE"),
+        ("encryption.keyProvider", "PKCS12FILE"),
+        ("encryption.keyProvider.keyStoreFile", "/etc/flume/keys.p12"),
+    ] {
+        let text = conf(&netcat(), &format!("a1.channels.c1.{key} = {value}\n"));
+        assert_refused(
+            &text,
+            &format!("a1.channels.c1.{key}"),
+            "but memory channel c1 does not read it",
+        );
+    }
+    let text = conf(&netcat(), "a1.sinks.k1.encryption.activeKey = key-0\n");
+    assert_refused(
+        &text,
+        "a1.sinks.k1.encryption.activeKey",
+        "encryption at rest is a file channel's",
+    );
+}
+
+/// On a file channel the `encryption.*` keys are read; Flume's unauthenticated cipher, its
+/// JCEKS provider and a key without a provider are refused, each on its key.
+#[test]
+fn file_channel_encryption_mistakes_are_refused() {
+    for (key, value, error_key, own_line, says) in [
+        (
+            "encryption.cipherProvider",
+            "AESCTRNOPADDING",
+            "encryption.cipherProvider",
+            true,
+            "AESCTRNOPADDING is refused: AES-CTR without padding is unauthenticated",
+        ),
+        (
+            "encryption.keyProvider",
+            "JCEKSFILE",
+            "encryption.keyProvider",
+            true,
+            "-srcstoretype JCEKS -destkeystore KEYSTORE.p12 -deststoretype PKCS12",
+        ),
         (
             "encryption.keyProvider.keyStoreFile",
             "/etc/flume/keys.jceks",
+            "encryption.keyProvider",
+            false,
+            "required when any encryption key is set",
         ),
         (
-            "encryption.keyProvider.keys.key-0.passwordFile",
-            "/etc/flume/key-0.pw",
+            "encryption.activeKey",
+            "key-0",
+            "encryption.keyProvider",
+            false,
+            "required when any encryption key is set",
         ),
     ] {
         let text = conf(&netcat(), "").replace(
@@ -270,11 +312,9 @@ fn file_channel_encryption_keys_are_refused() {
                  a1.channels.c1.dataDirs = data\na1.channels.c1.{key} = {value}\n"
             ),
         );
-        assert_refused(
-            &text,
-            &format!("a1.channels.c1.{key}"),
-            "encryption at rest is not implemented yet",
-        );
+        let full = format!("a1.channels.c1.{error_key}");
+        let line = own_line.then(|| line_of(&text, &full));
+        assert_refused_at(&text, &[(line, &full)], says);
     }
 }
 

@@ -172,7 +172,7 @@ fn a_security_key_nobody_reads_is_an_error_not_a_warning() {
         "enc.conf",
         "a1.sources = r1\na1.channels = c1\na1.sinks = k1\n\
          a1.sources.r1.type = seq\na1.sources.r1.channels = c1\na1.sources.r1.ssl = false\n\
-         a1.channels.c1.type = file\na1.channels.c1.checkpointDir = cp\na1.channels.c1.dataDirs = data\n\
+         a1.channels.c1.type = memory\n\
          a1.channels.c1.encryption.activeKey = key-0\n\
          a1.sinks.k1.type = null\na1.sinks.k1.channel = c1\n",
     );
@@ -181,7 +181,7 @@ fn a_security_key_nobody_reads_is_an_error_not_a_warning() {
     assert_eq!(
         out,
         "\
-enc.conf:10: a1.channels.c1.encryption.activeKey: encryption.activeKey = key-0 has a security meaning in Flume, but file channel c1 does not read it, so it would be silently ignored; encryption at rest is not implemented yet (issue 16 will add it to the file channel); remove the encryption.* keys to store events unencrypted
+enc.conf:8: a1.channels.c1.encryption.activeKey: encryption.activeKey = key-0 has a security meaning in Flume, but memory channel c1 does not read it, so it would be silently ignored; encryption at rest is a file channel's (its encryption.activeKey, encryption.keyProvider, ... keys; see docs/agent.md), and this component stores nothing it could encrypt; remove the key, or move it to the file channel it was meant for
 enc.conf:6: warning: a1.sources.r1.ssl: unknown key for seq source r1; it is ignored
 enc.conf: agent a1 is invalid: 1 problem(s)
 "

@@ -16,11 +16,15 @@
 //! | `recoveryMode` (ours): `strict` or `skip-damaged` | `recovery_mode` ([`RecoveryMode`]) | `skip-damaged` |
 //! | `useDualCheckpoints`, `backupCheckpointDir` | accepted, no effect: two checkpoint generations are always kept | false |
 //!
+//! | `encryption.*` (issue 16; see [`channel_keys`] and docs/agent.md) | `keyring` | none: events stored unencrypted |
+//!
 //! Flume's `encryption.*` keys (encryption at rest: `encryption.activeKey`,
-//! `encryption.cipherProvider`, `encryption.keyProvider`, …) are deliberately not read here:
-//! unread, they are refused by the configuration's rule for security keys
-//! ([`crate::config::security`]), with a message saying encryption at rest is not implemented
-//! yet (issue 16). Reading them here without implementing them would be the fail-open case.
+//! `encryption.cipherProvider`, `encryption.keyProvider`, `encryption.keyProvider.*`) are all
+//! read here and handed to [`channel_keys::keyring_from_properties`], which reads the
+//! keystore or key files now, so a wrong password, a missing alias or a key file others can
+//! read is a configuration error on its key (`sluice validate` exits 1, the agent does not
+//! start), never a channel silently storing events in the clear. Keys whose first segment is
+//! `encryption` in another case are read too, and refused by name.
 
 use crate::config::context::Ctx;
 use file_channel::config::{
@@ -28,6 +32,7 @@ use file_channel::config::{
     DEFAULT_MINIMUM_REQUIRED_SPACE_BYTES, DEFAULT_TRANSACTION_CAPACITY,
 };
 use file_channel::{ChannelConfig, RecoveryMode, SyncPolicy};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// Flume's default `maxFileSize` (the engine's own default is smaller, see
@@ -149,6 +154,7 @@ impl FileChannelSettings {
                 Err(e) => ctx.error("recoveryMode", e.to_string()),
             }
         }
+        config.keyring = encryption_keys(ctx);
         if dual_checkpoints.use_dual_checkpoints {
             match &dual_checkpoints.backup_checkpoint_dir {
                 None => ctx.error(
@@ -207,6 +213,24 @@ impl FileChannelSettings {
     }
 }
 
+/// The keyring the channel's `encryption*` keys describe (`None` without them), or `None`
+/// with the problem recorded on its key.
+fn encryption_keys(ctx: &Ctx<'_>) -> Option<std::sync::Arc<file_channel::encryption::Keyring>> {
+    let props: BTreeMap<String, String> = ctx
+        .keys_where(channel_keys::is_encryption_property)
+        .into_iter()
+        .map(|(k, e)| (k.to_owned(), e.value.clone()))
+        .collect();
+    match channel_keys::keyring_from_properties(&props) {
+        Ok(keyring) => keyring.map(file_channel::encryption::Keyring::shared),
+        Err(e) => {
+            let key = e.property.as_deref().unwrap_or(channel_keys::KEY_PROVIDER);
+            ctx.error(key, e.problem.to_string());
+            None
+        }
+    }
+}
+
 /// `always` or `interval-ms:N` or `interval-ms:N,bytes:M`.
 pub fn parse_sync_policy(value: &str) -> Result<SyncPolicy, String> {
     let v = value.trim();
@@ -252,26 +276,56 @@ mod tests {
     }
 
     #[test]
-    fn encryption_keys_are_refused_not_ignored() {
-        let (_, errs) = settings(
+    fn encryption_keys_are_read_and_a_bad_one_is_an_error_on_its_line() {
+        let (s, errs) = settings(
             &[
                 ("checkpointDir", "/d/cp"),
                 ("dataDirs", "/d/data"),
                 ("encryption.activeKey", "key-0"),
                 ("encryption.cipherProvider", "AESCTRNOPADDING"),
+                ("encryption.keyProvider", "PKCS12FILE"),
             ],
             None,
         );
-        assert_eq!(errs.len(), 2, "{errs:?}");
+        assert_eq!(errs.len(), 1, "{errs:?}");
         assert!(
-            errs[0].starts_with("f:4: a1.channels.c1.encryption.activeKey: ")
-                && errs[0].contains("encryption at rest is not implemented yet"),
+            errs[0].starts_with("f:5: a1.channels.c1.encryption.cipherProvider: AESCTRNOPADDING is refused: AES-CTR without padding is unauthenticated"),
             "{errs:?}"
         );
-        assert!(
-            errs[1].starts_with("f:5: a1.channels.c1.encryption.cipherProvider: "),
-            "{errs:?}"
+        assert!(s.config.keyring.is_none());
+        let (_, errs) = settings(
+            &[
+                ("checkpointDir", "/d/cp"),
+                ("dataDirs", "/d/data"),
+                ("encryption.activeKey", "key-0"),
+                ("encryption.keyProvider", "JCEKSFILE"),
+                ("Encryption.keyProvider.keys", "key-0"),
+            ],
+            None,
         );
+        assert_eq!(
+            errs,
+            vec!["f:6: a1.channels.c1.Encryption.keyProvider.keys: not an encryption key Sluice knows (property names are case-sensitive; the keys are encryption.activeKey, encryption.cipherProvider, encryption.keyProvider, encryption.keyProvider.keyStoreFile, encryption.keyProvider.keyStorePasswordFile, encryption.keyProvider.keys, encryption.keyProvider.keys.<alias>.passwordFile and encryption.keyProvider.keys.<alias>.keyFile); an encryption key is honoured or refused, never ignored"]
+        );
+        let (_, errs) = settings(
+            &[
+                ("checkpointDir", "/d/cp"),
+                ("dataDirs", "/d/data"),
+                ("encryption.activeKey", "key-0"),
+            ],
+            None,
+        );
+        assert_eq!(
+            errs,
+            vec!["f:1: a1.channels.c1.encryption.keyProvider: required when any encryption key is set: PKCS12FILE (a keytool PKCS12 keystore) or KEYFILE (raw 32-byte key files)"]
+        );
+    }
+
+    #[test]
+    fn without_encryption_keys_the_channel_stores_events_unencrypted() {
+        let (s, errs) = settings(&[("checkpointDir", "/d/cp"), ("dataDirs", "/d/a")], None);
+        assert!(errs.is_empty(), "{errs:?}");
+        assert!(s.config.keyring.is_none());
     }
 
     #[test]

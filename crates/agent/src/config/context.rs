@@ -219,6 +219,22 @@ impl<'a> Ctx<'a> {
         found
     }
 
+    /// Every key (relative to this component) for which `keep` holds, in file order; marks
+    /// them read, so the caller must interpret (or refuse) every one. For key families matched
+    /// by more than a literal prefix (the file channel's `encryption` keys, in any case).
+    pub fn keys_where(&self, keep: impl Fn(&str) -> bool) -> Vec<(&'a str, &'a Entry)> {
+        let found: Vec<_> = self
+            .entries
+            .iter()
+            .filter(|(k, _)| keep(k))
+            .map(|(k, e)| (*k, *e))
+            .collect();
+        for (k, _) in &found {
+            self.mark_used(k);
+        }
+        found
+    }
+
     /// Like [`Ctx::prefixed`], for keys the component forwards without interpreting them
     /// (Kafka's `kafka.producer.*` to librdkafka): keys that ask for a security feature
     /// ([`asks_for_security`]) are withheld and left unread, so [`Ctx::finish`] refuses them

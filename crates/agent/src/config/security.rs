@@ -6,7 +6,8 @@
 //! file with options Sluice lacks still loads. For these keys that is fail-open: `ssl = true`
 //! on a source that does not read it would leave the source listening in plaintext, and
 //! `encryption.activeKey` on a file channel would leave events on disk in the clear, while the
-//! operator believes otherwise. So a key matching [`SECURITY_KEY_PATTERNS`] that no component
+//! operator believes otherwise (the file channel reads its `encryption.*` keys since issue 16;
+//! anywhere else they are refused). So a key matching [`SECURITY_KEY_PATTERNS`] that no component
 //! read is an error ([`unread_key_problem`], applied by `Ctx::finish` and to agent-level keys),
 //! and keys a component forwards without interpreting them (Kafka's `kafka.producer.*`) are
 //! withheld from it ([`asks_for_security`], used by `Ctx::passthrough`) so the same rule
@@ -181,9 +182,10 @@ pub fn unread_key_problem(key: &str, value: &str, what: &str) -> UnreadKey {
              (the values that work: {})",
             crate::kafka::SUPPORTED_SECURITY_PROTOCOLS.join(", ")
         ),
-        SecurityFamily::Encryption => "encryption at rest is not implemented yet (issue 16 will \
-             add it to the file channel); remove the encryption.* keys to store events \
-             unencrypted"
+        SecurityFamily::Encryption => "encryption at rest is a file channel's (its \
+             encryption.activeKey, encryption.keyProvider, ... keys; see docs/agent.md), and \
+             this component stores nothing it could encrypt; remove the key, or move it to the \
+             file channel it was meant for"
             .to_owned(),
     };
     UnreadKey::Refused(format!(
@@ -295,12 +297,13 @@ mod tests {
         );
         assert!(m.contains("remove the key"), "{m}");
         let UnreadKey::Refused(m) =
-            unread_key_problem("encryption.activeKey", "key-0", "file channel c1")
+            unread_key_problem("encryption.activeKey", "key-0", "memory channel c1")
         else {
             panic!("encryption must be refused");
         };
         assert!(
-            m.contains("encryption at rest is not implemented yet"),
+            m.contains("but memory channel c1 does not read it")
+                && m.contains("encryption at rest is a file channel's"),
             "{m}"
         );
         assert_eq!(

@@ -528,7 +528,7 @@ a1.ssl = true
         vec![
             "a1.sources.r1.keystore",
             "a1.sources.r1.interceptors.i1.kerberos",
-            "a1.channels.c1.encryption.activeKey",
+            "a1.channels.c1.encryption.keyProvider",
             "a1.sinks.k1.kafka.producer.sasl.mechanism",
             "a1.sinks.k1.kafka.producer.ssl.truststore.location",
             "a1.sinks.k2.client-principal",
@@ -553,11 +553,11 @@ a1.ssl = true
         "{}",
         got[1]
     );
-    assert!(
-        got[2].starts_with("bad.conf:17: a1.channels.c1.encryption.activeKey: ")
-            && got[2].contains("encryption at rest is not implemented yet (issue 16"),
-        "{}",
-        got[2]
+    // The file channel reads encryption.activeKey; alone it lacks a key provider.
+    assert_eq!(
+        got[2],
+        "bad.conf:14: a1.channels.c1.encryption.keyProvider: required when any encryption key \
+         is set: PKCS12FILE (a keytool PKCS12 keystore) or KEYFILE (raw 32-byte key files)"
     );
     assert!(got[3].contains("built without SASL"), "{}", got[3]);
     assert!(got[4].contains("built without SSL"), "{}", got[4]);
@@ -578,10 +578,9 @@ a1.ssl = true
     );
 }
 
-/// Switches are refused unless exactly `false`, and the file channel refuses every
-/// `encryption.*` key Flume knows.
+/// Switches are refused unless exactly `false`.
 #[test]
-fn security_switches_other_than_false_and_encryption_keys_are_refused() {
+fn security_switches_other_than_false_are_refused() {
     for (key, value) in [
         ("ssl", "true"),
         ("ssl", "yes"),
@@ -589,10 +588,6 @@ fn security_switches_other_than_false_and_encryption_keys_are_refused() {
         ("kerberos", "TRUE"),
         ("keystore-password", "secret"),
         ("truststore", "/t.p12"),
-        ("encryption.cipherProvider", "AESCTRNOPADDING"),
-        ("encryption.keyProvider", "JCEKSFILE"),
-        ("encryption.keyProvider.keyStoreFile", "/k.jceks"),
-        ("encryption.keyProvider.keys.key-0.passwordFile", "/p"),
     ] {
         let text = format!(
             "{GOOD}a1.channels.c1.type = file\na1.channels.c1.checkpointDir = /d/cp\n\
@@ -603,6 +598,55 @@ fn security_switches_other_than_false_and_encryption_keys_are_refused() {
             got.first().is_some_and(|l| l
                 .starts_with(&format!("bad.conf:14: a1.channels.c1.{key}: "))
                 && l.contains("file channel c1 does not read it")),
+            "{key} = {value}: {got:#?}"
+        );
+    }
+}
+
+/// Every `encryption.*` key Flume knows is refused where nothing reads it (a memory channel),
+/// and read by a file channel, where a wrong one is an error on its own line.
+#[test]
+fn encryption_keys_are_refused_off_file_channels_and_checked_on_them() {
+    for (key, value) in [
+        ("encryption.activeKey", "key-0"),
+        ("encryption.cipherProvider", "AES-256-GCM"),
+        ("encryption.keyProvider", "PKCS12FILE"),
+        ("encryption.keyProvider.keyStoreFile", "/k.p12"),
+        ("encryption.keyProvider.keys.key-0.passwordFile", "/p"),
+    ] {
+        let got = check(&format!("{GOOD}a1.channels.c1.{key} = {value}\n"));
+        assert!(
+            got.first().is_some_and(|l| l
+                .starts_with(&format!("bad.conf:11: a1.channels.c1.{key}: "))
+                && l.contains("memory channel c1 does not read it")
+                && l.contains("encryption at rest is a file channel's")),
+            "{key} = {value}: {got:#?}"
+        );
+    }
+    for (key, value, says) in [
+        (
+            "encryption.cipherProvider",
+            "AESCTRNOPADDING",
+            "bad.conf:14: a1.channels.c1.encryption.cipherProvider: AESCTRNOPADDING is refused",
+        ),
+        (
+            "encryption.keyProvider",
+            "JCEKSFILE",
+            "bad.conf:14: a1.channels.c1.encryption.keyProvider: JCEKSFILE is refused",
+        ),
+        (
+            "encryption.keyProvider.keyStoreFile",
+            "/k.jceks",
+            "bad.conf:11: a1.channels.c1.encryption.keyProvider: required",
+        ),
+    ] {
+        let text = format!(
+            "{GOOD}a1.channels.c1.type = file\na1.channels.c1.checkpointDir = /d/cp\n\
+             a1.channels.c1.dataDirs = /d/data\na1.channels.c1.{key} = {value}\n"
+        );
+        let got = check(&text);
+        assert!(
+            got.first().is_some_and(|l| l.starts_with(says)),
             "{key} = {value}: {got:#?}"
         );
     }
