@@ -134,6 +134,7 @@ fn main() -> ExitCode {
                 limit,
                 data,
                 checkpoints: segment.is_none() && from_seq.is_none(),
+                keyring: None,
             },
         ),
         Command::Stat { dir, json } => cmd::stat::run(&dir.dir, &dir.data_dirs, json),

@@ -78,6 +78,7 @@ fn payload_json(p: &Payload) -> Value {
         Payload::Take(Err(k)) => json!({ "error": k.to_string() }),
         Payload::Seal(s) => json!({ "next_segment": s.next_segment_id, "next_seq": s.next_seq }),
         Payload::Gap => json!({}),
+        Payload::Sealed(f) => json!({ "sealed": f.to_string() }),
     }
 }
 
@@ -142,7 +143,9 @@ fn item_json(item: &DumpItem<'_>) -> Value {
                 "header_error": k.to_string(),
             }),
         },
-        DumpItem::Record { header: h, payload } => {
+        DumpItem::Record {
+            header: h, payload, ..
+        } => {
             let mut v = json!({
                 "type": "record",
                 "segment": h.segment_id,
@@ -265,7 +268,9 @@ fn print_item(out: &mut Out, item: &DumpItem<'_>) -> std::io::Result<()> {
                 path.display()
             ),
         },
-        DumpItem::Record { header: h, payload } => {
+        DumpItem::Record {
+            header: h, payload, ..
+        } => {
             let end = h.first_seq.saturating_add(u64::from(h.event_count));
             let seqs = match h.kind {
                 RecordKind::Seal => format!("next seq {}", h.first_seq),
@@ -305,6 +310,7 @@ fn print_item(out: &mut Out, item: &DumpItem<'_>) -> std::io::Result<()> {
                     "      next segment {}, next sequence {}",
                     s.next_segment_id, s.next_seq
                 )?,
+                Some(Payload::Sealed(f)) => writeln!(out, "      sealed: {f}")?,
                 Some(Payload::Gap) | None => {}
             }
             Ok(())

@@ -20,6 +20,7 @@ pub fn run(dir: &Path, data_dirs: &[PathBuf], as_json: bool) -> anyhow::Result<u
         &d,
         &VerifyOptions {
             progress: bar.scan_callback(),
+            keyring: None,
         },
     );
     bar.finish();
