@@ -31,7 +31,7 @@ pub struct KeyArgs {
         conflicts_with = "conf"
     )]
     pub keystore: Option<PathBuf>,
-    /// The file holding the keystore's password (its first line).
+    /// The file holding the keystore's password (its text, surrounding whitespace trimmed).
     #[arg(long, value_name = "FILE", requires = "keystore")]
     pub keystore_password_file: Option<PathBuf>,
     /// The agent's Flume properties file: the keys are those its `encryption.*` properties give
