@@ -14,11 +14,15 @@
 //! property, the file and what is wrong; nothing is warned about and passed over.
 //!
 //! Its own crate because two programs read these keys: the agent (a file channel's
-//! configuration) and `chanctl` (reading an encrypted channel directory offline).
+//! configuration) and `chanctl` (reading an encrypted channel directory offline). For the same
+//! reason the Java `.properties` parser the agent reads its configuration with lives here
+//! ([`properties_file`]): `chanctl --conf` reads a channel's keys from the agent's file exactly
+//! as the agent does, without depending on the agent (tokio, HTTP, librdkafka).
 
 mod error;
 mod pkcs12;
 mod properties;
+pub mod properties_file;
 mod secret_file;
 
 pub use error::{KeyConfigError, KeyConfigProblem};

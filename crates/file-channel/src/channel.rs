@@ -35,6 +35,18 @@ impl FileChannel {
         })
     }
 
+    /// Opens the channel without the key check of pending encrypted events, for `chanctl
+    /// repair`'s reopen: it only replays, writes a checkpoint and closes, taking and putting
+    /// nothing, so it reads no payload and needs no key (`config.keyring` should be `None`).
+    pub(crate) fn open_for_repair(
+        config: ChannelConfig,
+        storage: DynStorage,
+    ) -> Result<Self, OpenError> {
+        Ok(Self {
+            running: Arc::new(crate::open::open_with_key_check(config, storage, false)?),
+        })
+    }
+
     /// Starts a transaction. Its first operation makes it a put or a take transaction.
     pub fn transaction(&self) -> Transaction {
         Transaction::new(self.running.clone())

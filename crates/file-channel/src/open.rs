@@ -47,6 +47,16 @@ fn io(op: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> OpenError
 
 /// Opens the channel `config` describes through `storage`.
 pub(crate) fn open(config: ChannelConfig, storage: DynStorage) -> Result<Running, OpenError> {
+    open_with_key_check(config, storage, true)
+}
+
+/// [`open`], with the key check of pending encrypted events before replay only if
+/// `check_keys` (repair's reopen, which reads no payload, goes without).
+pub(crate) fn open_with_key_check(
+    config: ChannelConfig,
+    storage: DynStorage,
+    check_keys: bool,
+) -> Result<Running, OpenError> {
     config.validate()?;
     let dir = config.dir.clone();
     let dirs = config.segment_dirs();
@@ -65,7 +75,9 @@ pub(crate) fn open(config: ChannelConfig, storage: DynStorage) -> Result<Running
         _ => None, // known, or learnt from the segments below
     };
     // Before replay, which may truncate, quarantine and rebuild: a key problem changes nothing.
-    keys_at_open::check_keys(storage.as_ref(), &dir, &dirs, config.keyring.as_deref())?;
+    if check_keys {
+        keys_at_open::check_keys(storage.as_ref(), &dir, &dirs, config.keyring.as_deref())?;
+    }
     // Taken before replay, which moves unusable checkpoint files to quarantine/: the next
     // checkpoint's generation stays above every one ever written here.
     let newest_generation = list_checkpoints(storage.as_ref(), &dir)

@@ -13,6 +13,7 @@
 //! directory except by `repair --yes` (and `bench`, into its own new directory).
 
 mod cmd;
+mod keys;
 mod load_generator;
 mod output;
 mod progress;
@@ -42,18 +43,25 @@ struct DirArgs {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Read-only check of every segment and checkpoint; exit 1 if corruption is found.
+    /// Read-only check of every segment and checkpoint; exit 1 if corruption is found. With
+    /// keys, every encrypted record is also authenticated (exit 1 on tampering, or on a missing
+    /// or wrong key the channel needs).
     Verify {
         #[command(flatten)]
         dir: DirArgs,
+        #[command(flatten)]
+        keys: keys::KeyArgs,
         /// One JSON object instead of text.
         #[arg(long)]
         json: bool,
     },
-    /// Records in log order, and the checkpoints, decoded.
+    /// Records in log order, and the checkpoints, decoded. An encrypted record shows its key;
+    /// its events only with keys.
     Dump {
         #[command(flatten)]
         dir: DirArgs,
+        #[command(flatten)]
+        keys: keys::KeyArgs,
         /// JSON lines instead of text.
         #[arg(long)]
         json: bool,
@@ -71,7 +79,8 @@ enum Command {
         #[arg(long, value_name = "N")]
         limit: Option<u64>,
     },
-    /// Pending events and bytes, segments, sequence range, checkpoint age, lock holder.
+    /// Pending events and bytes, segments, sequence range, checkpoint age, lock holder, and the
+    /// keys pending events were encrypted with (no key needed).
     Stat {
         #[command(flatten)]
         dir: DirArgs,
@@ -83,12 +92,21 @@ enum Command {
     Replay {
         #[command(flatten)]
         dir: DirArgs,
+        #[command(flatten)]
+        keys: keys::KeyArgs,
         /// One JSON object instead of text.
         #[arg(long)]
         json: bool,
         /// The recovery mode to simulate: skip-damaged (default) or strict.
         #[arg(long, default_value = "skip-damaged", value_name = "MODE")]
         mode: String,
+        /// Also show the pending events, in the order a reader would take them (headers and
+        /// bodies; an encrypted one's only with keys).
+        #[arg(long)]
+        data: bool,
+        /// With `--data`: at most N events.
+        #[arg(long, value_name = "N", requires = "data")]
+        limit: Option<u64>,
     },
     /// Plan (default) or apply a repair: truncate torn tails, replace damaged ranges with gap
     /// records (their bytes kept in DIR/quarantine/), rebuild checkpoints.
@@ -116,30 +134,45 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Verify { dir, json } => cmd::verify::run(&dir.dir, &dir.data_dirs, json),
+        Command::Verify { dir, keys, json } => keys
+            .load()
+            .and_then(|k| cmd::verify::run(&dir.dir, &dir.data_dirs, json, k)),
         Command::Dump {
             dir,
+            keys,
             json,
             data,
             segment,
             from_seq,
             limit,
-        } => cmd::dump::run(
-            &dir.dir,
-            &dir.data_dirs,
-            json,
-            file_channel::inspect::dump::DumpOptions {
-                segment,
-                from_seq,
-                limit,
-                data,
-                checkpoints: segment.is_none() && from_seq.is_none(),
-            },
-        ),
+        } => keys.load().and_then(|keyring| {
+            cmd::dump::run(
+                &dir.dir,
+                &dir.data_dirs,
+                json,
+                file_channel::inspect::dump::DumpOptions {
+                    segment,
+                    from_seq,
+                    limit,
+                    data,
+                    checkpoints: segment.is_none() && from_seq.is_none(),
+                    keyring,
+                },
+            )
+        }),
         Command::Stat { dir, json } => cmd::stat::run(&dir.dir, &dir.data_dirs, json),
-        Command::Replay { dir, json, mode } => {
-            cmd::replay::run(&dir.dir, &dir.data_dirs, json, &mode)
-        }
+        Command::Replay {
+            dir,
+            keys,
+            json,
+            mode,
+            data,
+            limit,
+        } => keys.load().and_then(|keyring| {
+            let events =
+                data.then_some(file_channel::inspect::pending::PendingOptions { keyring, limit });
+            cmd::replay::run(&dir.dir, &dir.data_dirs, json, &mode, events)
+        }),
         Command::Repair {
             dir,
             dry_run: _,

@@ -357,3 +357,95 @@ fn bench_writes_and_reads_back_with_json_keys() {
     ]);
     assert_eq!(r.code, 2);
 }
+
+#[test]
+fn bench_encrypts_with_a_throwaway_key_and_compares_side_by_side() {
+    let t = tempfile::tempdir().unwrap();
+    // --encrypt --no-consume: the backlog is sealed under the throwaway key, which stat names
+    // and nothing can open.
+    let dir = t.path().join("enc");
+    let d = dir.to_str().unwrap();
+    let r = chanctl(&[
+        "bench",
+        "--dir",
+        d,
+        "--events",
+        "200",
+        "--size",
+        "48",
+        "--batch",
+        "20",
+        "--encrypt",
+        "--no-consume",
+        "--json",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.json()["encrypted"], true);
+    let s = on("stat", &dir, &["--json"]).json();
+    assert_eq!(s["keys"]["referenced"][0]["key_id"], "bench");
+    assert_eq!(s["keys"]["referenced"][0]["pending_events"], 200);
+    let v = on("verify", &dir, &["--json"]).json();
+    assert_eq!(v["encryption"]["records"], 10);
+    assert_eq!(v["clean"], true);
+
+    // --compare-encrypt: both ways, every round, every event back; the directory left empty.
+    let dir = t.path().join("cmp");
+    let d = dir.to_str().unwrap();
+    let r = chanctl(&[
+        "bench",
+        "--dir",
+        d,
+        "--events",
+        "300",
+        "--size",
+        "64",
+        "--batch",
+        "10",
+        "--compare-encrypt",
+        "--rounds",
+        "2",
+        "--json",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let j = r.json();
+    assert_eq!(j["rounds"], 2);
+    for way in ["plain", "encrypted"] {
+        assert_eq!(j[way]["written"], 600, "{j}");
+        assert_eq!(j[way]["read"], 600, "{j}");
+        for k in [
+            "write_events_per_sec",
+            "read_events_per_sec",
+            "commit_p50_us",
+            "take_commit_p99_us",
+            "log_bytes",
+        ] {
+            assert!(j[way].get(k).is_some(), "missing {way}.{k}: {j}");
+        }
+    }
+    // The envelope makes every encrypted record longer: the runs did differ.
+    assert!(j["encrypted"]["log_bytes"].as_u64() > j["plain"]["log_bytes"].as_u64());
+    for k in [
+        "put_ratio",
+        "take_ratio",
+        "put_ratio_median",
+        "take_ratio_median",
+    ] {
+        assert!(j[k].as_f64().unwrap() > 0.0, "{k}: {j}");
+    }
+    assert_eq!(j["round_put_ratios"].as_array().unwrap().len(), 2);
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+    let r = chanctl(&[
+        "bench",
+        "--dir",
+        d,
+        "--events",
+        "10",
+        "--size",
+        "8",
+        "--batch",
+        "5",
+        "--compare-encrypt",
+        "--baseline",
+    ]);
+    assert_eq!(r.code, 2, "--baseline does not go with --compare-encrypt");
+}

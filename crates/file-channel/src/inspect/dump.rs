@@ -5,11 +5,18 @@
 //! range, length), and for a stretch that is not a valid record a [`DumpItem::Bad`] with the
 //! raw header fields as far as they can be read; the walk resumes at the next valid record, as
 //! replay does. Checkpoint files come first, decoded.
+//!
+//! An encrypted put record is shown with the key its envelope names (no key needed); its
+//! events are shown only when keys are given ([`DumpOptions::keyring`]) and it opens. Without
+//! them, or when it does not open, its payload is [`Payload::Sealed`] saying why — never the
+//! ciphertext decoded as if it were events.
 
+use super::encrypted::{sealed_with, SealedWith, Unsealer};
 use super::{read_checkpoint_file, ChannelDir, CheckpointReadError, InspectError};
+use crate::encryption::{EnvelopeError, Keyring, OpenFailure};
 use crate::format::checkpoint::Checkpoint;
 use crate::format::record::{
-    RecordHeader, RecordKind, SealPayload, TakePayload, RECORD_HEADER_BYTES,
+    RecordBinding, RecordHeader, RecordKind, SealPayload, TakePayload, RECORD_HEADER_BYTES,
 };
 use crate::format::segment_header::SegmentHeader;
 use crate::format::{event, CorruptionKind};
@@ -18,6 +25,7 @@ use crate::segment::scan::{ScanItem, Scanner};
 use crate::Event;
 use std::io;
 use std::path::Path;
+use std::sync::Arc;
 
 /// Options of [`dump`].
 #[derive(Clone, Debug, Default)]
@@ -32,6 +40,9 @@ pub struct DumpOptions {
     pub data: bool,
     /// Show checkpoint files (before the segments).
     pub checkpoints: bool,
+    /// Keys to open encrypted records with: each is authenticated, and with `data` its events
+    /// are shown.
+    pub keyring: Option<Arc<Keyring>>,
 }
 
 /// The raw fields of a record header that does not verify (what its bytes say, unchecked).
@@ -71,6 +82,19 @@ pub enum Payload {
     Seal(SealPayload),
     /// A gap record (zeros).
     Gap,
+    /// An encrypted put record that was not opened: no keys were given, its key is missing or
+    /// wrong, it fails authentication, or its envelope does not parse. The failure names the
+    /// key where the envelope tells it.
+    Sealed(OpenFailure),
+}
+
+/// What is known of an encrypted put record.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordSeal {
+    /// The key its envelope names (read without a key), or why the envelope does not parse.
+    pub sealed_with: Result<SealedWith, EnvelopeError>,
+    /// With keys given: `Ok` if it opened (authenticated), else why not. `None` without keys.
+    pub opened: Option<Result<(), OpenFailure>>,
 }
 
 /// One item of a dump.
@@ -104,6 +128,8 @@ pub enum DumpItem<'a> {
         header: &'a RecordHeader,
         /// Its payload, with `data`.
         payload: Option<&'a Payload>,
+        /// For an encrypted put record: its key, and whether it opened.
+        seal: Option<&'a RecordSeal>,
     },
     /// Bytes that are not a valid record.
     Bad {
@@ -163,8 +189,20 @@ fn raw_header(file: &crate::storage::DynFile, offset: u64) -> Option<RawHeader> 
     })
 }
 
-/// Decodes a record's payload for display. Never panics.
+/// Decodes a record's payload for display. Never panics. An encrypted put record is
+/// [`Payload::Sealed`] (with [`OpenFailure::NoKeys`] naming its key): this takes no keys.
 pub fn decode_payload(h: &RecordHeader, payload: &[u8]) -> Payload {
+    if h.kind == RecordKind::Put && h.is_encrypted() {
+        return Payload::Sealed(match sealed_with(payload) {
+            Ok(s) => OpenFailure::NoKeys { key_id: s.key_id },
+            Err(e) => OpenFailure::Envelope(e),
+        });
+    }
+    decode_plain(h, payload)
+}
+
+/// Decodes a plain payload (an encrypted record's once opened).
+fn decode_plain(h: &RecordHeader, payload: &[u8]) -> Payload {
     match h.kind {
         RecordKind::Put => {
             let mut events = Vec::new();
@@ -196,6 +234,43 @@ pub fn decode_payload(h: &RecordHeader, payload: &[u8]) -> Payload {
     }
 }
 
+/// An encrypted record's seal and, with `data`, its payload: opened when keys were given.
+pub(crate) fn open_sealed(
+    unsealer: &mut Unsealer,
+    binding: RecordBinding,
+    h: &RecordHeader,
+    payload: &[u8],
+    data: bool,
+) -> (RecordSeal, Option<Payload>) {
+    let sealed = sealed_with(payload);
+    if !unsealer.has_keys() {
+        let decoded = data.then(|| decode_payload(h, payload));
+        return (
+            RecordSeal {
+                sealed_with: sealed,
+                opened: None,
+            },
+            decoded,
+        );
+    }
+    match unsealer.open(binding, h, payload) {
+        Ok(plain) => (
+            RecordSeal {
+                sealed_with: sealed,
+                opened: Some(Ok(())),
+            },
+            data.then(|| decode_plain(h, &plain)),
+        ),
+        Err(failure) => (
+            RecordSeal {
+                sealed_with: sealed,
+                opened: Some(Err(failure.clone())),
+            },
+            data.then_some(Payload::Sealed(failure)),
+        ),
+    }
+}
+
 /// Whether a record concerns sequence numbers at or above `from`.
 fn wanted(h: &RecordHeader, payload: &[u8], from: u64) -> bool {
     let end = h.first_seq.saturating_add(u64::from(h.event_count));
@@ -218,6 +293,7 @@ pub fn dump(
 ) -> Result<DumpSummary, InspectError> {
     let out = |e| InspectError::Output(e);
     let mut summary = DumpSummary::default();
+    let mut unsealer = Unsealer::new(opts.keyring.clone());
     if opts.checkpoints {
         for (generation, path) in &dir.checkpoints {
             let (bytes, decoded) = read_checkpoint_file(dir.storage.as_ref(), path);
@@ -289,11 +365,19 @@ pub fn dump(
                     {
                         continue;
                     }
-                    let decoded = opts.data.then(|| decode_payload(&header, payload));
+                    let (seal, decoded) = if header.kind == RecordKind::Put && header.is_encrypted()
+                    {
+                        let (seal, decoded) =
+                            open_sealed(&mut unsealer, binding, &header, payload, opts.data);
+                        (Some(seal), decoded)
+                    } else {
+                        (None, opts.data.then(|| decode_plain(&header, payload)))
+                    };
                     summary.records += 1;
                     sink(DumpItem::Record {
                         header: &header,
                         payload: decoded.as_ref(),
+                        seal: seal.as_ref(),
                     })
                     .map_err(out)?;
                 }

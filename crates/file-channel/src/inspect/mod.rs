@@ -9,7 +9,13 @@
 //!   [`Scanner`](crate::segment::scan::Scanner) for per-segment figures and the sequence state at
 //!   every position a checkpoint names, and a check of every checkpoint against that log.
 //! - [`dump`]: records in log order, decoded, streamed to a callback.
-//! - [`stat`] and [`replay_view`]: what opening the channel would do, without writing.
+//! - [`stat`] and [`replay_view`]: what opening the channel would do, without writing; `stat`
+//!   also lists the keys pending records were sealed with ([`pending::KeyReferences`]).
+//! - [`pending`]: the pending events in the order a reader takes them (`replay --data`).
+//!
+//! Encrypted records ([`encrypted`]): every command reads which key sealed a record without a
+//! key; `verify`, `dump` and [`pending`] take keys to authenticate records and show bodies;
+//! `repair` never needs one and never drops a record over a key problem.
 //! - [`repair`]: a plan built from [`verify`]'s findings, applied under the directory lock.
 //!
 //! Limits, stated once: nothing here writes unless [`repair::apply`] is called; every length
@@ -19,9 +25,11 @@
 
 mod channel_dir;
 pub mod dump;
+pub mod encrypted;
 mod error;
 pub mod json;
 pub mod lock;
+pub mod pending;
 pub mod repair;
 pub mod stat;
 pub mod verify;

@@ -1,10 +1,12 @@
 //! `stat` and `replay`: what opening the channel would find and do, computed by the engine's
 //! replay in read-only mode (checkpoints used, as at open), without writing a byte.
 
+use super::pending::{key_references, KeyReferences, LiveSegment, PendingLog};
 use super::verify::{Progress, ProgressFn};
 use super::view_storage::ViewStorage;
 use super::{lock, now_unix_ms, ChannelDir, InspectError, MetaState, MAX_CHECKPOINT_FILE_BYTES};
 use crate::config::RecoveryMode;
+use crate::consumed::ConsumedSet;
 use crate::error::{Corruption, OpenError};
 use crate::format::checkpoint::Checkpoint;
 use crate::quarantine::QUARANTINE_DIR_NAME;
@@ -83,11 +85,25 @@ pub struct ReplayView {
     pub repaired_gaps: u64,
     /// Where readers would start.
     pub read_start: Option<(u64, u64)>,
+    /// What is consumed at the end of the replay (below the low-water mark, and the ranges
+    /// above it).
+    pub consumed: ConsumedSet,
+    /// The segments the open would keep, as the replay left them.
+    pub live_segments: Vec<LiveSegment>,
     /// Time the replay took.
     pub took: Duration,
 }
 
 impl ReplayView {
+    /// The part of the log a reader of this view reads (for [`super::pending`]).
+    pub fn pending_log(&self) -> PendingLog<'_> {
+        PendingLog {
+            read_start: self.read_start,
+            segments: &self.live_segments,
+            consumed: &self.consumed,
+        }
+    }
+
     /// Whether the open would meet corruption (fail, or skip damage, at open or later while
     /// reading).
     pub fn is_corrupt(&self) -> bool {
@@ -213,6 +229,8 @@ fn open_view(
         events_lost_total: 0,
         repaired_gaps: 0,
         read_start: None,
+        consumed: ConsumedSet::default(),
+        live_segments: Vec::new(),
         took: Duration::ZERO,
     };
     match r {
@@ -232,6 +250,17 @@ fn open_view(
             view.events_lost_total = r.events_lost;
             view.repaired_gaps = r.repaired_gaps;
             view.read_start = r.read_start;
+            view.live_segments = r
+                .segments
+                .iter()
+                .map(|s| LiveSegment {
+                    id: s.id,
+                    path: s.path.clone(),
+                    end: (s.end > 0).then_some(s.end),
+                    binding: s.binding,
+                })
+                .collect();
+            view.consumed = r.consumed;
             view.took = r.took;
         }
         Err(OpenError::Corrupt(c)) => view.failure = Some(OpenFailure::Corrupt(c)),
@@ -281,6 +310,9 @@ pub struct StatReport {
     pub newest_checkpoint: Option<NewestCheckpoint>,
     /// Files in `quarantine/` and their bytes.
     pub quarantine: (usize, u64),
+    /// The keys pending records were sealed with (read without a key): a key not listed can
+    /// be retired.
+    pub keys: KeyReferences,
 }
 
 /// Gathers the figures of `stat`. Never writes.
@@ -291,6 +323,12 @@ pub fn stat(dir: &ChannelDir) -> Result<StatReport, InspectError> {
         None
     };
     let view = open_view(dir, RecoveryMode::SkipDamaged, None)?;
+    let keys = key_references(
+        dir.storage.as_ref(),
+        &dir.dir,
+        &dir.segment_dirs,
+        view.pending_log(),
+    )?;
     let mut segment_bytes = 0u64;
     for s in &dir.segments {
         segment_bytes += dir
@@ -338,5 +376,6 @@ pub fn stat(dir: &ChannelDir) -> Result<StatReport, InspectError> {
         checkpoint_files: dir.checkpoints.len(),
         newest_checkpoint,
         quarantine,
+        keys,
     })
 }

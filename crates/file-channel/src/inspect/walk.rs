@@ -9,7 +9,7 @@
 //! position asked for.
 
 use crate::consumed::ConsumedSet;
-use crate::format::record::{RecordBinding, RecordKind, SealPayload, TakePayload};
+use crate::format::record::{RecordBinding, RecordHeader, RecordKind, SealPayload, TakePayload};
 use crate::format::segment_header::{SegmentHeader, SEGMENT_HEADER_BYTES};
 use crate::format::CorruptionKind;
 use crate::segment::lost_header::binding_behind_lost_header;
@@ -18,7 +18,23 @@ use crate::segment::SegmentPath;
 use crate::storage::{DynFile, Storage};
 use std::collections::HashMap;
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+/// A valid put record the walk met, for a caller that looks at payloads (verify's check of
+/// encrypted records).
+pub(crate) struct PutSeen<'a> {
+    /// The segment file.
+    pub path: &'a Path,
+    /// What its checksum is bound to.
+    pub binding: RecordBinding,
+    /// Its header.
+    pub header: &'a RecordHeader,
+    /// Its payload as stored.
+    pub payload: &'a [u8],
+}
+
+/// Called with every valid put record the walk meets.
+pub(crate) type PutVisitor<'v> = dyn FnMut(PutSeen<'_>) + 'v;
 
 /// A stretch the walk skipped (damage, or zeros before a later record).
 #[derive(Clone, Debug)]
@@ -147,13 +163,14 @@ fn has_record(
 
 /// Walks `segs` (sorted by id). `interest` names the positions whose state is wanted; `true`
 /// asks for the consumed set as well. `lost_header` are the bindings to try behind a segment
-/// header that is lost.
+/// header that is lost. `on_put` sees every valid put record.
 pub(crate) fn walk(
     storage: &dyn Storage,
     segs: &[SegmentPath],
     lost_header: &[RecordBinding],
     interest: &HashMap<(u64, u64), bool>,
     progress: &dyn Fn(usize, usize),
+    on_put: &mut PutVisitor<'_>,
 ) -> io::Result<Walk> {
     let mut out = Walk::default();
     let mut st = State {
@@ -198,7 +215,7 @@ pub(crate) fn walk(
             lost_header,
             last,
             &mut st,
-            interest,
+            &mut Observers { interest, on_put },
             &mut out.at,
         )?;
         out.segments.push(s);
@@ -272,15 +289,22 @@ fn snapshot(
     }
 }
 
+/// What the caller wants from a segment's walk: the positions of interest, and every put record.
+struct Observers<'a, 'v> {
+    interest: &'a HashMap<(u64, u64), bool>,
+    on_put: &'a mut PutVisitor<'v>,
+}
+
 fn walk_segment(
     storage: &dyn Storage,
     seg: &SegmentPath,
     lost_header: &[RecordBinding],
     last: bool,
     st: &mut State,
-    interest: &HashMap<(u64, u64), bool>,
+    observers: &mut Observers<'_, '_>,
     at: &mut HashMap<(u64, u64), PosState>,
 ) -> io::Result<WalkSegment> {
+    let interest = observers.interest;
     let file = storage.open(&seg.path, false)?;
     let file_len = file.len()?;
     let header = super::read_segment_header(storage, &seg.path)?;
@@ -332,6 +356,12 @@ fn walk_segment(
                 sealed = rh.kind == RecordKind::Seal;
                 match rh.kind {
                     RecordKind::Put => {
+                        (observers.on_put)(PutSeen {
+                            path: &seg.path,
+                            binding,
+                            header: &rh,
+                            payload,
+                        });
                         out.first_seq_hint.get_or_insert(rh.first_seq);
                         out.put_events += u64::from(rh.event_count);
                         st.advance(rh.first_seq);

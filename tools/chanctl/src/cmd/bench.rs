@@ -6,8 +6,14 @@
 //! `--baseline`, a raw write + fdatasync of the same bytes measured in the same run (appending
 //! to a growing file, and overwriting a preallocated one) and the engine's ratio to each. `--json`: one line with `written`, `read`, `write_secs`, `read_secs`,
 //! `commit_p50_us`, `commit_p99_us`, `fsyncs` and more (`baseline_*`, `ratio`,
-//! `baseline_overwrite_*`, `ratio_overwrite` with `--baseline`).
+//! `baseline_overwrite_*`, `ratio_overwrite` with `--baseline`; `encrypted`).
+//!
+//! `--encrypt` gives the channel a throwaway key (every event sealed with AES-256-GCM).
+//! `--compare-encrypt [--rounds N]` runs the bench plain and encrypted in interleaved rounds
+//! (`crate::load_generator::compare`) and prints both and the ratios encrypted/plain of put
+//! and of take + commit throughput; its JSON keys are listed in `docs/benchmarks.md`.
 
+use crate::load_generator::compare::{compare, CompareReport, WayReport};
 use crate::load_generator::{run as run_bench, BenchOptions, BenchReport};
 use crate::output::{self, micros, print_json, Out};
 use crate::progress::Bar;
@@ -49,6 +55,22 @@ pub struct BenchArgs {
     /// Also measure a raw write + fdatasync of the same bytes, one append per transaction.
     #[arg(long)]
     baseline: bool,
+    /// Encrypt every event (AES-256-GCM) with a throwaway key made for the run.
+    #[arg(long, conflicts_with = "compare_encrypt")]
+    encrypt: bool,
+    /// Run plain and encrypted side by side: interleaved rounds of the same bench, each in a
+    /// fresh directory under --dir, and the ratios encrypted/plain of put and of take + commit
+    /// throughput.
+    #[arg(long, conflicts_with_all = ["baseline", "no_consume"])]
+    compare_encrypt: bool,
+    /// With --compare-encrypt: rounds (each runs the bench once plain and once encrypted).
+    #[arg(
+        long,
+        default_value_t = 3,
+        value_name = "N",
+        requires = "compare_encrypt"
+    )]
+    rounds: usize,
     /// One JSON line instead of text.
     #[arg(long)]
     json: bool,
@@ -88,10 +110,23 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<u8> {
         sync,
         consume: !a.no_consume,
         baseline: a.baseline,
+        encrypt: a.encrypt,
         progress: Some(Arc::new(move |phase, done, total| {
             b2.set(phase, done, total)
         })),
     };
+    if a.compare_encrypt {
+        let r = compare(&opts, a.rounds);
+        bar.finish();
+        let r = r?;
+        let mut out = output::stdout();
+        if a.json {
+            print_json(&mut out, &compare_json(a, &r))?;
+        } else {
+            print_compare(&mut out, a, &r)?;
+        }
+        return Ok(0);
+    }
     let r = run_bench(&opts);
     bar.finish();
     let r = r?;
@@ -127,6 +162,7 @@ fn to_json(a: &BenchArgs, r: &BenchReport) -> serde_json::Value {
         "commits": w.commit_latency.count(),
         "take_commit_p50_us": r.read.as_ref().map(|p| p.commit_latency.percentile(50.0)),
         "take_commit_p99_us": r.read.as_ref().map(|p| p.commit_latency.percentile(99.0)),
+        "encrypted": a.encrypt,
         "fsyncs": r.fsyncs,
         "write_fsyncs": r.write_fsyncs,
         "prefill_fsyncs": r.prefill_fsyncs,
@@ -165,18 +201,102 @@ fn to_json(a: &BenchArgs, r: &BenchReport) -> serde_json::Value {
     v
 }
 
-fn print_human(out: &mut Out, a: &BenchArgs, r: &BenchReport) -> std::io::Result<()> {
+fn way_json(w: &WayReport) -> serde_json::Value {
+    json!({
+        "written": w.write.events,
+        "read": w.read.events,
+        "write_secs": w.write.secs,
+        "read_secs": w.read.secs,
+        "write_events_per_sec": w.write.events_per_sec(),
+        "read_events_per_sec": w.read.events_per_sec(),
+        "write_mb_per_sec": w.write.mb_per_sec(),
+        "read_mb_per_sec": w.read.mb_per_sec(),
+        "commit_p50_us": w.write.commit_latency.percentile(50.0),
+        "commit_p99_us": w.write.commit_latency.percentile(99.0),
+        "take_commit_p50_us": w.read.commit_latency.percentile(50.0),
+        "take_commit_p99_us": w.read.commit_latency.percentile(99.0),
+        "fsyncs": w.fsyncs,
+        "log_bytes": w.log_bytes,
+    })
+}
+
+fn compare_json(a: &BenchArgs, r: &CompareReport) -> serde_json::Value {
+    json!({
+        "compare": "encrypt",
+        "events": a.events,
+        "size": a.size,
+        "batch": a.batch,
+        "producers": a.producers,
+        "consumers": a.consumers,
+        "sync": a.sync,
+        "rounds": r.rounds,
+        "plain": way_json(&r.plain),
+        "encrypted": way_json(&r.encrypted),
+        "put_ratio": r.put_ratio(),
+        "take_ratio": r.take_ratio(),
+        "put_ratio_median": r.put_ratio_median(),
+        "take_ratio_median": r.take_ratio_median(),
+        "round_put_ratios": r.per_round.iter().map(|x| x.put).collect::<Vec<_>>(),
+        "round_take_ratios": r.per_round.iter().map(|x| x.take).collect::<Vec<_>>(),
+    })
+}
+
+fn print_compare(out: &mut Out, a: &BenchArgs, r: &CompareReport) -> std::io::Result<()> {
+    print_title(out, a)?;
     writeln!(
         out,
-        "bench {}: {} events of {} B in transactions of {}, {} producer(s), {} consumer(s), sync {}",
+        "{} interleaved round(s), each once plain and once encrypted (throwaway key)",
+        r.rounds
+    )?;
+    for (name, w) in [("plain", &r.plain), ("encrypted", &r.encrypted)] {
+        writeln!(
+            out,
+            "{name:>9}: put {:.0} events/s (commit p50 {}, p99 {}); take + commit {:.0} events/s (p50 {}, p99 {}); {} log bytes",
+            w.write.events_per_sec(),
+            micros(w.write.commit_latency.percentile(50.0)),
+            micros(w.write.commit_latency.percentile(99.0)),
+            w.read.events_per_sec(),
+            micros(w.read.commit_latency.percentile(50.0)),
+            micros(w.read.commit_latency.percentile(99.0)),
+            w.log_bytes
+        )?;
+    }
+    let list = |v: Vec<f64>| {
+        v.iter()
+            .map(|x| format!("{x:.3}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    writeln!(
+        out,
+        "encrypted / plain: put {:.3} (rounds: {}; median {:.3}), take + commit {:.3} (rounds: {}; median {:.3})",
+        r.put_ratio(),
+        list(r.per_round.iter().map(|x| x.put).collect()),
+        r.put_ratio_median(),
+        r.take_ratio(),
+        list(r.per_round.iter().map(|x| x.take).collect()),
+        r.take_ratio_median()
+    )?;
+    out.flush()
+}
+
+fn print_title(out: &mut Out, a: &BenchArgs) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "bench {}: {} events of {} B in transactions of {}, {} producer(s), {} consumer(s), sync {}{}",
         a.dir.display(),
         a.events,
         a.size,
         a.batch,
         a.producers,
         a.consumers,
-        a.sync
-    )?;
+        a.sync,
+        if a.encrypt { ", encrypted (throwaway key)" } else { "" }
+    )
+}
+
+fn print_human(out: &mut Out, a: &BenchArgs, r: &BenchReport) -> std::io::Result<()> {
+    print_title(out, a)?;
     let w = &r.write;
     writeln!(
         out,

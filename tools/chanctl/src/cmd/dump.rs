@@ -2,12 +2,16 @@
 //! log order (offset, type, transaction, sequence range, length, crc-ok), checkpoints decoded.
 //! `--json` prints one JSON object per line; `--data` adds event headers and bodies (escaped
 //! text, base64 in JSON). A viewer: it exits 0 whatever it shows (`verify` judges).
+//!
+//! An encrypted put record shows the key it was sealed with (read without a key). With keys
+//! (`--keystore …` or `--conf …`) each one is opened: it says `authenticated`, and `--data`
+//! shows its events; otherwise, or when it does not open, it says why, never its bytes.
 
 use super::open_dir;
 use crate::output::{self, print_json, Out};
 use base64::Engine as _;
 use file_channel::format::record::RecordKind;
-use file_channel::inspect::dump::{dump, DumpItem, DumpOptions, Payload};
+use file_channel::inspect::dump::{dump, DumpItem, DumpOptions, Payload, RecordSeal};
 use file_channel::inspect::kind_code;
 use file_channel::Event;
 use serde_json::{json, Value};
@@ -57,7 +61,8 @@ pub fn run(
     Ok(0)
 }
 
-fn event_json(e: &Event) -> Value {
+/// An event as JSON (headers, base64 body, length).
+pub fn event_json(e: &Event) -> Value {
     json!({
         "headers": e.headers.iter().map(|(k, v)| json!([k, v])).collect::<Vec<_>>(),
         "body_base64": base64::engine::general_purpose::STANDARD.encode(&e.body),
@@ -78,6 +83,35 @@ fn payload_json(p: &Payload) -> Value {
         Payload::Take(Err(k)) => json!({ "error": k.to_string() }),
         Payload::Seal(s) => json!({ "next_segment": s.next_segment_id, "next_seq": s.next_seq }),
         Payload::Gap => json!({}),
+        Payload::Sealed(f) => json!({ "sealed": f.to_string() }),
+    }
+}
+
+/// An encrypted record's key and whether it opened, as JSON.
+fn seal_json(s: &RecordSeal) -> Value {
+    let (key_id, key_check, envelope_error) = match &s.sealed_with {
+        Ok(k) => (Some(k.key_id.clone()), Some(k.key_check.clone()), None),
+        Err(e) => (None, None, Some(e.to_string())),
+    };
+    json!({
+        "key_id": key_id,
+        "key_check": key_check,
+        "envelope_error": envelope_error,
+        "authenticated": s.opened.as_ref().map(Result::is_ok),
+        "open_error": s.opened.as_ref().and_then(|r| r.as_ref().err()).map(ToString::to_string),
+    })
+}
+
+/// An encrypted record's key and whether it opened, appended to its line.
+fn seal_text(s: &RecordSeal) -> String {
+    let key = match &s.sealed_with {
+        Ok(k) => format!("  encrypted, key {:?}", k.key_id),
+        Err(e) => format!("  encrypted, envelope unreadable: {e}"),
+    };
+    match &s.opened {
+        None => key,
+        Some(Ok(())) => format!("{key}, authenticated"),
+        Some(Err(f)) => format!("{key}, NOT OPENED: {f}"),
     }
 }
 
@@ -142,7 +176,11 @@ fn item_json(item: &DumpItem<'_>) -> Value {
                 "header_error": k.to_string(),
             }),
         },
-        DumpItem::Record { header: h, payload } => {
+        DumpItem::Record {
+            header: h,
+            payload,
+            seal,
+        } => {
             let mut v = json!({
                 "type": "record",
                 "segment": h.segment_id,
@@ -156,8 +194,14 @@ fn item_json(item: &DumpItem<'_>) -> Value {
                 "durable_mark": h.durable_mark,
                 "crc_ok": true,
             });
-            if let (Some(p), Some(obj)) = (payload, v.as_object_mut()) {
-                obj.insert("data".into(), payload_json(p));
+            if let Some(obj) = v.as_object_mut() {
+                if let Some(p) = payload {
+                    obj.insert("data".into(), payload_json(p));
+                }
+                obj.insert("encrypted".into(), json!(seal.is_some()));
+                if let Some(s) = seal {
+                    obj.insert("seal".into(), seal_json(s));
+                }
             }
             v
         }
@@ -193,8 +237,9 @@ fn item_json(item: &DumpItem<'_>) -> Value {
     }
 }
 
-fn print_event(out: &mut Out, i: usize, e: &Event) -> std::io::Result<()> {
-    write!(out, "      [{i}]")?;
+/// An event on one line: `label headers {k=v} body (n bytes) "…"` (escaped).
+pub fn print_event(out: &mut Out, label: &str, e: &Event) -> std::io::Result<()> {
+    write!(out, "{label}")?;
     if !e.headers.is_empty() {
         write!(out, " headers {{")?;
         for (j, (k, v)) in e.headers.iter().enumerate() {
@@ -265,7 +310,11 @@ fn print_item(out: &mut Out, item: &DumpItem<'_>) -> std::io::Result<()> {
                 path.display()
             ),
         },
-        DumpItem::Record { header: h, payload } => {
+        DumpItem::Record {
+            header: h,
+            payload,
+            seal,
+        } => {
             let end = h.first_seq.saturating_add(u64::from(h.event_count));
             let seqs = match h.kind {
                 RecordKind::Seal => format!("next seq {}", h.first_seq),
@@ -273,17 +322,18 @@ fn print_item(out: &mut Out, item: &DumpItem<'_>) -> std::io::Result<()> {
             };
             writeln!(
                 out,
-                "  {:>10}  {:<4}  txn {:<8} {:<22} len {:<8} crc ok",
+                "  {:>10}  {:<4}  txn {:<8} {:<22} len {:<8} crc ok{}",
                 h.offset,
                 kind_name(h.kind),
                 h.txn_id,
                 seqs,
-                h.len
+                h.len,
+                seal.map_or_else(String::new, seal_text)
             )?;
             match payload {
                 Some(Payload::Put { events, error }) => {
                     for (i, e) in events.iter().enumerate() {
-                        print_event(out, i, e)?;
+                        print_event(out, &format!("      [{i}]"), e)?;
                     }
                     if let Some(k) = error {
                         writeln!(out, "      payload does not decode further: {k}")?;
@@ -305,6 +355,9 @@ fn print_item(out: &mut Out, item: &DumpItem<'_>) -> std::io::Result<()> {
                     "      next segment {}, next sequence {}",
                     s.next_segment_id, s.next_seq
                 )?,
+                Some(Payload::Sealed(f)) => {
+                    writeln!(out, "      {} event(s) not shown: {f}", h.event_count)?
+                }
                 Some(Payload::Gap) | None => {}
             }
             Ok(())

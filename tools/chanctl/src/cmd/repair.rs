@@ -36,6 +36,7 @@ pub fn run(
     let bar = Bar::new("segments");
     let vopts = VerifyOptions {
         progress: bar.scan_callback(),
+        keyring: None,
     };
     let mut out = output::stdout();
     if !apply {

@@ -2,13 +2,20 @@
 //! without writing: the checkpoint used (or full replay) and why, records replayed, pending
 //! events, the torn tail that would be truncated, the damage that would be skipped, time taken.
 //! Exit 1 if the open would meet corruption (skip it, or fail).
+//!
+//! `--data [--limit N]` also shows the pending events in the order a reader would take them,
+//! with headers and bodies; an encrypted record's only with keys (`--keystore …` or
+//! `--conf …`): without, each says it is encrypted and under which key, never its bytes.
 
+use super::dump::{event_json, print_event};
 use super::open_dir;
 use super::verify::torn_json;
 use crate::output::{self, bytes, print_json, Out};
 use crate::progress::Bar;
 use anyhow::bail;
+use file_channel::inspect::dump::Payload;
 use file_channel::inspect::kind_code;
+use file_channel::inspect::pending::{pending_events, PendingOptions, PendingRecord};
 use file_channel::inspect::stat::{replay_view, ReplayView};
 use file_channel::replay::{RejectedCheckpoint, ReplayStart};
 use file_channel::RecoveryMode;
@@ -16,8 +23,14 @@ use serde_json::{json, Value};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// Runs the command.
-pub fn run(dir: &Path, data_dirs: &[PathBuf], as_json: bool, mode: &str) -> anyhow::Result<u8> {
+/// Runs the command; `events`: also list the pending events (`--data`).
+pub fn run(
+    dir: &Path,
+    data_dirs: &[PathBuf],
+    as_json: bool,
+    mode: &str,
+    events: Option<PendingOptions>,
+) -> anyhow::Result<u8> {
     let Some(mode) = RecoveryMode::from_name(mode) else {
         bail!("unknown recovery mode {mode:?}: use skip-damaged or strict");
     };
@@ -28,11 +41,113 @@ pub fn run(dir: &Path, data_dirs: &[PathBuf], as_json: bool, mode: &str) -> anyh
     let view = view?;
     let mut out = output::stdout();
     if as_json {
-        print_json(&mut out, &view_json(&view))?;
+        let mut v = view_json(&view);
+        if let (Some(opts), Some(obj)) = (&events, v.as_object_mut()) {
+            let mut listed = Vec::new();
+            let s = pending_events(&d, view.pending_log(), opts, &mut |r| {
+                listed.extend(record_events_json(&r));
+                Ok(())
+            })?;
+            obj.insert("events".into(), Value::Array(listed));
+            obj.insert("events_limited".into(), json!(s.limited));
+        }
+        print_json(&mut out, &v)?;
     } else {
-        print_human(&mut out, &view)?;
+        writeln!(
+            out,
+            "replay in {} mode, read-only: nothing was written",
+            view.mode.name()
+        )?;
+        print_view(&mut out, &view)?;
+        writeln!(out, "took: {}", output::duration(view.took))?;
+        if let Some(opts) = &events {
+            writeln!(out, "pending events, in the order a reader takes them:")?;
+            let s = pending_events(&d, view.pending_log(), opts, &mut |r| {
+                print_record_events(&mut out, &r)
+            })?;
+            writeln!(
+                out,
+                "-- {} event(s) in {} record(s){}",
+                s.events,
+                s.records,
+                if s.limited { " (limit reached)" } else { "" }
+            )?;
+        }
+        out.flush()?;
     }
     Ok(u8::from(view.is_corrupt()))
+}
+
+/// The pending events of one record as JSON objects.
+fn record_events_json(r: &PendingRecord<'_>) -> Vec<Value> {
+    let h = r.header;
+    let mut v = Vec::new();
+    for &(start, end) in r.pending {
+        for seq in start..end {
+            let mut e = json!({
+                "seq": seq,
+                "segment": h.segment_id,
+                "offset": h.offset,
+                "encrypted": h.is_encrypted(),
+                "key_id": r.seal.and_then(|s| s.sealed_with.as_ref().ok()).map(|k| k.key_id.clone()),
+            });
+            let extra = match r.payload {
+                Payload::Put { events, error } => match events.get((seq - h.first_seq) as usize) {
+                    Some(ev) => event_json(ev),
+                    None => json!({ "error": error.as_ref().map_or_else(
+                            || "event missing from its record".to_owned(),
+                            ToString::to_string) }),
+                },
+                Payload::Sealed(f) => json!({ "sealed": f.to_string() }),
+                _ => json!({}),
+            };
+            if let (Some(obj), Value::Object(more)) = (e.as_object_mut(), extra) {
+                obj.extend(more);
+            }
+            v.push(e);
+        }
+    }
+    v
+}
+
+/// The pending events of one record, one line each (one line for a sealed record).
+fn print_record_events(out: &mut Out, r: &PendingRecord<'_>) -> std::io::Result<()> {
+    let h = r.header;
+    match r.payload {
+        Payload::Put { events, error } => {
+            for &(start, end) in r.pending {
+                for seq in start..end {
+                    let label = format!(
+                        "  seq {seq} (segment {} offset {}):",
+                        h.segment_id, h.offset
+                    );
+                    match events.get((seq - h.first_seq) as usize) {
+                        Some(e) => print_event(out, &label, e)?,
+                        None => writeln!(
+                            out,
+                            "{label} does not decode: {}",
+                            error.as_ref().map_or_else(
+                                || "event missing from its record".to_owned(),
+                                ToString::to_string
+                            )
+                        )?,
+                    }
+                }
+            }
+            Ok(())
+        }
+        Payload::Sealed(f) => {
+            let ranges: Vec<String> = r.pending.iter().map(|(s, e)| format!("{s}..{e}")).collect();
+            writeln!(
+                out,
+                "  seq {} (segment {} offset {}): not shown: {f}",
+                ranges.join(", "),
+                h.segment_id,
+                h.offset,
+            )
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The start as JSON.
@@ -198,17 +313,6 @@ pub fn print_view(out: &mut Out, v: &ReplayView) -> std::io::Result<()> {
         )?;
     }
     Ok(())
-}
-
-fn print_human(out: &mut Out, v: &ReplayView) -> std::io::Result<()> {
-    writeln!(
-        out,
-        "replay in {} mode, read-only: nothing was written",
-        v.mode.name()
-    )?;
-    print_view(out, v)?;
-    writeln!(out, "took: {}", output::duration(v.took))?;
-    out.flush()
 }
 
 /// One damaged range as JSON.

@@ -1,25 +1,41 @@
-//! `chanctl verify DIR [--json]`: a read-only check of every segment and checkpoint.
+//! `chanctl verify DIR [--json] [keys]`: a read-only check of every segment and checkpoint.
 //! Exit 0 = no corruption (a torn tail alone is not corruption), 1 = corruption found.
+//!
+//! Encrypted records are valid records: without keys their structure and checksums are checked
+//! and the key each names is listed. With keys (`--keystore …` or `--conf …`, see
+//! [`crate::keys`]) every one is authenticated too; exit 1 also on a tampered record (good
+//! checksum, failed authentication), a malformed envelope, or a missing or wrong key for a
+//! segment the channel's open needs.
 
 use super::open_dir;
 use crate::output::{self, bytes, channel_id, from_lib, print_json, Out};
 use crate::progress::Bar;
+use file_channel::encryption::Keyring;
 use file_channel::inspect::repair::problem_json;
-use file_channel::inspect::verify::{verify, CheckpointCheck, VerifyOptions, VerifyReport};
+use file_channel::inspect::verify::{
+    verify, CheckpointCheck, EncryptionFinding, EncryptionReport, VerifyOptions, VerifyReport,
+};
 use file_channel::inspect::{lock::LockState, MetaState};
 use file_channel::replay::TornTail;
 use serde_json::{json, Value};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// Runs the command.
-pub fn run(dir: &Path, data_dirs: &[PathBuf], as_json: bool) -> anyhow::Result<u8> {
+pub fn run(
+    dir: &Path,
+    data_dirs: &[PathBuf],
+    as_json: bool,
+    keyring: Option<Arc<Keyring>>,
+) -> anyhow::Result<u8> {
     let d = open_dir(dir, data_dirs)?;
     let bar = Bar::new("segments");
     let report = verify(
         &d,
         &VerifyOptions {
             progress: bar.scan_callback(),
+            keyring,
         },
     );
     bar.finish();
@@ -30,7 +46,115 @@ pub fn run(dir: &Path, data_dirs: &[PathBuf], as_json: bool) -> anyhow::Result<u
     } else {
         print_human(&mut out, &report)?;
     }
-    Ok(u8::from(report.is_corrupt()))
+    Ok(u8::from(!report.is_clean()))
+}
+
+fn finding_json(f: &EncryptionFinding) -> Value {
+    json!({
+        "file": f.file.display().to_string(),
+        "segment": f.segment,
+        "offset": f.offset,
+        "records": f.records,
+        "events": f.events,
+        "key_id": f.key_id,
+        "kind": f.kind.code(),
+        "detail": f.kind.to_string(),
+        "needed_at_open": f.needed_at_open,
+        "problem": f.is_problem(),
+    })
+}
+
+/// The encryption part of the report as JSON.
+fn encryption_json(e: &EncryptionReport) -> Value {
+    json!({
+        "keys_given": e.keys_given,
+        "records": e.records,
+        "authenticated": e.authenticated,
+        "keys": e.keys.iter().map(|k| json!({
+            "key_id": k.key_id,
+            "key_checks": k.key_checks,
+            "segments": k.segments,
+            "records": k.records,
+            "events": k.events,
+            "authenticated": k.authenticated,
+        })).collect::<Vec<_>>(),
+        "findings": e.findings.iter().map(finding_json).collect::<Vec<_>>(),
+    })
+}
+
+fn print_encryption(out: &mut Out, e: &EncryptionReport) -> std::io::Result<()> {
+    if e.records == 0 {
+        return Ok(());
+    }
+    let per_key: Vec<String> = e
+        .keys
+        .iter()
+        .map(|k| {
+            format!(
+                "{} ({} records in segments {})",
+                k.key_id,
+                k.records,
+                id_list(&k.segments)
+            )
+        })
+        .collect();
+    writeln!(
+        out,
+        "encrypted: {} records, keys: {}",
+        e.records,
+        if per_key.is_empty() {
+            "none readable".to_owned()
+        } else {
+            per_key.join(", ")
+        }
+    )?;
+    if e.keys_given {
+        writeln!(
+            out,
+            "  authenticated: {} of {} with the keys given",
+            e.authenticated, e.records
+        )?;
+    } else {
+        writeln!(
+            out,
+            "  not authenticated: no keys given (structure and checksums checked; give --keystore or --conf to authenticate)"
+        )?;
+    }
+    for f in &e.findings {
+        write!(
+            out,
+            "  {}: {} segment {} offset {}",
+            if f.is_problem() { "PROBLEM" } else { "note" },
+            f.file.display(),
+            f.segment,
+            f.offset
+        )?;
+        if let Some(k) = &f.key_id {
+            write!(out, " key {k:?}")?;
+        }
+        write!(
+            out,
+            ": {} record(s), {} event(s): {}",
+            f.records, f.events, f.kind
+        )?;
+        if !f.is_problem() {
+            write!(
+                out,
+                " (no pending event there: the open does not need this key)"
+            )?;
+        }
+        writeln!(out)?;
+    }
+    Ok(())
+}
+
+/// `1, 2, 5` (at most 8 ids, then `…`).
+pub fn id_list(ids: &[u64]) -> String {
+    let mut s: Vec<String> = ids.iter().take(8).map(u64::to_string).collect();
+    if ids.len() > 8 {
+        s.push(format!("… ({} in all)", ids.len()));
+    }
+    s.join(", ")
 }
 
 /// The lock state as JSON: `null` or the holder's text.
@@ -114,7 +238,8 @@ fn to_json(r: &VerifyReport) -> Value {
             "sealed": s.sealed,
             "orphan": s.orphan,
         })).collect::<Vec<_>>(),
-        "clean": !r.is_corrupt(),
+        "encryption": encryption_json(&r.encryption),
+        "clean": r.is_clean(),
         "took_ms": r.took.as_millis() as u64,
     })
 }
@@ -200,6 +325,7 @@ fn print_human(out: &mut Out, r: &VerifyReport) -> std::io::Result<()> {
             p.kind
         )?;
     }
+    print_encryption(out, &r.encryption)?;
     if r.checkpoints.is_empty() {
         writeln!(out, "checkpoints: none (an open replays the whole log)")?;
     } else {
@@ -248,11 +374,13 @@ fn print_human(out: &mut Out, r: &VerifyReport) -> std::io::Result<()> {
             r.other_files.join(", ")
         )?;
     }
-    writeln!(
-        out,
-        "result: {} ({})",
-        if r.is_corrupt() { "CORRUPT" } else { "clean" },
-        output::duration(r.took)
-    )?;
+    let verdict = if r.is_corrupt() {
+        "CORRUPT"
+    } else if !r.is_clean() {
+        "ENCRYPTION PROBLEM"
+    } else {
+        "clean"
+    };
+    writeln!(out, "result: {verdict} ({})", output::duration(r.took))?;
     out.flush()
 }

@@ -15,6 +15,11 @@
 //!   before each round of the engine, each baseline writes the same share of batches, so all
 //!   three see the same disk conditions on a shared machine.
 //!
+//! With `encrypt`, the channel gets a throwaway key (`Keyring::generated`, never written
+//! anywhere): every put record is sealed with AES-256-GCM and every take opens it, as a channel
+//! configured with `encryption.activeKey` does. [`compare`] runs plain and encrypted rounds
+//! interleaved, for their ratio on one machine in one run.
+//!
 //! Everything else is the engine's default configuration, except: `capacity` is raised to
 //! `events` (the write phase finishes before the read phase starts), `transaction_capacity` is
 //! `batch`, and `minimum_required_space` is 0 (a nearly full test disk must not fail the run).
@@ -24,14 +29,17 @@
 //! |---|---|
 //! | [`histogram`] | the latency histogram behind the p50/p99 figures |
 //! | [`baseline`] | the raw write + fdatasync baselines, append and overwrite |
+//! | [`compare`] | plain against encrypted, interleaved rounds, and their ratios |
 
 mod baseline;
+pub mod compare;
 mod histogram;
 
 pub use baseline::{BaselineReport, BASELINE_ROUNDS};
 pub use histogram::Histogram;
 
 use baseline::Baseline;
+use file_channel::encryption::Keyring;
 use file_channel::format::record::{align_up, RECORD_HEADER_BYTES};
 use file_channel::inspect::InspectError;
 use file_channel::limits::{MAX_EVENTS_PER_TXN, MAX_EVENT_BYTES, MAX_RECORD_BYTES};
@@ -66,6 +74,8 @@ pub struct BenchOptions {
     pub consume: bool,
     /// Also measure the raw write + fdatasync baseline.
     pub baseline: bool,
+    /// Encrypt every event with a throwaway key.
+    pub encrypt: bool,
     /// Called with (phase, done, total) as events are written or read.
     pub progress: Option<BenchProgressFn>,
 }
@@ -82,6 +92,7 @@ impl std::fmt::Debug for BenchOptions {
             .field("sync", &self.sync)
             .field("consume", &self.consume)
             .field("baseline", &self.baseline)
+            .field("encrypt", &self.encrypt)
             .finish_non_exhaustive()
     }
 }
@@ -230,6 +241,13 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport, InspectError> {
     cfg.transaction_capacity = opts.batch;
     cfg.sync = opts.sync;
     cfg.minimum_required_space = 0;
+    if opts.encrypt {
+        cfg.keyring = Some(
+            Keyring::generated("bench")
+                .map_err(engine("make a throwaway key"))?
+                .shared(),
+        );
+    }
     let ch = FileChannel::open(cfg).map_err(engine("open the bench channel"))?;
 
     // Write phase, in rounds taking turns with the baselines (one round without them).

@@ -13,6 +13,10 @@
 //!    generation that names segments deleted since a newer valid checkpoint was written is
 //!    *superseded*, which is normal.
 //!
+//! Beside step 2, every encrypted put record's envelope is read (module `encryption`): which
+//! key sealed it needs no key; with keys (`VerifyOptions::keyring`) every one is also
+//! authenticated, and tampering and missing or wrong keys are reported apart from damage.
+//!
 //! A torn tail alone is not corruption. Damage inside segments a checkpoint freed (orphans the
 //! engine removes at open) is listed as ignored.
 //!
@@ -21,20 +25,23 @@
 //! returned); the replay and the walk are run here, in [`analyze`].
 
 mod checkpoints;
+mod encryption;
 mod problem;
 mod report;
 
 pub use checkpoints::{CheckpointCheck, CheckpointStatus, Disagreement};
+pub use encryption::{EncryptionFinding, EncryptionFindingKind, EncryptionReport, SealedKey};
 pub use problem::{Problem, ProblemKind};
 pub use report::{SegmentSummary, VerifyReport};
 
 use super::walk::{walk, Walk};
 use super::{lock, ChannelDir, CheckpointFile, InspectError, MetaState};
+use crate::encryption::Keyring;
 use crate::error::OpenError;
 use crate::replay::{replay, ReplayOptions, ReplayProgress, Replayed};
 use checkpoints::{check_checkpoints, engine_choice};
 use problem::classify;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -59,11 +66,16 @@ pub type ProgressFn = Arc<dyn Fn(Progress) + Send + Sync>;
 pub struct VerifyOptions {
     /// Called as segments are done.
     pub progress: Option<ProgressFn>,
+    /// Keys to authenticate encrypted records with (none: their structure and checksums are
+    /// checked, and the key each names is read, but they are not decrypted).
+    pub keyring: Option<Arc<Keyring>>,
 }
 
 impl fmt::Debug for VerifyOptions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("VerifyOptions").finish_non_exhaustive()
+        f.debug_struct("VerifyOptions")
+            .field("keyring", &self.keyring)
+            .finish_non_exhaustive()
     }
 }
 
@@ -113,14 +125,26 @@ pub(crate) fn analyze(dir: &ChannelDir, opts: &VerifyOptions) -> Result<Analysis
             });
         }
     };
+    let mut sealed = encryption::Collector::new(opts.keyring.clone());
     let walk = walk(
         dir.storage.as_ref(),
         &dir.segments,
         &dir.lost_header_bindings(),
         &interest,
         &walk_progress,
+        &mut |seen| sealed.visit(seen),
     )
     .map_err(InspectError::io("read segments in", &dir.dir))?;
+    // The segments whose key the engine's open checks: the open's own rule.
+    let needed_at_open: BTreeSet<u64> = crate::keys_at_open::pending_segment_keys(
+        dir.storage.as_ref(),
+        &dir.dir,
+        &dir.segment_dirs,
+    )
+    .into_iter()
+    .map(|k| k.segment)
+    .collect();
+    let encryption = sealed.finish(&needed_at_open);
 
     // Which checkpoint an open would use (the engine's test), and the orphans it frees.
     let open_choice = engine_choice(dir, &cps, meta_id);
@@ -193,6 +217,7 @@ pub(crate) fn analyze(dir: &ChannelDir, opts: &VerifyOptions) -> Result<Analysis
         orphans,
         checkpoint_tmp: dir.checkpoint_tmp,
         other_files: dir.other_files.clone(),
+        encryption,
         took: started.elapsed(),
     };
     Ok(Analysis { report, walk })

@@ -1,7 +1,7 @@
 //! The figures verify returns: per segment ([`SegmentSummary`]) and for the whole directory
 //! ([`VerifyReport`]), with the problems and checkpoint verdicts found.
 
-use super::{CheckpointCheck, Problem};
+use super::{CheckpointCheck, EncryptionReport, Problem};
 use crate::format::segment_header::SegmentHeader;
 use crate::format::CorruptionKind;
 use crate::inspect::{lock, MetaState};
@@ -73,14 +73,23 @@ pub struct VerifyReport {
     pub checkpoint_tmp: bool,
     /// Files the engine ignores.
     pub other_files: Vec<String>,
+    /// Encrypted records: the keys they name, and with keys given, those that do not open.
+    pub encryption: EncryptionReport,
     /// Time taken.
     pub took: Duration,
 }
 
 impl VerifyReport {
-    /// Whether any corruption was found (log, identity or checkpoints). A torn tail is not.
+    /// Whether any corruption was found (log, identity or checkpoints). A torn tail is not,
+    /// and neither is an encrypted record that does not open (see [`Self::is_clean`]).
     pub fn is_corrupt(&self) -> bool {
         !self.problems.is_empty() || self.checkpoints.iter().any(|c| c.status.is_problem())
+    }
+
+    /// Whether nothing is wrong: no corruption, and no encrypted record that is tampered
+    /// with, malformed, or needed at open and unreadable with the keys given.
+    pub fn is_clean(&self) -> bool {
+        !self.is_corrupt() && !self.encryption.has_problems()
     }
 
     /// Events lost to the problems found (where known).
