@@ -14,6 +14,10 @@
 //!   come first ([`Ledger::put_begun`]).
 //! * **twice**: an id appears twice in `R`. Must not happen.
 //! * **partial**: a put transaction in doubt is recovered in part. Must not happen.
+//! * **decrypt failures**: with encryption on, an encrypted record the recovered channel could
+//!   not open (a missing or wrong key, or damage taken for tampering: a good checksum whose
+//!   authentication fails). Damage must be counted as damage. Must be 0
+//!   ([`Check::count_decrypt_failures`]).
 //! * **duplicates by cause**: ids present that the caller may already have seen or given up on,
 //!   allowed by the contract (at-least-once) and counted per cause ([`Cause`]).
 //!
@@ -27,6 +31,7 @@ pub use tally::{json_str, Tally, MAX_FAILURES_KEPT};
 
 use file_channel::{Event, FileChannel, TakeError, Transaction};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::Ordering::Relaxed;
 
 /// Why an event may legitimately be recovered although the caller was not promised it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -428,6 +433,10 @@ pub struct Check {
     pub partial: u64,
     /// Recovered events out of commit order. Must be 0.
     pub order_violations: u64,
+    /// Encrypted records a reader of the recovered channel could not open (missing or wrong
+    /// key, or a good checksum failing authentication: taken for tampering). Damage must be
+    /// counted as damage. Must be 0.
+    pub decrypt_failures: u64,
     /// Allowed re-appearances, by cause.
     pub duplicates: BTreeMap<Cause, u64>,
     /// Human-readable descriptions of every violation ("invariant violation: …").
@@ -438,5 +447,19 @@ impl Check {
     /// Whether every invariant held.
     pub fn ok(&self) -> bool {
         self.violations.is_empty()
+    }
+
+    /// Adds what the recovered channel's readers failed to decrypt so far (its
+    /// `DecryptErrorCount` and `TamperedRecordCount`); any is a violation.
+    pub fn count_decrypt_failures(&mut self, ch: &FileChannel) {
+        let m = ch.metrics();
+        let failures = m.decrypt_error_count.load(Relaxed);
+        let tampered = m.tampered_records.load(Relaxed);
+        self.decrypt_failures += failures.max(tampered);
+        if failures > 0 || tampered > 0 {
+            self.violations.push(format!(
+                "{failures} encrypted records could not be opened after the recovery, {tampered} of them taken for tampering (damage must be counted as damage)"
+            ));
+        }
     }
 }
