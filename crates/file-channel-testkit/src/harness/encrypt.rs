@@ -19,11 +19,16 @@ pub const TEST_KEY_ID: &str = "harness-key-1";
 /// Bytes of the test key.
 const TEST_KEY_BYTES: [u8; 32] = *b"sluice-harness-test-key-32-bytes";
 
+/// The test key.
+pub fn test_key() -> DataKey {
+    DataKey::new(TEST_KEY_BYTES)
+}
+
 /// A keyring holding the test key, active: every new put record is encrypted.
 pub fn test_keyring() -> Arc<Keyring> {
     let mut k = Keyring::new();
     // A fixed, valid id and a 32-byte key: neither call can fail.
-    let _ = k.insert(TEST_KEY_ID, DataKey::new(TEST_KEY_BYTES));
+    let _ = k.insert(TEST_KEY_ID, test_key());
     let _ = k.set_active(TEST_KEY_ID);
     Arc::new(k)
 }
