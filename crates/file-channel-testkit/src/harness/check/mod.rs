@@ -171,6 +171,10 @@ pub struct Ledger {
     groups: Vec<Vec<u64>>,
     /// Acknowledged, unconsumed ids in commit order (what a taker sees).
     queue: Vec<u64>,
+    /// Ids consumed by acknowledged take commits not yet known to be durable: what
+    /// [`Ledger::takes_durable`] settles, without walking every id the ledger ever saw (the
+    /// `kill` layer's ledger keeps growing, and every put acknowledgement settles them).
+    takes_not_durable: Vec<u64>,
 }
 
 impl Ledger {
@@ -255,6 +259,9 @@ impl Ledger {
             if let Some(s) = self.status.get_mut(&id) {
                 if *s == Status::Acked {
                     *s = Status::Maybe(cause);
+                    if cause == Cause::TakeNotDurable {
+                        self.takes_not_durable.push(id);
+                    }
                 }
             }
         }
@@ -264,9 +271,11 @@ impl Ledger {
     /// Every acknowledged take commit so far is durable (a put commit, a sync or a clean close
     /// followed it).
     pub fn takes_durable(&mut self) {
-        for s in self.status.values_mut() {
-            if *s == Status::Maybe(Cause::TakeNotDurable) {
-                *s = Status::Consumed;
+        for id in std::mem::take(&mut self.takes_not_durable) {
+            if let Some(s) = self.status.get_mut(&id) {
+                if *s == Status::Maybe(Cause::TakeNotDurable) {
+                    *s = Status::Consumed;
+                }
             }
         }
     }
@@ -407,6 +416,7 @@ impl Ledger {
         self.queue = queue;
         self.groups.clear();
         self.begun.clear();
+        self.takes_not_durable.clear();
     }
 }
 
