@@ -5,6 +5,7 @@
 //! `crashtest sim` and the fuzzers found them.
 #![allow(clippy::unwrap_used, clippy::panic)]
 
+use file_channel_testkit::harness::encrypt::Encryption;
 use file_channel_testkit::harness::sim::{run_case, CrashFault, SimOp, SimParams};
 
 #[test]
@@ -20,12 +21,16 @@ fn scanner_fill_panics_replaying_a_segment_cut_back_after_enospc() {
         SimOp::DiskFull { slack: 166, n: 3 },
         SimOp::Crash(CrashFault::KeepPrefix(7659414120930855269)),
     ];
-    let params = SimParams {
-        segment_bytes_max: 65536,
-        prefill: false,
-    };
-    if let Err(e) = run_case(&ops, params) {
-        panic!("{e}");
+    // The case as found (plain), and again with every put record encrypted.
+    for encryption in Encryption::BOTH {
+        let params = SimParams {
+            segment_bytes_max: 65536,
+            prefill: false,
+            encryption,
+        };
+        if let Err(e) = run_case(&ops, params) {
+            panic!("encryption {encryption}: {e}");
+        }
     }
 }
 
@@ -53,12 +58,16 @@ fn damaged_first_record_after_checkpoint_open_is_not_counted_lost() {
         SimOp::Reopen,
         SimOp::Crash(CrashFault::FlipOld(5662739138316929793)),
     ]);
-    let params = SimParams {
-        segment_bytes_max: 4096,
-        prefill: false,
-    };
-    if let Err(e) = run_case(&ops, params) {
-        panic!("{e}");
+    // The case as found (plain), and again with every put record encrypted.
+    for encryption in Encryption::BOTH {
+        let params = SimParams {
+            segment_bytes_max: 4096,
+            prefill: false,
+            encryption,
+        };
+        if let Err(e) = run_case(&ops, params) {
+            panic!("encryption {encryption}: {e}");
+        }
     }
 }
 

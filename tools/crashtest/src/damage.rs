@@ -1,12 +1,14 @@
 //! The `damage` layer: cases of `file_channel_testkit::harness::damage` until the budget ends
 //! (or only case `--case N`). Each case damages a real, cleanly closed channel directory and
 //! holds every view to the loss ledger; a failing case prints its actions, every view that
-//! disagreed (expected against reported) and a reproduce line, and the run goes on.
+//! disagreed (expected against reported) and a reproduce line, and the run goes on. With both
+//! encryption modes, even cases run plain and odd ones encrypted.
 
-use crate::layers::Extra;
+use crate::layers::{Extra, ModeRun};
 use crate::Budget;
 use file_channel_testkit::harness::check::{json_str, Tally};
 use file_channel_testkit::harness::damage::{run_case, CaseReport};
+use file_channel_testkit::harness::encrypt::Encryption;
 use std::collections::BTreeMap;
 
 /// The views, in the order their mismatch counts are reported.
@@ -86,8 +88,13 @@ impl DamageStats {
     }
 }
 
-/// Layer `damage`: cases until the budget ends, or only case `only`.
-pub fn damage(budget: &Budget, only: Option<u64>) -> anyhow::Result<(Tally, Extra)> {
+/// Layer `damage`: cases until the budget ends, or only case `only`. Case `k` runs in mode
+/// `modes[k % modes.len()]` (its damage and channels are drawn from the seed and `k` alone).
+pub fn damage(
+    budget: &Budget,
+    only: Option<u64>,
+    modes: &[Encryption],
+) -> anyhow::Result<Vec<ModeRun>> {
     let scratch = tempfile::Builder::new()
         .prefix("crashtest-damage-")
         .tempdir()?;
@@ -101,11 +108,16 @@ pub fn damage(budget: &Budget, only: Option<u64>) -> anyhow::Result<(Tally, Extr
     } else {
         Some(scratch)
     };
-    let mut tally = Tally::default();
-    let mut stats = DamageStats::default();
+    let mut tallies: Vec<(Encryption, Tally, DamageStats)> = modes
+        .iter()
+        .map(|&m| (m, Tally::default(), DamageStats::default()))
+        .collect();
+    let total = |t: &[(Encryption, Tally, DamageStats)]| t.iter().map(|(_, t, _)| t.cases).sum();
     let mut case = only.unwrap_or(0);
-    while budget.more(tally.cases) {
-        let r = run_case(budget.seed, case, &root.join(format!("case-{case}")));
+    while budget.more(total(&tallies)) {
+        let which = (case % tallies.len() as u64) as usize;
+        let (mode, tally, stats) = &mut tallies[which];
+        let r = run_case(budget.seed, case, *mode, &root.join(format!("case-{case}")));
         for c in &r.checks {
             tally.add_check(c);
         }
@@ -115,7 +127,7 @@ pub fn damage(budget: &Budget, only: Option<u64>) -> anyhow::Result<(Tally, Extr
             tally.finish_case(None);
         } else {
             eprintln!(
-                "damage: case {case} of seed {} failed ({} committed, {} recovered, {}):\n  actions: {}\n  {}\n  reproduce: crashtest damage --seed {} --case {case}",
+                "damage: case {case} of seed {} failed (encryption {mode}; {} committed, {} recovered, {}):\n  actions: {}\n  {}\n  reproduce: crashtest damage --seed {} --case {case} --encrypt {mode}",
                 budget.seed,
                 r.committed,
                 r.recovered,
@@ -125,7 +137,7 @@ pub fn damage(budget: &Budget, only: Option<u64>) -> anyhow::Result<(Tally, Extr
                 budget.seed,
             );
             tally.finish_case(Some(format!(
-                "case {case}: [{}] {}",
+                "case {case} (encryption {mode}): [{}] {}",
                 r.actions.join("; "),
                 r.failures.join("; ")
             )));
@@ -135,6 +147,12 @@ pub fn damage(budget: &Budget, only: Option<u64>) -> anyhow::Result<(Tally, Extr
         }
         case += 1;
     }
-    let extra = stats.extra(tally.cases);
-    Ok((tally, extra))
+    Ok(tallies
+        .into_iter()
+        .map(|(encryption, tally, stats)| ModeRun {
+            encryption,
+            extra: stats.extra(tally.cases),
+            tally,
+        })
+        .collect())
 }

@@ -14,11 +14,17 @@
 //! Now and then the child commits from several producer threads at once (see
 //! [`concurrent_puts`]); their `B`/`P` lines interleave, and every put that began and was
 //! not answered is in doubt at the kill ([`Ledger::unanswered_puts_in_doubt`]).
+//!
+//! With encryption, the child seals every put record with the harness's test key (`--encrypt`).
+//! With both modes the run is two phases on one directory, plain and then encrypted (see
+//! [`parent`]).
 
+use crate::layers::ModeRun;
 use crate::Budget;
 use anyhow::Context as _;
 use file_channel::{ChannelConfig, FileChannel};
 use file_channel_testkit::harness::check::{event, id_of, peek_all, Cause, Ledger, Tally};
+use file_channel_testkit::harness::encrypt::Encryption;
 use file_channel_testkit::harness::rng::Rng;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -46,11 +52,14 @@ pub struct ChildArgs {
     /// First event id the child may use.
     #[arg(long)]
     first_id: u64,
+    /// Encrypt every put record (the harness's test key).
+    #[arg(long)]
+    encrypt: bool,
 }
 
 /// The channel configuration of the kill layer: small segments and frequent checkpoints, so
-/// kills land in rotations, checkpoints and segment deletions.
-pub fn kill_config(dir: &Path) -> ChannelConfig {
+/// kills land in rotations, checkpoints and segment deletions; encryption off or on.
+pub fn kill_config(dir: &Path, encryption: Encryption) -> ChannelConfig {
     let mut c = ChannelConfig::new(dir);
     c.segment_bytes_max = 64 << 10;
     c.checkpoint_bytes = 32 << 10;
@@ -59,7 +68,7 @@ pub fn kill_config(dir: &Path) -> ChannelConfig {
     c.minimum_required_space = 0;
     c.transaction_capacity = 100_000;
     c.keep_alive_ms = 0;
-    c
+    encryption.apply(c)
 }
 
 /// Writes one line to stdout with a single write under stdout's lock, so lines of concurrent
@@ -131,7 +140,12 @@ fn join(ids: &[u64]) -> String {
 
 /// The child: open, report what was recovered, then work until killed.
 pub fn child(a: &ChildArgs) -> anyhow::Result<()> {
-    let ch = FileChannel::open(kill_config(&a.dir)).context("open")?;
+    let encryption = if a.encrypt {
+        Encryption::On
+    } else {
+        Encryption::Off
+    };
+    let ch = FileChannel::open(kill_config(&a.dir, encryption)).context("open")?;
     let (ids, damaged) = peek_all(&ch).context("take after recovery")?;
     let lost = ch.open_report().events_lost;
     line(&format!("recovered {lost} {damaged} {}", join(&ids)))?;
@@ -228,10 +242,14 @@ fn apply_line(
 }
 
 /// The parent: spawn, kill, check, until the budget ends; then one last in-process recovery.
+/// With several modes the budget is split into equal consecutive phases on the same directory,
+/// one per mode in the order given: with both, the channel runs plain first and then turns
+/// encryption on, so the encrypted phase also recovers plain events written before it.
 pub fn parent(
     budget: &Budget,
     dir: Option<&Path>,
-) -> anyhow::Result<(Tally, Vec<(&'static str, String)>)> {
+    modes: &[Encryption],
+) -> anyhow::Result<Vec<ModeRun>> {
     let tmp;
     let dir = match dir {
         Some(d) => d.to_path_buf(),
@@ -245,105 +263,123 @@ pub fn parent(
     let exe = std::env::current_exe().context("cannot find the crashtest executable")?;
     let mut rng = Rng::new(budget.seed);
     let mut ledger = Ledger::new();
-    let mut tally = Tally::default();
-    let mut kills = 0u64;
-    let mut kills_before_recovery = 0u64;
-    let mut kills_mid_checkpoint = 0u64;
-    let mut lines_total = 0u64;
     let mut round_no = 0u64;
-    while budget.more(tally.cases) {
-        round_no += 1;
-        let mut child = Command::new(&exe)
-            .arg("kill-child")
-            .arg("--dir")
-            .arg(&dir)
-            .arg("--seed")
-            .arg(rng.next_u64().to_string())
-            .arg("--first-id")
-            .arg((round_no * IDS_PER_CHILD).to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .context("spawn the child")?;
-        let stdout = child.stdout.take().context("child stdout")?;
-        let (send, recv) = mpsc::channel::<String>();
-        let reader = std::thread::spawn(move || {
-            let mut r = BufReader::new(stdout);
-            let mut buf = Vec::new();
-            loop {
-                buf.clear();
-                match r.read_until(b'\n', &mut buf) {
-                    // A line without its newline was cut by the kill: ignore it.
-                    Ok(_) if buf.last() == Some(&b'\n') => {
-                        let l = String::from_utf8_lossy(&buf[..buf.len() - 1]).into_owned();
-                        if send.send(l).is_err() {
-                            break;
+    let mut runs = Vec::new();
+    let mut done = 0u64;
+    for (phase, &mode) in modes.iter().enumerate() {
+        let budget = budget.part(done, (modes.len() - phase) as u64);
+        let mut tally = Tally::default();
+        let mut kills = 0u64;
+        let mut kills_before_recovery = 0u64;
+        let mut kills_mid_checkpoint = 0u64;
+        let mut lines_total = 0u64;
+        while budget.more(tally.cases) {
+            round_no += 1;
+            let mut child = Command::new(&exe);
+            child
+                .arg("kill-child")
+                .arg("--dir")
+                .arg(&dir)
+                .arg("--seed")
+                .arg(rng.next_u64().to_string())
+                .arg("--first-id")
+                .arg((round_no * IDS_PER_CHILD).to_string());
+            if mode == Encryption::On {
+                child.arg("--encrypt");
+            }
+            let mut child = child
+                .stdin(Stdio::null())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::inherit())
+                .spawn()
+                .context("spawn the child")?;
+            let stdout = child.stdout.take().context("child stdout")?;
+            let (send, recv) = mpsc::channel::<String>();
+            let reader = std::thread::spawn(move || {
+                let mut r = BufReader::new(stdout);
+                let mut buf = Vec::new();
+                loop {
+                    buf.clear();
+                    match r.read_until(b'\n', &mut buf) {
+                        // A line without its newline was cut by the kill: ignore it.
+                        Ok(_) if buf.last() == Some(&b'\n') => {
+                            let l = String::from_utf8_lossy(&buf[..buf.len() - 1]).into_owned();
+                            if send.send(l).is_err() {
+                                break;
+                            }
                         }
+                        _ => break,
                     }
-                    _ => break,
+                }
+            });
+            // A third of the kills land in the first milliseconds: process start and replay.
+            let delay_ms = if rng.chance(1, 3) {
+                rng.below(25)
+            } else {
+                rng.range(25, 600)
+            };
+            std::thread::sleep(Duration::from_millis(delay_ms));
+            child.kill().context("SIGKILL the child")?;
+            let status = child.wait()?;
+            kills += 1;
+            // A checkpoint was being written at the kill.
+            if dir.join("checkpoint.tmp").exists() {
+                kills_mid_checkpoint += 1;
+            }
+            let _ = reader.join();
+            let mut pending_take = None;
+            let mut round = Round::default();
+            for l in recv.try_iter() {
+                lines_total += 1;
+                apply_line(
+                    &l,
+                    &mut ledger,
+                    &mut pending_take,
+                    &mut tally,
+                    &mut round,
+                    round_no,
+                )?;
+            }
+            ledger.unanswered_puts_in_doubt(Cause::PutInFlight);
+            if let Some(ids) = pending_take {
+                ledger.take_in_flight(&ids);
+            }
+            if !round.recovered_seen {
+                kills_before_recovery += 1;
+                if status.code().is_some() {
+                    // It exited by itself before reporting: open failed.
+                    tally.finish_case(Some(format!(
+                        "kill {round_no} (encryption {mode}): the child exited with {status} before recovering"
+                    )));
                 }
             }
+        }
+        if phase + 1 == modes.len() {
+            // Final recovery in this process, with the last phase's keys.
+            let ch = FileChannel::open(kill_config(&dir, mode)).context("final open")?;
+            let (ids, damaged) = peek_all(&ch).context("final take")?;
+            let mut c = ledger.check(&ids, damaged, ch.open_report().events_lost);
+            c.count_decrypt_failures(&ch);
+            ch.close().context("final close")?;
+            tally.add_check(&c);
+            tally.finish_case(
+                (!c.ok()).then(|| format!("final recovery: {}", c.violations.join("; "))),
+            );
+        }
+        done += tally.cases;
+        runs.push(ModeRun {
+            encryption: mode,
+            tally,
+            extra: vec![
+                ("kills", kills.to_string()),
+                (
+                    "kills_before_recovery_reported",
+                    kills_before_recovery.to_string(),
+                ),
+                ("kills_mid_checkpoint", kills_mid_checkpoint.to_string()),
+                ("child_lines", lines_total.to_string()),
+            ],
         });
-        // A third of the kills land in the first milliseconds: process start and replay.
-        let delay_ms = if rng.chance(1, 3) {
-            rng.below(25)
-        } else {
-            rng.range(25, 600)
-        };
-        std::thread::sleep(Duration::from_millis(delay_ms));
-        child.kill().context("SIGKILL the child")?;
-        let status = child.wait()?;
-        kills += 1;
-        // A checkpoint was being written at the kill.
-        if dir.join("checkpoint.tmp").exists() {
-            kills_mid_checkpoint += 1;
-        }
-        let _ = reader.join();
-        let mut pending_take = None;
-        let mut round = Round::default();
-        for l in recv.try_iter() {
-            lines_total += 1;
-            apply_line(
-                &l,
-                &mut ledger,
-                &mut pending_take,
-                &mut tally,
-                &mut round,
-                round_no,
-            )?;
-        }
-        ledger.unanswered_puts_in_doubt(Cause::PutInFlight);
-        if let Some(ids) = pending_take {
-            ledger.take_in_flight(&ids);
-        }
-        if !round.recovered_seen {
-            kills_before_recovery += 1;
-            if status.code().is_some() {
-                // It exited by itself before reporting: open failed.
-                tally.finish_case(Some(format!(
-                    "kill {round_no}: the child exited with {status} before recovering"
-                )));
-            }
-        }
     }
-    // Final recovery in this process.
-    let ch = FileChannel::open(kill_config(&dir)).context("final open")?;
-    let (ids, damaged) = peek_all(&ch).context("final take")?;
-    let c = ledger.check(&ids, damaged, ch.open_report().events_lost);
-    ch.close().context("final close")?;
-    tally.add_check(&c);
-    tally.finish_case((!c.ok()).then(|| format!("final recovery: {}", c.violations.join("; "))));
-    Ok((
-        tally,
-        vec![
-            ("kills", kills.to_string()),
-            (
-                "kills_before_recovery_reported",
-                kills_before_recovery.to_string(),
-            ),
-            ("kills_mid_checkpoint", kills_mid_checkpoint.to_string()),
-            ("child_lines", lines_total.to_string()),
-        ],
-    ))
+    Ok(runs)
 }

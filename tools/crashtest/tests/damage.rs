@@ -10,6 +10,7 @@ use file_channel_testkit::harness::damage::actions::{
     Action, CheckpointDamage, Fill, SwapAs, Which,
 };
 use file_channel_testkit::harness::damage::{run_actions, CaseReport};
+use file_channel_testkit::harness::encrypt::Encryption;
 use std::process::Command;
 
 /// A seed whose case 0 builds a channel of several segments with events in all of them.
@@ -19,11 +20,21 @@ const SEED: u64 = 7;
 const CASES: u64 = 5;
 
 fn run_case_with(case: u64, actions: &[Action]) -> CaseReport {
+    run_case_in_mode(case, Encryption::Off, actions)
+}
+
+fn run_case_in_mode(case: u64, encryption: Encryption, actions: &[Action]) -> CaseReport {
     let scratch = tempfile::Builder::new()
         .prefix("damage-test-")
         .tempdir()
         .unwrap();
-    run_actions(SEED, case, actions, &scratch.path().join("case"))
+    run_actions(
+        SEED,
+        case,
+        encryption,
+        actions,
+        &scratch.path().join("case"),
+    )
 }
 
 fn skipped(r: &CaseReport) -> bool {
@@ -180,6 +191,67 @@ fn every_file_garbage_makes_every_view_say_problem() {
     assert_counted_in_every_view(&[Action::AllGarbage]);
 }
 
+#[test]
+fn an_undamaged_encrypted_directory_agrees_in_every_view() {
+    let r = run_case_in_mode(0, Encryption::On, &[]);
+    assert_passes(&r);
+    assert!(r.committed > 0);
+    assert_eq!(r.committed, r.recovered);
+    for v in &r.views {
+        assert_eq!(v.lost, Some(0), "{v:?}");
+    }
+}
+
+/// With encryption on, every kind of damage is counted as damage in every view, as with plain
+/// records: every case passes, no record fails to decrypt (damage breaks the checksum, so it
+/// is never taken for tampering), and the damage cost events in some case.
+#[test]
+fn encrypted_channels_count_every_kind_of_damage_as_damage() {
+    let kinds: Vec<Vec<Action>> = vec![
+        vec![Action::DeleteSegment(Which::Middle)],
+        vec![Action::TruncateSegment(Which::Newest)],
+        vec![Action::WipeSegment {
+            which: Which::Middle,
+            whole: false,
+            fill: Fill::Garbage,
+        }],
+        vec![Action::WipeSegment {
+            which: Which::Oldest,
+            whole: true,
+            fill: Fill::Zeros,
+        }],
+        vec![Action::SwapForeign(SwapAs::ReplaceNewest)],
+        vec![Action::SwapForeign(SwapAs::ReplaceMiddle)],
+        vec![
+            Action::Checkpoints(CheckpointDamage::GarbleAll),
+            Action::WipeSegment {
+                which: Which::Middle,
+                whole: true,
+                fill: Fill::Garbage,
+            },
+        ],
+        vec![Action::AllGarbage],
+    ];
+    for actions in kinds {
+        let mut missing = 0;
+        for case in 0..CASES {
+            let r = run_case_in_mode(case, Encryption::On, &actions);
+            if skipped(&r) {
+                continue;
+            }
+            assert_passes(&r);
+            assert!(
+                r.checks.iter().all(|c| c.decrypt_failures == 0),
+                "{:?}: {:?}",
+                r.actions,
+                r.checks
+            );
+            missing += r.committed - r.recovered;
+        }
+        assert!(missing > 0, "{actions:?} cost nothing in {CASES} cases");
+    }
+}
+
 fn crashtest(args: &[&str]) -> (i32, Vec<String>, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_crashtest"))
         .args(args)
@@ -217,12 +289,26 @@ fn damage_layer_prints_the_summary_and_a_reproduce_line_per_failure() {
         "\"lost\": ",
         "\"phantoms\": ",
         "\"panics\": ",
-        "\"uncounted_losses\": ",
-        "\"mismatches_by_view\": {\"replay\": ",
-        "\"clean_exit_with_loss\": ",
-        "\"deleted_without_copy\": ",
+        "\"encryption\": \"both\"",
     ] {
         assert!(json.contains(key), "{key} missing in {json}");
+    }
+    // Cases 0 and 2 plain, case 1 encrypted, each mode with the layer's own figures.
+    for (mode, cases) in [("off", 2), ("on", 1)] {
+        let json = lines
+            .iter()
+            .find(|l| l.contains(&format!("\"encryption\": \"{mode}\"")))
+            .unwrap_or_else(|| panic!("no summary for {mode}: {lines:?}"));
+        for key in [
+            format!("\"cases\": {cases}"),
+            "\"decrypt_failures\": 0".into(),
+            "\"uncounted_losses\": ".into(),
+            "\"mismatches_by_view\": {\"replay\": ".into(),
+            "\"clean_exit_with_loss\": ".into(),
+            "\"deleted_without_copy\": ".into(),
+        ] {
+            assert!(json.contains(&key), "{key} missing in {json}");
+        }
     }
     assert_eq!(
         stderr

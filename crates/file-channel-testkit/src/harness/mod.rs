@@ -6,6 +6,7 @@
 //! |---|---|
 //! | [`check`] | the [`check::Ledger`] of what a workload was told and the recovery check: acknowledged ⊆ recovered ∪ consumed-and-acknowledged, no phantoms, bodies intact, commit order, duplicates by cause |
 //! | [`damage`] | layer `damage`: real channel directories damaged on purpose (segments deleted, truncated, wiped, swapped in from another channel; checkpoints deleted or garbled; everything garbage), every view (open, drain, replay, verify, repair) held to the loss ledger `reported lost = committed − recovered` |
+//! | [`encrypt`] | encryption at rest in every layer: [`encrypt::Encryption`] off or on, and the fixed test key the "on" channels seal their records with |
 //! | [`rng`] | the seeded random source every choice is drawn from |
 //! | [`sim`] | layer `sim`: random operation sequences against the model on the simulated storage, crashes and faults as operations, shrinking |
 //! | [`workload`] | the fixed workload (rotation, checkpoints, deletion) of `sweep` and `states` |
@@ -18,6 +19,7 @@
 
 pub mod check;
 pub mod damage;
+pub mod encrypt;
 pub mod rng;
 pub mod sim;
 pub mod states;

@@ -1,9 +1,12 @@
 //! The `sweep` layer: the fixed workload ([`super::workload`]) is run once to count its storage
 //! operations, then once per operation index `k` with a crash after the `k`-th operation (for
 //! each [`CrashMode`] given), or with the `k`-th operation failing with EIO. Each time the image
-//! a crash leaves is reopened and checked.
+//! a crash leaves is reopened and checked. A sweep runs in one or both encryption modes: at each
+//! index the point is checked in every mode asked for (an encrypted workload writes bigger put
+//! records, so its operation count, and what operation `k` is, differ).
 
 use super::check::Tally;
+use super::encrypt::Encryption;
 use super::sim::panic_message;
 use super::workload::{fixed_workload, recover_and_check, sweep_config};
 use crate::{CrashMode, SimStorage};
@@ -25,9 +28,9 @@ pub enum Injection {
 }
 
 /// Runs the fault-free workload and returns how many storage operations it made after open.
-pub fn count_ops() -> Result<u64, String> {
+pub fn count_ops(encryption: Encryption) -> Result<u64, String> {
     let sim = SimStorage::new();
-    let cfg = sweep_config(SWEEP_DIR);
+    let cfg = sweep_config(SWEEP_DIR, encryption);
     let ch = FileChannel::open_with(cfg, Arc::new(sim.clone())).map_err(|e| e.to_string())?;
     let start = sim.op_count();
     let out = fixed_workload(&ch, &|| sim.op_count(), 0);
@@ -40,10 +43,14 @@ pub fn count_ops() -> Result<u64, String> {
 
 /// Runs the workload with `injection` at operation `k` (counted from after open) and checks the
 /// recovery. `Err` describes a violation, an error or a panic.
-pub fn sweep_point(injection: Injection, k: u64) -> Result<super::check::Check, String> {
+pub fn sweep_point(
+    injection: Injection,
+    k: u64,
+    encryption: Encryption,
+) -> Result<super::check::Check, String> {
     let r = catch_unwind(AssertUnwindSafe(|| {
         let sim = SimStorage::new();
-        let cfg = sweep_config(SWEEP_DIR);
+        let cfg = sweep_config(SWEEP_DIR, encryption);
         let ch = FileChannel::open_with(cfg.clone(), Arc::new(sim.clone()))
             .map_err(|e| format!("open failed: {e}"))?;
         match injection {
@@ -89,37 +96,68 @@ pub fn sweep_modes(seed: u64) -> Vec<Injection> {
     ]
 }
 
-/// Sweeps every operation index (plus a few past the end) for each injection, calling
-/// `keep_going` before each point (return false to stop early, e.g. at a deadline).
+/// One encryption mode's share of a sweep.
+#[derive(Clone, Debug)]
+pub struct SweepRun {
+    /// The mode.
+    pub encryption: Encryption,
+    /// Storage operations of the fault-free workload in this mode.
+    pub workload_ops: u64,
+    /// The points checked in this mode.
+    pub tally: Tally,
+}
+
+/// Sweeps every operation index (plus a few past the end) for each injection, in each mode of
+/// `modes` at every index, calling `keep_going` before each point (return false to stop early,
+/// e.g. at a deadline). Returns one [`SweepRun`] per mode, in the order of `modes`.
 pub fn sweep(
     injections: &[Injection],
+    modes: &[Encryption],
     every: u64,
     keep_going: &mut dyn FnMut() -> bool,
-) -> Result<Tally, String> {
-    let n = count_ops()?;
-    let mut tally = Tally::default();
+) -> Result<Vec<SweepRun>, String> {
+    let mut runs = modes
+        .iter()
+        .map(|&encryption| {
+            Ok(SweepRun {
+                encryption,
+                workload_ops: count_ops(encryption)?,
+                tally: Tally::default(),
+            })
+        })
+        .collect::<Result<Vec<_>, String>>()?;
+    let last = runs.iter().map(|r| r.workload_ops).max().unwrap_or(0) + 5;
     'outer: for &inj in injections {
         let mut k = 0;
-        while k < n + 5 {
-            if !keep_going() {
-                break 'outer;
-            }
-            match sweep_point(inj, k) {
-                Ok(check) => {
-                    tally.add_check(&check);
-                    tally.finish_case(None);
+        while k < last {
+            for run in &mut runs {
+                if k >= run.workload_ops + 5 {
+                    continue;
                 }
-                Err(e) => {
-                    if e.starts_with("panic") {
-                        tally.panics += 1;
+                if !keep_going() {
+                    break 'outer;
+                }
+                let tally = &mut run.tally;
+                match sweep_point(inj, k, run.encryption) {
+                    Ok(check) => {
+                        tally.add_check(&check);
+                        tally.finish_case(None);
                     }
-                    tally.finish_case(Some(format!("{inj:?} at op {k}: {e}")));
+                    Err(e) => {
+                        if e.starts_with("panic") {
+                            tally.panics += 1;
+                        }
+                        tally.finish_case(Some(format!(
+                            "{inj:?} at op {k}, encryption {}: {e}",
+                            run.encryption
+                        )));
+                    }
                 }
             }
             k += every.max(1);
         }
     }
-    Ok(tally)
+    Ok(runs)
 }
 
 #[cfg(test)]
@@ -128,14 +166,21 @@ mod tests {
 
     #[test]
     fn the_workload_is_big_enough_to_sweep() {
-        let n = count_ops().unwrap_or_else(|e| panic!("{e}"));
-        assert!(n > 100, "only {n} operations");
+        for encryption in Encryption::BOTH {
+            let n = count_ops(encryption).unwrap_or_else(|e| panic!("{e}"));
+            assert!(n > 100, "only {n} operations with encryption {encryption}");
+        }
     }
 
     #[test]
-    fn a_coarse_sweep_passes() {
-        let t = sweep(&sweep_modes(5), 23, &mut || true).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(t.failed, 0, "{:?}", t.failures);
-        assert!(t.crash_states > 50);
+    fn a_coarse_sweep_passes_in_both_modes() {
+        let runs = sweep(&sweep_modes(5), &Encryption::BOTH, 23, &mut || true)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(runs.len(), 2);
+        for r in &runs {
+            let t = &r.tally;
+            assert_eq!(t.failed, 0, "{}: {:?}", r.encryption, t.failures);
+            assert!(t.crash_states > 50, "{}", r.encryption);
+        }
     }
 }

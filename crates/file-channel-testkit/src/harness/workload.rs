@@ -8,6 +8,7 @@
 //! count), so the `states` layer can ask what was acknowledged at any prefix of the trace.
 
 use super::check::{event, id_of, peek_all, Cause, Check, Ledger};
+use super::encrypt::Encryption;
 use file_channel::storage::DynStorage;
 use file_channel::{ChannelConfig, FileChannel};
 
@@ -18,8 +19,8 @@ pub const ROUNDS: u64 = 40;
 pub const PUTS_PER_ROUND: u64 = 3;
 
 /// The channel configuration of the fixed workload: small segments, frequent checkpoints, no
-/// prefill (so the operation trace is the engine's own I/O only).
-pub fn sweep_config(dir: &str) -> ChannelConfig {
+/// prefill (so the operation trace is the engine's own I/O only), encryption off or on.
+pub fn sweep_config(dir: &str, encryption: Encryption) -> ChannelConfig {
     let mut c = ChannelConfig::new(dir);
     c.segment_bytes_max = 4096;
     c.checkpoint_bytes = 1500;
@@ -27,7 +28,7 @@ pub fn sweep_config(dir: &str) -> ChannelConfig {
     c.minimum_required_space = 0;
     c.transaction_capacity = 1000;
     c.keep_alive_ms = 0;
-    c
+    encryption.apply(c)
 }
 
 /// One answer the workload got, with the positions (operation counts) before the call and after
@@ -182,7 +183,8 @@ pub fn fixed_workload(ch: &FileChannel, position: &dyn Fn() -> u64, variant: u64
 }
 
 /// Opens `cfg` on `storage`, reads every pending event back (rolling the take back), closes,
-/// and checks the result against `ledger`. `Err` if the channel does not open or read.
+/// and checks the result against `ledger` (no record may fail to decrypt). `Err` if the
+/// channel does not open or read.
 pub fn recover_and_check(
     cfg: &ChannelConfig,
     storage: DynStorage,
@@ -195,7 +197,9 @@ pub fn recover_and_check(
         .metrics()
         .events_lost
         .load(std::sync::atomic::Ordering::Relaxed);
+    let mut check = ledger.check(&ids, damaged, lost);
+    check.count_decrypt_failures(&ch);
     ch.close()
         .map_err(|e| format!("close after recovery failed: {e}"))?;
-    Ok(ledger.check(&ids, damaged, lost))
+    Ok(check)
 }

@@ -14,6 +14,10 @@
 //!   come first ([`Ledger::put_begun`]).
 //! * **twice**: an id appears twice in `R`. Must not happen.
 //! * **partial**: a put transaction in doubt is recovered in part. Must not happen.
+//! * **decrypt failures**: with encryption on, an encrypted record the recovered channel could
+//!   not open (a missing or wrong key, or damage taken for tampering: a good checksum whose
+//!   authentication fails). Damage must be counted as damage. Must be 0
+//!   ([`Check::count_decrypt_failures`]).
 //! * **duplicates by cause**: ids present that the caller may already have seen or given up on,
 //!   allowed by the contract (at-least-once) and counted per cause ([`Cause`]).
 //!
@@ -27,6 +31,7 @@ pub use tally::{json_str, Tally, MAX_FAILURES_KEPT};
 
 use file_channel::{Event, FileChannel, TakeError, Transaction};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::Ordering::Relaxed;
 
 /// Why an event may legitimately be recovered although the caller was not promised it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -166,6 +171,10 @@ pub struct Ledger {
     groups: Vec<Vec<u64>>,
     /// Acknowledged, unconsumed ids in commit order (what a taker sees).
     queue: Vec<u64>,
+    /// Ids consumed by acknowledged take commits not yet known to be durable: what
+    /// [`Ledger::takes_durable`] settles, without walking every id the ledger ever saw (the
+    /// `kill` layer's ledger keeps growing, and every put acknowledgement settles them).
+    takes_not_durable: Vec<u64>,
 }
 
 impl Ledger {
@@ -250,6 +259,9 @@ impl Ledger {
             if let Some(s) = self.status.get_mut(&id) {
                 if *s == Status::Acked {
                     *s = Status::Maybe(cause);
+                    if cause == Cause::TakeNotDurable {
+                        self.takes_not_durable.push(id);
+                    }
                 }
             }
         }
@@ -259,9 +271,11 @@ impl Ledger {
     /// Every acknowledged take commit so far is durable (a put commit, a sync or a clean close
     /// followed it).
     pub fn takes_durable(&mut self) {
-        for s in self.status.values_mut() {
-            if *s == Status::Maybe(Cause::TakeNotDurable) {
-                *s = Status::Consumed;
+        for id in std::mem::take(&mut self.takes_not_durable) {
+            if let Some(s) = self.status.get_mut(&id) {
+                if *s == Status::Maybe(Cause::TakeNotDurable) {
+                    *s = Status::Consumed;
+                }
             }
         }
     }
@@ -402,6 +416,7 @@ impl Ledger {
         self.queue = queue;
         self.groups.clear();
         self.begun.clear();
+        self.takes_not_durable.clear();
     }
 }
 
@@ -428,6 +443,10 @@ pub struct Check {
     pub partial: u64,
     /// Recovered events out of commit order. Must be 0.
     pub order_violations: u64,
+    /// Encrypted records a reader of the recovered channel could not open (missing or wrong
+    /// key, or a good checksum failing authentication: taken for tampering). Damage must be
+    /// counted as damage. Must be 0.
+    pub decrypt_failures: u64,
     /// Allowed re-appearances, by cause.
     pub duplicates: BTreeMap<Cause, u64>,
     /// Human-readable descriptions of every violation ("invariant violation: …").
@@ -438,5 +457,19 @@ impl Check {
     /// Whether every invariant held.
     pub fn ok(&self) -> bool {
         self.violations.is_empty()
+    }
+
+    /// Adds what the recovered channel's readers failed to decrypt so far (its
+    /// `DecryptErrorCount` and `TamperedRecordCount`); any is a violation.
+    pub fn count_decrypt_failures(&mut self, ch: &FileChannel) {
+        let m = ch.metrics();
+        let failures = m.decrypt_error_count.load(Relaxed);
+        let tampered = m.tampered_records.load(Relaxed);
+        self.decrypt_failures += failures.max(tampered);
+        if failures > 0 || tampered > 0 {
+            self.violations.push(format!(
+                "{failures} encrypted records could not be opened after the recovery, {tampered} of them taken for tampering (damage must be counted as damage)"
+            ));
+        }
     }
 }

@@ -32,6 +32,8 @@ pub struct Tally {
     pub other_violations: u64,
     /// Panics caught (engine or harness).
     pub panics: u64,
+    /// Sum of [`Check::decrypt_failures`].
+    pub decrypt_failures: u64,
     /// Allowed re-appearances by cause.
     pub duplicates: BTreeMap<Cause, u64>,
     /// The first failures, for the report.
@@ -52,6 +54,7 @@ impl Tally {
         self.phantoms += c.phantoms;
         self.damaged += c.damaged;
         self.other_violations += c.twice + c.partial + c.order_violations;
+        self.decrypt_failures += c.decrypt_failures;
         for (cause, n) in &c.duplicates {
             *self.duplicates.entry(*cause).or_default() += n;
         }
@@ -85,6 +88,7 @@ impl Tally {
         self.damaged += o.damaged;
         self.other_violations += o.other_violations;
         self.panics += o.panics;
+        self.decrypt_failures += o.decrypt_failures;
         for (cause, n) in &o.duplicates {
             *self.duplicates.entry(*cause).or_default() += n;
         }
@@ -113,6 +117,7 @@ impl Tally {
             ("damaged", self.damaged),
             ("other_violations", self.other_violations),
             ("panics", self.panics),
+            ("decrypt_failures", self.decrypt_failures),
         ] {
             s.push_str(&format!(", \"{k}\": {v}"));
         }

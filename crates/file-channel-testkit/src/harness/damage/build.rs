@@ -5,6 +5,7 @@
 //! workload was told: its queue is exactly the events committed and not taken at close.
 
 use crate::harness::check::{body, event, id_of, Ledger};
+use crate::harness::encrypt::Encryption;
 use crate::harness::rng::Rng;
 use file_channel::{ChannelConfig, FileChannel};
 use std::path::Path;
@@ -16,8 +17,8 @@ pub const FOREIGN_FIRST_ID: u64 = 1_000_000_000;
 
 /// The channel configuration of the `damage` layer: the smallest segments (4 KiB), so a few
 /// hundred events fill several of them, and a checkpoint every 6 KiB of log, so checkpoints
-/// and deletions of consumed segments happen while it is filled.
-pub fn damage_config(dir: &Path) -> ChannelConfig {
+/// and deletions of consumed segments happen while it is filled; encryption off or on.
+pub fn damage_config(dir: &Path, encryption: Encryption) -> ChannelConfig {
     let mut c = ChannelConfig::new(dir);
     c.segment_bytes_max = file_channel::limits::MIN_SEGMENT_BYTES;
     c.checkpoint_bytes = 6 << 10;
@@ -25,7 +26,7 @@ pub fn damage_config(dir: &Path) -> ChannelConfig {
     c.minimum_required_space = 0;
     c.transaction_capacity = 10_000;
     c.keep_alive_ms = 0;
-    c
+    encryption.apply(c)
 }
 
 /// Most body bytes in one put transaction: its record must fit in a 4 KiB segment (an event
@@ -47,9 +48,16 @@ pub struct Built {
 
 /// Builds a channel in `dir` (which must not hold one) with events `first_id..`: 60–300 events
 /// in put transactions of 1–8 events (fewer if their bodies pass 3 KiB), one time in four followed by a take transaction of 1–6
-/// events from the head (about a fifth of the events in all), then closes it cleanly.
-pub fn build_channel(dir: &Path, rng: &mut Rng, first_id: u64) -> Result<Built, String> {
-    let ch = FileChannel::open(damage_config(dir))
+/// events from the head (about a fifth of the events in all), then closes it cleanly. With
+/// encryption on, every put record is sealed with the test key
+/// ([`crate::harness::encrypt::test_keyring`]).
+pub fn build_channel(
+    dir: &Path,
+    rng: &mut Rng,
+    first_id: u64,
+    encryption: Encryption,
+) -> Result<Built, String> {
+    let ch = FileChannel::open(damage_config(dir, encryption))
         .map_err(|e| format!("open {} to build it: {e}", dir.display()))?;
     let mut ledger = Ledger::new();
     let target = rng.range(60, 300);

@@ -47,6 +47,11 @@
 //! Every other case is checked exactly. When every file is garbage the damage is still plain
 //! to see (no file verifies), so there `replay`, `verify` and `repair_plan` must say "problem"
 //! whenever events are missing.
+//!
+//! **Encryption.** A case runs with encryption off or on ([`run_case`]); on, both channels
+//! seal their put records with the test key. The checks are the same, and one more: no view's
+//! drain may meet a record it cannot decrypt. Damage breaks a record's checksum, so it must be
+//! counted as damage (and lost events as lost), never reported as tampering.
 
 pub mod actions;
 pub mod build;
@@ -54,6 +59,7 @@ pub mod copies;
 pub mod views;
 
 use crate::harness::check::Check;
+use crate::harness::encrypt::Encryption;
 use crate::harness::rng::Rng;
 use actions::{Action, Applied, ForeignBytes};
 use build::{build_channel, FOREIGN_FIRST_ID};
@@ -77,6 +83,8 @@ pub struct Mismatch {
 /// Everything one case found.
 #[derive(Clone, Debug, Default)]
 pub struct CaseReport {
+    /// Whether the channels of the case encrypt their records.
+    pub encryption: Encryption,
     /// The actions as applied.
     pub actions: Vec<String>,
     /// Events committed and not taken at close.
@@ -123,16 +131,26 @@ pub fn case_actions(seed: u64, case: u64) -> Vec<Action> {
 }
 
 /// Runs case `case` of `seed` in `scratch` (created; removed afterwards).
-pub fn run_case(seed: u64, case: u64, scratch: &Path) -> CaseReport {
-    run_actions(seed, case, &case_actions(seed, case), scratch)
+pub fn run_case(seed: u64, case: u64, encryption: Encryption, scratch: &Path) -> CaseReport {
+    run_actions(seed, case, encryption, &case_actions(seed, case), scratch)
 }
 
 /// Runs case `case` of `seed` with the damage `actions` instead of the drawn ones (the
 /// channels built and every other random choice stay those of the case), in `scratch`
 /// (created; removed afterwards unless `CRASHTEST_KEEP` is set, which also keeps a copy of the
-/// damaged directory as `damaged/`).
-pub fn run_actions(seed: u64, case: u64, actions: &[Action], scratch: &Path) -> CaseReport {
-    let mut r = CaseReport::default();
+/// damaged directory as `damaged/`). With encryption on, both channels seal their put records
+/// with the test key (one agent's keys serve all its channels).
+pub fn run_actions(
+    seed: u64,
+    case: u64,
+    encryption: Encryption,
+    actions: &[Action],
+    scratch: &Path,
+) -> CaseReport {
+    let mut r = CaseReport {
+        encryption,
+        ..CaseReport::default()
+    };
     if let Err(e) = run_case_in(seed, case, actions, scratch, &mut r) {
         r.failures.push(format!("harness error: {e}"));
     }
@@ -157,9 +175,10 @@ fn run_case_in(
     // The actions come from their own stream ([`case_actions`]), so replacing them changes
     // nothing else.
     let mut rng = Rng::fork(seed ^ 0xDA3A_6E00, case);
-    let built = build_channel(&chan, &mut rng, 1)?;
+    let encryption = r.encryption;
+    let built = build_channel(&chan, &mut rng, 1, encryption)?;
     if plan.iter().any(Action::needs_foreign) {
-        build_channel(&other, &mut rng, FOREIGN_FIRST_ID)?;
+        build_channel(&other, &mut rng, FOREIGN_FIRST_ID, encryption)?;
     }
     let close_checkpoint = actions::checkpoints(&chan)?
         .first()
@@ -199,8 +218,8 @@ fn run_case_in(
 
     // Read-only views first: the open changes the directory.
     r.views = views::inspect_views(&chan);
-    let (repair_view, repaired) = views::repair_and_drain(&copy);
-    let (open_views, drained) = views::open_and_drain(&chan);
+    let (repair_view, repaired) = views::repair_and_drain(&copy, encryption);
+    let (open_views, drained) = views::open_and_drain(&chan, encryption);
     r.open_refused = drained.is_none();
     r.views.extend(open_views);
     r.views.push(repair_view);
@@ -248,6 +267,13 @@ fn run_case_in(
             }
             if let Some(e) = &d.error {
                 r.failures.push(format!("{name}: {e}"));
+            }
+            c.decrypt_failures = d.decrypt_failures;
+            if d.decrypt_failures > 0 {
+                r.failures.push(format!(
+                    "{name}: {} encrypted records could not be opened: damage must be counted as damage, never as tampering",
+                    d.decrypt_failures
+                ));
             }
             r.checks.push(c);
         }

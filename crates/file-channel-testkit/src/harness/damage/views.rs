@@ -16,6 +16,7 @@
 
 use super::build::damage_config;
 use crate::harness::check::id_of;
+use crate::harness::encrypt::Encryption;
 use crate::harness::sim::panic_message;
 use file_channel::inspect::repair::{self, RepairOptions};
 use file_channel::inspect::verify::{verify, VerifyOptions};
@@ -174,6 +175,18 @@ pub struct Drained {
     /// that claims no count of its own still said so (a repair that left something
     /// unrepairable reports what it gave up, and the reopened channel counts the rest).
     pub counted_lost: Option<u64>,
+    /// Encrypted records the drain could not open (the channel's `DecryptErrorCount`, at least
+    /// its `TamperedRecordCount`): damage taken for tampering, or a key refused. Must be 0.
+    pub decrypt_failures: u64,
+}
+
+/// What `ch`'s readers failed to decrypt so far: `DecryptErrorCount`, or
+/// `TamperedRecordCount` if that is more.
+fn decrypt_failures(ch: &FileChannel) -> u64 {
+    let m = ch.metrics();
+    m.decrypt_error_count
+        .load(Relaxed)
+        .max(m.tampered_records.load(Relaxed))
 }
 
 /// Most events a drain takes before it gives up (a channel that never runs dry).
@@ -220,11 +233,12 @@ pub fn drain(ch: &FileChannel) -> Drained {
     }
 }
 
-/// Opens `dir` in skip-damaged mode and drains it: the `open_report` and `open` views and
-/// what was delivered (`None` if the open refused or panicked).
-pub fn open_and_drain(dir: &Path) -> (Vec<ViewSaid>, Option<Drained>) {
+/// Opens `dir` in skip-damaged mode (with the keys of `encryption`) and drains it: the
+/// `open_report` and `open` views and what was delivered (`None` if the open refused or
+/// panicked).
+pub fn open_and_drain(dir: &Path, encryption: Encryption) -> (Vec<ViewSaid>, Option<Drained>) {
     let r = catch_unwind(AssertUnwindSafe(|| {
-        let ch = match FileChannel::open(damage_config(dir)) {
+        let ch = match FileChannel::open(damage_config(dir, encryption)) {
             Ok(ch) => ch,
             Err(e @ (OpenError::Corrupt(_) | OpenError::Foreign { .. })) => {
                 return Err(ViewSaid::refused("open", format!("open refused: {e}")));
@@ -237,6 +251,7 @@ pub fn open_and_drain(dir: &Path) -> (Vec<ViewSaid>, Option<Drained>) {
         };
         let at_open = ch.open_report().events_lost;
         let mut drained = drain(&ch);
+        drained.decrypt_failures = decrypt_failures(&ch);
         let metric = ch.metrics().events_lost.load(Relaxed);
         if let Err(e) = ch.close() {
             drained
@@ -273,17 +288,18 @@ pub fn open_and_drain(dir: &Path) -> (Vec<ViewSaid>, Option<Drained>) {
 }
 
 /// Repairs `dir` (a copy of the damaged directory) with `repair::apply`, then opens and drains
-/// it: the `repair_apply` view and what was delivered (`None` if the repair failed or the
-/// repaired channel did not open).
-pub fn repair_and_drain(dir: &Path) -> (ViewSaid, Option<Drained>) {
+/// it (with the keys of `encryption`): the `repair_apply` view and what was delivered (`None`
+/// if the repair failed or the repaired channel did not open).
+pub fn repair_and_drain(dir: &Path, encryption: Encryption) -> (ViewSaid, Option<Drained>) {
     let r = catch_unwind(AssertUnwindSafe(|| {
         let cd = ChannelDir::open(dir, &[])
             .map_err(|e| format!("inspection refused the directory: {e}"))?;
         let outcome = repair::apply(&cd, &RepairOptions::default(), &VerifyOptions::default())
             .map_err(|e| format!("repair failed: {e}"))?;
-        let ch = FileChannel::open(damage_config(dir))
+        let ch = FileChannel::open(damage_config(dir, encryption))
             .map_err(|e| format!("open after repair failed: {e}"))?;
         let mut drained = drain(&ch);
+        drained.decrypt_failures = decrypt_failures(&ch);
         let later = ch.metrics().events_lost.load(Relaxed);
         let _ = ch.close();
         drained.counted_lost = Some(outcome.events_lost() + later);

@@ -361,9 +361,10 @@ impl Harness {
             .map_err(|e| violation(format!("reopen after a clean close failed: {e}")))?;
         let (got, damaged) = Self::peek_all(&ch)?;
         let lost = ch.metrics().events_lost.load(Relaxed);
+        let mut check = self.ledger.check(&got, damaged, lost);
+        check.count_decrypt_failures(&ch);
         self.ch = Some(ch);
-        let check = self.ledger.check(&got, damaged, lost);
-        if got != self.ledger.queue() {
+        if check.decrypt_failures > 0 || got != self.ledger.queue() {
             return Err(violation(format!(
                 "a clean reopen changed the queue: {:?}",
                 check.violations
@@ -421,14 +422,15 @@ impl Harness {
         let (got, damaged) = Self::peek_all(&ch)?;
         // Lost to damage found at open or by the reader afterwards (cumulative).
         let lost = ch.metrics().events_lost.load(Relaxed);
-        self.ch = Some(ch);
-        let check = match fault {
+        let mut check = match fault {
             CrashFault::FlipOld(_) => self
                 .ledger
                 .with_damaged_take_records()
                 .check(&got, damaged, lost),
             _ => self.ledger.check(&got, damaged, lost),
         };
+        check.count_decrypt_failures(&ch);
+        self.ch = Some(ch);
         let ok = check.ok();
         let violations = check.violations.join("; ");
         // Kept on failure too, so the figures count what the failing recovery lost.

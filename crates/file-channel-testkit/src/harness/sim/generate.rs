@@ -2,6 +2,7 @@
 //! fuzz bytes so that every input is a valid, bounded case.
 
 use super::{CrashFault, SimOp, SimParams, MAX_OPS, SLOTS};
+use crate::harness::encrypt::Encryption;
 use crate::harness::rng::Rng;
 
 /// Draws a case of up to [`MAX_OPS`] operations (bit flips included).
@@ -19,7 +20,9 @@ pub fn without_bit_flips(ops: &mut [SimOp]) {
     }
 }
 
-/// Draws a case; `bit_flips = false` leaves out media damage (see [`without_bit_flips`]).
+/// Draws a case; `bit_flips = false` leaves out media damage (see [`without_bit_flips`]). The
+/// case runs with encryption off; set [`SimParams::encryption`] to run it on (the operations
+/// do not depend on it, so a case number is the same case in both modes).
 pub fn gen_ops_with(rng: &mut Rng, bit_flips: bool) -> (Vec<SimOp>, SimParams) {
     let (mut ops, params) = gen_ops_inner(rng);
     if !bit_flips {
@@ -33,6 +36,7 @@ fn gen_ops_inner(rng: &mut Rng) -> (Vec<SimOp>, SimParams) {
     let params = SimParams {
         segment_bytes_max: if rng.chance(1, 2) { 4096 } else { 64 << 10 },
         prefill: rng.chance(1, 2),
+        encryption: Encryption::Off,
     };
     let ops = (0..len).map(|_| gen_op(rng)).collect();
     (ops, params)
@@ -71,13 +75,20 @@ fn gen_op(rng: &mut Rng) -> SimOp {
     }
 }
 
-/// Decodes fuzz bytes into a case: the first byte chooses the parameters, then every two bytes
-/// one operation (the fuzzer's mutations map onto case mutations).
+/// Decodes fuzz bytes into a case: the first byte chooses the parameters (bit 0: 64 KiB
+/// segments, bit 1: prefill, bit 3: encryption on), then every two bytes one operation (the
+/// fuzzer's mutations map onto case mutations).
 pub fn ops_from_bytes(data: &[u8]) -> (Vec<SimOp>, SimParams) {
     let first = data.first().copied().unwrap_or(0);
     let params = SimParams {
         segment_bytes_max: if first & 1 == 0 { 4096 } else { 64 << 10 },
         prefill: first & 2 != 0,
+        // Bit 3, which no input kept from before encryption sets: they stay plain cases.
+        encryption: if first & 8 != 0 {
+            Encryption::On
+        } else {
+            Encryption::Off
+        },
     };
     let ops = data
         .get(1..)

@@ -14,6 +14,10 @@
 //! Linux's semantics: the data is dropped and a retry "succeeds"), a full disk (ENOSPC with a
 //! short write) and bit flips in old data (sealed segments and checkpoints).
 //!
+//! A case runs with encryption off or on ([`SimParams::encryption`]); the checks are the same,
+//! and after every recovery no record may fail to decrypt ([`Check::count_decrypt_failures`]):
+//! a torn write or a flipped bit is damage, never tampering.
+//!
 //! | module | job |
 //! |---|---|
 //! | `generate` | cases from a seed ([`gen_ops`]) or from fuzz bytes ([`ops_from_bytes`]) |
@@ -29,6 +33,7 @@ mod tests;
 pub use generate::{gen_ops, gen_ops_with, ops_from_bytes, without_bit_flips};
 
 use super::check::Check;
+use super::encrypt::Encryption;
 use crate::SimStorage;
 use driver::Harness;
 use file_channel::storage::Storage;
@@ -119,6 +124,8 @@ pub struct SimParams {
     pub segment_bytes_max: u64,
     /// Whether the prefill thread runs.
     pub prefill: bool,
+    /// Whether every put record is encrypted (the test key of [`crate::harness::encrypt`]).
+    pub encryption: Encryption,
 }
 
 /// The figures of one case.
@@ -141,7 +148,7 @@ pub fn sim_config(params: SimParams) -> ChannelConfig {
     cfg.checkpoint_bytes = 2048;
     cfg.minimum_required_space = 0;
     cfg.keep_alive_ms = 0;
-    cfg
+    params.encryption.apply(cfg)
 }
 
 /// Runs one case to the end (a final clean reopen included). `Err` names the first violation,

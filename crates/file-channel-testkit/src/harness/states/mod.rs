@@ -19,7 +19,9 @@
 //! [`materialise`] replays the cut trace onto a fresh [`SimStorage`] (the persistence model),
 //! crashes it in the chosen mode and copies the resulting files into a real directory. What was
 //! acknowledged at cut `k` comes from the workload's answers tagged with trace positions
-//! ([`super::workload::Outcome::ledger_at`]). Identical images are checked once.
+//! ([`super::workload::Outcome::ledger_at`]). Identical images are checked once. A workload is
+//! recorded with encryption off or on ([`Recording::encryption`]); its crash states are opened
+//! with the same keys.
 //!
 //! The recording storage is in the `trace` module.
 
@@ -28,6 +30,7 @@ mod trace;
 pub use trace::{TraceOp, TraceStorage};
 
 use super::check::{Check, Tally};
+use super::encrypt::Encryption;
 use super::sim::panic_message;
 use super::workload::{fixed_workload, recover_and_check, sweep_config, Outcome};
 use crate::{CrashMode, SimStorage};
@@ -151,14 +154,16 @@ pub struct Recording {
     pub ops: Vec<TraceOp>,
     /// The answers, tagged with trace positions.
     pub outcome: Outcome,
+    /// Whether the channel encrypted its records (its crash states are opened the same way).
+    pub encryption: Encryption,
 }
 
-/// Runs variant `variant` of the fixed workload on a [`TraceStorage`] (clean close included)
-/// and returns the trace.
-pub fn record_workload(variant: u64) -> Result<Recording, String> {
+/// Runs variant `variant` of the fixed workload on a [`TraceStorage`] (clean close included),
+/// with encryption off or on, and returns the trace.
+pub fn record_workload(variant: u64, encryption: Encryption) -> Result<Recording, String> {
     let trace = TraceStorage::new();
     let storage: DynStorage = Arc::new(trace.clone());
-    let cfg = sweep_config(TRACE_DIR);
+    let cfg = sweep_config(TRACE_DIR, encryption);
     let ch = FileChannel::open_with(cfg, storage).map_err(|e| e.to_string())?;
     let t = trace.clone();
     let outcome = fixed_workload(&ch, &move || t.len(), variant);
@@ -169,6 +174,7 @@ pub fn record_workload(variant: u64) -> Result<Recording, String> {
     Ok(Recording {
         ops: trace.ops(),
         outcome,
+        encryption,
     })
 }
 
@@ -223,7 +229,7 @@ pub fn check_state(
 ) -> Result<Check, String> {
     let r = catch_unwind(AssertUnwindSafe(|| {
         materialise(files, scratch).map_err(|e| format!("materialise: {e}"))?;
-        let cfg = sweep_config(&scratch.to_string_lossy());
+        let cfg = sweep_config(&scratch.to_string_lossy(), rec.encryption);
         let ledger = rec.outcome.ledger_at(k as u64);
         let check = recover_and_check(&cfg, Arc::new(StdStorage::new()), &ledger)?;
         if check.ok() {
@@ -320,7 +326,7 @@ mod tests {
 
     #[test]
     fn replaying_the_whole_trace_gives_the_final_image() {
-        let rec = record_workload(0).unwrap_or_else(|e| panic!("{e}"));
+        let rec = record_workload(0, Encryption::Off).unwrap_or_else(|e| panic!("{e}"));
         assert!(rec.ops.len() > 100);
         let image = crash_state(&rec.ops, rec.ops.len(), StateRule::Mode(CrashMode::KeepAll))
             .unwrap_or_else(|e| panic!("{e}"));
@@ -331,6 +337,17 @@ mod tests {
         assert!(files
             .iter()
             .any(|(p, _)| p.to_string_lossy().ends_with(".ckpt")));
+    }
+
+    #[test]
+    fn the_crash_states_of_an_encrypted_workload_pass() {
+        let rec = record_workload(1, Encryption::On).unwrap_or_else(|e| panic!("{e}"));
+        let scratch = std::env::temp_dir().join(format!("states-test-{}", std::process::id()));
+        let (tally, stats) = run_states(&rec, 3, 17, &scratch, &mut || true);
+        let _ = std::fs::remove_dir_all(&scratch);
+        assert_eq!(tally.failed, 0, "{:?}", tally.failures);
+        assert!(stats.distinct > 20, "{stats:?}");
+        assert_eq!(tally.decrypt_failures, 0);
     }
 
     #[test]
