@@ -34,8 +34,14 @@ pub(crate) fn check_keys(
     dir: &Path,
     dirs: &[PathBuf],
     keyring: Option<&Keyring>,
+    channel_id: Option<u64>,
 ) -> Result<(), OpenError> {
     for key in pending_segment_keys(storage, dir, dirs) {
+        if channel_id.is_some() && header_channel_id(storage, &key.path) != channel_id {
+            // Another channel's segment: replay refuses it as foreign, naming the file; its
+            // key is none of ours to check.
+            continue;
+        }
         let problem = match keyring {
             Some(k) if k.active().is_some() => match k.lookup(&key.key_id, &key.key_check) {
                 KeyLookup::Found(_) => continue,
@@ -60,6 +66,13 @@ pub(crate) fn check_keys(
         });
     }
     Ok(())
+}
+
+/// The channel id in a segment file's header, if it reads.
+fn header_channel_id(storage: &dyn Storage, path: &Path) -> Option<u64> {
+    let file = storage.open(path, false).ok()?;
+    let len = file.len().ok()?;
+    Some(read_header(&file, len).ok()?.ok()?.channel_id)
 }
 
 fn listed(k: &Keyring) -> String {

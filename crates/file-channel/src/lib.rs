@@ -33,6 +33,7 @@ mod channel;
 mod checkpoint;
 pub mod config;
 pub mod consumed;
+mod decrypt_ahead;
 pub mod encryption;
 mod error;
 mod event;

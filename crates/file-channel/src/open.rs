@@ -15,6 +15,7 @@
 
 use crate::checkpoint::{self, CHECKPOINT_TMP_NAME};
 use crate::config::ChannelConfig;
+use crate::decrypt_ahead::{Ahead, SegmentLookup};
 use crate::encryption::{envelope, Opener};
 use crate::error::OpenError;
 use crate::format::record::SEAL_RECORD_BYTES;
@@ -76,7 +77,13 @@ pub(crate) fn open_with_key_check(
     };
     // Before replay, which may truncate, quarantine and rebuild: a key problem changes nothing.
     if check_keys {
-        keys_at_open::check_keys(storage.as_ref(), &dir, &dirs, config.keyring.as_deref())?;
+        keys_at_open::check_keys(
+            storage.as_ref(),
+            &dir,
+            &dirs,
+            config.keyring.as_deref(),
+            known_id.or(new_id),
+        )?;
     }
     // Taken before replay, which moves unusable checkpoint files to quarantine/: the next
     // checkpoint's generation stays above every one ever written here.
@@ -339,7 +346,7 @@ fn resume_active_segment(
 
 /// Starts the queue where the replay left it: everything up to the active segment's end is
 /// visible, and the reader starts at the replay's read start.
-fn place_reader(shared: &Shared, replayed: &Replayed, active: &Active, channel_id: u64) {
+fn place_reader(shared: &Arc<Shared>, replayed: &Replayed, active: &Active, channel_id: u64) {
     let cursor = match replayed.read_start {
         Some((id, pos)) => shared
             .segments()
@@ -360,9 +367,25 @@ fn place_reader(shared: &Shared, replayed: &Replayed, active: &Active, channel_i
         replayed.pending_bytes(),
         cursor,
     );
+    let keyring = shared.config().keyring.clone().filter(|k| !k.is_empty());
+    let ahead = keyring.as_ref().and_then(|k| {
+        let weak = Arc::downgrade(shared);
+        let lookup: SegmentLookup = Box::new(move |id| {
+            let s = weak.upgrade()?;
+            s.segments().get(id).map(|seg| seg.file)
+        });
+        let opener = Opener::new(Some(k.clone()), channel_id);
+        match Ahead::start(opener, lookup, (active.id, active.offset)) {
+            Ok(a) => Some(a),
+            Err(error) => {
+                tracing::warn!(%error, "cannot start the decrypt-ahead thread; takes decrypt on their own thread");
+                None
+            }
+        }
+    });
     shared
         .lock_queue()
-        .set_opener(Opener::new(shared.config().keyring.clone(), channel_id));
+        .set_decryption(Opener::new(keyring, channel_id), ahead);
 }
 
 /// Sets the counters the replay determines.

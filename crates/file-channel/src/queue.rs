@@ -25,6 +25,7 @@
 
 use crate::config::RecoveryMode;
 use crate::consumed::ConsumedSet;
+use crate::decrypt_ahead::{Ahead, Plain};
 use crate::encryption::{OpenFailure, Opener};
 use crate::error::{Corruption, TakeError};
 use crate::format::record::{RecordKind, SealPayload};
@@ -151,6 +152,8 @@ pub(crate) struct QueueState {
     quarantine_work: Vec<QuarantineWork>,
     /// Decrypts encrypted put records.
     opener: Opener,
+    /// Decrypts them ahead of the reader on another thread, when the channel has keys.
+    ahead: Option<Ahead>,
 }
 
 impl QueueState {
@@ -180,12 +183,21 @@ impl QueueState {
             pending_damage: None,
             quarantine_work: Vec::new(),
             opener: Opener::new(None, 0),
+            ahead: None,
         }
     }
 
-    /// Gives the reader the channel's keys.
-    pub(crate) fn set_opener(&mut self, opener: Opener) {
+    /// Gives the reader the channel's keys, and the decrypt-ahead thread if there is one.
+    pub(crate) fn set_decryption(&mut self, opener: Opener, ahead: Option<Ahead>) {
         self.opener = opener;
+        self.ahead = ahead;
+    }
+
+    /// Stops the decrypt-ahead thread (at close).
+    pub(crate) fn stop_ahead(&mut self) {
+        if let Some(a) = self.ahead.take() {
+            a.stop();
+        }
     }
 
     /// Committed, not consumed events (taken-but-uncommitted included).
@@ -266,6 +278,9 @@ impl QueueState {
     ) {
         self.next_seq = next_seq;
         self.visible = visible;
+        if let Some(a) = &self.ahead {
+            a.set_visible((visible.segment, visible.offset));
+        }
         self.pending_events += events;
         self.pending_bytes += bytes;
         metrics.channel_size.store(self.pending_events, Relaxed);
@@ -444,11 +459,20 @@ impl QueueState {
         let (offset, kind) = match item {
             ScanItem::Record { header, payload } => match header.kind {
                 RecordKind::Put => {
-                    let plain;
+                    let mut plain: Option<Plain> = None;
                     let payload = if header.is_encrypted() {
-                        plain = self
-                            .opener
-                            .open(&header.aad_bytes(), seg, header.offset, payload).map_err(|failure| {
+                        let aad = header.aad_bytes();
+                        let here = (seg, header.offset);
+                        let next = (seg, header.offset + header.aligned_len());
+                        let ahead = self.ahead.as_ref().and_then(|a| a.take(here, &aad, next));
+                        let opened = match ahead {
+                            Some(p) => Ok(p),
+                            None => self
+                                .opener
+                                .open(&aad, seg, header.offset, payload)
+                                .map(Plain::whole),
+                        }
+                        .map_err(|failure| {
                             ctx.metrics.decrypt_error_count.fetch_add(1, Relaxed);
                             if matches!(failure, OpenFailure::Tampered { .. }) {
                                 ctx.metrics.tampered_records.fetch_add(1, Relaxed);
@@ -463,7 +487,7 @@ impl QueueState {
                                 failure,
                             }
                         })?;
-                        &plain[..]
+                        plain.insert(opened).bytes()
                     } else {
                         payload
                     };
@@ -482,6 +506,9 @@ impl QueueState {
                                 what: "put payload longer than its events",
                             },
                         )));
+                    }
+                    if let (Some(a), Some(p)) = (&self.ahead, plain) {
+                        a.recycle(p);
                     }
                     let first = header.first_seq;
                     let end = first + u64::from(header.event_count);

@@ -99,6 +99,7 @@ impl Running {
         {
             let _ = t.join();
         }
+        self.shared.lock_queue().stop_ahead();
         // The writer held the checkpoint thread's only sender: it ends once its queue drains.
         if let Some(t) = self
             .checkpointer

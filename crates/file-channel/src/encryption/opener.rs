@@ -7,6 +7,7 @@ use super::envelope::{self, EnvelopeError};
 use super::{derive, KeyLookup, Keyring, HEADER_AAD_BYTES};
 use ring::aead::LessSafeKey;
 use std::collections::HashMap;
+use std::ops::Range;
 use std::sync::Arc;
 
 /// Record keys kept at most; a reader moves through segments in order, so a few suffice.
@@ -128,7 +129,48 @@ impl Opener {
         offset: u64,
         payload: &[u8],
     ) -> Result<Vec<u8>, OpenFailure> {
-        let env = envelope::parse(payload)?;
+        let prefix_len = envelope::parse(payload)?.prefix_len;
+        let mut owned = payload[prefix_len..].to_vec();
+        let range = self.open_sealed(
+            header_aad,
+            segment_id,
+            offset,
+            &payload[..prefix_len],
+            &mut owned,
+        )?;
+        owned.truncate(range.end);
+        Ok(owned)
+    }
+
+    /// Like [`Self::open`], on a stored payload the caller owns: it is decrypted in place, and
+    /// the range of the plain bytes in it is returned (no copy).
+    pub fn open_owned(
+        &mut self,
+        header_aad: &[u8; HEADER_AAD_BYTES],
+        segment_id: u64,
+        offset: u64,
+        payload: &mut [u8],
+    ) -> Result<Range<usize>, OpenFailure> {
+        let prefix_len = envelope::parse(payload)?.prefix_len;
+        let (prefix, sealed) = payload.split_at_mut(prefix_len);
+        let range = self.open_sealed(header_aad, segment_id, offset, prefix, sealed)?;
+        Ok(range.start + prefix_len..range.end + prefix_len)
+    }
+
+    /// Opens `sealed` (ciphertext then tag) in place under the envelope prefix `prefix`;
+    /// returns the plain bytes' range in `sealed`.
+    fn open_sealed(
+        &mut self,
+        header_aad: &[u8; HEADER_AAD_BYTES],
+        segment_id: u64,
+        offset: u64,
+        prefix: &[u8],
+        sealed: &mut [u8],
+    ) -> Result<Range<usize>, OpenFailure> {
+        let mut whole = Vec::with_capacity(prefix.len() + derive::TAG_BYTES);
+        whole.extend_from_slice(prefix);
+        whole.extend_from_slice(&[0; derive::TAG_BYTES]);
+        let env = envelope::parse(&whole)?;
         let cache_key = (env.key_id.to_string(), env.salt, segment_id);
         if !self.cache.contains_key(&cache_key) {
             let key = self.key_for(env.key_id, &env.key_check)?;
@@ -143,16 +185,11 @@ impl Opener {
         let Some(record_key) = self.cache.get(&cache_key) else {
             return Err(EnvelopeError::Crypto("keep a record key").into());
         };
-        let mut aad = Vec::with_capacity(HEADER_AAD_BYTES + env.prefix_len);
+        let mut aad = Vec::with_capacity(HEADER_AAD_BYTES + prefix.len());
         aad.extend_from_slice(header_aad);
-        aad.extend_from_slice(&payload[..env.prefix_len]);
-        let mut sealed = payload[env.prefix_len..].to_vec();
-        let plain_len = env.plain_len;
-        match envelope::open_in_place(record_key, offset, &aad, &mut sealed) {
-            Some(_) => {
-                sealed.truncate(plain_len);
-                Ok(sealed)
-            }
+        aad.extend_from_slice(prefix);
+        match envelope::open_in_place(record_key, offset, &aad, sealed) {
+            Some(plain) => Ok(0..plain.len()),
             None => Err(OpenFailure::Tampered {
                 key_id: env.key_id.to_string(),
             }),

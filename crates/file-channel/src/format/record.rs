@@ -197,7 +197,9 @@ pub struct PendingRecord {
     pub txn_id: u64,
     /// First sequence number for take and seal records (the writer assigns it for puts).
     pub first_seq: u64,
-    payload_crc: crc32fast::Hasher,
+    /// CRC of the payload, once [`Self::seal_payload`] computed it (a put record the writer
+    /// encrypts does not need it: its CRC covers the ciphertext).
+    payload_crc: Option<crc32fast::Hasher>,
 }
 
 impl PendingRecord {
@@ -211,7 +213,7 @@ impl PendingRecord {
             event_count: 0,
             txn_id,
             first_seq: 0,
-            payload_crc: crc32fast::Hasher::new(),
+            payload_crc: None,
         }
     }
 
@@ -219,7 +221,7 @@ impl PendingRecord {
     pub fn seal_payload(&mut self) {
         let mut h = crc32fast::Hasher::new();
         h.update(&self.bytes[RECORD_HEADER_BYTES..]);
-        self.payload_crc = h;
+        self.payload_crc = Some(h);
     }
 
     /// Length of the record without padding.
@@ -251,9 +253,14 @@ impl PendingRecord {
         put_u64(h, 40, self.txn_id);
         put_u64(h, 48, place.durable_mark);
         let mut crc = place.binding.hasher();
-        crc.update(&h[8..RECORD_HEADER_BYTES]);
-        crc.combine(&self.payload_crc);
-        put_u32(h, 4, crc.finalize());
+        match &self.payload_crc {
+            Some(payload) => {
+                crc.update(&out[start + 8..start + RECORD_HEADER_BYTES]);
+                crc.combine(payload);
+            }
+            None => crc.update(&out[start + 8..]),
+        }
+        put_u32(&mut out[start..], 4, crc.finalize());
         let padded = start + align_up(self.len()) as usize;
         out.resize(padded, 0);
     }
@@ -439,6 +446,27 @@ pub fn decode(
         });
     }
     Ok(Decoded::Record(header, payload))
+}
+
+/// The fields of a stored record header, read without checking the CRC (which covers the
+/// payload too): for a reader that only looks ahead and whose results are checked against a
+/// record [`decode`] accepted. `None` when a field is out of bounds.
+pub fn peek_header(h: &[u8; RECORD_HEADER_BYTES]) -> Option<RecordHeader> {
+    let len = u32_at(h, 0);
+    if (len as usize) < RECORD_HEADER_BYTES || u64::from(len) > MAX_RECORD_BYTES {
+        return None;
+    }
+    Some(RecordHeader {
+        len,
+        kind: RecordKind::from_byte(h[8]).ok()?,
+        flags: h[9],
+        event_count: u32_at(h, 12),
+        segment_id: u64_at(h, 16),
+        offset: u64_at(h, 24),
+        first_seq: u64_at(h, 32),
+        txn_id: u64_at(h, 40),
+        durable_mark: u64_at(h, 48),
+    })
 }
 
 /// A take record's payload: the bytes consumed and the sequence ranges.

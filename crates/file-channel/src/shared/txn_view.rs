@@ -31,6 +31,15 @@ impl<'a> TxnView<'a> {
         &self.shared.config
     }
 
+    /// Whether new put records are encrypted (the channel has an active key).
+    pub(crate) fn encrypts(&self) -> bool {
+        self.shared
+            .config
+            .keyring
+            .as_ref()
+            .is_some_and(|k| k.active().is_some())
+    }
+
     /// The channel's counters.
     pub(crate) fn metrics(&self) -> &'a ChannelMetrics {
         &self.shared.metrics
