@@ -33,6 +33,18 @@ pub fn test_keyring() -> Arc<Keyring> {
     Arc::new(k)
 }
 
+/// Another key under the test key's id: what another channel (another agent, another keystore)
+/// may hold under the same alias. The `damage` layer seals its foreign channel with it.
+pub fn foreign_keyring() -> Arc<Keyring> {
+    let mut k = Keyring::new();
+    let _ = k.insert(
+        TEST_KEY_ID,
+        DataKey::new(*b"another-channel-key-same-id-32-b"),
+    );
+    let _ = k.set_active(TEST_KEY_ID);
+    Arc::new(k)
+}
+
 /// Whether a case's channel encrypts its records.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Encryption {

@@ -50,14 +50,20 @@ pub struct Built {
 /// in put transactions of 1–8 events (fewer if their bodies pass 3 KiB), one time in four followed by a take transaction of 1–6
 /// events from the head (about a fifth of the events in all), then closes it cleanly. With
 /// encryption on, every put record is sealed with the test key
-/// ([`crate::harness::encrypt::test_keyring`]).
+/// ([`crate::harness::encrypt::test_keyring`]), or, for the foreign channel
+/// (`first_id == FOREIGN_FIRST_ID`), with another key under the same id
+/// ([`crate::harness::encrypt::foreign_keyring`]).
 pub fn build_channel(
     dir: &Path,
     rng: &mut Rng,
     first_id: u64,
     encryption: Encryption,
 ) -> Result<Built, String> {
-    let ch = FileChannel::open(damage_config(dir, encryption))
+    let mut config = damage_config(dir, encryption);
+    if first_id == FOREIGN_FIRST_ID && config.keyring.is_some() {
+        config.keyring = Some(crate::harness::encrypt::foreign_keyring());
+    }
+    let ch = FileChannel::open(config)
         .map_err(|e| format!("open {} to build it: {e}", dir.display()))?;
     let mut ledger = Ledger::new();
     let target = rng.range(60, 300);
