@@ -25,6 +25,10 @@ use std::thread::JoinHandle;
 /// Plaintext kept ahead of the reader, at most.
 pub(crate) const AHEAD_BYTES_MAX: usize = 8 << 20;
 
+/// Records smaller than this are left to the reader: for them the hand-over (a lock, a wake-up,
+/// two reads) costs more than the AES-GCM it saves.
+pub(crate) const AHEAD_RECORD_BYTES_MIN: usize = 1 << 10;
+
 /// Buffers kept for reuse, at most.
 const SPARE_BUFFERS_MAX: usize = 4;
 
@@ -150,8 +154,15 @@ impl Ahead {
 
     /// The writer published up to `visible`.
     pub(crate) fn set_visible(&self, visible: Pos) {
-        self.inner.lock().visible = visible;
-        self.inner.wake.notify_one();
+        let mut s = self.inner.lock();
+        s.visible = visible;
+        // A parked thread waits for a restart, not for data: waking it on every commit batch
+        // would cost a context switch per put commit.
+        let waiting_for_data = !s.parked && s.ready_bytes < AHEAD_BYTES_MAX;
+        drop(s);
+        if waiting_for_data {
+            self.inner.wake.notify_one();
+        }
     }
 
     /// The plain payload of the encrypted put record at `at` whose header is `aad`, if the
@@ -323,7 +334,9 @@ impl Worker {
         }
         let at = (c.segment, c.offset);
         match header.kind {
-            RecordKind::Put if header.is_encrypted() => {
+            RecordKind::Put
+                if header.is_encrypted() && header.payload_len() >= AHEAD_RECORD_BYTES_MIN =>
+            {
                 c.offset = end;
                 {
                     let mut s = self.inner.lock();

@@ -25,7 +25,7 @@
 
 use crate::config::RecoveryMode;
 use crate::consumed::ConsumedSet;
-use crate::decrypt_ahead::{Ahead, Plain};
+use crate::decrypt_ahead::{Ahead, Plain, AHEAD_RECORD_BYTES_MIN};
 use crate::encryption::{OpenFailure, Opener};
 use crate::error::{Corruption, TakeError};
 use crate::format::record::{RecordKind, SealPayload};
@@ -464,7 +464,11 @@ impl QueueState {
                         let aad = header.aad_bytes();
                         let here = (seg, header.offset);
                         let next = (seg, header.offset + header.aligned_len());
-                        let ahead = self.ahead.as_ref().and_then(|a| a.take(here, &aad, next));
+                        let ahead = self
+                            .ahead
+                            .as_ref()
+                            .filter(|_| header.payload_len() >= AHEAD_RECORD_BYTES_MIN)
+                            .and_then(|a| a.take(here, &aad, next));
                         let opened = match ahead {
                             Some(p) => Ok(p),
                             None => self

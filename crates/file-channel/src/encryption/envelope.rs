@@ -63,8 +63,38 @@ const fn prefix_len(key_id_len: usize) -> usize {
     1 + key_id_len + KEY_CHECK_BYTES + SALT_BYTES
 }
 
+/// The longest envelope prefix (key id length through salt).
+pub const PREFIX_BYTES_MAX: usize = prefix_len(KEY_ID_BYTES_MAX);
+
 /// The most an envelope adds to a payload.
 pub const OVERHEAD_MAX: usize = overhead(KEY_ID_BYTES_MAX);
+
+/// The key id, check value and salt of an envelope's prefix alone (`prefix` holds exactly
+/// the prefix). Never panics.
+pub fn parse_prefix(prefix: &[u8]) -> Result<EnvelopeHeader<'_>, EnvelopeError> {
+    let k = *prefix.first().ok_or(EnvelopeError::KeyId)? as usize;
+    if k == 0 {
+        return Err(EnvelopeError::KeyId);
+    }
+    if prefix.len() != prefix_len(k) {
+        return Err(EnvelopeError::Short {
+            len: prefix.len(),
+            needed: prefix_len(k),
+        });
+    }
+    let key_id = std::str::from_utf8(&prefix[1..1 + k]).map_err(|_| EnvelopeError::KeyId)?;
+    let mut key_check = [0u8; KEY_CHECK_BYTES];
+    key_check.copy_from_slice(&prefix[1 + k..1 + k + KEY_CHECK_BYTES]);
+    let mut salt = [0u8; SALT_BYTES];
+    salt.copy_from_slice(&prefix[1 + k + KEY_CHECK_BYTES..]);
+    Ok(EnvelopeHeader {
+        key_id,
+        key_check,
+        salt,
+        prefix_len: prefix.len(),
+        plain_len: 0,
+    })
+}
 
 /// Reads the envelope's prefix; needs no key. Never panics.
 pub fn parse(payload: &[u8]) -> Result<EnvelopeHeader<'_>, EnvelopeError> {

@@ -6,12 +6,8 @@
 use super::envelope::{self, EnvelopeError};
 use super::{derive, KeyLookup, Keyring, HEADER_AAD_BYTES};
 use ring::aead::LessSafeKey;
-use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
-
-/// Record keys kept at most; a reader moves through segments in order, so a few suffice.
-const CACHED_KEYS_MAX: usize = 16;
 
 /// Why an encrypted record could not be opened.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -64,7 +60,9 @@ impl OpenFailure {
 pub struct Opener {
     keyring: Option<Arc<Keyring>>,
     channel_id: u64,
-    cache: HashMap<(String, [u8; derive::SALT_BYTES], u64), LessSafeKey>,
+    /// The record key derived last, with what it was derived for (key id, salt, segment): a
+    /// reader goes through a segment in order, and a segment's records share one.
+    last: Option<(String, [u8; derive::SALT_BYTES], u64, LessSafeKey)>,
 }
 
 impl std::fmt::Debug for Opener {
@@ -83,7 +81,7 @@ impl Opener {
         Self {
             keyring,
             channel_id,
-            cache: HashMap::new(),
+            last: None,
         }
     }
 
@@ -167,28 +165,25 @@ impl Opener {
         prefix: &[u8],
         sealed: &mut [u8],
     ) -> Result<Range<usize>, OpenFailure> {
-        let mut whole = Vec::with_capacity(prefix.len() + derive::TAG_BYTES);
-        whole.extend_from_slice(prefix);
-        whole.extend_from_slice(&[0; derive::TAG_BYTES]);
-        let env = envelope::parse(&whole)?;
-        let cache_key = (env.key_id.to_string(), env.salt, segment_id);
-        if !self.cache.contains_key(&cache_key) {
+        let env = envelope::parse_prefix(prefix)?;
+        let current = self.last.as_ref().is_some_and(|(id, salt, seg, _)| {
+            id == env.key_id && *salt == env.salt && *seg == segment_id
+        });
+        if !current {
             let key = self.key_for(env.key_id, &env.key_check)?;
             let record_key =
                 derive::record_key(key.bytes(), &env.salt, self.channel_id, segment_id)
                     .map_err(|_| EnvelopeError::Crypto("derive a record key"))?;
-            if self.cache.len() >= CACHED_KEYS_MAX {
-                self.cache.clear();
-            }
-            self.cache.insert(cache_key.clone(), record_key);
+            self.last = Some((env.key_id.to_string(), env.salt, segment_id, record_key));
         }
-        let Some(record_key) = self.cache.get(&cache_key) else {
+        let Some((_, _, _, record_key)) = &self.last else {
             return Err(EnvelopeError::Crypto("keep a record key").into());
         };
-        let mut aad = Vec::with_capacity(HEADER_AAD_BYTES + prefix.len());
-        aad.extend_from_slice(header_aad);
-        aad.extend_from_slice(prefix);
-        match envelope::open_in_place(record_key, offset, &aad, sealed) {
+        let mut aad = [0u8; HEADER_AAD_BYTES + envelope::PREFIX_BYTES_MAX];
+        aad[..HEADER_AAD_BYTES].copy_from_slice(header_aad);
+        aad[HEADER_AAD_BYTES..HEADER_AAD_BYTES + prefix.len()].copy_from_slice(prefix);
+        let aad = &aad[..HEADER_AAD_BYTES + prefix.len()];
+        match envelope::open_in_place(record_key, offset, aad, sealed) {
             Some(plain) => Ok(0..plain.len()),
             None => Err(OpenFailure::Tampered {
                 key_id: env.key_id.to_string(),
