@@ -246,7 +246,11 @@ impl Ahead {
             .unwrap_or_else(PoisonError::into_inner)
             .take()
         {
-            let _ = t.join();
+            // The thread itself may drop the last handle on the channel (a segment lookup
+            // holds one for a moment): it ends on its own then, it cannot wait for itself.
+            if t.thread().id() != std::thread::current().id() {
+                let _ = t.join();
+            }
         }
     }
 }
