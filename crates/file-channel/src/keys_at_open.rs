@@ -12,7 +12,6 @@ use crate::encryption::{envelope, hex, KeyLookup, Keyring};
 use crate::error::{KeyProblem, OpenError};
 use crate::format::record::{self, Decoded, RecordKind, RECORD_HEADER_BYTES};
 use crate::format::segment_header::SEGMENT_HEADER_BYTES;
-use crate::limits::MAX_RECORD_BYTES;
 use crate::replay::{list_checkpoints, read_checkpoint};
 use crate::segment::{list_segments, read_header};
 use crate::storage::{DynFile, Storage};
@@ -25,6 +24,8 @@ pub(crate) struct SegmentKey {
     pub path: PathBuf,
     pub key_id: String,
     pub key_check: [u8; crate::encryption::derive::KEY_CHECK_BYTES],
+    /// The channel id in the segment's header.
+    pub channel_id: u64,
 }
 
 /// Refuses the open if a segment from the read start on holds encrypted records whose key is
@@ -37,7 +38,7 @@ pub(crate) fn check_keys(
     channel_id: Option<u64>,
 ) -> Result<(), OpenError> {
     for key in pending_segment_keys(storage, dir, dirs) {
-        if channel_id.is_some() && header_channel_id(storage, &key.path) != channel_id {
+        if channel_id.is_some_and(|id| id != key.channel_id) {
             // Another channel's segment: replay refuses it as foreign, naming the file; its
             // key is none of ours to check.
             continue;
@@ -68,13 +69,6 @@ pub(crate) fn check_keys(
     Ok(())
 }
 
-/// The channel id in a segment file's header, if it reads.
-fn header_channel_id(storage: &dyn Storage, path: &Path) -> Option<u64> {
-    let file = storage.open(path, false).ok()?;
-    let len = file.len().ok()?;
-    Some(read_header(&file, len).ok()?.ok()?.channel_id)
-}
-
 fn listed(k: &Keyring) -> String {
     let ids: Vec<&str> = k.ids().collect();
     if ids.is_empty() {
@@ -103,24 +97,29 @@ pub(crate) fn pending_segment_keys(
         .filter_map(|s| {
             let file = storage.open(&s.path, false).ok()?;
             let start = if s.id == from { from_offset } else { 0 };
-            let (key_id, key_check) = first_put_key(&file, s.id, start)?;
+            let (key_id, key_check, channel_id) = first_put_key(&file, s.id, start)?;
             Some(SegmentKey {
                 segment: s.id,
                 path: s.path,
                 key_id,
                 key_check,
+                channel_id,
             })
         })
         .collect()
 }
 
 /// The key named by the first put record of segment `id` at or after offset `from`, if it is
-/// encrypted.
+/// encrypted, with the channel id of the segment's header.
 pub(crate) fn first_put_key(
     file: &DynFile,
     id: u64,
     from: u64,
-) -> Option<(String, [u8; crate::encryption::derive::KEY_CHECK_BYTES])> {
+) -> Option<(
+    String,
+    [u8; crate::encryption::derive::KEY_CHECK_BYTES],
+    u64,
+)> {
     let file_len = file.len().ok()?;
     let header = read_header(file, file_len).ok()?.ok()?;
     let binding = header.binding();
@@ -131,8 +130,9 @@ pub(crate) fn first_put_key(
             return None;
         }
         file.read_exact_at(&mut head, offset).ok()?;
-        let len = u64::from(u32::from_le_bytes([head[0], head[1], head[2], head[3]]));
-        if len < RECORD_HEADER_BYTES as u64 || len > MAX_RECORD_BYTES || offset + len > file_len {
+        // Only the length is used before the whole record is decoded (and checksummed).
+        let len = u64::from(record::peek_header(&head)?.len);
+        if offset + len > file_len {
             return None;
         }
         let mut rec = vec![0u8; len as usize];
@@ -143,7 +143,7 @@ pub(crate) fn first_put_key(
         match h.kind {
             RecordKind::Put if h.is_encrypted() => {
                 let env = envelope::parse(payload).ok()?;
-                return Some((env.key_id.to_string(), env.key_check));
+                return Some((env.key_id.to_string(), env.key_check, header.channel_id));
             }
             RecordKind::Put | RecordKind::Seal => return None,
             RecordKind::Take | RecordKind::Gap => offset += h.aligned_len(),

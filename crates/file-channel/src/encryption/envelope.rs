@@ -98,29 +98,23 @@ pub fn parse_prefix(prefix: &[u8]) -> Result<EnvelopeHeader<'_>, EnvelopeError> 
 
 /// Reads the envelope's prefix; needs no key. Never panics.
 pub fn parse(payload: &[u8]) -> Result<EnvelopeHeader<'_>, EnvelopeError> {
-    let short = |needed| EnvelopeError::Short {
+    let k = *payload.first().ok_or(EnvelopeError::Short {
         len: payload.len(),
-        needed,
-    };
-    let k = *payload.first().ok_or(short(overhead(1)))? as usize;
+        needed: overhead(1),
+    })? as usize;
     if k == 0 {
         return Err(EnvelopeError::KeyId);
     }
     let prefix = prefix_len(k);
     if payload.len() < prefix + TAG_BYTES {
-        return Err(short(prefix + TAG_BYTES));
+        return Err(EnvelopeError::Short {
+            len: payload.len(),
+            needed: prefix + TAG_BYTES,
+        });
     }
-    let key_id = std::str::from_utf8(&payload[1..1 + k]).map_err(|_| EnvelopeError::KeyId)?;
-    let mut key_check = [0u8; KEY_CHECK_BYTES];
-    key_check.copy_from_slice(&payload[1 + k..1 + k + KEY_CHECK_BYTES]);
-    let mut salt = [0u8; SALT_BYTES];
-    salt.copy_from_slice(&payload[1 + k + KEY_CHECK_BYTES..prefix]);
     Ok(EnvelopeHeader {
-        key_id,
-        key_check,
-        salt,
-        prefix_len: prefix,
         plain_len: payload.len() - prefix - TAG_BYTES,
+        ..parse_prefix(&payload[..prefix])?
     })
 }
 
