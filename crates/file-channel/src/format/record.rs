@@ -29,7 +29,7 @@
 
 use super::le::{put_u32, put_u64, u32_at, u64_at};
 use super::CorruptionKind;
-use crate::encryption::envelope::{EnvelopeError, Sealer};
+use crate::encryption::envelope::{EnvelopeError, Sealer, PREFIX_BYTES_MAX};
 use crate::limits::{MAX_RECORD_BYTES, MAX_TAKE_RANGES, RECORD_ALIGN_BYTES};
 
 /// Size of the fixed record header.
@@ -304,11 +304,14 @@ impl PendingRecord {
         }
         sealer.write_prefix(out);
         let body = out.len();
-        let mut aad = Vec::with_capacity(AAD_HEADER_BYTES + body - start - RECORD_HEADER_BYTES);
-        aad.extend_from_slice(&aad_of(&out[start..start + RECORD_HEADER_BYTES]));
-        aad.extend_from_slice(&out[start + RECORD_HEADER_BYTES..body]);
+        // On the stack, as the reader's `Opener` builds it: no allocation per sealed record.
+        let prefix = &out[start + RECORD_HEADER_BYTES..body];
+        let mut aad = [0u8; AAD_HEADER_BYTES + PREFIX_BYTES_MAX];
+        aad[..AAD_HEADER_BYTES].copy_from_slice(&aad_of(&out[start..start + RECORD_HEADER_BYTES]));
+        aad[AAD_HEADER_BYTES..AAD_HEADER_BYTES + prefix.len()].copy_from_slice(prefix);
+        let aad_len = AAD_HEADER_BYTES + prefix.len();
         out.extend_from_slice(&self.bytes[RECORD_HEADER_BYTES..]);
-        let tag = sealer.seal(place.offset, &aad, &mut out[body..])?;
+        let tag = sealer.seal(place.offset, &aad[..aad_len], &mut out[body..])?;
         out.extend_from_slice(tag.as_ref());
         let mut crc = place.binding.hasher();
         crc.update(&out[start + 8..]);
