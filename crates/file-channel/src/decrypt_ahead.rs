@@ -2,18 +2,23 @@
 //! machine with a spare core a consumer of an encrypted channel does not pay for AES-GCM on
 //! its own thread.
 //!
-//! It is only an accelerator: the reader asks it for the plain payload of the record it just
-//! read ([`Ahead::take`]) and, on a miss, decrypts the record itself and tells the thread to go
-//! on from the next record. The thread reads the log with its own handle and scanner, only below
-//! the visible end (committed bytes, which never change while the channel is open), keeps at
-//! most [`AHEAD_BYTES_MAX`] of plaintext, and gives up (parks until the reader restarts it) at
-//! anything unusual: damage, a missing segment, a record it cannot open. A hit is matched on
-//! the record's place and whole header (without the CRC), so the reader's own checks of the
-//! record stand; only authenticated plaintext is handed over.
+//! It is only an accelerator: the reader peeks at the header of its next record and asks the
+//! thread for that record's plain payload ([`Ahead::take`]); on a hit it moves past the record
+//! without reading its payload, on a miss it reads and decrypts the record itself and the
+//! thread goes on from the next record. The thread reads the log with its own file handle, only
+//! below the visible end (committed bytes, which never change while the channel is open), keeps
+//! at most [`AHEAD_BYTES_MAX`] of plaintext, and gives up (parks until the reader restarts it)
+//! at anything unusual: damage, a missing segment, a record it cannot open. It makes the
+//! reader's checks for it — the record decodes at its place with a good CRC under the segment's
+//! binding ([`record::decode`]), then authenticates — and a hit is matched on the record's place
+//! and whole header (without the CRC), so only records the reader would have accepted, and only
+//! authenticated plaintext, are handed over. Moving the CRC and the read of the stored bytes to
+//! this thread is what makes a hit cheaper for the reader than a plain record.
 
 use crate::encryption::Opener;
 use crate::format::record::{
-    self, RecordKind, SealPayload, AAD_HEADER_BYTES, RECORD_HEADER_BYTES, SEAL_PAYLOAD_BYTES,
+    self, Decoded, RecordBinding, RecordKind, SealPayload, AAD_HEADER_BYTES, RECORD_HEADER_BYTES,
+    SEAL_PAYLOAD_BYTES,
 };
 use crate::format::segment_header::SEGMENT_HEADER_BYTES;
 use crate::storage::DynFile;
@@ -32,8 +37,8 @@ pub(crate) const AHEAD_RECORD_BYTES_MIN: usize = 1 << 10;
 /// Buffers kept for reuse, at most.
 const SPARE_BUFFERS_MAX: usize = 4;
 
-/// Finds a segment's file by id.
-pub(crate) type SegmentLookup = Box<dyn Fn(u64) -> Option<DynFile> + Send>;
+/// Finds a segment's file, and what its records' checksums are bound to, by id.
+pub(crate) type SegmentLookup = Box<dyn Fn(u64) -> Option<(DynFile, RecordBinding)> + Send>;
 
 /// A position in the log: segment id, offset.
 type Pos = (u64, u64);
@@ -42,7 +47,7 @@ type Pos = (u64, u64);
 struct Ready {
     at: Pos,
     aad: [u8; AAD_HEADER_BYTES],
-    /// The stored payload, decrypted in place: the plain bytes are `plain[range]`.
+    /// The stored record, its payload decrypted in place: the plain bytes are `plain[range]`.
     plain: Vec<u8>,
     range: Range<usize>,
 }
@@ -54,12 +59,6 @@ pub(crate) struct Plain {
 }
 
 impl Plain {
-    /// A whole buffer.
-    pub(crate) fn whole(buf: Vec<u8>) -> Self {
-        let range = 0..buf.len();
-        Self { buf, range }
-    }
-
     /// The plain bytes.
     pub(crate) fn bytes(&self) -> &[u8] {
         &self.buf[self.range.clone()]
@@ -166,7 +165,8 @@ impl Ahead {
     }
 
     /// The plain payload of the encrypted put record at `at` whose header is `aad`, if the
-    /// thread has it; on a miss the thread restarts at `next`, the record after it.
+    /// thread has it (it checked the record's CRC and authenticated it: the reader need not
+    /// read it); on a miss the thread restarts at `next`, the record after it.
     pub(crate) fn take(&self, at: Pos, aad: &[u8; AAD_HEADER_BYTES], next: Pos) -> Option<Plain> {
         let mut s = self.inner.lock();
         // The thread is on this very record: waiting is cheaper than doing it twice.
@@ -274,14 +274,16 @@ struct Worker {
 /// Where the thread reads: a segment's file and the next record's offset in it.
 struct Cursor {
     file: DynFile,
+    binding: RecordBinding,
     segment: u64,
     offset: u64,
 }
 
 impl Worker {
     fn cursor_at(&self, (segment, offset): Pos) -> Option<Cursor> {
-        (self.lookup)(segment).map(|file| Cursor {
+        (self.lookup)(segment).map(|(file, binding)| Cursor {
             file,
+            binding,
             segment,
             offset,
         })
@@ -321,9 +323,8 @@ impl Worker {
         }
     }
 
-    /// Reads the record at the cursor (below `visible`); decrypts it if it is an encrypted
-    /// put. Reads the header and the payload straight into their own buffers, with no CRC
-    /// check: the reader checks the record, and only a hit on its exact header is used.
+    /// Reads the record at the cursor (below `visible`); if it is an encrypted put, checks it
+    /// as the reader would (place, length, CRC under the segment's binding) and decrypts it.
     fn step(&mut self, visible: Pos) -> Option<()> {
         let c = self.cursor.as_mut()?;
         let mut head = [0u8; RECORD_HEADER_BYTES];
@@ -353,17 +354,33 @@ impl Worker {
                     s.working = Some(at);
                     self.spare = s.spare.pop();
                 }
-                let mut payload = self.spare.take().unwrap_or_default();
-                payload.clear();
-                payload.resize(header.payload_len(), 0);
-                let read = c
-                    .file
-                    .read_exact_at(&mut payload, at.1 + RECORD_HEADER_BYTES as u64);
-                let opened = read.ok().and_then(|()| {
-                    self.opener
-                        .open_owned(&header.aad_bytes(), at.0, at.1, &mut payload)
-                        .ok()
-                });
+                // A reused buffer only grows: zeroing it per record would cost as much as a
+                // fifth of this thread's time.
+                let mut stored = self.spare.take().unwrap_or_default();
+                let len = header.len as usize;
+                if stored.len() < len {
+                    stored.resize(len, 0);
+                }
+                let (binding, file) = (c.binding, c.file.clone());
+                let opened = file
+                    .read_exact_at(&mut stored[..len], at.1)
+                    .ok()
+                    .filter(|()| {
+                        matches!(
+                            record::decode(&stored[..len], binding, at.0, at.1),
+                            Ok(Decoded::Record(h, _)) if h == header
+                        )
+                    })
+                    .and_then(|()| {
+                        self.opener
+                            .open_owned(
+                                &header.aad_bytes(),
+                                at.0,
+                                at.1,
+                                &mut stored[RECORD_HEADER_BYTES..len],
+                            )
+                            .ok()
+                    });
                 let mut s = self.inner.lock();
                 s.working = None;
                 let ok = opened.is_some();
@@ -373,8 +390,9 @@ impl Worker {
                         s.ready.push_back(Ready {
                             at,
                             aad: header.aad_bytes(),
-                            plain: payload,
-                            range,
+                            plain: stored,
+                            range: range.start + RECORD_HEADER_BYTES
+                                ..range.end + RECORD_HEADER_BYTES,
                         });
                     }
                 }

@@ -372,7 +372,7 @@ fn place_reader(shared: &Arc<Shared>, replayed: &Replayed, active: &Active, chan
         let weak = Arc::downgrade(shared);
         let lookup: SegmentLookup = Box::new(move |id| {
             let s = weak.upgrade()?;
-            s.segments().get(id).map(|seg| seg.file)
+            s.segments().get(id).map(|seg| (seg.file, seg.binding))
         });
         let opener = Opener::new(Some(k.clone()), channel_id);
         match Ahead::start(opener, lookup, (active.id, active.offset)) {

@@ -25,10 +25,10 @@
 
 use crate::config::RecoveryMode;
 use crate::consumed::ConsumedSet;
-use crate::decrypt_ahead::{Ahead, Plain, AHEAD_RECORD_BYTES_MIN};
+use crate::decrypt_ahead::{Ahead, AHEAD_RECORD_BYTES_MIN};
 use crate::encryption::{OpenFailure, Opener};
 use crate::error::{Corruption, TakeError};
-use crate::format::record::{RecordKind, SealPayload};
+use crate::format::record::{RecordHeader, RecordKind, SealPayload};
 use crate::format::segment_header::SEGMENT_HEADER_BYTES;
 use crate::format::{event, CorruptionKind};
 use crate::metrics::ChannelMetrics;
@@ -154,6 +154,9 @@ pub(crate) struct QueueState {
     opener: Opener,
     /// Decrypts them ahead of the reader on another thread, when the channel has keys.
     ahead: Option<Ahead>,
+    /// The last record was a decrypt-ahead hit: the next header is read alone, the payload
+    /// most likely being waiting on the thread too.
+    ahead_streak: bool,
 }
 
 impl QueueState {
@@ -184,6 +187,7 @@ impl QueueState {
             quarantine_work: Vec::new(),
             opener: Opener::new(None, 0),
             ahead: None,
+            ahead_streak: false,
         }
     }
 
@@ -449,6 +453,29 @@ impl QueueState {
                 source,
             }
         };
+        // An encrypted put record the decrypt-ahead thread has ready (it checked and opened
+        // it) is taken from it without reading its payload here.
+        let mut asked_ahead = false;
+        if let Some(a) = &self.ahead {
+            let streak = std::mem::take(&mut self.ahead_streak);
+            let peeked = scanner.peek_header(streak).map_err(io(here.offset))?;
+            if let Some(header) = peeked.filter(|h| {
+                h.kind == RecordKind::Put
+                    && h.is_encrypted()
+                    && h.payload_len() >= AHEAD_RECORD_BYTES_MIN
+            }) {
+                asked_ahead = true;
+                let next = (seg, header.offset + header.aligned_len());
+                if let Some(plain) = a.take((seg, header.offset), &header.aad_bytes(), next) {
+                    scanner.skip_record(&header);
+                    self.ahead_streak = true;
+                    let events = decode_put_events(&header, plain.bytes(), &path, seg)?;
+                    a.recycle(plain);
+                    self.accept_put(ctx, seg, &header, events);
+                    return Ok(true);
+                }
+            }
+        }
         let item = scanner.next_item().map_err(io(here.offset))?;
         let corruption = |offset, kind| Corruption {
             file: path.clone(),
@@ -459,22 +486,14 @@ impl QueueState {
         let (offset, kind) = match item {
             ScanItem::Record { header, payload } => match header.kind {
                 RecordKind::Put => {
-                    let mut plain: Option<Plain> = None;
-                    let payload = if header.is_encrypted() {
+                    let events = if header.is_encrypted() {
                         let aad = header.aad_bytes();
-                        let here = (seg, header.offset);
-                        let next = (seg, header.offset + header.aligned_len());
-                        let ahead = self
-                            .ahead
-                            .as_ref()
-                            .filter(|_| header.payload_len() >= AHEAD_RECORD_BYTES_MIN)
-                            .and_then(|a| a.take(here, &aad, next));
-                        let opened = match ahead {
-                            Some(p) => Ok(p),
-                            None => self
-                                .opener
-                                .open(&aad, seg, header.offset, payload)
-                                .map(Plain::whole),
+                        // Decrypted in place in the scanner's buffer: no copy, no allocation.
+                        let stored = scanner.last_payload_mut().unwrap_or_default();
+                        let opened = match self.opener.open_owned(&aad, seg, header.offset, stored)
+                        {
+                            Ok(range) => Ok(&stored[range]),
+                            Err(failure) => Err(failure),
                         }
                         .map_err(|failure| {
                             ctx.metrics.decrypt_error_count.fetch_add(1, Relaxed);
@@ -491,51 +510,19 @@ impl QueueState {
                                 failure,
                             }
                         })?;
-                        plain.insert(opened).bytes()
-                    } else {
-                        payload
-                    };
-                    let mut events = Vec::with_capacity(header.event_count as usize);
-                    let mut at = 0usize;
-                    for _ in 0..header.event_count {
-                        let (ev, used) = event::decode(&payload[at..])
-                            .map_err(|kind| TakeError::Corrupt(corruption(header.offset, kind)))?;
-                        at += used;
-                        events.push((ev, used as u64));
-                    }
-                    if at != payload.len() {
-                        return Err(TakeError::Corrupt(corruption(
-                            header.offset,
-                            CorruptionKind::BadPayload {
-                                what: "put payload longer than its events",
-                            },
-                        )));
-                    }
-                    if let (Some(a), Some(p)) = (&self.ahead, plain) {
-                        a.recycle(p);
-                    }
-                    let first = header.first_seq;
-                    let end = first + u64::from(header.event_count);
-                    self.resume_at(ctx, self.reader_next_seq, first);
-                    self.reader_next_seq = Some(end);
-                    let mut any = false;
-                    for (i, (ev, used)) in events.into_iter().enumerate() {
-                        let seq = first + i as u64;
-                        if !self.consumed.contains(seq) {
-                            self.front.push_back(Taken {
-                                seq,
-                                event: ev,
-                                bytes: used,
-                            });
-                            any = true;
+                        if let (Some(a), false) = (&self.ahead, asked_ahead) {
+                            // A record the thread was not asked for (peeked otherwise): tell
+                            // it where the reader is.
+                            if header.payload_len() >= AHEAD_RECORD_BYTES_MIN {
+                                let next = (seg, header.offset + header.aligned_len());
+                                let _ = a.take((seg, header.offset), &aad, next);
+                            }
                         }
-                    }
-                    if any {
-                        self.index.push_back(ReadRecord {
-                            end_seq: end,
-                            at: LogPos::new(seg, header.offset),
-                        });
-                    }
+                        decode_put_events(&header, opened, &path, seg)?
+                    } else {
+                        decode_put_events(&header, payload, &path, seg)?
+                    };
+                    self.accept_put(ctx, seg, &header, events);
                     return Ok(true);
                 }
                 RecordKind::Take => return Ok(true),
@@ -572,6 +559,38 @@ impl QueueState {
         };
         // Damage below the visible end.
         self.skip_damage(ctx, corruption(offset, kind), limit, &path)
+    }
+
+    /// Queues the events of put record `header` of segment `seg` that are not consumed.
+    fn accept_put(
+        &mut self,
+        ctx: &ReadContext<'_>,
+        seg: u64,
+        header: &RecordHeader,
+        events: Vec<(Event, u64)>,
+    ) {
+        let first = header.first_seq;
+        let end = first + u64::from(header.event_count);
+        self.resume_at(ctx, self.reader_next_seq, first);
+        self.reader_next_seq = Some(end);
+        let mut any = false;
+        for (i, (ev, used)) in events.into_iter().enumerate() {
+            let seq = first + i as u64;
+            if !self.consumed.contains(seq) {
+                self.front.push_back(Taken {
+                    seq,
+                    event: ev,
+                    bytes: used,
+                });
+                any = true;
+            }
+        }
+        if any {
+            self.index.push_back(ReadRecord {
+                end_seq: end,
+                at: LogPos::new(seg, header.offset),
+            });
+        }
     }
 
     /// Skips damage `at` met below the visible end (whose segment ends at `limit` for the
@@ -690,4 +709,35 @@ impl QueueState {
         ));
         Ok(true)
     }
+}
+
+/// The events of put record `header` of segment `seg` (file `path`) from its plain payload,
+/// each with its encoded length; the payload must hold exactly its events.
+fn decode_put_events(
+    header: &RecordHeader,
+    payload: &[u8],
+    path: &Path,
+    seg: u64,
+) -> Result<Vec<(Event, u64)>, TakeError> {
+    let corruption = |kind| {
+        TakeError::Corrupt(Corruption {
+            file: path.to_owned(),
+            segment: seg,
+            offset: header.offset,
+            kind,
+        })
+    };
+    let mut events = Vec::with_capacity(header.event_count as usize);
+    let mut at = 0usize;
+    for _ in 0..header.event_count {
+        let (ev, used) = event::decode(&payload[at..]).map_err(corruption)?;
+        at += used;
+        events.push((ev, used as u64));
+    }
+    if at != payload.len() {
+        return Err(corruption(CorruptionKind::BadPayload {
+            what: "put payload longer than its events",
+        }));
+    }
+    Ok(events)
 }

@@ -60,6 +60,12 @@ pub struct Scanner {
     /// Bytes of candidate records [`Scanner::find_next_valid`] decoded (and so checksummed):
     /// what keeps a search linear in the bytes scanned.
     search_decoded_bytes: u64,
+    /// Where in `buf` the payload of the record [`Scanner::next_item`] returned last is, until
+    /// the scanner reads again.
+    last_payload: Option<std::ops::Range<usize>>,
+    /// Buffered bytes below this offset may have been changed by the caller
+    /// ([`Scanner::last_payload_mut`]): a seek back below it reads the file again.
+    altered_below: u64,
 }
 
 impl Scanner {
@@ -83,6 +89,8 @@ impl Scanner {
             pos,
             eof_at: None,
             search_decoded_bytes: 0,
+            last_payload: None,
+            altered_below: 0,
         }
     }
 
@@ -123,7 +131,9 @@ impl Scanner {
     /// Moves to `pos` (aligned), keeping buffered bytes when they cover it.
     pub fn seek(&mut self, pos: u64) {
         self.pos = pos;
-        if pos < self.buf_start || pos > self.buf_start + self.valid as u64 {
+        self.last_payload = None;
+        if pos < self.buf_start.max(self.altered_below) || pos > self.buf_start + self.valid as u64
+        {
             self.valid = 0;
             self.buf_start = pos;
         }
@@ -132,6 +142,7 @@ impl Scanner {
     /// Makes `buf` hold `[pos, pos + want)` or as much of it as exists below the limit.
     /// Returns the number of bytes available from `pos`.
     fn fill(&mut self, want: usize) -> io::Result<usize> {
+        self.last_payload = None;
         let have = |s: &Self| (s.buf_start + s.valid as u64).saturating_sub(s.pos) as usize;
         if have(self) >= want {
             return Ok(want);
@@ -205,9 +216,71 @@ impl Scanner {
             Ok(Decoded::Record(header, _)) => {
                 self.pos = pos + header.aligned_len();
                 let start = off + RECORD_HEADER_BYTES;
-                let payload = &self.buf[start..start + header.payload_len()];
-                Ok(ScanItem::Record { header, payload })
+                let range = start..start + header.payload_len();
+                self.last_payload = Some(range.clone());
+                Ok(ScanItem::Record {
+                    header,
+                    payload: &self.buf[range],
+                })
             }
+        }
+    }
+
+    /// The payload of the record [`Scanner::next_item`] returned last, to change in place (a
+    /// reader decrypts it there instead of copying it out), if the scanner has not read since.
+    /// The scanner never hands those bytes out again: a seek back to them reads the file.
+    pub fn last_payload_mut(&mut self) -> Option<&mut [u8]> {
+        let range = self.last_payload.take()?;
+        self.altered_below = self.altered_below.max(self.pos);
+        self.buf.get_mut(range)
+    }
+
+    /// The header of the record at the cursor, if one is there that names this segment and
+    /// this offset and ends below the limit. Its CRC is not checked: the payload is not read.
+    /// With `header_only`, a header that is not buffered is read alone (no read-ahead), for a
+    /// reader that expects to skip the payload ([`Scanner::skip_record`]).
+    pub fn peek_header(&mut self, header_only: bool) -> io::Result<Option<RecordHeader>> {
+        self.last_payload = None;
+        let pos = self.pos;
+        let end = pos + RECORD_HEADER_BYTES as u64;
+        if end > self.limit {
+            return Ok(None);
+        }
+        if pos < self.buf_start || end > self.buf_start + self.valid as u64 {
+            if header_only {
+                self.valid = 0;
+                self.buf_start = pos;
+                if self.buf.len() < RECORD_HEADER_BYTES {
+                    self.buf.resize(RECORD_HEADER_BYTES, 0);
+                }
+                match self
+                    .file
+                    .read_exact_at(&mut self.buf[..RECORD_HEADER_BYTES], pos)
+                {
+                    Ok(()) => self.valid = RECORD_HEADER_BYTES,
+                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
+                    Err(e) => return Err(e),
+                }
+            } else if self.fill(RECORD_HEADER_BYTES)? < RECORD_HEADER_BYTES {
+                return Ok(None);
+            }
+        }
+        let off = (pos - self.buf_start) as usize;
+        let mut head = [0u8; RECORD_HEADER_BYTES];
+        head.copy_from_slice(&self.buf[off..off + RECORD_HEADER_BYTES]);
+        Ok(record::peek_header(&head).filter(|h| {
+            h.segment_id == self.segment_id
+                && h.offset == pos
+                && pos.saturating_add(h.aligned_len()) <= self.limit
+        }))
+    }
+
+    /// Moves past the record whose header [`Scanner::peek_header`] just returned, without
+    /// reading its payload.
+    pub fn skip_record(&mut self, header: &RecordHeader) {
+        self.last_payload = None;
+        if header.offset == self.pos {
+            self.pos += header.aligned_len();
         }
     }
 
@@ -265,5 +338,84 @@ impl Scanner {
             }
             at += RECORD_ALIGN_BYTES;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::record::{PendingRecord, RecordKind, RecordPlace};
+    use crate::storage::{StdStorage, Storage};
+
+    const BINDING: RecordBinding = RecordBinding::Channel(0x5eed);
+    const SEGMENT: u64 = 7;
+    const START: u64 = SEGMENT_HEADER_BYTES as u64;
+
+    /// A segment file holding put records with these payloads from `START`; their offsets.
+    fn segment(dir: &std::path::Path, payloads: &[&[u8]]) -> (DynFile, Vec<u64>) {
+        let mut bytes = vec![0u8; SEGMENT_HEADER_BYTES];
+        let mut offsets = Vec::new();
+        for (i, p) in payloads.iter().enumerate() {
+            let offset = bytes.len() as u64;
+            offsets.push(offset);
+            let mut r = PendingRecord::new(RecordKind::Put, 1);
+            r.bytes.extend_from_slice(p);
+            r.event_count = 1;
+            r.seal_payload();
+            let place = RecordPlace {
+                segment_id: SEGMENT,
+                offset,
+                durable_mark: offset,
+                binding: BINDING,
+            };
+            r.frame_into(place, i as u64, &mut bytes);
+        }
+        let path = dir.join("seg");
+        std::fs::write(&path, &bytes).unwrap();
+        (StdStorage.open(&path, false).unwrap(), offsets)
+    }
+
+    fn payload_of(item: ScanItem<'_>) -> Vec<u8> {
+        match item {
+            ScanItem::Record { payload, .. } => payload.to_vec(),
+            other => panic!("expected a record, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_peeked_record_is_skipped_without_reading_its_payload_and_the_next_one_reads_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let (file, offsets) = segment(dir.path(), &[b"first", &[7u8; 3000], b"third"]);
+        let mut s = Scanner::new(file, SEGMENT, BINDING, START, u64::MAX);
+        for header_only in [true, false] {
+            s.seek(START);
+            let h = s.peek_header(header_only).unwrap().expect("a header");
+            assert_eq!((h.offset, h.payload_len()), (offsets[0], 5));
+            s.skip_record(&h);
+            assert_eq!(s.position(), offsets[1]);
+            assert_eq!(payload_of(s.next_item().unwrap()), vec![7u8; 3000]);
+            assert_eq!(payload_of(s.next_item().unwrap()), b"third");
+        }
+        // A limit below the record's end hides it from a peek.
+        let (file, offsets) = segment(dir.path(), &[b"first", b"second"]);
+        let mut s = Scanner::new(file, SEGMENT, BINDING, offsets[1], offsets[1] + 8);
+        assert_eq!(s.peek_header(true).unwrap(), None);
+    }
+
+    #[test]
+    fn a_payload_changed_in_place_is_read_again_from_the_file_after_a_seek_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let (file, offsets) = segment(dir.path(), &[b"first", b"second", b"third"]);
+        let mut s = Scanner::new(file, SEGMENT, BINDING, START, u64::MAX);
+        assert_eq!(payload_of(s.next_item().unwrap()), b"first");
+        assert_eq!(payload_of(s.next_item().unwrap()), b"second");
+        s.last_payload_mut().expect("the last payload").fill(b'x');
+        assert!(s.last_payload_mut().is_none(), "handed out once");
+        assert_eq!(payload_of(s.next_item().unwrap()), b"third");
+        s.seek(offsets[1]);
+        assert_eq!(payload_of(s.next_item().unwrap()), b"second");
+        // Reading moves on: the previous record's payload is no longer offered.
+        assert!(s.peek_header(false).unwrap().is_some());
+        assert!(s.last_payload_mut().is_none());
     }
 }
