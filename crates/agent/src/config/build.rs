@@ -302,14 +302,13 @@ impl<'a> Builder<'a> {
         }
     }
 
-    /// Merges a finished context: errors always, warnings only if its type was valid.
+    /// Merges a finished context: errors always; warnings, and the verdicts on keys nobody
+    /// read, only if its type was valid (`what` names it). A component without a valid type
+    /// is refused by that one error; its other keys are not judged ([`Ctx::finish_refused`]).
     fn merge(&mut self, ctx: Ctx<'_>, what: Option<String>) {
         match what {
             Some(w) => self.diag.extend(ctx.finish(&w)),
-            None => {
-                let d = ctx.finish("");
-                self.diag.errors.extend(d.errors);
-            }
+            None => self.diag.errors.extend(ctx.finish_refused().errors),
         }
     }
 

@@ -290,6 +290,17 @@ impl<'a> Ctx<'a> {
         !self.diag.borrow().errors.is_empty()
     }
 
+    /// The problems found, without judging the keys nobody read: for a component refused as a
+    /// whole (its `type` is missing, unknown, or a Flume type Sluice does not implement), where
+    /// no key was read because nothing could read it. Saying of each security key that the
+    /// component "does not read it, so it would be silently ignored" would be false (nothing of
+    /// the component runs) and would bury the one error that matters, the type.
+    pub fn finish_refused(self) -> Diagnostics {
+        let mut diag = self.diag.into_inner();
+        diag.sort();
+        diag
+    }
+
     /// The problems found, plus one for each key nobody read, described as belonging to `what`
     /// (for example "netcat source r1"): an error if the key asks for a security feature
     /// (see [`super::security`]: such a key is honoured or refused, never ignored), a warning

@@ -104,8 +104,29 @@ pub fn unknown_message<P>(
         Resolved::Unsupported(FlumeType { alias: None, .. }) => format!(
             "`{v}` is a Flume {kind} type that Sluice does not implement yet; known {kind} types: {list}"
         ),
+        _ if looks_like_java_class(v) => format!(
+            "`{v}` looks like a custom Java {kind} class: Sluice does not implement custom (plugin) components, it cannot load Java classes; known {kind} types: {list}"
+        ),
         _ => format!("unknown {kind} type \"{v}\"; known {kind} types: {list}"),
     }
+}
+
+/// Whether `v` has the shape of a fully qualified Java class name (`org.example.MySource`,
+/// `com.acme.Foo$Builder`): two or more dot-separated Java identifiers. Flume loads such a
+/// `type` from its classpath (its "custom component"); we can only say that we cannot.
+fn looks_like_java_class(v: &str) -> bool {
+    let mut parts = 0;
+    for part in v.split('.') {
+        let mut chars = part.chars();
+        let starts_well = chars
+            .next()
+            .is_some_and(|c| c.is_alphabetic() || c == '_' || c == '$');
+        if !starts_well || !chars.all(|c| c.is_alphanumeric() || c == '_' || c == '$') {
+            return false;
+        }
+        parts += 1;
+    }
+    parts >= 2
 }
 
 /// Flume 1.11's sources that Sluice does not implement.
@@ -259,6 +280,21 @@ mod tests {
             unknown_message("source", "netcatt", &r, KNOWN),
             "unknown source type \"netcatt\"; known source types: netcat, seq"
         );
+    }
+
+    /// The guide's "Custom Source/Sink/Channel/Channel Selector": a class of the user's own,
+    /// which Flume loads from its classpath and we cannot.
+    #[test]
+    fn custom_java_classes_are_named_as_such() {
+        let r = resolve("org.example.MySource", KNOWN, FLUME_ONLY_SOURCES);
+        assert_eq!(
+            unknown_message("source", "org.example.MySource", &r, KNOWN),
+            "`org.example.MySource` looks like a custom Java source class: Sluice does not implement custom (plugin) components, it cannot load Java classes; known source types: netcat, seq"
+        );
+        assert!(looks_like_java_class("com.acme.Foo$Builder"));
+        for not_a_class in ["netcatt", "a..b", ".a", "a.", "a.1b", "a b.c", "http://x.y"] {
+            assert!(!looks_like_java_class(not_a_class), "{not_a_class}");
+        }
     }
 
     #[test]
