@@ -336,7 +336,7 @@ fn changed_settings_restart_the_source_and_the_sink_and_lose_nothing() {
     let (port, new_port) = (free_port(), free_port());
     let conf = dir.join("a.conf");
     std::fs::write(&conf, one_flow(dir, port)).expect("conf");
-    let mut agent = start(
+    let agent = start(
         dir,
         &conf,
         &[
