@@ -246,6 +246,19 @@ fn broken_edit_leaves_the_topology_running(
     );
     assert_eq!(agent.counter("AGENT.a1", "ReloadFailedCount"), 1);
     assert_eq!(agent.counter("AGENT.a1", "ReloadCount"), 1);
+    assert_eq!(agent.counter("AGENT.a1", "LastReloadSucceeded"), 0);
+    let (code, prometheus) = agent.http_get("/metrics/prometheus");
+    assert_eq!(code, 200);
+    for line in [
+        "sluice_agent_reload_total{name=\"a1\"} 1",
+        "sluice_agent_reload_failed_total{name=\"a1\"} 1",
+        "sluice_agent_last_reload_succeeded{name=\"a1\"} 0",
+    ] {
+        assert!(
+            prometheus.lines().any(|l| l == line),
+            "{line} in {prometheus}"
+        );
+    }
     let still: Vec<String> = (0..5).map(|i| format!("still-{i}")).collect();
     for l in &still {
         send_ok(nc, l, acked);
