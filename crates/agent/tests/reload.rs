@@ -388,8 +388,33 @@ fn changed_settings_restart_the_source_and_the_sink_and_lose_nothing() {
     for i in 0..5 {
         send_ok(&mut nc, &format!("new-{i}"), &mut acked);
     }
+    // A restart on the same port: the old listener is closed before the new one binds.
+    replace_conf(
+        &conf,
+        &changed.replace(
+            "r1.channels = c1\n",
+            "r1.channels = c1\na1.sources.r1.max-line-length = 100\n",
+        ),
+    );
+    kill(agent.child.id(), "HUP");
+    assert!(
+        wait_until(Duration::from_secs(20), || agent
+            .log()
+            .matches("reload done")
+            .count()
+            == 2),
+        "{}",
+        agent.log()
+    );
+    assert!(
+        agent.log().contains("changes=restarted source r1\n"),
+        "{}",
+        agent.log()
+    );
+    let mut nc = Netcat::connect(new_port);
+    send_ok(&mut nc, "same-port", &mut acked);
     wait_delivered(dir, "k1", &acked);
-    assert_eq!(agent.counter("AGENT.a1", "ReloadCount"), 1);
+    assert_eq!(agent.counter("AGENT.a1", "ReloadCount"), 2);
     let (status, log) = agent.terminate();
     assert!(status.success(), "{log}");
 }
