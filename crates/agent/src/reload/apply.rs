@@ -369,3 +369,131 @@ impl Applying {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::build::build;
+    use std::path::Path;
+
+    fn conf(text: &str) -> AgentConfig {
+        let (c, d) = build(text, Path::new("a.conf"), "a1", |_| None);
+        assert!(d.is_ok(), "{:?}", d.errors);
+        c.expect("config")
+    }
+
+    const BASE: &str = "\
+a1.sources = r1
+a1.channels = c1
+a1.sinks = k1
+a1.sources.r1.type = netcat
+a1.sources.r1.bind = 127.0.0.1
+a1.sources.r1.port = 0
+a1.sources.r1.channels = c1
+a1.channels.c1.type = memory
+a1.sinks.k1.type = null
+a1.sinks.k1.channel = c1
+";
+
+    fn with_r2_c2_k2(port: u16) -> String {
+        BASE.replace("a1.sources = r1", "a1.sources = r1 r2")
+            .replace("a1.channels = c1", "a1.channels = c1 c2")
+            .replace("a1.sinks = k1", "a1.sinks = k1 k2")
+            + &format!(
+                "a1.sources.r2.type = netcat\na1.sources.r2.bind = 127.0.0.1\n\
+                 a1.sources.r2.port = {port}\na1.sources.r2.channels = c2\n\
+                 a1.channels.c2.type = memory\na1.sinks.k2.type = null\na1.sinks.k2.channel = c2\n"
+            )
+    }
+
+    fn names(agent: &Agent) -> Vec<String> {
+        agent
+            .registry()
+            .snapshot()
+            .iter()
+            .map(|c| format!("{}.{}", c.kind.as_str(), c.name))
+            .collect()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_source_that_cannot_bind_fails_the_reload_and_is_started_by_the_next() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = taken.local_addr().expect("addr").port();
+        let mut agent = Agent::start(conf(BASE), None).await.expect("start");
+        let new = conf(&with_r2_c2_k2(port));
+        let err = agent.reload(new.clone()).await.expect_err("port in use");
+        let ReloadError::Failed { done, problems } = &err else {
+            panic!("{err}");
+        };
+        assert_eq!(
+            done.actions,
+            vec!["opened channel c2", "started sink k2"],
+            "{err}"
+        );
+        assert!(problems[0].starts_with("source r2: "), "{problems:?}");
+        // What runs is recorded: r2 is not running, the rest of the new file is.
+        let running: Vec<&str> = agent
+            .config()
+            .sources
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect();
+        assert_eq!(running, vec!["r1"]);
+        assert_eq!(
+            names(&agent),
+            vec![
+                "AGENT.a1",
+                "SOURCE.r1",
+                "CHANNEL.c1",
+                "CHANNEL.c2",
+                "SINK.k1",
+                "SINK.k2"
+            ]
+        );
+        let counters = agent.reload_counters();
+        assert_eq!(
+            (
+                counters
+                    .reload_count
+                    .load(std::sync::atomic::Ordering::Relaxed),
+                counters
+                    .reload_failed_count
+                    .load(std::sync::atomic::Ordering::Relaxed)
+            ),
+            (0, 1)
+        );
+
+        drop(taken);
+        let summary = agent.reload(new).await.expect("the port is free now");
+        assert_eq!(summary.to_string(), "started source r2");
+        agent.stop().await.expect("stop");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_channel_that_does_not_open_changes_nothing() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("not-a-dir");
+        std::fs::write(&file, "x").expect("write");
+        let mut agent = Agent::start(conf(BASE), None).await.expect("start");
+        let bad = with_r2_c2_k2(0).replace(
+            "a1.channels.c2.type = memory\n",
+            &format!(
+                "a1.channels.c2.type = file\na1.channels.c2.checkpointDir = {0}/cp\n\
+                 a1.channels.c2.dataDirs = {0}/data\n",
+                file.display()
+            ),
+        );
+        let err = agent.reload(conf(&bad)).await.expect_err("cannot open");
+        let ReloadError::Failed { done, problems } = &err else {
+            panic!("{err}");
+        };
+        assert!(done.actions.is_empty(), "{err}");
+        assert!(problems[0].starts_with("channel c2: "), "{problems:?}");
+        assert_eq!(agent.config().channels.len(), 1);
+        assert_eq!(
+            names(&agent),
+            vec!["AGENT.a1", "SOURCE.r1", "CHANNEL.c1", "SINK.k1"]
+        );
+        agent.stop().await.expect("stop");
+    }
+}
