@@ -9,6 +9,10 @@
 //! [`OPTIONAL_QUEUE_LEN`] batches; when it is full a batch is dropped and counted, as Flume's
 //! `DiscardPolicy` does, so a slow optional channel never slows the source.
 //!
+//! A live reload re-binds a running source in place ([`ChannelProcessor::rebind`]): the
+//! interceptors, selector and channels are swapped between two puts, so the source keeps its
+//! sockets and its clients.
+//!
 //! Every call blocks (a file-channel commit waits for its fsync); async sources call it from
 //! `spawn_blocking`.
 
@@ -18,7 +22,7 @@ use crate::selector::Selector;
 use file_channel::Event;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::thread::JoinHandle;
 
 /// Batches waiting for optional channels (Flume's `pendingTransactions` default).
@@ -37,22 +41,19 @@ pub struct ProcessError {
 
 type OptionalBatch = (Channel, Vec<Event>);
 
-/// Interceptors, selector and channels of one source.
+/// Where a source's events go: its interceptors, selector and channels, with the thread that
+/// writes its optional channels. A reload swaps it whole ([`ChannelProcessor::rebind`]).
 #[derive(Debug)]
-pub struct ChannelProcessor {
-    source: String,
+struct Binding {
     interceptors: Vec<Arc<dyn Interceptor>>,
     selector: Selector,
     channels: Vec<Channel>,
     optional_tx: Mutex<Option<SyncSender<OptionalBatch>>>,
     optional_thread: Mutex<Option<JoinHandle<()>>>,
-    /// Optional batches dropped because the queue was full.
-    pub optional_dropped: AtomicU64,
 }
 
-impl ChannelProcessor {
-    /// A processor for source `source` over `channels` (indexed by the selector).
-    pub fn new(
+impl Binding {
+    fn new(
         source: &str,
         interceptors: Vec<Arc<dyn Interceptor>>,
         selector: Selector,
@@ -80,75 +81,16 @@ impl ChannelProcessor {
             (None, None)
         };
         Self {
-            source: source.to_owned(),
             interceptors,
             selector,
             channels,
             optional_tx: Mutex::new(tx),
             optional_thread: Mutex::new(thread),
-            optional_dropped: AtomicU64::new(0),
         }
-    }
-
-    /// The channels, in the source's order.
-    pub fn channels(&self) -> &[Channel] {
-        &self.channels
-    }
-
-    /// Puts one event (Flume's `processEvent`).
-    pub fn process_event(&self, event: Event) -> Result<(), ProcessError> {
-        self.process_batch(vec![event])
-    }
-
-    /// Puts a batch: one transaction per required channel (Flume's `processEventBatch`).
-    pub fn process_batch(&self, events: Vec<Event>) -> Result<(), ProcessError> {
-        let events = intercept_all(&self.interceptors, events);
-        if events.is_empty() {
-            return Ok(());
-        }
-        let n = self.channels.len();
-        let mut required: Vec<Vec<usize>> = vec![Vec::new(); n];
-        let mut optional: Vec<Vec<usize>> = vec![Vec::new(); n];
-        for (i, e) in events.iter().enumerate() {
-            for &c in self.selector.required(e) {
-                required[c].push(i);
-            }
-            for &c in self.selector.optional(e) {
-                optional[c].push(i);
-            }
-        }
-        for (c, idx) in required.iter().enumerate() {
-            if idx.is_empty() {
-                continue;
-            }
-            let batch: Vec<Event> = idx.iter().map(|&i| events[i].clone()).collect();
-            put_batch(&self.channels[c], &batch).map_err(|source| ProcessError {
-                channel: self.channels[c].name().to_owned(),
-                source,
-            })?;
-        }
-        let tx = self
-            .optional_tx
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
-        if let Some(tx) = tx {
-            for (c, idx) in optional.iter().enumerate() {
-                if idx.is_empty() {
-                    continue;
-                }
-                let batch = idx.iter().map(|&i| events[i].clone()).collect();
-                if let Err(TrySendError::Full(_)) = tx.try_send((self.channels[c].clone(), batch)) {
-                    self.optional_dropped.fetch_add(1, Relaxed);
-                    tracing::warn!(source = %self.source, channel = self.channels[c].name(), "optional channel queue full; batch dropped");
-                }
-            }
-        }
-        Ok(())
     }
 
     /// Stops the optional-channel thread after it has written what is queued.
-    pub fn close(&self) {
+    fn close(&self) {
         self.optional_tx
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -161,6 +103,131 @@ impl ChannelProcessor {
         {
             let _ = t.join();
         }
+    }
+}
+
+/// Interceptors, selector and channels of one source.
+#[derive(Debug)]
+pub struct ChannelProcessor {
+    source: String,
+    /// Read-locked for the whole of every put, so [`Self::rebind`] returns only once no put
+    /// is still writing through the old binding.
+    binding: RwLock<Arc<Binding>>,
+    /// Optional batches dropped because the queue was full.
+    pub optional_dropped: AtomicU64,
+}
+
+impl ChannelProcessor {
+    /// A processor for source `source` over `channels` (indexed by the selector).
+    pub fn new(
+        source: &str,
+        interceptors: Vec<Arc<dyn Interceptor>>,
+        selector: Selector,
+        channels: Vec<Channel>,
+    ) -> Self {
+        Self {
+            source: source.to_owned(),
+            binding: RwLock::new(Arc::new(Binding::new(
+                source,
+                interceptors,
+                selector,
+                channels,
+            ))),
+            optional_dropped: AtomicU64::new(0),
+        }
+    }
+
+    /// Sends the source's events somewhere else from its next put on (a live reload that
+    /// changed only its `channels`, selector or interceptors). Blocks until the puts in flight
+    /// through the old binding have finished, then lets the old optional-channel thread write
+    /// what it has queued; after it returns, nothing of this source touches the old channels.
+    pub fn rebind(
+        &self,
+        interceptors: Vec<Arc<dyn Interceptor>>,
+        selector: Selector,
+        channels: Vec<Channel>,
+    ) {
+        let new = Arc::new(Binding::new(&self.source, interceptors, selector, channels));
+        let old = std::mem::replace(
+            &mut *self.binding.write().unwrap_or_else(PoisonError::into_inner),
+            new,
+        );
+        old.close();
+    }
+
+    /// The names of the channels, in the source's order.
+    pub fn channel_names(&self) -> Vec<String> {
+        self.binding
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .channels
+            .iter()
+            .map(|c| c.name().to_owned())
+            .collect()
+    }
+
+    /// Puts one event (Flume's `processEvent`).
+    pub fn process_event(&self, event: Event) -> Result<(), ProcessError> {
+        self.process_batch(vec![event])
+    }
+
+    /// Puts a batch: one transaction per required channel (Flume's `processEventBatch`).
+    pub fn process_batch(&self, events: Vec<Event>) -> Result<(), ProcessError> {
+        let binding = self.binding.read().unwrap_or_else(PoisonError::into_inner);
+        let b: &Binding = &binding;
+        let events = intercept_all(&b.interceptors, events);
+        if events.is_empty() {
+            return Ok(());
+        }
+        let n = b.channels.len();
+        let mut required: Vec<Vec<usize>> = vec![Vec::new(); n];
+        let mut optional: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for (i, e) in events.iter().enumerate() {
+            for &c in b.selector.required(e) {
+                required[c].push(i);
+            }
+            for &c in b.selector.optional(e) {
+                optional[c].push(i);
+            }
+        }
+        for (c, idx) in required.iter().enumerate() {
+            if idx.is_empty() {
+                continue;
+            }
+            let batch: Vec<Event> = idx.iter().map(|&i| events[i].clone()).collect();
+            put_batch(&b.channels[c], &batch).map_err(|source| ProcessError {
+                channel: b.channels[c].name().to_owned(),
+                source,
+            })?;
+        }
+        let tx = b
+            .optional_tx
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        if let Some(tx) = tx {
+            for (c, idx) in optional.iter().enumerate() {
+                if idx.is_empty() {
+                    continue;
+                }
+                let batch = idx.iter().map(|&i| events[i].clone()).collect();
+                if let Err(TrySendError::Full(_)) = tx.try_send((b.channels[c].clone(), batch)) {
+                    self.optional_dropped.fetch_add(1, Relaxed);
+                    tracing::warn!(source = %self.source, channel = b.channels[c].name(), "optional channel queue full; batch dropped");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops the optional-channel thread after it has written what is queued.
+    pub fn close(&self) {
+        let binding = self
+            .binding
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        binding.close();
     }
 }
 
@@ -257,5 +324,29 @@ mod tests {
             .expect("room again; the optional channel's failure is ignored");
         p.close();
         assert_eq!(drain(&opt).len(), 1);
+    }
+
+    #[test]
+    fn rebind_sends_the_next_put_to_the_new_channels_only() {
+        let (c1, c2) = (mem("c1", 10), mem("c2", 10));
+        let replicate = |n: usize| Selector::Replicating {
+            required: (0..n).collect(),
+            optional: vec![],
+        };
+        let p = ChannelProcessor::new("r1", vec![], replicate(1), vec![c1.clone()]);
+        p.process_event(Event::new("before")).expect("put");
+        p.rebind(vec![], replicate(2), vec![c1.clone(), c2.clone()]);
+        assert_eq!(p.channel_names(), vec!["c1", "c2"]);
+        p.process_event(Event::new("both")).expect("put");
+        p.rebind(vec![], replicate(1), vec![c2.clone()]);
+        p.process_event(Event::new("after")).expect("put");
+        let bodies = |c: &Channel| -> Vec<String> {
+            drain(c)
+                .iter()
+                .map(|e| String::from_utf8_lossy(&e.body).into_owned())
+                .collect()
+        };
+        assert_eq!(bodies(&c1), vec!["before", "both"]);
+        assert_eq!(bodies(&c2), vec!["both", "after"]);
     }
 }

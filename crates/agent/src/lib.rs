@@ -18,6 +18,8 @@
 //!   source and sink).
 //! - [`metrics`]: Flume's counter names, served as Flume's JSON and as Prometheus text.
 //! - [`agent`]: starting everything in order and stopping it cleanly.
+//! - [`reload`]: live reload of the configuration (SIGHUP, a file watch, a poll), applied as a
+//!   diff: only what changed is stopped, started or re-bound ([`topology`]: sink runner units).
 //! - [`error_chain`]: an error and its causes on one line, each cause said once.
 //!
 //! The binary `sluice` (`src/main.rs`) is the command line: `sluice agent` and
@@ -39,6 +41,7 @@ pub mod interceptor;
 pub mod kafka;
 pub mod metrics;
 pub mod processor;
+pub mod reload;
 pub mod runner;
 pub mod selector;
 pub mod sink;
@@ -48,3 +51,4 @@ pub mod stop;
 mod test_net;
 pub mod thrift_event;
 pub mod tls;
+pub mod topology;

@@ -10,7 +10,7 @@ pub mod render;
 
 use crate::channel::Channel;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// One value, typed for Prometheus.
@@ -185,9 +185,41 @@ counter_group! {
     }
 }
 
+counter_group! {
+    /// The agent's own events: live reloads of its configuration (`AGENT.<name>` in the JSON,
+    /// `sluice_agent_*` in Prometheus).
+    ReloadCounters {
+        /// Reloads that changed the running topology or found nothing to change.
+        reload_count => "ReloadCount": Counter,
+        /// Reloads refused or failed: a file that did not load or validate, a change that
+        /// cannot be made live, or a component that failed to start (alert on this).
+        reload_failed_count => "ReloadFailedCount": Counter,
+        /// When the last reload ended, in milliseconds since the epoch (0: none yet).
+        last_reload_time => "LastReloadTime": Gauge,
+        /// 1 if the last reload succeeded, 0 if it failed or there was none.
+        last_reload_succeeded => "LastReloadSucceeded": Gauge,
+    }
+}
+
+impl ReloadCounters {
+    /// Counts one reload and its outcome.
+    pub fn record(&self, succeeded: bool) {
+        if succeeded {
+            Self::add(&self.reload_count, 1);
+        } else {
+            Self::add(&self.reload_failed_count, 1);
+        }
+        self.last_reload_time.store(now_epoch_ms(), Relaxed);
+        self.last_reload_succeeded
+            .store(u64::from(succeeded), Relaxed);
+    }
+}
+
 /// Flume's component types, as they prefix JSON keys (`SOURCE.r1`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ComponentType {
+    /// The agent itself (Sluice's: its reloads).
+    Agent,
     /// A source.
     Source,
     /// A channel.
@@ -197,9 +229,10 @@ pub enum ComponentType {
 }
 
 impl ComponentType {
-    /// `SOURCE`, `CHANNEL` or `SINK`.
+    /// `AGENT`, `SOURCE`, `CHANNEL` or `SINK`.
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Agent => "AGENT",
             Self::Source => "SOURCE",
             Self::Channel => "CHANNEL",
             Self::Sink => "SINK",
@@ -209,6 +242,7 @@ impl ComponentType {
 
 #[derive(Clone, Debug)]
 enum Provider {
+    Agent(Arc<ReloadCounters>),
     Source(Arc<SourceCounters>),
     Sink(Arc<SinkCounters>),
     Channel(Channel),
@@ -225,49 +259,64 @@ pub struct ComponentSnapshot {
     pub metrics: Vec<Metric>,
 }
 
-/// Every component of the agent that reports metrics.
-#[derive(Clone, Debug, Default)]
+/// Every component of the agent that reports metrics. Components come and go with live
+/// reloads, so the list is behind a lock; a snapshot sees one consistent list.
+#[derive(Debug, Default)]
 pub struct Registry {
-    components: Vec<(ComponentType, String, Provider)>,
+    components: RwLock<Vec<(ComponentType, String, Provider)>>,
 }
 
 impl Registry {
-    /// Adds a source.
-    pub fn add_source(&mut self, name: &str, counters: Arc<SourceCounters>) {
-        self.components.push((
-            ComponentType::Source,
-            name.to_owned(),
-            Provider::Source(counters),
-        ));
+    fn push(&self, kind: ComponentType, name: &str, provider: Provider) {
+        let mut list = self
+            .components
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        list.retain(|(k, n, _)| !(*k == kind && n == name));
+        list.push((kind, name.to_owned(), provider));
     }
 
-    /// Adds a sink.
-    pub fn add_sink(&mut self, name: &str, counters: Arc<SinkCounters>) {
-        self.components.push((
-            ComponentType::Sink,
-            name.to_owned(),
-            Provider::Sink(counters),
-        ));
+    /// Adds the agent's own counters (replacing any of the same name).
+    pub fn add_agent(&self, name: &str, counters: Arc<ReloadCounters>) {
+        self.push(ComponentType::Agent, name, Provider::Agent(counters));
     }
 
-    /// Adds a channel.
-    pub fn add_channel(&mut self, channel: Channel) {
-        self.components.push((
-            ComponentType::Channel,
-            channel.name().to_owned(),
-            Provider::Channel(channel),
-        ));
+    /// Adds a source (replacing any of the same name).
+    pub fn add_source(&self, name: &str, counters: Arc<SourceCounters>) {
+        self.push(ComponentType::Source, name, Provider::Source(counters));
+    }
+
+    /// Adds a sink (replacing any of the same name).
+    pub fn add_sink(&self, name: &str, counters: Arc<SinkCounters>) {
+        self.push(ComponentType::Sink, name, Provider::Sink(counters));
+    }
+
+    /// Adds a channel (replacing any of the same name).
+    pub fn add_channel(&self, channel: Channel) {
+        let name = channel.name().to_owned();
+        self.push(ComponentType::Channel, &name, Provider::Channel(channel));
+    }
+
+    /// Removes a component (one a reload stopped).
+    pub fn remove(&self, kind: ComponentType, name: &str) {
+        self.components
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .retain(|(k, n, _)| !(*k == kind && n == name));
     }
 
     /// Every component's values now, ordered by type then name.
     pub fn snapshot(&self) -> Vec<ComponentSnapshot> {
         let mut out: Vec<_> = self
             .components
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
             .iter()
             .map(|(kind, name, p)| ComponentSnapshot {
                 kind: *kind,
                 name: name.clone(),
                 metrics: match p {
+                    Provider::Agent(c) => c.snapshot(),
                     Provider::Source(c) => c.snapshot(),
                     Provider::Sink(c) => c.snapshot(),
                     Provider::Channel(c) => c.metrics(),

@@ -78,7 +78,7 @@ pub fn prometheus(snapshot: &[ComponentSnapshot]) -> String {
 fn prometheus_name(flume: &str, v: Value) -> (String, &'static str) {
     let snake = snake_case(flume);
     match (flume, v) {
-        ("StartTime" | "StopTime", _) => (format!("{snake}_ms"), "gauge"),
+        ("StartTime" | "StopTime" | "LastReloadTime", _) => (format!("{snake}_ms"), "gauge"),
         (_, Value::Counter(_)) => {
             let base = snake.strip_suffix("_count").unwrap_or(&snake);
             (format!("{base}_total"), "counter")
