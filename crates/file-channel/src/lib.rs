@@ -55,6 +55,7 @@ mod segment_deletion;
 mod shared;
 mod space_reserve;
 pub mod storage;
+mod take_inbox;
 mod txn;
 mod writer;
 

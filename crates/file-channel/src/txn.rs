@@ -13,6 +13,7 @@ use crate::format::record::{align_up, PendingRecord, RecordKind, TakePayload};
 use crate::queue::{NoRoom, Taken};
 use crate::running::Running;
 use crate::shared::TxnView;
+use crate::take_inbox::Poke;
 use crate::writer::{Completion, Request};
 use crate::Event;
 use std::sync::atomic::Ordering::Relaxed;
@@ -274,7 +275,16 @@ impl Transaction {
                     .event_take_success_count
                     .fetch_add(n, Relaxed);
                 // Nobody waits for the record: losing it in a crash only redelivers the events.
-                if running.send(Request::Take { record }).is_err() {
+                // It waits in the inbox for the writer, which is poked only when needed.
+                if shared.is_closed() {
+                    return Err(self.closed_error());
+                }
+                let urgent = match shared.push_take(record) {
+                    Poke::None => return Ok(()),
+                    Poke::Linger => false,
+                    Poke::Now => true,
+                };
+                if running.send(Request::TakesWaiting { urgent }).is_err() {
                     return Err(self.closed_error());
                 }
                 Ok(())

@@ -48,6 +48,7 @@ use crate::segment::prefill::SyncGate;
 use crate::segment::SegmentSet;
 use crate::space_reserve::{SpaceLow, SpaceReserve};
 use crate::storage::{failed_before_any_io, DynStorage};
+use crate::take_inbox::TakeInbox;
 use std::io;
 use std::path::Path;
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
@@ -81,6 +82,8 @@ pub(crate) struct Shared {
     poison: PoisonSlot,
     closed: AtomicBool,
     space: SpaceReserve,
+    /// Take records on their way to the writer.
+    takes: TakeInbox,
 }
 
 /// What open and running use: they build and own the state.
@@ -114,6 +117,7 @@ impl Shared {
             poison: PoisonSlot::default(),
             closed: AtomicBool::new(false),
             space: SpaceReserve::default(),
+            takes: TakeInbox::default(),
         }
     }
 

@@ -6,10 +6,12 @@
 use super::Shared;
 use crate::config::ChannelConfig;
 use crate::error::Poisoned;
+use crate::format::record::PendingRecord;
 use crate::metrics::ChannelMetrics;
 use crate::quarantine;
 use crate::queue::{QuarantineWork, QueueState, ReadContext};
 use crate::space_reserve::SpaceLow;
+use crate::take_inbox::Poke;
 use std::path::Path;
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::MutexGuard;
@@ -69,6 +71,11 @@ impl<'a> TxnView<'a> {
     pub(crate) fn space_low(&self) -> Option<SpaceLow> {
         let s = self.shared;
         s.space.low(s.storage.as_ref(), &s.config, &s.metrics)
+    }
+
+    /// Leaves a take commit's record for the writer; says whether and how to poke it.
+    pub(crate) fn push_take(&self, record: PendingRecord) -> Poke {
+        self.shared.takes.push(record)
     }
 
     /// Counts a put commit about to be sent to the writer.

@@ -7,6 +7,7 @@
 use super::Shared;
 use crate::config::ChannelConfig;
 use crate::error::{PoisonCause, Poisoned};
+use crate::format::record::PendingRecord;
 use crate::metrics::ChannelMetrics;
 use crate::queue::{LogPos, QueueState};
 use crate::segment::SegmentSet;
@@ -101,6 +102,11 @@ impl WriterView {
     /// The id the next transaction will get (for checkpoints).
     pub(crate) fn next_txn_id(&self) -> u64 {
         self.shared.next_txn_id.load(Relaxed)
+    }
+
+    /// Moves the take records waiting for the writer to the end of `out`, in commit order.
+    pub(crate) fn drain_takes(&self, out: &mut Vec<PendingRecord>) {
+        self.shared.takes.drain_into(out);
     }
 
     /// Uncounts a put commit the writer just received.

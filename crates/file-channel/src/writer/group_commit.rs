@@ -31,8 +31,9 @@ pub(crate) enum Request {
         record: PendingRecord,
         done: Arc<Completion>,
     },
-    /// A take commit; nobody waits for it.
-    Take { record: PendingRecord },
+    /// Take commits left their records in the inbox (`take_inbox`); nobody waits for them.
+    /// Drained with the next batch, or once the linger is over, or now if `urgent`.
+    TakesWaiting { urgent: bool },
     /// Write and fsync everything queued before it.
     Sync { done: Arc<Completion> },
     /// Sync, then stop the thread.
@@ -182,7 +183,19 @@ impl Writer {
         for record in std::mem::take(&mut self.deferred_takes) {
             self.add_record(&mut batch, record);
         }
+        self.add_waiting_takes(&mut batch);
         batch
+    }
+
+    /// Adds the take records waiting in the inbox to `batch`.
+    fn add_waiting_takes(&mut self, batch: &mut Batch) {
+        self.takes_due = None;
+        let mut waiting = std::mem::take(&mut self.take_scratch);
+        self.shared.drain_takes(&mut waiting);
+        for record in waiting.drain(..) {
+            self.add_record(batch, record);
+        }
+        self.take_scratch = waiting;
     }
 
     /// Adds `r` to `batch`, framing its record at once; false when the batch must be finished
@@ -192,16 +205,20 @@ impl Writer {
             Request::Put { record, done } => {
                 self.shared.put_commit_received();
                 batch.waiters.push(done);
+                // Take commits made before this put commit go first: its fsync covers them.
+                self.add_waiting_takes(batch);
                 self.add_record(batch, record);
             }
-            Request::Take { record } => self.add_record(batch, record),
+            Request::TakesWaiting { .. } => self.add_waiting_takes(batch),
             Request::Sync { done } => {
                 batch.urgent = true;
                 batch.waiters.push(done);
+                self.add_waiting_takes(batch);
             }
             Request::Shutdown { done } => {
                 batch.urgent = true;
                 batch.shutdown = Some(done);
+                self.add_waiting_takes(batch);
                 return false;
             }
         }

@@ -31,6 +31,7 @@ use crate::queue::LogPos;
 use crate::segment::prefill::Prefill;
 use crate::segment_deletion::deletable;
 use crate::shared::WriterView;
+use crate::take_inbox::TAKE_LINGER_US;
 use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
@@ -111,6 +112,11 @@ pub(crate) struct Writer {
     /// Take records of a batch that ran out of space: written first in the next batch, so a
     /// later successful put commit still makes every earlier take commit durable.
     deferred_takes: Vec<PendingRecord>,
+    /// When the take records waiting in the inbox are to be written (the first one poked the
+    /// writer; see `take_inbox`).
+    takes_due: Option<Instant>,
+    /// A reused vector to drain the inbox into.
+    take_scratch: Vec<PendingRecord>,
     /// Checkpoint failures seen so far; a new one makes the state dirty again, so the
     /// checkpoint is retried at the next interval even if nothing else is written.
     checkpoint_errors_seen: u64,
@@ -140,6 +146,8 @@ impl Writer {
             last_space_check: Instant::now(),
             bytes_since_space_check: 0,
             deferred_takes: Vec::new(),
+            takes_due: None,
+            take_scratch: Vec::new(),
             checkpoint_errors_seen: 0,
             gather: Gather::default(),
         }
@@ -157,6 +165,10 @@ impl Writer {
                 }
             }
             due = Some(limit.saturating_sub(since.elapsed()));
+        }
+        if let Some(at) = self.takes_due {
+            let t = at.saturating_duration_since(Instant::now());
+            due = Some(due.map_or(t, |d| d.min(t)));
         }
         if self.dirty {
             let cp = Duration::from_millis(cfg.checkpoint_interval_ms)
@@ -210,11 +222,23 @@ impl Writer {
                 },
             };
             match first {
+                Some(Request::TakesWaiting { urgent: false }) => {
+                    // Let take commits gather: the writer is poked once per linger at most.
+                    self.takes_due.get_or_insert_with(|| {
+                        Instant::now() + Duration::from_micros(TAKE_LINGER_US)
+                    });
+                }
                 Some(first) => {
                     let mut batch = self.begin_batch();
                     if self.absorb(&mut batch, first) {
                         self.gather(&mut batch);
                     }
+                    if self.finish(batch) {
+                        return;
+                    }
+                }
+                None if self.takes_due.is_some_and(|at| at <= Instant::now()) => {
+                    let batch = self.begin_batch();
                     if self.finish(batch) {
                         return;
                     }
@@ -264,7 +288,7 @@ impl Writer {
                     done.complete(Err(CommitError::Poisoned(err.clone())));
                     return;
                 }
-                Request::Take { .. } => {}
+                Request::TakesWaiting { .. } => {}
             }
         }
     }
