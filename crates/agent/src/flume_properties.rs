@@ -121,13 +121,15 @@ pub fn root_logger(props: &BTreeMap<String, String>) -> Result<Option<RootLogger
         "WARN" => "warn",
         "ERROR" | "FATAL" => "error",
         "OFF" => "off",
-        _ => return Err(unsupported(
-            "flume.root.logger",
-            value,
-            format!(
+        _ => {
+            return Err(unsupported(
+                "flume.root.logger",
+                value,
+                format!(
                 "{level_word:?} is not a log level (TRACE, DEBUG, INFO, WARN, ERROR, FATAL, OFF)"
             ),
-        )),
+            ))
+        }
     };
     let unused_appenders = parts
         .filter(|a| !a.is_empty() && !a.eq_ignore_ascii_case("console"))
