@@ -492,3 +492,33 @@ a1.channels.c1.type = memory
         "{out}"
     );
 }
+
+/// `-Djavax.net.ssl.keyStore` is the TLS default of a source with `ssl = true` and no
+/// `keystore` of its own: validate reads that file (here missing, so it is named).
+#[test]
+fn javax_net_ssl_defines_are_the_tls_defaults() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = format!(
+        "{}a1.sources.r1.ssl = true\n",
+        NETCAT_TO_MEMORY
+            .replace("netcat", "avro")
+            .replace("${sys:nc.port}", "4545")
+    );
+    let conf = write_conf(dir.path(), "tls.conf", &text);
+    let missing = dir.path().join("missing-keystore.p12");
+    let mut cmd = sluice();
+    cmd.env_remove("FLUME_SSL_KEYSTORE_PATH")
+        .args(["validate", "-n", "a1", "-f"])
+        .arg(&conf)
+        .arg(format!("-Djavax.net.ssl.keyStore={}", missing.display()))
+        .arg("-Djavax.net.ssl.keyStorePassword=changeit");
+    let (code, out, _) = output(cmd);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!(
+            "cannot read {}: No such file or directory (os error 2) (keystore from javax.net.ssl.keyStore)",
+            missing.display()
+        )),
+        "{out}"
+    );
+}

@@ -8,7 +8,9 @@ use super::store;
 use super::store_source::{
     certified, fail, read_store, record, roots_from, Certified, Failure, Role, StoreSource,
 };
-use super::{any_tls_error, ssl_enabled, warn_expiring, TlsDefaults, TlsError, ENV_NAMES};
+use super::{
+    any_tls_error, ssl_enabled, warn_expiring, TlsDefaults, TlsError, ENV_NAMES, PROPERTY_NAMES,
+};
 use crate::config::context::Ctx;
 use rustls::ServerConfig;
 use std::fmt;
@@ -102,8 +104,8 @@ impl ServerTls {
             ctx.error(
                 "keystore",
                 format!(
-                    "{component}: ssl is true but no keystore is set (nor {})",
-                    ENV_NAMES[0]
+                    "{component}: ssl is true but no keystore is set (nor -D{} nor {})",
+                    PROPERTY_NAMES[0], ENV_NAMES[0]
                 ),
             );
         }
