@@ -7,7 +7,8 @@
 //! source ─► interceptors ─► channel selector ─► channels ─► sink processor ─► sinks
 //! ```
 //!
-//! - [`config`]: properties parsing, `${env:NAME}`, Flume's key structure and validation.
+//! - [`config`]: properties parsing, `${…}` substitution and config filters, Flume's key
+//!   structure and validation.
 //! - [`channel`]: the durable `file` channel (the `file_channel` engine) and the `memory`
 //!   channel behind one [`channel::Channel`] type.
 //! - [`source`], [`interceptor`], [`selector`], [`channel_processor`]: the put side.
@@ -21,9 +22,11 @@
 //! - [`reload`]: live reload of the configuration (SIGHUP, a file watch, a poll), applied as a
 //!   diff: only what changed is stopped, started or re-bound ([`topology`]: sink runner units).
 //! - [`error_chain`]: an error and its causes on one line, each cause said once.
+//! - [`flume_properties`]: the `-D` system properties of `flume-ng agent`'s command line.
+//! - [`avro_client`]: `sluice avro-client`, Flume's `flume-ng avro-client`.
 //!
-//! The binary `sluice` (`src/main.rs`) is the command line: `sluice agent` and
-//! `sluice validate`. See `docs/agent.md` for the operator's view.
+//! The binary `sluice` (`src/main.rs`) is the command line: `sluice agent`, `sluice validate`
+//! and `sluice avro-client`. See `docs/agent.md` for the operator's view.
 
 #![cfg_attr(
     not(test),
@@ -31,12 +34,14 @@
 )]
 
 pub mod agent;
+pub mod avro_client;
 pub mod avro_event;
 pub mod channel;
 pub mod channel_processor;
 pub mod config;
 pub mod error_chain;
 pub mod event;
+pub mod flume_properties;
 pub mod interceptor;
 pub mod kafka;
 pub mod metrics;

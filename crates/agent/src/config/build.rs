@@ -12,7 +12,8 @@
 //! a group naming an undefined sink, or a sink in two groups; a batch size above the
 //! `transactionCapacity` of a channel it is used with; duplicate failover priorities;
 //! malformed numbers and booleans; two file channels sharing a directory; two netcat sources
-//! on one address; a list naming a component twice; `${env:NAME}` with `NAME` unset; a key
+//! on one address; a list naming a component twice; a `${…}` reference that does not resolve
+//! ([`super::substitute`]), or a config filter declared wrong ([`super::filters`]); a key
 //! with a security meaning (`ssl`, `keystore*`, `encryption.*`, … see [`super::security`])
 //! that its component or the agent does not read.
 //!
@@ -30,7 +31,11 @@ use super::registry::{
     FLUME_ONLY_SOURCES,
 };
 use super::security::{unread_key_problem, UnreadKey};
-use super::{env, properties, AgentConfig, ChannelSpec, SinkGroupSpec, SinkSpec, SourceSpec};
+use super::substitute::{self, Lookups};
+use super::{
+    filters, properties, AgentConfig, ChannelSpec, SinkGroupSpec, SinkSpec, SourceSpec,
+    SystemProperties,
+};
 use crate::channel::{ChannelSettings, CHANNEL_TYPES};
 use crate::interceptor::INTERCEPTOR_TYPES;
 use crate::processor::{ProcessorSpec, PROCESSOR_TYPES};
@@ -46,6 +51,8 @@ const SECTIONS: [&str; 4] = ["sources", "channels", "sinks", "sinkgroups"];
 /// One section: its list key and the keys of each component named under it.
 #[derive(Default)]
 struct Section<'a> {
+    /// The `-D` system properties, handed to every component's context.
+    system_properties: SystemProperties,
     list: Option<&'a Entry>,
     names: Vec<String>,
     /// component name → (key relative to the component, entry), in file order.
@@ -63,6 +70,7 @@ impl<'a> Section<'a> {
             .or(self.list.map(|e| e.line))
             .unwrap_or(1);
         Ctx::new(format!("{prefix}{name}."), keys, anchor)
+            .with_system_properties(self.system_properties.clone())
     }
 }
 
@@ -73,12 +81,30 @@ struct ChannelInfo {
 }
 
 /// Parses `text` (the file `file`) and checks agent `agent`. `env` looks up environment
-/// variables (`${env:NAME}`, and `HOME` for the file channel's default directories).
+/// variables (`${env:NAME}`, and `HOME` for the file channel's default directories); no system
+/// properties are set and `external` config filters run their commands.
 pub fn build(
     text: &str,
     file: &Path,
     agent: &str,
     env: impl Fn(&str) -> Option<String>,
+) -> (Option<AgentConfig>, Diagnostics) {
+    let none = BTreeMap::new();
+    let lookups = Lookups {
+        env: &env,
+        system_properties: &none,
+        external: &filters::run_external,
+    };
+    build_with(text, file, agent, &lookups)
+}
+
+/// [`build`], with references looked up in `lookups` (environment, `-D` system properties,
+/// config filter commands).
+pub fn build_with(
+    text: &str,
+    file: &Path,
+    agent: &str,
+    lookups: &Lookups<'_>,
 ) -> (Option<AgentConfig>, Diagnostics) {
     let mut diag = Diagnostics::default();
     let props = match properties::parse(text) {
@@ -136,37 +162,22 @@ pub fn build(
         diag.sort();
         return (None, diag);
     }
-    let entries: Vec<Entry> = mine
+    let entries = substitute::resolve_agent(&props.entries, &prefix, lookups, &mut diag);
+    let system_properties = SystemProperties::new(lookups.system_properties.clone());
+
+    let mut sections: BTreeMap<&str, Section<'_>> = SECTIONS
         .iter()
-        .map(|p| {
-            let value = match env::substitute(&p.value, &env) {
-                Ok(v) => v,
-                Err(m) => {
-                    diag.error(p.line, &p.key, m);
-                    p.value.clone()
-                }
+        .map(|s| {
+            let section = Section {
+                system_properties: system_properties.clone(),
+                ..Section::default()
             };
-            Entry {
-                key: p.key.clone(),
-                value,
-                line: p.line,
-            }
+            (*s, section)
         })
         .collect();
-
-    let mut sections: BTreeMap<&str, Section<'_>> =
-        SECTIONS.iter().map(|s| (*s, Section::default())).collect();
     for e in &entries {
         let rest = &e.key[prefix.len()..];
         let (kind, after) = rest.split_once('.').unwrap_or((rest, ""));
-        if kind == "configfilters" {
-            diag.error(
-                e.line,
-                &e.key,
-                "config filters are not supported; use ${env:NAME} in values",
-            );
-            continue;
-        }
         let Some(section) = sections.get_mut(kind) else {
             // The same rule as a component's unread keys: `a1.ssl = true` is refused.
             match unread_key_problem(rest, &e.value, &format!("agent {agent}")) {
@@ -232,7 +243,7 @@ pub fn build(
         );
     }
 
-    let home = env("HOME");
+    let home = (lookups.env)("HOME");
     let mut b = Builder {
         prefix,
         diag,

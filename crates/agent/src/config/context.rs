@@ -10,11 +10,12 @@
 
 use super::problem::Diagnostics;
 use super::security::{asks_for_security, unread_key_problem, UnreadKey};
+use super::SystemProperties;
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::ops::RangeInclusive;
 
-/// One property of the agent, after `${env:...}` substitution.
+/// One property of the agent, after `${…}` substitution.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Entry {
     /// The full key.
@@ -33,6 +34,7 @@ pub struct Ctx<'a> {
     anchor_line: u32,
     used: RefCell<BTreeSet<String>>,
     diag: RefCell<Diagnostics>,
+    system_properties: SystemProperties,
 }
 
 impl<'a> Ctx<'a> {
@@ -49,7 +51,19 @@ impl<'a> Ctx<'a> {
             anchor_line,
             used: RefCell::default(),
             diag: RefCell::default(),
+            system_properties: SystemProperties::default(),
         }
+    }
+
+    /// This context, with the command line's `-D` system properties (none by default).
+    pub fn with_system_properties(mut self, properties: SystemProperties) -> Self {
+        self.system_properties = properties;
+        self
+    }
+
+    /// The `-D` system property `name`, if set (e.g. `javax.net.ssl.trustStore`).
+    pub fn system_property(&self, name: &str) -> Option<&str> {
+        self.system_properties.get(name)
     }
 
     /// The full key of `sub`.

@@ -2,7 +2,8 @@
 //!
 //! Layers, each in its own module:
 //! - [`properties`]: Java `.properties` syntax, with line numbers.
-//! - [`env`](mod@env): `${env:NAME}` substitution in values.
+//! - [`substitute`]: `${…}` references in values (`${env:NAME}`, `${NAME}`, `${sys:name}`, and
+//!   [`filters`], Flume's config filters `${f1['key']}`).
 //! - [`context`]: typed, located access to one component's keys.
 //! - [`registry`]: component type names and Flume's class names.
 //! - [`build`]: Flume's structure (`<agent>.sources = ...`, `<agent>.sources.<name>.<key>`),
@@ -18,11 +19,12 @@
 
 pub mod build;
 pub mod context;
-pub mod env;
+pub mod filters;
 pub mod problem;
 pub mod properties;
 pub mod registry;
 pub mod security;
+pub mod substitute;
 
 use crate::channel::ChannelSettings;
 use crate::interceptor::Interceptor;
@@ -31,6 +33,8 @@ use crate::selector::Selector;
 use crate::sink::SinkSettings;
 use crate::source::SourceSettings;
 use problem::{Diagnostics, Problem};
+use std::collections::BTreeMap;
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -128,9 +132,47 @@ pub enum LoadError {
     },
 }
 
+/// What a load takes from outside the file, besides the environment.
+#[derive(Clone, Debug, Default)]
+pub struct LoadOptions {
+    /// The command line's `-D key=value` system properties: `${sys:key}` in values, and the
+    /// agent-wide TLS defaults (`javax.net.ssl.*`, `flume.ssl.*`).
+    pub system_properties: BTreeMap<String, String>,
+}
+
+/// The `-D` system properties as every component's context carries them (shared, and shown by
+/// `Debug` without their values, which may be passwords).
+#[derive(Clone, Default)]
+pub struct SystemProperties(Arc<BTreeMap<String, String>>);
+
+impl SystemProperties {
+    /// Wraps `properties`.
+    pub fn new(properties: BTreeMap<String, String>) -> Self {
+        Self(Arc::new(properties))
+    }
+
+    /// The value of `name`, if set.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0.get(name).map(String::as_str)
+    }
+}
+
+impl fmt::Debug for SystemProperties {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
+}
+
 /// Reads `path` and checks agent `agent`, taking `${env:...}` values from the process
-/// environment and `~` from `$HOME`.
+/// environment and `~` from `$HOME`; no system properties ([`load_with`] with the defaults).
 pub fn load(path: &Path, agent: &str) -> Result<Loaded, LoadError> {
+    load_with(path, agent, &LoadOptions::default())
+}
+
+/// Reads `path` and checks agent `agent`: references from the process environment, the
+/// system properties of `options`, and config filters (an `external` filter runs its command).
+/// Nothing else outside the file is read or changed, so a reload may call it again.
+pub fn load_with(path: &Path, agent: &str, options: &LoadOptions) -> Result<Loaded, LoadError> {
     let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
         path: path.to_owned(),
         source,
@@ -145,7 +187,13 @@ pub fn load(path: &Path, agent: &str) -> Result<Loaded, LoadError> {
             ),
         ),
     })?;
-    let (config, diagnostics) = build::build(&text, path, agent, |name| std::env::var(name).ok());
+    let env = |name: &str| std::env::var(name).ok();
+    let lookups = substitute::Lookups {
+        env: &env,
+        system_properties: &options.system_properties,
+        external: &filters::run_external,
+    };
+    let (config, diagnostics) = build::build_with(&text, path, agent, &lookups);
     match config {
         Some(config) if diagnostics.is_ok() => Ok(Loaded {
             config,

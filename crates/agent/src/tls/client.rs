@@ -166,9 +166,10 @@ impl PartialEq for ClientTls {
 
 impl ClientTls {
     /// Reads a sink's TLS keys; `None` when `ssl` is false/absent. Records errors on ctx.
-    /// The agent-wide defaults come from the environment ([`TlsDefaults::from_env`]).
+    /// The agent-wide defaults come from the `-D` system properties the context carries, then
+    /// the environment ([`TlsDefaults::for_context`]).
     pub fn parse(ctx: &Ctx<'_>, component: &str) -> Option<ClientTls> {
-        Self::parse_with(ctx, component, &TlsDefaults::from_env())
+        Self::parse_with(ctx, component, &TlsDefaults::for_context(ctx))
     }
 
     /// [`ClientTls::parse`] with the agent-wide defaults given.

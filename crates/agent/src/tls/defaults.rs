@@ -1,8 +1,10 @@
 //! Agent-wide TLS defaults (Flume 1.9's `SSLUtil`): the keystore, truststore, protocols and
 //! cipher suites a component uses when it sets `ssl = true` without the key of its own. Today
-//! they come from the environment variables `FLUME_SSL_*`; once `sluice agent` takes `-D`, the
-//! `javax.net.ssl.*` and `flume.ssl.*` system properties fill the same value, winning over the
-//! environment as in Flume (see [`TlsDefaults::from_lookup`] and [`TlsDefaults::or`]).
+//! they come from the command line's `-D` system properties `javax.net.ssl.*` and `flume.ssl.*`
+//! (carried by each component's [`Ctx`]), then the environment variables `FLUME_SSL_*`: system
+//! properties win over the environment, as in Flume ([`TlsDefaults::for_context`]).
+
+use crate::config::context::Ctx;
 
 /// The agent-wide defaults; every field is optional.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -61,6 +63,15 @@ impl TlsDefaults {
     /// The defaults from the process environment.
     pub fn from_env() -> TlsDefaults {
         Self::from_lookup(&ENV_NAMES, |name| std::env::var(name).ok())
+    }
+
+    /// The defaults of a component: its context's `-D` system properties ([`PROPERTY_NAMES`]),
+    /// each absent one from the environment ([`ENV_NAMES`]).
+    pub fn for_context(ctx: &Ctx<'_>) -> TlsDefaults {
+        Self::from_lookup(&PROPERTY_NAMES, |name| {
+            ctx.system_property(name).map(str::to_owned)
+        })
+        .or(Self::from_env())
     }
 
     /// The defaults from `lookup` over `names` (ten names in field order: [`ENV_NAMES`],
@@ -130,5 +141,32 @@ mod tests {
                 .or(from_env);
         assert_eq!(merged.keystore_path.as_deref(), Some("/props/ks.p12"));
         assert_eq!(merged.truststore_type.as_deref(), Some("PEM"));
+    }
+
+    #[test]
+    fn a_components_context_carries_the_system_properties() {
+        use crate::config::SystemProperties;
+        let props = SystemProperties::new(
+            [
+                (
+                    "javax.net.ssl.trustStore".to_owned(),
+                    "/d/ts.p12".to_owned(),
+                ),
+                (
+                    "flume.ssl.exclude.protocols".to_owned(),
+                    "TLSv1,TLSv1.1".to_owned(),
+                ),
+            ]
+            .into(),
+        );
+        let ctx = Ctx::new("a1.sinks.k1.", Vec::new(), 1).with_system_properties(props);
+        let d = TlsDefaults::for_context(&ctx);
+        assert_eq!(d.truststore_path.as_deref(), Some("/d/ts.p12"));
+        assert_eq!(d.exclude_protocols.as_deref(), Some("TLSv1 TLSv1.1"));
+        assert!(
+            format!("{ctx:?}").contains("javax.net.ssl.trustStore")
+                && !format!("{ctx:?}").contains("/d/ts.p12"),
+            "Debug shows the names, not the values"
+        );
     }
 }

@@ -8,7 +8,9 @@ use super::store;
 use super::store_source::{
     certified, fail, read_store, record, roots_from, Certified, Failure, Role, StoreSource,
 };
-use super::{any_tls_error, ssl_enabled, warn_expiring, TlsDefaults, TlsError, ENV_NAMES};
+use super::{
+    any_tls_error, ssl_enabled, warn_expiring, TlsDefaults, TlsError, ENV_NAMES, PROPERTY_NAMES,
+};
 use crate::config::context::Ctx;
 use rustls::ServerConfig;
 use std::fmt;
@@ -83,9 +85,10 @@ impl PartialEq for ServerTls {
 
 impl ServerTls {
     /// Reads a source's TLS keys; `None` when `ssl` is false/absent. Records errors on ctx.
-    /// The agent-wide defaults come from the environment ([`TlsDefaults::from_env`]).
+    /// The agent-wide defaults come from the `-D` system properties the context carries, then
+    /// the environment ([`TlsDefaults::for_context`]).
     pub fn parse(ctx: &Ctx<'_>, component: &str) -> Option<ServerTls> {
-        Self::parse_with(ctx, component, &TlsDefaults::from_env())
+        Self::parse_with(ctx, component, &TlsDefaults::for_context(ctx))
     }
 
     /// [`ServerTls::parse`] with the agent-wide defaults given.
@@ -101,8 +104,8 @@ impl ServerTls {
             ctx.error(
                 "keystore",
                 format!(
-                    "{component}: ssl is true but no keystore is set (nor {})",
-                    ENV_NAMES[0]
+                    "{component}: ssl is true but no keystore is set (nor -D{} nor {})",
+                    PROPERTY_NAMES[0], ENV_NAMES[0]
                 ),
             );
         }

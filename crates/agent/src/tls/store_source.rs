@@ -4,7 +4,7 @@
 //! belongs to. Shared by the server side ([`super::server`]) and the client side
 //! ([`super::client`]), which differ only in which stores they read and how they use them.
 
-use super::{store, TlsDefaults, TlsError, ENV_NAMES};
+use super::{store, TlsDefaults, TlsError, ENV_NAMES, PROPERTY_NAMES};
 use crate::config::context::Ctx;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, UnixTime};
@@ -60,10 +60,16 @@ impl Role {
             Role::Truststore => "truststore-type",
         }
     }
-    fn env_path(self) -> &'static str {
-        match self {
-            Role::Keystore => ENV_NAMES[0],
-            Role::Truststore => ENV_NAMES[3],
+    /// Where the default path came from: the `-D` system property when the context has it
+    /// (it wins, as in [`TlsDefaults::for_context`]), else the environment variable.
+    fn default_source(self, ctx: &Ctx<'_>) -> &'static str {
+        let (property, env) = match self {
+            Role::Keystore => (PROPERTY_NAMES[0], ENV_NAMES[0]),
+            Role::Truststore => (PROPERTY_NAMES[3], ENV_NAMES[3]),
+        };
+        match ctx.system_property(property) {
+            Some(v) if !v.trim().is_empty() => property,
+            _ => env,
         }
     }
 }
@@ -96,7 +102,7 @@ pub(super) fn read_store(
         ctx.error(role.key(), "must not be empty");
         return None;
     }
-    let default_from = own_path.is_none().then(|| role.env_path());
+    let default_from = own_path.is_none().then(|| role.default_source(ctx));
     let path = own_path.or(d_path)?;
     let store_type = store_type.unwrap_or_else(|| "JKS".to_owned());
     if !store::KNOWN_STORE_TYPES

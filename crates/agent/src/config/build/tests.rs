@@ -446,7 +446,7 @@ fn syntax_errors_and_missing_channel_list() {
 }
 
 #[test]
-fn default_processor_needs_one_sink_and_config_filters_are_refused() {
+fn default_processor_needs_one_sink_and_a_config_filter_needs_a_type() {
     let text = format!(
         "{GOOD}a1.sinks = k1 k2\na1.sinks.k2.type = null\na1.sinks.k2.channel = c1\na1.sinkgroups = g1\na1.sinkgroups.g1.sinks = k1 k2\na1.configfilters = f1\n"
     );
@@ -454,7 +454,7 @@ fn default_processor_needs_one_sink_and_config_filters_are_refused() {
         check(&text),
         vec![
             "bad.conf:15: a1.sinkgroups.g1.processor.type: the default processor drives exactly one sink, this group has 2; use failover or load_balance",
-            "bad.conf:16: a1.configfilters: config filters are not supported; use ${env:NAME} in values",
+            "bad.conf:16: a1.configfilters.f1.type: required key is missing (env or external)",
             "warning: bad.conf:11: a1.sinks: is also set on line 3; the last value is used",
         ]
     );
