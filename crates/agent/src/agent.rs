@@ -189,6 +189,7 @@ impl Agent {
             self.processors.push(processor.clone());
             let counters = Arc::new(SourceCounters::default());
             registry.add_source(&s.name, counters.clone());
+            processor.report_to(counters.clone());
             let ctx = SourceContext {
                 name: s.name.as_str().into(),
                 processor,

@@ -9,16 +9,21 @@
 //! [`OPTIONAL_QUEUE_LEN`] batches; when it is full a batch is dropped and counted, as Flume's
 //! `DiscardPolicy` does, so a slow optional channel never slows the source.
 //!
+//! An event the selector sends nowhere (a multiplexing selector without `selector.default`, an
+//! unmatched header, no optional channel) is dropped as Flume drops it, and counted in the
+//! source's `EventUnroutedCount` once [`ChannelProcessor::report_to`] gave it the counters.
+//!
 //! Every call blocks (a file-channel commit waits for its fsync); async sources call it from
 //! `spawn_blocking`.
 
 use crate::channel::{Channel, ChannelError};
 use crate::interceptor::{intercept_all, Interceptor};
+use crate::metrics::SourceCounters;
 use crate::selector::Selector;
 use file_channel::Event;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::thread::JoinHandle;
 
 /// Batches waiting for optional channels (Flume's `pendingTransactions` default).
@@ -48,6 +53,8 @@ pub struct ChannelProcessor {
     optional_thread: Mutex<Option<JoinHandle<()>>>,
     /// Optional batches dropped because the queue was full.
     pub optional_dropped: AtomicU64,
+    /// The source's counters, for `EventUnroutedCount`.
+    counters: OnceLock<Arc<SourceCounters>>,
 }
 
 impl ChannelProcessor {
@@ -87,7 +94,14 @@ impl ChannelProcessor {
             optional_tx: Mutex::new(tx),
             optional_thread: Mutex::new(thread),
             optional_dropped: AtomicU64::new(0),
+            counters: OnceLock::new(),
         }
+    }
+
+    /// Counts events the selector sends to no channel in `counters.event_unrouted_count`
+    /// (the first call wins).
+    pub fn report_to(&self, counters: Arc<SourceCounters>) {
+        let _ = self.counters.set(counters);
     }
 
     /// The channels, in the source's order.
@@ -109,13 +123,24 @@ impl ChannelProcessor {
         let n = self.channels.len();
         let mut required: Vec<Vec<usize>> = vec![Vec::new(); n];
         let mut optional: Vec<Vec<usize>> = vec![Vec::new(); n];
+        let mut unrouted = 0u64;
         for (i, e) in events.iter().enumerate() {
-            for &c in self.selector.required(e) {
+            let (req, opt) = (self.selector.required(e), self.selector.optional(e));
+            if req.is_empty() && opt.is_empty() {
+                unrouted += 1;
+            }
+            for &c in req {
                 required[c].push(i);
             }
-            for &c in self.selector.optional(e) {
+            for &c in opt {
                 optional[c].push(i);
             }
+        }
+        if unrouted > 0 {
+            if let Some(c) = self.counters.get() {
+                SourceCounters::add(&c.event_unrouted_count, unrouted);
+            }
+            tracing::debug!(source = %self.source, events = unrouted, "events match no channel of the selector; dropped as Flume drops them");
         }
         for (c, idx) in required.iter().enumerate() {
             if idx.is_empty() {

@@ -138,6 +138,9 @@ counter_group! {
         event_read_fail => "EventReadFail": Counter,
         /// Other failures.
         generic_processing_fail => "GenericProcessingFail": Counter,
+        /// Events the channel selector sent to no channel (a multiplexing selector without
+        /// `selector.default`, an unmatched header value): dropped, as Flume drops them.
+        event_unrouted_count => "EventUnroutedCount": Counter,
     }
 }
 
