@@ -118,3 +118,117 @@ fn multiplexing_without_default_sends_unmatched_events_to_their_optional_channel
     assert_eq!(read_dir_lines(&t.path().join("out-c1")).len(), 1);
     assert_eq!(read_dir_lines(&t.path().join("out-c2")).len(), 1);
 }
+
+/// A netcat source on `port` into file channel c1 under `dir` (with `extra` channel keys),
+/// drained by a null sink.
+fn file_channel_conf(port: u16, dir: &Path, extra: &str) -> String {
+    format!(
+        "a1.sources = r1\n\
+         a1.channels = c1\n\
+         a1.sinks = k1\n\
+         a1.sources.r1.type = netcat\n\
+         a1.sources.r1.bind = 127.0.0.1\n\
+         a1.sources.r1.port = {port}\n\
+         a1.sources.r1.channels = c1\n\
+         a1.channels.c1.type = file\n\
+         a1.channels.c1.checkpointDir = {d}/cp\n\
+         a1.channels.c1.dataDirs = {d}/data\n\
+         {extra}\
+         a1.sinks.k1.type = null\n\
+         a1.sinks.k1.channel = c1\n",
+        d = dir.display()
+    )
+}
+
+#[test]
+fn a_file_channel_reports_flumes_file_channel_counters() {
+    let t = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let conf = write_conf(
+        t.path(),
+        "a.conf",
+        &file_channel_conf(port, t.path(), "a1.channels.c1.minimumRequiredSpace = 0\n"),
+    );
+    let mut agent = AgentProcess::start(t.path(), &conf, "a1", true);
+    agent.wait_started();
+    let mut nc = Netcat::connect(port);
+    assert_eq!(nc.send("hello"), "OK");
+    let m = agent.metrics();
+    let c = &m["CHANNEL.c1"];
+    assert_eq!(c["Open"], "true", "{c}");
+    for (name, want) in [
+        ("Closed", "0"),
+        ("EventPutErrorCount", "0"),
+        ("EventTakeErrorCount", "0"),
+        ("CheckpointWriteErrorCount", "0"),
+        ("CheckpointBackupWriteErrorCount", "0"),
+        ("Unhealthy", "0"),
+    ] {
+        assert_eq!(c[name], want, "{name} in {c}");
+    }
+    let (_, prom) = agent.http_get("/metrics/prometheus");
+    assert!(
+        prom.contains("sluice_channel_open{name=\"c1\"} 1"),
+        "{prom}"
+    );
+    agent.terminate();
+}
+
+#[test]
+fn puts_refused_for_lack_of_disk_space_count_as_put_errors() {
+    let t = tempfile::tempdir().unwrap();
+    let port = free_port();
+    // More free space required than any disk has: every put is refused, as Flume refuses puts
+    // below minimumRequiredSpace with an error.
+    let conf = write_conf(
+        t.path(),
+        "a.conf",
+        &file_channel_conf(
+            port,
+            t.path(),
+            "a1.channels.c1.minimumRequiredSpace = 4611686018427387904\n",
+        ),
+    );
+    let mut agent = AgentProcess::start(t.path(), &conf, "a1", true);
+    agent.wait_started();
+    let mut nc = Netcat::connect(port);
+    assert!(nc.send("one").starts_with("FAILED"), "{}", agent.log());
+    assert!(nc.send("two").starts_with("FAILED"), "{}", agent.log());
+    assert_eq!(agent.counter("CHANNEL.c1", "EventPutErrorCount"), 2);
+    assert_eq!(agent.counter("CHANNEL.c1", "EventTakeErrorCount"), 0);
+    assert_eq!(agent.counter("CHANNEL.c1", "Unhealthy"), 0);
+    agent.terminate();
+}
+
+#[test]
+fn dual_checkpoints_are_accepted_and_the_log_says_what_the_engine_does_instead() {
+    let t = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let backup = t.path().join("backup");
+    let conf = write_conf(
+        t.path(),
+        "a.conf",
+        &file_channel_conf(
+            port,
+            t.path(),
+            &format!(
+                "a1.channels.c1.minimumRequiredSpace = 0\n\
+                 a1.channels.c1.useDualCheckpoints = true\n\
+                 a1.channels.c1.backupCheckpointDir = {}\n",
+                backup.display()
+            ),
+        ),
+    );
+    let mut agent = AgentProcess::start(t.path(), &conf, "a1", false);
+    agent.wait_started();
+    let (status, log) = agent.terminate();
+    assert!(status.success(), "{log}");
+    assert!(
+        log.contains(&format!(
+            "useDualCheckpoints = true: built in, not written to backupCheckpointDir {}: the two newest checkpoints are always kept in checkpointDir",
+            backup.display()
+        )),
+        "{log}"
+    );
+    assert!(!backup.exists(), "backupCheckpointDir was created");
+}

@@ -14,9 +14,18 @@
 //! | `checkpointInterval` (ms) | `checkpoint_interval_ms` | 30000 |
 //! | `minimumRequiredSpace` (bytes) | `minimum_required_space` | 524288000 |
 //! | `recoveryMode` (ours): `strict` or `skip-damaged` | `recovery_mode` ([`RecoveryMode`]) | `skip-damaged` |
-//! | `useDualCheckpoints`, `backupCheckpointDir` | accepted, no effect: two checkpoint generations are always kept | false |
+//! | `useDualCheckpoints`, `backupCheckpointDir` | accepted and checked; what they protect against is built in (below); `backupCheckpointDir` is not written | false, none |
 //!
 //! | `encryption.*` (issue 16; see [`channel_keys`] and docs/agent.md) | `keyring` | none: events stored unencrypted |
+//!
+//! Dual checkpoints: Flume copies each checkpoint to `backupCheckpointDir` so that an open whose
+//! checkpoint is bad restores the backup instead of replaying every data file. The engine always
+//! keeps the two newest checkpoint generations in `checkpointDir` (each written to a temporary
+//! file, fsynced, renamed, directory fsynced), and an open whose newest checkpoint does not
+//! decode or does not agree with the segments uses the older one, else replays the segments
+//! (which hold every committed put and take, so a checkpoint is never needed for correctness).
+//! `useDualCheckpoints = true` still needs `backupCheckpointDir` set and different from
+//! `checkpointDir`, as in Flume, and the agent logs at start that the directory is not written.
 //!
 //! Flume's `encryption.*` keys (encryption at rest: `encryption.activeKey`,
 //! `encryption.cipherProvider`, `encryption.keyProvider`, `encryption.keyProvider.*`) are all
@@ -188,16 +197,20 @@ impl FileChannelSettings {
         }
     }
 
-    /// One line per option that is accepted but has no effect: Sluice always keeps two
-    /// checkpoint generations in `checkpointDir`, so Flume's dual checkpoints are built in and
-    /// `backupCheckpointDir` is not written.
+    /// One line per option that is accepted but acted on differently from Flume: Sluice always
+    /// keeps two checkpoint generations in `checkpointDir`, so Flume's dual checkpoints are
+    /// built in and `backupCheckpointDir` is not written.
     pub fn no_effect_warnings(&self) -> Vec<String> {
         let mut v = Vec::new();
         if self.dual_checkpoints.use_dual_checkpoints {
-            v.push(
-                "useDualCheckpoints = true (two checkpoint generations are always kept in checkpointDir; backupCheckpointDir is not written)"
-                    .to_owned(),
-            );
+            let backup = self
+                .dual_checkpoints
+                .backup_checkpoint_dir
+                .as_ref()
+                .map_or_else(String::new, |b| format!(" {}", b.display()));
+            v.push(format!(
+                "useDualCheckpoints = true: built in, not written to backupCheckpointDir{backup}: the two newest checkpoints are always kept in checkpointDir, and an open whose newest checkpoint is bad uses the older one, else replays dataDirs"
+            ));
         }
         v
     }

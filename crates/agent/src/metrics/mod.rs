@@ -22,6 +22,9 @@ pub enum Value {
     Gauge(u64),
     /// A gauge with a fraction (Flume's `ChannelFillPercentage`).
     Ratio(f64),
+    /// A yes/no state (Flume's `Open`): `"true"`/`"false"` in JSON as Flume's boolean
+    /// attributes are, a 1/0 gauge in Prometheus.
+    Flag(bool),
 }
 
 /// A named value.
