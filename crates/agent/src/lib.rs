@@ -36,6 +36,7 @@ pub mod config;
 pub mod error_chain;
 pub mod event;
 pub mod interceptor;
+pub mod java_regex;
 pub mod kafka;
 pub mod metrics;
 pub mod processor;

@@ -232,3 +232,92 @@ fn dual_checkpoints_are_accepted_and_the_log_says_what_the_engine_does_instead()
     );
     assert!(!backup.exists(), "backupCheckpointDir was created");
 }
+
+/// Java regular expressions, as a Flume `.properties` file writes them (`\\` for a backslash),
+/// with look-around and back-references, through interceptors of the real agent.
+#[test]
+fn interceptors_take_java_regular_expressions_with_look_around_and_back_references() {
+    let t = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let conf = write_conf(
+        t.path(),
+        "a.conf",
+        &http_conf(
+            port,
+            &["c1"],
+            // Keep bodies not preceded by "debug " (look-behind); turn "word word" into
+            // "word x2" (back-reference and Java's $1); put the user into a header
+            // (look-ahead); Java's \d is ASCII only.
+            "a1.sources.r1.interceptors = f r x\n\
+             a1.sources.r1.interceptors.f.type = regex_filter\n\
+             a1.sources.r1.interceptors.f.regex = (?<!debug )msg:\\\\d+\n\
+             a1.sources.r1.interceptors.r.type = search_replace\n\
+             a1.sources.r1.interceptors.r.searchPattern = \\\\b(\\\\w+) \\\\1\\\\b\n\
+             a1.sources.r1.interceptors.r.replaceString = $1 x2\n\
+             a1.sources.r1.interceptors.x.type = regex_extractor\n\
+             a1.sources.r1.interceptors.x.regex = user=(\\\\w+)(?=;)\n\
+             a1.sources.r1.interceptors.x.serializers = u\n\
+             a1.sources.r1.interceptors.x.serializers.u.name = user\n",
+        ),
+    );
+    let mut agent = AgentProcess::start(t.path(), &conf, "a1", false);
+    agent.wait_started();
+    let body = r#"[{"headers":{},"body":"msg:1 hello hello user=ann;"},
+                   {"headers":{},"body":"debug msg:2 user=bob;"},
+                   {"headers":{},"body":"msg:٣ arabic digit"},
+                   {"headers":{},"body":"info msg:4 user=eve"}]"#;
+    assert_eq!(post_with_curl(port, body), 200, "{}", agent.log());
+    lines_in(&t.path().join("out-c1"), 2);
+    let (status, log) = agent.terminate();
+    assert!(status.success(), "{log}");
+    // Read after the stop, so an event that should have been dropped cannot arrive late.
+    let out = lines_in(&t.path().join("out-c1"), 2);
+    assert_eq!(
+        out,
+        vec![
+            "{user=ann} msg:1 hello x2 user=ann;".to_owned(),
+            "{} info msg:4 user=eve".to_owned(),
+        ],
+        "{log}"
+    );
+}
+
+#[test]
+fn a_regular_expression_that_does_not_compile_is_an_error_on_its_key_and_line() {
+    let t = tempfile::tempdir().unwrap();
+    let conf = write_conf(
+        t.path(),
+        "a.conf",
+        &http_conf(
+            free_port(),
+            &["c1"],
+            "a1.sources.r1.interceptors = f\n\
+             a1.sources.r1.interceptors.f.type = regex_filter\n\
+             a1.sources.r1.interceptors.f.regex = (?<=a+\n",
+        ),
+    );
+    let out = sluice()
+        .current_dir(t.path())
+        .args(["validate", "-n", "a1", "-f"])
+        .arg(&conf)
+        .output()
+        .expect("run sluice validate");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    let line = std::fs::read_to_string(&conf)
+        .unwrap()
+        .lines()
+        .position(|l| l.starts_with("a1.sources.r1.interceptors.f.regex"))
+        .unwrap()
+        + 1;
+    assert!(
+        text.contains(&format!(
+            "a.conf:{line}: a1.sources.r1.interceptors.f.regex: invalid regular expression \"(?<=a+\":"
+        )),
+        "{text}"
+    );
+}

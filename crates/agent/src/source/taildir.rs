@@ -45,8 +45,8 @@ use super::durable_file::write_atomic;
 use super::{Backoff, PollableSource, SourceContext, SourceError, Status};
 use crate::config::context::Ctx;
 use crate::event::set_header;
+use fancy_regex::Regex;
 use file_channel::Event;
-use regex::Regex;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::os::unix::fs::{FileExt, MetadataExt};
@@ -66,7 +66,7 @@ pub const MAX_FILES: usize = 100_000;
 mod config;
 mod positions;
 
-pub use config::{anchored, split_group_path, FileGroup, TaildirConfig};
+pub use config::{split_group_path, FileGroup, TaildirConfig};
 pub use positions::{decode_positions, encode_positions, Position};
 
 /// A followed file.
@@ -105,7 +105,7 @@ impl TaildirSource {
         let patterns = config
             .groups
             .iter()
-            .map(|g| Regex::new(&anchored(&g.pattern)).ok())
+            .map(|g| crate::java_regex::compile_whole(&g.pattern).ok())
             .collect();
         Self {
             config,
@@ -177,7 +177,7 @@ impl TaildirSource {
             for entry in entries.flatten() {
                 let name = entry.file_name();
                 let Some(name) = name.to_str() else { continue };
-                if !re.is_match(name) {
+                if !crate::java_regex::is_match(re, name) {
                     continue;
                 }
                 let path = entry.path();
@@ -281,7 +281,7 @@ impl TaildirSource {
         let dir = path.parent()?;
         self.config.groups.iter().enumerate().find_map(|(gi, g)| {
             let re = self.patterns[gi].as_ref()?;
-            (g.dir == dir && re.is_match(name)).then_some(gi)
+            (g.dir == dir && crate::java_regex::is_match(re, name)).then_some(gi)
         })
     }
 
