@@ -1,7 +1,7 @@
 //! The migration guard through the agent: a file channel whose `checkpointDir` or `dataDirs`
 //! hold Apache Flume FileChannel files stops `sluice agent` at start, with the engine's message
-//! (what the files are, how to drain them) in its log and a non-zero exit, and the directory is
-//! left as it was.
+//! (what the files are, how to drain them) on the key and line in its log and a non-zero exit,
+//! and the directories are left as they were.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -98,10 +98,19 @@ fn an_agent_on_a_flume_file_channel_directory_refuses_to_start_and_says_how_to_d
     );
     let (code, log) = run_to_exit(t.path(), &conf);
     assert_ne!(code, 0, "{log}");
+    // Refused when the configuration is read, on the key that names the directory (the
+    // engine's open would refuse it too).
     assert!(
         log.contains(&format!(
-            "{} holds Apache Flume FileChannel files (checkpoint, checkpoint.meta)",
+            "a.conf:9: a1.channels.c1.checkpointDir: {} holds Apache Flume FileChannel files (checkpoint, checkpoint.meta)",
             cp.display()
+        )),
+        "{log}"
+    );
+    assert!(
+        log.contains(&format!(
+            "a.conf:10: a1.channels.c1.dataDirs: {} holds Apache Flume FileChannel files (log-7, log-7.meta)",
+            data.display()
         )),
         "{log}"
     );

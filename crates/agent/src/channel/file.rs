@@ -176,6 +176,7 @@ impl FileChannelSettings {
                 Some(_) => {}
             }
         }
+        refuse_flume_files(ctx, &config);
         if !ctx.has_errors() {
             if let Err(e) = config.validate() {
                 let key = match e.key {
@@ -223,6 +224,22 @@ impl FileChannelSettings {
             v.push(b.clone());
         }
         v
+    }
+}
+
+/// The migration guard at validation: `checkpointDir` or a `dataDirs` entry holding Apache
+/// Flume FileChannel files is an error on that key (the engine's open refuses them too; this
+/// lets `sluice validate` say so before anything runs). Only names are listed.
+fn refuse_flume_files(ctx: &Ctx<'_>, config: &ChannelConfig) {
+    let storage = file_channel::storage::StdStorage::new();
+    let look = |key: &str, dir: &std::path::Path| {
+        if let Ok(Some(found)) = file_channel::flume_files::find_in(&storage, dir) {
+            ctx.error(key, found.to_string());
+        }
+    };
+    look("checkpointDir", &config.dir);
+    for d in &config.data_dirs {
+        look("dataDirs", d);
     }
 }
 
@@ -468,6 +485,32 @@ mod tests {
                 "f:1: a1.channels.c1.checkpointDir: not set, and HOME is not set for Flume's default ~/.flume/file-channel/checkpoint",
                 "f:1: a1.channels.c1.dataDirs: not set, and HOME is not set for Flume's default ~/.flume/file-channel/data",
             ]
+        );
+    }
+
+    #[test]
+    fn flume_files_in_a_channel_directory_are_an_error_on_its_key() {
+        let t = tempfile::tempdir().expect("tempdir");
+        let cp = t.path().join("cp");
+        let data = t.path().join("data");
+        std::fs::create_dir_all(&cp).expect("mkdir");
+        std::fs::create_dir_all(&data).expect("mkdir");
+        std::fs::write(data.join("log-3"), b"x").expect("write");
+        std::fs::write(data.join("log-3.meta"), b"x").expect("write");
+        let (_, errs) = settings(
+            &[
+                ("checkpointDir", &cp.display().to_string()),
+                ("dataDirs", &data.display().to_string()),
+            ],
+            None,
+        );
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(
+            errs[0].starts_with(&format!(
+                "f:3: a1.channels.c1.dataDirs: {} holds Apache Flume FileChannel files (log-3, log-3.meta)",
+                data.display()
+            )),
+            "{errs:?}"
         );
     }
 
