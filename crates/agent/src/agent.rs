@@ -232,6 +232,7 @@ impl Agent {
         ));
         let counters = Arc::new(SourceCounters::default());
         self.registry.add_source(&s.name, counters.clone());
+        processor.report_to(counters.clone());
         let ctx = SourceContext {
             name: s.name.as_str().into(),
             processor: processor.clone(),

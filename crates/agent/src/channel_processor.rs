@@ -13,16 +13,21 @@
 //! interceptors, selector and channels are swapped between two puts, so the source keeps its
 //! sockets and its clients.
 //!
+//! An event the selector sends nowhere (a multiplexing selector without `selector.default`, an
+//! unmatched header, no optional channel) is dropped as Flume drops it, and counted in the
+//! source's `EventUnroutedCount` once [`ChannelProcessor::report_to`] gave it the counters.
+//!
 //! Every call blocks (a file-channel commit waits for its fsync); async sources call it from
 //! `spawn_blocking`.
 
 use crate::channel::{Channel, ChannelError};
 use crate::interceptor::{intercept_all, Interceptor};
+use crate::metrics::SourceCounters;
 use crate::selector::Selector;
 use file_channel::Event;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
 use std::thread::JoinHandle;
 
 /// Batches waiting for optional channels (Flume's `pendingTransactions` default).
@@ -115,6 +120,8 @@ pub struct ChannelProcessor {
     binding: RwLock<Arc<Binding>>,
     /// Optional batches dropped because the queue was full.
     pub optional_dropped: AtomicU64,
+    /// The source's counters, for `EventUnroutedCount`.
+    counters: OnceLock<Arc<SourceCounters>>,
 }
 
 impl ChannelProcessor {
@@ -134,7 +141,14 @@ impl ChannelProcessor {
                 channels,
             ))),
             optional_dropped: AtomicU64::new(0),
+            counters: OnceLock::new(),
         }
+    }
+
+    /// Counts events the selector sends to no channel in `counters.event_unrouted_count`
+    /// (the first call wins).
+    pub fn report_to(&self, counters: Arc<SourceCounters>) {
+        let _ = self.counters.set(counters);
     }
 
     /// Sends the source's events somewhere else from its next put on (a live reload that
@@ -182,13 +196,24 @@ impl ChannelProcessor {
         let n = b.channels.len();
         let mut required: Vec<Vec<usize>> = vec![Vec::new(); n];
         let mut optional: Vec<Vec<usize>> = vec![Vec::new(); n];
+        let mut unrouted = 0u64;
         for (i, e) in events.iter().enumerate() {
-            for &c in b.selector.required(e) {
+            let (req, opt) = (b.selector.required(e), b.selector.optional(e));
+            if req.is_empty() && opt.is_empty() {
+                unrouted += 1;
+            }
+            for &c in req {
                 required[c].push(i);
             }
-            for &c in b.selector.optional(e) {
+            for &c in opt {
                 optional[c].push(i);
             }
+        }
+        if unrouted > 0 {
+            if let Some(c) = self.counters.get() {
+                SourceCounters::add(&c.event_unrouted_count, unrouted);
+            }
+            tracing::debug!(source = %self.source, events = unrouted, "events match no channel of the selector; dropped as Flume drops them");
         }
         for (c, idx) in required.iter().enumerate() {
             if idx.is_empty() {

@@ -43,6 +43,7 @@ pub mod error_chain;
 pub mod event;
 pub mod flume_properties;
 pub mod interceptor;
+pub mod java_regex;
 pub mod kafka;
 pub mod metrics;
 pub mod processor;

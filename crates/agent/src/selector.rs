@@ -8,9 +8,12 @@
 //!   picks `selector.default`. `selector.optional.<value>` adds optional channels (minus the
 //!   required ones).
 //!
-//! Safer than Flume: a multiplexing selector without `selector.default` is refused (Flume
-//! silently drops every event whose header matches no mapping), and every channel named in a
-//! selector must be one of the source's channels.
+//! Without `selector.default`, as in Flume 1.11's `MultiplexingChannelSelector`: an event
+//! whose header is missing, blank or unmapped has no required channel; it still goes to the
+//! optional channels of its header value, and with none it is dropped (the put succeeds). The
+//! configuration gets a warning, and the source counts such events in `EventUnroutedCount`
+//! (see [`crate::channel_processor`]). Safer than Flume: every channel named in a selector must
+//! be one of the source's channels.
 //!
 //! Channels are held as indices into the source's channel list.
 
@@ -130,10 +133,9 @@ impl Selector {
                 d
             }
             None => {
-                ctx.error_at(
-                    ctx.line("selector.type"),
-                    "selector.default",
-                    "required key is missing: events whose header matches no mapping would be dropped (Flume drops them silently)",
+                ctx.warn(
+                    "selector.type",
+                    "multiplexing without selector.default: as in Flume, an event whose header is missing, blank or matches no mapping goes only to the optional channels of its value, or is dropped (counted in the source's EventUnroutedCount)",
                 );
                 Vec::new()
             }
@@ -265,10 +267,47 @@ mod tests {
         assert_eq!(
             errs,
             vec![
-                "f:2: a1.sources.r1.selector.default: required key is missing: events whose header matches no mapping would be dropped (Flume drops them silently)",
                 "f:3: a1.sources.r1.selector.mapping.A: channel \"c9\" is not one of this source's channels (c1)",
                 "f:4: a1.sources.r1.selector.mapping.B: maps the header value to no channel",
             ]
         );
+    }
+
+    #[test]
+    fn multiplexing_without_default_routes_unmatched_events_as_flume_does() {
+        let list = entries_under(
+            "a1.sources.r1.",
+            &[
+                ("selector.type", "multiplexing"),
+                ("selector.header", "state"),
+                ("selector.mapping.CZ", "c1"),
+                ("selector.optional.FR", "c2"),
+                ("selector.optional.CZ", "c2"),
+            ],
+        );
+        let ctx = ctx_under("a1.sources.r1.", &list);
+        let channels = ["c1".to_owned(), "c2".to_owned()];
+        let s = Selector::parse_multiplexing(&ctx, &channels);
+        let d = ctx.finish("source r1");
+        assert!(d.errors.is_empty(), "{:?}", d.errors);
+        assert_eq!(d.warnings.len(), 1, "{:?}", d.warnings);
+        let w = d.warnings[0].display(std::path::Path::new("f")).to_string();
+        assert!(
+            w.starts_with(
+                "f:2: a1.sources.r1.selector.type: multiplexing without selector.default"
+            ),
+            "{w}"
+        );
+        let ev = |v: &str| Event::new("x").with_header("state", v);
+        assert_eq!(s.required(&ev("CZ")), &[0]);
+        assert_eq!(s.optional(&ev("CZ")), &[1]);
+        // Unmapped, but with optional channels: those only.
+        assert!(s.required(&ev("FR")).is_empty());
+        assert_eq!(s.optional(&ev("FR")), &[1]);
+        // Unmapped, no optional channel, no header, blank: nowhere.
+        for e in [ev("US"), ev(" "), Event::new("x")] {
+            assert!(s.required(&e).is_empty());
+            assert!(s.optional(&e).is_empty());
+        }
     }
 }

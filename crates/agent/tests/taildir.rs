@@ -211,3 +211,38 @@ fn sigkill_repeats_at_most_the_batch_whose_position_was_not_written() {
         }
     }
 }
+
+/// Issue 17: a file known only from the position file (rotated to a name the group no longer
+/// matches while the agent was down) is read to its end with its group's `headers.<g>.*`, as
+/// header-based routing downstream needs.
+#[test]
+fn a_file_known_only_from_the_position_file_keeps_its_group_headers_after_a_restart() {
+    let t = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir_all(t.path().join("logs")).expect("mkdir");
+    let log = t.path().join("logs/app.log");
+    let text = conf(10, true).replace(
+        "a1.sinks.k1.sink.batchSize = 1000\n",
+        "a1.sinks.k1.sink.batchSize = 1000\na1.sinks.k1.sink.serializer = header_and_text\n",
+    );
+    let path = write_conf(t.path(), "a.conf", &text);
+    let out = t.path().join("out");
+    append(&log, 0, 3);
+    let mut agent = AgentProcess::start(t.path(), &path, "a1", false);
+    agent.wait_started();
+    wait_lines(&agent, &out, 3);
+    let (status, log_text) = agent.terminate();
+    assert!(status.success(), "{log_text}");
+    // Rotated while the agent is down, and the writer finishes its last lines in the old file.
+    std::fs::rename(&log, t.path().join("logs/app.log.1")).expect("rotate");
+    append(&t.path().join("logs/app.log.1"), 3, 5);
+    let mut agent = AgentProcess::start(t.path(), &path, "a1", false);
+    agent.wait_started();
+    wait_lines(&agent, &out, 5);
+    let (status, log_text) = agent.terminate();
+    assert!(status.success(), "{log_text}");
+    let lines = sorted_output(&out);
+    assert_eq!(lines.len(), 5, "{lines:?}");
+    for (i, l) in lines.iter().enumerate() {
+        assert_eq!(l, &format!("{{topic=app}} line-{i:06}"), "{lines:?}");
+    }
+}

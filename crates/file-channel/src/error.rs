@@ -275,6 +275,10 @@ pub enum OpenError {
         /// What is wrong.
         reason: String,
     },
+    /// The channel directory or a data directory holds Apache Flume FileChannel files (the
+    /// migration guard, [`crate::flume_files`]). Found before anything was created or changed.
+    #[error("{0}")]
+    FlumeFiles(crate::flume_files::FlumeFilesFound),
     /// More segment files than [`crate::limits::MAX_SEGMENTS`].
     #[error("{dir} holds {count} segment files, more than the limit of {limit}")]
     TooManySegments {

@@ -37,6 +37,7 @@ mod decrypt_ahead;
 pub mod encryption;
 mod error;
 mod event;
+pub mod flume_files;
 pub mod format;
 pub mod identity;
 pub mod inspect;

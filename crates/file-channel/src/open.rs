@@ -1,5 +1,7 @@
 //! Opening a channel directory, in the order the phases must run:
 //!
+//! 0. [`crate::flume_files`]: no directory holds Apache Flume FileChannel files (the
+//!    migration guard; nothing is created, locked or changed before it passes);
 //! 1. [`create_dirs`]: the channel and data directories exist (their creation fsynced);
 //! 2. [`lock_dir`]: no other process or handle has the directory;
 //! 3. [`read_identity`]: the channel id from `channel.meta`, or a new one for a new channel;
@@ -61,6 +63,7 @@ pub(crate) fn open_with_key_check(
     config.validate()?;
     let dir = config.dir.clone();
     let dirs = config.segment_dirs();
+    refuse_flume_files(storage.as_ref(), &dir, &dirs)?;
     create_dirs(storage.as_ref(), &dir, &dirs)?;
     let lock = lock_dir(storage.as_ref(), &dir)?;
     let known = read_identity(storage.as_ref(), &dir)?;
@@ -175,6 +178,28 @@ pub(crate) fn open_with_key_check(
         channel_id,
         report,
     }))
+}
+
+/// The migration guard: fails if the channel directory or a data directory holds Apache Flume
+/// FileChannel files. Runs first, so a refused directory is left exactly as it was.
+fn refuse_flume_files(
+    storage: &dyn Storage,
+    dir: &Path,
+    dirs: &[PathBuf],
+) -> Result<(), OpenError> {
+    let all = std::iter::once(dir).chain(dirs.iter().map(PathBuf::as_path));
+    match crate::flume_files::find_in_any(storage, all) {
+        Ok(None) => Ok(()),
+        Ok(Some(found)) => {
+            tracing::error!(dir = %found.dir.display(), files = ?found.names, "refusing to open: the directory holds Apache Flume FileChannel files");
+            Err(OpenError::FlumeFiles(found))
+        }
+        Err((path, source)) => Err(OpenError::Io {
+            op: "look for Flume files in",
+            path,
+            source,
+        }),
+    }
 }
 
 /// Creates the channel directory and the data directories that are missing, fsyncing each

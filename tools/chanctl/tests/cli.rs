@@ -449,3 +449,32 @@ fn bench_encrypts_with_a_throwaway_key_and_compares_side_by_side() {
     ]);
     assert_eq!(r.code, 2, "--baseline does not go with --compare-encrypt");
 }
+
+#[test]
+fn a_flume_file_channel_directory_is_named_as_such_with_exit_2() {
+    let t = tempfile::tempdir().unwrap();
+    for name in [
+        "checkpoint",
+        "checkpoint.meta",
+        "inflighttakes",
+        "inflightputs",
+    ] {
+        std::fs::write(t.path().join(name), b"flume").unwrap();
+    }
+    std::fs::write(t.path().join("log-1"), b"flume").unwrap();
+    for cmd in ["verify", "dump", "stat", "replay", "repair"] {
+        let r = on(cmd, t.path(), &[]);
+        assert_eq!(r.code, 2, "{cmd}: {}", r.stderr);
+        assert!(
+            r.stderr.contains("holds Apache Flume FileChannel files (checkpoint, checkpoint.meta, inflightputs, inflighttakes and 1 more)"),
+            "{cmd}: {}",
+            r.stderr
+        );
+        assert!(r.stderr.contains("ChannelSize metric is 0"), "{}", r.stderr);
+    }
+    let names: Vec<_> = std::fs::read_dir(t.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names.len(), 5, "{names:?}");
+}

@@ -14,9 +14,18 @@
 //! | `checkpointInterval` (ms) | `checkpoint_interval_ms` | 30000 |
 //! | `minimumRequiredSpace` (bytes) | `minimum_required_space` | 524288000 |
 //! | `recoveryMode` (ours): `strict` or `skip-damaged` | `recovery_mode` ([`RecoveryMode`]) | `skip-damaged` |
-//! | `useDualCheckpoints`, `backupCheckpointDir` | accepted, no effect: two checkpoint generations are always kept | false |
+//! | `useDualCheckpoints`, `backupCheckpointDir` | accepted and checked; what they protect against is built in (below); `backupCheckpointDir` is not written | false, none |
 //!
 //! | `encryption.*` (issue 16; see [`channel_keys`] and docs/agent.md) | `keyring` | none: events stored unencrypted |
+//!
+//! Dual checkpoints: Flume copies each checkpoint to `backupCheckpointDir` so that an open whose
+//! checkpoint is bad restores the backup instead of replaying every data file. The engine always
+//! keeps the two newest checkpoint generations in `checkpointDir` (each written to a temporary
+//! file, fsynced, renamed, directory fsynced), and an open whose newest checkpoint does not
+//! decode or does not agree with the segments uses the older one, else replays the segments
+//! (which hold every committed put and take, so a checkpoint is never needed for correctness).
+//! `useDualCheckpoints = true` still needs `backupCheckpointDir` set and different from
+//! `checkpointDir`, as in Flume, and the agent logs at start that the directory is not written.
 //!
 //! Flume's `encryption.*` keys (encryption at rest: `encryption.activeKey`,
 //! `encryption.cipherProvider`, `encryption.keyProvider`, `encryption.keyProvider.*`) are all
@@ -167,6 +176,7 @@ impl FileChannelSettings {
                 Some(_) => {}
             }
         }
+        refuse_flume_files(ctx, &config);
         if !ctx.has_errors() {
             if let Err(e) = config.validate() {
                 let key = match e.key {
@@ -188,16 +198,20 @@ impl FileChannelSettings {
         }
     }
 
-    /// One line per option that is accepted but has no effect: Sluice always keeps two
-    /// checkpoint generations in `checkpointDir`, so Flume's dual checkpoints are built in and
-    /// `backupCheckpointDir` is not written.
+    /// One line per option that is accepted but acted on differently from Flume: Sluice always
+    /// keeps two checkpoint generations in `checkpointDir`, so Flume's dual checkpoints are
+    /// built in and `backupCheckpointDir` is not written.
     pub fn no_effect_warnings(&self) -> Vec<String> {
         let mut v = Vec::new();
         if self.dual_checkpoints.use_dual_checkpoints {
-            v.push(
-                "useDualCheckpoints = true (two checkpoint generations are always kept in checkpointDir; backupCheckpointDir is not written)"
-                    .to_owned(),
-            );
+            let backup = self
+                .dual_checkpoints
+                .backup_checkpoint_dir
+                .as_ref()
+                .map_or_else(String::new, |b| format!(" {}", b.display()));
+            v.push(format!(
+                "useDualCheckpoints = true: built in, not written to backupCheckpointDir{backup}: the two newest checkpoints are always kept in checkpointDir, and an open whose newest checkpoint is bad uses the older one, else replays dataDirs"
+            ));
         }
         v
     }
@@ -210,6 +224,22 @@ impl FileChannelSettings {
             v.push(b.clone());
         }
         v
+    }
+}
+
+/// The migration guard at validation: `checkpointDir` or a `dataDirs` entry holding Apache
+/// Flume FileChannel files is an error on that key (the engine's open refuses them too; this
+/// lets `sluice validate` say so before anything runs). Only names are listed.
+fn refuse_flume_files(ctx: &Ctx<'_>, config: &ChannelConfig) {
+    let storage = file_channel::storage::StdStorage::new();
+    let look = |key: &str, dir: &std::path::Path| {
+        if let Ok(Some(found)) = file_channel::flume_files::find_in(&storage, dir) {
+            ctx.error(key, found.to_string());
+        }
+    };
+    look("checkpointDir", &config.dir);
+    for d in &config.data_dirs {
+        look("dataDirs", d);
     }
 }
 
@@ -455,6 +485,32 @@ mod tests {
                 "f:1: a1.channels.c1.checkpointDir: not set, and HOME is not set for Flume's default ~/.flume/file-channel/checkpoint",
                 "f:1: a1.channels.c1.dataDirs: not set, and HOME is not set for Flume's default ~/.flume/file-channel/data",
             ]
+        );
+    }
+
+    #[test]
+    fn flume_files_in_a_channel_directory_are_an_error_on_its_key() {
+        let t = tempfile::tempdir().expect("tempdir");
+        let cp = t.path().join("cp");
+        let data = t.path().join("data");
+        std::fs::create_dir_all(&cp).expect("mkdir");
+        std::fs::create_dir_all(&data).expect("mkdir");
+        std::fs::write(data.join("log-3"), b"x").expect("write");
+        std::fs::write(data.join("log-3.meta"), b"x").expect("write");
+        let (_, errs) = settings(
+            &[
+                ("checkpointDir", &cp.display().to_string()),
+                ("dataDirs", &data.display().to_string()),
+            ],
+            None,
+        );
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        assert!(
+            errs[0].starts_with(&format!(
+                "f:3: a1.channels.c1.dataDirs: {} holds Apache Flume FileChannel files (log-3, log-3.meta)",
+                data.display()
+            )),
+            "{errs:?}"
         );
     }
 

@@ -8,12 +8,14 @@
 //! [`Channel::wait_for_events`] instead.
 
 pub mod file;
+pub mod file_counters;
 pub mod memory;
 
 use crate::config::context::Ctx;
 use crate::config::registry::Registration;
 use crate::metrics::{Lifetime, Metric, Value};
 use file_channel::{Event, FileChannel};
+use file_counters::{Direction, FileCounters};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -96,7 +98,7 @@ pub struct OpenError {
 
 #[derive(Clone, Debug)]
 enum Kind {
-    File(FileChannel),
+    File(FileChannel, Arc<FileCounters>),
     Memory(MemoryChannel),
 }
 
@@ -114,10 +116,7 @@ impl Channel {
         let kind = match settings {
             ChannelSettings::File(s) => {
                 for w in s.no_effect_warnings() {
-                    tracing::warn!(
-                        channel = name,
-                        "{w} is accepted but the engine does not act on it yet"
-                    );
+                    tracing::warn!(channel = name, "{w}");
                 }
                 let fc = FileChannel::open(s.config.clone()).map_err(|source| OpenError {
                     name: name.to_owned(),
@@ -131,7 +130,9 @@ impl Channel {
                     replay_ms = r.replay_ms,
                     "file channel open"
                 );
-                Kind::File(fc)
+                let counters = Arc::new(FileCounters::default());
+                counters.set_open(true);
+                Kind::File(fc, counters)
             }
             ChannelSettings::Memory(c) => Kind::Memory(MemoryChannel::new(c.clone())),
         };
@@ -168,7 +169,11 @@ impl Channel {
     /// Starts a transaction.
     pub fn transaction(&self) -> Txn {
         match &self.kind {
-            Kind::File(c) => Txn::File(c.transaction()),
+            Kind::File(c, counters) => Txn::File(FileTxn {
+                tx: c.transaction(),
+                counters: counters.clone(),
+                direction: None,
+            }),
             Kind::Memory(c) => Txn::Memory(c.transaction()),
         }
     }
@@ -176,7 +181,7 @@ impl Channel {
     /// Most events one transaction may hold.
     pub fn transaction_capacity(&self) -> u32 {
         match &self.kind {
-            Kind::File(c) => c.config().transaction_capacity,
+            Kind::File(c, _) => c.config().transaction_capacity,
             Kind::Memory(c) => c.config().transaction_capacity,
         }
     }
@@ -184,7 +189,7 @@ impl Channel {
     /// Events committed and not taken.
     pub fn len(&self) -> u64 {
         match &self.kind {
-            Kind::File(c) => c.len(),
+            Kind::File(c, _) => c.len(),
             Kind::Memory(c) => c.len(),
         }
     }
@@ -197,7 +202,7 @@ impl Channel {
     /// Waits up to `timeout` for an event to be committed; returns whether one is waiting.
     pub fn wait_for_events(&self, timeout: Duration) -> bool {
         match &self.kind {
-            Kind::File(c) => c.wait_for_len(1, timeout),
+            Kind::File(c, _) => c.wait_for_len(1, timeout),
             Kind::Memory(c) => c.wait_for_events(timeout),
         }
     }
@@ -206,7 +211,7 @@ impl Channel {
     /// `ChannelFillPercentage`, `StartTime` and `StopTime`.
     pub fn metrics(&self) -> Vec<Metric> {
         let mut v = match &self.kind {
-            Kind::File(c) => {
+            Kind::File(c, counters) => {
                 let m = c.metrics();
                 let mut v: Vec<Metric> = m
                     .snapshot()
@@ -224,6 +229,7 @@ impl Channel {
                     name: "ChannelFillPercentage",
                     value: Value::Ratio(m.fill_percentage()),
                 });
+                v.extend(counters.snapshot());
                 v
             }
             Kind::Memory(c) => c.metrics(),
@@ -238,7 +244,10 @@ impl Channel {
     pub fn close(&self) -> Result<(), file_channel::CloseError> {
         self.lifetime.stopped();
         match &self.kind {
-            Kind::File(c) => c.clone().close(),
+            Kind::File(c, counters) => {
+                counters.set_open(false);
+                c.clone().close()
+            }
             Kind::Memory(c) => {
                 let lost = c.close();
                 if lost > 0 {
@@ -271,16 +280,34 @@ const ENGINE_GAUGES: &[&str] = &[
 #[derive(Debug)]
 pub enum Txn {
     /// On a file channel.
-    File(file_channel::Transaction),
+    File(FileTxn),
     /// On a memory channel.
     Memory(memory::MemoryTransaction),
+}
+
+/// A file-channel transaction with the channel's agent-side counters.
+#[derive(Debug)]
+pub struct FileTxn {
+    tx: file_channel::Transaction,
+    counters: Arc<FileCounters>,
+    /// Set by the first successful put or take.
+    direction: Option<Direction>,
 }
 
 impl Txn {
     /// Adds an event.
     pub fn put(&mut self, event: &Event) -> Result<(), ChannelError> {
         match self {
-            Self::File(t) => t.put(event).map_err(Into::into),
+            Self::File(t) => match t.tx.put(event) {
+                Ok(()) => {
+                    t.direction = Some(Direction::Put);
+                    Ok(())
+                }
+                Err(e) => {
+                    t.counters.put_failed(&e);
+                    Err(e.into())
+                }
+            },
             Self::Memory(t) => t.put(event).map_err(Into::into),
         }
     }
@@ -288,7 +315,18 @@ impl Txn {
     /// Takes the next event, or `None` if none is waiting.
     pub fn take(&mut self) -> Result<Option<Event>, ChannelError> {
         match self {
-            Self::File(t) => t.take().map_err(Into::into),
+            Self::File(t) => match t.tx.take() {
+                Ok(event) => {
+                    if event.is_some() {
+                        t.direction = Some(Direction::Take);
+                    }
+                    Ok(event)
+                }
+                Err(e) => {
+                    t.counters.take_failed(&e);
+                    Err(e.into())
+                }
+            },
             Self::Memory(t) => t.take().map_err(Into::into),
         }
     }
@@ -296,7 +334,7 @@ impl Txn {
     /// Events put or taken so far.
     pub fn len(&self) -> usize {
         match self {
-            Self::File(t) => t.len(),
+            Self::File(t) => t.tx.len(),
             Self::Memory(t) => t.len(),
         }
     }
@@ -309,7 +347,12 @@ impl Txn {
     /// Commits.
     pub fn commit(self) -> Result<(), ChannelError> {
         match self {
-            Self::File(t) => t.commit().map_err(Into::into),
+            Self::File(t) => t.tx.commit().map_err(|e| {
+                if let Some(d) = t.direction {
+                    t.counters.commit_failed(d, &e);
+                }
+                e.into()
+            }),
             Self::Memory(t) => t.commit().map_err(Into::into),
         }
     }
@@ -317,7 +360,7 @@ impl Txn {
     /// Rolls back.
     pub fn rollback(self) {
         match self {
-            Self::File(t) => t.rollback(),
+            Self::File(t) => t.tx.rollback(),
             Self::Memory(t) => t.rollback(),
         }
     }

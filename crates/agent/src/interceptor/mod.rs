@@ -2,8 +2,9 @@
 //! `a1.sources.r1.interceptors` lists them, before the channel selector sees the event.
 //!
 //! Each module holds one interceptor: its keys and Flume's defaults, and its behaviour.
-//! Regular expressions are Rust's `regex` dialect, which matches Java's for everything but
-//! look-around and back-references (a pattern using them is refused at validation).
+//! Regular expressions are Java's, through [`crate::java_regex`] (`fancy-regex`, with Java's
+//! ASCII `\d \w \s` and `\Q…\E`): look-around and back-references work; the interceptors
+//! search the body as Flume's `Matcher.find()` does.
 //! Bodies are read as UTF-8; invalid bytes become U+FFFD where a body is rewritten, as Java's
 //! `new String(bytes, UTF_8)` does.
 
@@ -101,25 +102,23 @@ pub fn intercept_all(chain: &[Arc<dyn Interceptor>], events: Vec<Event>) -> Vec<
         .collect()
 }
 
-/// Compiles `pattern` for `sub`, recording a problem if it does not compile.
-pub(crate) fn compile(ctx: &Ctx<'_>, sub: &str, pattern: &str) -> Option<regex::Regex> {
-    match regex::Regex::new(pattern) {
-        Ok(r) => Some(r),
-        Err(e) => {
-            let detail = e
-                .to_string()
-                .lines()
-                .last()
-                .unwrap_or_default()
-                .trim()
-                .to_owned();
-            ctx.error(
-                sub,
-                format!("invalid regular expression \"{pattern}\": {detail}"),
-            );
-            None
-        }
-    }
+/// Compiles the Java pattern `pattern` of key `sub`, recording a problem on that key if it
+/// does not compile.
+pub(crate) fn compile(ctx: &Ctx<'_>, sub: &str, pattern: &str) -> Option<fancy_regex::Regex> {
+    on_key(ctx, sub, crate::java_regex::compile(pattern))
+}
+
+/// [`compile`] for a pattern that must match a whole string (Java's `matches()`).
+pub(crate) fn compile_whole(ctx: &Ctx<'_>, sub: &str, pattern: &str) -> Option<fancy_regex::Regex> {
+    on_key(ctx, sub, crate::java_regex::compile_whole(pattern))
+}
+
+fn on_key(
+    ctx: &Ctx<'_>,
+    sub: &str,
+    compiled: Result<fancy_regex::Regex, crate::java_regex::PatternError>,
+) -> Option<fancy_regex::Regex> {
+    compiled.map_err(|e| ctx.error(sub, e.to_string())).ok()
 }
 
 #[cfg(test)]

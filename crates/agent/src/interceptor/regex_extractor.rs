@@ -21,7 +21,7 @@ const MILLIS: &str = "org.apache.flume.interceptor.RegexExtractorInterceptorMill
 #[derive(Clone, Debug)]
 pub struct RegexExtractor {
     /// The pattern.
-    pub regex: regex::Regex,
+    pub regex: fancy_regex::Regex,
     /// Header names for groups 1, 2, ...
     pub headers: Vec<String>,
 }
@@ -66,7 +66,11 @@ impl RegexExtractor {
 impl Interceptor for RegexExtractor {
     fn intercept(&self, mut event: Event) -> Option<Event> {
         let body = String::from_utf8_lossy(&event.body).into_owned();
-        if let Some(caps) = self.regex.captures(&body) {
+        let caps = self.regex.captures(&body).unwrap_or_else(|error| {
+            tracing::warn!(pattern = self.regex.as_str(), %error, "regular expression gave up on an event body; no header extracted");
+            None
+        });
+        if let Some(caps) = caps {
             for (i, header) in self.headers.iter().enumerate() {
                 if let Some(m) = caps.get(i + 1) {
                     set_header(&mut event, header, m.as_str().to_owned());

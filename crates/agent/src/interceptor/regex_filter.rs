@@ -9,7 +9,7 @@ use file_channel::Event;
 #[derive(Clone, Debug)]
 pub struct RegexFilter {
     /// The pattern, searched anywhere in the body.
-    pub regex: regex::Regex,
+    pub regex: fancy_regex::Regex,
     /// Drop matching events instead of keeping them.
     pub exclude: bool,
 }
@@ -27,7 +27,7 @@ impl RegexFilter {
 impl Interceptor for RegexFilter {
     fn intercept(&self, event: Event) -> Option<Event> {
         let body = String::from_utf8_lossy(&event.body);
-        let matched = self.regex.is_match(&body);
+        let matched = crate::java_regex::is_match(&self.regex, &body);
         (matched != self.exclude).then_some(event)
     }
 }

@@ -13,7 +13,7 @@ pub struct RemoveHeader {
     /// Remove these headers.
     pub from_list: Vec<String>,
     /// Remove headers whose whole name matches.
-    pub matching: Option<regex::Regex>,
+    pub matching: Option<fancy_regex::Regex>,
 }
 
 impl RemoveHeader {
@@ -25,13 +25,14 @@ impl RemoveHeader {
         let from_list = match (ctx.string("fromList"), &sep) {
             (Some(list), Some(sep)) => sep
                 .split(&list)
+                .filter_map(Result::ok)
                 .filter(|s| !s.is_empty())
                 .map(str::to_owned)
                 .collect(),
             _ => Vec::new(),
         };
         let matching = match ctx.string("matching") {
-            Some(p) => Some(super::compile(ctx, "matching", &format!("^(?:{p})$"))?),
+            Some(p) => Some(super::compile_whole(ctx, "matching", &p)?),
             None => None,
         };
         sep?;
@@ -48,7 +49,10 @@ impl Interceptor for RemoveHeader {
         event.headers.retain(|(k, _)| {
             let named = self.with_name.as_deref() == Some(k.as_str());
             let listed = self.from_list.iter().any(|l| l == k);
-            let matched = self.matching.as_ref().is_some_and(|r| r.is_match(k));
+            let matched = self
+                .matching
+                .as_ref()
+                .is_some_and(|r| crate::java_regex::is_match(r, k));
             !(named || listed || matched)
         });
         Some(event)

@@ -14,7 +14,7 @@ use file_channel::Event;
 #[derive(Clone, Debug)]
 pub struct SearchReplace {
     /// What to find.
-    pub search: regex::Regex,
+    pub search: fancy_regex::Regex,
     /// The replacement, in the regex crate's syntax.
     pub replace: String,
 }
@@ -101,9 +101,12 @@ pub fn java_replacement(java: &str, group_count: usize) -> Result<String, String
 impl Interceptor for SearchReplace {
     fn intercept(&self, mut event: Event) -> Option<Event> {
         let body = String::from_utf8_lossy(&event.body);
-        let replaced = self.search.replace_all(&body, self.replace.as_str());
-        if let std::borrow::Cow::Owned(s) = replaced {
-            event.body = s.into_bytes();
+        match self.search.try_replacen(&body, 0, self.replace.as_str()) {
+            Ok(std::borrow::Cow::Owned(s)) => event.body = s.into_bytes(),
+            Ok(std::borrow::Cow::Borrowed(_)) => {}
+            Err(error) => {
+                tracing::warn!(pattern = self.search.as_str(), %error, "regular expression gave up on an event body; left unchanged");
+            }
         }
         Some(event)
     }

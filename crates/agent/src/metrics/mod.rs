@@ -22,6 +22,9 @@ pub enum Value {
     Gauge(u64),
     /// A gauge with a fraction (Flume's `ChannelFillPercentage`).
     Ratio(f64),
+    /// A yes/no state (Flume's `Open`): `"true"`/`"false"` in JSON as Flume's boolean
+    /// attributes are, a 1/0 gauge in Prometheus.
+    Flag(bool),
 }
 
 /// A named value.
@@ -138,6 +141,9 @@ counter_group! {
         event_read_fail => "EventReadFail": Counter,
         /// Other failures.
         generic_processing_fail => "GenericProcessingFail": Counter,
+        /// Events the channel selector sent to no channel (a multiplexing selector without
+        /// `selector.default`, an unmatched header value): dropped, as Flume drops them.
+        event_unrouted_count => "EventUnroutedCount": Counter,
     }
 }
 

@@ -41,6 +41,15 @@ fn value_string(v: Value) -> String {
         Value::Counter(n) | Value::Gauge(n) => n.to_string(),
         // Java's Double.toString: always a fraction part ("0.0", "12.5").
         Value::Ratio(f) => format!("{f:?}"),
+        Value::Flag(b) => b.to_string(),
+    }
+}
+
+/// A value as Prometheus takes it: numbers only.
+fn prometheus_value(v: Value) -> String {
+    match v {
+        Value::Flag(b) => u8::from(b).to_string(),
+        other => value_string(other),
     }
 }
 
@@ -58,7 +67,7 @@ pub fn prometheus(snapshot: &[ComponentSnapshot]) -> String {
             let family = families
                 .entry(format!("{prefix}{name}"))
                 .or_insert((kind, Vec::new()));
-            family.1.push((c.name.clone(), value_string(m.value)));
+            family.1.push((c.name.clone(), prometheus_value(m.value)));
         }
     }
     let mut out = String::new();

@@ -45,8 +45,8 @@ use crate::config::registry::{
     resolve, unknown_message, Resolved, DESERIALIZER_TYPES, FLUME_ONLY_DESERIALIZERS,
 };
 use crate::event::set_header;
+use fancy_regex::Regex;
 use file_channel::Event;
-use regex::Regex;
 use std::fs::File;
 use std::io::{BufRead, BufReader, Seek, SeekFrom};
 use std::os::unix::fs::MetadataExt;
@@ -66,7 +66,7 @@ const MAX_TRACKER_BYTES: u64 = 64 << 10;
 mod config;
 mod read;
 
-pub use config::{anchored, ConsumeOrder, DecodeErrorPolicy, DeletePolicy, SpoolDirConfig};
+pub use config::{ConsumeOrder, DecodeErrorPolicy, DeletePolicy, SpoolDirConfig};
 use read::{read_line, scan};
 
 /// The file-name filter: `includePattern`, `ignorePattern`, hidden names, the done suffix.
@@ -78,11 +78,12 @@ pub struct NameFilter {
 }
 
 impl NameFilter {
-    /// The filter of `config` (its patterns were checked when parsed).
-    pub fn new(config: &SpoolDirConfig) -> Result<Self, regex::Error> {
+    /// The filter of `config` (its patterns were checked when parsed); both are Java patterns
+    /// matched against the whole name, as Flume's `Matcher.matches()` does.
+    pub fn new(config: &SpoolDirConfig) -> Result<Self, crate::java_regex::PatternError> {
         Ok(Self {
-            include: Regex::new(&anchored(&config.include_pattern))?,
-            ignore: Regex::new(&anchored(&config.ignore_pattern))?,
+            include: crate::java_regex::compile_whole(&config.include_pattern)?,
+            ignore: crate::java_regex::compile_whole(&config.ignore_pattern)?,
             suffix: config.file_suffix.clone(),
         })
     }
@@ -91,8 +92,8 @@ impl NameFilter {
     pub fn accepts(&self, name: &str) -> bool {
         !name.starts_with('.')
             && (self.suffix.is_empty() || !name.ends_with(&self.suffix))
-            && self.include.is_match(name)
-            && !self.ignore.is_match(name)
+            && crate::java_regex::is_match(&self.include, name)
+            && !crate::java_regex::is_match(&self.ignore, name)
     }
 }
 

@@ -32,7 +32,9 @@
 //! stop. It only ever holds positions whose events are committed to every required channel.
 //! A restart resumes each file at its recorded position, found by inode (so a file renamed
 //! while the agent was down keeps its place); a file no longer matched is read to its end, at
-//! the path recorded or wherever its inode now is in the groups' directories. Guarantee: after
+//! the path recorded or wherever its inode now is in the groups' directories, with the headers
+//! of the group its recorded path matches (the position file, Flume's format, does not name
+//! the group; Flume itself forgets such files). Guarantee: after
 //! a kill, only the batch whose commit finished but whose position write did not is read again
 //! (at most `batchSize` events, one file at a time); nothing committed is lost.
 //!
@@ -43,8 +45,8 @@ use super::durable_file::write_atomic;
 use super::{Backoff, PollableSource, SourceContext, SourceError, Status};
 use crate::config::context::Ctx;
 use crate::event::set_header;
+use fancy_regex::Regex;
 use file_channel::Event;
-use regex::Regex;
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
 use std::os::unix::fs::{FileExt, MetadataExt};
@@ -64,7 +66,7 @@ pub const MAX_FILES: usize = 100_000;
 mod config;
 mod positions;
 
-pub use config::{anchored, split_group_path, FileGroup, TaildirConfig};
+pub use config::{split_group_path, FileGroup, TaildirConfig};
 pub use positions::{decode_positions, encode_positions, Position};
 
 /// A followed file.
@@ -103,7 +105,7 @@ impl TaildirSource {
         let patterns = config
             .groups
             .iter()
-            .map(|g| Regex::new(&anchored(&g.pattern)).ok())
+            .map(|g| crate::java_regex::compile_whole(&g.pattern).ok())
             .collect();
         Self {
             config,
@@ -175,7 +177,7 @@ impl TaildirSource {
             for entry in entries.flatten() {
                 let name = entry.file_name();
                 let Some(name) = name.to_str() else { continue };
-                if !re.is_match(name) {
+                if !crate::java_regex::is_match(re, name) {
                     continue;
                 }
                 let path = entry.path();
@@ -229,12 +231,14 @@ impl TaildirSource {
             if self.tails.len() >= MAX_FILES {
                 break;
             }
-            tracing::info!(source = %self.ctx.name, file = %p.file, inode, pos = p.pos, "file in the position file no longer matches; reading it to its end if it is still there");
+            let path = PathBuf::from(&p.file);
+            let group = self.group_of_recorded_path(&path);
+            tracing::info!(source = %self.ctx.name, file = %p.file, inode, pos = p.pos, group = group.map(|g| self.config.groups[g].name.as_str()), "file in the position file no longer matches; reading it to its end if it is still there");
             self.tails.insert(
                 inode,
                 Tail {
-                    path: PathBuf::from(&p.file),
-                    group: None,
+                    path,
+                    group,
                     pos: p.pos,
                     file: None,
                     matched: false,
@@ -266,6 +270,19 @@ impl TaildirSource {
         if self.tails.len() != before {
             self.dirty = true;
         }
+    }
+
+    /// The group a file known only from the position file was followed under: the first group
+    /// whose directory holds its recorded path and whose pattern matches its recorded name (so
+    /// its events keep their `headers.<group>.*` after a restart). `None` if no group does (the
+    /// configuration changed since).
+    fn group_of_recorded_path(&self, path: &std::path::Path) -> Option<usize> {
+        let name = path.file_name()?.to_str()?;
+        let dir = path.parent()?;
+        self.config.groups.iter().enumerate().find_map(|(gi, g)| {
+            let re = self.patterns[gi].as_ref()?;
+            (g.dir == dir && crate::java_regex::is_match(re, name)).then_some(gi)
+        })
     }
 
     /// Files no longer matched whose recorded path now names another file (or nothing): looks

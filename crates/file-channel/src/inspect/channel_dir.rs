@@ -136,6 +136,12 @@ impl ChannelDir {
         } else {
             data_dirs.to_vec()
         };
+        let all_dirs = std::iter::once(dir).chain(segment_dirs.iter().map(PathBuf::as_path));
+        match crate::flume_files::find_in_any(storage.as_ref(), all_dirs) {
+            Ok(None) => {}
+            Ok(Some(found)) => return Err(InspectError::FlumeFiles(found)),
+            Err((path, e)) => return Err(InspectError::io("look for Flume files in", &path)(e)),
+        }
         let names = storage.list(dir).map_err(InspectError::io("list", dir))?;
         let existing: Vec<PathBuf> = segment_dirs
             .iter()

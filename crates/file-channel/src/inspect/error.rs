@@ -40,6 +40,10 @@ pub enum InspectError {
         /// What should be there ("a segment file", "the quarantine directory", ...).
         role: &'static str,
     },
+    /// The directory (or a data directory) holds Apache Flume FileChannel files: the engine
+    /// would refuse to open it ([`crate::flume_files`]). Nothing is opened or changed.
+    #[error("{0}")]
+    FlumeFiles(crate::flume_files::FlumeFilesFound),
     /// A live process has the channel open.
     #[error("channel directory {dir} is locked by {holder}; stop that process first")]
     Locked {
@@ -99,6 +103,7 @@ impl InspectError {
                 Self::TooManySegments { dir, count, limit }
             }
             OpenError::Locked { dir, holder } => Self::Locked { dir, holder },
+            OpenError::FlumeFiles(found) => Self::FlumeFiles(found),
             other => Self::Engine {
                 op: "open",
                 source: Box::new(other),

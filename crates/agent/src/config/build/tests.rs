@@ -389,10 +389,10 @@ a1.sinks.k1.channel = c1
 ";
     let got = check(text);
     assert_eq!(got.len(), 5, "{got:#?}");
-    assert_eq!(got[0], "bad.conf:6: a1.sources.r1.selector.default: required key is missing: events whose header matches no mapping would be dropped (Flume drops them silently)");
-    assert_eq!(got[1], "bad.conf:8: a1.sources.r1.selector.mapping.CA: channel \"c3\" is not one of this source's channels (c1 c2)");
-    assert!(got[2].starts_with("bad.conf:11: a1.sources.r1.interceptors.i1.regex: invalid regular expression \"([a-z]\": "), "{}", got[2]);
-    assert_eq!(got[3], "bad.conf:12: a1.sources.r1.interceptors.i2.type: `morphline` is a Flume interceptor type (org.apache.flume.sink.solr.morphline.MorphlineInterceptor$Builder) that Sluice does not implement yet; known interceptor types: timestamp, host, static, remove_header, search_replace, regex_filter, regex_extractor, uuid");
+    assert_eq!(got[0], "bad.conf:8: a1.sources.r1.selector.mapping.CA: channel \"c3\" is not one of this source's channels (c1 c2)");
+    assert!(got[1].starts_with("bad.conf:11: a1.sources.r1.interceptors.i1.regex: invalid regular expression \"([a-z]\": "), "{}", got[1]);
+    assert_eq!(got[2], "bad.conf:12: a1.sources.r1.interceptors.i2.type: `morphline` is a Flume interceptor type (org.apache.flume.sink.solr.morphline.MorphlineInterceptor$Builder) that Sluice does not implement yet; known interceptor types: timestamp, host, static, remove_header, search_replace, regex_filter, regex_extractor, uuid");
+    assert!(got[3].starts_with("warning: bad.conf:6: a1.sources.r1.selector.type: multiplexing without selector.default: as in Flume"), "{}", got[3]);
     assert_eq!(got[4], "warning: bad.conf:15: a1.sources.r1.interceptors.i3.vaule: unknown key for static interceptor i3 of source r1; it is ignored");
 }
 

@@ -131,8 +131,8 @@ impl SpoolDirConfig {
         }
         let pattern = |key: &str, default: &str| {
             let p = ctx.string_or(key, default);
-            if let Err(e) = Regex::new(&anchored(&p)) {
-                ctx.error(key, format!("invalid regular expression: {e}"));
+            if let Err(e) = crate::java_regex::compile_whole(&p) {
+                ctx.error(key, e.to_string());
             }
             p
         };
@@ -178,9 +178,4 @@ impl SpoolDirConfig {
 fn is_utf8_name(cs: &str) -> bool {
     let c = cs.trim();
     c.eq_ignore_ascii_case("UTF-8") || c.eq_ignore_ascii_case("UTF8")
-}
-
-/// A pattern made to match the whole name, as Java's `Matcher.matches`.
-pub fn anchored(p: &str) -> String {
-    format!("^(?:{p})$")
 }

@@ -58,8 +58,8 @@ impl TaildirConfig {
                 continue;
             };
             let (dir, pattern) = split_group_path(&path);
-            if let Err(e) = Regex::new(&anchored(&pattern)) {
-                ctx.error(&key, format!("invalid regular expression: {e}"));
+            if let Err(e) = crate::java_regex::compile_whole(&pattern) {
+                ctx.error(&key, e.to_string());
             }
             let dir = std::path::absolute(&dir).unwrap_or(dir);
             let headers = header_entries
@@ -129,9 +129,4 @@ pub fn split_group_path(path: &str) -> (PathBuf, String) {
         Some(i) => (PathBuf::from(&path[..i]), path[i + 1..].to_owned()),
         None => (PathBuf::from("."), path.to_owned()),
     }
-}
-
-/// A pattern made to match the whole name, as Java's `PathMatcher("regex:…")`.
-pub fn anchored(p: &str) -> String {
-    format!("^(?:{p})$")
 }

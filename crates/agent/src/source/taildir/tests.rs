@@ -51,10 +51,14 @@ fn group_paths_split_into_directory_and_whole_name_pattern() {
         split_group_path("app.log"),
         (PathBuf::from("."), "app.log".to_owned())
     );
-    let re = Regex::new(&anchored(r"app\.log")).expect("re");
-    assert!(re.is_match("app.log"));
-    assert!(!re.is_match("app.log.1"));
-    assert!(!re.is_match("xapp.log"));
+    let re = crate::java_regex::compile_whole(r"app\.log").expect("re");
+    assert!(re.is_match("app.log").expect("ran"));
+    assert!(!re.is_match("app.log.1").expect("ran"));
+    assert!(!re.is_match("xapp.log").expect("ran"));
+    // Java's syntax: look-behind, ASCII \w (Flume matches file names with java.util.regex).
+    let re = crate::java_regex::compile_whole(r"\w+(?<!\.tmp)\.log").expect("re");
+    assert!(re.is_match("app.log").expect("ran"));
+    assert!(!re.is_match("résumé.log").expect("ran"));
 }
 
 fn source(dir: &Path, pattern: &str) -> (TaildirSource, Channel) {
