@@ -90,6 +90,16 @@ struct State {
     misses: u64,
     /// Hits the reader waited for (the thread was on that very record).
     waits: u64,
+    /// A record the reader will read and open itself, which the thread skips: claimed when
+    /// the reader finds the thread still on the record it wants (the thread is then the
+    /// bottleneck, and the reader has time to spare), so the two share the work.
+    claimed: Option<Pos>,
+    /// Records the reader opened itself by claim.
+    claims: u64,
+    /// The thread waits on `wake` (nobody else needs waking: a notify is a system call).
+    thread_sleeping: bool,
+    /// The reader waits on `done`.
+    reader_waiting: bool,
 }
 
 struct Inner {
@@ -157,7 +167,7 @@ impl Ahead {
         s.visible = visible;
         // A parked thread waits for a restart, not for data: waking it on every commit batch
         // would cost a context switch per put commit.
-        let waiting_for_data = !s.parked && s.ready_bytes < AHEAD_BYTES_MAX;
+        let waiting_for_data = s.thread_sleeping && !s.parked && s.ready_bytes < AHEAD_BYTES_MAX;
         drop(s);
         if waiting_for_data {
             self.inner.wake.notify_one();
@@ -166,20 +176,31 @@ impl Ahead {
 
     /// The plain payload of the encrypted put record at `at` whose header is `aad`, if the
     /// thread has it (it checked the record's CRC and authenticated it: the reader need not
-    /// read it); on a miss the thread restarts at `next`, the record after it.
+    /// read it); on a miss the thread restarts at `next`, the record after it. None also for
+    /// a record the reader claimed: the thread skipped it, and goes on after it.
     pub(crate) fn take(&self, at: Pos, aad: &[u8; AAD_HEADER_BYTES], next: Pos) -> Option<Plain> {
         let mut s = self.inner.lock();
-        // The thread is on this very record: waiting is cheaper than doing it twice.
+        if s.claimed == Some(at) {
+            s.claimed = None;
+            s.claims += 1;
+            s.reader_at = next;
+            return None;
+        }
+        // The thread is on this very record: waiting is cheaper than doing it twice, and the
+        // reader does the next one itself meanwhile.
         if s.working == Some(at) {
             s.waits += 1;
+            s.claimed = Some(next);
         }
         while s.working == Some(at) && !s.ready.iter().any(|r| r.at == at) {
+            s.reader_waiting = true;
             s = self
                 .inner
                 .done
                 .wait(s)
                 .unwrap_or_else(PoisonError::into_inner);
         }
+        s.reader_waiting = false;
         while let Some(front) = s.ready.front() {
             if front.at < at {
                 let stale = s.ready.pop_front().map_or(0, |r| r.range.len());
@@ -190,8 +211,11 @@ impl Ahead {
                 let hit = s.ready.pop_front()?;
                 s.ready_bytes -= hit.range.len();
                 s.hits += 1;
+                let sleeping = s.thread_sleeping;
                 drop(s);
-                self.inner.wake.notify_one();
+                if sleeping {
+                    self.inner.wake.notify_one(); // there is room again
+                }
                 return Some(Plain {
                     buf: hit.plain,
                     range: hit.range,
@@ -208,10 +232,14 @@ impl Ahead {
             s.ready_bytes = 0;
             s.restart = Some(next);
             s.generation += 1;
+            s.claimed = None;
         }
         // Otherwise the thread is behind: it skips what the reader has read and catches up.
+        let sleeping = s.thread_sleeping;
         drop(s);
-        self.inner.wake.notify_one();
+        if sleeping {
+            self.inner.wake.notify_one();
+        }
         None
     }
 
@@ -232,6 +260,7 @@ impl Ahead {
                     hits = s.hits,
                     misses = s.misses,
                     waits = s.waits,
+                    claims = s.claims,
                     "decrypt-ahead thread stops"
                 );
             }
@@ -308,11 +337,13 @@ impl Worker {
                     if runnable {
                         break s.visible;
                     }
+                    s.thread_sleeping = true;
                     s = self
                         .inner
                         .wake
                         .wait(s)
                         .unwrap_or_else(PoisonError::into_inner);
+                    s.thread_sleeping = false;
                 }
             };
             if self.step(visible).is_none() {
@@ -351,6 +382,9 @@ impl Worker {
                     if at < s.reader_at {
                         return Some(()); // the reader has read it already
                     }
+                    if s.claimed == Some(at) {
+                        return Some(()); // the reader reads this one itself
+                    }
                     s.working = Some(at);
                     self.spare = s.spare.pop();
                 }
@@ -383,6 +417,7 @@ impl Worker {
                     });
                 let mut s = self.inner.lock();
                 s.working = None;
+                let reader_waiting = s.reader_waiting;
                 let ok = opened.is_some();
                 if let Some(range) = opened {
                     if s.generation == self.generation {
@@ -397,7 +432,9 @@ impl Worker {
                     }
                 }
                 drop(s);
-                self.inner.done.notify_all();
+                if reader_waiting {
+                    self.inner.done.notify_all();
+                }
                 ok.then_some(())
             }
             RecordKind::Seal => {

@@ -26,6 +26,12 @@
 use crate::config::RecoveryMode;
 use crate::consumed::ConsumedSet;
 use crate::decrypt_ahead::{Ahead, AHEAD_RECORD_BYTES_MIN};
+
+/// Encrypted records from this size on make the reader of a channel with a decrypt-ahead thread
+/// read only what each record needs (a header, or a whole record the thread did not open)
+/// instead of chunks: it skips most of their payloads, and a chunk would copy them for nothing.
+/// Below it, one read of a chunk is cheaper than a read per header.
+const SPARSE_READ_RECORD_BYTES_MIN: usize = 32 << 10;
 use crate::encryption::{OpenFailure, Opener};
 use crate::error::{Corruption, TakeError};
 use crate::format::record::{RecordHeader, RecordKind, SealPayload};
@@ -154,9 +160,9 @@ pub(crate) struct QueueState {
     opener: Opener,
     /// Decrypts them ahead of the reader on another thread, when the channel has keys.
     ahead: Option<Ahead>,
-    /// The last record was a decrypt-ahead hit: the next header is read alone, the payload
-    /// most likely being waiting on the thread too.
-    ahead_streak: bool,
+    /// The last encrypted record was one for the decrypt-ahead thread, and a large one: the
+    /// reader reads no more than each record needs (most payloads wait on the thread).
+    sparse_reads: bool,
 }
 
 impl QueueState {
@@ -187,7 +193,7 @@ impl QueueState {
             quarantine_work: Vec::new(),
             opener: Opener::new(None, 0),
             ahead: None,
-            ahead_streak: false,
+            sparse_reads: false,
         }
     }
 
@@ -457,18 +463,19 @@ impl QueueState {
         // it) is taken from it without reading its payload here.
         let mut asked_ahead = false;
         if let Some(a) = &self.ahead {
-            let streak = std::mem::take(&mut self.ahead_streak);
-            let peeked = scanner.peek_header(streak).map_err(io(here.offset))?;
+            scanner.set_read_ahead(!self.sparse_reads);
+            let peeked = scanner.peek_header().map_err(io(here.offset))?;
             if let Some(header) = peeked.filter(|h| {
                 h.kind == RecordKind::Put
                     && h.is_encrypted()
                     && h.payload_len() >= AHEAD_RECORD_BYTES_MIN
             }) {
                 asked_ahead = true;
+                // Reading ahead costs a copy of every byte: worth it only for small records.
+                self.sparse_reads = header.payload_len() >= SPARSE_READ_RECORD_BYTES_MIN;
                 let next = (seg, header.offset + header.aligned_len());
                 if let Some(plain) = a.take((seg, header.offset), &header.aad_bytes(), next) {
                     scanner.skip_record(&header);
-                    self.ahead_streak = true;
                     let events = decode_put_events(&header, plain.bytes(), &path, seg)?;
                     a.recycle(plain);
                     self.accept_put(ctx, seg, &header, events);

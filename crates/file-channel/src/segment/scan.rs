@@ -66,6 +66,8 @@ pub struct Scanner {
     /// Buffered bytes below this offset may have been changed by the caller
     /// ([`Scanner::last_payload_mut`]): a seek back below it reads the file again.
     altered_below: u64,
+    /// Reads fetch [`SCAN_CHUNK_BYTES`] at a time (the default); off, only the bytes asked for.
+    read_ahead: bool,
 }
 
 impl Scanner {
@@ -91,6 +93,7 @@ impl Scanner {
             search_decoded_bytes: 0,
             last_payload: None,
             altered_below: 0,
+            read_ahead: true,
         }
     }
 
@@ -128,6 +131,12 @@ impl Scanner {
         }
     }
 
+    /// Reads ahead in chunks (on, the default), or reads only what a record needs (off: for a
+    /// reader that skips most payloads, see [`Scanner::peek_header`]).
+    pub fn set_read_ahead(&mut self, on: bool) {
+        self.read_ahead = on;
+    }
+
     /// Moves to `pos` (aligned), keeping buffered bytes when they cover it.
     pub fn seek(&mut self, pos: u64) {
         self.pos = pos;
@@ -158,7 +167,12 @@ impl Scanner {
             self.valid -= consumed;
             self.buf_start = self.pos;
         }
-        let end_wanted = self.pos + want.max(SCAN_CHUNK_BYTES) as u64;
+        let chunk = if self.read_ahead {
+            want.max(SCAN_CHUNK_BYTES)
+        } else {
+            want
+        };
+        let end_wanted = self.pos + chunk as u64;
         let mut end = end_wanted
             .min(self.limit)
             .min(self.eof_at.unwrap_or(u64::MAX));
@@ -237,33 +251,19 @@ impl Scanner {
 
     /// The header of the record at the cursor, if one is there that names this segment and
     /// this offset and ends below the limit. Its CRC is not checked: the payload is not read.
-    /// With `header_only`, a header that is not buffered is read alone (no read-ahead), for a
-    /// reader that expects to skip the payload ([`Scanner::skip_record`]).
-    pub fn peek_header(&mut self, header_only: bool) -> io::Result<Option<RecordHeader>> {
+    /// Without read-ahead ([`Scanner::set_read_ahead`]), a header that is not buffered is read
+    /// alone, for a reader that expects to skip the payload ([`Scanner::skip_record`]).
+    pub fn peek_header(&mut self) -> io::Result<Option<RecordHeader>> {
         self.last_payload = None;
         let pos = self.pos;
         let end = pos + RECORD_HEADER_BYTES as u64;
         if end > self.limit {
             return Ok(None);
         }
-        if pos < self.buf_start || end > self.buf_start + self.valid as u64 {
-            if header_only {
-                self.valid = 0;
-                self.buf_start = pos;
-                if self.buf.len() < RECORD_HEADER_BYTES {
-                    self.buf.resize(RECORD_HEADER_BYTES, 0);
-                }
-                match self
-                    .file
-                    .read_exact_at(&mut self.buf[..RECORD_HEADER_BYTES], pos)
-                {
-                    Ok(()) => self.valid = RECORD_HEADER_BYTES,
-                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
-                    Err(e) => return Err(e),
-                }
-            } else if self.fill(RECORD_HEADER_BYTES)? < RECORD_HEADER_BYTES {
-                return Ok(None);
-            }
+        if (pos < self.buf_start || end > self.buf_start + self.valid as u64)
+            && self.fill(RECORD_HEADER_BYTES)? < RECORD_HEADER_BYTES
+        {
+            return Ok(None);
         }
         let off = (pos - self.buf_start) as usize;
         let mut head = [0u8; RECORD_HEADER_BYTES];
@@ -387,9 +387,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (file, offsets) = segment(dir.path(), &[b"first", &[7u8; 3000], b"third"]);
         let mut s = Scanner::new(file, SEGMENT, BINDING, START, u64::MAX);
-        for header_only in [true, false] {
+        for read_ahead in [false, true] {
+            s.set_read_ahead(read_ahead);
             s.seek(START);
-            let h = s.peek_header(header_only).unwrap().expect("a header");
+            let h = s.peek_header().unwrap().expect("a header");
             assert_eq!((h.offset, h.payload_len()), (offsets[0], 5));
             s.skip_record(&h);
             assert_eq!(s.position(), offsets[1]);
@@ -399,7 +400,8 @@ mod tests {
         // A limit below the record's end hides it from a peek.
         let (file, offsets) = segment(dir.path(), &[b"first", b"second"]);
         let mut s = Scanner::new(file, SEGMENT, BINDING, offsets[1], offsets[1] + 8);
-        assert_eq!(s.peek_header(true).unwrap(), None);
+        s.set_read_ahead(false);
+        assert_eq!(s.peek_header().unwrap(), None);
     }
 
     #[test]
@@ -415,7 +417,7 @@ mod tests {
         s.seek(offsets[1]);
         assert_eq!(payload_of(s.next_item().unwrap()), b"second");
         // Reading moves on: the previous record's payload is no longer offered.
-        assert!(s.peek_header(false).unwrap().is_some());
+        assert!(s.peek_header().unwrap().is_some());
         assert!(s.last_payload_mut().is_none());
     }
 }
