@@ -15,6 +15,7 @@
 pub mod avro;
 pub mod drain;
 pub mod file_roll;
+pub mod hdfs;
 pub mod kafka;
 pub mod logger;
 pub mod null;
