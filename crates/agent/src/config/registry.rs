@@ -141,7 +141,6 @@ pub const FLUME_ONLY_SOURCES: &[FlumeType] = &[
 
 /// Flume 1.11's sinks that Sluice does not implement.
 pub const FLUME_ONLY_SINKS: &[FlumeType] = &[
-    FlumeType::aliased("hdfs", "org.apache.flume.sink.hdfs.HDFSEventSink"),
     FlumeType::aliased("hive", "org.apache.flume.sink.hive.HiveSink"),
     FlumeType::aliased("irc", "org.apache.flume.sink.irc.IRCSink"),
     FlumeType::aliased("hbase", "org.apache.flume.sink.hbase.HBaseSink"),

@@ -54,6 +54,11 @@ pub trait Deliver: Send {
     /// Called after the loop rolled a take back (a failed take or delivery).
     fn rolled_back(&mut self) {}
 
+    /// Called after a take with events committed (after `deliver` returned `Ok`): what was
+    /// delivered is now out of the channel for good (the `hdfs` sink finishes its rolled
+    /// files only then, and records what is committed for its crash recovery).
+    fn committed(&mut self) {}
+
     /// Flushes and closes the output; called once, after the last call (it is
     /// [`super::Sink::stop`]).
     fn on_stop(&mut self) {}
@@ -113,6 +118,9 @@ pub fn drain<D: Deliver + ?Sized>(sink: &mut D) -> Result<Status, SinkError> {
     counters
         .event_drain_success_count
         .fetch_add(taken as u64, Relaxed);
+    if taken > 0 {
+        sink.committed();
+    }
     Ok(if taken == 0 {
         Status::Backoff
     } else {

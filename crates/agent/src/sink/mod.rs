@@ -67,6 +67,11 @@ pub const SINK_TYPES: &[Registration<ParseSink>] = &[
         classes: &["org.apache.flume.sink.kafka.KafkaSink"],
         parse: |ctx| SinkSettings::Kafka(kafka::KafkaSinkConfig::parse(ctx)),
     },
+    Registration {
+        alias: "hdfs",
+        classes: &["org.apache.flume.sink.hdfs.HDFSEventSink"],
+        parse: |ctx| SinkSettings::Hdfs(hdfs::HdfsConfig::parse(ctx)),
+    },
 ];
 
 /// Why a sink's `process` failed. Its events were rolled back.
@@ -175,6 +180,8 @@ pub enum SinkSettings {
     Thrift(thrift::ThriftSinkConfig),
     /// `kafka`.
     Kafka(kafka::KafkaSinkConfig),
+    /// `hdfs`.
+    Hdfs(hdfs::HdfsConfig),
 }
 
 impl SinkSettings {
@@ -188,6 +195,7 @@ impl SinkSettings {
             Self::Avro(c) => ("batch-size", u64::from(c.batch_size)),
             Self::Thrift(c) => ("batch-size", u64::from(c.batch_size)),
             Self::Kafka(c) => ("flumeBatchSize", u64::from(c.batch_size)),
+            Self::Hdfs(c) => ("hdfs.batchSize", u64::from(c.batch_size)),
         }
     }
 }
@@ -201,6 +209,7 @@ pub fn build(settings: &SinkSettings, ctx: SinkContext) -> Box<dyn Sink> {
         SinkSettings::Avro(c) => Box::new(avro::AvroSink::new(c.clone(), ctx)),
         SinkSettings::Thrift(c) => Box::new(thrift::ThriftSink::new(c.clone(), ctx)),
         SinkSettings::Kafka(c) => Box::new(kafka::KafkaSink::new(c.clone(), ctx)),
+        SinkSettings::Hdfs(c) => Box::new(hdfs::HdfsSink::new(c.clone(), ctx)),
     }
 }
 

@@ -63,7 +63,7 @@ fn unknown_types_list_the_known_ones() {
         )
         .replace(
             "k1.type = logger",
-            "k1.type = org.apache.flume.sink.hdfs.HDFSEventSink",
+            "k1.type = org.apache.flume.sink.hive.HiveSink",
         );
     // The list grows as sources are added; it is SOURCE_TYPES in order.
     let known = crate::source::SOURCE_TYPES
@@ -81,7 +81,7 @@ fn unknown_types_list_the_known_ones() {
         .collect::<Vec<_>>()
         .join(", ");
     let third = format!(
-        "bad.conf:9: a1.sinks.k1.type: `org.apache.flume.sink.hdfs.HDFSEventSink` is a Flume sink type (`hdfs`) that Sluice does not implement yet; known sink types: {known_sinks}"
+        "bad.conf:9: a1.sinks.k1.type: `org.apache.flume.sink.hive.HiveSink` is a Flume sink type (`hive`) that Sluice does not implement yet; known sink types: {known_sinks}"
     );
     assert!(third.contains("known sink types: logger, file_roll, null"));
     assert_eq!(

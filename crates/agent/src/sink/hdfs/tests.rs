@@ -1,0 +1,357 @@
+//! The sink's unit tests: local files, rolling, failures cut back, staging with a fake
+//! object store, and crash recovery.
+
+use super::*;
+use crate::runner::Status;
+use crate::sink::test_support::{ctx, entries, sink_ctx};
+use crate::sink::Sink;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+
+fn config(path: &str, staging: &Path, pairs: &[(&str, &str)]) -> HdfsConfig {
+    let staging = staging.to_string_lossy().into_owned();
+    let mut all = vec![("hdfs.path", path), ("hdfs.stagingDir", staging.as_str())];
+    all.extend_from_slice(pairs);
+    let list = entries(&all);
+    let c = ctx(&list);
+    let cfg = HdfsConfig::parse(&c);
+    assert!(!c.has_errors(), "{:?}", c.finish("hdfs sink k1"));
+    cfg
+}
+
+/// Every file under `dir` (relative name, contents), sorted by name.
+fn files(dir: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("dir") {
+            let p = e.expect("entry").path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p
+                    .strip_prefix(dir)
+                    .expect("under")
+                    .to_string_lossy()
+                    .into_owned();
+                out.push((rel, std::fs::read_to_string(&p).expect("read")));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn put(channel: &crate::channel::Channel, bodies: &[&str]) {
+    let mut tx = channel.transaction();
+    for b in bodies {
+        tx.put(&Event::new(*b)).expect("put");
+    }
+    tx.commit().expect("commit");
+}
+
+fn drain_all(s: &mut HdfsSink) {
+    while s.process().expect("process") == Status::Ready {}
+}
+
+#[test]
+fn writes_rolls_by_count_and_leaves_no_in_use_file() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("out/sub");
+    let path = format!("file://{}", out.display());
+    let cfg = config(
+        &path,
+        &tmp.path().join("st"),
+        &[("hdfs.rollCount", "4"), ("hdfs.batchSize", "3")],
+    );
+    let ctx = sink_ctx(&["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"]);
+    let channel = ctx.channel.clone();
+    let mut s = HdfsSink::with_destination(cfg, ctx, None);
+    drain_all(&mut s);
+    assert!(channel.is_empty());
+    // While running: two files of 4 are finished (after their commit), the last is in use.
+    let running = files(&out);
+    assert_eq!(running.len(), 3, "{running:?}");
+    assert_eq!(
+        running.iter().filter(|(n, _)| n.ends_with(".tmp")).count(),
+        1
+    );
+    s.stop();
+    let done = files(&out);
+    let text: String = done.iter().map(|(_, t)| t.as_str()).collect();
+    assert_eq!(text, "a\nb\nc\nd\ne\nf\ng\nh\ni\nj\n");
+    let counts: Vec<usize> = done.iter().map(|(_, t)| t.lines().count()).collect();
+    assert_eq!(counts, [4, 4, 2]);
+    for (n, _) in &done {
+        assert!(n.starts_with("FlumeData.") && !n.ends_with(".tmp"), "{n}");
+    }
+    let k = s.hdfs_counters();
+    assert_eq!(k.files_opened.load(Relaxed), 3);
+    assert_eq!(k.files_closed.load(Relaxed), 3);
+    assert_eq!(k.event_duplicates.load(Relaxed), 0);
+    assert!(
+        files(&tmp.path().join("st/open")).is_empty(),
+        "no record left"
+    );
+}
+
+#[test]
+fn rolls_by_body_size_and_interval_and_idle() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("out");
+    let path = format!("file://{}", out.display());
+    let cfg = config(
+        &path,
+        &tmp.path().join("st"),
+        &[
+            ("hdfs.rollCount", "0"),
+            ("hdfs.rollSize", "5"),
+            ("hdfs.rollInterval", "60"),
+        ],
+    );
+    // rollSize counts body bytes before each event: "abc" + "de" reaches 5, so "f" starts a
+    // new file.
+    let ctx = sink_ctx(&["abc", "de", "f"]);
+    let channel = ctx.channel.clone();
+    let mut s = HdfsSink::with_destination(cfg, ctx, None);
+    drain_all(&mut s);
+    let finished: Vec<_> = files(&out)
+        .into_iter()
+        .filter(|(n, _)| !n.ends_with(".tmp"))
+        .collect();
+    assert_eq!(finished.len(), 1);
+    assert_eq!(finished[0].1, "abc\nde\n");
+    // The interval passes on an idle sink: the next call rolls the file.
+    for f in s.files.values_mut() {
+        f.opened_at -= Duration::from_secs(61);
+    }
+    assert_eq!(s.process().expect("idle"), Status::Backoff);
+    assert!(files(&out).iter().all(|(n, _)| !n.ends_with(".tmp")));
+    assert_eq!(files(&out).len(), 2);
+    put(&channel, &["g"]);
+    drain_all(&mut s);
+    assert!(s.current.len() == 1);
+    s.config.idle_timeout_s = 5;
+    for f in s.files.values_mut() {
+        f.last_write -= Duration::from_secs(6);
+    }
+    s.process().expect("idle");
+    assert!(s.current.is_empty(), "closed when idle");
+    assert_eq!(files(&out).len(), 3);
+}
+
+#[test]
+fn a_failed_write_rolls_back_and_writes_no_second_copy() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let blocker = tmp.path().join("blocker");
+    std::fs::write(&blocker, "a file").expect("write");
+    let out = blocker.join("out");
+    let cfg = config(
+        &format!("file://{}", tmp.path().join("x").display()),
+        &tmp.path().join("st"),
+        &[],
+    );
+    let ctx = sink_ctx(&["a", "b"]);
+    let channel = ctx.channel.clone();
+    let counters = ctx.counters.clone();
+    let mut s = HdfsSink::with_destination(cfg, ctx, None);
+    // The path is a directory under a regular file: opening fails.
+    s.config.path = path::PathTemplate::literal(&format!("file://{}", out.display()));
+    let e = s.process().expect_err("cannot create");
+    assert!(e.to_string().contains("cannot create directory"), "{e}");
+    assert_eq!(channel.len(), 2, "rolled back");
+    assert_eq!(counters.event_write_fail.load(Relaxed), 1);
+    assert_eq!(counters.connection_failed_count.load(Relaxed), 1);
+    std::fs::remove_file(&blocker).expect("rm");
+    drain_all(&mut s);
+    s.stop();
+    let text: String = files(&out).into_iter().map(|(_, t)| t).collect();
+    assert_eq!(text, "a\nb\n");
+}
+
+#[test]
+fn cut_back_restores_the_file() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("out");
+    let cfg = config(
+        &format!("file://{}", out.display()),
+        &tmp.path().join("st"),
+        &[("hdfs.rollCount", "0")],
+    );
+    let ctx = sink_ctx(&["a"]);
+    let mut s = HdfsSink::with_destination(cfg, ctx, None);
+    drain_all(&mut s);
+    // A batch written but failing (e.g. its fsync): deliver's error path cuts it back.
+    let id = *s.current.values().next().expect("open");
+    let mark = s.files[&id].written;
+    let mut buf = Vec::new();
+    s.files
+        .get_mut(&id)
+        .expect("file")
+        .append(&[Event::new("never")], 0, &mut buf)
+        .expect("append");
+    s.files
+        .get_mut(&id)
+        .expect("file")
+        .cut_back(mark)
+        .expect("cut");
+    s.stop();
+    let text: String = files(&out).into_iter().map(|(_, t)| t).collect();
+    assert_eq!(text, "a\n");
+}
+
+/// An object store in a directory; fails while `down` is set.
+#[derive(Debug, Default)]
+struct FakeStore {
+    root: PathBuf,
+    down: AtomicBool,
+}
+
+impl Destination for FakeStore {
+    fn describe(&self) -> String {
+        "fake://".into()
+    }
+    fn publish(&self, staged: &Path, key: &str) -> Result<Published, DestinationError> {
+        if self.down.load(Relaxed) {
+            return Err(DestinationError::Transient {
+                what: key.into(),
+                message: "down".into(),
+            });
+        }
+        let to = self.root.join(key);
+        std::fs::create_dir_all(to.parent().expect("parent")).expect("mkdir");
+        let bytes = std::fs::copy(staged, &to).expect("copy");
+        Ok(Published {
+            bytes,
+            elapsed_ms: 1,
+            attempts: 1,
+        })
+    }
+}
+
+#[test]
+fn staged_files_are_published_and_a_failed_publish_is_retried() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let store = Arc::new(FakeStore {
+        root: tmp.path().join("bucket"),
+        down: AtomicBool::new(true),
+    });
+    let cfg = config(
+        "s3://bucket/logs/app",
+        &tmp.path().join("st"),
+        &[("hdfs.rollCount", "2"), ("hdfs.batchSize", "2")],
+    );
+    let ctx = sink_ctx(&["a", "b", "c"]);
+    let channel = ctx.channel.clone();
+    let mut s = HdfsSink::with_destination(cfg, ctx, Some(store.clone()));
+    drain_all(&mut s);
+    assert!(channel.is_empty(), "accepted while the store is down");
+    let k = s.hdfs_counters().clone();
+    assert_eq!(k.publish_failures.load(Relaxed), 1);
+    assert_eq!(s.retry.len(), 1, "kept in staging for a retry");
+    assert!(!tmp.path().join("bucket").exists());
+    store.down.store(false, Relaxed);
+    for c in &mut s.retry {
+        c.next_try = Instant::now();
+    }
+    assert_eq!(s.process().expect("retry"), Status::Backoff);
+    assert!(s.retry.is_empty());
+    s.stop();
+    let objects = files(&tmp.path().join("bucket"));
+    let names: Vec<&str> = objects.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names.len(), 2, "{names:?}");
+    assert!(names.iter().all(|n| n.starts_with("logs/app/FlumeData.")));
+    let text: String = objects.iter().map(|(_, t)| t.as_str()).collect();
+    assert_eq!(text, "a\nb\nc\n");
+    assert_eq!(k.files_published.load(Relaxed), 2);
+    assert!(files(&tmp.path().join("st/staged")).is_empty());
+    assert!(files(&tmp.path().join("st/open")).is_empty());
+}
+
+#[test]
+fn close_tries_gives_up_until_the_next_start_which_publishes() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let store = Arc::new(FakeStore {
+        root: tmp.path().join("bucket"),
+        down: AtomicBool::new(true),
+    });
+    let cfg = config(
+        "s3://bucket/p",
+        &tmp.path().join("st"),
+        &[("hdfs.closeTries", "1")],
+    );
+    let ctx = sink_ctx(&["a"]);
+    let mut s = HdfsSink::with_destination(cfg.clone(), ctx, Some(store.clone()));
+    drain_all(&mut s);
+    s.stop();
+    assert_eq!(s.hdfs_counters().files_pending_publish.load(Relaxed), 1);
+    assert_eq!(files(&tmp.path().join("st/staged")).len(), 1, "kept");
+    drop(s);
+    store.down.store(false, Relaxed);
+    let mut s = HdfsSink::with_destination(cfg, sink_ctx(&[]), Some(store));
+    s.process().expect("recovers");
+    let objects = files(&tmp.path().join("bucket"));
+    assert_eq!(objects.len(), 1);
+    assert_eq!(objects[0].1, "a\n");
+    assert_eq!(s.hdfs_counters().event_duplicates.load(Relaxed), 0);
+}
+
+#[test]
+fn recovery_cuts_the_torn_tail_finishes_the_file_and_counts_duplicates() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("out");
+    let cfg = config(
+        &format!("file://{}", out.display()),
+        &tmp.path().join("st"),
+        &[("hdfs.rollCount", "0"), ("hdfs.rollSize", "0")],
+    );
+    let ctx = sink_ctx(&["a", "b"]);
+    let mut s = HdfsSink::with_destination(cfg.clone(), ctx, None);
+    drain_all(&mut s);
+    let in_use = s.files.values().next().expect("open").path.clone();
+    // The crash: a whole batch written whose take did not commit, then a torn one.
+    let mut buf = Vec::new();
+    s.files
+        .values_mut()
+        .next()
+        .expect("open")
+        .append(&[Event::new("c"), Event::new("d")], 0, &mut buf)
+        .expect("append");
+    drop(s);
+    {
+        use std::io::Write;
+        let mut f = OpenOptions::new().append(true).open(&in_use).expect("open");
+        f.write_all(b"torn li").expect("write");
+    }
+    let ctx = sink_ctx(&[]);
+    let mut s = HdfsSink::with_destination(cfg, ctx, None);
+    assert_eq!(s.process().expect("recover"), Status::Backoff);
+    let done = files(&out);
+    assert_eq!(done.len(), 1, "{done:?}");
+    assert!(!done[0].0.ends_with(".tmp"));
+    assert_eq!(done[0].1, "a\nb\nc\nd\n");
+    let k = s.hdfs_counters();
+    assert_eq!(k.files_recovered.load(Relaxed), 1);
+    assert_eq!(k.torn_bytes_cut.load(Relaxed), 7);
+    assert_eq!(
+        k.event_duplicates.load(Relaxed),
+        2,
+        "c and d were never committed"
+    );
+    assert!(files(&tmp.path().join("st/open")).is_empty());
+}
+
+#[test]
+fn two_sinks_cannot_share_a_staging_dir() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let cfg = config(
+        &format!("file://{}", tmp.path().join("o").display()),
+        &tmp.path().join("st"),
+        &[],
+    );
+    let mut a = HdfsSink::with_destination(cfg.clone(), sink_ctx(&[]), None);
+    a.process().expect("first");
+    let mut b = HdfsSink::with_destination(cfg, sink_ctx(&[]), None);
+    let e = b.process().expect_err("locked");
+    assert!(e.to_string().contains("locked by another sink"), "{e}");
+}

@@ -1,0 +1,320 @@
+//! The `hdfs` sink on `file://`, through the real `sluice` binary: seq or netcat → file
+//! channel → hdfs. Every event lands exactly in finished files, rolls happen by count and by
+//! interval, no in-use (`.tmp`) file is left after a stop or after kill -9 and a restart, and
+//! duplicates a crash causes are counted.
+
+mod common;
+
+use common::{free_port, sluice, wait_until, write_conf, AgentProcess, Netcat};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Every file under `dir` (recursively): (path relative to `dir`, contents).
+fn tree(dir: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries {
+            let p = e.expect("entry").path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p
+                    .strip_prefix(dir)
+                    .expect("under")
+                    .to_string_lossy()
+                    .into_owned();
+                out.push((rel, std::fs::read_to_string(&p).unwrap_or_default()));
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn in_use(files: &[(String, String)]) -> Vec<&str> {
+    files
+        .iter()
+        .filter(|(n, _)| n.ends_with(".tmp"))
+        .map(|(n, _)| n.as_str())
+        .collect()
+}
+
+fn lines(files: &[(String, String)]) -> Vec<String> {
+    files
+        .iter()
+        .flat_map(|(_, t)| t.lines().map(str::to_owned))
+        .collect()
+}
+
+fn seq_conf(out: &Path, total: u64, sink_keys: &str) -> String {
+    format!(
+        "\
+a1.sources = r1
+a1.channels = c1
+a1.sinks = k1
+a1.sources.r1.type = seq
+a1.sources.r1.totalEvents = {total}
+a1.sources.r1.batchSize = 100
+a1.sources.r1.channels = c1
+a1.channels.c1.type = file
+a1.channels.c1.checkpointDir = channel/checkpoint
+a1.channels.c1.dataDirs = channel/data
+a1.sinks.k1.type = hdfs
+a1.sinks.k1.channel = c1
+a1.sinks.k1.hdfs.path = file://{}
+a1.sinks.k1.hdfs.stagingDir = {}
+a1.sinks.k1.hdfs.batchSize = 100
+{sink_keys}
+",
+        out.display(),
+        out.parent().expect("parent").join("state").display(),
+    )
+}
+
+#[test]
+fn every_event_lands_once_rolled_by_count_and_no_in_use_file_after_stop() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("out/events");
+    let total = 5000;
+    let c = write_conf(
+        tmp.path(),
+        "a.conf",
+        &seq_conf(
+            &out,
+            total,
+            "a1.sinks.k1.hdfs.rollCount = 700\na1.sinks.k1.hdfs.rollSize = 0\na1.sinks.k1.hdfs.filePrefix = ev\n",
+        ),
+    );
+    let mut agent = AgentProcess::start(tmp.path(), &c, "a1", true);
+    agent.wait_started();
+    assert!(
+        wait_until(Duration::from_secs(60), || lines(&tree(&out)).len()
+            >= total as usize),
+        "{}",
+        agent.log()
+    );
+    let drained = agent.counter("SINK.k1", "EventDrainSuccessCount");
+    assert_eq!(drained, total);
+    let (status, log) = agent.terminate();
+    assert!(status.success(), "{log}");
+    let files = tree(&out);
+    assert!(
+        in_use(&files).is_empty(),
+        "left in use: {:?}",
+        in_use(&files)
+    );
+    let got: Vec<u64> = lines(&files)
+        .iter()
+        .map(|l| l.parse().expect("a number"))
+        .collect();
+    let set: BTreeSet<u64> = got.iter().copied().collect();
+    assert_eq!(got.len(), total as usize, "no duplicates");
+    assert_eq!(set, (0..total).collect::<BTreeSet<u64>>());
+    // 5000 events at 700 a file: 7 full files and one of 100, named ev.<counter>.
+    let mut sizes: Vec<usize> = files.iter().map(|(_, t)| t.lines().count()).collect();
+    sizes.sort_unstable();
+    assert_eq!(sizes, [100, 700, 700, 700, 700, 700, 700, 700]);
+    for (n, _) in &files {
+        let counter = n.strip_prefix("ev.").expect("prefix");
+        counter.parse::<u64>().expect("a counter");
+    }
+}
+
+#[test]
+fn an_idle_sink_rolls_by_interval() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("out");
+    let c = write_conf(
+        tmp.path(),
+        "a.conf",
+        &seq_conf(
+            &out,
+            10,
+            "a1.sinks.k1.hdfs.rollInterval = 1\na1.sinks.k1.hdfs.rollCount = 0\na1.sinks.k1.hdfs.rollSize = 0\n",
+        ),
+    );
+    let mut agent = AgentProcess::start(tmp.path(), &c, "a1", false);
+    agent.wait_started();
+    // Written, then finished by the interval while the agent runs (nothing else comes).
+    let ok = wait_until(Duration::from_secs(30), || {
+        let f = tree(&out);
+        lines(&f).len() == 10 && in_use(&f).is_empty()
+    });
+    assert!(ok, "{:?}\n{}", tree(&out), agent.log());
+    let (status, log) = agent.terminate();
+    assert!(status.success(), "{log}");
+}
+
+fn netcat_conf(port: u16, out: &Path) -> String {
+    format!(
+        "\
+a1.sources = r1
+a1.channels = c1
+a1.sinks = k1
+a1.sources.r1.type = netcat
+a1.sources.r1.bind = 127.0.0.1
+a1.sources.r1.port = {port}
+a1.sources.r1.batch-size = 50
+a1.sources.r1.channels = c1
+a1.channels.c1.type = file
+a1.channels.c1.checkpointDir = channel/checkpoint
+a1.channels.c1.dataDirs = channel/data
+a1.channels.c1.transactionCapacity = 1000
+a1.sinks.k1.type = hdfs
+a1.sinks.k1.channel = c1
+a1.sinks.k1.hdfs.path = file://{}
+a1.sinks.k1.hdfs.stagingDir = {}
+a1.sinks.k1.hdfs.batchSize = 100
+a1.sinks.k1.hdfs.rollCount = 1000
+a1.sinks.k1.hdfs.rollSize = 0
+a1.sinks.k1.hdfs.rollInterval = 0
+",
+        out.display(),
+        out.parent().expect("parent").join("state").display(),
+    )
+}
+
+/// Streams `line-<round>-<n>` on one connection until it breaks; (sent, acked counter).
+fn stream(port: u16, round: u32, acked: Arc<AtomicUsize>) -> std::thread::JoinHandle<usize> {
+    let mut nc = Netcat::connect(port);
+    let mut w = nc.writer.try_clone().expect("clone");
+    let reader = std::thread::spawn(move || {
+        while let Some(a) = nc.try_answer() {
+            assert_eq!(a, "OK", "unexpected answer");
+            acked.fetch_add(1, SeqCst);
+        }
+    });
+    std::thread::spawn(move || {
+        let mut sent = 0;
+        for n in 0.. {
+            if w.write_all(format!("line-{round}-{n:07}\n").as_bytes())
+                .is_err()
+            {
+                break;
+            }
+            sent = n + 1;
+            if n % 200 == 199 {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+        reader.join().expect("every answer was OK");
+        sent
+    })
+}
+
+#[test]
+fn kill_9_mid_stream_then_restart_keeps_every_acknowledged_event_and_leaves_no_in_use_file() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let port = free_port();
+    let out = tmp.path().join("out");
+    let c = write_conf(tmp.path(), "a.conf", &netcat_conf(port, &out));
+    let mut acked_lines = BTreeSet::new();
+    let mut sent_lines = BTreeSet::new();
+    // Each run counts what the recovery at its start found; the killed runs' counts are read
+    // before the kill.
+    let mut counted = 0;
+    for round in 0..2u32 {
+        let mut agent = AgentProcess::start(tmp.path(), &c, "a1", true);
+        agent.wait_started();
+        let acked = Arc::new(AtomicUsize::new(0));
+        let client = stream(port, round, acked.clone());
+        assert!(
+            wait_until(Duration::from_secs(30), || acked.load(SeqCst) >= 3000
+                && !lines(&tree(&out)).is_empty()),
+            "{}",
+            agent.log()
+        );
+        counted += agent.counter("SINK.k1", "EventDuplicateCount");
+        agent.kill9();
+        let sent = client.join().expect("client");
+        let n_acked = acked.load(SeqCst);
+        acked_lines.extend((0..n_acked).map(|n| format!("line-{round}-{n:07}")));
+        sent_lines.extend((0..sent).map(|n| format!("line-{round}-{n:07}")));
+        eprintln!("round {round}: sent {sent}, acknowledged {n_acked}");
+    }
+    let mut agent = AgentProcess::start(tmp.path(), &c, "a1", true);
+    agent.wait_started();
+    let ok = wait_until(Duration::from_secs(60), || {
+        let have: BTreeSet<String> = lines(&tree(&out)).into_iter().collect();
+        acked_lines.iter().all(|l| have.contains(l))
+    });
+    counted += agent.counter("SINK.k1", "EventDuplicateCount");
+    let recovered = agent.counter("SINK.k1", "FilesRecoveredCount");
+    let (status, log) = agent.terminate();
+    assert!(ok && status.success(), "{log}");
+    let files = tree(&out);
+    assert!(
+        in_use(&files).is_empty(),
+        "left in use: {:?}",
+        in_use(&files)
+    );
+    let got = lines(&files);
+    for l in &got {
+        assert!(
+            sent_lines.contains(l),
+            "output line {l:?} was never sent (torn?)"
+        );
+    }
+    let mut counts: BTreeMap<&String, usize> = BTreeMap::new();
+    for l in &got {
+        *counts.entry(l).or_default() += 1;
+    }
+    let duplicates: usize = counts.values().map(|c| c - 1).sum();
+    eprintln!(
+        "acknowledged {}, out {}, duplicates {duplicates}, counted {counted}, recovered files {recovered}",
+        acked_lines.len(),
+        got.len()
+    );
+    assert!(
+        recovered >= 1,
+        "the killed run left an in-use file to recover"
+    );
+    // Duplicates are not asserted against `counted`: the output also holds duplicates the sink
+    // cannot see, events whose take commit was not yet durable in the file channel when the
+    // agent was killed (docs/design.md, "Take commits"). The sink counts those it wrote itself
+    // past the last commit it knew of; the recovery unit test checks that count exactly.
+}
+
+#[test]
+fn refusals_name_the_key() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let conf = "\
+a1.sources = r1
+a1.channels = c1
+a1.sinks = k1
+a1.sources.r1.type = seq
+a1.sources.r1.channels = c1
+a1.channels.c1.type = memory
+a1.sinks.k1.type = org.apache.flume.sink.hdfs.HDFSEventSink
+a1.sinks.k1.channel = c1
+a1.sinks.k1.hdfs.path = hdfs://namenode/flume/%Y
+a1.sinks.k1.hdfs.stagingDir = /tmp/sluice-hdfs-validate
+a1.sinks.k1.hdfs.kerberosKeytab = /etc/flume.keytab
+";
+    write_conf(tmp.path(), "bad.conf", conf);
+    let out = sluice()
+        .current_dir(tmp.path())
+        .args(["validate", "-n", "a1", "-f", "bad.conf"])
+        .output()
+        .expect("run");
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("bad.conf:9: a1.sinks.k1.hdfs.path: hdfs:// is not supported yet")
+            && text.contains("file://, s3://, s3a://"),
+        "{text}"
+    );
+    assert!(
+        text.contains("bad.conf:11: a1.sinks.k1.hdfs.kerberosKeytab"),
+        "{text}"
+    );
+}
