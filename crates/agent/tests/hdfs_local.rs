@@ -71,6 +71,7 @@ a1.sinks.k1.type = hdfs
 a1.sinks.k1.channel = c1
 a1.sinks.k1.hdfs.path = file://{}
 a1.sinks.k1.hdfs.stagingDir = {}
+a1.sinks.k1.hdfs.fileType = DataStream
 a1.sinks.k1.hdfs.batchSize = 100
 {sink_keys}
 ",
@@ -172,6 +173,7 @@ a1.sinks.k1.type = hdfs
 a1.sinks.k1.channel = c1
 a1.sinks.k1.hdfs.path = file://{}
 a1.sinks.k1.hdfs.stagingDir = {}
+a1.sinks.k1.hdfs.fileType = DataStream
 a1.sinks.k1.hdfs.batchSize = 100
 a1.sinks.k1.hdfs.rollCount = 1000
 a1.sinks.k1.hdfs.rollSize = 0
@@ -317,4 +319,75 @@ a1.sinks.k1.hdfs.kerberosKeytab = /etc/flume.keytab
         text.contains("bad.conf:11: a1.sinks.k1.hdfs.kerberosKeytab"),
         "{text}"
     );
+}
+
+/// Events land in the directories their path escapes name: a header set by an interceptor
+/// (`%{digit}`, the body's last digit) and the date (`%Y-%m-%d`, the sink's clock).
+#[test]
+fn events_land_in_the_bucket_directories_their_escapes_name() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("out");
+    let total = 1000;
+    let conf = seq_conf(
+        &out.join("d=%{digit}/%Y-%m-%d"),
+        total,
+        "a1.sinks.k1.hdfs.useLocalTimeStamp = true\n\
+         a1.sinks.k1.hdfs.rollCount = 0\n\
+         a1.sinks.k1.hdfs.rollSize = 0\n\
+         a1.sinks.k1.hdfs.rollInterval = 0\n\
+         a1.sources.r1.interceptors = i1\n\
+         a1.sources.r1.interceptors.i1.type = regex_extractor\n\
+         a1.sources.r1.interceptors.i1.regex = (\\\\d)$\n\
+         a1.sources.r1.interceptors.i1.serializers = s1\n\
+         a1.sources.r1.interceptors.i1.serializers.s1.name = digit\n",
+    )
+    .replace(
+        &format!(
+            "stagingDir = {}",
+            out.join("d=%{digit}").join("state").display()
+        ),
+        &format!("stagingDir = {}", tmp.path().join("state").display()),
+    );
+    let c = write_conf(tmp.path(), "a.conf", &conf);
+    let mut agent = AgentProcess::start(tmp.path(), &c, "a1", true);
+    agent.wait_started();
+    assert!(
+        wait_until(Duration::from_secs(60), || agent
+            .counter("SINK.k1", "EventDrainSuccessCount")
+            >= total),
+        "{}",
+        agent.log()
+    );
+    let (status, log) = agent.terminate();
+    assert!(status.success(), "{log}");
+    let files = tree(&out);
+    assert!(
+        in_use(&files).is_empty(),
+        "left in use: {:?}",
+        in_use(&files)
+    );
+    let mut seen = BTreeSet::new();
+    for (name, text) in &files {
+        let mut parts = name.split('/');
+        let (Some(digit_dir), Some(date_dir), Some(_file)) =
+            (parts.next(), parts.next(), parts.next())
+        else {
+            panic!("{name} is not d=<digit>/<date>/<file>");
+        };
+        let digit = digit_dir.strip_prefix("d=").expect("d=<digit>");
+        assert_eq!(date_dir.len(), 10, "{name}: a YYYY-MM-DD directory");
+        for line in text.lines() {
+            assert!(line.ends_with(digit), "{line} in {name}");
+            assert!(
+                seen.insert(line.parse::<u64>().expect("a number")),
+                "{line} twice"
+            );
+        }
+    }
+    assert_eq!(seen, (0..total).collect::<BTreeSet<u64>>());
+    let dirs: BTreeSet<&str> = files
+        .iter()
+        .filter_map(|(n, _)| n.split('/').next())
+        .collect();
+    assert_eq!(dirs.len(), 10, "one directory per last digit: {dirs:?}");
 }

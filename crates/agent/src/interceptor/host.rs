@@ -45,7 +45,7 @@ pub fn host_name() -> String {
         .unwrap_or_else(|| "localhost".to_owned())
 }
 
-fn host_ip(name: &str) -> String {
+pub(crate) fn host_ip(name: &str) -> String {
     let addrs: Vec<_> = (name, 0u16)
         .to_socket_addrs()
         .map(|a| a.map(|s| s.ip()).collect())

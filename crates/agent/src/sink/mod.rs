@@ -70,7 +70,7 @@ pub const SINK_TYPES: &[Registration<ParseSink>] = &[
     Registration {
         alias: "hdfs",
         classes: &["org.apache.flume.sink.hdfs.HDFSEventSink"],
-        parse: |ctx| SinkSettings::Hdfs(hdfs::HdfsConfig::parse(ctx)),
+        parse: |ctx| SinkSettings::Hdfs(Box::new(hdfs::HdfsConfig::parse(ctx))),
     },
 ];
 
@@ -181,7 +181,7 @@ pub enum SinkSettings {
     /// `kafka`.
     Kafka(kafka::KafkaSinkConfig),
     /// `hdfs`.
-    Hdfs(hdfs::HdfsConfig),
+    Hdfs(Box<hdfs::HdfsConfig>),
 }
 
 impl SinkSettings {
@@ -209,7 +209,7 @@ pub fn build(settings: &SinkSettings, ctx: SinkContext) -> Box<dyn Sink> {
         SinkSettings::Avro(c) => Box::new(avro::AvroSink::new(c.clone(), ctx)),
         SinkSettings::Thrift(c) => Box::new(thrift::ThriftSink::new(c.clone(), ctx)),
         SinkSettings::Kafka(c) => Box::new(kafka::KafkaSink::new(c.clone(), ctx)),
-        SinkSettings::Hdfs(c) => Box::new(hdfs::HdfsSink::new(c.clone(), ctx)),
+        SinkSettings::Hdfs(c) => Box::new(hdfs::HdfsSink::new((**c).clone(), ctx)),
     }
 }
 

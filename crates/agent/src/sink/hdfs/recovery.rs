@@ -275,7 +275,14 @@ mod tests {
         let tmp = tempfile::tempdir().expect("tmp");
         let p = tmp.path().join("f");
         std::fs::write(&p, "a\nb\nhalf a li").expect("write");
-        let (kept, cut) = complete_file(&p, &FormatConfig::default()).expect("complete");
+        let (kept, cut) = complete_file(
+            &p,
+            &FormatConfig {
+                file_type: crate::sink::hdfs::format::FileType::DataStream,
+                ..FormatConfig::default()
+            },
+        )
+        .expect("complete");
         assert_eq!((kept.len, kept.events, cut), (4, 2, 9));
         assert_eq!(std::fs::read(&p).expect("read"), b"a\nb\n");
     }

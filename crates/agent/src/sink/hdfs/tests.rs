@@ -10,7 +10,12 @@ use std::sync::atomic::AtomicBool;
 
 fn config(path: &str, staging: &Path, pairs: &[(&str, &str)]) -> HdfsConfig {
     let staging = staging.to_string_lossy().into_owned();
-    let mut all = vec![("hdfs.path", path), ("hdfs.stagingDir", staging.as_str())];
+    // Lines, so the tests read what they wrote (Flume's default is SequenceFile).
+    let mut all = vec![
+        ("hdfs.path", path),
+        ("hdfs.stagingDir", staging.as_str()),
+        ("hdfs.fileType", "DataStream"),
+    ];
     all.extend_from_slice(pairs);
     let list = entries(&all);
     let c = ctx(&list);

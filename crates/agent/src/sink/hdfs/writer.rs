@@ -190,7 +190,11 @@ mod tests {
             p.clone(),
             Target::Local(tmp.path().join("f")),
             file,
-            FormatConfig::default().encoder(),
+            FormatConfig {
+                file_type: crate::sink::hdfs::format::FileType::DataStream,
+                ..FormatConfig::default()
+            }
+            .encoder(),
         )
         .expect("start");
         let mut buf = Vec::new();
