@@ -286,3 +286,52 @@ fn the_endpoint_key_overrides_the_environment_and_the_profile() {
         "not transient: {err}"
     );
 }
+
+/// The figure for docs/benchmarks.md: the same 64 MiB file uploaded by `S3Destination` and by
+/// boto3's `upload_file` (8 MiB parts, two at once, as ours), to the same moto server in the
+/// same run, best of three each, alternating. Prints the ratio; asserts only that both
+/// uploads are whole. Run: `cargo test -p agent --release --test hdfs_s3 -- --ignored
+/// --nocapture benchmark`.
+#[test]
+#[ignore = "a benchmark: run by hand for docs/benchmarks.md"]
+fn benchmark_s3_destination_against_boto3_upload_file() {
+    if !moto_available() {
+        return;
+    }
+    let moto = Moto::start();
+    moto.create_bucket("bench");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let bytes = pattern(64 * 1024 * 1024, 9);
+    let file = staged(tmp.path(), "bench", &bytes);
+    let dest =
+        S3Destination::with_env("bench", &settings_for(&moto), &test_env(tmp.path())).expect("b");
+    let (mut ours, mut theirs) = (f64::MAX, f64::MAX);
+    for round in 0..3 {
+        let start = Instant::now();
+        dest.publish(&file, &format!("ours-{round}"))
+            .expect("publish");
+        ours = ours.min(start.elapsed().as_secs_f64());
+        let secs: f64 = moto
+            .tool(&[
+                "put",
+                "bench",
+                &format!("boto3-{round}"),
+                file.to_str().expect("utf-8"),
+            ])
+            .trim()
+            .parse()
+            .expect("seconds");
+        theirs = theirs.min(secs);
+    }
+    for (key, size, _) in moto.list("bench", "") {
+        assert_eq!(size, bytes.len() as u64, "{key}");
+    }
+    let mib = bytes.len() as f64 / (1024.0 * 1024.0);
+    println!(
+        "64 MiB to moto: S3Destination {ours:.3} s ({:.1} MiB/s), boto3 upload_file {theirs:.3} s \
+         ({:.1} MiB/s): {:.2}x boto3's throughput",
+        mib / ours,
+        mib / theirs,
+        theirs / ours
+    );
+}
