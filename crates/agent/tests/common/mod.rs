@@ -1,12 +1,13 @@
 //! Helpers for tests that run the real `sluice` binary: start it on a configuration, wait for
 //! it to listen, talk netcat and HTTP to it, signal it, and read what file_roll wrote.
 //! `python` runs the Python interop peers; `kafka` holds what the Kafka test files share;
-//! `tls` makes keystores and truststores with openssl and keytool.
+//! `tls` makes keystores and truststores with openssl and keytool; `s3` runs moto's S3 server.
 
 #![allow(dead_code)]
 
 pub mod kafka;
 pub mod python;
+pub mod s3;
 pub mod tls;
 
 use std::collections::BTreeSet;

@@ -131,15 +131,14 @@ fn literal_root(abs: &str) -> PathBuf {
 /// The object storage of `uri` (None for a local destination, which the sink writes in place).
 pub fn connect(
     uri: &DestinationUri,
-    _s3: &S3Settings,
+    s3: &S3Settings,
 ) -> Result<Option<Arc<dyn Destination>>, DestinationError> {
     match uri {
         DestinationUri::Local { .. } => Ok(None),
-        // Wired to s3::S3Destination::new(bucket, s3) when the s3 part lands.
-        DestinationUri::S3 { bucket } => Err(DestinationError::Permanent {
-            what: format!("s3://{bucket}"),
-            message: "the s3 destination is not built into this agent".into(),
-        }),
+        DestinationUri::S3 { bucket } => {
+            let d: Arc<dyn Destination> = Arc::new(s3::S3Destination::new(bucket, s3)?);
+            Ok(Some(d))
+        }
     }
 }
 
