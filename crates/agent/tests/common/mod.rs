@@ -62,8 +62,20 @@ pub struct AgentProcess {
 impl AgentProcess {
     /// Starts `sluice agent -n NAME -f CONF` in `cwd`, with a metrics endpoint if asked.
     pub fn start(cwd: &Path, conf: &Path, name: &str, metrics: bool) -> Self {
+        Self::start_with_env(cwd, conf, name, metrics, &[])
+    }
+
+    /// Like [`Self::start`], with these environment variables set for the agent.
+    pub fn start_with_env(
+        cwd: &Path,
+        conf: &Path,
+        name: &str,
+        metrics: bool,
+        env: &[(&str, &str)],
+    ) -> Self {
         let metrics_port = metrics.then(free_port);
         let mut cmd = sluice();
+        cmd.envs(env.iter().copied());
         cmd.current_dir(cwd)
             .args(["agent", "-n", name, "-f"])
             .arg(conf)

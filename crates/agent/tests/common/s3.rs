@@ -202,6 +202,33 @@ impl Moto {
         std::fs::read(out).expect("read downloaded object")
     }
 
+    /// Every object under `prefix` with its bytes, sorted by key (one boto3 process).
+    pub fn dump(&self, bucket: &str, prefix: &str) -> Vec<(String, Vec<u8>)> {
+        let dir = tempfile::tempdir().expect("tmp");
+        let out = self.tool(&[
+            "dump",
+            bucket,
+            prefix,
+            dir.path().to_str().expect("utf-8 path"),
+        ]);
+        let mut objects: Vec<(String, Vec<u8>)> = out
+            .lines()
+            .map(|line| {
+                let v: serde_json::Value = serde_json::from_str(line).expect("json line");
+                let key = v["key"].as_str().expect("key").to_owned();
+                let bytes = std::fs::read(dir.path().join(&key)).expect("read dumped object");
+                assert_eq!(
+                    bytes.len() as u64,
+                    v["size"].as_u64().expect("size"),
+                    "{key}"
+                );
+                (key, bytes)
+            })
+            .collect();
+        objects.sort();
+        objects
+    }
+
     /// Unfinished multipart uploads in `bucket`.
     pub fn open_uploads(&self, bucket: &str) -> usize {
         self.tool(&["uploads", bucket])

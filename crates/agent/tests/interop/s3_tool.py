@@ -11,6 +11,7 @@ environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY); moto accepts any.
                                                      s3:*; prints its key id and secret
 """
 import json
+import os
 import sys
 import time
 
@@ -39,6 +40,15 @@ def main():
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
             for obj in page.get("Contents", []):
                 print(json.dumps({"key": obj["Key"], "size": obj["Size"], "etag": obj["ETag"].strip('"')}))
+    elif command == "dump":
+        # Every object under a prefix, in one process: written under OUT by key, listed.
+        prefix, out = rest
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                path = os.path.join(out, obj["Key"])
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                s3.download_file(bucket, obj["Key"], path)
+                print(json.dumps({"key": obj["Key"], "size": obj["Size"]}))
     elif command == "get":
         key, out = rest
         s3.download_file(bucket, key, out)
