@@ -395,8 +395,9 @@ impl Worker {
                 if stored.len() < len {
                     stored.resize(len, 0);
                 }
-                let (binding, file) = (c.binding, c.file.clone());
-                let opened = file
+                let binding = c.binding;
+                let opened = c
+                    .file
                     .read_exact_at(&mut stored[..len], at.1)
                     .ok()
                     .filter(|()| {

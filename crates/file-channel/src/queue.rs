@@ -26,12 +26,6 @@
 use crate::config::RecoveryMode;
 use crate::consumed::ConsumedSet;
 use crate::decrypt_ahead::{Ahead, AHEAD_RECORD_BYTES_MIN};
-
-/// Encrypted records from this size on make the reader of a channel with a decrypt-ahead thread
-/// read only what each record needs (a header, or a whole record the thread did not open)
-/// instead of chunks: it skips most of their payloads, and a chunk would copy them for nothing.
-/// Below it, one read of a chunk is cheaper than a read per header.
-const SPARSE_READ_RECORD_BYTES_MIN: usize = 32 << 10;
 use crate::encryption::{OpenFailure, Opener};
 use crate::error::{Corruption, TakeError};
 use crate::format::record::{RecordHeader, RecordKind, SealPayload};
@@ -45,6 +39,12 @@ use crate::Event;
 use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
 use std::sync::atomic::Ordering::Relaxed;
+
+/// Encrypted records from this size on make the reader of a channel with a decrypt-ahead thread
+/// read only what each record needs (a header, or a whole record the thread did not open)
+/// instead of chunks: it skips most of their payloads, and a chunk would copy them for nothing.
+/// Below it, one read of a chunk is cheaper than a read per header.
+const SPARSE_READ_RECORD_BYTES_MIN: usize = 32 << 10;
 
 /// Quarantine I/O the reader decided on. It is done by the taker after it let go of the queue
 /// lock ([`crate::shared::TxnView::quarantine`]): its directory fsyncs go through the sync
@@ -497,12 +497,11 @@ impl QueueState {
                         let aad = header.aad_bytes();
                         // Decrypted in place in the scanner's buffer: no copy, no allocation.
                         let stored = scanner.last_payload_mut().unwrap_or_default();
-                        let opened = match self.opener.open_owned(&aad, seg, header.offset, stored)
-                        {
-                            Ok(range) => Ok(&stored[range]),
-                            Err(failure) => Err(failure),
-                        }
-                        .map_err(|failure| {
+                        let opened = self
+                            .opener
+                            .open_owned(&aad, seg, header.offset, stored)
+                            .map(|range| &stored[range])
+                            .map_err(|failure| {
                             ctx.metrics.decrypt_error_count.fetch_add(1, Relaxed);
                             if matches!(failure, OpenFailure::Tampered { .. }) {
                                 ctx.metrics.tampered_records.fetch_add(1, Relaxed);
