@@ -5,9 +5,8 @@
 
 mod common;
 
-use common::{free_port, wait_until, write_conf, AgentProcess, Netcat};
+use common::{free_port, stream_lines, wait_until, write_conf, AgentProcess, Pace};
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
@@ -37,35 +36,11 @@ a1.sinks.k1.sink.batchSize = 100
     )
 }
 
-/// Streams `line-<round>-<n>` lines on one connection until it breaks; returns how many were
-/// sent in full and how many were answered OK (answers come in order).
-fn stream(port: u16, round: u32, acked: Arc<AtomicUsize>) -> std::thread::JoinHandle<usize> {
-    let mut nc = Netcat::connect(port);
-    let mut w = nc.writer.try_clone().expect("clone");
-    let reader = std::thread::spawn(move || {
-        while let Some(a) = nc.try_answer() {
-            assert_eq!(a, "OK", "unexpected answer");
-            acked.fetch_add(1, SeqCst);
-        }
-    });
-    std::thread::spawn(move || {
-        let mut sent = 0;
-        for n in 0.. {
-            if w.write_all(format!("line-{round}-{n:07}\n").as_bytes())
-                .is_err()
-            {
-                break;
-            }
-            sent = n + 1;
-            if n % 200 == 199 {
-                // Let the agent keep up a little, so the kill finds commits in every state.
-                std::thread::sleep(Duration::from_millis(2));
-            }
-        }
-        reader.join().expect("every answer was OK");
-        sent
-    })
-}
+/// Lines now and then paused, so the kill finds commits in every state.
+const PACE: Pace = Pace {
+    every: 200,
+    pause: Duration::from_millis(2),
+};
 
 /// The output: every complete line, plus torn last lines (no newline) per file.
 fn output(dir: &Path) -> (Vec<String>, Vec<String>) {
@@ -107,7 +82,7 @@ fn every_acknowledged_line_survives_kill_9_and_nothing_is_invented() {
         let mut agent = AgentProcess::start(tmp.path(), &c, "a1", false);
         agent.wait_started();
         let acked = Arc::new(AtomicUsize::new(0));
-        let client = stream(port, round, acked.clone());
+        let client = stream_lines(port, round, acked.clone(), PACE, None);
         let started = Instant::now();
         assert!(
             wait_until(Duration::from_secs(20), || acked.load(SeqCst) >= 3000),
@@ -179,7 +154,7 @@ fn sigterm_mid_stream_finishes_in_flight_work_and_duplicates_nothing() {
     let mut agent = AgentProcess::start(tmp.path(), &c, "a1", false);
     agent.wait_started();
     let acked = Arc::new(AtomicUsize::new(0));
-    let client = stream(port, 0, acked.clone());
+    let client = stream_lines(port, 0, acked.clone(), PACE, None);
     assert!(wait_until(Duration::from_secs(20), || acked.load(SeqCst) >= 3000));
     let (status, log) = agent.terminate();
     assert_eq!(status.code(), Some(0), "{log}");

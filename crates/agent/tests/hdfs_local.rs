@@ -5,9 +5,8 @@
 
 mod common;
 
-use common::{free_port, sluice, wait_until, write_conf, AgentProcess, Netcat};
+use common::{free_port, sluice, stream_lines, wait_until, write_conf, AgentProcess, Pace};
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
@@ -184,33 +183,11 @@ a1.sinks.k1.hdfs.rollInterval = 0
     )
 }
 
-/// Streams `line-<round>-<n>` on one connection until it breaks; (sent, acked counter).
-fn stream(port: u16, round: u32, acked: Arc<AtomicUsize>) -> std::thread::JoinHandle<usize> {
-    let mut nc = Netcat::connect(port);
-    let mut w = nc.writer.try_clone().expect("clone");
-    let reader = std::thread::spawn(move || {
-        while let Some(a) = nc.try_answer() {
-            assert_eq!(a, "OK", "unexpected answer");
-            acked.fetch_add(1, SeqCst);
-        }
-    });
-    std::thread::spawn(move || {
-        let mut sent = 0;
-        for n in 0.. {
-            if w.write_all(format!("line-{round}-{n:07}\n").as_bytes())
-                .is_err()
-            {
-                break;
-            }
-            sent = n + 1;
-            if n % 200 == 199 {
-                std::thread::sleep(Duration::from_millis(2));
-            }
-        }
-        reader.join().expect("every answer was OK");
-        sent
-    })
-}
+/// Lines now and then paused, so the kill finds commits in every state.
+const PACE: Pace = Pace {
+    every: 200,
+    pause: Duration::from_millis(2),
+};
 
 #[test]
 fn kill_9_mid_stream_then_restart_keeps_every_acknowledged_event_and_leaves_no_in_use_file() {
@@ -227,7 +204,7 @@ fn kill_9_mid_stream_then_restart_keeps_every_acknowledged_event_and_leaves_no_i
         let mut agent = AgentProcess::start(tmp.path(), &c, "a1", true);
         agent.wait_started();
         let acked = Arc::new(AtomicUsize::new(0));
-        let client = stream(port, round, acked.clone());
+        let client = stream_lines(port, round, acked.clone(), PACE, None);
         assert!(
             wait_until(Duration::from_secs(30), || acked.load(SeqCst) >= 3000
                 && !lines(&tree(&out)).is_empty()),

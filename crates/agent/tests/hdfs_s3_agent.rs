@@ -14,9 +14,8 @@
 mod common;
 
 use common::s3::{moto_available, Moto, ACCESS_KEY_ID, SECRET_ACCESS_KEY};
-use common::{free_port, wait_until, write_conf, AgentProcess, Netcat};
+use common::{free_port, stream_lines, wait_until, write_conf, AgentProcess, Pace};
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
@@ -180,46 +179,11 @@ a1.sources.r1.channels = c1
     )
 }
 
-/// Streams `line-<round>-<n>` on one connection until it breaks or `stop` is set; the
-/// thread returns how many lines it sent, `acked` counts the OKs.
-fn stream(
-    port: u16,
-    round: u32,
-    acked: Arc<AtomicUsize>,
-    stop: Arc<AtomicBool>,
-) -> std::thread::JoinHandle<usize> {
-    let mut nc = Netcat::connect(port);
-    let mut w = nc.writer.try_clone().expect("clone");
-    let reader = std::thread::spawn(move || {
-        while let Some(a) = nc.try_answer() {
-            assert_eq!(a, "OK", "unexpected answer");
-            acked.fetch_add(1, SeqCst);
-        }
-    });
-    std::thread::spawn(move || {
-        let mut sent = 0;
-        for n in 0.. {
-            if stop.load(SeqCst)
-                || w.write_all(format!("line-{round}-{n:07}\n").as_bytes())
-                    .is_err()
-            {
-                break;
-            }
-            sent = n + 1;
-            // About 2,000 lines a second: enough to be mid-stream, little enough for moto.
-            if n % 20 == 19 {
-                std::thread::sleep(Duration::from_millis(10));
-            }
-        }
-        drop(w);
-        if stop.load(SeqCst) {
-            // Still answering what was sent: the reader ends when the agent closes.
-            return sent;
-        }
-        reader.join().expect("every answer was OK");
-        sent
-    })
-}
+/// About 2,000 lines a second: enough to be mid-stream, little enough for moto.
+const PACE: Pace = Pace {
+    every: 20,
+    pause: Duration::from_millis(10),
+};
 
 #[test]
 fn kill_9_mid_stream_then_restart_publishes_every_acknowledged_event_and_leaves_nothing_in_use() {
@@ -239,7 +203,7 @@ fn kill_9_mid_stream_then_restart_publishes_every_acknowledged_event_and_leaves_
     let env = aws_env(&moto, tmp.path());
     let agent = start(tmp.path(), &c, &env);
     let acked = Arc::new(AtomicUsize::new(0));
-    let client = stream(port, 0, acked.clone(), Arc::default());
+    let client = stream_lines(port, 0, acked.clone(), PACE, None);
     assert!(
         wait_until(Duration::from_secs(60), || acked.load(SeqCst) >= 3000
             && !moto.list(BUCKET, "events/").is_empty()),
@@ -328,7 +292,7 @@ fn a_30_second_outage_mid_stream_loses_nothing_and_the_agent_keeps_accepting() {
     let agent = start(tmp.path(), &c, &aws_env(&moto, tmp.path()));
     let acked = Arc::new(AtomicUsize::new(0));
     let stop = Arc::new(AtomicBool::new(false));
-    let client = stream(port, 0, acked.clone(), stop.clone());
+    let client = stream_lines(port, 0, acked.clone(), PACE, Some(stop.clone()));
     assert!(
         wait_until(Duration::from_secs(60), || !moto
             .list(BUCKET, "events/")

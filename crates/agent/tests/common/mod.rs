@@ -328,3 +328,56 @@ pub fn write_conf(dir: &Path, name: &str, text: &str) -> PathBuf {
     std::fs::write(&p, text).expect("write conf");
     p
 }
+
+/// How fast [`stream_lines`] sends: a pause of `pause` after every `every` lines.
+#[derive(Clone, Copy, Debug)]
+pub struct Pace {
+    /// Lines between two pauses.
+    pub every: u64,
+    /// The pause.
+    pub pause: Duration,
+}
+
+/// Streams `line-<round>-<n>` (n over seven digits) on one netcat connection to `port` until it
+/// breaks or `stop` is set; the thread returns how many lines were sent in full, and `acked`
+/// counts the `OK` answers (they come in order; any other answer fails the test). Once the
+/// connection breaks, the thread waits for the last answers; after a `stop` it does not (the
+/// answers keep being counted until the agent closes the connection).
+pub fn stream_lines(
+    port: u16,
+    round: u32,
+    acked: Arc<std::sync::atomic::AtomicUsize>,
+    pace: Pace,
+    stop: Option<Arc<std::sync::atomic::AtomicBool>>,
+) -> std::thread::JoinHandle<usize> {
+    use std::sync::atomic::Ordering::SeqCst;
+    let mut nc = Netcat::connect(port);
+    let mut w = nc.writer.try_clone().expect("clone");
+    let reader = std::thread::spawn(move || {
+        while let Some(a) = nc.try_answer() {
+            assert_eq!(a, "OK", "unexpected answer");
+            acked.fetch_add(1, SeqCst);
+        }
+    });
+    std::thread::spawn(move || {
+        let stopped = || stop.as_ref().is_some_and(|s| s.load(SeqCst));
+        let mut sent = 0;
+        for n in 0u64.. {
+            if stopped()
+                || w.write_all(format!("line-{round}-{n:07}\n").as_bytes())
+                    .is_err()
+            {
+                break;
+            }
+            sent = n as usize + 1;
+            if n % pace.every == pace.every - 1 {
+                std::thread::sleep(pace.pause);
+            }
+        }
+        drop(w);
+        if !stopped() {
+            reader.join().expect("every answer was OK");
+        }
+        sent
+    })
+}
