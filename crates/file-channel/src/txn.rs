@@ -129,6 +129,21 @@ impl Transaction {
         Ok(())
     }
 
+    /// The sequence numbers of the events taken so far, in the order they were taken (empty
+    /// for a put transaction).
+    ///
+    /// The channel numbers every event it stores once and never reuses a number within one
+    /// channel ([`crate::FileChannel::channel_id`]). An event delivered again — after a
+    /// rollback, or after a crash that lost a take commit which was not yet durable — comes
+    /// back with the same number, so a sink that records the numbers it wrote can recognise
+    /// and count a duplicate.
+    pub fn taken_seqs(&self) -> Vec<u64> {
+        match &self.kind {
+            Kind::Take { taken } => taken.iter().map(|t| t.seq).collect(),
+            Kind::Fresh | Kind::Put { .. } => Vec::new(),
+        }
+    }
+
     /// Takes the next event without waiting; `None` if the channel has nothing visible.
     pub fn take(&mut self) -> Result<Option<Event>, TakeError> {
         self.take_timeout(Duration::ZERO)
