@@ -268,6 +268,10 @@ fn kill_9_mid_stream_then_restart_publishes_every_acknowledged_event_and_leaves_
         recovered >= 1,
         "the killed run left a staged file to recover and publish"
     );
+    assert_eq!(
+        counted, duplicates as u64,
+        "EventDuplicateCount must be the duplicates in the objects"
+    );
 }
 
 #[test]

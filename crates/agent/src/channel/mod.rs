@@ -150,6 +150,19 @@ impl Channel {
         Self::from_memory(name, MemoryChannel::new(config))
     }
 
+    /// Wraps an open file channel (tests and tools: one on simulated storage, say).
+    pub fn from_file(name: &str, channel: FileChannel) -> Self {
+        let counters = Arc::new(FileCounters::default());
+        counters.set_open(true);
+        let lifetime = Arc::new(Lifetime::default());
+        lifetime.started();
+        Self {
+            name: name.into(),
+            kind: Kind::File(channel, counters),
+            lifetime,
+        }
+    }
+
     /// Wraps an existing memory channel.
     pub fn from_memory(name: &str, channel: MemoryChannel) -> Self {
         let lifetime = Arc::new(Lifetime::default());
@@ -171,10 +184,20 @@ impl Channel {
         match &self.kind {
             Kind::File(c, counters) => Txn::File(FileTxn {
                 tx: c.transaction(),
+                channel_id: c.channel_id(),
                 counters: counters.clone(),
                 direction: None,
             }),
             Kind::Memory(c) => Txn::Memory(c.transaction()),
+        }
+    }
+
+    /// How long a file channel may keep a take commit before making it durable (a crash
+    /// within it delivers the events again); `None` for a memory channel.
+    pub fn take_sync_interval_ms(&self) -> Option<u64> {
+        match &self.kind {
+            Kind::File(c, _) => Some(c.config().take_sync_interval_ms),
+            Kind::Memory(_) => None,
         }
     }
 
@@ -285,10 +308,25 @@ pub enum Txn {
     Memory(memory::MemoryTransaction),
 }
 
+/// What identifies the events of a take across restarts: the channel's id and each event's
+/// sequence number, in take order ([`file_channel::Transaction::taken_seqs`]). An event the
+/// channel delivers again (after a rollback, or after a crash lost a take commit that was not
+/// yet durable) comes back with the same number, so a sink that records the numbers it wrote
+/// can recognise it. Only the file channel numbers its events: a memory channel loses them in
+/// a crash, and redelivers only after a rollback the sink sees itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeliveryNumbers {
+    /// The channel's id (`file_channel::FileChannel::channel_id`).
+    pub channel_id: u64,
+    /// One per event taken, in order.
+    pub seqs: Vec<u64>,
+}
+
 /// A file-channel transaction with the channel's agent-side counters.
 #[derive(Debug)]
 pub struct FileTxn {
     tx: file_channel::Transaction,
+    channel_id: u64,
     counters: Arc<FileCounters>,
     /// Set by the first successful put or take.
     direction: Option<Direction>,
@@ -328,6 +366,17 @@ impl Txn {
                 }
             },
             Self::Memory(t) => t.take().map_err(Into::into),
+        }
+    }
+
+    /// The numbers of the events taken so far, if the channel numbers them (a file channel).
+    pub fn delivery_numbers(&self) -> Option<DeliveryNumbers> {
+        match self {
+            Self::File(t) => Some(DeliveryNumbers {
+                channel_id: t.channel_id,
+                seqs: t.tx.taken_seqs(),
+            }),
+            Self::Memory(_) => None,
         }
     }
 

@@ -27,6 +27,7 @@
 //!   sink's to say, in `deliver`.
 
 use super::{count_batch, SinkContext, SinkError};
+use crate::channel::DeliveryNumbers;
 use crate::runner::Status;
 use file_channel::Event;
 use std::sync::atomic::Ordering::Relaxed;
@@ -50,6 +51,11 @@ pub trait Deliver: Send {
     /// call's error. The sink counts its own delivery failures and cleans up (closes the
     /// connection, purges a producer) before returning the error.
     fn deliver(&mut self, events: Vec<Event>) -> Result<(), SinkError>;
+
+    /// Called before `deliver` with the numbers the channel gave the batch's events (`None`
+    /// from a channel that does not number them): the `hdfs` sink records them to recognise
+    /// and count an event delivered again after a crash.
+    fn taken_numbers(&mut self, _numbers: Option<DeliveryNumbers>) {}
 
     /// Called after the loop rolled a take back (a failed take or delivery).
     fn rolled_back(&mut self) {}
@@ -104,6 +110,7 @@ pub fn drain<D: Deliver + ?Sized>(sink: &mut D) -> Result<Status, SinkError> {
         .fetch_add(taken as u64, Relaxed);
     count_batch(counters, taken, batch_size);
     if taken > 0 {
+        sink.taken_numbers(tx.delivery_numbers());
         if let Err(e) = sink.deliver(events) {
             tx.rollback();
             sink.rolled_back();

@@ -116,23 +116,46 @@ pub fn object_key(bucket: &Bucket, name: &str) -> String {
     }
 }
 
-/// Splits `events` by bucket, keeping their order within each bucket and the buckets in the
-/// order they first appear.
+/// One bucket's share of a batch: its events in order and, when the channel numbers its
+/// events, their numbers (empty otherwise).
+#[derive(Debug)]
+pub struct Group {
+    /// Where they go.
+    pub bucket: Bucket,
+    /// The events.
+    pub events: Vec<Event>,
+    /// Their channel sequence numbers, one per event, or empty.
+    pub seqs: Vec<u64>,
+}
+
+/// Splits `events` (numbered by `seqs`, one per event, or not numbered: empty) by bucket,
+/// keeping their order within each bucket and the buckets in the order they first appear.
 pub fn group(
     cfg: &HdfsConfig,
     events: Vec<Event>,
+    seqs: &[u64],
     now_ms: i64,
-) -> Result<Vec<(Bucket, Vec<Event>)>, String> {
+) -> Result<Vec<Group>, String> {
+    let numbered = seqs.len() == events.len();
     let mut index: HashMap<Bucket, usize> = HashMap::new();
-    let mut groups: Vec<(Bucket, Vec<Event>)> = Vec::new();
-    for e in events {
+    let mut groups: Vec<Group> = Vec::new();
+    for (i, e) in events.into_iter().enumerate() {
         let b = bucket_of(cfg, &e, now_ms)?;
-        match index.get(&b) {
-            Some(&i) => groups[i].1.push(e),
+        let g = match index.get(&b) {
+            Some(&g) => g,
             None => {
                 index.insert(b.clone(), groups.len());
-                groups.push((b, vec![e]));
+                groups.push(Group {
+                    bucket: b,
+                    events: Vec::new(),
+                    seqs: Vec::new(),
+                });
+                groups.len() - 1
             }
+        };
+        groups[g].events.push(e);
+        if numbered {
+            groups[g].seqs.push(seqs[i]);
         }
     }
     Ok(groups)
@@ -180,11 +203,20 @@ mod tests {
     }
 
     #[test]
-    fn groups_keep_order() {
-        let c = cfg(&[("hdfs.path", "file:///d")]);
-        let g = group(&c, vec![Event::new("1"), Event::new("2")], 0).expect("group");
-        assert_eq!(g.len(), 1);
-        assert_eq!(g[0].1.len(), 2);
-        assert_eq!(&g[0].1[1].body[..], b"2");
+    fn groups_keep_order_and_numbers_follow_their_events() {
+        let c = cfg(&[("hdfs.path", "file:///d/%{k}")]);
+        let ev = |body: &str, k: &str| Event::new(body).with_header("k", k);
+        let events = vec![ev("1", "a"), ev("2", "b"), ev("3", "a")];
+        let g = group(&c, events.clone(), &[], 0).expect("group");
+        assert_eq!(g.len(), 2);
+        assert_eq!(g[0].bucket.dir, "/d/a");
+        let bodies =
+            |g: &Group| -> Vec<Vec<u8>> { g.events.iter().map(|e| e.body.clone()).collect() };
+        assert_eq!(bodies(&g[0]), [b"1".to_vec(), b"3".to_vec()]);
+        assert_eq!(bodies(&g[1]), [b"2".to_vec()]);
+        assert!(g[0].seqs.is_empty(), "not numbered");
+        let g = group(&c, events, &[40, 41, 42], 0).expect("group");
+        assert_eq!(g[0].seqs, [40, 42]);
+        assert_eq!(g[1].seqs, [41]);
     }
 }

@@ -4,8 +4,9 @@
 //!
 //! The parts: [`config`] (the keys), [`path`] (escapes), [`format`] (file formats),
 //! [`bucket`] (which file an event goes to, file names), [`writer`] (one in-use file),
-//! [`recovery`] (the state directory and crash recovery), [`dest`] (where finished files go)
-//! and [`metrics`].
+//! [`recovery`] (the state directory and crash recovery), [`ledger`] (which channel events
+//! were written, to count those delivered again), [`dest`] (where finished files go) and
+//! [`metrics`].
 //!
 //! # A batch
 //!
@@ -32,6 +33,7 @@ pub mod bucket;
 pub mod config;
 pub mod dest;
 pub mod format;
+pub mod ledger;
 pub mod metrics;
 pub mod path;
 pub mod recovery;
@@ -40,10 +42,12 @@ pub mod writer;
 pub use config::HdfsConfig;
 
 use super::{Deliver, SinkContext, SinkError};
-use bucket::Bucket;
+use crate::channel::DeliveryNumbers;
+use bucket::{Bucket, Group};
 use dest::local::{create_dirs, remove_durably, rename_durably, sync_dir};
 use dest::{Destination, DestinationError, Published};
 use file_channel::Event;
+use ledger::Ledger;
 use metrics::HdfsCounters;
 use recovery::{complete_file, Record, StateDir, Target};
 use std::collections::{BTreeMap, HashMap};
@@ -64,6 +68,8 @@ struct Closed {
     needs_cut: bool,
     /// Events in it (known once cut).
     events: u64,
+    /// The length it was cut to, until the delivery ledger forgets what lay beyond.
+    cut_to: Option<u64>,
     /// Events whose take committed.
     committed: u64,
     attempts: u32,
@@ -90,6 +96,11 @@ pub struct HdfsSink {
     retry: Vec<Closed>,
     /// The last batch's events per file, until its take commits.
     uncommitted: Vec<(u64, u64)>,
+    /// What the sink wrote, by the channel's numbers (opened with the state directory).
+    ledger: Option<Ledger>,
+    /// The numbers of the batch being delivered, if the channel numbers its events: duplicates
+    /// are then recognised by the ledger instead of estimated.
+    numbers: Option<DeliveryNumbers>,
     next_id: u64,
     last_counter: u64,
     buf: Vec<u8>,
@@ -143,6 +154,8 @@ impl HdfsSink {
             rolled: Vec::new(),
             retry: Vec::new(),
             uncommitted: Vec::new(),
+            ledger: None,
+            numbers: None,
             next_id: 1,
             last_counter: 0,
             buf: Vec::new(),
@@ -189,6 +202,13 @@ impl HdfsSink {
                 .fetch_add(1, Relaxed);
         }
         self.next_id = state.highest_id() + 1;
+        let ledger_path = state.ledger_path();
+        let (ledger, loaded) = Ledger::load(&ledger_path, self.ctx.channel.take_sync_interval_ms())
+            .map_err(|e| self.io("read the delivery ledger", &ledger_path, e))?;
+        if loaded.unreadable > 0 {
+            tracing::warn!(sink = %self.ctx.name, ledger = %ledger_path.display(), lines = loaded.unreadable, "delivery ledger lines unreadable (a torn last line after a power cut); duplicates of those batches are not recognised");
+        }
+        self.ledger = Some(ledger);
         for record in records {
             let committed = state.read_hint(record.id).unwrap_or(0);
             tracing::info!(sink = %self.ctx.name, file = %record.file.display(), committed, "completing a file left in use");
@@ -197,6 +217,7 @@ impl HdfsSink {
                 record,
                 needs_cut: true,
                 events: 0,
+                cut_to: None,
                 committed,
                 attempts: 0,
                 next_try: Instant::now(),
@@ -356,6 +377,7 @@ impl HdfsSink {
                 },
                 needs_cut,
                 events: f.written.events,
+                cut_to: None,
                 committed: f.committed_events,
                 attempts: 0,
                 next_try: Instant::now(),
@@ -383,7 +405,11 @@ impl HdfsSink {
     }
 
     fn finish_or_queue(&mut self, mut c: Closed) {
-        match self.finish(&mut c) {
+        let finished = self.finish(&mut c);
+        if let Some(len) = c.cut_to.take() {
+            self.forget_beyond(c.record.id, len);
+        }
+        match finished {
             Ok(()) => {}
             Err(e) => {
                 c.attempts += 1;
@@ -413,8 +439,13 @@ impl HdfsSink {
                         HdfsCounters::add(&self.counters.torn_bytes_cut, cut);
                         tracing::warn!(sink = %self.ctx.name, file = %file.display(), cut_bytes = cut, "cut a torn batch (never committed) off the file");
                     }
+                    c.cut_to = Some(kept.len);
+                    // With a ledger, a kept event the channel delivers again is recognised
+                    // (and counted) when it comes; without one, every kept event past the
+                    // committed hint may come again.
+                    let ledger_counts = self.ledger.as_ref().is_some_and(Ledger::is_active);
                     let dup = kept.events.saturating_sub(c.committed);
-                    if dup > 0 {
+                    if dup > 0 && !ledger_counts {
                         HdfsCounters::add(&self.counters.event_duplicates, dup);
                         tracing::warn!(sink = %self.ctx.name, file = %file.display(), duplicates = dup, "events kept whose take may not have committed: they may be delivered again");
                     }
@@ -495,17 +526,33 @@ impl HdfsSink {
         }
     }
 
+    /// Forgets, in the delivery ledger, what file `id` was to hold beyond `len` bytes.
+    fn forget_beyond(&mut self, id: u64, len: u64) {
+        if let Some(ledger) = self.ledger.as_mut() {
+            if let Err(e) = ledger.forget_beyond(id, len) {
+                tracing::error!(sink = %self.ctx.name, error = %e, "cannot rewrite the delivery ledger; duplicates may be miscounted");
+            }
+        }
+    }
+
     /// Writes the groups; on error the caller cuts back what was touched.
     fn write_groups(
         &mut self,
-        groups: Vec<(Bucket, Vec<Event>)>,
+        groups: Vec<Group>,
         now: i64,
         touched: &mut Vec<(u64, Mark)>,
     ) -> Result<u64, SinkError> {
         let (count, size) = (self.config.roll_count, self.config.roll_size_bytes);
+        let channel_id = self.numbers.as_ref().map(|n| n.channel_id);
         let mut bytes = 0;
-        for (bucket, events) in groups {
+        for Group {
+            bucket,
+            events,
+            seqs,
+        } in groups
+        {
             let mut rest = &events[..];
+            let mut rest_seqs = &seqs[..];
             while !rest.is_empty() {
                 let id = self.file_for(&bucket)?;
                 let Some(f) = self.files.get_mut(&id) else {
@@ -521,11 +568,24 @@ impl HdfsSink {
                 if !touched.iter().any(|(t, _)| *t == id) {
                     touched.push((id, f.written));
                 }
-                let appended = f.append(&rest[..n], now, &mut self.buf);
+                let (run_seqs, later_seqs) = rest_seqs.split_at(n.min(rest_seqs.len()));
+                let ledger = &mut self.ledger;
+                let sink = &self.ctx.name;
+                let appended = f.append_with(&rest[..n], now, &mut self.buf, |end_len| {
+                    // The line goes before the bytes (see ledger.rs). Failing to write it only
+                    // costs the count of this batch's duplicates, not the batch.
+                    if let (Some(l), Some(channel)) = (ledger.as_mut(), channel_id) {
+                        if let Err(e) = l.record(channel, id, end_len, run_seqs, now) {
+                            tracing::error!(sink = %sink, error = %e, "cannot write the delivery ledger; duplicates of this batch will not be recognised");
+                        }
+                    }
+                    Ok(())
+                });
                 let full = f.full(count, size);
                 let path = f.path.clone();
                 bytes += appended.map_err(|e| self.io("write", &path, e))?;
                 rest = &rest[n..];
+                rest_seqs = later_seqs;
                 if full {
                     self.roll(id);
                 }
@@ -551,9 +611,10 @@ impl Deliver for HdfsSink {
 
     fn before_take(&mut self) -> Result<(), SinkError> {
         self.start()?;
-        if !self.uncommitted.is_empty() {
-            // The last batch was written but its take did not commit: it comes again.
-            let n: u64 = self.uncommitted.drain(..).map(|(_, n)| n).sum();
+        let n: u64 = self.uncommitted.drain(..).map(|(_, n)| n).sum();
+        if n > 0 && self.numbers.is_none() {
+            // The last batch was written but its take did not commit: it comes again. (A
+            // numbered batch is counted by the ledger when it does.)
             HdfsCounters::add(&self.counters.event_duplicates, n);
             tracing::warn!(sink = %self.ctx.name, duplicates = n, "a written batch's take did not commit; it will be written again");
         }
@@ -563,10 +624,25 @@ impl Deliver for HdfsSink {
         Ok(())
     }
 
+    fn taken_numbers(&mut self, numbers: Option<DeliveryNumbers>) {
+        self.numbers = numbers;
+    }
+
     fn deliver(&mut self, events: Vec<Event>) -> Result<(), SinkError> {
         self.start()?;
         let now = now_ms();
-        let groups = bucket::group(&self.config, events, now).map_err(|reason| {
+        let seqs = match (&self.numbers, &self.ledger) {
+            (Some(n), Some(ledger)) => {
+                let dup = ledger.duplicates(n.channel_id, &n.seqs);
+                if dup > 0 {
+                    HdfsCounters::add(&self.counters.event_duplicates, dup);
+                    tracing::warn!(sink = %self.ctx.name, duplicates = dup, "the channel delivered again events this sink already wrote (a take commit lost in a crash, or rolled back); they are written again (at least once)");
+                }
+                n.seqs.as_slice()
+            }
+            _ => &[],
+        };
+        let groups = bucket::group(&self.config, events, seqs, now).map_err(|reason| {
             self.ctx.counters.event_write_fail.fetch_add(1, Relaxed);
             tracing::error!(sink = %self.ctx.name, error = %reason, "cannot place an event; the batch is rolled back");
             SinkError::Delivery {
@@ -594,9 +670,12 @@ impl Deliver for HdfsSink {
                     let Some(f) = self.files.get_mut(&id) else {
                         continue;
                     };
-                    if let Err(cut) = f.cut_back(mark) {
-                        tracing::error!(sink = %self.ctx.name, file = %f.path.display(), error = %cut, "cannot cut a failed batch back off; the file is rolled and completed by recovery");
-                        self.roll(id);
+                    match f.cut_back(mark) {
+                        Ok(()) => self.forget_beyond(id, mark.len),
+                        Err(cut) => {
+                            tracing::error!(sink = %self.ctx.name, file = %f.path.display(), error = %cut, "cannot cut a failed batch back off; the file is rolled and completed by recovery");
+                            self.roll(id);
+                        }
                     }
                 }
                 Err(e)
@@ -608,6 +687,10 @@ impl Deliver for HdfsSink {
         for (id, n) in std::mem::take(&mut self.uncommitted) {
             if let Some(f) = self.files.get_mut(&id) {
                 f.committed_events += n;
+                if self.numbers.is_some() {
+                    // The ledger counts duplicates; no estimate needs the hint.
+                    continue;
+                }
                 let committed = f.committed_events;
                 let written = self.state.as_ref().map(|st| st.write_hint(id, committed));
                 if let Some(Err(e)) = written {
@@ -624,8 +707,8 @@ impl Deliver for HdfsSink {
             for id in ids {
                 self.roll(id);
             }
-            if !self.uncommitted.is_empty() {
-                let n: u64 = self.uncommitted.drain(..).map(|(_, n)| n).sum();
+            let n: u64 = self.uncommitted.drain(..).map(|(_, n)| n).sum();
+            if self.numbers.is_none() {
                 HdfsCounters::add(&self.counters.event_duplicates, n);
             }
             self.finish_rolled();

@@ -12,6 +12,8 @@
 //!   after every commit without fsync (it survives a killed process, not always a power cut;
 //!   a stale hint only makes the duplicate count larger, never loses an event).
 //! - `staged/<id>`: the bytes of a file bound for object storage, until it is published.
+//! - `delivered`: the delivery ledger (`super::ledger`): which channel events the sink wrote,
+//!   to count those the channel delivers again. With it, the hint above is not written.
 //!
 //! Recovery at start ([`StateDir::records`] and [`complete_file`]): every record names a file
 //! that was in use when the agent stopped. Its torn tail — the bytes after the last whole
@@ -32,8 +34,9 @@
 //! a partial batch, zeros or garbage. The longest prefix made of whole self-contained batches
 //! keeps every acknowledged event and cuts only bytes no take was committed for: those events
 //! are still in the channel and are delivered again. Whole batches past the committed ones
-//! are kept (they are valid) and counted as duplicates (the hint tells how many events were
-//! committed).
+//! are kept (they are valid); the channel delivers them again, and the ledger counts them
+//! as duplicates when it does (without a ledger, the hint tells how many events were
+//! committed, and the rest are counted here).
 
 use super::dest::local::{create_dirs, remove_durably, sync_dir, write_atomically};
 use super::format::{complete_prefix, FormatConfig, Recovered};
@@ -136,6 +139,11 @@ impl StateDir {
 
     fn hint_path(&self, id: u64) -> PathBuf {
         self.root.join("open").join(format!("{id}.committed"))
+    }
+
+    /// The delivery ledger (`ledger.rs`).
+    pub fn ledger_path(&self) -> PathBuf {
+        self.root.join("delivered")
     }
 
     /// Where the staged bytes of file `id` go.

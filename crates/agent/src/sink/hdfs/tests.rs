@@ -360,3 +360,128 @@ fn two_sinks_cannot_share_a_staging_dir() {
     let e = b.process().expect_err("locked");
     assert!(e.to_string().contains("locked by another sink"), "{e}");
 }
+
+/// A file channel on simulated storage whose take commits are made durable only by a put.
+fn sim_channel(sim: &file_channel_testkit::SimStorage) -> crate::channel::Channel {
+    let mut c = file_channel::ChannelConfig::new("/ch");
+    c.take_sync_interval_ms = 600_000;
+    c.prefill_ahead_bytes = 0;
+    let fc = file_channel::FileChannel::open_with(c, Arc::new(sim.clone())).expect("open");
+    crate::channel::Channel::from_file("c1", fc)
+}
+
+fn file_ctx(channel: crate::channel::Channel) -> SinkContext {
+    SinkContext {
+        name: "k1".into(),
+        channel,
+        counters: Arc::default(),
+    }
+}
+
+/// Lines of every finished file under `dir` (and no in-use file is left).
+fn finished_lines(dir: &Path) -> Vec<String> {
+    let done = files(dir);
+    assert!(
+        done.iter().all(|(name, _)| !name.ends_with(".tmp")),
+        "an in-use file is left: {done:?}"
+    );
+    let mut lines: Vec<String> = done
+        .iter()
+        .flat_map(|(_, text)| text.lines().map(str::to_owned))
+        .collect();
+    lines.sort();
+    lines
+}
+
+#[test]
+fn events_a_crash_makes_the_file_channel_deliver_again_are_counted_exactly() {
+    use file_channel_testkit::CrashMode;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("out");
+    let cfg = config(
+        &format!("file://{}", out.display()),
+        &tmp.path().join("st"),
+        &[
+            ("hdfs.batchSize", "10"),
+            ("hdfs.rollCount", "25"),
+            ("hdfs.rollSize", "0"),
+        ],
+    );
+    let sim = file_channel_testkit::SimStorage::new();
+    let channel = sim_channel(&sim);
+    let bodies: Vec<String> = (0..60).map(|i| format!("e{i:02}")).collect();
+    let refs: Vec<&str> = bodies.iter().map(String::as_str).collect();
+    put(&channel, &refs);
+
+    // Three batches written, fsynced and their takes committed (acknowledged to the sink), a
+    // fourth written whose take never commits; then the process dies. Its take commits were
+    // not durable yet: the crash loses them.
+    let mut s = HdfsSink::with_destination(cfg.clone(), file_ctx(channel.clone()), None);
+    for _ in 0..3 {
+        assert_eq!(s.process().expect("batch"), Status::Ready);
+    }
+    let mut tx = channel.transaction();
+    let mut batch = Vec::new();
+    for _ in 0..10 {
+        batch.push(tx.take().expect("take").expect("event"));
+    }
+    s.taken_numbers(tx.delivery_numbers());
+    s.deliver(batch).expect("deliver");
+    drop(tx);
+    let image = sim.crash(CrashMode::DropUnsynced);
+    drop(s);
+    drop(channel);
+    assert_eq!(
+        s_counters_after_restart(&cfg, &image, &out),
+        40,
+        "30 committed whose commit was lost, 10 never committed"
+    );
+    let lines = finished_lines(&out);
+    assert_eq!(lines.len(), 100, "60 events, 40 of them twice");
+    for (i, b) in bodies.iter().enumerate() {
+        let n = lines.iter().filter(|l| *l == b).count();
+        assert_eq!(n, if i < 40 { 2 } else { 1 }, "{b}");
+    }
+}
+
+/// Restarts a sink on the crash image, drains the channel, stops; the duplicates it counted.
+fn s_counters_after_restart(
+    cfg: &HdfsConfig,
+    image: &file_channel_testkit::SimStorage,
+    out: &Path,
+) -> u64 {
+    let channel = sim_channel(image);
+    assert_eq!(channel.len(), 60, "the crash lost every take commit");
+    let mut s = HdfsSink::with_destination(cfg.clone(), file_ctx(channel.clone()), None);
+    drain_all(&mut s);
+    assert_eq!(channel.len(), 0);
+    s.stop();
+    assert!(out.exists());
+    s.hdfs_counters().event_duplicates.load(Relaxed)
+}
+
+#[test]
+fn a_batch_rolled_back_after_it_was_written_is_counted_once_when_it_comes_again() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("out");
+    let cfg = config(
+        &format!("file://{}", out.display()),
+        &tmp.path().join("st"),
+        &[("hdfs.batchSize", "5"), ("hdfs.rollSize", "0")],
+    );
+    let sim = file_channel_testkit::SimStorage::new();
+    let channel = sim_channel(&sim);
+    put(&channel, &["a", "b", "c", "d", "e", "f"]);
+    let mut s = HdfsSink::with_destination(cfg, file_ctx(channel.clone()), None);
+    let mut tx = channel.transaction();
+    let batch: Vec<Event> = (0..5)
+        .map(|_| tx.take().expect("take").expect("event"))
+        .collect();
+    s.taken_numbers(tx.delivery_numbers());
+    s.deliver(batch).expect("deliver");
+    tx.rollback(); // the commit failed, say: the batch comes again
+    drain_all(&mut s);
+    s.stop();
+    assert_eq!(s.hdfs_counters().event_duplicates.load(Relaxed), 5);
+    assert_eq!(finished_lines(&out).len(), 11);
+}

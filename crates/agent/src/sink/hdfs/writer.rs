@@ -97,10 +97,23 @@ impl OpenFile {
         now_ms: i64,
         buf: &mut Vec<u8>,
     ) -> io::Result<u64> {
+        self.append_with(events, now_ms, buf, |_| Ok(()))
+    }
+
+    /// Like [`OpenFile::append`], calling `before_write` with the file's length once the batch
+    /// is in it, after encoding and before writing (the delivery ledger's line goes first).
+    pub fn append_with(
+        &mut self,
+        events: &[file_channel::Event],
+        now_ms: i64,
+        buf: &mut Vec<u8>,
+        before_write: impl FnOnce(u64) -> io::Result<()>,
+    ) -> io::Result<u64> {
         buf.clear();
         self.encoder
             .encode_batch(events, now_ms, buf)
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+        before_write(self.written.len + buf.len() as u64)?;
         self.file.write_all(buf)?;
         self.written.len += buf.len() as u64;
         self.written.events += events.len() as u64;
