@@ -114,8 +114,8 @@ impl FormatConfig {
                     ctx.error(
                         "hdfs.codeC",
                         format!(
-                            "unsupported compression codec `{name}`: use gzip, bzip2, zstd, \
-                             snappy or lz4 (or their Hadoop names: {})",
+                            "unsupported compression codec `{name}`: use gzip, default (zlib), \
+                             bzip2, zstd, snappy or lz4 (or their Hadoop names: {})",
                             known.join(", ")
                         ),
                     );
@@ -132,7 +132,7 @@ impl FormatConfig {
                 if !ctx.has_error_for("hdfs.codeC") {
                     ctx.error(
                         "hdfs.fileType",
-                        "CompressedStream needs hdfs.codeC (gzip, bzip2, zstd, snappy or lz4)",
+                        "CompressedStream needs hdfs.codeC (gzip, default, bzip2, zstd, snappy or lz4)",
                     );
                 }
                 None

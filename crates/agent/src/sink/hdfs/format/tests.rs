@@ -101,6 +101,13 @@ fn flume_defaults_and_codec_names() {
             Codec::Gzip,
             ".gz",
         ),
+        ("default", Codec::Deflate, ".deflate"),
+        ("DefaultCodec", Codec::Deflate, ".deflate"),
+        (
+            "org.apache.hadoop.io.compress.DefaultCodec",
+            Codec::Deflate,
+            ".deflate",
+        ),
         ("bzip2", Codec::Bzip2, ".bz2"),
         ("BZip2Codec", Codec::Bzip2, ".bz2"),
         ("zstd", Codec::Zstd, ".zst"),
@@ -258,7 +265,7 @@ fn hadoop_block_framing_for_snappy_and_lz4() {
 
 #[test]
 fn damaged_units_are_not_kept() {
-    for codec in [Codec::Gzip, Codec::Zstd, Codec::Bzip2] {
+    for codec in [Codec::Gzip, Codec::Deflate, Codec::Zstd, Codec::Bzip2] {
         let cfg = stream(codec.hadoop_class());
         let (mut file, bounds) = write_file(&cfg, &batches());
         // Flip a byte inside the last unit: its checksum no longer matches.
