@@ -1,8 +1,9 @@
 //! `hdfs.codeC`: the compression codecs by Hadoop's names, each batch compressed as one
 //! self-contained unit, and the walk over a file's units that crash recovery needs.
 //!
-//! Units: a gzip member (flate2), a bzip2 stream (bzip2), a zstd frame with a content checksum
-//! (zstd) — so `gzip -dc`, `bzip2 -dc` and `zstd -dc` read a whole file of them — and, for
+//! Units: a gzip member (flate2), a zlib stream for Hadoop's `DefaultCodec` (flate2), a bzip2
+//! stream (bzip2), a zstd frame with a content checksum (zstd) — so `gzip -dc`, `bzip2 -dc` and
+//! `zstd -dc` read a whole file of them — and, for
 //! snappy and lz4, a block of Hadoop's `BlockCompressorStream` (a 4-byte big-endian
 //! uncompressed length, then chunks of a 4-byte big-endian compressed length and a raw
 //! snappy/lz4 block) as Hadoop's `SnappyCodec` and `Lz4Codec` write it.
@@ -16,6 +17,9 @@ use super::FormatError;
 pub enum Codec {
     /// `GzipCodec` (`.gz`).
     Gzip,
+    /// `DefaultCodec` (`.deflate`): a zlib stream, as Hadoop's `ZlibCompressor` (or Java's
+    /// `Deflater`) writes it.
+    Deflate,
     /// `BZip2Codec` (`.bz2`).
     Bzip2,
     /// `ZStandardCodec` (`.zst`).
@@ -36,8 +40,9 @@ const ZSTD_LEVEL: i32 = 3;
 
 impl Codec {
     /// Every codec, in the order errors list them.
-    pub const ALL: [Codec; 5] = [
+    pub const ALL: [Codec; 6] = [
         Codec::Gzip,
+        Codec::Deflate,
         Codec::Bzip2,
         Codec::Zstd,
         Codec::Snappy,
@@ -48,6 +53,7 @@ impl Codec {
     pub fn hadoop_class(self) -> &'static str {
         match self {
             Codec::Gzip => "org.apache.hadoop.io.compress.GzipCodec",
+            Codec::Deflate => "org.apache.hadoop.io.compress.DefaultCodec",
             Codec::Bzip2 => "org.apache.hadoop.io.compress.BZip2Codec",
             Codec::Zstd => "org.apache.hadoop.io.compress.ZStandardCodec",
             Codec::Snappy => "org.apache.hadoop.io.compress.SnappyCodec",
@@ -59,6 +65,7 @@ impl Codec {
     pub fn extension(self) -> &'static str {
         match self {
             Codec::Gzip => ".gz",
+            Codec::Deflate => ".deflate",
             Codec::Bzip2 => ".bz2",
             Codec::Zstd => ".zst",
             Codec::Snappy => ".snappy",
@@ -68,7 +75,8 @@ impl Codec {
 
     /// The codec `name` means as Flume matches it: the full class name, the simple class name
     /// or that name without `Codec`, case-insensitively (`gzip`, `GzipCodec`,
-    /// `org.apache.hadoop.io.compress.GzipCodec`); `zstd` is also taken.
+    /// `org.apache.hadoop.io.compress.GzipCodec`; `default` for `DefaultCodec`); `zstd` is also
+    /// taken.
     pub fn from_name(name: &str) -> Option<Codec> {
         let name = name.trim();
         Codec::ALL.into_iter().find(|c| {
@@ -88,6 +96,11 @@ impl Codec {
         match self {
             Codec::Gzip => {
                 let mut enc = flate2::write::GzEncoder::new(out, flate2::Compression::default());
+                enc.write_all(payload).map_err(io)?;
+                enc.finish().map_err(io)?;
+            }
+            Codec::Deflate => {
+                let mut enc = flate2::write::ZlibEncoder::new(out, flate2::Compression::default());
                 enc.write_all(payload).map_err(io)?;
                 enc.finish().map_err(io)?;
             }
@@ -142,6 +155,12 @@ impl Codec {
         match self {
             Codec::Gzip => {
                 let mut dec = flate2::bufread::GzDecoder::new(bytes);
+                dec.read_to_end(&mut payload).ok()?;
+                let rest = dec.into_inner().len();
+                Some((bytes.len() - rest, payload))
+            }
+            Codec::Deflate => {
+                let mut dec = flate2::bufread::ZlibDecoder::new(bytes);
                 dec.read_to_end(&mut payload).ok()?;
                 let rest = dec.into_inner().len();
                 Some((bytes.len() - rest, payload))

@@ -2,7 +2,8 @@
 //! `SequenceFile`), `hdfs.codeC`, `hdfs.writeFormat` and the `serializer` of a stream.
 //!
 //! Every batch is encoded as a self-contained unit (a line run, a gzip member, a bzip2 stream,
-//! a zstd frame, a Hadoop compression block, a run of SequenceFile records, Avro blocks), so
+//! a zstd frame, a Hadoop compression block, a run of SequenceFile records, a block of a
+//! block-compressed SequenceFile, Avro blocks), so
 //! a file cut after any whole batch is valid, and [`complete_prefix`] finds where the last
 //! whole unit ends after a crash. For the formats whose every event is whole on its own
 //! (text lines, SequenceFile records, Avro blocks in an uncompressed file) that may be inside
@@ -12,7 +13,10 @@
 mod avro;
 mod codec;
 mod sequence;
+mod sequence_block;
 
+#[cfg(test)]
+mod sequence_block_tests;
 #[cfg(test)]
 mod tests;
 
@@ -68,7 +72,8 @@ impl Default for StreamSerializer {
 pub struct FormatConfig {
     /// `hdfs.fileType` (SequenceFile).
     pub file_type: FileType,
-    /// `hdfs.codeC` (none); always set for CompressedStream, never for the others.
+    /// `hdfs.codeC` (none); always set for CompressedStream, never for DataStream; a
+    /// SequenceFile with a codec is block-compressed.
     pub codec: Option<Codec>,
     /// `hdfs.writeFormat` (Writable), for SequenceFile.
     pub write_format: WriteFormat,
@@ -114,8 +119,8 @@ impl FormatConfig {
                     ctx.error(
                         "hdfs.codeC",
                         format!(
-                            "unsupported compression codec `{name}`: use gzip, bzip2, zstd, \
-                             snappy or lz4 (or their Hadoop names: {})",
+                            "unsupported compression codec `{name}`: use gzip, default (zlib), \
+                             bzip2, zstd, snappy or lz4 (or their Hadoop names: {})",
                             known.join(", ")
                         ),
                     );
@@ -132,18 +137,9 @@ impl FormatConfig {
                 if !ctx.has_error_for("hdfs.codeC") {
                     ctx.error(
                         "hdfs.fileType",
-                        "CompressedStream needs hdfs.codeC (gzip, bzip2, zstd, snappy or lz4)",
+                        "CompressedStream needs hdfs.codeC (gzip, default, bzip2, zstd, snappy or lz4)",
                     );
                 }
-                None
-            }
-            FileType::SequenceFile if codec.is_some() => {
-                ctx.error(
-                    "hdfs.codeC",
-                    "a compressed SequenceFile (Flume writes it block-compressed) is not \
-                     supported yet: use fileType = CompressedStream for compressed files, or \
-                     drop hdfs.codeC",
-                );
                 None
             }
             _ => codec,
@@ -242,11 +238,14 @@ impl FormatConfig {
 
     /// A fresh encoder for a new file.
     pub fn encoder(&self) -> Box<dyn FileEncoder> {
-        match self.file_type {
-            FileType::SequenceFile => Box::new(SequenceFileEncoder(
+        match (self.file_type, self.codec) {
+            (FileType::SequenceFile, Some(codec)) => Box::new(
+                sequence_block::BlockSequenceEncoder::new(self.write_format, codec),
+            ),
+            (FileType::SequenceFile, None) => Box::new(SequenceFileEncoder(
                 sequence::SequenceEncoder::new(self.write_format),
             )),
-            FileType::DataStream | FileType::CompressedStream => Box::new(StreamEncoder {
+            (FileType::DataStream | FileType::CompressedStream, _) => Box::new(StreamEncoder {
                 codec: self.codec,
                 payload: match self.serializer {
                     StreamSerializer::Text(s) => Payload::Text(s),
@@ -306,6 +305,7 @@ pub struct Recovered {
 /// kept whole, with no events counted.
 pub fn complete_prefix(cfg: &FormatConfig, bytes: &[u8]) -> Recovered {
     let (len, events) = match (cfg.file_type, cfg.codec) {
+        // Uncompressed or block-compressed, as the file's header says.
         (FileType::SequenceFile, _) => sequence::scan(bytes, cfg.write_format),
         (_, None) => match cfg.serializer {
             StreamSerializer::Text(s) if appends_newline(s) => {

@@ -11,15 +11,22 @@
 //! [`SYNC_INTERVAL_BYTES`] after the last sync, a sync escape (-1, then the marker) is written,
 //! as Hadoop's `checkAndWriteSync` does. Every record is whole on its own, so any run of
 //! records is a valid unit.
+//!
+//! The header, keys, values and Hadoop's vints here are shared with the block-compressed
+//! SequenceFile of [`super::sequence_block`], and [`scan`] reads either kind by its header.
 
 use file_channel::Event;
 
-use super::FormatError;
+use super::{sequence_block, Codec, FormatError};
 use crate::sink::hdfs::path::TIMESTAMP_HEADER;
 
 /// Hadoop's `SYNC_INTERVAL` (5 KiB × the 20-byte sync entry: 100 KiB) in current Hadoop.
 pub const SYNC_INTERVAL_BYTES: u64 = 5 * 1024 * 20;
-const SYNC_ESCAPE: i32 = -1;
+pub(super) const SYNC_ESCAPE: i32 = -1;
+/// The bytes of a sync escape: the escape and the 16-byte marker.
+pub(super) const SYNC_ENTRY_BYTES: usize = 20;
+/// The bytes of a `LongWritable` key.
+pub(super) const KEY_BYTES: usize = 8;
 const KEY_CLASS: &str = "org.apache.hadoop.io.LongWritable";
 
 /// `hdfs.writeFormat`: the value class.
@@ -77,13 +84,7 @@ impl SequenceEncoder {
     /// The file header.
     pub fn begin(&mut self, out: &mut Vec<u8>) {
         let start = out.len();
-        out.extend_from_slice(b"SEQ\x06");
-        write_text(out, KEY_CLASS.as_bytes());
-        write_text(out, self.format.value_class().as_bytes());
-        out.push(0); // compressed
-        out.push(0); // block-compressed
-        out.extend_from_slice(&0i32.to_be_bytes()); // metadata entries
-        out.extend_from_slice(&self.sync);
+        write_header(out, self.format, None, &self.sync);
         self.pos += (out.len() - start) as u64;
     }
 
@@ -95,32 +96,18 @@ impl SequenceEncoder {
         out: &mut Vec<u8>,
     ) -> Result<(), FormatError> {
         for e in events {
-            let key = match e.header(TIMESTAMP_HEADER) {
-                None => now_ms,
-                Some(text) => text.parse::<i64>().map_err(|_| {
-                    FormatError(format!(
-                        "SequenceFile key: the event's `{TIMESTAMP_HEADER}` header `{text}` is \
-                         not a number of milliseconds"
-                    ))
-                })?,
-            };
+            let key = event_key(e, now_ms)?;
             let mut value = Vec::with_capacity(e.body.len() + 5);
-            match self.format {
-                WriteFormat::Writable => {
-                    value.extend_from_slice(&java_int(e.body.len(), "event body")?.to_be_bytes());
-                }
-                WriteFormat::Text => write_vlong(&mut value, e.body.len() as i64),
-            }
-            value.extend_from_slice(&e.body);
-            let record_len = java_int(8 + value.len(), "record")?;
+            write_value(&mut value, self.format, &e.body)?;
+            let record_len = java_int(KEY_BYTES + value.len(), "record")?;
             let start = out.len();
             if self.pos >= self.last_sync_pos + self.sync_interval_bytes {
                 out.extend_from_slice(&SYNC_ESCAPE.to_be_bytes());
                 out.extend_from_slice(&self.sync);
-                self.last_sync_pos = self.pos + 20;
+                self.last_sync_pos = self.pos + SYNC_ENTRY_BYTES as u64;
             }
             out.extend_from_slice(&record_len.to_be_bytes());
-            out.extend_from_slice(&8i32.to_be_bytes());
+            out.extend_from_slice(&(KEY_BYTES as i32).to_be_bytes());
             out.extend_from_slice(&key.to_be_bytes());
             out.extend_from_slice(&value);
             self.pos += (out.len() - start) as u64;
@@ -129,7 +116,75 @@ impl SequenceEncoder {
     }
 }
 
-fn java_int(n: usize, what: &str) -> Result<i32, FormatError> {
+/// Hadoop's SequenceFile header: version 6, the key and value classes, the compression flags
+/// (with `codec`: compressed, block-compressed, and the codec's class), no metadata, the sync
+/// marker.
+pub(super) fn write_header(
+    out: &mut Vec<u8>,
+    format: WriteFormat,
+    codec: Option<Codec>,
+    sync: &[u8; 16],
+) {
+    out.extend_from_slice(b"SEQ\x06");
+    write_text(out, KEY_CLASS.as_bytes());
+    write_text(out, format.value_class().as_bytes());
+    let compressed = u8::from(codec.is_some());
+    out.push(compressed);
+    out.push(compressed); // block-compressed whenever compressed, as Flume writes it
+    if let Some(codec) = codec {
+        write_text(out, codec.hadoop_class().as_bytes());
+    }
+    out.extend_from_slice(&0i32.to_be_bytes()); // metadata entries
+    out.extend_from_slice(sync);
+}
+
+/// The `LongWritable` key of `e`: its `timestamp` header, else `now_ms`.
+pub(super) fn event_key(e: &Event, now_ms: i64) -> Result<i64, FormatError> {
+    match e.header(TIMESTAMP_HEADER) {
+        None => Ok(now_ms),
+        Some(text) => text.parse::<i64>().map_err(|_| {
+            FormatError(format!(
+                "SequenceFile key: the event's `{TIMESTAMP_HEADER}` header `{text}` is not a \
+                 number of milliseconds"
+            ))
+        }),
+    }
+}
+
+/// Appends `body` serialized as the value class of `format` (`BytesWritable`: a 4-byte length;
+/// `Text`: a vint length; then the bytes).
+pub(super) fn write_value(
+    out: &mut Vec<u8>,
+    format: WriteFormat,
+    body: &[u8],
+) -> Result<(), FormatError> {
+    match format {
+        WriteFormat::Writable => {
+            out.extend_from_slice(&java_int(body.len(), "event body")?.to_be_bytes());
+        }
+        WriteFormat::Text => write_vlong(out, body.len() as i64),
+    }
+    out.extend_from_slice(body);
+    Ok(())
+}
+
+/// Whether `value` is exactly one value of `format`'s class.
+pub(super) fn is_whole_value(value: &[u8], format: WriteFormat) -> bool {
+    match format {
+        WriteFormat::Writable => read_be_i32(value, 0)
+            .and_then(|n| usize::try_from(n).ok())
+            .is_some_and(|n| n + 4 == value.len()),
+        WriteFormat::Text => {
+            let mut p = 0;
+            read_vlong(value, &mut p)
+                .and_then(|n| usize::try_from(n).ok())
+                .is_some_and(|n| n + p == value.len())
+        }
+    }
+}
+
+/// `n` as a Java int, or an error naming `what` is too large.
+pub(super) fn java_int(n: usize, what: &str) -> Result<i32, FormatError> {
     i32::try_from(n).map_err(|_| FormatError(format!("a {what} of {n} bytes is too large")))
 }
 
@@ -167,7 +222,7 @@ pub fn write_vlong(out: &mut Vec<u8>, value: i64) {
 }
 
 /// Hadoop's `WritableUtils.readVLong`.
-fn read_vlong(bytes: &[u8], pos: &mut usize) -> Option<i64> {
+pub(super) fn read_vlong(bytes: &[u8], pos: &mut usize) -> Option<i64> {
     let first = *bytes.get(*pos)? as i8;
     *pos += 1;
     if first >= -112 {
@@ -187,21 +242,36 @@ fn read_vlong(bytes: &[u8], pos: &mut usize) -> Option<i64> {
     Some(if negative { !value } else { value })
 }
 
-/// The longest prefix of header and whole records (and sync escapes), and the records in it.
+/// The longest prefix of header and whole records (and sync escapes), or whole blocks in a
+/// block-compressed file, and the records in it. The header says which kind the file is and
+/// its codec, so a file written before `hdfs.codeC` changed is still read as written.
 pub fn scan(bytes: &[u8], format: WriteFormat) -> (usize, u64) {
-    let Some((mut pos, sync, compressed)) = read_header(bytes) else {
+    let Some(header) = read_header(bytes) else {
         return (0, 0);
     };
-    if compressed {
-        // Not a file we write: keep it as it is.
-        return (bytes.len(), 0);
+    match (header.compressed, header.block_compressed, header.codec) {
+        (false, false, _) => scan_records(bytes, header.end, &header.sync, format),
+        (true, true, Some(codec)) => {
+            sequence_block::scan_blocks(bytes, header.end, &header.sync, codec, format)
+        }
+        // Not a file we write (record-compressed, or a codec we do not know): keep it whole.
+        _ => (bytes.len(), 0),
     }
+}
+
+/// Whole records (and sync escapes) from `pos`, an uncompressed file's first record.
+fn scan_records(
+    bytes: &[u8],
+    mut pos: usize,
+    sync: &[u8; 16],
+    format: WriteFormat,
+) -> (usize, u64) {
     let mut records = 0;
     while let Some(len) = read_be_i32(bytes, pos) {
         if len == SYNC_ESCAPE {
-            match bytes.get(pos + 4..pos + 20) {
+            match bytes.get(pos + 4..pos + SYNC_ENTRY_BYTES) {
                 Some(marker) if marker == sync => {
-                    pos += 20;
+                    pos += SYNC_ENTRY_BYTES;
                     continue;
                 }
                 _ => break,
@@ -219,55 +289,66 @@ pub fn scan(bytes: &[u8], format: WriteFormat) -> (usize, u64) {
 /// The end of the record at `pos` whose length field is `len`, if it is whole and well formed.
 fn record_end(bytes: &[u8], pos: usize, len: i32, format: WriteFormat) -> Option<usize> {
     let len = usize::try_from(len).ok()?;
-    if len < 8 || read_be_i32(bytes, pos + 4)? != 8 {
+    if len < KEY_BYTES || read_be_i32(bytes, pos + 4)? != KEY_BYTES as i32 {
         return None;
     }
     let end = (pos + 8).checked_add(len)?;
-    let value = bytes.get(pos + 16..end)?;
-    let body_len_ok = match format {
-        WriteFormat::Writable => read_be_i32(value, 0)
-            .and_then(|n| usize::try_from(n).ok())
-            .is_some_and(|n| n + 4 == value.len()),
-        WriteFormat::Text => {
-            let mut p = 0;
-            read_vlong(value, &mut p)
-                .and_then(|n| usize::try_from(n).ok())
-                .is_some_and(|n| n + p == value.len())
-        }
-    };
-    body_len_ok.then_some(end)
+    let value = bytes.get(pos + 8 + KEY_BYTES..end)?;
+    is_whole_value(value, format).then_some(end)
 }
 
-/// The header's length, its sync marker and whether it says the records are compressed.
-fn read_header(bytes: &[u8]) -> Option<(usize, [u8; 16], bool)> {
+/// What a SequenceFile header says.
+struct Header {
+    /// Its length: where records or blocks start.
+    end: usize,
+    sync: [u8; 16],
+    compressed: bool,
+    block_compressed: bool,
+    /// The codec, when compressed with one we know by its exact Hadoop class.
+    codec: Option<Codec>,
+}
+
+/// The header at the start of `bytes`, if it is whole.
+fn read_header(bytes: &[u8]) -> Option<Header> {
     if bytes.get(..4)? != b"SEQ\x06" {
         return None;
     }
     let mut pos = 4;
-    let skip_text = |pos: &mut usize| -> Option<()> {
+    let read_text = |pos: &mut usize| -> Option<&[u8]> {
         let len = usize::try_from(read_vlong(bytes, pos)?).ok()?;
-        *pos = pos.checked_add(len)?;
-        bytes.get(..*pos).map(|_| ())
+        let text = bytes.get(*pos..pos.checked_add(len)?)?;
+        *pos += len;
+        Some(text)
     };
-    skip_text(&mut pos)?;
-    skip_text(&mut pos)?;
+    read_text(&mut pos)?;
+    read_text(&mut pos)?;
     let compressed = *bytes.get(pos)? != 0;
-    let block = *bytes.get(pos + 1)? != 0;
+    let block_compressed = *bytes.get(pos + 1)? != 0;
     pos += 2;
+    let mut codec = None;
     if compressed {
-        skip_text(&mut pos)?;
+        let class = read_text(&mut pos)?;
+        codec = Codec::ALL
+            .into_iter()
+            .find(|c| c.hadoop_class().as_bytes() == class);
     }
     let entries = usize::try_from(read_be_i32(bytes, pos)?).ok()?;
     pos += 4;
     for _ in 0..entries {
-        skip_text(&mut pos)?;
-        skip_text(&mut pos)?;
+        read_text(&mut pos)?;
+        read_text(&mut pos)?;
     }
-    let sync: [u8; 16] = bytes.get(pos..pos + 16)?.try_into().ok()?;
-    Some((pos + 16, sync, compressed || block))
+    let sync: [u8; 16] = bytes.get(pos..pos.checked_add(16)?)?.try_into().ok()?;
+    Some(Header {
+        end: pos + 16,
+        sync,
+        compressed,
+        block_compressed,
+        codec,
+    })
 }
 
-fn read_be_i32(bytes: &[u8], at: usize) -> Option<i32> {
+pub(super) fn read_be_i32(bytes: &[u8], at: usize) -> Option<i32> {
     let b = bytes.get(at..at.checked_add(4)?)?;
     Some(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
 }
