@@ -1,10 +1,12 @@
 //! Helpers for tests that run the real `sluice` binary: start it on a configuration, wait for
 //! it to listen, talk netcat and HTTP to it, signal it, and read what file_roll wrote.
 //! `python` runs the Python interop peers; `kafka` holds what the Kafka test files share;
-//! `tls` makes keystores and truststores with openssl and keytool; `s3` runs moto's S3 server.
+//! `tls` makes keystores and truststores with openssl and keytool; `s3` runs moto's S3 server;
+//! `broker` runs a real Kafka-compatible broker (tansu).
 
 #![allow(dead_code)]
 
+pub mod broker;
 pub mod kafka;
 pub mod python;
 pub mod s3;

@@ -1,0 +1,145 @@
+//! A real Kafka-compatible broker for the tests: `tansu` (crates.io, Apache-2.0; `.ci/run`
+//! installs it with `cargo install --locked tansu@0.6.0 --features dynostore`), started on
+//! 127.0.0.1 with a free port and in-memory storage, and stopped when dropped.
+//!
+//! The binary is looked up in `SLUICE_TANSU`, then on `PATH`, then in `~/.cargo/bin`. Without
+//! it a test prints `SKIPPED` and passes, unless `SLUICE_REQUIRE_INTEROP` is set (`.ci/run`
+//! sets it): then it fails. librdkafka's mock cluster stays for fault injection; this broker is
+//! what the sink, the source and the channel meet in production form: a separate process
+//! speaking the Kafka protocol over TCP.
+
+use super::{free_port, wait_until};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::config::ClientConfig;
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// The pinned broker (`.ci/run` installs this version).
+pub const TANSU_VERSION: &str = "0.6.0";
+
+/// Where the `tansu` binary is, if anywhere.
+pub fn tansu_binary() -> Option<PathBuf> {
+    if let Some(p) = std::env::var_os("SLUICE_TANSU") {
+        return Some(PathBuf::from(p));
+    }
+    let on_path = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|d| d.join("tansu"))
+            .find(|p| p.is_file())
+    });
+    on_path.or_else(|| {
+        let home = std::env::var_os("HOME")?;
+        let p = PathBuf::from(home).join(".cargo/bin/tansu");
+        p.is_file().then_some(p)
+    })
+}
+
+/// A running broker.
+pub struct Broker {
+    child: Child,
+    port: u16,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Broker {
+    /// Starts a broker, or returns `None` (after printing `SKIPPED`) when `tansu` is not
+    /// installed; under `SLUICE_REQUIRE_INTEROP` a missing broker is a failure.
+    pub fn start() -> Option<Self> {
+        let Some(bin) = tansu_binary() else {
+            assert!(
+                std::env::var_os("SLUICE_REQUIRE_INTEROP").is_none(),
+                "SLUICE_REQUIRE_INTEROP is set but the tansu broker is missing \
+                 (cargo install --locked tansu@{TANSU_VERSION} --features dynostore)"
+            );
+            eprintln!(
+                "SKIPPED: this test needs the tansu broker (cargo install --locked \
+                 tansu@{TANSU_VERSION} --features dynostore); set SLUICE_REQUIRE_INTEROP=1 to \
+                 make that a failure"
+            );
+            return None;
+        };
+        let dir = tempfile::tempdir().expect("tmp");
+        let log = dir.path().join("tansu.log");
+        let port = free_port();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let out = std::fs::File::create(&log).expect("log");
+        let err = out.try_clone().expect("log");
+        let child = Command::new(&bin)
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+                "--storage-engine",
+                "memory://tansu/",
+            ])
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+        let broker = Self {
+            child,
+            port,
+            log,
+            _dir: dir,
+        };
+        let up = wait_until(Duration::from_secs(30), || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+        assert!(up, "tansu did not listen on {port}:\n{}", broker.log());
+        Some(broker)
+    }
+
+    /// `host:port` for `bootstrap.servers`.
+    pub fn bootstrap(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// What the broker printed so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Creates `topic` with `partitions` partitions (replication 1).
+    pub fn create_topic(&self, topic: &str, partitions: i32) {
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", self.bootstrap())
+            .create()
+            .expect("admin client");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+        let results = rt
+            .block_on(admin.create_topics(
+                &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
+                &opts,
+            ))
+            .unwrap_or_else(|e| panic!("create topic {topic}: {e}\n{}", self.log()));
+        for r in results {
+            if let Err((name, code)) = r {
+                panic!("create topic {name}: {code:?}\n{}", self.log());
+            }
+        }
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
