@@ -631,16 +631,13 @@ impl Deliver for HdfsSink {
     fn deliver(&mut self, events: Vec<Event>) -> Result<(), SinkError> {
         self.start()?;
         let now = now_ms();
-        let seqs = match (&self.numbers, &self.ledger) {
+        // Counted once the batch is written: a batch that fails is rolled back and counted
+        // when it comes again.
+        let (seqs, dup) = match (&self.numbers, &self.ledger) {
             (Some(n), Some(ledger)) => {
-                let dup = ledger.duplicates(n.channel_id, &n.seqs);
-                if dup > 0 {
-                    HdfsCounters::add(&self.counters.event_duplicates, dup);
-                    tracing::warn!(sink = %self.ctx.name, duplicates = dup, "the channel delivered again events this sink already wrote (a take commit lost in a crash, or rolled back); they are written again (at least once)");
-                }
-                n.seqs.as_slice()
+                (n.seqs.as_slice(), ledger.duplicates(n.channel_id, &n.seqs))
             }
-            _ => &[],
+            _ => (&[][..], 0),
         };
         let groups = bucket::group(&self.config, events, seqs, now).map_err(|reason| {
             self.ctx.counters.event_write_fail.fetch_add(1, Relaxed);
@@ -655,6 +652,10 @@ impl Deliver for HdfsSink {
         match self.write_groups(groups, now, &mut touched) {
             Ok(bytes) => {
                 HdfsCounters::add(&self.counters.bytes_staged, bytes);
+                if dup > 0 {
+                    HdfsCounters::add(&self.counters.event_duplicates, dup);
+                    tracing::warn!(sink = %self.ctx.name, duplicates = dup, "the channel delivered again events this sink already wrote (a take commit lost in a crash, or rolled back); they are written again (at least once)");
+                }
                 self.uncommitted = touched
                     .iter()
                     .filter_map(|(id, mark)| {

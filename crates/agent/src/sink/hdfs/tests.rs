@@ -485,3 +485,48 @@ fn a_batch_rolled_back_after_it_was_written_is_counted_once_when_it_comes_again(
     assert_eq!(s.hdfs_counters().event_duplicates.load(Relaxed), 5);
     assert_eq!(finished_lines(&out).len(), 11);
 }
+
+#[test]
+fn a_redelivered_batch_that_fails_is_counted_only_when_it_is_written() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("out");
+    let cfg = config(
+        &format!("file://{}/%Y", out.display()),
+        &tmp.path().join("st"),
+        &[("hdfs.batchSize", "3"), ("hdfs.rollSize", "0")],
+    );
+    let sim = file_channel_testkit::SimStorage::new();
+    let channel = sim_channel(&sim);
+    let stamped = |b: &str| Event::new(b).with_header("timestamp", "1700000000000");
+    {
+        let mut tx = channel.transaction();
+        tx.put(&stamped("a")).expect("put");
+        tx.put(&stamped("b")).expect("put");
+        // No timestamp for %Y: a batch holding it cannot be placed and fails.
+        tx.put(&Event::new("no-time")).expect("put");
+        tx.commit().expect("commit");
+    }
+    let mut s = HdfsSink::with_destination(cfg, file_ctx(channel.clone()), None);
+    let take = |n: usize| {
+        let mut tx = channel.transaction();
+        let batch: Vec<Event> = (0..n)
+            .map(|_| tx.take().expect("take").expect("event"))
+            .collect();
+        (tx, batch)
+    };
+    // a and b written, their take rolled back: they come again.
+    let (tx, batch) = take(2);
+    s.taken_numbers(tx.delivery_numbers());
+    s.deliver(batch).expect("deliver");
+    tx.rollback();
+    // They come again with the event that cannot be placed: the batch fails, nothing is
+    // written, and nothing is counted yet.
+    s.process().expect_err("no timestamp");
+    assert_eq!(s.hdfs_counters().event_duplicates.load(Relaxed), 0);
+    // Written again without it: counted once.
+    let (tx, batch) = take(2);
+    s.taken_numbers(tx.delivery_numbers());
+    s.deliver(batch).expect("deliver");
+    tx.commit().expect("commit");
+    assert_eq!(s.hdfs_counters().event_duplicates.load(Relaxed), 2);
+}
