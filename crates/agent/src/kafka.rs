@@ -1,4 +1,4 @@
-//! What the Kafka sink and source share: turning Flume's `kafka.producer.*` /
+//! What the Kafka sink, source and channel share: turning Flume's `kafka.producer.*` /
 //! `kafka.consumer.*` keys (Java client property names) into librdkafka properties, and
 //! checking each one against librdkafka at configuration time so a bad key is reported with its
 //! file and line instead of failing when the agent starts.
@@ -7,16 +7,21 @@
 //! `compression.type`, `client.id`, `retries`, `delivery.timeout.ms`, `session.timeout.ms`,
 //! `auto.offset.reset`, ...) and pass through unchanged. A few are translated
 //! ([`translate`]); Java-only settings that have no librdkafka meaning (serializer classes,
-//! partitioner and interceptor classes, `max.block.ms`, `max.poll.records`, JAAS files) are
-//! rejected with a message naming the key, except the serializer classes Flume itself sets,
-//! which describe what Sluice does anyway. Keys with a security meaning (`ssl.*`, `sasl.*`, a
-//! `security.protocol` other than `PLAINTEXT`, see [`SUPPORTED_SECURITY_PROTOCOLS`]) are never
-//! handed to librdkafka: `Ctx::passthrough` withholds them and the configuration's one rule
-//! for such keys (`config::security`) refuses them. Anything else librdkafka does not know is
-//! rejected with librdkafka's own explanation.
+//! partitioner and interceptor classes, `max.block.ms`, `max.poll.records`) are rejected with a
+//! message naming the key, except the serializer classes Flume itself sets, which describe what
+//! Sluice does anyway. Keys with a security meaning (`security.protocol`, `ssl.*`, `sasl.*`:
+//! every key [`crate::config::security::security_family`] recognises) never pass through:
+//! [`security`] maps each one explicitly (TLS truststores and keystores, SASL PLAIN and SCRAM
+//! from `sasl.jaas.config`, parsed by [`jaas`]) or refuses it with the reason. Anything else
+//! librdkafka does not know is rejected with librdkafka's own explanation.
+
+pub mod jaas;
+pub mod security;
 
 use crate::config::context::Ctx;
+use crate::config::security::security_family;
 use rdkafka::config::ClientConfig;
+use std::fmt;
 
 /// Whether the properties are for a producer (sink) or a consumer (source).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,8 +42,9 @@ impl Role {
     }
 }
 
-/// One librdkafka property and the configuration key it came from.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// One librdkafka property and the configuration key it came from. Its `Debug` hides the
+/// values of [`security::SECRET_PROPERTIES`].
+#[derive(Clone, PartialEq, Eq)]
 pub struct ClientProperty {
     /// librdkafka's name.
     pub name: String,
@@ -46,6 +52,28 @@ pub struct ClientProperty {
     pub value: String,
     /// The key relative to the component (`kafka.producer.linger.ms`), for messages.
     pub key: String,
+}
+
+impl ClientProperty {
+    /// Whether the value is a secret (a password or private key), never to be shown.
+    pub fn is_secret(&self) -> bool {
+        security::SECRET_PROPERTIES.contains(&self.name.as_str())
+    }
+}
+
+impl fmt::Debug for ClientProperty {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let value: &dyn fmt::Debug = if self.is_secret() {
+            &"<redacted>"
+        } else {
+            &self.value
+        };
+        f.debug_struct("ClientProperty")
+            .field("name", &self.name)
+            .field("value", value)
+            .field("key", &self.key)
+            .finish()
+    }
 }
 
 /// The Java serializer classes Flume sets itself; naming them is accepted and changes nothing.
@@ -67,11 +95,6 @@ const FLUME_DEFAULT_CLASSES: &[(&str, &str)] = &[
         "org.apache.kafka.common.serialization.ByteArrayDeserializer",
     ),
 ];
-
-/// The `security.protocol` values this build can connect with: librdkafka is built without
-/// OpenSSL and Cyrus SASL, so `SSL`, `SASL_PLAINTEXT` and `SASL_SSL` are refused when the
-/// configuration is read rather than failing at every connection attempt.
-pub const SUPPORTED_SECURITY_PROTOCOLS: &[&str] = &["PLAINTEXT"];
 
 /// What a Java property becomes.
 #[derive(Debug, PartialEq, Eq)]
@@ -98,17 +121,9 @@ pub fn translate(role: Role, name: &str, value: &str) -> Translation {
         };
     }
     match (role, name) {
-        (_, "interceptor.classes" | "metric.reporters" | "sasl.jaas.config") => {
-            Translation::Reject(format!("{name} names Java classes or files, which librdkafka cannot use"))
-        }
-        (_, "security.protocol") if !value.eq_ignore_ascii_case("plaintext") => {
-            Translation::Reject(format!(
-                "security.protocol \"{value}\" needs SSL or SASL, which this build's librdkafka \
-                 does not have (it would fail every connection attempt); the values that work: \
-                 {}",
-                SUPPORTED_SECURITY_PROTOCOLS.join(", ")
-            ))
-        }
+        (_, "interceptor.classes" | "metric.reporters") => Translation::Reject(format!(
+            "{name} names Java classes, which librdkafka cannot use"
+        )),
         (Role::Producer, "partitioner.class") => Translation::Reject(
             "Java partitioner classes cannot be loaded; use partitionIdHeader, defaultPartitionId or \
              librdkafka's `partitioner` property"
@@ -151,8 +166,9 @@ pub fn translate(role: Role, name: &str, value: &str) -> Translation {
     }
 }
 
-/// Reads every `kafka.producer.*` or `kafka.consumer.*` key, translated, each checked by
-/// librdkafka; problems are recorded on `ctx` naming the key. `reserved` are librdkafka names
+/// Reads every `kafka.producer.*` or `kafka.consumer.*` key: security keys through
+/// [`security::security_properties`], the others translated; each result is checked by
+/// librdkafka. Problems are recorded on `ctx` naming the key. `reserved` are librdkafka names
 /// the component sets itself: giving them here is an error pointing at the Flume key to use.
 pub fn client_properties(
     ctx: &Ctx<'_>,
@@ -160,8 +176,28 @@ pub fn client_properties(
     reserved: &[(&str, &str)],
 ) -> Vec<ClientProperty> {
     let prefix = role.prefix();
+    let (secured, ordinary): (Vec<_>, Vec<_>) = ctx
+        .prefixed(prefix)
+        .into_iter()
+        .partition(|(name, _)| security_family(name).is_some());
     let mut out = Vec::new();
-    for (name, entry) in ctx.passthrough(prefix) {
+    for p in security::security_properties(ctx, role, &secured) {
+        // The values are checked without showing them: librdkafka's message repeats the value.
+        if let Err(e) = ClientConfig::new()
+            .set(p.name.as_str(), p.value.as_str())
+            .create_native_config()
+        {
+            let why = if p.is_secret() {
+                format!("librdkafka refuses its {}", p.name)
+            } else {
+                format!("librdkafka refuses it: {e}")
+            };
+            ctx.error(&p.key, why);
+            continue;
+        }
+        out.push(p);
+    }
+    for (name, entry) in ordinary {
         let key = format!("{prefix}{name}");
         if let Some((_, instead)) = reserved.iter().find(|(r, _)| *r == name) {
             ctx.error(&key, format!("set by the component; use {instead} instead"));

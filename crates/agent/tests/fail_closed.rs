@@ -345,29 +345,39 @@ fn kafka_sink(extra: &str) -> String {
     )
 }
 
+/// librdkafka's own names for security settings are not Kafka's: never passed on unexamined,
+/// and a Kafka security key without the protocol that uses it is refused rather than ignored.
 #[test]
-fn kafka_sasl_and_ssl_pass_through_keys_are_refused() {
-    for key in [
-        "kafka.producer.sasl.mechanism = PLAIN",
-        "kafka.producer.sasl.username = flume",
-        "kafka.producer.ssl.ca.location = /etc/ca.pem",
+fn kafka_security_keys_are_mapped_or_refused_never_passed_through() {
+    for (key, says) in [
+        (
+            "kafka.producer.sasl.mechanism = PLAIN",
+            "has no effect unless kafka.producer.security.protocol is SASL_PLAINTEXT",
+        ),
+        (
+            "kafka.producer.sasl.username = flume",
+            "security keys are never passed on unexamined",
+        ),
+        (
+            "kafka.producer.ssl.ca.location = /etc/ca.pem",
+            "security keys are never passed on unexamined",
+        ),
     ] {
         let text = kafka_sink(&format!("a1.sinks.k1.{key}\n"));
         let name = key.split(" = ").next().expect("key");
-        assert_refused(&text, &format!("a1.sinks.k1.{name}"), SECURITY_MEANING);
+        assert_refused(&text, &format!("a1.sinks.k1.{name}"), says);
     }
 }
 
-/// A guard rather than a fail-open case (main refused it already, inside the Kafka code): now
-/// that the pass-through withholds security keys, the central rule must still refuse it, and
-/// `PLAINTEXT` must still pass through.
+/// SASL_SSL without a mechanism asks for Kafka's default, GSSAPI: refused on the mechanism's
+/// key; `PLAINTEXT` still validates.
 #[test]
-fn kafka_security_protocol_is_refused_unless_plaintext() {
+fn kafka_sasl_without_mechanism_is_refused_and_plaintext_validates() {
     let text = kafka_sink("a1.sinks.k1.kafka.producer.security.protocol = SASL_SSL\n");
-    assert_refused(
+    assert_refused_at(
         &text,
-        "a1.sinks.k1.kafka.producer.security.protocol",
-        "SASL_SSL",
+        &[(None, "a1.sinks.k1.kafka.producer.sasl.mechanism")],
+        "GSSAPI (Kerberos)",
     );
     let tmp = tempfile::tempdir().expect("tmp");
     let text = kafka_sink("a1.sinks.k1.kafka.producer.security.protocol = PLAINTEXT\n");

@@ -9,7 +9,7 @@
 //! read every other word as `false`.
 
 use super::problem::Diagnostics;
-use super::security::{asks_for_security, unread_key_problem, UnreadKey};
+use super::security::{unread_key_problem, UnreadKey};
 use super::SystemProperties;
 use std::cell::RefCell;
 use std::collections::BTreeSet;
@@ -249,26 +249,6 @@ impl<'a> Ctx<'a> {
         found
     }
 
-    /// Like [`Ctx::prefixed`], for keys the component forwards without interpreting them
-    /// (Kafka's `kafka.producer.*` to librdkafka): keys that ask for a security feature
-    /// ([`asks_for_security`]) are withheld and left unread, so [`Ctx::finish`] refuses them
-    /// instead of the component passing them on to something that may ignore them.
-    pub fn passthrough(&self, prefix: &str) -> Vec<(&'a str, &'a Entry)> {
-        let found: Vec<_> = self
-            .entries
-            .iter()
-            .filter(|(k, e)| k.starts_with(prefix) && !asks_for_security(k, &e.value))
-            .map(|(k, e)| (*k, *e))
-            .collect();
-        for (k, _) in &found {
-            self.mark_used(k);
-        }
-        found
-            .into_iter()
-            .filter_map(|(k, e)| k.strip_prefix(prefix).map(|rest| (rest, e)))
-            .collect()
-    }
-
     /// Records an error about `sub`, on its line.
     pub fn error(&self, sub: &str, message: impl Into<String>) {
         self.error_at(self.line(sub), sub, message);
@@ -483,26 +463,6 @@ mod tests {
                 "f:4: a1.channels.c1.bind: must not be empty",
             ]
         );
-    }
-
-    #[test]
-    fn passthrough_withholds_security_keys_so_finish_refuses_them() {
-        let list = entries(&[
-            ("kafka.producer.linger.ms", "5", 4),
-            ("kafka.producer.security.protocol", "SASL_SSL", 6),
-            ("kafka.producer.sasl.username", "u", 7),
-        ]);
-        let c = ctx(&list);
-        let got: Vec<&str> = c
-            .passthrough("kafka.producer.")
-            .iter()
-            .map(|(k, _)| *k)
-            .collect();
-        assert_eq!(got, vec!["linger.ms"]);
-        let d = c.finish("kafka sink k1");
-        let lines: Vec<Option<u32>> = d.errors.iter().map(|p| p.line).collect();
-        assert_eq!(lines, vec![Some(6), Some(7)], "{:?}", d.errors);
-        assert!(d.warnings.is_empty(), "{:?}", d.warnings);
     }
 
     #[test]

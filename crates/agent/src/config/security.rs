@@ -8,10 +8,11 @@
 //! `encryption.activeKey` on a file channel would leave events on disk in the clear, while the
 //! operator believes otherwise (the file channel reads its `encryption.*` keys since issue 16;
 //! anywhere else they are refused). So a key matching [`SECURITY_KEY_PATTERNS`] that no component
-//! read is an error ([`unread_key_problem`], applied by `Ctx::finish` and to agent-level keys),
-//! and keys a component forwards without interpreting them (Kafka's `kafka.producer.*`) are
-//! withheld from it ([`asks_for_security`], used by `Ctx::passthrough`) so the same rule
-//! refuses them.
+//! read is an error ([`unread_key_problem`], applied by `Ctx::finish` and to agent-level keys).
+//! A component that forwards keys to a client library (Kafka's `kafka.producer.*` to
+//! librdkafka) must not forward these: the Kafka components route every key this module
+//! recognises ([`security_family`]) to their explicit mapping (`crate::kafka::security`),
+//! which honours or refuses each one.
 //!
 //! A switch that asks for nothing is accepted: `ssl`, `kerberos` or `enableSSL` set to `false`
 //! (any case), and `security.protocol = PLAINTEXT`. They keep the ordinary unknown-key warning
@@ -169,19 +170,19 @@ pub fn unread_key_problem(key: &str, value: &str, what: &str) -> UnreadKey {
              on the avro, thrift, http, syslogtcp and multiport_syslogtcp sources and the avro \
              and thrift sinks (see docs/agent.md)"
             .to_owned(),
-        SecurityFamily::TlsClientProperty => "remove the key; Sluice's Kafka client \
-             (librdkafka) is built without SSL, and the TLS of the avro, thrift, http and \
-             syslog hops is set with ssl, keystore* and truststore* (see docs/agent.md)"
+        SecurityFamily::TlsClientProperty => "remove the key; Kafka's ssl.* keys are read \
+             under kafka.producer. and kafka.consumer. of the Kafka sink, source and channel, \
+             and the TLS of the avro, thrift, http and syslog hops is set with ssl, keystore* \
+             and truststore* (see docs/agent.md)"
             .to_owned(),
         SecurityFamily::Kerberos => "remove the key; Sluice does not implement Kerberos".to_owned(),
-        SecurityFamily::Sasl => {
-            "remove the key; Sluice's Kafka client (librdkafka) is built without SASL".to_owned()
-        }
-        SecurityFamily::SecurityProtocol => format!(
-            "Sluice's Kafka client (librdkafka) is built without SSL and SASL; remove the key \
-             (the values that work: {})",
-            crate::kafka::SUPPORTED_SECURITY_PROTOCOLS.join(", ")
-        ),
+        SecurityFamily::Sasl => "remove the key; Kafka's sasl.* keys are read under \
+             kafka.producer. and kafka.consumer. of the Kafka sink, source and channel"
+            .to_owned(),
+        SecurityFamily::SecurityProtocol => "remove the key; Kafka's security.protocol is read \
+             as kafka.producer.security.protocol and kafka.consumer.security.protocol of the \
+             Kafka sink, source and channel"
+            .to_owned(),
         SecurityFamily::Encryption => "encryption at rest is a file channel's (its \
              encryption.activeKey, encryption.keyProvider, ... keys; see docs/agent.md), and \
              this component stores nothing it could encrypt; remove the key, or move it to the \

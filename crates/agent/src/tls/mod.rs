@@ -27,6 +27,24 @@ pub use defaults::{TlsDefaults, ENV_NAMES, PROPERTY_NAMES};
 pub use error::TlsError;
 pub use live::{CHECK_INTERVAL, ERROR_LOG_INTERVAL};
 pub use server::ServerTls;
+pub(crate) use store::{load_truststore, KNOWN_STORE_TYPES};
+
+/// Checks the keystore at `path` as a sink's or source's keystore is checked (password,
+/// private key, every certificate valid now), for clients that hand the file itself to
+/// another library (the Kafka components' librdkafka).
+pub(crate) fn check_keystore(path: &Path, password: Option<&str>) -> Result<(), TlsError> {
+    store::load_keystore(path, password, UnixTime::now()).map(|_| ())
+}
+
+/// Whether the file at `path` looks like PKCS12 (a DER structure) rather than PEM text; false
+/// when it cannot be read (the caller has read it already).
+pub(crate) fn is_pkcs12_file(path: &Path) -> bool {
+    use std::io::Read;
+    let mut first = [0u8; 1];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut first))
+        .is_ok_and(|()| first[0] == 0x30)
+}
 
 use crate::config::context::Ctx;
 use rustls::crypto::CryptoProvider;

@@ -49,6 +49,14 @@ impl Broker {
     /// Starts a broker, or returns `None` (after printing `SKIPPED`) when `tansu` is not
     /// installed; under `SLUICE_REQUIRE_INTEROP` a missing broker is a failure.
     pub fn start() -> Option<Self> {
+        Self::start_advertising(None)
+    }
+
+    /// Like [`Broker::start`], but telling clients (in its metadata) to connect to
+    /// `127.0.0.1:advertised_port` instead of the broker's own port: a TLS-terminating proxy
+    /// there puts every connection through TLS (tests/kafka_secure.rs). [`Broker::create_topic`]
+    /// then needs a client that can reach that port.
+    pub fn start_advertising(advertised_port: Option<u16>) -> Option<Self> {
         let Some(bin) = tansu_binary() else {
             assert!(
                 std::env::var_os("SLUICE_REQUIRE_INTEROP").is_none(),
@@ -66,6 +74,7 @@ impl Broker {
         let log = dir.path().join("tansu.log");
         let port = free_port();
         let url = format!("tcp://127.0.0.1:{port}");
+        let advertised = format!("tcp://127.0.0.1:{}", advertised_port.unwrap_or(port));
         let out = std::fs::File::create(&log).expect("log");
         let err = out.try_clone().expect("log");
         let child = Command::new(&bin)
@@ -74,7 +83,7 @@ impl Broker {
                 "--listener-url",
                 &url,
                 "--advertised-listener-url",
-                &url,
+                &advertised,
                 "--storage-engine",
                 "memory://tansu/",
             ])
