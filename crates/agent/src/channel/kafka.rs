@@ -148,6 +148,12 @@ impl ConsumerContext for ConsumerLog {
             tracing::info!(channel = %self.channel, partitions = list.count(), "kafka channel partitions revoked");
         }
     }
+
+    fn post_rebalance(&self, _consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(list) = rebalance {
+            tracing::info!(channel = %self.channel, partitions = list.count(), "kafka channel partitions assigned");
+        }
+    }
 }
 
 /// What the delivery reports of one put commit said.
