@@ -1,6 +1,6 @@
-//! Channels: one [`Channel`] type over the durable engine (`file`) and the in-memory channel
-//! (`memory`), with one transaction type and one error type, so sources and sinks never care
-//! which they talk to.
+//! Channels: one [`Channel`] type over the durable engine (`file`), the in-memory channel
+//! (`memory`) and Flume's Kafka channel (`kafka`, a topic as the channel), with one transaction
+//! type and one error type, so sources and sinks never care which they talk to.
 //!
 //! Both keep Flume's rules: a transaction is a put or a take transaction; puts become visible
 //! at commit; a rolled-back take returns its events to the head; dropping an unfinished
@@ -9,6 +9,7 @@
 
 pub mod file;
 pub mod file_counters;
+pub mod kafka;
 pub mod memory;
 
 use crate::config::context::Ctx;
@@ -20,6 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use file::{DualCheckpointOptions, FileChannelSettings};
+pub use kafka::{KafkaChannel, KafkaChannelConfig, KafkaChannelError};
 pub use memory::{MemoryChannel, MemoryChannelConfig, MemoryError};
 
 /// Parses a channel's keys into its configuration; the second argument is `$HOME`, for the
@@ -38,6 +40,11 @@ pub const CHANNEL_TYPES: &[Registration<ParseChannel>] = &[
         classes: &["org.apache.flume.channel.MemoryChannel"],
         parse: |ctx, _| ChannelSettings::Memory(MemoryChannelConfig::parse(ctx)),
     },
+    Registration {
+        alias: "kafka",
+        classes: &["org.apache.flume.channel.kafka.KafkaChannel"],
+        parse: |ctx, _| ChannelSettings::Kafka(KafkaChannelConfig::parse(ctx)),
+    },
 ];
 
 /// A channel's configuration by type.
@@ -47,6 +54,8 @@ pub enum ChannelSettings {
     File(FileChannelSettings),
     /// `memory`.
     Memory(MemoryChannelConfig),
+    /// `kafka`.
+    Kafka(KafkaChannelConfig),
 }
 
 impl ChannelSettings {
@@ -55,14 +64,17 @@ impl ChannelSettings {
         match self {
             Self::File(s) => s.config.transaction_capacity,
             Self::Memory(c) => c.transaction_capacity,
+            // Flume's Kafka channel has no transaction capacity.
+            Self::Kafka(_) => file_channel::limits::MAX_EVENTS_PER_TXN,
         }
     }
 
-    /// `file` or `memory`.
+    /// `file`, `memory` or `kafka`.
     pub fn type_name(&self) -> &'static str {
         match self {
             Self::File(_) => "file",
             Self::Memory(_) => "memory",
+            Self::Kafka(_) => "kafka",
         }
     }
 }
@@ -83,6 +95,15 @@ pub enum ChannelError {
     /// A memory-channel operation failed.
     #[error(transparent)]
     Memory(#[from] MemoryError),
+    /// A Kafka-channel operation failed (boxed: its messages carry names and reasons).
+    #[error(transparent)]
+    Kafka(Box<KafkaChannelError>),
+}
+
+impl From<KafkaChannelError> for ChannelError {
+    fn from(e: KafkaChannelError) -> Self {
+        Self::Kafka(Box::new(e))
+    }
 }
 
 /// Failure to open a channel.
@@ -93,13 +114,32 @@ pub struct OpenError {
     pub name: String,
     /// Why.
     #[source]
-    pub source: file_channel::OpenError,
+    pub source: OpenCause,
+}
+
+/// Why a channel did not open.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OpenCause {
+    /// The file channel's engine refused.
+    #[error(transparent)]
+    File(#[from] file_channel::OpenError),
+    /// The Kafka client could not be created.
+    #[error(transparent)]
+    Kafka(Box<KafkaChannelError>),
+}
+
+impl From<KafkaChannelError> for OpenCause {
+    fn from(e: KafkaChannelError) -> Self {
+        Self::Kafka(Box::new(e))
+    }
 }
 
 #[derive(Clone, Debug)]
 enum Kind {
     File(FileChannel, Arc<FileCounters>),
     Memory(MemoryChannel),
+    Kafka(KafkaChannel),
 }
 
 /// An open channel. Cloning shares it.
@@ -120,7 +160,7 @@ impl Channel {
                 }
                 let fc = FileChannel::open(s.config.clone()).map_err(|source| OpenError {
                     name: name.to_owned(),
-                    source,
+                    source: source.into(),
                 })?;
                 let r = fc.open_report();
                 tracing::info!(
@@ -135,6 +175,12 @@ impl Channel {
                 Kind::File(fc, counters)
             }
             ChannelSettings::Memory(c) => Kind::Memory(MemoryChannel::new(c.clone())),
+            ChannelSettings::Kafka(c) => {
+                Kind::Kafka(KafkaChannel::open(name, c.clone()).map_err(|e| OpenError {
+                    name: name.to_owned(),
+                    source: e.into(),
+                })?)
+            }
         };
         let lifetime = Arc::new(Lifetime::default());
         lifetime.started();
@@ -189,6 +235,7 @@ impl Channel {
                 direction: None,
             }),
             Kind::Memory(c) => Txn::Memory(c.transaction()),
+            Kind::Kafka(c) => Txn::Kafka(c.transaction()),
         }
     }
 
@@ -197,7 +244,7 @@ impl Channel {
     pub fn take_sync_interval_ms(&self) -> Option<u64> {
         match &self.kind {
             Kind::File(c, _) => Some(c.config().take_sync_interval_ms),
-            Kind::Memory(_) => None,
+            Kind::Memory(_) | Kind::Kafka(_) => None,
         }
     }
 
@@ -206,20 +253,26 @@ impl Channel {
         match &self.kind {
             Kind::File(c, _) => c.config().transaction_capacity,
             Kind::Memory(c) => c.config().transaction_capacity,
+            Kind::Kafka(_) => file_channel::limits::MAX_EVENTS_PER_TXN,
         }
     }
 
-    /// Events committed and not taken.
+    /// Events committed and not taken (for a Kafka channel: records fetched and not yet
+    /// taken, an estimate).
     pub fn len(&self) -> u64 {
         match &self.kind {
             Kind::File(c, _) => c.len(),
             Kind::Memory(c) => c.len(),
+            Kind::Kafka(c) => c.len(),
         }
     }
 
-    /// Whether no event is waiting.
+    /// Whether no event is waiting (a Kafka channel polls, without waiting, to know).
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        match &self.kind {
+            Kind::Kafka(c) => !c.wait_for_events(Duration::ZERO),
+            _ => self.len() == 0,
+        }
     }
 
     /// Waits up to `timeout` for an event to be committed; returns whether one is waiting.
@@ -227,6 +280,7 @@ impl Channel {
         match &self.kind {
             Kind::File(c, _) => c.wait_for_len(1, timeout),
             Kind::Memory(c) => c.wait_for_events(timeout),
+            Kind::Kafka(c) => c.wait_for_events(timeout),
         }
     }
 
@@ -256,6 +310,7 @@ impl Channel {
                 v
             }
             Kind::Memory(c) => c.metrics(),
+            Kind::Kafka(c) => c.metrics(),
         };
         v.retain(|m| m.name != "StartTime" && m.name != "StopTime");
         v.extend(self.lifetime.snapshot());
@@ -276,6 +331,10 @@ impl Channel {
                 if lost > 0 {
                     tracing::warn!(channel = %self.name, events = lost, "memory channel closed with events in it; they are lost");
                 }
+                Ok(())
+            }
+            Kind::Kafka(c) => {
+                c.close();
                 Ok(())
             }
         }
@@ -306,6 +365,8 @@ pub enum Txn {
     File(FileTxn),
     /// On a memory channel.
     Memory(memory::MemoryTransaction),
+    /// On a Kafka channel.
+    Kafka(kafka::KafkaTransaction),
 }
 
 /// What identifies the events of a take across restarts: the channel's id and each event's
@@ -347,6 +408,7 @@ impl Txn {
                 }
             },
             Self::Memory(t) => t.put(event).map_err(Into::into),
+            Self::Kafka(t) => t.put(event).map_err(Into::into),
         }
     }
 
@@ -366,6 +428,7 @@ impl Txn {
                 }
             },
             Self::Memory(t) => t.take().map_err(Into::into),
+            Self::Kafka(t) => t.take().map_err(Into::into),
         }
     }
 
@@ -376,7 +439,7 @@ impl Txn {
                 channel_id: t.channel_id,
                 seqs: t.tx.taken_seqs(),
             }),
-            Self::Memory(_) => None,
+            Self::Memory(_) | Self::Kafka(_) => None,
         }
     }
 
@@ -385,6 +448,7 @@ impl Txn {
         match self {
             Self::File(t) => t.tx.len(),
             Self::Memory(t) => t.len(),
+            Self::Kafka(t) => t.len(),
         }
     }
 
@@ -403,6 +467,7 @@ impl Txn {
                 e.into()
             }),
             Self::Memory(t) => t.commit().map_err(Into::into),
+            Self::Kafka(t) => t.commit().map_err(Into::into),
         }
     }
 
@@ -411,6 +476,7 @@ impl Txn {
         match self {
             Self::File(t) => t.tx.rollback(),
             Self::Memory(t) => t.rollback(),
+            Self::Kafka(t) => t.rollback(),
         }
     }
 }

@@ -161,7 +161,6 @@ pub const FLUME_ONLY_SINKS: &[FlumeType] = &[
 /// Flume 1.11's channels that Sluice does not implement.
 pub const FLUME_ONLY_CHANNELS: &[FlumeType] = &[
     FlumeType::aliased("jdbc", "org.apache.flume.channel.jdbc.JdbcChannel"),
-    FlumeType::aliased("kafka", "org.apache.flume.channel.kafka.KafkaChannel"),
     FlumeType::aliased(
         "spillablememory",
         "org.apache.flume.channel.SpillableMemoryChannel",

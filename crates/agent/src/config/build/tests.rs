@@ -59,7 +59,7 @@ fn unknown_types_list_the_known_ones() {
         .replace("r1.type = netcat", "r1.type = netcatt")
         .replace(
             "c1.type = memory",
-            "c1.type = org.apache.flume.channel.kafka.KafkaChannel",
+            "c1.type = org.apache.flume.channel.jdbc.JdbcChannel",
         )
         .replace(
             "k1.type = logger",
@@ -88,7 +88,7 @@ fn unknown_types_list_the_known_ones() {
         check(&text),
         vec![
             first.as_str(),
-            "bad.conf:8: a1.channels.c1.type: `org.apache.flume.channel.kafka.KafkaChannel` is a Flume channel type (`kafka`) that Sluice does not implement yet; known channel types: file, memory",
+            "bad.conf:8: a1.channels.c1.type: `org.apache.flume.channel.jdbc.JdbcChannel` is a Flume channel type (`jdbc`) that Sluice does not implement yet; known channel types: file, memory, kafka",
             third.as_str(),
         ]
     );
@@ -96,13 +96,14 @@ fn unknown_types_list_the_known_ones() {
 
 /// A component whose type Sluice does not have is refused by that one error: its other keys,
 /// security ones included, are not judged one by one (the Flume guide's Kafka channel with
-/// SASL used to get an error per key saying " does not read it", with no component named).
+/// SASL used to get an error per key; the JDBC channel stands in for it now that the Kafka
+/// channel is ours saying " does not read it", with no component named).
 #[test]
 fn a_component_without_a_type_of_ours_gets_one_error() {
-    let text = GOOD.replace("a1.channels.c1.type = memory", "a1.channels.c1.type = org.apache.flume.channel.kafka.KafkaChannel\na1.channels.c1.kafka.producer.security.protocol = SASL_SSL\na1.channels.c1.kafka.producer.sasl.mechanism = GSSAPI\na1.channels.c1.ssl = true");
+    let text = GOOD.replace("a1.channels.c1.type = memory", "a1.channels.c1.type = org.apache.flume.channel.jdbc.JdbcChannel\na1.channels.c1.kafka.producer.security.protocol = SASL_SSL\na1.channels.c1.kafka.producer.sasl.mechanism = GSSAPI\na1.channels.c1.ssl = true");
     assert_eq!(
         check(&text),
-        vec!["bad.conf:8: a1.channels.c1.type: `org.apache.flume.channel.kafka.KafkaChannel` is a Flume channel type (`kafka`) that Sluice does not implement yet; known channel types: file, memory"]
+        vec!["bad.conf:8: a1.channels.c1.type: `org.apache.flume.channel.jdbc.JdbcChannel` is a Flume channel type (`jdbc`) that Sluice does not implement yet; known channel types: file, memory, kafka"]
     );
     // The same keys on a channel of ours are judged, and refused.
     let text = GOOD.replace(
