@@ -7,6 +7,13 @@
 //! sets it): then it fails. librdkafka's mock cluster stays for fault injection; this broker is
 //! what the sink, the source and the channel meet in production form: a separate process
 //! speaking the Kafka protocol over TCP.
+//!
+//! Two things tansu 0.6.0 does differently from Kafka, which the tests work around:
+//! - it answers a Fetch only from the first offset of a record batch, so a consumer that
+//!   resumes inside a batch (a committed offset, a seek back) gets nothing: producers in the
+//!   tests send one record per batch (`batch.num.messages = 1`);
+//! - a killed group member keeps its partitions until its session times out: consumers use a
+//!   short `session.timeout.ms`.
 
 use super::{free_port, wait_until};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
