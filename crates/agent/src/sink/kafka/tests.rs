@@ -99,3 +99,93 @@ fn topic_header_escapes() {
     assert_eq!(substitute_headers("open-%{app", &e), "open-%{app");
     assert_eq!(substitute_headers("plain", &e), "plain");
 }
+
+/// A sink on `ctx`'s channel sending to `servers`, topic `t`, batches of `batch_size`.
+fn mock_sink(servers: &str, batch_size: &str, sink_ctx: SinkContext) -> KafkaSink {
+    let list = entries(&[
+        ("kafka.bootstrap.servers", servers),
+        ("kafka.topic", "t"),
+        ("flumeBatchSize", batch_size),
+        ("kafka.producer.delivery.timeout.ms", "5000"),
+    ]);
+    let c = ctx(&list);
+    let cfg = KafkaSinkConfig::parse(&c);
+    assert!(!c.has_errors());
+    KafkaSink::new(cfg, sink_ctx)
+}
+
+fn stored_records(servers: &str, topic: &str, partitions: i32) -> i64 {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let c: BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", servers)
+        .set("group.id", "check")
+        .create()
+        .expect("consumer");
+    (0..partitions)
+        .map(|p| {
+            c.fetch_watermarks(topic, p, Duration::from_secs(10))
+                .expect("watermarks")
+                .1
+        })
+        .sum()
+}
+
+#[test]
+fn a_batch_with_one_failed_delivery_is_rolled_back_and_counted() {
+    use crate::sink::Sink;
+    use rdkafka::mocking::MockCluster;
+    use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+    let cluster = MockCluster::new(3).expect("mock cluster");
+    cluster.create_topic("t", 3, 1).expect("topic");
+    let servers = cluster.bootstrap_servers();
+    let bodies: Vec<String> = (0..60).map(|i| format!("e{i}")).collect();
+    let refs: Vec<&str> = bodies.iter().map(String::as_str).collect();
+    let sink_ctx = crate::sink::test_support::sink_ctx(&refs);
+    let channel = sink_ctx.channel.clone();
+    let counters = sink_ctx.counters.clone();
+    let mut s = mock_sink(&servers, "100", sink_ctx);
+    // The next produce request (one partition leader's share of the batch) fails for good;
+    // the others are acknowledged.
+    cluster.request_errors(
+        RDKafkaApiKey::Produce,
+        &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE],
+    );
+    let err = s.process().expect_err("one request's records were refused");
+    assert!(err.to_string().contains("not acknowledged"), "{err}");
+    assert_eq!(channel.len(), 60, "the whole take was rolled back");
+    assert_eq!(s.kafka_counters().rollback_count.load(Relaxed), 1);
+    assert_eq!(counters.event_write_fail.load(Relaxed), 1);
+    assert_eq!(counters.event_drain_success_count.load(Relaxed), 0);
+    let partly = stored_records(&servers, "t", 3);
+    assert!(partly < 60, "{partly} records stored by the failed batch");
+    // The retry delivers the whole batch again (at least once).
+    assert_eq!(s.process().expect("retry"), crate::runner::Status::Ready);
+    assert!(channel.is_empty());
+    assert_eq!(counters.event_drain_success_count.load(Relaxed), 60);
+    assert_eq!(stored_records(&servers, "t", 3), partly + 60);
+    s.stop();
+}
+
+#[test]
+fn consecutive_batches_each_wait_for_their_own_reports() {
+    use crate::sink::Sink;
+    use rdkafka::mocking::MockCluster;
+    let cluster = MockCluster::new(3).expect("mock cluster");
+    cluster.create_topic("t", 3, 1).expect("topic");
+    let servers = cluster.bootstrap_servers();
+    let bodies: Vec<String> = (0..250).map(|i| format!("e{i}")).collect();
+    let refs: Vec<&str> = bodies.iter().map(String::as_str).collect();
+    let sink_ctx = crate::sink::test_support::sink_ctx(&refs);
+    let channel = sink_ctx.channel.clone();
+    let counters = sink_ctx.counters.clone();
+    let mut s = mock_sink(&servers, "100", sink_ctx);
+    for left in [150, 50, 0] {
+        assert_eq!(s.process().expect("batch"), crate::runner::Status::Ready);
+        assert_eq!(channel.len(), left);
+        // Committed only once every record of the batch is stored.
+        assert_eq!(stored_records(&servers, "t", 3), 250 - left as i64);
+    }
+    assert_eq!(counters.event_drain_success_count.load(Relaxed), 250);
+    assert_eq!(s.kafka_counters().rollback_count.load(Relaxed), 0);
+    s.stop();
+}
