@@ -1,15 +1,29 @@
-//! Kafka sink throughput: a file channel pre-filled with `--events` events of `--event-bytes`
-//! bytes → the `kafka` sink (`flumeBatchSize = --batch`, Flume's default acks=1) → librdkafka's
-//! in-process mock cluster (3 brokers, a topic of `--partitions` partitions, on 127.0.0.1).
+//! Kafka sink throughput against rdkafka alone, in one run: `--rounds` interleaved rounds, each
+//! timing
 //!
-//! Prints events/s and MB/s for draining the channel (every batch taken, sent, flushed, every
-//! delivery report checked, then the take committed), and, measured in the same run, the
-//! baseline: a bare rdkafka `BaseProducer` sending the same number of records to the same
-//! cluster and flushing once. It then checks that the topic holds every record
-//! (the sum of the partitions' high watermarks).
+//! - the sink: a file channel pre-filled with `--events` events of `--event-bytes` bytes →
+//!   the `kafka` sink (`flumeBatchSize = --batch`, `kafka.producer.acks = --acks`, Flume's
+//!   `1` by default) drained until empty (every batch taken, sent, every delivery report
+//!   checked, then the take committed);
+//! - the baseline: a bare rdkafka `BaseProducer` with the very producer properties the sink's
+//!   configuration made (acks, linger.ms, delivery timeout), sending the same number of records
+//!   of the same size and flushing once (no channel, no per-batch wait).
+//!
+//! The two go in alternating order (baseline first in even rounds), each round to topics of its
+//! own, and every round checks that each topic holds exactly `--events` records (the sum of
+//! the partitions' high watermarks). It prints each round's figures and ratio, then the overall
+//! ratio (total baseline time over total sink time) and the median of the rounds' ratios.
+//!
+//! The brokers are librdkafka's in-process mock cluster (3 brokers, topics of `--partitions`
+//! partitions) by default, so the bench runs anywhere; `--bootstrap HOST:PORT` uses a running
+//! broker instead, and `--tansu PATH` starts the tansu broker at PATH (`auto`: on `PATH` or in
+//! `~/.cargo/bin`) on 127.0.0.1 with in-memory storage. Topics are created through the admin
+//! API on a real broker.
 //!
 //! ```sh
-//! cargo run --release -p agent --example kafka_bench -- --events 200000 --batch 1000
+//! cargo build --release -p agent --example kafka_bench
+//! target/release/examples/kafka_bench --events 200000 --batch 100 --rounds 5
+//! target/release/examples/kafka_bench --events 200000 --batch 100 --rounds 5 --tansu auto
 //! ```
 
 use agent::channel::{Channel, ChannelSettings, FileChannelSettings};
@@ -18,10 +32,15 @@ use agent::event::Event;
 use agent::runner::Status;
 use agent::sink::kafka::{KafkaSink, KafkaSinkConfig};
 use agent::sink::{Sink, SinkContext};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::mocking::MockCluster;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::producer::{BaseProducer, BaseRecord, DefaultProducerContext, Producer};
 use rdkafka::ClientConfig;
+use std::net::TcpStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -30,29 +49,55 @@ struct Args {
     event_bytes: usize,
     batch: u32,
     partitions: i32,
+    rounds: u32,
+    acks: String,
+    bootstrap: Option<String>,
+    tansu: Option<String>,
 }
+
+const USAGE: &str = "kafka_bench [--events N (200000)] [--event-bytes N (256)] [--batch N (100)] \
+[--partitions N (6)] [--rounds N (5)] [--acks 1|all|0 (1)] [--bootstrap HOST:PORT | --tansu PATH|auto]";
 
 fn parse_args() -> anyhow::Result<Args> {
     let mut a = Args {
         events: 200_000,
         event_bytes: 256,
-        batch: 1000,
+        batch: 100,
         partitions: 6,
+        rounds: 5,
+        acks: "1".into(),
+        bootstrap: None,
+        tansu: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
+        if k == "--help" || k == "-h" {
+            println!("{USAGE}");
+            std::process::exit(0);
+        }
         let v = it
             .next()
-            .ok_or_else(|| anyhow::anyhow!("{k} needs a value"))?;
+            .ok_or_else(|| anyhow::anyhow!("{k} needs a value\n{USAGE}"))?;
         match k.as_str() {
             "--events" => a.events = v.parse()?,
             "--event-bytes" => a.event_bytes = v.parse()?,
             "--batch" => a.batch = v.parse()?,
             "--partitions" => a.partitions = v.parse()?,
-            _ => anyhow::bail!("unknown option {k}"),
+            "--rounds" => a.rounds = v.parse()?,
+            "--acks" => a.acks = v,
+            "--bootstrap" => a.bootstrap = Some(v),
+            "--tansu" => a.tansu = Some(v),
+            _ => anyhow::bail!("unknown option {k}\n{USAGE}"),
         }
     }
-    anyhow::ensure!(a.events >= 1 && a.batch >= 1, "need events and batch >= 1");
+    anyhow::ensure!(
+        a.events >= 1 && a.batch >= 1 && a.rounds >= 1 && a.partitions >= 1,
+        "need events, batch, rounds and partitions >= 1"
+    );
+    anyhow::ensure!(
+        a.bootstrap.is_none() || a.tansu.is_none(),
+        "--bootstrap and --tansu exclude each other"
+    );
     Ok(a)
 }
 
@@ -84,6 +129,116 @@ fn with_ctx<T>(
     Ok(value)
 }
 
+/// A tansu broker process on 127.0.0.1 with in-memory storage, killed when dropped.
+struct Tansu {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+impl Tansu {
+    fn start(path: &str) -> anyhow::Result<Self> {
+        let bin = if path == "auto" {
+            let on_path = std::env::var_os("PATH").and_then(|paths| {
+                std::env::split_paths(&paths)
+                    .map(|d| d.join("tansu"))
+                    .find(|p| p.is_file())
+            });
+            on_path
+                .or_else(|| {
+                    let p = PathBuf::from(std::env::var_os("HOME")?).join(".cargo/bin/tansu");
+                    p.is_file().then_some(p)
+                })
+                .ok_or_else(|| anyhow::anyhow!("no tansu on PATH or in ~/.cargo/bin"))?
+        } else {
+            PathBuf::from(path)
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let dir = tempfile::tempdir()?;
+        let log = std::fs::File::create(dir.path().join("tansu.log"))?;
+        let url = format!("tcp://127.0.0.1:{port}");
+        let child = Command::new(&bin)
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+                "--storage-engine",
+                "memory://tansu/",
+            ])
+            .current_dir(dir.path())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .map_err(|e| anyhow::anyhow!("cannot start {}: {e}", bin.display()))?;
+        let broker = Self {
+            child,
+            port,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            anyhow::ensure!(Instant::now() < deadline, "tansu did not listen on {port}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(broker)
+    }
+}
+
+impl Drop for Tansu {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Where the records go: the mock cluster or a real broker.
+enum Brokers {
+    Mock(MockCluster<'static, DefaultProducerContext>),
+    Real {
+        servers: String,
+        _tansu: Option<Tansu>,
+    },
+}
+
+impl Brokers {
+    fn servers(&self) -> String {
+        match self {
+            Self::Mock(c) => c.bootstrap_servers(),
+            Self::Real { servers, .. } => servers.clone(),
+        }
+    }
+
+    fn create_topic(&self, topic: &str, partitions: i32) -> anyhow::Result<()> {
+        match self {
+            Self::Mock(c) => Ok(c.create_topic(topic, partitions, 1)?),
+            Self::Real { servers, .. } => {
+                let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+                    .set("bootstrap.servers", servers)
+                    .create()?;
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+                let results = rt.block_on(admin.create_topics(
+                    &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
+                    &opts,
+                ))?;
+                for r in results {
+                    if let Err((name, code)) = r {
+                        anyhow::bail!("create topic {name}: {code:?}");
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
 fn high_watermarks(servers: &str, topic: &str, partitions: i32) -> anyhow::Result<i64> {
     let c: BaseConsumer = ClientConfig::new()
         .set("bootstrap.servers", servers)
@@ -96,24 +251,31 @@ fn high_watermarks(servers: &str, topic: &str, partitions: i32) -> anyhow::Resul
     Ok(sum)
 }
 
-fn main() -> anyhow::Result<()> {
-    let a = parse_args()?;
-    let cluster = MockCluster::new(3)?;
-    cluster.create_topic("bench", a.partitions, 1)?;
-    cluster.create_topic("baseline", a.partitions, 1)?;
-    let servers = cluster.bootstrap_servers();
-    let body = vec![b'x'; a.event_bytes];
-    let mb = (a.events as f64 * a.event_bytes as f64) / 1e6;
+/// The sink's configuration for topic `topic`.
+fn sink_config(a: &Args, servers: &str, topic: &str) -> anyhow::Result<KafkaSinkConfig> {
+    with_ctx(
+        "b.sinks.k1.",
+        &[
+            ("kafka.bootstrap.servers", servers.to_owned()),
+            ("kafka.topic", topic.to_owned()),
+            ("flumeBatchSize", a.batch.to_string()),
+            ("kafka.producer.acks", a.acks.clone()),
+        ],
+        KafkaSinkConfig::parse,
+    )
+}
 
-    // Baseline: rdkafka alone.
-    let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", &servers)
-        .set("acks", "1")
-        .set("queue.buffering.max.messages", "1000000")
-        .create()?;
+/// rdkafka alone: seconds to send `--events` records with the sink's producer properties and
+/// flush once.
+fn run_baseline(a: &Args, brokers: &Brokers, topic: &str) -> anyhow::Result<f64> {
+    let servers = brokers.servers();
+    let props = sink_config(a, &servers, topic)?.producer;
+    let producer: BaseProducer =
+        agent::kafka::client_config(&props, &[("bootstrap.servers", servers.clone())]).create()?;
+    let body = vec![b'x'; a.event_bytes];
     let t = Instant::now();
     for _ in 0..a.events {
-        let mut record = BaseRecord::<(), Vec<u8>>::to("baseline").payload(&body);
+        let mut record = BaseRecord::<(), Vec<u8>>::to(topic).payload(&body);
         loop {
             match producer.send(record) {
                 Ok(()) => break,
@@ -125,10 +287,12 @@ fn main() -> anyhow::Result<()> {
         }
     }
     producer.flush(Duration::from_secs(120))?;
-    let base_s = t.elapsed().as_secs_f64();
-    drop(producer);
+    Ok(t.elapsed().as_secs_f64())
+}
 
-    // The file channel, pre-filled.
+/// The sink: seconds to drain a pre-filled file channel into `topic`.
+fn run_sink(a: &Args, brokers: &Brokers, topic: &str) -> anyhow::Result<f64> {
+    let servers = brokers.servers();
     let dir = tempfile::tempdir()?;
     let settings = with_ctx(
         "b.channels.c1.",
@@ -141,7 +305,7 @@ fn main() -> anyhow::Result<()> {
         |ctx| ChannelSettings::File(FileChannelSettings::parse(ctx, None)),
     )?;
     let channel = Channel::open("c1", &settings)?;
-    let fill = Instant::now();
+    let body = vec![b'x'; a.event_bytes];
     let mut left = a.events;
     while left > 0 {
         let n = left.min(1000);
@@ -152,19 +316,8 @@ fn main() -> anyhow::Result<()> {
         tx.commit()?;
         left -= n;
     }
-    let fill_s = fill.elapsed().as_secs_f64();
-
-    let config = with_ctx(
-        "b.sinks.k1.",
-        &[
-            ("kafka.bootstrap.servers", servers.clone()),
-            ("kafka.topic", "bench".into()),
-            ("flumeBatchSize", a.batch.to_string()),
-        ],
-        KafkaSinkConfig::parse,
-    )?;
     let mut sink = KafkaSink::new(
-        config,
+        sink_config(a, &servers, topic)?,
         SinkContext {
             name: "k1".into(),
             channel: channel.clone(),
@@ -180,32 +333,93 @@ fn main() -> anyhow::Result<()> {
             Err(e) => anyhow::bail!("sink failed: {e}"),
         }
     }
-    let sink_s = t.elapsed().as_secs_f64();
+    let secs = t.elapsed().as_secs_f64();
     sink.stop();
     channel.close()?;
+    Ok(secs)
+}
 
-    let stored = high_watermarks(&servers, "bench", a.partitions)?;
-    anyhow::ensure!(
-        stored == a.events as i64,
-        "topic holds {stored} records, expected {}",
-        a.events
-    );
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let a = parse_args()?;
+    let brokers = match (&a.bootstrap, &a.tansu) {
+        (Some(servers), _) => Brokers::Real {
+            servers: servers.clone(),
+            _tansu: None,
+        },
+        (None, Some(path)) => {
+            let t = Tansu::start(path)?;
+            Brokers::Real {
+                servers: format!("127.0.0.1:{}", t.port),
+                _tansu: Some(t),
+            }
+        }
+        (None, None) => Brokers::Mock(MockCluster::new(3)?),
+    };
+    let where_to = match &brokers {
+        Brokers::Mock(_) => "librdkafka's mock cluster (3 brokers)".to_owned(),
+        Brokers::Real { servers, _tansu } => match _tansu {
+            Some(_) => format!("tansu at {servers} (memory storage)"),
+            None => format!("brokers at {servers}"),
+        },
+    };
     println!(
-        "events={} event_bytes={} flumeBatchSize={} partitions={} (channel pre-fill {:.1} s)",
-        a.events, a.event_bytes, a.batch, a.partitions, fill_s
+        "events={} event_bytes={} flumeBatchSize={} acks={} partitions={} rounds={} -> {where_to}",
+        a.events, a.event_bytes, a.batch, a.acks, a.partitions, a.rounds
     );
+    let mb = (a.events as f64 * a.event_bytes as f64) / 1e6;
+    let (mut sink_total, mut base_total, mut ratios) = (0.0, 0.0, Vec::new());
+    for round in 0..a.rounds {
+        let (sink_topic, base_topic) = (format!("bench-{round}"), format!("baseline-{round}"));
+        brokers.create_topic(&sink_topic, a.partitions)?;
+        brokers.create_topic(&base_topic, a.partitions)?;
+        let (sink_s, base_s) = if round % 2 == 0 {
+            let b = run_baseline(&a, &brokers, &base_topic)?;
+            (run_sink(&a, &brokers, &sink_topic)?, b)
+        } else {
+            let s = run_sink(&a, &brokers, &sink_topic)?;
+            (s, run_baseline(&a, &brokers, &base_topic)?)
+        };
+        for topic in [&sink_topic, &base_topic] {
+            let stored = high_watermarks(&brokers.servers(), topic, a.partitions)?;
+            anyhow::ensure!(
+                stored == a.events as i64,
+                "round {round}: topic {topic} holds {stored} records, expected {}",
+                a.events
+            );
+        }
+        let ratio = base_s / sink_s;
+        println!(
+            "round {round} ({} first): sink {:.0} events/s ({:.1} MB/s, {:.2} s), rdkafka alone {:.0} events/s ({:.2} s), ratio {ratio:.2}",
+            if round % 2 == 0 { "baseline" } else { "sink" },
+            a.events as f64 / sink_s,
+            mb / sink_s,
+            sink_s,
+            a.events as f64 / base_s,
+            base_s
+        );
+        sink_total += sink_s;
+        base_total += base_s;
+        ratios.push(ratio);
+    }
+    let all = a.events as f64 * f64::from(a.rounds);
     println!(
-        "file channel -> kafka sink: {:.0} events/s, {:.1} MB/s ({:.2} s)",
-        a.events as f64 / sink_s,
-        mb / sink_s,
-        sink_s
+        "overall: sink {:.0} events/s, rdkafka alone {:.0} events/s, ratio {:.2}; median ratio {:.2} (min {:.2}, max {:.2})",
+        all / sink_total,
+        all / base_total,
+        base_total / sink_total,
+        median(ratios.clone()),
+        ratios.iter().copied().fold(f64::INFINITY, f64::min),
+        ratios.iter().copied().fold(0.0, f64::max),
     );
-    println!(
-        "baseline rdkafka BaseProducer alone: {:.0} events/s, {:.1} MB/s ({:.2} s)",
-        a.events as f64 / base_s,
-        mb / base_s,
-        base_s
-    );
-    println!("ratio sink/baseline: {:.2}", base_s / sink_s);
     Ok(())
 }
