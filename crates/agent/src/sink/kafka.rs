@@ -16,27 +16,29 @@
 //! # Delivery
 //!
 //! One call of the drain loop ([`super::drain`]) takes up to `flumeBatchSize` events;
-//! `deliver` hands them all to the producer, flushes, and checks a delivery report for every
-//! record; only when every record was
-//! acknowledged (and, with transactions, the transaction committed) is the channel take
-//! committed. Any failure — an unknown topic, a non-numeric partition header, brokers
-//! unreachable until the delivery timeout — purges what is still queued, aborts the transaction,
-//! rolls the take back (`RollbackCount`) and returns the error, so the runner retries later:
-//! at-least-once, a rolled-back batch may already be partly in Kafka and is sent again.
+//! `deliver` hands them all to the producer and waits until a delivery report arrived for every
+//! record; only when every record was acknowledged (and, with transactions, the transaction
+//! committed) is the channel take committed. Any failure — an unknown topic, a non-numeric
+//! partition header, brokers unreachable until the delivery timeout — purges what is still
+//! queued, aborts the transaction, rolls the take back (`RollbackCount`) and returns the error,
+//! so the runner retries later: at-least-once, a rolled-back batch may already be partly in
+//! Kafka and is sent again.
 //!
-//! # Why a blocking producer
+//! # Why a threaded producer and a condition variable
 //!
 //! Sinks run on their own runner thread and `Sink::process` is synchronous: the batch must be
-//! confirmed before `process` returns. rdkafka's `BaseProducer` fits that exactly — `send`
-//! enqueues without blocking, `flush` polls the delivery reports on the calling thread into our
-//! [`ProducerContext`], and there is no async runtime in between. A `FutureProducer` would need
-//! the tokio runtime only to be blocked on from this thread.
+//! confirmed before `process` returns. rdkafka's `ThreadedProducer` polls the delivery reports
+//! on its own thread into our [`ProducerContext`], which counts them per batch and signals a
+//! condition variable when the batch's last report is in, so the sink thread sleeps exactly as
+//! long as the broker takes. (Polling on the sink's thread cost ~2 ms per batch: rdkafka's
+//! `poll(t)` runs to the end of `t` even when a report came early; docs/benchmarks.md.) No
+//! async runtime is involved: a `FutureProducer` would need tokio only to be blocked on here.
 //!
 //! The delivery timeout is Java's `delivery.timeout.ms` default, 120 s (librdkafka's own default
 //! is 300 s; with transactions it is capped at `transaction.timeout.ms`, 60 s by default), unless
 //! `kafka.producer.delivery.timeout.ms` or `message.timeout.ms` says otherwise, and `linger.ms`
 //! is Java's default 0 (librdkafka's is 5 ms) unless set;
-//! a flush waits at most that long plus a margin. The producer is created on the first
+//! the wait for a batch's reports is bounded by that timeout plus a margin. The producer is created on the first
 //! `process` (and again after a failed transactional setup), so a broken cluster is counted in
 //! `ConnectionFailedCount` and retried, not a start-up failure.
 
