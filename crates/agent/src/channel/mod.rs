@@ -170,9 +170,7 @@ impl Channel {
                     replay_ms = r.replay_ms,
                     "file channel open"
                 );
-                let counters = Arc::new(FileCounters::default());
-                counters.set_open(true);
-                Kind::File(fc, counters)
+                Self::file_kind(fc)
             }
             ChannelSettings::Memory(c) => Kind::Memory(MemoryChannel::new(c.clone())),
             ChannelSettings::Kafka(c) => {
@@ -182,13 +180,25 @@ impl Channel {
                 })?)
             }
         };
+        Ok(Self::with_kind(name, kind))
+    }
+
+    /// A channel named `name` of `kind`, its lifetime started.
+    fn with_kind(name: &str, kind: Kind) -> Self {
         let lifetime = Arc::new(Lifetime::default());
         lifetime.started();
-        Ok(Self {
+        Self {
             name: name.into(),
             kind,
             lifetime,
-        })
+        }
+    }
+
+    /// An open file channel with its agent-side counters.
+    fn file_kind(channel: FileChannel) -> Kind {
+        let counters = Arc::new(FileCounters::default());
+        counters.set_open(true);
+        Kind::File(channel, counters)
     }
 
     /// A memory channel named `name` (for tests and tools).
@@ -198,26 +208,12 @@ impl Channel {
 
     /// Wraps an open file channel (tests and tools: one on simulated storage, say).
     pub fn from_file(name: &str, channel: FileChannel) -> Self {
-        let counters = Arc::new(FileCounters::default());
-        counters.set_open(true);
-        let lifetime = Arc::new(Lifetime::default());
-        lifetime.started();
-        Self {
-            name: name.into(),
-            kind: Kind::File(channel, counters),
-            lifetime,
-        }
+        Self::with_kind(name, Self::file_kind(channel))
     }
 
     /// Wraps an existing memory channel.
     pub fn from_memory(name: &str, channel: MemoryChannel) -> Self {
-        let lifetime = Arc::new(Lifetime::default());
-        lifetime.started();
-        Self {
-            name: name.into(),
-            kind: Kind::Memory(channel),
-            lifetime,
-        }
+        Self::with_kind(name, Kind::Memory(channel))
     }
 
     /// The channel's name.
