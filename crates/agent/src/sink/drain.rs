@@ -27,7 +27,7 @@
 //!   sink's to say, in `deliver`.
 
 use super::{count_batch, SinkContext, SinkError};
-use crate::channel::DeliveryNumbers;
+use crate::channel::Txn;
 use crate::runner::Status;
 use file_channel::Event;
 use std::sync::atomic::Ordering::Relaxed;
@@ -52,10 +52,11 @@ pub trait Deliver: Send {
     /// connection, purges a producer) before returning the error.
     fn deliver(&mut self, events: Vec<Event>) -> Result<(), SinkError>;
 
-    /// Called before `deliver` with the numbers the channel gave the batch's events (`None`
-    /// from a channel that does not number them): the `hdfs` sink records them to recognise
-    /// and count an event delivered again after a crash.
-    fn taken_numbers(&mut self, _numbers: Option<DeliveryNumbers>) {}
+    /// Called before `deliver` with the take transaction holding the batch. The `hdfs` sink
+    /// reads the numbers the channel gave the batch's events from it
+    /// ([`Txn::delivery_numbers`]), to recognise and count an event delivered again after a
+    /// crash; other sinks do nothing here, so the loop computes nothing for them.
+    fn before_deliver(&mut self, _tx: &Txn) {}
 
     /// Called after the loop rolled a take back (a failed take or delivery).
     fn rolled_back(&mut self) {}
@@ -110,7 +111,7 @@ pub fn drain<D: Deliver + ?Sized>(sink: &mut D) -> Result<Status, SinkError> {
         .fetch_add(taken as u64, Relaxed);
     count_batch(counters, taken, batch_size);
     if taken > 0 {
-        sink.taken_numbers(tx.delivery_numbers());
+        sink.before_deliver(&tx);
         if let Err(e) = sink.deliver(events) {
             tx.rollback();
             sink.rolled_back();

@@ -624,8 +624,8 @@ impl Deliver for HdfsSink {
         Ok(())
     }
 
-    fn taken_numbers(&mut self, numbers: Option<DeliveryNumbers>) {
-        self.numbers = numbers;
+    fn before_deliver(&mut self, tx: &crate::channel::Txn) {
+        self.numbers = tx.delivery_numbers();
     }
 
     fn deliver(&mut self, events: Vec<Event>) -> Result<(), SinkError> {

@@ -425,7 +425,7 @@ fn events_a_crash_makes_the_file_channel_deliver_again_are_counted_exactly() {
     for _ in 0..10 {
         batch.push(tx.take().expect("take").expect("event"));
     }
-    s.taken_numbers(tx.delivery_numbers());
+    s.before_deliver(&tx);
     s.deliver(batch).expect("deliver");
     drop(tx);
     let image = sim.crash(CrashMode::DropUnsynced);
@@ -477,7 +477,7 @@ fn a_batch_rolled_back_after_it_was_written_is_counted_once_when_it_comes_again(
     let batch: Vec<Event> = (0..5)
         .map(|_| tx.take().expect("take").expect("event"))
         .collect();
-    s.taken_numbers(tx.delivery_numbers());
+    s.before_deliver(&tx);
     s.deliver(batch).expect("deliver");
     tx.rollback(); // the commit failed, say: the batch comes again
     drain_all(&mut s);
@@ -516,7 +516,7 @@ fn a_redelivered_batch_that_fails_is_counted_only_when_it_is_written() {
     };
     // a and b written, their take rolled back: they come again.
     let (tx, batch) = take(2);
-    s.taken_numbers(tx.delivery_numbers());
+    s.before_deliver(&tx);
     s.deliver(batch).expect("deliver");
     tx.rollback();
     // They come again with the event that cannot be placed: the batch fails, nothing is
@@ -525,7 +525,7 @@ fn a_redelivered_batch_that_fails_is_counted_only_when_it_is_written() {
     assert_eq!(s.hdfs_counters().event_duplicates.load(Relaxed), 0);
     // Written again without it: counted once.
     let (tx, batch) = take(2);
-    s.taken_numbers(tx.delivery_numbers());
+    s.before_deliver(&tx);
     s.deliver(batch).expect("deliver");
     tx.commit().expect("commit");
     assert_eq!(s.hdfs_counters().event_duplicates.load(Relaxed), 2);
