@@ -9,15 +9,13 @@
 mod common;
 
 use agent::channel::Channel;
-use agent::channel_processor::ChannelProcessor;
 use agent::event::Event;
 use agent::runner::Status;
-use agent::selector::Selector;
 use agent::sink::Sink;
 use agent::source::kafka::{KafkaSource, KafkaSourceConfig};
-use agent::source::{PollableSource, SourceContext};
+use agent::source::PollableSource;
 use common::broker::Broker;
-use common::kafka::{memory_channel, parse, put_all, sink};
+use common::kafka::{memory_channel, parse, put_all, sink, source_ctx};
 use common::{free_port, read_dir_lines, stream_lines, wait_until, write_conf, AgentProcess, Pace};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use rdkafka::ClientConfig;
@@ -37,22 +35,6 @@ const KAFKA_PYTHON: &str = "kafka-python==3.0.12";
 
 fn script() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/kafka_peer.py")
-}
-
-fn source_ctx(channel: &Channel) -> SourceContext {
-    SourceContext {
-        name: "r1".into(),
-        processor: Arc::new(ChannelProcessor::new(
-            "r1",
-            vec![],
-            Selector::Replicating {
-                required: vec![0],
-                optional: vec![],
-            },
-            vec![channel.clone()],
-        )),
-        counters: Arc::default(),
-    }
 }
 
 /// Takes everything waiting, in transactions of at most 10 (the smallest channel's capacity).

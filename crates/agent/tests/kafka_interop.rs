@@ -3,17 +3,14 @@
 //! sink wrote and writes what the source reads.
 mod common;
 
-use agent::channel_processor::ChannelProcessor;
 use agent::event::Event;
 use agent::runner::Status;
-use agent::selector::Selector;
 use agent::sink::Sink;
 use agent::source::kafka::{KafkaSource, KafkaSourceConfig};
-use agent::source::{PollableSource, SourceContext};
-use common::kafka::{memory_channel, parse, put_all, sink};
+use agent::source::PollableSource;
+use common::kafka::{memory_channel, parse, put_all, sink, source_ctx};
 use rdkafka::mocking::MockCluster;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const KAFKA_PYTHON: &str = "kafka-python==3.0.12";
@@ -79,19 +76,7 @@ fn kafka_python_reads_what_the_sink_wrote_and_writes_what_the_source_reads() {
         ],
         KafkaSourceConfig::parse,
     );
-    let ctx = SourceContext {
-        name: "r1".into(),
-        processor: Arc::new(ChannelProcessor::new(
-            "r1",
-            vec![],
-            Selector::Replicating {
-                required: vec![0],
-                optional: vec![],
-            },
-            vec![channel.clone()],
-        )),
-        counters: Arc::default(),
-    };
+    let ctx = source_ctx(&channel);
     let mut source = KafkaSource::new(cfg, ctx);
     let deadline = Instant::now() + Duration::from_secs(20);
     while channel.len() < 25 && Instant::now() < deadline {

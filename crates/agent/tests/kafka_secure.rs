@@ -13,15 +13,13 @@
 //! `SLUICE_REQUIRE_INTEROP` is set: then it fails.
 mod common;
 
-use agent::channel_processor::ChannelProcessor;
 use agent::event::Event;
 use agent::runner::Status;
-use agent::selector::Selector;
 use agent::sink::Sink;
 use agent::source::kafka::{KafkaSource, KafkaSourceConfig};
-use agent::source::{PollableSource, SourceContext};
+use agent::source::PollableSource;
 use common::broker::Broker;
-use common::kafka::{memory_channel, parse, put_all, sink};
+use common::kafka::{memory_channel, parse, put_all, sink, source_ctx};
 use common::tls::{TestPki, PASSWORD};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -30,7 +28,6 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// `socat` terminating TLS on a port of its own and forwarding to the broker.
@@ -155,19 +152,7 @@ fn read_back(servers: &str, topic: &str, n: usize, security: &[(&str, &str)]) ->
     ];
     pairs.extend_from_slice(security);
     let cfg = parse("a1.sources.r1.", &pairs, KafkaSourceConfig::parse);
-    let ctx = SourceContext {
-        name: "r1".into(),
-        processor: Arc::new(ChannelProcessor::new(
-            "r1",
-            vec![],
-            Selector::Replicating {
-                required: vec![0],
-                optional: vec![],
-            },
-            vec![channel.clone()],
-        )),
-        counters: Arc::default(),
-    };
+    let ctx = source_ctx(&channel);
     let mut source = KafkaSource::new(cfg, ctx);
     let deadline = Instant::now() + Duration::from_secs(60);
     while channel.len() < n as u64 && Instant::now() < deadline {
@@ -359,19 +344,7 @@ fn read_back_briefly(servers: &str, topic: &str, ca: &str) -> Vec<Event> {
         ],
         KafkaSourceConfig::parse,
     );
-    let ctx = SourceContext {
-        name: "r1".into(),
-        processor: Arc::new(ChannelProcessor::new(
-            "r1",
-            vec![],
-            Selector::Replicating {
-                required: vec![0],
-                optional: vec![],
-            },
-            vec![channel.clone()],
-        )),
-        counters: Arc::default(),
-    };
+    let ctx = source_ctx(&channel);
     let mut source = KafkaSource::new(cfg, ctx);
     let deadline = Instant::now() + Duration::from_secs(8);
     while Instant::now() < deadline {

@@ -10,7 +10,7 @@ use agent::runner::Status;
 use agent::selector::Selector;
 use agent::source::kafka::{KafkaSource, KafkaSourceConfig};
 use agent::source::{PollableSource, SourceContext};
-use common::kafka::{memory_channel, parse};
+use common::kafka::{memory_channel, parse, source_ctx};
 use common::{read_dir_lines, wait_until, write_conf, AgentProcess};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, OwnedHeaders};
@@ -162,19 +162,7 @@ fn source_commits_nothing_for_a_batch_the_channel_refused_and_reads_it_again() {
         ],
         KafkaSourceConfig::parse,
     );
-    let ctx = SourceContext {
-        name: "r1".into(),
-        processor: Arc::new(ChannelProcessor::new(
-            "r1",
-            vec![],
-            Selector::Replicating {
-                required: vec![0],
-                optional: vec![],
-            },
-            vec![channel.clone()],
-        )),
-        counters: Arc::default(),
-    };
+    let ctx = source_ctx(&channel);
     let counters = ctx.counters.clone();
     let mut source = KafkaSource::new(cfg, ctx);
     let deadline = Instant::now() + Duration::from_secs(20);

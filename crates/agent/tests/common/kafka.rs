@@ -1,13 +1,16 @@
 //! Helpers for the Kafka tests: parsing a component's configuration from `key = value` pairs as
-//! the agent's config file would give them, a memory channel with some events in it, and a Kafka
-//! sink on that channel with its counters.
+//! the agent's config file would give them, a memory channel with some events in it, a Kafka
+//! sink on that channel with its counters, and a Kafka source's context putting into a channel.
 
 use agent::channel::{Channel, MemoryChannelConfig};
+use agent::channel_processor::ChannelProcessor;
 use agent::config::context::{Ctx, Entry};
 use agent::event::Event;
 use agent::metrics::SinkCounters;
+use agent::selector::Selector;
 use agent::sink::kafka::{KafkaSink, KafkaSinkConfig};
 use agent::sink::SinkContext;
+use agent::source::SourceContext;
 use std::sync::Arc;
 
 /// Entries `prefix + key = value`, on lines 2, 3, ...
@@ -67,4 +70,21 @@ pub fn sink(pairs: &[(&str, &str)], channel: &Channel) -> (KafkaSink, Arc<SinkCo
         counters: counters.clone(),
     };
     (KafkaSink::new(cfg, ctx), counters)
+}
+
+/// A Kafka source's context named `r1`, its processor putting into `channel` alone.
+pub fn source_ctx(channel: &Channel) -> SourceContext {
+    SourceContext {
+        name: "r1".into(),
+        processor: Arc::new(ChannelProcessor::new(
+            "r1",
+            vec![],
+            Selector::Replicating {
+                required: vec![0],
+                optional: vec![],
+            },
+            vec![channel.clone()],
+        )),
+        counters: Arc::default(),
+    }
 }
