@@ -218,9 +218,19 @@ fn kill_9_mid_stream_then_restart_publishes_every_acknowledged_event_and_leaves_
     let staged_after_kill = staged_left(&state).len();
 
     let agent = start(tmp.path(), &c, &env);
-    // The channel drained, then a clean stop finishes (publishes) the files still open.
+    // The channel drained (then a clean stop finishes, publishes, the files still open), and
+    // the sink made at least one call: its recovery runs at the start of its first call, which
+    // may come after the channel reads empty.
     let drained = wait_until(Duration::from_secs(90), || {
-        agent.counter("CHANNEL.c1", "ChannelSize") == 0
+        let calls = [
+            "BatchEmptyCount",
+            "BatchUnderflowCount",
+            "BatchCompleteCount",
+        ]
+        .iter()
+        .map(|name| agent.counter("SINK.k1", name))
+        .sum::<u64>();
+        agent.counter("CHANNEL.c1", "ChannelSize") == 0 && calls > 0
     });
     let counted = agent.counter("SINK.k1", "EventDuplicateCount");
     let recovered = agent.counter("SINK.k1", "FilesRecoveredCount");
