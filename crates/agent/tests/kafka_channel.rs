@@ -360,12 +360,15 @@ fn two_agents_share_a_channel_topic_and_take_each_event_once() {
     }
     // Both members hold partitions before anything is put (a rebalance with takes in flight
     // may deliver twice, which is allowed; this test is about sharing the work).
+    // Either agent may join first and hold both partitions until the second joins; what
+    // counts is that each one's latest assignment is one partition.
+    let holds_one = |log: &str| {
+        log.lines()
+            .rfind(|l| l.contains("kafka channel partitions "))
+            .is_some_and(|l| l.contains("partitions assigned") && l.contains("partitions=1"))
+    };
     let joined = wait_until(Duration::from_secs(60), || {
-        agents
-            .iter()
-            .all(|(_, a)| a.log().contains("kafka channel partitions assigned"))
-            && agents[1].1.log().contains("partitions=1")
-            && agents[0].1.log().matches("partitions assigned").count() >= 2
+        agents.iter().all(|(_, a)| holds_one(&a.log()))
     });
     assert!(
         joined,
