@@ -42,10 +42,12 @@
 //! `process` (and again after a failed transactional setup), so a broken cluster is counted in
 //! `ConnectionFailedCount` and retried, not a start-up failure.
 
-use super::{Deliver, SinkContext, SinkError};
+use super::{Sink, SinkContext, SinkError};
+use crate::channel::Txn;
 use crate::config::context::Ctx;
 use crate::kafka::{self, ClientProperty, Role};
 use crate::metrics::{ExtraCounters, Metric, Value};
+use crate::runner::Status;
 use file_channel::Event;
 use rdkafka::error::KafkaError;
 use rdkafka::message::{Header, Message, OwnedHeaders};
@@ -111,13 +113,11 @@ impl ExtraCounters for KafkaSinkCounters {
     }
 }
 
-/// What the delivery reports of the current batch said.
-#[derive(Debug, Default)]
+/// What the delivery reports of one batch said so far.
+#[derive(Debug)]
 struct Outcome {
-    /// The batch the reports are counted for; reports of an earlier (failed, purged) batch that
-    /// arrive late carry another number and are not counted.
     batch: usize,
-    /// Records sent in the batch: the sink waits until this many reports are in.
+    /// Records sent in the batch: it is settled when this many reports are in.
     expected: usize,
     acknowledged: usize,
     failed: usize,
@@ -125,67 +125,84 @@ struct Outcome {
 }
 
 impl Outcome {
-    fn reported(&self) -> usize {
-        self.acknowledged + self.failed
+    fn settled(&self) -> bool {
+        self.acknowledged + self.failed >= self.expected
     }
 }
 
-/// Receives librdkafka's delivery reports and errors on the producer's polling thread, and
-/// wakes the sink's thread once every record of its batch has a report.
+/// Receives librdkafka's delivery reports and errors on the producer's polling thread, counts
+/// them per batch (at most two are in flight), and wakes the sink's thread when a batch's last
+/// report is in. Reports of a batch it no longer tracks (one that failed and was purged) are
+/// ignored.
 #[derive(Debug)]
 struct DeliveryContext {
     sink: Arc<str>,
-    outcome: Mutex<Outcome>,
-    /// Signalled when the current batch's last report arrives.
-    all_reported: Condvar,
+    batches: Mutex<Vec<Outcome>>,
+    /// Signalled when a batch's last report arrives.
+    settled: Condvar,
     counters: Arc<crate::metrics::SinkCounters>,
 }
 
 impl DeliveryContext {
-    fn outcome(&self) -> std::sync::MutexGuard<'_, Outcome> {
-        self.outcome.lock().unwrap_or_else(|p| p.into_inner())
+    fn batches(&self) -> std::sync::MutexGuard<'_, Vec<Outcome>> {
+        self.batches.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Starts counting the reports of batch `batch` of `expected` records.
     fn start_batch(&self, batch: usize, expected: usize) {
-        *self.outcome() = Outcome {
+        self.batches().push(Outcome {
             batch,
             expected,
-            ..Outcome::default()
-        };
+            acknowledged: 0,
+            failed: 0,
+            first_error: None,
+        });
     }
 
-    /// Waits until every record of the current batch has a report, or `deadline`; `Ok` only if
-    /// every report is an acknowledgement.
-    fn wait_for_reports(&self, deadline: Instant) -> Result<(), String> {
-        let mut o = self.outcome();
-        while o.reported() < o.expected {
+    /// Stops counting every batch (after a failure purged them).
+    fn forget_all(&self) {
+        self.batches().clear();
+    }
+
+    /// Waits until every record of `batch` has a report, or `deadline`; `Ok` only if every
+    /// report is an acknowledgement. The batch is forgotten either way.
+    fn wait_for(&self, batch: usize, deadline: Instant) -> Result<(), String> {
+        let mut batches = self.batches();
+        loop {
+            let Some(i) = batches.iter().position(|o| o.batch == batch) else {
+                return Err(format!("batch {batch} is not tracked"));
+            };
+            let o = &batches[i];
+            if o.settled() {
+                let o = batches.remove(i);
+                if o.acknowledged == o.expected {
+                    return Ok(());
+                }
+                return Err(format!(
+                    "{} of {} records not acknowledged{}",
+                    o.expected - o.acknowledged,
+                    o.expected,
+                    o.first_error
+                        .as_deref()
+                        .map(|e| format!(", first: {e}"))
+                        .unwrap_or_default()
+                ));
+            }
             let now = Instant::now();
             if now >= deadline {
+                let o = batches.remove(i);
                 return Err(format!(
                     "{} of {} delivery reports missing at the delivery timeout",
-                    o.expected - o.reported(),
+                    o.expected - o.acknowledged - o.failed,
                     o.expected
                 ));
             }
-            o = self
-                .all_reported
-                .wait_timeout(o, deadline - now)
+            batches = self
+                .settled
+                .wait_timeout(batches, deadline - now)
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
         }
-        if o.acknowledged == o.expected {
-            return Ok(());
-        }
-        Err(format!(
-            "{} of {} records not acknowledged{}",
-            o.expected - o.acknowledged,
-            o.expected,
-            o.first_error
-                .as_deref()
-                .map(|e| format!(", first: {e}"))
-                .unwrap_or_default()
-        ))
     }
 }
 
@@ -202,11 +219,11 @@ impl ProducerContext for DeliveryContext {
     type DeliveryOpaque = usize;
 
     fn delivery(&self, result: &DeliveryResult<'_>, batch: usize) {
-        let mut o = self.outcome();
-        if batch != o.batch {
-            tracing::debug!(sink = %self.sink, batch, "delivery report of an earlier batch ignored");
+        let mut batches = self.batches();
+        let Some(o) = batches.iter_mut().find(|o| o.batch == batch) else {
+            tracing::debug!(sink = %self.sink, batch, "delivery report of a failed batch ignored");
             return;
-        }
+        };
         match result {
             Ok(_) => o.acknowledged += 1,
             Err((e, msg)) => {
@@ -220,10 +237,22 @@ impl ProducerContext for DeliveryContext {
                 }
             }
         }
-        if o.reported() == o.expected {
-            self.all_reported.notify_all();
+        if o.settled() {
+            self.settled.notify_all();
         }
     }
+}
+
+/// A batch sent and not yet confirmed: its take stays open (uncommitted) until every record
+/// has an acknowledgement.
+struct InFlight {
+    txn: Txn,
+    batch: usize,
+    taken: usize,
+    /// When its take began (for `KafkaEventSendTimer`).
+    started: Instant,
+    /// When its delivery reports are overdue.
+    deadline: Instant,
 }
 
 /// One record, prepared from an event; it borrows from the event and the configuration
@@ -244,10 +273,10 @@ pub struct KafkaSink {
     ctx: SinkContext,
     kafka_counters: Arc<KafkaSinkCounters>,
     producer: Option<ThreadedProducer<DeliveryContext>>,
-    /// Numbers the batches, so late delivery reports of a failed one are told apart.
+    /// Numbers the batches, so each report is counted for its own batch.
     batch_seq: usize,
-    /// When the current batch's take began (for `KafkaEventSendTimer`).
-    batch_started: Instant,
+    /// The batch sent by the previous call, confirmed (or failed) by the next one.
+    in_flight: Option<InFlight>,
 }
 
 impl std::fmt::Debug for KafkaSink {
@@ -271,7 +300,7 @@ impl KafkaSink {
             kafka_counters,
             producer: None,
             batch_seq: 0,
-            batch_started: Instant::now(),
+            in_flight: None,
         }
     }
 
@@ -303,8 +332,8 @@ impl KafkaSink {
         );
         let context = DeliveryContext {
             sink: self.ctx.name.clone(),
-            outcome: Mutex::default(),
-            all_reported: Condvar::new(),
+            batches: Mutex::default(),
+            settled: Condvar::new(),
             counters: self.ctx.counters.clone(),
         };
         let c = &self.ctx.counters;
@@ -384,22 +413,19 @@ impl KafkaSink {
         })
     }
 
-    /// Sends `records` as batch number `batch` and waits until every one has a delivery
-    /// report; with transactions, commits it.
-    ///
-    /// The reports are handled on the producer's polling thread as they arrive and counted
-    /// in [`DeliveryContext`]; this thread sleeps once, until the last one is in. (Polling
-    /// here instead would cost whole poll slices: rdkafka's `poll(t)` and `flush(t)` always
-    /// run until `t` is over, which is what made a batch of 100 take ~2 ms.)
-    fn send_batch(&self, batch: usize, records: Vec<Prepared<'_>>) -> Result<(), String> {
-        let deadline = Instant::now() + self.flush_timeout();
-        let transactional = self.config.transactional_id.is_some();
+    /// Sends `records` as batch number `batch`, without waiting for their reports; a
+    /// transactional batch begins its transaction first.
+    fn send_batch(
+        &self,
+        batch: usize,
+        records: Vec<Prepared<'_>>,
+        deadline: Instant,
+    ) -> Result<(), String> {
         let Some(producer) = self.producer.as_ref() else {
             return Err("no producer".into());
         };
-        let context = producer.context();
-        context.start_batch(batch, records.len());
-        if transactional {
+        producer.context().start_batch(batch, records.len());
+        if self.config.transactional_id.is_some() {
             producer
                 .begin_transaction()
                 .map_err(|e| format!("cannot begin a transaction: {e}"))?;
@@ -422,8 +448,8 @@ impl KafkaSink {
             loop {
                 match producer.send(record) {
                     Ok(()) => break,
-                    // The producer's queue is full (of this batch, or of a failed batch's
-                    // records not yet purged): its polling thread drains it as reports come.
+                    // The producer's queue is full: its polling thread drains it as reports
+                    // come in.
                     Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back))
                         if Instant::now() < deadline =>
                     {
@@ -437,73 +463,196 @@ impl KafkaSink {
         // A zero-timeout flush asks librdkafka to send what it holds now (whatever `linger.ms`
         // says); it does not wait.
         let _ = producer.flush(Duration::ZERO);
-        context.wait_for_reports(deadline)?;
-        if transactional {
-            producer
-                .commit_transaction(deadline.saturating_duration_since(Instant::now()))
-                .map_err(|e| format!("cannot commit the transaction: {e}"))?;
-        }
         Ok(())
     }
 
-    /// Drops whatever of a failed batch is still queued and ends its transaction. The purged
-    /// records' reports still arrive, on the polling thread, numbered with the failed batch,
-    /// and are not counted for the next one.
-    fn clean_up_failed_batch(&mut self) {
-        let Some(producer) = self.producer.as_ref() else {
-            return;
+    /// Waits for every report of `batch` (the producer's polling thread counts them in
+    /// [`DeliveryContext`] and wakes this thread once, when the last is in), commits its
+    /// Kafka transaction if any, then commits its take. On a failed delivery the take, and
+    /// `also` (a batch sent after it), are rolled back.
+    fn confirm(&mut self, batch: InFlight, also: Option<InFlight>) -> Result<(), SinkError> {
+        let delivered = match self.producer.as_ref() {
+            None => Err("no producer".to_owned()),
+            Some(p) => p
+                .context()
+                .wait_for(batch.batch, batch.deadline)
+                .and_then(|()| {
+                    if self.config.transactional_id.is_none() {
+                        return Ok(());
+                    }
+                    p.commit_transaction(batch.deadline.saturating_duration_since(Instant::now()))
+                        .map_err(|e| format!("cannot commit the transaction: {e}"))
+                }),
         };
-        producer.purge(PurgeConfig::default().queue().inflight());
-        if self.config.transactional_id.is_some() {
-            if let Err(e) = producer.abort_transaction(self.flush_timeout()) {
-                tracing::warn!(sink = %self.ctx.name, error = %e, "cannot abort the Kafka transaction; recreating the producer");
-                self.producer = None;
+        if let Err(why) = delivered {
+            return Err(self.fail(why, also.into_iter().chain([batch])));
+        }
+        if let Some(next) = also {
+            self.in_flight = Some(next);
+        }
+        let counters = &self.ctx.counters;
+        if let Err(e) = batch.txn.commit() {
+            // Delivered, but the take did not commit: delivered again (at least once).
+            counters.channel_read_fail.fetch_add(1, Relaxed);
+            return Err(self.ctx.channel_error(e));
+        }
+        counters
+            .event_drain_success_count
+            .fetch_add(batch.taken as u64, Relaxed);
+        self.kafka_counters
+            .kafka_event_send_timer_ms
+            .fetch_add(batch.started.elapsed().as_millis() as u64, Relaxed);
+        tracing::debug!(sink = %self.ctx.name, events = batch.taken, "batch published");
+        Ok(())
+    }
+
+    /// A failed delivery: drops whatever is still queued, ends the Kafka transaction, and rolls
+    /// back the takes of `batches` (newest first, so the oldest events are first again).
+    fn fail(&mut self, why: String, batches: impl IntoIterator<Item = InFlight>) -> SinkError {
+        self.ctx.counters.event_write_fail.fetch_add(1, Relaxed);
+        if let Some(producer) = self.producer.as_ref() {
+            producer.purge(PurgeConfig::default().queue().inflight());
+            producer.context().forget_all();
+            if self.config.transactional_id.is_some() {
+                if let Err(e) = producer.abort_transaction(self.flush_timeout()) {
+                    tracing::warn!(sink = %self.ctx.name, error = %e, "cannot abort the Kafka transaction; recreating the producer");
+                    self.producer = None;
+                }
             }
         }
+        for b in batches {
+            b.txn.rollback();
+            self.kafka_counters.rollback_count.fetch_add(1, Relaxed);
+        }
+        self.failure(format!("failed to publish events: {why}"))
+    }
+
+    /// Takes up to a batch; a failed take is rolled back and counted.
+    fn take_batch(&mut self) -> Result<(Txn, Vec<Event>), SinkError> {
+        let batch_size = self.config.batch_size as usize;
+        let mut txn = self.ctx.channel.transaction();
+        let mut events = Vec::with_capacity(batch_size.min(1024));
+        while events.len() < batch_size {
+            match txn.take() {
+                Ok(Some(e)) => events.push(e),
+                Ok(None) => break,
+                Err(e) => {
+                    self.ctx.counters.channel_read_fail.fetch_add(1, Relaxed);
+                    txn.rollback();
+                    self.kafka_counters.rollback_count.fetch_add(1, Relaxed);
+                    return Err(self.ctx.channel_error(e));
+                }
+            }
+        }
+        let counters = &self.ctx.counters;
+        counters
+            .event_drain_attempt_count
+            .fetch_add(events.len() as u64, Relaxed);
+        super::count_batch(counters, events.len(), batch_size);
+        Ok((txn, events))
+    }
+
+    /// One call: take a batch and send it; then confirm the batch the previous call sent
+    /// (its reports arrived meanwhile, while this batch was taken); the batch just sent is
+    /// confirmed by the next call. With transactions (one open transaction per producer)
+    /// the batch just sent is confirmed at once.
+    fn pipelined_process(&mut self) -> Result<Status, SinkError> {
+        let previous = self.in_flight.take();
+        if let Err(e) = self.ensure_producer() {
+            return Err(match previous {
+                Some(b) => self.fail(e.to_string(), [b]),
+                None => e,
+            });
+        }
+        let started = Instant::now();
+        let (txn, events) = match self.take_batch() {
+            Ok(taken) => taken,
+            Err(e) => {
+                if let Some(b) = previous {
+                    self.confirm(b, None)?;
+                }
+                return Err(e);
+            }
+        };
+        let taken = events.len();
+        let mut sent = None;
+        if taken == 0 {
+            if let Err(e) = txn.commit() {
+                self.ctx.counters.channel_read_fail.fetch_add(1, Relaxed);
+                if let Some(b) = previous {
+                    self.confirm(b, None)?;
+                }
+                return Err(self.ctx.channel_error(e));
+            }
+        } else {
+            self.batch_seq = self.batch_seq.wrapping_add(1);
+            let batch = self.batch_seq;
+            let deadline = Instant::now() + self.flush_timeout();
+            // Every record is prepared before any is sent: an event that cannot be sent
+            // fails its batch before anything of it reaches Kafka.
+            let prepared = events
+                .iter()
+                .map(|e| self.prepare(e))
+                .collect::<Result<Vec<_>, _>>();
+            if let Err(why) = prepared {
+                txn.rollback();
+                self.kafka_counters.rollback_count.fetch_add(1, Relaxed);
+                self.ctx.counters.event_write_fail.fetch_add(1, Relaxed);
+                if let Some(b) = previous {
+                    self.confirm(b, None)?;
+                }
+                return Err(self.failure(format!("failed to publish events: {why}")));
+            }
+            let this = InFlight {
+                txn,
+                batch,
+                taken,
+                started,
+                deadline,
+            };
+            let sent_ok = prepared.and_then(|records| self.send_batch(batch, records, deadline));
+            if let Err(why) = sent_ok {
+                return Err(self.fail(why, [this].into_iter().chain(previous)));
+            }
+            sent = Some(this);
+        }
+        match (previous, sent) {
+            (Some(b), next) if self.config.transactional_id.is_none() => self.confirm(b, next)?,
+            (Some(b), next) => {
+                self.confirm(b, None)?;
+                if let Some(n) = next {
+                    self.confirm(n, None)?;
+                }
+            }
+            (None, Some(n)) if self.config.transactional_id.is_some() => self.confirm(n, None)?,
+            (None, next) => self.in_flight = next,
+        }
+        // Flume's rule: back off when the channel gave nothing (a batch confirmed by this call
+        // is settled; nothing is left in flight across the back-off).
+        Ok(if taken == 0 {
+            Status::Backoff
+        } else {
+            Status::Ready
+        })
     }
 }
 
-impl Deliver for KafkaSink {
-    fn context(&self) -> &SinkContext {
-        &self.ctx
+impl Sink for KafkaSink {
+    fn name(&self) -> &str {
+        &self.ctx.name
     }
 
-    fn batch_size(&self) -> usize {
-        self.config.batch_size as usize
+    fn process(&mut self) -> Result<Status, SinkError> {
+        self.pipelined_process()
     }
 
-    fn before_take(&mut self) -> Result<(), SinkError> {
-        self.ensure_producer()?;
-        self.batch_started = Instant::now();
-        Ok(())
-    }
-
-    fn deliver(&mut self, events: Vec<Event>) -> Result<(), SinkError> {
-        let taken = events.len();
-        self.batch_seq = self.batch_seq.wrapping_add(1);
-        let batch = self.batch_seq;
-        let result = events
-            .iter()
-            .map(|e| self.prepare(e))
-            .collect::<Result<Vec<_>, _>>()
-            .and_then(|records| self.send_batch(batch, records));
-        if let Err(why) = result {
-            self.ctx.counters.event_write_fail.fetch_add(1, Relaxed);
-            self.clean_up_failed_batch();
-            return Err(self.failure(format!("failed to publish events: {why}")));
+    fn stop(&mut self) {
+        if let Some(mut b) = self.in_flight.take() {
+            b.deadline = b.deadline.min(Instant::now() + Duration::from_secs(5));
+            if let Err(e) = self.confirm(b, None) {
+                tracing::warn!(sink = %self.ctx.name, error = %e, "the last batch was not confirmed on stop; its events stay in the channel");
+            }
         }
-        self.kafka_counters
-            .kafka_event_send_timer_ms
-            .fetch_add(self.batch_started.elapsed().as_millis() as u64, Relaxed);
-        tracing::debug!(sink = %self.ctx.name, events = taken, "batch published");
-        Ok(())
-    }
-
-    fn rolled_back(&mut self) {
-        self.kafka_counters.rollback_count.fetch_add(1, Relaxed);
-    }
-
-    fn on_stop(&mut self) {
         if let Some(p) = self.producer.take() {
             if let Err(e) = p.flush(Duration::from_secs(5)) {
                 tracing::warn!(sink = %self.ctx.name, error = %e, "flush on stop did not complete");

@@ -150,6 +150,9 @@ fn a_batch_with_one_failed_delivery_is_rolled_back_and_counted() {
         RDKafkaApiKey::Produce,
         &[RDKafkaRespErr::RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE],
     );
+    // The first call sends the batch; the next confirms it (its take stays open meanwhile).
+    assert_eq!(s.process().expect("sent"), crate::runner::Status::Ready);
+    assert_eq!(counters.event_drain_success_count.load(Relaxed), 0);
     let err = s.process().expect_err("one request's records were refused");
     assert!(err.to_string().contains("not acknowledged"), "{err}");
     assert_eq!(channel.len(), 60, "the whole take was rolled back");
@@ -160,6 +163,11 @@ fn a_batch_with_one_failed_delivery_is_rolled_back_and_counted() {
     assert!(partly < 60, "{partly} records stored by the failed batch");
     // The retry delivers the whole batch again (at least once).
     assert_eq!(s.process().expect("retry"), crate::runner::Status::Ready);
+    // Nothing left to take: the call confirms the batch and backs off.
+    assert_eq!(
+        s.process().expect("confirmed"),
+        crate::runner::Status::Backoff
+    );
     assert!(channel.is_empty());
     assert_eq!(counters.event_drain_success_count.load(Relaxed), 60);
     assert_eq!(stored_records(&servers, "t", 3), partly + 60);
@@ -167,7 +175,7 @@ fn a_batch_with_one_failed_delivery_is_rolled_back_and_counted() {
 }
 
 #[test]
-fn consecutive_batches_each_wait_for_their_own_reports() {
+fn a_take_commits_only_after_its_records_are_stored() {
     use crate::sink::Sink;
     use rdkafka::mocking::MockCluster;
     let cluster = MockCluster::new(3).expect("mock cluster");
@@ -179,13 +187,38 @@ fn consecutive_batches_each_wait_for_their_own_reports() {
     let channel = sink_ctx.channel.clone();
     let counters = sink_ctx.counters.clone();
     let mut s = mock_sink(&servers, "100", sink_ctx);
-    for left in [150, 50, 0] {
-        assert_eq!(s.process().expect("batch"), crate::runner::Status::Ready);
-        assert_eq!(channel.len(), left);
-        // Committed only once every record of the batch is stored.
-        assert_eq!(stored_records(&servers, "t", 3), 250 - left as i64);
+    let mut calls = 0;
+    while s.process().expect("batch") == crate::runner::Status::Ready {
+        calls += 1;
+        let committed = counters.event_drain_success_count.load(Relaxed) as i64;
+        assert!(committed <= stored_records(&servers, "t", 3));
+        // At most one batch is in flight: taken, not committed.
+        assert!(250 - channel.len() as i64 - committed <= 100);
     }
+    // Three batches sent; the last is confirmed by the call that found nothing to take.
+    assert_eq!(calls, 3);
+    assert!(channel.is_empty());
     assert_eq!(counters.event_drain_success_count.load(Relaxed), 250);
+    assert_eq!(stored_records(&servers, "t", 3), 250);
     assert_eq!(s.kafka_counters().rollback_count.load(Relaxed), 0);
     s.stop();
+}
+
+#[test]
+fn stop_confirms_the_batch_in_flight() {
+    use crate::sink::Sink;
+    use rdkafka::mocking::MockCluster;
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    cluster.create_topic("t", 1, 1).expect("topic");
+    let servers = cluster.bootstrap_servers();
+    let sink_ctx = crate::sink::test_support::sink_ctx(&["a", "b", "c"]);
+    let channel = sink_ctx.channel.clone();
+    let counters = sink_ctx.counters.clone();
+    let mut s = mock_sink(&servers, "100", sink_ctx);
+    assert_eq!(s.process().expect("sent"), crate::runner::Status::Ready);
+    assert_eq!(counters.event_drain_success_count.load(Relaxed), 0);
+    s.stop();
+    assert!(channel.is_empty());
+    assert_eq!(counters.event_drain_success_count.load(Relaxed), 3);
+    assert_eq!(stored_records(&servers, "t", 1), 3);
 }
