@@ -7,7 +7,8 @@
 //!   checked, then the take committed);
 //! - the baseline: a bare rdkafka `BaseProducer` with the very producer properties the sink's
 //!   configuration made (acks, linger.ms, delivery timeout), sending the same number of records
-//!   of the same size and flushing once (no channel, no per-batch wait).
+//!   of the same size and flushing once (no channel, no per-batch wait); its queue
+//!   (`queue.buffering.max.messages`) holds them all, so it never waits for room.
 //!
 //! The two go in alternating order (baseline first in even rounds), each round to topics of its
 //! own, and every round checks that each topic holds exactly `--events` records (the sum of
@@ -19,6 +20,9 @@
 //! broker instead, and `--tansu PATH` starts the tansu broker at PATH (`auto`: on `PATH` or in
 //! `~/.cargo/bin`) on 127.0.0.1 with in-memory storage. Topics are created through the admin
 //! API on a real broker.
+//!
+//! `--producer NAME=VALUE` adds a `kafka.producer.NAME` key to the sink's configuration, so to
+//! the baseline's producer too.
 //!
 //! ```sh
 //! cargo build --release -p agent --example kafka_bench
@@ -53,10 +57,13 @@ struct Args {
     acks: String,
     bootstrap: Option<String>,
     tansu: Option<String>,
+    /// `--producer name=value`: more `kafka.producer.*` keys for the sink (and so the baseline).
+    producer: Vec<(String, String)>,
 }
 
 const USAGE: &str = "kafka_bench [--events N (200000)] [--event-bytes N (256)] [--batch N (100)] \
-[--partitions N (6)] [--rounds N (5)] [--acks 1|all|0 (1)] [--bootstrap HOST:PORT | --tansu PATH|auto]";
+[--partitions N (6)] [--rounds N (5)] [--acks 1|all|0 (1)] [--producer NAME=VALUE]... \
+[--bootstrap HOST:PORT | --tansu PATH|auto]";
 
 fn parse_args() -> anyhow::Result<Args> {
     let mut a = Args {
@@ -68,6 +75,7 @@ fn parse_args() -> anyhow::Result<Args> {
         acks: "1".into(),
         bootstrap: None,
         tansu: None,
+        producer: Vec::new(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -87,6 +95,15 @@ fn parse_args() -> anyhow::Result<Args> {
             "--acks" => a.acks = v,
             "--bootstrap" => a.bootstrap = Some(v),
             "--tansu" => a.tansu = Some(v),
+            "--producer" => {
+                let (name, value) = v
+                    .split_once('=')
+                    .ok_or_else(|| anyhow::anyhow!("--producer needs name=value, got {v}"))?;
+                a.producer.push((
+                    format!("kafka.producer.{}", name.trim()),
+                    value.trim().into(),
+                ));
+            }
             _ => anyhow::bail!("unknown option {k}\n{USAGE}"),
         }
     }
@@ -253,16 +270,14 @@ fn high_watermarks(servers: &str, topic: &str, partitions: i32) -> anyhow::Resul
 
 /// The sink's configuration for topic `topic`.
 fn sink_config(a: &Args, servers: &str, topic: &str) -> anyhow::Result<KafkaSinkConfig> {
-    with_ctx(
-        "b.sinks.k1.",
-        &[
-            ("kafka.bootstrap.servers", servers.to_owned()),
-            ("kafka.topic", topic.to_owned()),
-            ("flumeBatchSize", a.batch.to_string()),
-            ("kafka.producer.acks", a.acks.clone()),
-        ],
-        KafkaSinkConfig::parse,
-    )
+    let mut pairs = vec![
+        ("kafka.bootstrap.servers", servers.to_owned()),
+        ("kafka.topic", topic.to_owned()),
+        ("flumeBatchSize", a.batch.to_string()),
+        ("kafka.producer.acks", a.acks.clone()),
+    ];
+    pairs.extend(a.producer.iter().map(|(k, v)| (k.as_str(), v.clone())));
+    with_ctx("b.sinks.k1.", &pairs, KafkaSinkConfig::parse)
 }
 
 /// rdkafka alone: seconds to send `--events` records with the sink's producer properties and
@@ -270,8 +285,19 @@ fn sink_config(a: &Args, servers: &str, topic: &str) -> anyhow::Result<KafkaSink
 fn run_baseline(a: &Args, brokers: &Brokers, topic: &str) -> anyhow::Result<f64> {
     let servers = brokers.servers();
     let props = sink_config(a, &servers, topic)?.producer;
-    let producer: BaseProducer =
-        agent::kafka::client_config(&props, &[("bootstrap.servers", servers.clone())]).create()?;
+    // One local setting differs: the queue holds every record, so the baseline never waits
+    // for room (the sink never holds more than two batches).
+    let producer: BaseProducer = agent::kafka::client_config(
+        &props,
+        &[
+            ("bootstrap.servers", servers.clone()),
+            (
+                "queue.buffering.max.messages",
+                a.events.max(100_000).to_string(),
+            ),
+        ],
+    )
+    .create()?;
     let body = vec![b'x'; a.event_bytes];
     let t = Instant::now();
     for _ in 0..a.events {

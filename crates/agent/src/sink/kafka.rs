@@ -13,32 +13,43 @@
 //! librdkafka ([`crate::kafka`] translates Java names). With `kafka.producer.transactional.id`
 //! each batch is one Kafka transaction.
 //!
-//! # Delivery
+//! # Delivery: batches in flight, takes open until acknowledged
 //!
-//! One call of the drain loop ([`super::drain`]) takes up to `flumeBatchSize` events;
-//! `deliver` hands them all to the producer and waits until a delivery report arrived for every
-//! record; only when every record was acknowledged (and, with transactions, the transaction
-//! committed) is the channel take committed. Any failure — an unknown topic, a non-numeric
-//! partition header, brokers unreachable until the delivery timeout — purges what is still
-//! queued, aborts the transaction, rolls the take back (`RollbackCount`) and returns the error,
-//! so the runner retries later: at-least-once, a rolled-back batch may already be partly in
-//! Kafka and is sent again.
+//! The sink runs its own take/commit loop (the counters and back-off rule of [`super::drain`],
+//! which it does not use): each call takes up to `flumeBatchSize` events in a channel
+//! transaction and hands them all to the producer without waiting; then it confirms the oldest
+//! batches sent until at most four ([`BATCHES_IN_FLIGHT`]) are left unconfirmed. Confirming a
+//! batch waits for its delivery reports (they mostly arrived while later batches were taken)
+//! and, only when every record was acknowledged (and, with transactions, the transaction
+//! committed), commits its take. A take stays open (uncommitted) until its last
+//! acknowledgement: nothing is committed before Kafka has it, and a crash loses no event (the
+//! open takes come back). A call that takes nothing confirms every batch in flight and backs
+//! off, so no batch waits across a back-off; `stop` confirms them too (or leaves their events
+//! in the channel). With `kafka.producer.transactional.id` (one open transaction per producer)
+//! each batch is confirmed in the call that sent it.
 //!
-//! # Why a threaded producer and a condition variable
+//! Any failure — an unknown topic, a non-numeric partition header, brokers unreachable until
+//! the delivery timeout — purges what is still queued, aborts the transaction, rolls back every
+//! take not confirmed (each counted in `RollbackCount`; `EventWriteFail` once) and returns the
+//! error, so the runner retries later: at-least-once, a rolled-back batch may already be partly
+//! in Kafka and is sent again. An event that cannot be prepared (a non-numeric partition
+//! header) fails its batch before any of it is sent.
 //!
-//! Sinks run on their own runner thread and `Sink::process` is synchronous: the batch must be
-//! confirmed before `process` returns. rdkafka's `ThreadedProducer` polls the delivery reports
-//! on its own thread into our [`ProducerContext`], which counts them per batch and signals a
-//! condition variable when the batch's last report is in, so the sink thread sleeps exactly as
-//! long as the broker takes. (Polling on the sink's thread cost ~2 ms per batch: rdkafka's
-//! `poll(t)` runs to the end of `t` even when a report came early; docs/benchmarks.md.) No
-//! async runtime is involved: a `FutureProducer` would need tokio only to be blocked on here.
+//! # Why a threaded producer and a condvar
+//!
+//! `Sink::process` is synchronous, on the sink's own runner thread. rdkafka's
+//! `ThreadedProducer` enqueues without blocking and handles delivery reports on its own
+//! polling thread, in our [`ProducerContext`], which counts them per batch and wakes the sink's
+//! thread once, when a batch's last report is in. Polling on the sink's thread instead costs
+//! whole slices: rdkafka's `poll(t)` and `flush(t)` always run until `t` is over, which held a
+//! batch of 100 for ~2 ms (0.09–0.13× rdkafka alone). A `FutureProducer` would need the tokio
+//! runtime only to be blocked on from this thread.
 //!
 //! The delivery timeout is Java's `delivery.timeout.ms` default, 120 s (librdkafka's own default
 //! is 300 s; with transactions it is capped at `transaction.timeout.ms`, 60 s by default), unless
 //! `kafka.producer.delivery.timeout.ms` or `message.timeout.ms` says otherwise, and `linger.ms`
 //! is Java's default 0 (librdkafka's is 5 ms) unless set;
-//! the wait for a batch's reports is bounded by that timeout plus a margin. The producer is created on the first
+//! a batch's reports are awaited at most that long plus a margin. The producer is created on the first
 //! `process` (and again after a failed transactional setup), so a broken cluster is counted in
 //! `ConnectionFailedCount` and retried, not a start-up failure.
 
@@ -276,7 +287,7 @@ pub struct KafkaSink {
     /// Numbers the batches, so each report is counted for its own batch.
     batch_seq: usize,
     /// The batch sent by the previous call, confirmed (or failed) by the next one.
-    in_flight: Option<InFlight>,
+    in_flight: std::collections::VecDeque<InFlight>,
 }
 
 impl std::fmt::Debug for KafkaSink {
@@ -300,7 +311,7 @@ impl KafkaSink {
             kafka_counters,
             producer: None,
             batch_seq: 0,
-            in_flight: None,
+            in_flight: std::collections::VecDeque::new(),
         }
     }
 
@@ -466,11 +477,14 @@ impl KafkaSink {
         Ok(())
     }
 
-    /// Waits for every report of `batch` (the producer's polling thread counts them in
-    /// [`DeliveryContext`] and wakes this thread once, when the last is in), commits its
-    /// Kafka transaction if any, then commits its take. On a failed delivery the take, and
-    /// `also` (a batch sent after it), are rolled back.
-    fn confirm(&mut self, batch: InFlight, also: Option<InFlight>) -> Result<(), SinkError> {
+    /// Confirms the oldest batch in flight: waits for every report of it (the producer's
+    /// polling thread counts them in [`DeliveryContext`] and wakes this thread once, when the
+    /// last is in), commits its Kafka transaction if any, then commits its take. On a failed
+    /// delivery its take and those of every later batch in flight are rolled back.
+    fn confirm_oldest(&mut self) -> Result<(), SinkError> {
+        let Some(batch) = self.in_flight.pop_front() else {
+            return Ok(());
+        };
         let delivered = match self.producer.as_ref() {
             None => Err("no producer".to_owned()),
             Some(p) => p
@@ -485,10 +499,8 @@ impl KafkaSink {
                 }),
         };
         if let Err(why) = delivered {
-            return Err(self.fail(why, also.into_iter().chain([batch])));
-        }
-        if let Some(next) = also {
-            self.in_flight = Some(next);
+            let later: Vec<InFlight> = self.in_flight.drain(..).rev().collect();
+            return Err(self.fail(why, later.into_iter().chain([batch])));
         }
         let counters = &self.ctx.counters;
         if let Err(e) = batch.txn.commit() {
@@ -503,6 +515,14 @@ impl KafkaSink {
             .kafka_event_send_timer_ms
             .fetch_add(batch.started.elapsed().as_millis() as u64, Relaxed);
         tracing::debug!(sink = %self.ctx.name, events = batch.taken, "batch published");
+        Ok(())
+    }
+
+    /// Confirms every batch in flight, oldest first.
+    fn confirm_all(&mut self) -> Result<(), SinkError> {
+        while !self.in_flight.is_empty() {
+            self.confirm_oldest()?;
+        }
         Ok(())
     }
 
@@ -552,90 +572,78 @@ impl KafkaSink {
         Ok((txn, events))
     }
 
-    /// One call: take a batch and send it; then confirm the batch the previous call sent
-    /// (its reports arrived meanwhile, while this batch was taken); the batch just sent is
-    /// confirmed by the next call. With transactions (one open transaction per producer)
-    /// the batch just sent is confirmed at once.
+    /// One call: take a batch and send it; then confirm the oldest batches in flight until
+    /// at most [`BATCHES_IN_FLIGHT`] are left (their reports arrived while later batches were
+    /// taken). With transactions (one open transaction per producer) every batch is confirmed
+    /// in the call that sent it; a call that takes nothing confirms them all.
     fn pipelined_process(&mut self) -> Result<Status, SinkError> {
-        let previous = self.in_flight.take();
-        if let Err(e) = self.ensure_producer() {
-            return Err(match previous {
-                Some(b) => self.fail(e.to_string(), [b]),
-                None => e,
-            });
-        }
+        self.ensure_producer()?;
         let started = Instant::now();
         let (txn, events) = match self.take_batch() {
             Ok(taken) => taken,
             Err(e) => {
-                if let Some(b) = previous {
-                    self.confirm(b, None)?;
-                }
+                self.confirm_all()?;
                 return Err(e);
             }
         };
         let taken = events.len();
-        let mut sent = None;
         if taken == 0 {
             if let Err(e) = txn.commit() {
                 self.ctx.counters.channel_read_fail.fetch_add(1, Relaxed);
-                if let Some(b) = previous {
-                    self.confirm(b, None)?;
-                }
+                self.confirm_all()?;
                 return Err(self.ctx.channel_error(e));
             }
-        } else {
-            self.batch_seq = self.batch_seq.wrapping_add(1);
-            let batch = self.batch_seq;
-            let deadline = Instant::now() + self.flush_timeout();
-            // Every record is prepared before any is sent: an event that cannot be sent
-            // fails its batch before anything of it reaches Kafka.
-            let prepared = events
-                .iter()
-                .map(|e| self.prepare(e))
-                .collect::<Result<Vec<_>, _>>();
-            if let Err(why) = prepared {
+            // Flume's rule: back off when the channel gave nothing; nothing stays in flight
+            // across the back-off.
+            self.confirm_all()?;
+            return Ok(Status::Backoff);
+        }
+        self.batch_seq = self.batch_seq.wrapping_add(1);
+        let batch = self.batch_seq;
+        let deadline = Instant::now() + self.flush_timeout();
+        // Every record is prepared before any is sent: an event that cannot be sent fails its
+        // batch before anything of it reaches Kafka.
+        let prepared = events
+            .iter()
+            .map(|e| self.prepare(e))
+            .collect::<Result<Vec<_>, _>>();
+        let records = match prepared {
+            Ok(r) => r,
+            Err(why) => {
                 txn.rollback();
                 self.kafka_counters.rollback_count.fetch_add(1, Relaxed);
                 self.ctx.counters.event_write_fail.fetch_add(1, Relaxed);
-                if let Some(b) = previous {
-                    self.confirm(b, None)?;
-                }
+                self.confirm_all()?;
                 return Err(self.failure(format!("failed to publish events: {why}")));
             }
-            let this = InFlight {
-                txn,
-                batch,
-                taken,
-                started,
-                deadline,
-            };
-            let sent_ok = prepared.and_then(|records| self.send_batch(batch, records, deadline));
-            if let Err(why) = sent_ok {
-                return Err(self.fail(why, [this].into_iter().chain(previous)));
-            }
-            sent = Some(this);
+        };
+        let this = InFlight {
+            txn,
+            batch,
+            taken,
+            started,
+            deadline,
+        };
+        if let Err(why) = self.send_batch(batch, records, deadline) {
+            let earlier: Vec<InFlight> = self.in_flight.drain(..).rev().collect();
+            return Err(self.fail(why, [this].into_iter().chain(earlier)));
         }
-        match (previous, sent) {
-            (Some(b), next) if self.config.transactional_id.is_none() => self.confirm(b, next)?,
-            (Some(b), next) => {
-                self.confirm(b, None)?;
-                if let Some(n) = next {
-                    self.confirm(n, None)?;
-                }
-            }
-            (None, Some(n)) if self.config.transactional_id.is_some() => self.confirm(n, None)?,
-            (None, next) => self.in_flight = next,
-        }
-        // Flume's rule: back off when the channel gave nothing (a batch confirmed by this call
-        // is settled; nothing is left in flight across the back-off).
-        Ok(if taken == 0 {
-            Status::Backoff
+        self.in_flight.push_back(this);
+        let keep = if self.config.transactional_id.is_some() {
+            0
         } else {
-            Status::Ready
-        })
+            BATCHES_IN_FLIGHT
+        };
+        while self.in_flight.len() > keep {
+            self.confirm_oldest()?;
+        }
+        Ok(Status::Ready)
     }
 }
+
+/// Batches a call leaves sent and unconfirmed (their takes open), so that their round trips
+/// overlap the next takes.
+const BATCHES_IN_FLIGHT: usize = 4;
 
 impl Sink for KafkaSink {
     fn name(&self) -> &str {
@@ -647,11 +655,12 @@ impl Sink for KafkaSink {
     }
 
     fn stop(&mut self) {
-        if let Some(mut b) = self.in_flight.take() {
-            b.deadline = b.deadline.min(Instant::now() + Duration::from_secs(5));
-            if let Err(e) = self.confirm(b, None) {
-                tracing::warn!(sink = %self.ctx.name, error = %e, "the last batch was not confirmed on stop; its events stay in the channel");
-            }
+        let stop_by = Instant::now() + Duration::from_secs(5);
+        for b in &mut self.in_flight {
+            b.deadline = b.deadline.min(stop_by);
+        }
+        if let Err(e) = self.confirm_all() {
+            tracing::warn!(sink = %self.ctx.name, error = %e, "the batches in flight were not confirmed on stop; their events stay in the channel");
         }
         if let Some(p) = self.producer.take() {
             if let Err(e) = p.flush(Duration::from_secs(5)) {
