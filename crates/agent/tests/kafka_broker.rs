@@ -100,6 +100,8 @@ fn kafka_python_reads_what_the_sink_wrote_and_writes_what_the_source_reads() {
         &channel,
     );
     assert_eq!(s.process().expect("batch"), Status::Ready);
+    // The batch is in flight; a call that takes nothing confirms it.
+    assert_eq!(s.process().expect("empty"), Status::Backoff);
     assert_eq!(counters.event_drain_success_count.load(Relaxed), 20);
     s.stop();
     let out = common::python::run_python_ok(

@@ -296,13 +296,23 @@ fn brokers_lost_mid_batch_roll_the_take_back_and_nothing_is_lost() {
             .expect("rtt");
         cluster.broker_up(b).expect("up");
     }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !channel.is_empty() && Instant::now() < deadline {
+    // Until every take is committed: an empty channel is not enough, since the last batches
+    // may still be in flight with their takes open (and librdkafka reconnects to a broker
+    // that was down after a back-off of up to 10 s, longer than `stop` waits).
+    let drained = || counters.event_drain_success_count.load(Relaxed);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while drained() < 300 && Instant::now() < deadline {
         if let Err(e) = s.process() {
             eprintln!("retrying after: {e}");
             std::thread::sleep(Duration::from_millis(200));
         }
     }
+    assert_eq!(
+        drained(),
+        300,
+        "{} events left in the channel",
+        channel.len()
+    );
     assert!(channel.is_empty(), "{} events left", channel.len());
     s.stop();
     let got = read_records(&servers, &[("events", 3)], 300, &[]);

@@ -1,7 +1,10 @@
-//! The one drain loop every sink runs: take up to a batch from the channel in one
+//! The drain loop every sink runs but `kafka`: take up to a batch from the channel in one
 //! transaction, hand it to the sink's [`Deliver::deliver`], and commit the take only when the
 //! delivery succeeded; on any failure roll the take back, so the events stay in the channel
-//! for the next attempt (or for another sink of a failover or load-balancing group).
+//! for the next attempt (or for another sink of a failover or load-balancing group). The
+//! Kafka sink keeps up to four batches in flight, each take open until Kafka acknowledged it,
+//! so it runs a loop of its own with these counters and this back-off rule
+//! ([`super::kafka`]).
 //!
 //! A sink only says how to deliver a batch (and what to do before a take: roll a file, reset a
 //! connection, create a producer). The loop owns the transaction, the counters every sink
