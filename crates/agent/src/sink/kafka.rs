@@ -48,10 +48,11 @@
 //! The delivery timeout is Java's `delivery.timeout.ms` default, 120 s (librdkafka's own default
 //! is 300 s; with transactions it is capped at `transaction.timeout.ms`, 60 s by default), unless
 //! `kafka.producer.delivery.timeout.ms` or `message.timeout.ms` says otherwise, and `linger.ms`
-//! is Java's default 0 (librdkafka's is 5 ms) unless set;
-//! a batch's reports are awaited at most that long plus a margin. The producer is created on the first
-//! `process` (and again after a failed transactional setup), so a broken cluster is counted in
-//! `ConnectionFailedCount` and retried, not a start-up failure.
+//! is Java's default 0 (librdkafka's is 5 ms) unless set; a batch's reports are awaited at most
+//! that long plus a margin. With a linger set, confirming a batch flushes the producer first,
+//! as Flume's sink flushes every batch, so no batch is held for its linger. The producer is
+//! created on the first `process` (and again after a failed transactional setup), so a broken
+//! cluster is counted in `ConnectionFailedCount` and retried, not a start-up failure.
 
 use super::{Sink, SinkContext, SinkError};
 use crate::channel::Txn;
@@ -286,8 +287,12 @@ pub struct KafkaSink {
     producer: Option<ThreadedProducer<DeliveryContext>>,
     /// Numbers the batches, so each report is counted for its own batch.
     batch_seq: usize,
-    /// The batch sent by the previous call, confirmed (or failed) by the next one.
+    /// The batches sent and not yet confirmed, oldest first.
     in_flight: std::collections::VecDeque<InFlight>,
+    /// Whether `linger.ms` is above 0: then confirming a batch flushes the producer first, as
+    /// Flume's sink flushes each batch, so no batch waits for its linger. (With a zero linger
+    /// records go out at once; a flush would only wake every broker thread once more.)
+    flush_before_confirm: bool,
 }
 
 impl std::fmt::Debug for KafkaSink {
@@ -305,6 +310,9 @@ impl KafkaSink {
         let kafka_counters = Arc::new(KafkaSinkCounters::default());
         let _ = ctx.counters.extra.set(kafka_counters.clone());
         ctx.counters.lifetime.started();
+        let flush_before_confirm =
+            kafka::find(&config.producer, &["linger.ms", "queue.buffering.max.ms"])
+                .is_none_or(|ms| ms.trim().parse::<f64>().map_or(true, |ms| ms > 0.0));
         Self {
             config,
             ctx,
@@ -312,6 +320,7 @@ impl KafkaSink {
             producer: None,
             batch_seq: 0,
             in_flight: std::collections::VecDeque::new(),
+            flush_before_confirm,
         }
     }
 
@@ -471,9 +480,6 @@ impl KafkaSink {
                 }
             }
         }
-        // A zero-timeout flush asks librdkafka to send what it holds now (whatever `linger.ms`
-        // says); it does not wait.
-        let _ = producer.flush(Duration::ZERO);
         Ok(())
     }
 
@@ -487,16 +493,24 @@ impl KafkaSink {
         };
         let delivered = match self.producer.as_ref() {
             None => Err("no producer".to_owned()),
-            Some(p) => p
-                .context()
-                .wait_for(batch.batch, batch.deadline)
-                .and_then(|()| {
-                    if self.config.transactional_id.is_none() {
-                        return Ok(());
-                    }
-                    p.commit_transaction(batch.deadline.saturating_duration_since(Instant::now()))
+            Some(p) => {
+                if self.flush_before_confirm {
+                    // Sends what lingers and waits for it (the later batches' records too);
+                    // a timeout shows in the reports awaited below.
+                    let _ = p.flush(batch.deadline.saturating_duration_since(Instant::now()));
+                }
+                p.context()
+                    .wait_for(batch.batch, batch.deadline)
+                    .and_then(|()| {
+                        if self.config.transactional_id.is_none() {
+                            return Ok(());
+                        }
+                        p.commit_transaction(
+                            batch.deadline.saturating_duration_since(Instant::now()),
+                        )
                         .map_err(|e| format!("cannot commit the transaction: {e}"))
-                }),
+                    })
+            }
         };
         if let Err(why) = delivered {
             let later: Vec<InFlight> = self.in_flight.drain(..).rev().collect();

@@ -223,3 +223,38 @@ fn stop_confirms_the_batch_in_flight() {
     assert_eq!(counters.event_drain_success_count.load(Relaxed), 3);
     assert_eq!(stored_records(&servers, "t", 1), 3);
 }
+
+#[test]
+fn a_batch_is_flushed_not_held_for_a_configured_linger() {
+    use crate::sink::Sink;
+    use rdkafka::mocking::MockCluster;
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    cluster.create_topic("t", 1, 1).expect("topic");
+    let servers = cluster.bootstrap_servers();
+    let sink_ctx = crate::sink::test_support::sink_ctx(&["a", "b", "c"]);
+    let counters = sink_ctx.counters.clone();
+    let list = entries(&[
+        ("kafka.bootstrap.servers", servers.as_str()),
+        ("kafka.topic", "t"),
+        ("kafka.producer.linger.ms", "60000"),
+    ]);
+    let c = ctx(&list);
+    let cfg = KafkaSinkConfig::parse(&c);
+    assert!(!c.has_errors());
+    let mut s = KafkaSink::new(cfg, sink_ctx);
+    let started = Instant::now();
+    assert_eq!(s.process().expect("sent"), crate::runner::Status::Ready);
+    assert_eq!(
+        s.process().expect("confirmed"),
+        crate::runner::Status::Backoff
+    );
+    // Held for its linger, the batch would have been confirmed after 60 s.
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the batch waited {:?}",
+        started.elapsed()
+    );
+    assert_eq!(counters.event_drain_success_count.load(Relaxed), 3);
+    assert_eq!(stored_records(&servers, "t", 1), 3);
+    s.stop();
+}
