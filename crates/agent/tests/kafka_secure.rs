@@ -4,10 +4,23 @@
 //! makes after bootstrapping goes through TLS too; nothing reaches the broker in plaintext.
 //!
 //! tansu 0.6.0's own TLS options are not used (`--cert` and `--key` were refused together in a
-//! try, see issue 19); its SASL is not exercised here: PLAIN is not compiled into it (its rsasl
-//! lacks the `plain` feature) and SCRAM credentials can only be created over an already
-//! authenticated connection on its in-memory storage. The SASL mapping is covered by the unit
-//! tests of `crates/agent/src/kafka/security`.
+//! try, see issue 19). Its SASL is not exercised, because no login can succeed against the
+//! installed broker:
+//! - PLAIN is not compiled in: tansu-auth 0.6.0 builds rsasl with only `scram-sha-2` and
+//!   `oauthbearer` (its Cargo.toml): the broker closes the connection on a PLAIN handshake,
+//!   logging `Auth(Sasl(NoSharedMechanism))`;
+//! - SCRAM-SHA-256/512 reach the broker (handshake accepted, the JAAS user name arrives), but
+//!   the only storage engine in a `--features dynostore` build (memory://, s3://) keeps no SCRAM
+//!   users: tansu-storage 0.6.0's src/dynostore.rs `upsert_user_scram_credential` does nothing
+//!   (while `tansu user create` reports success) and `user_scram_credential` always answers
+//!   none, so every login, right password or wrong, ends with the server-final message
+//!   `e=unknown-user` (librdkafka: "SASL SCRAM authentication failed: broker responded with
+//!   unknown-user"). Only its sqlite:// (`libsql` feature) and postgres engines store them.
+//! - tansu 0.6.0 also counts a finished but failed SCRAM exchange as a login (tansu-auth's
+//!   `is_authenticated` accepts any `Stage::Finished`): a client that ignores `e=unknown-user`
+//!   is served. A wrong-password test against it would show only the client's refusal.
+//!
+//! The SASL mapping is covered by the unit tests of `crates/agent/src/kafka/security`.
 //!
 //! Without tansu, socat, openssl or keytool a test prints `SKIPPED` and passes, unless
 //! `SLUICE_REQUIRE_INTEROP` is set: then it fails.
