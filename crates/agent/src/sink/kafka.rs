@@ -153,6 +153,10 @@ struct DeliveryContext {
     /// Signalled when a batch's last report arrives.
     settled: Condvar,
     counters: Arc<crate::metrics::SinkCounters>,
+    /// The latest error that refused the connection itself (authentication, TLS), named in
+    /// the error of a batch that fails after it: librdkafka reports such batches only as
+    /// timed out.
+    refused: Mutex<Option<String>>,
 }
 
 impl DeliveryContext {
@@ -220,8 +224,20 @@ impl DeliveryContext {
 
 impl ClientContext for DeliveryContext {
     fn error(&self, error: KafkaError, reason: &str) {
-        if error.rdkafka_error_code() == Some(RDKafkaErrorCode::AllBrokersDown) {
-            self.counters.connection_failed_count.fetch_add(1, Relaxed);
+        match error.rdkafka_error_code() {
+            Some(RDKafkaErrorCode::AllBrokersDown) => {
+                self.counters.connection_failed_count.fetch_add(1, Relaxed);
+            }
+            Some(
+                RDKafkaErrorCode::Authentication
+                | RDKafkaErrorCode::SaslAuthenticationFailed
+                | RDKafkaErrorCode::SSL,
+            ) => {
+                self.counters.connection_failed_count.fetch_add(1, Relaxed);
+                *self.refused.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some(format!("{error}: {reason}"));
+            }
+            _ => {}
         }
         tracing::warn!(sink = %self.sink, error = %error, reason, "kafka client error");
     }
@@ -355,6 +371,7 @@ impl KafkaSink {
             batches: Mutex::default(),
             settled: Condvar::new(),
             counters: self.ctx.counters.clone(),
+            refused: Mutex::default(),
         };
         let c = &self.ctx.counters;
         let producer: ThreadedProducer<DeliveryContext> = match config.create_with_context(context)
@@ -544,6 +561,16 @@ impl KafkaSink {
     /// back the takes of `batches` (newest first, so the oldest events are first again).
     fn fail(&mut self, why: String, batches: impl IntoIterator<Item = InFlight>) -> SinkError {
         self.ctx.counters.event_write_fail.fetch_add(1, Relaxed);
+        let mut why = why;
+        if let Some(refused) = self.producer.as_ref().and_then(|p| {
+            p.context()
+                .refused
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take()
+        }) {
+            why = format!("{why} (the broker refused the connection: {refused})");
+        }
         if let Some(producer) = self.producer.as_ref() {
             producer.purge(PurgeConfig::default().queue().inflight());
             producer.context().forget_all();
