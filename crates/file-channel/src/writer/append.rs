@@ -345,6 +345,9 @@ impl Writer {
         let took = started.elapsed();
         self.shared.metrics().record_fsync(took);
         self.gather.note_fsync(took);
+        if let Some(p) = &self.prefill {
+            p.note_sync(self.unsynced_bytes);
+        }
         // Another thread's fsync of this file (the prefiller's) may have received the error
         // that belongs to our pages; then this success proves nothing. The gate guarantees
         // such a failure is already recorded.
