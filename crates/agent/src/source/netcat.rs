@@ -15,10 +15,13 @@
 //! more (without its newline) is answered `FAILED: Event exceeds the maximum length (N bytes,
 //! including newline)` and the connection is closed, after the lines before it were processed.
 //!
-//! Batching mode (ours, `batch-size` > 1): every complete line received so far, up to
-//! `batch-size`, is committed in one transaction, then each of them is answered `OK` (or each
-//! `FAILED`). A client that sends lines without waiting for answers gets them committed many
-//! at a time; one that waits for each answer behaves exactly as with `batch-size = 1`.
+//! Batching mode (ours, `batch-size` > 1): lines are committed `batch-size` at a time in one
+//! transaction, or fewer once `batch-linger-ms` (5) has passed since the oldest of them arrived,
+//! whichever comes first; then each of them is answered `OK` (or each `FAILED`). A transaction
+//! per socket read would not be a batch: a fast client's read returns some tens of lines, so
+//! every few tens of lines would cost an fsync. A client that sends lines without waiting for
+//! answers gets them committed `batch-size` at a time; one that waits for each answer gets it
+//! after the linger. With `batch-size = 1` nothing lingers.
 //!
 //! Differences from Flume: lengths are counted in bytes, not UTF-16 characters, and bodies are
 //! kept byte for byte (Flume decodes and re-encodes UTF-8, replacing invalid bytes); a last
@@ -52,6 +55,9 @@ pub struct NetcatConfig {
     pub ack_every_event: bool,
     /// Most lines per transaction. `batch-size`. Default: 1.
     pub batch_size: u32,
+    /// Longest a received line waits for its batch to fill before a smaller batch is
+    /// committed. `batch-linger-ms`. Default: 5.
+    pub batch_linger_ms: u64,
     /// `maxConnections` and `readTimeout`.
     pub limits: ConnectionLimits,
 }
@@ -81,10 +87,24 @@ impl NetcatConfig {
                 1,
                 1..=file_channel::limits::MAX_EVENTS_PER_TXN,
             ),
+            batch_linger_ms: ctx.u64_in("batch-linger-ms", DEFAULT_BATCH_LINGER_MS, 0..=60_000),
             limits: ConnectionLimits::parse(ctx),
         }
     }
+
+    /// How long lines may wait for their batch to fill: nothing with `batch-size = 1`.
+    fn linger(&self) -> std::time::Duration {
+        if self.batch_size <= 1 {
+            std::time::Duration::ZERO
+        } else {
+            std::time::Duration::from_millis(self.batch_linger_ms)
+        }
+    }
 }
+
+/// Default `batch-linger-ms`: long enough for a streaming client to fill a batch of a few
+/// hundred lines, short enough to be lost in a round trip for one that waits for answers.
+pub const DEFAULT_BATCH_LINGER_MS: u64 = 5;
 
 /// The netcat source.
 #[derive(Debug)]
@@ -135,10 +155,33 @@ async fn serve(listener: TcpListener, config: Arc<NetcatConfig>, ctx: SourceCont
     tracing::info!(source = %ctx.name, "netcat source stopped");
 }
 
-/// What to do after a group of lines.
-enum Next {
-    Continue,
-    Close,
+/// Lines received and not yet committed, with when the oldest arrived.
+struct Pending {
+    events: Vec<Event>,
+    since: Option<tokio::time::Instant>,
+}
+
+impl Pending {
+    fn push(&mut self, line: Vec<u8>) {
+        self.since.get_or_insert_with(tokio::time::Instant::now);
+        self.events.push(Event::new(line));
+    }
+
+    /// Commits and answers what is pending; `Err` if the answer could not be written.
+    async fn commit(
+        &mut self,
+        config: &NetcatConfig,
+        ctx: &SourceContext,
+        writer: &mut OwnedWriteHalf,
+    ) -> std::io::Result<()> {
+        self.since = None;
+        commit_and_answer(std::mem::take(&mut self.events), config, ctx, writer).await
+    }
+
+    /// When the oldest pending line has waited the linger out.
+    fn due(&self, linger: std::time::Duration) -> Option<tokio::time::Instant> {
+        self.since.map(|since| since + linger)
+    }
 }
 
 async fn handle(
@@ -154,13 +197,29 @@ async fn handle(
     let (reader, mut writer) = socket.into_split();
     let mut buf: Vec<u8> = Vec::new();
     let mut deadline = PartialDeadline::new(config.limits.read_timeout());
+    let linger = config.linger();
+    let batch_size = config.batch_size as usize;
+    let mut pending = Pending {
+        events: Vec::new(),
+        since: None,
+    };
     let mut eof = false;
-    loop {
-        let mut lines = Vec::new();
+    'connection: loop {
         let mut start = 0;
+        let mut too_long = false;
         while let Some(pos) = buf[start..].iter().position(|&b| b == b'\n') {
-            lines.push(buf[start..start + pos].to_vec());
+            let line = &buf[start..start + pos];
             start += pos + 1;
+            if line.len() >= config.max_line_length {
+                too_long = true;
+                break;
+            }
+            pending.push(line.to_vec());
+            if pending.events.len() >= batch_size
+                && pending.commit(&config, &ctx, &mut writer).await.is_err()
+            {
+                break 'connection;
+            }
         }
         buf.drain(..start);
         let completed_a_line = start > 0;
@@ -168,15 +227,24 @@ async fn handle(
             // An idle connection keeps no buffer from its last burst.
             buf = Vec::new();
         }
-        if eof && !buf.is_empty() {
-            lines.push(std::mem::take(&mut buf));
+        if eof && !too_long && !buf.is_empty() {
+            let last = std::mem::take(&mut buf);
+            if last.len() >= config.max_line_length {
+                too_long = true;
+            } else {
+                pending.push(last);
+            }
         }
-        let too_long_pending = !eof && buf.len() >= config.max_line_length;
-        match process_lines(lines, &config, &ctx, &mut writer).await {
-            Next::Close => break,
-            Next::Continue => {}
+        let too_long = too_long || (!eof && buf.len() >= config.max_line_length);
+        let lingered = pending
+            .due(linger)
+            .is_some_and(|d| d <= tokio::time::Instant::now());
+        if (too_long || eof || lingered)
+            && pending.commit(&config, &ctx, &mut writer).await.is_err()
+        {
+            break;
         }
-        if too_long_pending {
+        if too_long {
             reply_too_long(&config, &ctx, &mut writer).await;
             break;
         }
@@ -185,8 +253,15 @@ async fn handle(
         }
         // What is left in `buf` is the start of a line: it must be finished in time.
         deadline.update(completed_a_line, !buf.is_empty());
+        let linger_over = async {
+            match pending.due(linger) {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
             () = stop.wait() => break,
+            () = linger_over => {}
             read = deadline.run(net::read_available(&reader)) => match read {
                 None => {
                     guard.timed_out(&peer, "line", buf.len());
@@ -201,42 +276,13 @@ async fn handle(
             },
         }
     }
+    // Lines received whole are committed (and answered, if the client still listens) before
+    // the connection closes, whatever closed it.
+    if !pending.events.is_empty() {
+        let _ = pending.commit(&config, &ctx, &mut writer).await;
+    }
     let _ = writer.shutdown().await;
     counters.open_connection_count.fetch_sub(1, Relaxed);
-}
-
-/// Commits `lines` in groups of `batch-size` and answers each; stops at a line that is too
-/// long.
-async fn process_lines(
-    lines: Vec<Vec<u8>>,
-    config: &NetcatConfig,
-    ctx: &SourceContext,
-    writer: &mut OwnedWriteHalf,
-) -> Next {
-    let mut group: Vec<Event> = Vec::new();
-    let mut iter = lines.into_iter().peekable();
-    while let Some(line) = iter.next() {
-        if line.len() >= config.max_line_length {
-            if commit_and_answer(std::mem::take(&mut group), config, ctx, writer)
-                .await
-                .is_err()
-            {
-                return Next::Close;
-            }
-            reply_too_long(config, ctx, writer).await;
-            return Next::Close;
-        }
-        group.push(Event::new(line));
-        let full = group.len() >= config.batch_size as usize;
-        if (full || iter.peek().is_none())
-            && commit_and_answer(std::mem::take(&mut group), config, ctx, writer)
-                .await
-                .is_err()
-        {
-            return Next::Close;
-        }
-    }
-    Next::Continue
 }
 
 async fn reply_too_long(config: &NetcatConfig, ctx: &SourceContext, writer: &mut OwnedWriteHalf) {
@@ -295,6 +341,7 @@ mod tests {
         channel: Channel,
         stop: Stop,
         task: tokio::task::JoinHandle<()>,
+        counters: Arc<crate::metrics::SourceCounters>,
     }
 
     async fn start(config: NetcatConfig, capacity: u64) -> Harness {
@@ -316,10 +363,11 @@ mod tests {
             },
             vec![channel.clone()],
         );
+        let counters: Arc<crate::metrics::SourceCounters> = Arc::default();
         let ctx = SourceContext {
             name: "r1".into(),
             processor: Arc::new(processor),
-            counters: Arc::default(),
+            counters: counters.clone(),
         };
         let stop = Stop::new();
         let (port, serve) = crate::test_net::start_on_free_port(
@@ -339,6 +387,7 @@ mod tests {
             channel,
             stop,
             task,
+            counters,
         }
     }
 
@@ -349,6 +398,7 @@ mod tests {
             max_line_length: 16,
             ack_every_event: ack,
             batch_size,
+            batch_linger_ms: DEFAULT_BATCH_LINGER_MS,
             limits: ConnectionLimits::default(),
         }
     }
@@ -396,6 +446,91 @@ mod tests {
         assert_eq!(bodies(&h.channel), vec!["a", "b", "c"]);
         h.stop.trigger();
         h.task.await.expect("stopped");
+    }
+
+    #[tokio::test]
+    async fn a_batch_fills_across_reads_within_the_linger() {
+        let h = start(
+            NetcatConfig {
+                batch_linger_ms: 60_000,
+                ..config(4, true)
+            },
+            100,
+        )
+        .await;
+        let s = TcpStream::connect(h.addr).await.expect("connect");
+        let (r, mut w) = s.into_split();
+        // Four lines in four writes, each read on its own: still one transaction.
+        for line in [&b"a\n"[..], b"b\n", b"c\n", b"d\n"] {
+            w.write_all(line).await.expect("send");
+            tokio::time::sleep(std::time::Duration::from_millis(30)).await;
+        }
+        let mut lines = BufReader::new(r).lines();
+        for _ in 0..4 {
+            let l = lines.next_line().await.expect("read").expect("a line");
+            assert_eq!(l, "OK");
+        }
+        assert_eq!(h.counters.append_batch_accepted_count.load(Relaxed), 1);
+        assert_eq!(h.counters.event_accepted_count.load(Relaxed), 4);
+        assert_eq!(bodies(&h.channel), vec!["a", "b", "c", "d"]);
+        h.stop.trigger();
+        h.task.await.expect("stopped");
+    }
+
+    #[tokio::test]
+    async fn a_partial_batch_is_committed_once_the_linger_is_over() {
+        let h = start(
+            NetcatConfig {
+                batch_linger_ms: 50,
+                ..config(100, true)
+            },
+            100,
+        )
+        .await;
+        let s = TcpStream::connect(h.addr).await.expect("connect");
+        let (r, mut w) = s.into_split();
+        w.write_all(b"alone\n").await.expect("send");
+        // The client keeps the connection open and waits for its answer.
+        let mut lines = BufReader::new(r).lines();
+        let l = lines.next_line().await.expect("read").expect("a line");
+        assert_eq!(l, "OK");
+        assert_eq!(bodies(&h.channel), vec!["alone"]);
+        drop(w);
+        h.stop.trigger();
+        h.task.await.expect("stopped");
+    }
+
+    #[tokio::test]
+    async fn lines_pending_at_stop_are_committed_and_answered() {
+        let h = start(
+            NetcatConfig {
+                batch_linger_ms: 60_000,
+                ..config(100, true)
+            },
+            100,
+        )
+        .await;
+        let s = TcpStream::connect(h.addr).await.expect("connect");
+        let (r, mut w) = s.into_split();
+        w.write_all(b"x\ny\n").await.expect("send");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert!(
+            bodies(&h.channel).is_empty(),
+            "nothing committed before the linger"
+        );
+        h.stop.trigger();
+        let mut lines = BufReader::new(r).lines();
+        assert_eq!(
+            lines.next_line().await.expect("read").as_deref(),
+            Some("OK")
+        );
+        assert_eq!(
+            lines.next_line().await.expect("read").as_deref(),
+            Some("OK")
+        );
+        h.task.await.expect("stopped");
+        assert_eq!(bodies(&h.channel), vec!["x", "y"]);
+        drop(w);
     }
 
     #[tokio::test]
