@@ -325,6 +325,16 @@ impl Writer {
         Ok(())
     }
 
+    /// Tells the prefiller how many bytes each fsync since the last report covered, so it can
+    /// pause while commits are large (`segment::prefill`).
+    pub(super) fn report_syncs_to_prefill(&mut self) {
+        if let Some(p) = &self.prefill {
+            for bytes in self.synced_bytes_unreported.drain(..) {
+                p.note_sync(bytes);
+            }
+        }
+    }
+
     /// fdatasyncs the active segment if anything is unsynced.
     pub(super) fn sync(&mut self) -> Result<(), Poisoned> {
         if self.unsynced_since.is_none() {
@@ -345,8 +355,8 @@ impl Writer {
         let took = started.elapsed();
         self.shared.metrics().record_fsync(took);
         self.gather.note_fsync(took);
-        if let Some(p) = &self.prefill {
-            p.note_sync(self.unsynced_bytes);
+        if self.prefill.is_some() {
+            self.synced_bytes_unreported.push(self.unsynced_bytes);
         }
         // Another thread's fsync of this file (the prefiller's) may have received the error
         // that belongs to our pages; then this success proves nothing. The gate guarantees

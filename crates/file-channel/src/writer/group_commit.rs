@@ -362,6 +362,7 @@ impl Writer {
                 for w in waiters {
                     w.complete(Ok(()));
                 }
+                self.report_syncs_to_prefill();
                 if let Some(done) = shutdown {
                     // A clean close leaves a checkpoint at the end of the log.
                     let result = if self.dirty {

@@ -100,6 +100,9 @@ pub(crate) struct Writer {
     /// When the oldest unsynced byte was written.
     unsynced_since: Option<Instant>,
     unsynced_bytes: u64,
+    /// Bytes covered by fsyncs not yet reported to the prefiller (reported once the batch's
+    /// committers are released, off their path).
+    synced_bytes_unreported: Vec<u64>,
     /// Whether unsynced bytes include acknowledged puts (interval policy).
     unsynced_puts: bool,
     last_checkpoint: Instant,
@@ -138,6 +141,7 @@ impl Writer {
             buf: Vec::with_capacity(1 << 20),
             unsynced_since: None,
             unsynced_bytes: 0,
+            synced_bytes_unreported: Vec::new(),
             unsynced_puts: false,
             last_checkpoint: Instant::now(),
             bytes_since_checkpoint: 0,
