@@ -4,15 +4,24 @@
 //! Starts the real `sluice` binary on a temporary configuration, pushes `--lines` lines of
 //! `--line-bytes` bytes (newline included) over `--conns` TCP connections, each connection
 //! reading its `OK` answers on a second thread, and waits until every byte is in the file_roll
-//! output. Prints events/s and MB/s measured from the first connection to the last output byte.
+//! output. Its rate is measured from the first connection to the last output byte.
+//!
+//! In the same run, in alternating rounds (`--rounds`, the order swapped every round), it
+//! measures the channel alone: a file channel opened in this process with the engine's
+//! defaults, `--conns` producer threads putting the same number of events with the same bodies
+//! (the line without its newline) in transactions of `--batch`, every commit fsynced. Printed:
+//! both rates per round, their ratio (agent ÷ channel alone), the overall ratio (total times)
+//! and the median of the rounds' ratios.
 //!
 //! ```sh
 //! cargo build --release -p agent --bin sluice --example e2e_bench
-//! target/release/examples/e2e_bench --lines 1000000 --conns 8
+//! target/release/examples/e2e_bench --lines 1000000 --line-bytes 257 --batch 100 --conns 1
+//! target/release/examples/e2e_bench --lines 200000 --line-bytes 1025 --batch 1000 --conns 1
 //! ```
 //!
-//! `--bin PATH` (default: `sluice` beside the `examples/` directory of this executable) and
-//! `--batch N` (netcat `batch-size` and file_roll `sink.batchSize`, default 1000) can be given.
+//! `--bin PATH` (default: `sluice` beside the `examples/` directory of this executable),
+//! `--batch N` (netcat `batch-size`, file_roll `sink.batchSize` and the channel-alone
+//! transaction, default 1000) and `--rounds N` (default 3) can be given.
 
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::net::{TcpListener, TcpStream};
@@ -25,6 +34,7 @@ struct Args {
     conns: u64,
     line_bytes: usize,
     batch: u64,
+    rounds: u32,
     bin: PathBuf,
 }
 
@@ -39,6 +49,7 @@ fn parse_args() -> anyhow::Result<Args> {
         conns: 8,
         line_bytes: 256,
         batch: 1000,
+        rounds: 3,
         bin: default_bin,
     };
     let mut it = std::env::args().skip(1);
@@ -51,6 +62,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--conns" => a.conns = v.parse()?,
             "--line-bytes" => a.line_bytes = v.parse()?,
             "--batch" => a.batch = v.parse()?,
+            "--rounds" => a.rounds = v.parse()?,
             "--bin" => a.bin = PathBuf::from(v),
             _ => anyhow::bail!("unknown option {k}"),
         }
@@ -159,17 +171,11 @@ fn stop(mut child: Child) {
     let _ = child.wait();
 }
 
-fn main() -> anyhow::Result<()> {
-    let a = parse_args()?;
-    anyhow::ensure!(
-        a.bin.exists(),
-        "{} not found; build it with `cargo build --release -p agent --bin sluice` or pass --bin",
-        a.bin.display()
-    );
-    let tmp = tempfile::tempdir()?;
+/// One agent round in `dir`: the seconds from the first connection to the last output byte.
+fn agent_round(a: &Args, dir: &Path) -> anyhow::Result<f64> {
     let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-    let conf = tmp.path().join("bench.conf");
-    std::fs::write(&conf, config(port, tmp.path(), &a))?;
+    let conf = dir.join("bench.conf");
+    std::fs::write(&conf, config(port, dir, a))?;
     let child = Command::new(&a.bin)
         .args(["agent", "-n", "b", "-f"])
         .arg(&conf)
@@ -180,7 +186,7 @@ fn main() -> anyhow::Result<()> {
         .spawn()?;
     connect(port)?; // Wait for the listener; this connection sends nothing.
 
-    let out = tmp.path().join("out");
+    let out = dir.join("out");
     let want = a.lines * a.line_bytes as u64;
     let started = Instant::now();
     let per = a.lines / a.conns;
@@ -199,7 +205,6 @@ fn main() -> anyhow::Result<()> {
     for c in clients {
         bad += c.join().map_err(|_| anyhow::anyhow!("client panicked"))??;
     }
-    let acked = started.elapsed();
     let deadline = Instant::now() + Duration::from_secs(600);
     while output_bytes(&out) < want {
         anyhow::ensure!(
@@ -213,20 +218,109 @@ fn main() -> anyhow::Result<()> {
     anyhow::ensure!(bad == 0, "{bad} lines not answered OK");
     let got = output_bytes(&out);
     anyhow::ensure!(got == want, "output has {got} bytes, expected {want}");
-    let secs = done.as_secs_f64();
-    println!(
-        "agent e2e: {} lines x {} B over {} connections, batch {}: all acknowledged in {:.2} s, all in file_roll output in {:.2} s",
-        a.lines,
-        a.line_bytes,
-        a.conns,
-        a.batch,
-        acked.as_secs_f64(),
-        secs
+    Ok(done.as_secs_f64())
+}
+
+/// One channel-alone round in `dir`: `--conns` producers put the same events in transactions
+/// of `--batch`, each commit fsynced; the seconds from the first put to the last commit.
+fn channel_round(a: &Args, dir: &Path) -> anyhow::Result<f64> {
+    use file_channel::{ChannelConfig, Event, FileChannel};
+    let mut cfg = ChannelConfig::new(dir);
+    cfg.capacity = a.lines.max(a.batch);
+    cfg.transaction_capacity = u32::try_from(a.batch)?;
+    let ch = std::sync::Arc::new(FileChannel::open(cfg)?);
+    let per = a.lines / a.conns;
+    let started = Instant::now();
+    let producers: Vec<_> = (0..a.conns)
+        .map(|c| {
+            let n = if c == a.conns - 1 {
+                a.lines - per * (a.conns - 1)
+            } else {
+                per
+            };
+            let (ch, batch, body_bytes) = (ch.clone(), a.batch, a.line_bytes - 1);
+            std::thread::spawn(move || -> anyhow::Result<()> {
+                let mut body = vec![b'x'; body_bytes];
+                let mut i = 0;
+                while i < n {
+                    let mut tx = ch.transaction();
+                    for _ in 0..batch.min(n - i) {
+                        let tag = format!("{c:04}-{i:012}-");
+                        body[..tag.len()].copy_from_slice(tag.as_bytes());
+                        tx.put(&Event::new(body.clone()))?;
+                        i += 1;
+                    }
+                    tx.commit()?;
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    for p in producers {
+        p.join()
+            .map_err(|_| anyhow::anyhow!("producer panicked"))??;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let put = ch.len();
+    anyhow::ensure!(
+        put == a.lines,
+        "the channel holds {put} events, expected {}",
+        a.lines
     );
+    std::sync::Arc::try_unwrap(ch)
+        .map_err(|_| anyhow::anyhow!("channel still shared"))?
+        .close()?;
+    Ok(secs)
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn main() -> anyhow::Result<()> {
+    let a = parse_args()?;
+    anyhow::ensure!(
+        a.bin.exists(),
+        "{} not found; build it with `cargo build --release -p agent --bin sluice` or pass --bin",
+        a.bin.display()
+    );
+    anyhow::ensure!(a.rounds >= 1, "--rounds must be at least 1");
     println!(
-        "{:.0} events/s, {:.1} MB/s (netcat → file channel, fsync per commit → file_roll)",
-        a.lines as f64 / secs,
-        want as f64 / secs / 1e6
+        "{} lines x {} B (newline included) over {} connection(s), batch {}, {} round(s)",
+        a.lines, a.line_bytes, a.conns, a.batch, a.rounds
+    );
+    let rate = |secs: f64| a.lines as f64 / secs;
+    let (mut agent_total, mut channel_total, mut ratios) = (0.0, 0.0, Vec::new());
+    for round in 0..a.rounds {
+        let tmp = tempfile::tempdir()?;
+        let (agent_dir, channel_dir) = (tmp.path().join("agent"), tmp.path().join("channel"));
+        std::fs::create_dir_all(&agent_dir)?;
+        let (agent_secs, channel_secs) = if round % 2 == 0 {
+            let c = channel_round(&a, &channel_dir)?;
+            (agent_round(&a, &agent_dir)?, c)
+        } else {
+            let ag = agent_round(&a, &agent_dir)?;
+            (ag, channel_round(&a, &channel_dir)?)
+        };
+        agent_total += agent_secs;
+        channel_total += channel_secs;
+        let ratio = channel_secs / agent_secs;
+        ratios.push(ratio);
+        println!(
+            "round {round} ({} first): agent end to end {:.0} events/s, channel alone {:.0} events/s, ratio {ratio:.2}",
+            if round % 2 == 0 { "channel" } else { "agent" },
+            rate(agent_secs),
+            rate(channel_secs),
+        );
+    }
+    println!(
+        "overall: agent end to end {:.0} events/s ({:.1} MB/s), channel alone {:.0} events/s, ratio {:.2}; median ratio {:.2}",
+        a.lines as f64 * a.rounds as f64 / agent_total,
+        (a.lines * a.line_bytes as u64) as f64 * a.rounds as f64 / agent_total / 1e6,
+        a.lines as f64 * a.rounds as f64 / channel_total,
+        channel_total / agent_total,
+        median(ratios)
     );
     Ok(())
 }
