@@ -171,6 +171,16 @@ fn stop(mut child: Child) {
     let _ = child.wait();
 }
 
+/// The lines connection (or producer) `c` sends: an equal share, the last one the rest.
+fn share(a: &Args, c: u64) -> u64 {
+    let per = a.lines / a.conns;
+    if c == a.conns - 1 {
+        a.lines - per * (a.conns - 1)
+    } else {
+        per
+    }
+}
+
 /// One agent round in `dir`: the seconds from the first connection to the last output byte.
 fn agent_round(a: &Args, dir: &Path) -> anyhow::Result<f64> {
     let port = TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
@@ -189,14 +199,9 @@ fn agent_round(a: &Args, dir: &Path) -> anyhow::Result<f64> {
     let out = dir.join("out");
     let want = a.lines * a.line_bytes as u64;
     let started = Instant::now();
-    let per = a.lines / a.conns;
     let clients: Vec<_> = (0..a.conns)
         .map(|c| {
-            let n = if c == a.conns - 1 {
-                a.lines - per * (a.conns - 1)
-            } else {
-                per
-            };
+            let n = share(a, c);
             let lb = a.line_bytes;
             std::thread::spawn(move || client(port, c, n, lb))
         })
@@ -229,15 +234,10 @@ fn channel_round(a: &Args, dir: &Path) -> anyhow::Result<f64> {
     cfg.capacity = a.lines.max(a.batch);
     cfg.transaction_capacity = u32::try_from(a.batch)?;
     let ch = std::sync::Arc::new(FileChannel::open(cfg)?);
-    let per = a.lines / a.conns;
     let started = Instant::now();
     let producers: Vec<_> = (0..a.conns)
         .map(|c| {
-            let n = if c == a.conns - 1 {
-                a.lines - per * (a.conns - 1)
-            } else {
-                per
-            };
+            let n = share(a, c);
             let (ch, batch, body_bytes) = (ch.clone(), a.batch, a.line_bytes - 1);
             std::thread::spawn(move || -> anyhow::Result<()> {
                 let mut body = vec![b'x'; body_bytes];

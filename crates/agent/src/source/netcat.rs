@@ -448,24 +448,39 @@ mod tests {
         h.task.await.expect("stopped");
     }
 
-    #[tokio::test]
-    async fn a_batch_fills_across_reads_within_the_linger() {
+    /// A harness with `batch-size` `batch` and `batch-linger-ms` `linger_ms`, and a client
+    /// connection to it, split into the answers' lines and the write half.
+    async fn lingering(
+        batch: u32,
+        linger_ms: u64,
+    ) -> (
+        Harness,
+        tokio::io::Lines<BufReader<tokio::net::tcp::OwnedReadHalf>>,
+        OwnedWriteHalf,
+    ) {
         let h = start(
             NetcatConfig {
-                batch_linger_ms: 60_000,
-                ..config(4, true)
+                batch_linger_ms: linger_ms,
+                ..config(batch, true)
             },
             100,
         )
         .await;
-        let s = TcpStream::connect(h.addr).await.expect("connect");
-        let (r, mut w) = s.into_split();
+        let (r, w) = TcpStream::connect(h.addr)
+            .await
+            .expect("connect")
+            .into_split();
+        (h, BufReader::new(r).lines(), w)
+    }
+
+    #[tokio::test]
+    async fn a_batch_fills_across_reads_within_the_linger() {
+        let (h, mut lines, mut w) = lingering(4, 60_000).await;
         // Four lines in four writes, each read on its own: still one transaction.
         for line in [&b"a\n"[..], b"b\n", b"c\n", b"d\n"] {
             w.write_all(line).await.expect("send");
             tokio::time::sleep(std::time::Duration::from_millis(30)).await;
         }
-        let mut lines = BufReader::new(r).lines();
         for _ in 0..4 {
             let l = lines.next_line().await.expect("read").expect("a line");
             assert_eq!(l, "OK");
@@ -479,19 +494,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_partial_batch_is_committed_once_the_linger_is_over() {
-        let h = start(
-            NetcatConfig {
-                batch_linger_ms: 50,
-                ..config(100, true)
-            },
-            100,
-        )
-        .await;
-        let s = TcpStream::connect(h.addr).await.expect("connect");
-        let (r, mut w) = s.into_split();
+        let (h, mut lines, mut w) = lingering(100, 50).await;
         w.write_all(b"alone\n").await.expect("send");
         // The client keeps the connection open and waits for its answer.
-        let mut lines = BufReader::new(r).lines();
         let l = lines.next_line().await.expect("read").expect("a line");
         assert_eq!(l, "OK");
         assert_eq!(bodies(&h.channel), vec!["alone"]);
@@ -502,16 +507,7 @@ mod tests {
 
     #[tokio::test]
     async fn lines_pending_at_stop_are_committed_and_answered() {
-        let h = start(
-            NetcatConfig {
-                batch_linger_ms: 60_000,
-                ..config(100, true)
-            },
-            100,
-        )
-        .await;
-        let s = TcpStream::connect(h.addr).await.expect("connect");
-        let (r, mut w) = s.into_split();
+        let (h, mut lines, mut w) = lingering(100, 60_000).await;
         w.write_all(b"x\ny\n").await.expect("send");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         assert!(
@@ -519,7 +515,6 @@ mod tests {
             "nothing committed before the linger"
         );
         h.stop.trigger();
-        let mut lines = BufReader::new(r).lines();
         assert_eq!(
             lines.next_line().await.expect("read").as_deref(),
             Some("OK")
