@@ -5,11 +5,9 @@
 mod common;
 
 use agent::channel::Channel;
-use agent::channel_processor::ChannelProcessor;
 use agent::runner::Status;
-use agent::selector::Selector;
 use agent::source::kafka::{KafkaSource, KafkaSourceConfig};
-use agent::source::{PollableSource, SourceContext};
+use agent::source::PollableSource;
 use common::kafka::{memory_channel, parse, source_ctx};
 use common::{read_dir_lines, wait_until, write_conf, AgentProcess};
 use rdkafka::consumer::{BaseConsumer, Consumer};
@@ -20,7 +18,6 @@ use rdkafka::{ClientConfig, TopicPartitionList};
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 fn produce(servers: &str, topic: &str, range: std::ops::Range<u32>) {
@@ -67,20 +64,7 @@ fn source_puts_records_with_flume_headers_and_commits_after_the_put() {
         ],
         KafkaSourceConfig::parse,
     );
-    let processor = ChannelProcessor::new(
-        "r1",
-        vec![],
-        Selector::Replicating {
-            required: vec![0],
-            optional: vec![],
-        },
-        vec![channel.clone()],
-    );
-    let ctx = SourceContext {
-        name: "r1".into(),
-        processor: Arc::new(processor),
-        counters: Arc::default(),
-    };
+    let ctx = source_ctx(&channel);
     let counters = ctx.counters.clone();
     let mut source = KafkaSource::new(cfg, ctx);
     let deadline = Instant::now() + Duration::from_secs(20);

@@ -130,20 +130,34 @@ fn stored_records(servers: &str, topic: &str, partitions: i32) -> i64 {
         .sum()
 }
 
-#[test]
-fn a_batch_with_one_failed_delivery_is_rolled_back_and_counted() {
-    use crate::sink::Sink;
-    use rdkafka::mocking::MockCluster;
-    use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
-    let cluster = MockCluster::new(3).expect("mock cluster");
+/// A mock cluster of three brokers with topic `t` of three partitions, and a sink of
+/// `flumeBatchSize` 100 on a memory channel holding `events` events `e0`, `e1`, …
+fn three_brokers_and_a_sink(
+    events: usize,
+) -> (
+    rdkafka::mocking::MockCluster<'static, rdkafka::producer::DefaultProducerContext>,
+    String,
+    crate::channel::Channel,
+    Arc<crate::metrics::SinkCounters>,
+    KafkaSink,
+) {
+    let cluster = rdkafka::mocking::MockCluster::new(3).expect("mock cluster");
     cluster.create_topic("t", 3, 1).expect("topic");
     let servers = cluster.bootstrap_servers();
-    let bodies: Vec<String> = (0..60).map(|i| format!("e{i}")).collect();
+    let bodies: Vec<String> = (0..events).map(|i| format!("e{i}")).collect();
     let refs: Vec<&str> = bodies.iter().map(String::as_str).collect();
     let sink_ctx = crate::sink::test_support::sink_ctx(&refs);
     let channel = sink_ctx.channel.clone();
     let counters = sink_ctx.counters.clone();
-    let mut s = mock_sink(&servers, "100", sink_ctx);
+    let sink = mock_sink(&servers, "100", sink_ctx);
+    (cluster, servers, channel, counters, sink)
+}
+
+#[test]
+fn a_batch_with_one_failed_delivery_is_rolled_back_and_counted() {
+    use crate::sink::Sink;
+    use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
+    let (cluster, servers, channel, counters, mut s) = three_brokers_and_a_sink(60);
     // The next produce request (one partition leader's share of the batch) fails for good;
     // the others are acknowledged.
     cluster.request_errors(
@@ -177,16 +191,7 @@ fn a_batch_with_one_failed_delivery_is_rolled_back_and_counted() {
 #[test]
 fn a_take_commits_only_after_its_records_are_stored() {
     use crate::sink::Sink;
-    use rdkafka::mocking::MockCluster;
-    let cluster = MockCluster::new(3).expect("mock cluster");
-    cluster.create_topic("t", 3, 1).expect("topic");
-    let servers = cluster.bootstrap_servers();
-    let bodies: Vec<String> = (0..250).map(|i| format!("e{i}")).collect();
-    let refs: Vec<&str> = bodies.iter().map(String::as_str).collect();
-    let sink_ctx = crate::sink::test_support::sink_ctx(&refs);
-    let channel = sink_ctx.channel.clone();
-    let counters = sink_ctx.counters.clone();
-    let mut s = mock_sink(&servers, "100", sink_ctx);
+    let (_cluster, servers, channel, counters, mut s) = three_brokers_and_a_sink(250);
     let mut calls = 0;
     while s.process().expect("batch") == crate::runner::Status::Ready {
         calls += 1;
