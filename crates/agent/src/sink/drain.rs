@@ -88,11 +88,14 @@ impl<D: Deliver> super::Sink for D {
     }
 }
 
-/// One call of a sink: take → deliver → commit, or roll back on failure.
-pub fn drain<D: Deliver + ?Sized>(sink: &mut D) -> Result<Status, SinkError> {
-    sink.before_take()?;
-    let batch_size = sink.batch_size();
-    let ctx = sink.context().clone();
+/// Takes up to `batch_size` events in one transaction of `ctx`'s channel and counts them as
+/// taken (`EventDrainAttemptCount`, the batch counters). A failed take is counted in
+/// `ChannelReadFail`, its transaction rolled back, and its error returned. The drain loop and
+/// the Kafka sink's own loop both take this way.
+pub(super) fn take_batch(
+    ctx: &SinkContext,
+    batch_size: usize,
+) -> Result<(Txn, Vec<Event>), SinkError> {
     let counters = &ctx.counters;
     let mut tx = ctx.channel.transaction();
     let mut events = Vec::with_capacity(batch_size.min(1024));
@@ -103,16 +106,31 @@ pub fn drain<D: Deliver + ?Sized>(sink: &mut D) -> Result<Status, SinkError> {
             Err(e) => {
                 counters.channel_read_fail.fetch_add(1, Relaxed);
                 tx.rollback();
-                sink.rolled_back();
                 return Err(ctx.channel_error(e));
             }
         }
     }
-    let taken = events.len();
     counters
         .event_drain_attempt_count
-        .fetch_add(taken as u64, Relaxed);
-    count_batch(counters, taken, batch_size);
+        .fetch_add(events.len() as u64, Relaxed);
+    count_batch(counters, events.len(), batch_size);
+    Ok((tx, events))
+}
+
+/// One call of a sink: take → deliver → commit, or roll back on failure.
+pub fn drain<D: Deliver + ?Sized>(sink: &mut D) -> Result<Status, SinkError> {
+    sink.before_take()?;
+    let batch_size = sink.batch_size();
+    let ctx = sink.context().clone();
+    let counters = &ctx.counters;
+    let (tx, events) = match take_batch(&ctx, batch_size) {
+        Ok(taken) => taken,
+        Err(e) => {
+            sink.rolled_back();
+            return Err(e);
+        }
+    };
+    let taken = events.len();
     if taken > 0 {
         sink.before_deliver(&tx);
         if let Err(e) = sink.deliver(events) {

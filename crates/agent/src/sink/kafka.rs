@@ -175,6 +175,14 @@ impl DeliveryContext {
         });
     }
 
+    /// The refusal recorded since the last failed batch, if any (see `refused`).
+    fn take_refusal(&self) -> Option<String> {
+        self.refused
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+    }
+
     /// Stops counting every batch (after a failure purged them).
     fn forget_all(&self) {
         self.batches().clear();
@@ -559,16 +567,13 @@ impl KafkaSink {
 
     /// A failed delivery: drops whatever is still queued, ends the Kafka transaction, and rolls
     /// back the takes of `batches` (newest first, so the oldest events are first again).
-    fn fail(&mut self, why: String, batches: impl IntoIterator<Item = InFlight>) -> SinkError {
+    fn fail(&mut self, mut why: String, batches: impl IntoIterator<Item = InFlight>) -> SinkError {
         self.ctx.counters.event_write_fail.fetch_add(1, Relaxed);
-        let mut why = why;
-        if let Some(refused) = self.producer.as_ref().and_then(|p| {
-            p.context()
-                .refused
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .take()
-        }) {
+        if let Some(refused) = self
+            .producer
+            .as_ref()
+            .and_then(|p| p.context().take_refusal())
+        {
             why = format!("{why} (the broker refused the connection: {refused})");
         }
         if let Some(producer) = self.producer.as_ref() {
@@ -588,31 +593,6 @@ impl KafkaSink {
         self.failure(format!("failed to publish events: {why}"))
     }
 
-    /// Takes up to a batch; a failed take is rolled back and counted.
-    fn take_batch(&mut self) -> Result<(Txn, Vec<Event>), SinkError> {
-        let batch_size = self.config.batch_size as usize;
-        let mut txn = self.ctx.channel.transaction();
-        let mut events = Vec::with_capacity(batch_size.min(1024));
-        while events.len() < batch_size {
-            match txn.take() {
-                Ok(Some(e)) => events.push(e),
-                Ok(None) => break,
-                Err(e) => {
-                    self.ctx.counters.channel_read_fail.fetch_add(1, Relaxed);
-                    txn.rollback();
-                    self.kafka_counters.rollback_count.fetch_add(1, Relaxed);
-                    return Err(self.ctx.channel_error(e));
-                }
-            }
-        }
-        let counters = &self.ctx.counters;
-        counters
-            .event_drain_attempt_count
-            .fetch_add(events.len() as u64, Relaxed);
-        super::count_batch(counters, events.len(), batch_size);
-        Ok((txn, events))
-    }
-
     /// One call: take a batch and send it; then confirm the oldest batches in flight until
     /// at most [`BATCHES_IN_FLIGHT`] are left (their reports arrived while later batches were
     /// taken). With transactions (one open transaction per producer) every batch is confirmed
@@ -620,13 +600,16 @@ impl KafkaSink {
     fn pipelined_process(&mut self) -> Result<Status, SinkError> {
         self.ensure_producer()?;
         let started = Instant::now();
-        let (txn, events) = match self.take_batch() {
-            Ok(taken) => taken,
-            Err(e) => {
-                self.confirm_all()?;
-                return Err(e);
-            }
-        };
+        let (txn, events) =
+            match super::drain::take_batch(&self.ctx, self.config.batch_size as usize) {
+                Ok(taken) => taken,
+                Err(e) => {
+                    // The failed take was rolled back.
+                    self.kafka_counters.rollback_count.fetch_add(1, Relaxed);
+                    self.confirm_all()?;
+                    return Err(e);
+                }
+            };
         let taken = events.len();
         if taken == 0 {
             if let Err(e) = txn.commit() {
