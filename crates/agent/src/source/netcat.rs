@@ -6,7 +6,9 @@
 //! (see [`super::net`]) `maxConnections` (1000: more are closed at once and counted in
 //! `ConnectionRejectedCount`) and `readTimeout` (30,000 ms: a line started and not finished
 //! within it closes the connection, counted in `ReadTimeoutCount`; a connection idle between
-//! lines stays open). A connection holds at most `max-line-length` bytes plus one read.
+//! lines stays open). A connection holds at most `max-line-length` bytes plus one read of an
+//! unfinished line, and the lines received and not yet committed: at most `batch-size`,
+//! for at most `batch-linger-ms`.
 //!
 //! Protocol, as in Flume: the body is the line without its `\n` (a `\r` before it is kept). For
 //! every line the server answers `OK\n` once the event is committed to every required channel
@@ -156,6 +158,7 @@ async fn serve(listener: TcpListener, config: Arc<NetcatConfig>, ctx: SourceCont
 }
 
 /// Lines received and not yet committed, with when the oldest arrived.
+#[derive(Default)]
 struct Pending {
     events: Vec<Event>,
     since: Option<tokio::time::Instant>,
@@ -199,10 +202,7 @@ async fn handle(
     let mut deadline = PartialDeadline::new(config.limits.read_timeout());
     let linger = config.linger();
     let batch_size = config.batch_size as usize;
-    let mut pending = Pending {
-        events: Vec::new(),
-        since: None,
-    };
+    let mut pending = Pending::default();
     let mut eof = false;
     'connection: loop {
         let mut start = 0;
