@@ -13,7 +13,7 @@
 //! [`PREFILL_BYTES_PER_SYNC_MAX`] the prefiller stops going ahead, and commits append. Measured
 //! on this kind of disk (`chanctl bench`, engine / raw append): 26 KB per commit 1.30 with
 //! prefill against 0.96 without; 100 KB 0.89 against 0.89; 256 KB 0.68–0.75 against
-//! 0.83–0.88; 1 MB 0.73–0.80 against 0.88–0.89 (`docs/design.md`, "Prefill").
+//! 0.83–0.88; 1 MB 0.73–0.80 against 0.88–0.89 (`docs/design.md`, "Preallocation").
 //!
 //! The prefiller's `fdatasync` runs on the same file as the writer's, and the kernel reports a
 //! write-back error to only one of them: a failed prefill sync may have dropped the writer's
@@ -22,7 +22,7 @@
 
 use crate::error::PoisonCause;
 use crate::storage::DynFile;
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
 
 /// Zeros written per write call.
@@ -82,6 +82,14 @@ struct Shared {
     chunk_done: Condvar,
 }
 
+impl Shared {
+    /// The state, whether or not a thread panicked holding it (it stays consistent: every
+    /// update is a plain assignment).
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 /// Handle to the prefill thread; dropping it stops the thread.
 #[derive(Debug)]
 pub struct Prefill {
@@ -114,11 +122,7 @@ impl Prefill {
 
     /// Switches to a new active segment whose data ends at `end`, bounded by `limit`.
     pub fn switch(&self, file: DynFile, end: u64, file_len: u64, limit: u64) {
-        let mut st = self
-            .shared
-            .state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut st = self.shared.state();
         st.file = Some(file);
         st.filled_to = end.max(file_len);
         st.want_to = if st.worth_it() {
@@ -135,11 +139,7 @@ impl Prefill {
     /// Declares that the writer is about to write below `end`; waits while the prefiller is in
     /// the middle of writing zeros there.
     pub fn claim(&self, end: u64) {
-        let mut st = self
-            .shared
-            .state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut st = self.shared.state();
         while st.in_flight_from.is_some_and(|from| end > from) {
             st = self
                 .shared
@@ -163,17 +163,11 @@ impl Prefill {
             self.shared.wake.notify_one();
         }
     }
-}
 
-impl Prefill {
     /// Records that one of the writer's fsyncs covered `bytes`: the running mean decides
     /// whether the prefiller keeps going ahead.
     pub fn note_sync(&self, bytes: u64) {
-        let mut st = self
-            .shared
-            .state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut st = self.shared.state();
         let was = st.worth_it();
         st.bytes_per_sync_mean = Some(match st.bytes_per_sync_mean {
             None => bytes,
@@ -191,22 +185,14 @@ impl Prefill {
 
     /// Whether the prefiller currently goes ahead of the writer.
     pub fn is_active(&self) -> bool {
-        self.shared
-            .state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .worth_it()
+        self.shared.state().worth_it()
     }
 }
 
 impl Drop for Prefill {
     fn drop(&mut self) {
         {
-            let mut st = self
-                .shared
-                .state
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let mut st = self.shared.state();
             st.stop = true;
             self.shared.wake.notify_one();
         }
@@ -235,7 +221,7 @@ fn run(
             }
         }
     };
-    let mut st = shared.state.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut st = shared.state();
     loop {
         if st.stop {
             return;
@@ -252,7 +238,7 @@ fn run(
                     if !sync(&file) {
                         return;
                     }
-                    st = shared.state.lock().unwrap_or_else(PoisonError::into_inner);
+                    st = shared.state();
                     continue;
                 }
             }
@@ -267,7 +253,7 @@ fn run(
         st.in_flight_from = Some(at);
         drop(st);
         let result = file.write_at(&zeros[..n as usize], at);
-        st = shared.state.lock().unwrap_or_else(PoisonError::into_inner);
+        st = shared.state();
         st.in_flight_from = None;
         shared.chunk_done.notify_all();
         match result {
@@ -296,7 +282,7 @@ fn run(
             if !sync(&file) {
                 return;
             }
-            st = shared.state.lock().unwrap_or_else(PoisonError::into_inner);
+            st = shared.state();
         }
     }
 }
@@ -322,7 +308,7 @@ mod tests {
     }
 
     fn want_to(p: &Prefill) -> u64 {
-        p.shared.state.lock().expect("state").want_to
+        p.shared.state().want_to
     }
 
     fn wait_for_len(file: &DynFile, len: u64) -> bool {
