@@ -17,8 +17,9 @@
 //!
 //! The brokers are librdkafka's in-process mock cluster (3 brokers, topics of `--partitions`
 //! partitions) by default, so the bench runs anywhere; `--bootstrap HOST:PORT` uses a running
-//! broker instead, and `--tansu PATH` starts the tansu broker at PATH (`auto`: on `PATH` or in
-//! `~/.cargo/bin`) on 127.0.0.1 with in-memory storage. Topics are created through the admin
+//! broker instead, and `--tansu PATH` starts the tansu broker at PATH (`auto`: `SLUICE_TANSU`,
+//! then `PATH`, then `~/.cargo/bin`, as the tests find it) on 127.0.0.1 with in-memory storage,
+//! the way the tests start it (`tests/common/tansu.rs`). Topics are created through the admin
 //! API on a real broker.
 //!
 //! `--producer NAME=VALUE` adds a `kafka.producer.NAME` key to the sink's configuration, so to
@@ -30,21 +31,22 @@
 //! target/release/examples/kafka_bench --events 200000 --batch 100 --rounds 5 --tansu auto
 //! ```
 
+#[path = "../tests/common/tansu.rs"]
+mod tansu;
+
 use agent::channel::{Channel, ChannelSettings, FileChannelSettings};
 use agent::config::context::{Ctx, Entry};
 use agent::event::Event;
 use agent::runner::Status;
 use agent::sink::kafka::{KafkaSink, KafkaSinkConfig};
 use agent::sink::{Sink, SinkContext};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::mocking::MockCluster;
 use rdkafka::producer::{BaseProducer, BaseRecord, DefaultProducerContext, Producer};
 use rdkafka::ClientConfig;
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -156,17 +158,13 @@ struct Tansu {
 impl Tansu {
     fn start(path: &str) -> anyhow::Result<Self> {
         let bin = if path == "auto" {
-            let on_path = std::env::var_os("PATH").and_then(|paths| {
-                std::env::split_paths(&paths)
-                    .map(|d| d.join("tansu"))
-                    .find(|p| p.is_file())
-            });
-            on_path
-                .or_else(|| {
-                    let p = PathBuf::from(std::env::var_os("HOME")?).join(".cargo/bin/tansu");
-                    p.is_file().then_some(p)
-                })
-                .ok_or_else(|| anyhow::anyhow!("no tansu on PATH or in ~/.cargo/bin"))?
+            tansu::tansu_binary().ok_or_else(|| {
+                anyhow::anyhow!(
+                    "no tansu in SLUICE_TANSU, on PATH or in ~/.cargo/bin (cargo install \
+                     --locked tansu@{} --features dynostore)",
+                    tansu::TANSU_VERSION
+                )
+            })?
         } else {
             PathBuf::from(path)
         };
@@ -174,23 +172,7 @@ impl Tansu {
             .local_addr()?
             .port();
         let dir = tempfile::tempdir()?;
-        let log = std::fs::File::create(dir.path().join("tansu.log"))?;
-        let url = format!("tcp://127.0.0.1:{port}");
-        let child = Command::new(&bin)
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-                "--storage-engine",
-                "memory://tansu/",
-            ])
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .spawn()
+        let child = tansu::spawn(&bin, dir.path(), &dir.path().join("tansu.log"), port, port)
             .map_err(|e| anyhow::anyhow!("cannot start {}: {e}", bin.display()))?;
         let broker = Self {
             child,
@@ -234,23 +216,7 @@ impl Brokers {
         match self {
             Self::Mock(c) => Ok(c.create_topic(topic, partitions, 1)?),
             Self::Real { servers, .. } => {
-                let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-                    .set("bootstrap.servers", servers)
-                    .create()?;
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()?;
-                let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-                let results = rt.block_on(admin.create_topics(
-                    &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
-                    &opts,
-                ))?;
-                for r in results {
-                    if let Err((name, code)) = r {
-                        anyhow::bail!("create topic {name}: {code:?}");
-                    }
-                }
-                Ok(())
+                tansu::create_topic(servers, topic, partitions).map_err(anyhow::Error::msg)
             }
         }
     }

@@ -15,34 +15,12 @@
 //! - a killed group member keeps its partitions until its session times out: consumers use a
 //!   short `session.timeout.ms`.
 
-use super::{free_port, wait_until};
-use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
+pub use super::tansu::{tansu_binary, TANSU_VERSION};
+use super::{free_port, tansu, wait_until};
 use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::Duration;
-
-/// The pinned broker (`.ci/run` installs this version).
-pub const TANSU_VERSION: &str = "0.6.0";
-
-/// Where the `tansu` binary is, if anywhere.
-pub fn tansu_binary() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("SLUICE_TANSU") {
-        return Some(PathBuf::from(p));
-    }
-    let on_path = std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|d| d.join("tansu"))
-            .find(|p| p.is_file())
-    });
-    on_path.or_else(|| {
-        let home = std::env::var_os("HOME")?;
-        let p = PathBuf::from(home).join(".cargo/bin/tansu");
-        p.is_file().then_some(p)
-    })
-}
 
 /// A running broker.
 pub struct Broker {
@@ -80,26 +58,14 @@ impl Broker {
         let dir = tempfile::tempdir().expect("tmp");
         let log = dir.path().join("tansu.log");
         let port = free_port();
-        let url = format!("tcp://127.0.0.1:{port}");
-        let advertised = format!("tcp://127.0.0.1:{}", advertised_port.unwrap_or(port));
-        let out = std::fs::File::create(&log).expect("log");
-        let err = out.try_clone().expect("log");
-        let child = Command::new(&bin)
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &advertised,
-                "--storage-engine",
-                "memory://tansu/",
-            ])
-            .current_dir(dir.path())
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+        let child = tansu::spawn(
+            &bin,
+            dir.path(),
+            &log,
+            port,
+            advertised_port.unwrap_or(port),
+        )
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
         let broker = Self {
             child,
             port,
@@ -130,25 +96,8 @@ impl Broker {
 
     /// Creates `topic` with `partitions` partitions (replication 1).
     pub fn create_topic(&self, topic: &str, partitions: i32) {
-        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-            .set("bootstrap.servers", self.bootstrap())
-            .create()
-            .expect("admin client");
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-        let results = rt
-            .block_on(admin.create_topics(
-                &[NewTopic::new(topic, partitions, TopicReplication::Fixed(1))],
-                &opts,
-            ))
-            .unwrap_or_else(|e| panic!("create topic {topic}: {e}\n{}", self.log()));
-        for r in results {
-            if let Err((name, code)) = r {
-                panic!("create topic {name}: {code:?}\n{}", self.log());
-            }
+        if let Err(e) = tansu::create_topic(&self.bootstrap(), topic, partitions) {
+            panic!("{e}\n{}", self.log());
         }
     }
 }

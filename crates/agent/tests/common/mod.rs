@@ -10,6 +10,7 @@ pub mod broker;
 pub mod kafka;
 pub mod python;
 pub mod s3;
+pub mod tansu;
 pub mod tls;
 
 use std::collections::BTreeSet;
