@@ -186,10 +186,6 @@ fn a_batch_the_channel_refuses_is_not_committed_and_is_read_again() {
     while channel.len() < 10 && Instant::now() < deadline {
         source.process().expect("process");
     }
-    eprintln!(
-        "first batch after {:?}",
-        Instant::now() + Duration::from_secs(30) - deadline
-    );
     assert_eq!(channel.len(), 10, "{}", broker.log());
     // The channel is full: the next batch is refused and rolled back, its offsets uncommitted.
     assert_eq!(source.process().expect("process"), Status::Backoff);
