@@ -234,6 +234,15 @@ pub fn find<'a>(props: &'a [ClientProperty], names: &[&str]) -> Option<&'a str> 
         .map(|p| p.value.as_str())
 }
 
+/// Whether `props` give the producer a linger above zero (`linger.ms` or its alias
+/// `queue.buffering.max.ms`; our defaults set 0, as Java's producer has). A producer that
+/// lingers must be flushed before its records are waited for, or every wait lasts the linger;
+/// one that does not sends at once, and a flush would only wake its broker threads.
+pub fn lingers(props: &[ClientProperty]) -> bool {
+    find(props, &["linger.ms", "queue.buffering.max.ms"])
+        .is_none_or(|ms| ms.trim().parse::<f64>().map_or(true, |ms| ms > 0.0))
+}
+
 /// A librdkafka configuration from `props` plus `fixed` (which win).
 pub fn client_config(props: &[ClientProperty], fixed: &[(&str, String)]) -> ClientConfig {
     let mut c = ClientConfig::new();

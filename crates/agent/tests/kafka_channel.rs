@@ -1,8 +1,9 @@
 //! The Kafka channel (Flume's `KafkaChannel`).
 //!
 //! Against librdkafka's in-process mock cluster (always run; fault injection): a put commit
-//! that Kafka does not acknowledge fails and counts, a rolled-back take comes again, a take
-//! commit commits the offsets, a record that does not decode is skipped and counted.
+//! that Kafka does not acknowledge fails and counts, a put commit is not held for a configured
+//! linger, a rolled-back take comes again, a take commit commits the offsets, a record that
+//! does not decode is skipped and counted.
 //!
 //! Against the tansu broker (a real process; skipped unless it is installed, a failure under
 //! SLUICE_REQUIRE_INTEROP): the `sluice` binary killed with SIGKILL after acknowledging lines
@@ -149,6 +150,27 @@ fn rollback_delivers_again_and_commit_commits_the_offsets() {
     assert_eq!(bodies(&got), ["x1", "x2"]);
     tx.commit().expect("commit");
     assert_eq!(committed(&servers, "g", "ch"), 12);
+    c.close().expect("close");
+}
+
+#[test]
+fn a_put_commit_is_not_held_for_a_configured_linger() {
+    let cluster = MockCluster::new(1).expect("mock cluster");
+    cluster.create_topic("ch", 1, 1).expect("topic");
+    let servers = cluster.bootstrap_servers();
+    let c = channel(
+        &servers,
+        &[("kafka.topic", "ch"), ("kafka.producer.linger.ms", "60000")],
+    );
+    let started = std::time::Instant::now();
+    put(&c, &[Event::new("a"), Event::new("b")]).expect("put commit");
+    // Held for its linger, the commit would have returned after 60 s.
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the put commit waited {:?}",
+        started.elapsed()
+    );
+    assert_eq!(metric(&c, "EventPutSuccessCount"), 2);
     c.close().expect("close");
 }
 

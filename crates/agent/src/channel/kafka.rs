@@ -225,6 +225,9 @@ struct Shared {
     name: Arc<str>,
     config: KafkaChannelConfig,
     producer: BaseProducer<ProducerLog>,
+    /// `linger.ms` is above 0: a put commit flushes before it waits for its reports, or it
+    /// would wait the linger out ([`crate::kafka::lingers`]).
+    flush_before_wait: bool,
     idle: Mutex<Vec<Slot>>,
     counters: KafkaChannelCounters,
     closed: AtomicBool,
@@ -263,6 +266,7 @@ impl KafkaChannel {
         Ok(Self {
             shared: Arc::new(Shared {
                 name: name.into(),
+                flush_before_wait: crate::kafka::lingers(&config.producer),
                 config,
                 producer,
                 idle: Mutex::new(Vec::new()),
@@ -567,7 +571,14 @@ impl KafkaChannel {
                 }
             }
         }
-        let _ = s.producer.flush(Duration::ZERO);
+        if s.flush_before_wait {
+            // Sends what lingers and waits for it (polling the reports in); a timeout shows in
+            // the reports counted below. (librdkafka's flush only bypasses the linger while it
+            // waits: a zero-timeout flush held a put commit for the whole linger.)
+            let _ = s
+                .producer
+                .flush(deadline.saturating_duration_since(Instant::now()));
+        }
         let n = events.len();
         loop {
             let reported = outcome.acknowledged.load(SeqCst) + outcome.failed.load(SeqCst);

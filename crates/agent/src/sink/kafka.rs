@@ -334,9 +334,7 @@ impl KafkaSink {
         let kafka_counters = Arc::new(KafkaSinkCounters::default());
         let _ = ctx.counters.extra.set(kafka_counters.clone());
         ctx.counters.lifetime.started();
-        let flush_before_confirm =
-            kafka::find(&config.producer, &["linger.ms", "queue.buffering.max.ms"])
-                .is_none_or(|ms| ms.trim().parse::<f64>().map_or(true, |ms| ms > 0.0));
+        let flush_before_confirm = kafka::lingers(&config.producer);
         Self {
             config,
             ctx,
