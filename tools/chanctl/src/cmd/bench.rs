@@ -168,6 +168,7 @@ fn to_json(a: &BenchArgs, r: &BenchReport) -> serde_json::Value {
         "prefill_fsyncs": r.prefill_fsyncs,
         "commit_batches": r.commit_batches,
         "log_bytes": r.log_bytes,
+        "write_log_bytes": r.write_log_bytes,
     });
     if let (Some(b), Some(obj)) = (&r.baseline, v.as_object_mut()) {
         obj.insert("baseline_secs".into(), json!(b.secs));
@@ -217,6 +218,7 @@ fn way_json(w: &WayReport) -> serde_json::Value {
         "take_commit_p99_us": w.read.commit_latency.percentile(99.0),
         "fsyncs": w.fsyncs,
         "log_bytes": w.log_bytes,
+        "write_log_bytes": w.write_log_bytes,
     })
 }
 

@@ -23,6 +23,8 @@ pub struct WayReport {
     pub fsyncs: u64,
     /// Bytes of records written (`BytesWritten`).
     pub log_bytes: u64,
+    /// Of those, by the end of the write phases (put records only).
+    pub write_log_bytes: u64,
 }
 
 impl WayReport {
@@ -33,6 +35,7 @@ impl WayReport {
         }
         self.fsyncs += r.fsyncs;
         self.log_bytes += r.log_bytes;
+        self.write_log_bytes += r.write_log_bytes;
     }
 }
 

@@ -145,8 +145,12 @@ pub struct BenchReport {
     pub prefill_fsyncs: u64,
     /// Group-commit batches (`CommitBatchCount`).
     pub commit_batches: u64,
-    /// Bytes of records written (`BytesWritten`).
+    /// Bytes of records written (`BytesWritten`) when the run ended. Take records are written
+    /// with the next flush, so how many of them are in this figure depends on timing.
     pub log_bytes: u64,
+    /// Bytes of records written by the end of the write phase: the put records only, the same
+    /// on every run with the same parameters.
+    pub write_log_bytes: u64,
     /// The raw append baseline, if measured.
     pub baseline: Option<BaselineReport>,
     /// The raw overwrite baseline, if measured.
@@ -332,6 +336,7 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport, InspectError> {
         return Err(e);
     }
     report.write_fsyncs = metric(&ch, "FsyncCount");
+    report.write_log_bytes = metric(&ch, "BytesWritten");
 
     // Read phase.
     if opts.consume {
