@@ -46,6 +46,13 @@ fn an_encrypted_case_seals_every_put_record_and_no_body_reaches_the_storage() {
         let bytes = sim.read_file(&path).unwrap_or_default();
         for &id in &ids {
             let b = body(id);
+            // A body under 16 bytes is the id's 8 little-endian bytes (mostly zeros) and a few
+            // more: a segment header's `segment_id = 1` followed by the random channel id, or
+            // `first_seq = 1` followed by the clock, matches one in 256 runs. Longer bodies
+            // cannot appear by chance.
+            if b.len() < 16 {
+                continue;
+            }
             assert!(
                 !bytes.windows(b.len()).any(|w| w == b.as_slice()),
                 "the body of event {id} is in {} in plain",
