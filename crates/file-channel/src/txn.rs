@@ -97,8 +97,11 @@ impl Transaction {
             });
         }
         if matches!(self.kind, Kind::Fresh) {
+            // Sized like the last put record, so a big transaction does not grow (and copy)
+            // its buffer a dozen times.
+            let capacity = shared.put_record_bytes_hint();
             self.kind = Kind::Put {
-                record: PendingRecord::new(RecordKind::Put, self.txn_id),
+                record: PendingRecord::with_capacity(RecordKind::Put, self.txn_id, capacity),
                 count: 0,
                 bytes: 0,
             };
@@ -124,6 +127,9 @@ impl Transaction {
         }
         reserve(shared, len)?;
         event::encode_into(event, &mut record.bytes);
+        if !shared.encrypts() {
+            record.fold_payload();
+        }
         *count += 1;
         *bytes += len;
         Ok(())
@@ -227,6 +233,7 @@ impl Transaction {
                     return fail(&running, p.into());
                 }
                 record.event_count = count;
+                shared.note_put_record_bytes(record.len());
                 if !shared.encrypts() {
                     // Off the writer's critical path. An encrypted record's CRC covers its
                     // ciphertext, which only the writer makes.

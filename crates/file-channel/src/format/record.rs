@@ -200,12 +200,21 @@ pub struct PendingRecord {
     /// CRC of the payload, once [`Self::seal_payload`] computed it (a put record the writer
     /// encrypts does not need it: its CRC covers the ciphertext).
     payload_crc: Option<crc32fast::Hasher>,
+    /// CRC of the payload's first `folded_to - RECORD_HEADER_BYTES` bytes, folded in while
+    /// they were still in the cache ([`Self::fold_payload`]).
+    folding: crc32fast::Hasher,
+    folded_to: usize,
 }
 
 impl PendingRecord {
     /// Starts a record whose payload will be appended to `bytes` after the header placeholder.
     pub fn new(kind: RecordKind, txn_id: u64) -> Self {
-        let mut bytes = Vec::with_capacity(4096);
+        Self::with_capacity(kind, txn_id, 4096)
+    }
+
+    /// Like [`Self::new`], with room for `capacity` bytes (header included) before it grows.
+    pub fn with_capacity(kind: RecordKind, txn_id: u64, capacity: usize) -> Self {
+        let mut bytes = Vec::with_capacity(capacity.max(RECORD_HEADER_BYTES));
         bytes.resize(RECORD_HEADER_BYTES, 0);
         Self {
             bytes,
@@ -214,13 +223,33 @@ impl PendingRecord {
             txn_id,
             first_seq: 0,
             payload_crc: None,
+            folding: crc32fast::Hasher::new(),
+            folded_to: RECORD_HEADER_BYTES,
         }
     }
 
-    /// Finishes the payload: computes its CRC. Call once, after the last payload byte.
+    /// Folds the payload bytes appended since the last call into the payload's CRC: a put
+    /// calls it after each event, while the event's bytes are still in the cache, so the
+    /// commit does not read the whole payload again.
+    pub fn fold_payload(&mut self) {
+        if let Some(new) = self.bytes.get(self.folded_to..) {
+            self.folding.update(new);
+            self.folded_to = self.bytes.len();
+        }
+    }
+
+    /// Finishes the payload: computes its CRC (from what [`Self::fold_payload`] folded, plus
+    /// the rest). Call once, after the last payload byte.
     pub fn seal_payload(&mut self) {
-        let mut h = crc32fast::Hasher::new();
-        h.update(&self.bytes[RECORD_HEADER_BYTES..]);
+        let h = if self.folded_to <= self.bytes.len() {
+            self.fold_payload();
+            self.folding.clone()
+        } else {
+            // The payload shrank after it was folded: start again.
+            let mut h = crc32fast::Hasher::new();
+            h.update(&self.bytes[RECORD_HEADER_BYTES..]);
+            h
+        };
         self.payload_crc = Some(h);
     }
 
@@ -240,8 +269,30 @@ impl PendingRecord {
         assert!(self.len() <= MAX_RECORD_BYTES, "record over the size limit");
         let start = out.len();
         out.extend_from_slice(&self.bytes);
-        let h = &mut out[start..start + RECORD_HEADER_BYTES];
-        put_u32(h, 0, self.bytes.len() as u32);
+        self.finish_frame(place, first_seq, &mut out[start..]);
+        let padded = start + align_up(self.len()) as usize;
+        out.resize(padded, 0);
+    }
+
+    /// Like [`Self::frame_into`], but frames the record in its own buffer and returns it (header
+    /// filled in, padding appended): the writer hands large records to the file as they are
+    /// instead of copying them into its batch buffer.
+    pub fn into_framed(mut self, place: RecordPlace, first_seq: u64) -> Vec<u8> {
+        assert!(self.len() <= MAX_RECORD_BYTES, "record over the size limit");
+        let mut bytes = std::mem::take(&mut self.bytes);
+        self.finish_frame(place, first_seq, &mut bytes);
+        let padded = align_up(bytes.len() as u64) as usize;
+        bytes.resize(padded, 0);
+        bytes
+    }
+
+    /// Fills in the header of `rec` (this record's bytes, header placeholder first, no padding)
+    /// and its CRC.
+    fn finish_frame(&self, place: RecordPlace, first_seq: u64, rec: &mut [u8]) {
+        // Callers assert the length against MAX_RECORD_BYTES (64 MiB): it fits.
+        let len = rec.len() as u32;
+        let h = &mut rec[..RECORD_HEADER_BYTES];
+        put_u32(h, 0, len);
         h[8] = self.kind as u8;
         h[9] = 0;
         h[10] = 0;
@@ -255,14 +306,12 @@ impl PendingRecord {
         let mut crc = place.binding.hasher();
         match &self.payload_crc {
             Some(payload) => {
-                crc.update(&out[start + 8..start + RECORD_HEADER_BYTES]);
+                crc.update(&rec[8..RECORD_HEADER_BYTES]);
                 crc.combine(payload);
             }
-            None => crc.update(&out[start + 8..]),
+            None => crc.update(&rec[8..]),
         }
-        put_u32(&mut out[start..], 4, crc.finalize());
-        let padded = start + align_up(self.len()) as usize;
-        out.resize(padded, 0);
+        put_u32(rec, 4, crc.finalize());
     }
 
     /// Length of the record once framed, with `sealer`'s envelope if there is one.
@@ -593,6 +642,58 @@ mod tests {
             (h.kind, h.event_count, h.first_seq, h.txn_id, h.durable_mark),
             (RecordKind::Put, 1, 100, 9, 64)
         );
+    }
+
+    #[test]
+    fn framing_in_place_writes_the_same_bytes_as_framing_into_a_buffer() {
+        for (payload, sealed) in [
+            (&b"abcde"[..], true),
+            (&b"abcdefgh"[..], true),
+            (&b""[..], false),
+        ] {
+            let record = || {
+                let mut p = PendingRecord::new(RecordKind::Put, 9);
+                p.bytes.extend_from_slice(payload);
+                p.event_count = 1;
+                if sealed {
+                    p.seal_payload();
+                }
+                p
+            };
+            let mut out = vec![7u8; 3];
+            record().frame_into(PLACE, 100, &mut out);
+            let in_place = record().into_framed(PLACE, 100);
+            assert_eq!(in_place, out[3..], "payload {payload:?}");
+            assert!(matches!(
+                decode(&in_place, CHANNEL, 3, 64),
+                Ok(Decoded::Record(_, p)) if p == payload
+            ));
+        }
+    }
+
+    #[test]
+    fn a_payload_folded_event_by_event_has_the_crc_of_the_whole() {
+        let whole = framed(RecordKind::Put, b"onetwothree", 3, PLACE);
+        let mut p = PendingRecord::new(RecordKind::Put, 9);
+        for part in [&b"one"[..], b"two", b"three"] {
+            p.bytes.extend_from_slice(part);
+            p.fold_payload();
+        }
+        p.event_count = 3;
+        p.seal_payload();
+        let mut out = vec![];
+        p.frame_into(PLACE, 100, &mut out);
+        assert_eq!(out, whole);
+        // Folded, then cut back: the CRC is computed again from what is left.
+        let mut p = PendingRecord::new(RecordKind::Put, 9);
+        p.bytes.extend_from_slice(b"onetwothreeXX");
+        p.fold_payload();
+        p.bytes.truncate(p.bytes.len() - 2);
+        p.event_count = 3;
+        p.seal_payload();
+        let mut out = vec![];
+        p.frame_into(PLACE, 100, &mut out);
+        assert_eq!(out, whole);
     }
 
     #[test]

@@ -76,6 +76,9 @@ pub(crate) struct Shared {
     /// Put commits sent to the writer and not yet received by it (the writer's gather wait
     /// counts on them; see `writer::group_commit::Gather`).
     put_commits_queued: AtomicU64,
+    /// Length of the latest put record committed: the capacity the next put transaction's
+    /// buffer starts with (at most `PUT_RECORD_HINT_BYTES_MAX`).
+    put_record_bytes_hint: AtomicU64,
     next_txn_id: AtomicU64,
     /// Largest record (padding included) a put transaction may produce.
     record_bytes_max: u64,
@@ -112,6 +115,7 @@ impl Shared {
             sync_gate: SyncGate::default(),
             prefill_fsyncs: Arc::default(),
             put_commits_queued: AtomicU64::new(0),
+            put_record_bytes_hint: AtomicU64::new(0),
             next_txn_id: AtomicU64::new(next_txn_id),
             record_bytes_max,
             poison: PoisonSlot::default(),

@@ -17,6 +17,9 @@ use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::MutexGuard;
 use std::time::Duration;
 
+/// Largest capacity a put transaction's record starts with ([`TxnView::put_record_bytes_hint`]).
+pub(crate) const PUT_RECORD_HINT_BYTES_MAX: u64 = 4 << 20;
+
 /// A transaction's view of the shared state: a borrowed reference, made per operation.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct TxnView<'a> {
@@ -81,6 +84,19 @@ impl<'a> TxnView<'a> {
     /// Counts a put commit about to be sent to the writer.
     pub(crate) fn put_commit_queued(&self) {
         self.shared.put_commits_queued.fetch_add(1, Relaxed);
+    }
+
+    /// The capacity a new put transaction's record starts with: the length of the latest put
+    /// record, at most [`PUT_RECORD_HINT_BYTES_MAX`] (a rare huge transaction must not make
+    /// every later one hold as much), at least 4 KiB.
+    pub(crate) fn put_record_bytes_hint(&self) -> usize {
+        let hint = self.shared.put_record_bytes_hint.load(Relaxed);
+        usize::try_from(hint.clamp(4096, PUT_RECORD_HINT_BYTES_MAX)).unwrap_or(4096)
+    }
+
+    /// Remembers the length of a put record being committed (see above).
+    pub(crate) fn note_put_record_bytes(&self, bytes: u64) {
+        self.shared.put_record_bytes_hint.store(bytes, Relaxed);
     }
 
     /// Uncounts a put commit the writer did not accept (it has stopped).

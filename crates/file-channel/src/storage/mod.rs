@@ -160,6 +160,19 @@ pub trait StorageFile: Send + Sync + fmt::Debug {
     /// `buf` may have been written.
     fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<()>;
 
+    /// Writes `bufs` one after another at `offset`, as one `write_at` of their concatenation
+    /// would. The default writes them one by one; a real file does it in as few system calls as
+    /// it can (`pwritev`), so the writer need not copy records into one buffer first. On error,
+    /// any prefix of the concatenation may have been written.
+    fn write_all_vectored_at(&self, bufs: &[&[u8]], offset: u64) -> io::Result<()> {
+        let mut at = offset;
+        for b in bufs {
+            self.write_at(b, at)?;
+            at += b.len() as u64;
+        }
+        Ok(())
+    }
+
     /// The current length of the file in bytes.
     fn len(&self) -> io::Result<u64>;
 

@@ -8,7 +8,7 @@
 use super::{DynFile, EntryKind, LockError, LockGuard, Storage, StorageFile};
 use fs2::FileExt;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, IoSlice, Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::{DirBuilderExt, FileExt as _, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,6 +17,9 @@ use std::sync::Arc;
 pub const FILE_MODE: u32 = 0o600;
 /// The mode of every directory the engine creates: the owner only.
 pub const DIR_MODE: u32 = 0o700;
+
+/// Slices per `pwritev` call: Linux's `IOV_MAX`.
+const IOV_MAX: usize = 1024;
 
 /// The real file system.
 #[derive(Debug, Default, Clone, Copy)]
@@ -46,6 +49,33 @@ impl StorageFile for StdFile {
 
     fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
         self.file.write_all_at(buf, offset)
+    }
+
+    fn write_all_vectored_at(&self, bufs: &[&[u8]], offset: u64) -> io::Result<()> {
+        let mut at = offset;
+        for group in bufs.chunks(IOV_MAX) {
+            let mut slices: Vec<IoSlice<'_>> = group.iter().map(|b| IoSlice::new(b)).collect();
+            let mut rest = &mut slices[..];
+            // Drops leading empty slices, so a group of nothing but empty ones writes nothing.
+            IoSlice::advance_slices(&mut rest, 0);
+            while !rest.is_empty() {
+                match rustix::io::pwritev(&self.file, rest, at) {
+                    Ok(0) => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::WriteZero,
+                            "pwritev wrote nothing",
+                        ))
+                    }
+                    Ok(n) => {
+                        at += n as u64;
+                        IoSlice::advance_slices(&mut rest, n);
+                    }
+                    Err(rustix::io::Errno::INTR) => {}
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Ok(())
     }
 
     fn len(&self) -> io::Result<u64> {

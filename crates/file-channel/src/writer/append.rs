@@ -11,6 +11,7 @@
 //! rotation again.
 
 use super::group_commit::BatchStart;
+use super::unflushed::OWN_BUFFER_BYTES_MIN;
 use super::{is_no_space, Fail, Writer};
 use crate::encryption::envelope::{EnvelopeError, Sealer};
 use crate::error::{CommitError, PoisonCause, Poisoned};
@@ -157,7 +158,7 @@ impl Writer {
         m.write_error_count.fetch_add(1, Relaxed);
         self.shared.note_no_space();
         if self.active.id != start.segment {
-            self.buf.clear();
+            self.unflushed.clear();
             return Err(CommitError::Poisoned(self.shared.poison(
                 PoisonCause::NoSpaceAcrossSegments {
                     path,
@@ -186,7 +187,7 @@ impl Writer {
         source: io::Error,
     ) -> Result<(), CommitError> {
         if self.active.id != start.segment {
-            self.buf.clear();
+            self.unflushed.clear();
             return Err(CommitError::Poisoned(self.shared.poison(
                 PoisonCause::SegmentCreate {
                     op,
@@ -209,7 +210,7 @@ impl Writer {
     /// Cuts the active segment back to where the batch `start` began (same segment) and resets
     /// the write position and sequence numbers to it.
     fn cut_back(&mut self, start: BatchStart) -> Result<(), CommitError> {
-        self.buf.clear();
+        self.unflushed.clear();
         // The offsets from `start` on may be written again: under a new salt, so no record key
         // meets a nonce twice (part of the failed write may be on disk).
         if self.active.sealer.is_some() {
@@ -247,18 +248,25 @@ impl Writer {
         Ok(())
     }
 
-    /// Frames `record` into the batch buffer at its place, rotating first if it does not fit.
-    pub(super) fn place(&mut self, record: &PendingRecord) -> Result<(), Fail> {
+    /// Frames `record` at its place, rotating first if it does not fit: a large plain put
+    /// record in its own buffer, anything else copied into the shared one
+    /// ([`super::unflushed`]). Gives the record back unless it went into the log in its own
+    /// buffer (the batch keeps its take records, even when framing failed).
+    pub(super) fn place(
+        &mut self,
+        record: PendingRecord,
+    ) -> (Option<PendingRecord>, Result<(), Fail>) {
         let len = align_up(record.framed_len(self.active.sealer.as_ref()));
         let max = self.shared.config().segment_bytes_max;
-        let at = self.active.offset + self.buf.len() as u64;
+        let at = self.active.offset + self.unflushed.len();
         if self.active.rotate_first || at + len + SEAL_RECORD_BYTES > max {
-            self.flush()?;
-            self.rotate()?;
+            if let Err(f) = self.flush().and_then(|()| self.rotate()) {
+                return (Some(record), Err(f));
+            }
         }
         let place = RecordPlace {
             segment_id: self.active.id,
-            offset: self.active.offset + self.buf.len() as u64,
+            offset: self.active.offset + self.unflushed.len(),
             durable_mark: self.active.durable,
             binding: self.active.binding,
         };
@@ -270,31 +278,52 @@ impl Writer {
             }
             RecordKind::Take | RecordKind::Seal | RecordKind::Gap => record.first_seq,
         };
-        match &self.active.sealer {
-            None => record.frame_into(place, first_seq, &mut self.buf),
-            Some(sealer) => {
-                if let Err(e) = record.frame_sealed_into(place, first_seq, sealer, &mut self.buf) {
-                    return Err(Fail::Poison(self.shared.poison(PoisonCause::Encrypt {
-                        segment: self.active.id,
-                        error: e.to_string(),
-                    })));
+        let own_buffer = record.kind == RecordKind::Put
+            && self.active.sealer.is_none()
+            && len >= OWN_BUFFER_BYTES_MIN;
+        let (kept, framed) = if own_buffer {
+            self.unflushed
+                .push_own(record.into_framed(place, first_seq));
+            (None, Ok(()))
+        } else {
+            let framed = match &self.active.sealer {
+                None => {
+                    self.unflushed
+                        .copy_in(|buf| record.frame_into(place, first_seq, buf));
+                    Ok(())
                 }
-            }
+                Some(sealer) => self
+                    .unflushed
+                    .copy_in(|buf| record.frame_sealed_into(place, first_seq, sealer, buf)),
+            };
+            (Some(record), framed)
+        };
+        if let Err(e) = framed {
+            let poisoned = self.shared.poison(PoisonCause::Encrypt {
+                segment: self.active.id,
+                error: e.to_string(),
+            });
+            return (kept, Err(Fail::Poison(poisoned)));
         }
         self.shared.metrics().records_written.fetch_add(1, Relaxed);
-        Ok(())
+        (kept, Ok(()))
     }
 
-    /// Writes the batch buffer at the write position.
+    /// Writes the framed records at the write position.
     pub(super) fn flush(&mut self) -> Result<(), Fail> {
-        if self.buf.is_empty() {
+        if self.unflushed.is_empty() {
             return Ok(());
         }
-        let end = self.active.offset + self.buf.len() as u64;
+        let n = self.unflushed.len();
+        let end = self.active.offset + n;
         if let Some(p) = &self.prefill {
             p.claim(end);
         }
-        if let Err(e) = self.active.file.write_at(&self.buf, self.active.offset) {
+        let written = self
+            .active
+            .file
+            .write_all_vectored_at(&self.unflushed.slices(), self.active.offset);
+        if let Err(e) = written {
             if is_no_space(&e) {
                 return Err(Fail::NoSpace {
                     path: self.active.path.clone(),
@@ -309,19 +338,18 @@ impl Writer {
                 PoisonCause::SegmentWrite {
                     path: self.active.path.clone(),
                     offset: self.active.offset,
-                    bytes: self.buf.len() as u64,
+                    bytes: n,
                     error: (&e).into(),
                 },
             )));
         }
-        let n = self.buf.len() as u64;
         self.shared.metrics().bytes_written.fetch_add(n, Relaxed);
         self.unsynced_bytes += n;
         self.bytes_since_checkpoint += n;
         self.bytes_since_space_check += n;
         self.unsynced_since.get_or_insert_with(Instant::now);
         self.active.offset = end;
-        self.buf.clear();
+        self.unflushed.clear();
         Ok(())
     }
 
@@ -431,7 +459,9 @@ impl Writer {
             durable_mark: self.active.durable,
             binding: self.active.binding,
         };
-        seal.frame_into(place, self.next_seq, &mut self.buf);
+        let next_seq = self.next_seq;
+        self.unflushed
+            .copy_in(|buf| seal.frame_into(place, next_seq, buf));
         if let Err(Fail::NoSpace { path, source }) = self.flush() {
             return Err(Fail::Poison(self.shared.poison(PoisonCause::SealWrite {
                 path,

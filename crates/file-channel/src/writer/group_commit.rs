@@ -232,12 +232,16 @@ impl Writer {
             batch.put_bytes += record.len() - RECORD_HEADER_BYTES as u64;
             batch.put_records += 1;
         }
-        if batch.failed.is_none() {
-            if let Err(f) = self.place(&record) {
+        let record = if batch.failed.is_none() {
+            let (kept, placed) = self.place(record);
+            if let Err(f) = placed {
                 batch.failed = Some(f);
             }
-        }
-        if record.kind == RecordKind::Take {
+            kept
+        } else {
+            Some(record)
+        };
+        if let Some(record) = record.filter(|r| r.kind == RecordKind::Take) {
             batch.takes.push(record);
         }
     }

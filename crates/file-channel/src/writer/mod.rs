@@ -17,6 +17,7 @@
 
 mod append;
 mod group_commit;
+mod unflushed;
 
 pub(crate) use append::{create_segment, Active};
 use group_commit::Gather;
@@ -96,7 +97,8 @@ pub(crate) struct Writer {
     dirs: Vec<PathBuf>,
     prefill: Option<Prefill>,
     checkpoints: Sender<Snapshot>,
-    buf: Vec<u8>,
+    /// Framed records not written yet.
+    unflushed: unflushed::Unflushed,
     /// When the oldest unsynced byte was written.
     unsynced_since: Option<Instant>,
     unsynced_bytes: u64,
@@ -138,7 +140,7 @@ impl Writer {
             dirs: start.dirs,
             prefill: start.prefill,
             checkpoints: start.checkpoints,
-            buf: Vec::with_capacity(1 << 20),
+            unflushed: unflushed::Unflushed::with_capacity(1 << 20),
             unsynced_since: None,
             unsynced_bytes: 0,
             synced_bytes_unreported: Vec::new(),
