@@ -562,4 +562,57 @@ mod tests {
         h.stop.trigger();
         h.task.await.expect("stopped");
     }
+    /// Batches that wait for room in the channel reach it, and their lines their answers, in the
+    /// order the lines were sent; a batch that fails is answered FAILED in its place between the
+    /// others.
+    #[tokio::test]
+    async fn batches_waiting_for_room_land_and_are_answered_in_order() {
+        let h = start(
+            NetcatConfig {
+                batch_linger_ms: 60_000,
+                ..config(2, true)
+            },
+            2,
+        )
+        .await;
+        let (r, mut w) = TcpStream::connect(h.addr)
+            .await
+            .expect("connect")
+            .into_split();
+        let mut answers = BufReader::new(r).lines();
+        w.write_all(b"a\nb\nc\nd\ne\nf\n").await.expect("send");
+        // a, b fill the channel; c, d wait for room (keep-alive 10 ms) and fail; e, f follow.
+        let mut replies = Vec::new();
+        for _ in 0..2 {
+            replies.push(answers.next_line().await.expect("read").expect("an answer"));
+        }
+        assert_eq!(replies, vec!["OK", "OK"]);
+        for _ in 0..2 {
+            let l = answers.next_line().await.expect("read").expect("an answer");
+            assert!(l.starts_with("FAILED: "), "{l}");
+        }
+        assert_eq!(bodies(&h.channel), vec!["a", "b"]);
+        // Room again: e, f (committing or failed meanwhile) — send g, h and drain in order.
+        w.write_all(b"g\nh\n").await.expect("send");
+        w.shutdown().await.expect("half close");
+        let mut rest = Vec::new();
+        let mut landed = Vec::new();
+        while let Some(l) = answers.next_line().await.expect("read") {
+            rest.push(l);
+            landed.extend(bodies(&h.channel));
+        }
+        landed.extend(bodies(&h.channel));
+        assert_eq!(rest.len(), 4, "{rest:?}");
+        // Whatever failed for lack of room was answered FAILED; what landed is in order.
+        let ok: Vec<bool> = rest.iter().map(|l| l == "OK").collect();
+        let expected: Vec<&str> = ["e", "f", "g", "h"]
+            .iter()
+            .zip(&ok)
+            .filter(|(_, ok)| **ok)
+            .map(|(b, _)| *b)
+            .collect();
+        assert_eq!(landed, expected, "{rest:?}");
+        h.stop.trigger();
+        h.task.await.expect("stopped");
+    }
 }
