@@ -410,8 +410,27 @@ impl Txn {
 
     /// Takes the next event, or `None` if none is waiting.
     pub fn take(&mut self) -> Result<Option<Event>, ChannelError> {
+        self.take_timeout(Duration::ZERO)
+    }
+
+    /// Takes the next event, waiting up to `wait` for one; `None` if none came. A file channel
+    /// waits on its queue; the memory and Kafka channels, which have nothing to wait on, look
+    /// again every millisecond.
+    pub fn take_timeout(&mut self, wait: Duration) -> Result<Option<Event>, ChannelError> {
+        let deadline = Instant::now() + wait;
+        loop {
+            let taken = self.take_now(wait)?;
+            let left = deadline.saturating_duration_since(Instant::now());
+            if taken.is_some() || left.is_zero() || matches!(self, Self::File(_)) {
+                return Ok(taken);
+            }
+            std::thread::sleep(left.min(Duration::from_millis(1)));
+        }
+    }
+
+    fn take_now(&mut self, wait: Duration) -> Result<Option<Event>, ChannelError> {
         match self {
-            Self::File(t) => match t.tx.take() {
+            Self::File(t) => match t.tx.take_timeout(wait) {
                 Ok(event) => {
                     if event.is_some() {
                         t.direction = Some(Direction::Take);

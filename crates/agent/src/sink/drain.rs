@@ -34,6 +34,7 @@ use crate::channel::Txn;
 use crate::runner::Status;
 use file_channel::Event;
 use std::sync::atomic::Ordering::Relaxed;
+use std::time::{Duration, Instant};
 
 /// What a sink does with a batch; the drain loop does the rest. Every `Deliver` is a
 /// [`super::Sink`] whose `process` is [`drain`].
@@ -43,6 +44,12 @@ pub trait Deliver: Send {
 
     /// Events per transaction (`batchSize` and its spellings; 1 for `logger`).
     fn batch_size(&self) -> usize;
+
+    /// How long a batch that has its first event may wait for the rest (see [`take_batch`]):
+    /// nothing unless the sink has a key for it (`file_roll`'s `sink.batchLingerMs`).
+    fn batch_linger(&self) -> Duration {
+        Duration::ZERO
+    }
 
     /// Runs before each take: roll a file, reset or open a connection. An error fails the
     /// call before anything is taken.
@@ -89,19 +96,30 @@ impl<D: Deliver> super::Sink for D {
 }
 
 /// Takes up to `batch_size` events in one transaction of `ctx`'s channel and counts them as
-/// taken (`EventDrainAttemptCount`, the batch counters). A failed take is counted in
-/// `ChannelReadFail`, its transaction rolled back, and its error returned. The drain loop and
-/// the Kafka sink's own loop both take this way.
+/// taken (`EventDrainAttemptCount`, the batch counters). Once it has one event, it waits up
+/// to `linger` (counted from that first event) for the batch to fill before it settles for
+/// fewer: a sink that pays per batch (an fsync, a round trip) then pays once per `batch_size`
+/// events, not once per source commit. With no event there is no wait: the call backs off.
+/// A failed take is counted in `ChannelReadFail`, its transaction rolled back, and its error
+/// returned. The drain loop and the Kafka sink's own loop both take this way.
 pub(super) fn take_batch(
     ctx: &SinkContext,
     batch_size: usize,
+    linger: Duration,
 ) -> Result<(Txn, Vec<Event>), SinkError> {
     let counters = &ctx.counters;
     let mut tx = ctx.channel.transaction();
     let mut events = Vec::with_capacity(batch_size.min(1024));
+    let mut linger_until: Option<Instant> = None;
     while events.len() < batch_size {
-        match tx.take() {
-            Ok(Some(e)) => events.push(e),
+        let wait = linger_until.map_or(Duration::ZERO, |until| {
+            until.saturating_duration_since(Instant::now())
+        });
+        match tx.take_timeout(wait) {
+            Ok(Some(e)) => {
+                events.push(e);
+                linger_until.get_or_insert_with(|| Instant::now() + linger);
+            }
             Ok(None) => break,
             Err(e) => {
                 counters.channel_read_fail.fetch_add(1, Relaxed);
@@ -123,7 +141,7 @@ pub fn drain<D: Deliver + ?Sized>(sink: &mut D) -> Result<Status, SinkError> {
     let batch_size = sink.batch_size();
     let ctx = sink.context().clone();
     let counters = &ctx.counters;
-    let (tx, events) = match take_batch(&ctx, batch_size) {
+    let (tx, events) = match take_batch(&ctx, batch_size, sink.batch_linger()) {
         Ok(taken) => taken,
         Err(e) => {
             sink.rolled_back();
@@ -167,6 +185,7 @@ mod tests {
     struct Recorder {
         ctx: SinkContext,
         batch_size: usize,
+        linger: Duration,
         fail: bool,
         delivered: Vec<String>,
         rollbacks: usize,
@@ -178,6 +197,9 @@ mod tests {
         }
         fn batch_size(&self) -> usize {
             self.batch_size
+        }
+        fn batch_linger(&self) -> Duration {
+            self.linger
         }
         fn deliver(&mut self, events: Vec<Event>) -> Result<(), SinkError> {
             if self.fail {
@@ -202,10 +224,58 @@ mod tests {
         Recorder {
             ctx: sink_ctx(bodies),
             batch_size,
+            linger: Duration::ZERO,
             fail: false,
             delivered: Vec::new(),
             rollbacks: 0,
         }
+    }
+
+    /// Puts `body` into `s`'s channel from another thread after `after`.
+    fn put_later(s: &Recorder, body: &'static str, after: Duration) -> std::thread::JoinHandle<()> {
+        let channel = s.ctx.channel.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(after);
+            let mut tx = channel.transaction();
+            tx.put(&Event::new(body)).expect("put");
+            tx.commit().expect("commit");
+        })
+    }
+
+    #[test]
+    fn a_partial_batch_waits_out_the_linger_for_the_rest() {
+        let mut s = recorder(&["a", "b"], 3);
+        s.linger = Duration::from_secs(30);
+        let late = put_later(&s, "c", Duration::from_millis(50));
+        assert_eq!(s.process().expect("a full batch"), Status::Ready);
+        late.join().expect("putter");
+        assert_eq!(s.delivered, ["a", "b", "c"], "one batch of three");
+        assert_eq!(s.ctx.counters.batch_complete_count.load(Relaxed), 1);
+        // An empty channel is not waited on, however long the linger: the call backs off.
+        let started = Instant::now();
+        assert_eq!(s.process().expect("empty"), Status::Backoff);
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn without_a_linger_a_partial_batch_goes_at_once() {
+        let mut s = recorder(&["a", "b"], 3);
+        let late = put_later(&s, "c", Duration::from_millis(200));
+        assert_eq!(s.process().expect("a partial batch"), Status::Ready);
+        assert_eq!(s.delivered, ["a", "b"]);
+        late.join().expect("putter");
+        assert_eq!(s.process().expect("the rest"), Status::Ready);
+        assert_eq!(s.delivered, ["a", "b", "c"]);
+        assert_eq!(s.ctx.counters.batch_underflow_count.load(Relaxed), 2);
+    }
+
+    #[test]
+    fn a_linger_ends_with_what_came() {
+        let mut s = recorder(&["a"], 100);
+        s.linger = Duration::from_millis(30);
+        assert_eq!(s.process().expect("a partial batch"), Status::Ready);
+        assert_eq!(s.delivered, ["a"]);
+        assert_eq!(s.ctx.counters.batch_underflow_count.load(Relaxed), 1);
     }
 
     #[test]

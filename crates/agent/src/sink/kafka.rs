@@ -598,16 +598,19 @@ impl KafkaSink {
     fn pipelined_process(&mut self) -> Result<Status, SinkError> {
         self.ensure_producer()?;
         let started = Instant::now();
-        let (txn, events) =
-            match super::drain::take_batch(&self.ctx, self.config.batch_size as usize) {
-                Ok(taken) => taken,
-                Err(e) => {
-                    // The failed take was rolled back.
-                    self.kafka_counters.rollback_count.fetch_add(1, Relaxed);
-                    self.confirm_all()?;
-                    return Err(e);
-                }
-            };
+        let (txn, events) = match super::drain::take_batch(
+            &self.ctx,
+            self.config.batch_size as usize,
+            std::time::Duration::ZERO,
+        ) {
+            Ok(taken) => taken,
+            Err(e) => {
+                // The failed take was rolled back.
+                self.kafka_counters.rollback_count.fetch_add(1, Relaxed);
+                self.confirm_all()?;
+                return Err(e);
+            }
+        };
         let taken = events.len();
         if taken == 0 {
             if let Err(e) = txn.commit() {
