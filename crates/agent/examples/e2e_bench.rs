@@ -20,8 +20,9 @@
 //! ```
 //!
 //! `--bin PATH` (default: `sluice` beside the `examples/` directory of this executable),
-//! `--batch N` (netcat `batch-size`, file_roll `sink.batchSize` and the channel-alone
-//! transaction, default 1000) and `--rounds N` (default 3) can be given.
+//! `--batch N` (netcat `batch-size` and the channel-alone transaction, default 1000),
+//! `--sink-batch N` (file_roll `sink.batchSize`; default the larger of `--batch` and 1000, as
+//! the peer harness configures the agent) and `--rounds N` (default 3) can be given.
 
 use std::io::{BufRead, BufReader, BufWriter, Write};
 use std::net::{TcpListener, TcpStream};
@@ -36,6 +37,15 @@ struct Args {
     batch: u64,
     rounds: u32,
     bin: PathBuf,
+    /// file_roll's `sink.batchSize`; by default the larger of `batch` and 1000, as the peer
+    /// harness configures the agent.
+    sink_batch: Option<u64>,
+}
+
+impl Args {
+    fn sink_batch(&self) -> u64 {
+        self.sink_batch.unwrap_or(self.batch.max(1000))
+    }
 }
 
 fn parse_args() -> anyhow::Result<Args> {
@@ -51,6 +61,7 @@ fn parse_args() -> anyhow::Result<Args> {
         batch: 1000,
         rounds: 3,
         bin: default_bin,
+        sink_batch: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -64,6 +75,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--batch" => a.batch = v.parse()?,
             "--rounds" => a.rounds = v.parse()?,
             "--bin" => a.bin = PathBuf::from(v),
+            "--sink-batch" => a.sink_batch = Some(v.parse()?),
             _ => anyhow::bail!("unknown option {k}"),
         }
     }
@@ -91,16 +103,18 @@ b.channels.c1.type = file
 b.channels.c1.checkpointDir = {dir}/channel/checkpoint
 b.channels.c1.dataDirs = {dir}/channel/data
 b.channels.c1.capacity = {capacity}
-b.channels.c1.transactionCapacity = {batch}
+b.channels.c1.transactionCapacity = {txn}
 b.sinks.k1.type = file_roll
 b.sinks.k1.channel = c1
 b.sinks.k1.sink.directory = {dir}/out
 b.sinks.k1.sink.rollInterval = 0
-b.sinks.k1.sink.batchSize = {batch}
+b.sinks.k1.sink.batchSize = {sink_batch}
 ",
         dir = dir.display(),
         max_line = a.line_bytes * 2,
         batch = a.batch,
+        sink_batch = a.sink_batch(),
+        txn = a.batch.max(a.sink_batch()),
         capacity = a.lines.max(1_000_000),
     )
 }
