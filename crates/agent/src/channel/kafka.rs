@@ -686,6 +686,12 @@ impl KafkaTransaction {
 
     /// The next fetched event, or `None` if none is waiting (polls without waiting).
     pub fn take(&mut self) -> Result<Option<Event>, KafkaChannelError> {
+        self.take_timeout(Duration::ZERO)
+    }
+
+    /// The next fetched event, polling the consumer up to `wait` for one when none is
+    /// fetched already; `None` if none came.
+    pub fn take_timeout(&mut self, wait: Duration) -> Result<Option<Event>, KafkaChannelError> {
         let channel = self.channel.clone();
         KafkaChannelCounters::add(&channel.shared.counters.event_take_attempt_count, 1);
         self.closed()?;
@@ -705,7 +711,7 @@ impl KafkaTransaction {
                     return Ok(None);
                 }
                 polled = true;
-                channel.fetch(slot, Duration::ZERO);
+                channel.fetch(slot, wait);
                 continue;
             };
             if !slot.is_current(&f) {

@@ -296,6 +296,12 @@ impl MemoryTransaction {
 
     /// Takes the head of the queue, or `None` if it is empty.
     pub fn take(&mut self) -> Result<Option<Event>, MemoryError> {
+        self.take_timeout(Duration::ZERO)
+    }
+
+    /// Takes the head of the queue, waiting up to `wait` for an event to be stored; `None` if
+    /// none came.
+    pub fn take_timeout(&mut self, wait: Duration) -> Result<Option<Event>, MemoryError> {
         let s = &self.shared;
         s.counters.event_take_attempt_count.fetch_add(1, Relaxed);
         if s.closed.load(SeqCst) {
@@ -308,9 +314,26 @@ impl MemoryTransaction {
         if self.takes.len() >= cap as usize {
             return Err(MemoryError::TakeListFull(cap));
         }
-        let Some(event) = s.lock().queue.pop_front() else {
-            return Ok(None);
+        let deadline = Instant::now() + wait;
+        let mut st = s.lock();
+        let event = loop {
+            if s.closed.load(SeqCst) {
+                return Err(MemoryError::Closed);
+            }
+            if let Some(event) = st.queue.pop_front() {
+                break event;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(None);
+            }
+            st = s
+                .stored
+                .wait_timeout(st, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
         };
+        drop(st);
         self.take_slots += event_slots(&event);
         self.takes.push(event.clone());
         Ok(Some(event))

@@ -5,7 +5,8 @@
 //! Both keep Flume's rules: a transaction is a put or a take transaction; puts become visible
 //! at commit; a rolled-back take returns its events to the head; dropping an unfinished
 //! transaction rolls it back. `take` never waits: sink runners wait for events with
-//! [`Channel::wait_for_events`] instead.
+//! [`Channel::wait_for_events`] instead; only a sink filling a batch that has its first
+//! event waits inside its take ([`Txn::take_timeout`], `file_roll`'s linger).
 
 pub mod file;
 pub mod file_counters;
@@ -413,22 +414,11 @@ impl Txn {
         self.take_timeout(Duration::ZERO)
     }
 
-    /// Takes the next event, waiting up to `wait` for one; `None` if none came. A file channel
-    /// waits on its queue; the memory and Kafka channels, which have nothing to wait on, look
-    /// again every millisecond.
+    /// Takes the next event, waiting up to `wait` for one; `None` if none came. Each channel
+    /// waits its own way: the file and memory channels on their queue, the Kafka channel in
+    /// its consumer's poll. (Not [`Channel::wait_for_events`]: a file channel counts the
+    /// events this very transaction holds as waiting.)
     pub fn take_timeout(&mut self, wait: Duration) -> Result<Option<Event>, ChannelError> {
-        let deadline = Instant::now() + wait;
-        loop {
-            let taken = self.take_now(wait)?;
-            let left = deadline.saturating_duration_since(Instant::now());
-            if taken.is_some() || left.is_zero() || matches!(self, Self::File(_)) {
-                return Ok(taken);
-            }
-            std::thread::sleep(left.min(Duration::from_millis(1)));
-        }
-    }
-
-    fn take_now(&mut self, wait: Duration) -> Result<Option<Event>, ChannelError> {
         match self {
             Self::File(t) => match t.tx.take_timeout(wait) {
                 Ok(event) => {
@@ -442,8 +432,8 @@ impl Txn {
                     Err(e.into())
                 }
             },
-            Self::Memory(t) => t.take().map_err(Into::into),
-            Self::Kafka(t) => t.take().map_err(Into::into),
+            Self::Memory(t) => t.take_timeout(wait).map_err(Into::into),
+            Self::Kafka(t) => t.take_timeout(wait).map_err(Into::into),
         }
     }
 

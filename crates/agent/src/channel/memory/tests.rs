@@ -176,3 +176,29 @@ fn wait_for_events_wakes_on_commit() {
     put_all(&ch, &["a"]).expect("commit");
     assert!(t.join().expect("thread"));
 }
+
+#[test]
+fn take_timeout_wakes_on_commit_and_counts_one_attempt() {
+    let ch = MemoryChannel::new(cfg(4, 4));
+    let mut tx = ch.transaction();
+    assert!(tx
+        .take_timeout(Duration::from_millis(10))
+        .expect("take")
+        .is_none());
+    let ch2 = ch.clone();
+    let putter = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(20));
+        put_all(&ch2, &["a"]).expect("commit");
+    });
+    let e = tx.take_timeout(Duration::from_secs(10)).expect("take");
+    putter.join().expect("putter");
+    assert_eq!(e.map(|e| e.body), Some(b"a".to_vec()));
+    tx.commit().expect("commit");
+    // One attempt per call, however long it waited.
+    let attempts = ch
+        .metrics()
+        .into_iter()
+        .find(|m| m.name == "EventTakeAttemptCount")
+        .map(|m| m.value);
+    assert_eq!(attempts, Some(Value::Counter(2)));
+}
