@@ -183,6 +183,9 @@ pub const fn align_up(n: u64) -> u64 {
     n.div_ceil(RECORD_ALIGN_BYTES) * RECORD_ALIGN_BYTES
 }
 
+/// The buffer a record starts with unless told to start larger ([`PendingRecord::new`]).
+pub const RECORD_CAPACITY_MIN_BYTES: usize = 4096;
+
 /// A record being built by a committer: payload bytes behind a reserved header, with the
 /// payload's CRC computed off the writer's critical path.
 #[derive(Debug)]
@@ -209,7 +212,7 @@ pub struct PendingRecord {
 impl PendingRecord {
     /// Starts a record whose payload will be appended to `bytes` after the header placeholder.
     pub fn new(kind: RecordKind, txn_id: u64) -> Self {
-        Self::with_capacity(kind, txn_id, 4096)
+        Self::with_capacity(kind, txn_id, RECORD_CAPACITY_MIN_BYTES)
     }
 
     /// Like [`Self::new`], with room for `capacity` bytes (header included) before it grows.

@@ -6,7 +6,7 @@
 use super::Shared;
 use crate::config::ChannelConfig;
 use crate::error::Poisoned;
-use crate::format::record::PendingRecord;
+use crate::format::record::{PendingRecord, RECORD_CAPACITY_MIN_BYTES};
 use crate::metrics::ChannelMetrics;
 use crate::quarantine;
 use crate::queue::{QuarantineWork, QueueState, ReadContext};
@@ -18,7 +18,7 @@ use std::sync::MutexGuard;
 use std::time::Duration;
 
 /// Largest capacity a put transaction's record starts with ([`TxnView::put_record_bytes_hint`]).
-pub(crate) const PUT_RECORD_HINT_BYTES_MAX: u64 = 4 << 20;
+pub(crate) const PUT_RECORD_HINT_BYTES_MAX: usize = 4 << 20;
 
 /// A transaction's view of the shared state: a borrowed reference, made per operation.
 #[derive(Clone, Copy, Debug)]
@@ -88,10 +88,12 @@ impl<'a> TxnView<'a> {
 
     /// The capacity a new put transaction's record starts with: the length of the latest put
     /// record, at most [`PUT_RECORD_HINT_BYTES_MAX`] (a rare huge transaction must not make
-    /// every later one hold as much), at least 4 KiB.
+    /// every later one hold as much), at least [`RECORD_CAPACITY_MIN_BYTES`].
     pub(crate) fn put_record_bytes_hint(&self) -> usize {
         let hint = self.shared.put_record_bytes_hint.load(Relaxed);
-        usize::try_from(hint.clamp(4096, PUT_RECORD_HINT_BYTES_MAX)).unwrap_or(4096)
+        usize::try_from(hint)
+            .unwrap_or(usize::MAX)
+            .clamp(RECORD_CAPACITY_MIN_BYTES, PUT_RECORD_HINT_BYTES_MAX)
     }
 
     /// Remembers the length of a put record being committed (see above).
