@@ -20,7 +20,7 @@ use common::kafka::parse;
 use common::{read_dir_lines, stream_lines, wait_until, write_conf, AgentProcess, Pace};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::mocking::MockCluster;
-use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use rdkafka::producer::{BaseProducer, BaseRecord, DefaultProducerContext, Producer};
 use rdkafka::types::{RDKafkaApiKey, RDKafkaRespErr};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use std::collections::BTreeSet;
@@ -108,11 +108,17 @@ fn committed(servers: &str, group: &str, topic: &str) -> i64 {
     }
 }
 
-#[test]
-fn rollback_delivers_again_and_commit_commits_the_offsets() {
+/// A one-broker mock cluster with the topic `ch` (one partition), and its bootstrap servers.
+fn mock_cluster_with_topic_ch() -> (MockCluster<'static, DefaultProducerContext>, String) {
     let cluster = MockCluster::new(1).expect("mock cluster");
     cluster.create_topic("ch", 1, 1).expect("topic");
     let servers = cluster.bootstrap_servers();
+    (cluster, servers)
+}
+
+#[test]
+fn rollback_delivers_again_and_commit_commits_the_offsets() {
+    let (_cluster, servers) = mock_cluster_with_topic_ch();
     let c = channel(
         &servers,
         &[("kafka.topic", "ch"), ("kafka.consumer.group.id", "g")],
@@ -155,9 +161,7 @@ fn rollback_delivers_again_and_commit_commits_the_offsets() {
 
 #[test]
 fn a_put_commit_is_not_held_for_a_configured_linger() {
-    let cluster = MockCluster::new(1).expect("mock cluster");
-    cluster.create_topic("ch", 1, 1).expect("topic");
-    let servers = cluster.bootstrap_servers();
+    let (_cluster, servers) = mock_cluster_with_topic_ch();
     let c = channel(
         &servers,
         &[("kafka.topic", "ch"), ("kafka.producer.linger.ms", "60000")],
@@ -176,9 +180,7 @@ fn a_put_commit_is_not_held_for_a_configured_linger() {
 
 #[test]
 fn a_put_commit_kafka_does_not_acknowledge_fails_and_is_counted() {
-    let cluster = MockCluster::new(1).expect("mock cluster");
-    cluster.create_topic("ch", 1, 1).expect("topic");
-    let servers = cluster.bootstrap_servers();
+    let (cluster, servers) = mock_cluster_with_topic_ch();
     let c = channel(
         &servers,
         &[
@@ -227,9 +229,7 @@ fn a_put_commit_kafka_does_not_acknowledge_fails_and_is_counted() {
 
 #[test]
 fn a_record_that_does_not_decode_is_skipped_counted_and_committed_past() {
-    let cluster = MockCluster::new(1).expect("mock cluster");
-    cluster.create_topic("ch", 1, 1).expect("topic");
-    let servers = cluster.bootstrap_servers();
+    let (_cluster, servers) = mock_cluster_with_topic_ch();
     let raw: BaseProducer = ClientConfig::new()
         .set("bootstrap.servers", &servers)
         .create()
