@@ -69,4 +69,4 @@ pub use error::{
 pub use event::Event;
 pub use metrics::ChannelMetrics;
 pub use open_report::OpenReport;
-pub use txn::Transaction;
+pub use txn::{PendingCommit, Transaction};

@@ -209,28 +209,29 @@ impl Transaction {
     /// Commits. A put commit returns once its record is durable (per the sync policy); a take
     /// commit marks its events consumed and queues its record, which is made durable with the
     /// next put commit's sync or within `take_sync_interval_ms`.
-    pub fn commit(mut self) -> Result<(), CommitError> {
+    pub fn commit(self) -> Result<(), CommitError> {
+        self.commit_submit()?.wait()
+    }
+
+    /// The first half of [`Transaction::commit`]: hands the commit to the writer and returns
+    /// without waiting for its sync; [`PendingCommit::wait`] is the second half. A caller can
+    /// build its next transaction meanwhile, and the writer's group commit lets one fsync
+    /// cover both. Commits submitted one after another (from one thread, or ordered by the
+    /// caller) reach the log, and become visible to takers, in the order they were submitted.
+    /// A take commit (and an empty transaction) is complete when this returns.
+    pub fn commit_submit(mut self) -> Result<PendingCommit, CommitError> {
         let kind = std::mem::replace(&mut self.kind, Kind::Fresh);
         let running = self.running.clone();
         let shared = running.txn_view();
         match kind {
-            Kind::Fresh => Ok(()),
+            Kind::Fresh => Ok(PendingCommit::done()),
             Kind::Put {
                 mut record,
                 count,
                 bytes,
             } => {
-                let fail = |running: &Running, e: CommitError| {
-                    release(running.txn_view(), u64::from(count), bytes);
-                    running
-                        .txn_view()
-                        .metrics()
-                        .put_rollback_count
-                        .fetch_add(1, Relaxed);
-                    Err(e)
-                };
                 if let Some(p) = shared.poisoned() {
-                    return fail(&running, p.into());
+                    return Err(put_failed(&running, count, bytes, p.into()));
                 }
                 record.event_count = count;
                 shared.note_put_record_bytes(record.len());
@@ -247,18 +248,17 @@ impl Transaction {
                 shared.put_commit_queued();
                 if running.send(req).is_err() {
                     shared.put_commit_unqueued();
-                    return fail(&running, self.closed_error());
+                    let e = self.closed_error();
+                    return Err(put_failed(&running, count, bytes, e));
                 }
-                match done.wait() {
-                    Ok(()) => {
-                        shared
-                            .metrics()
-                            .event_put_success_count
-                            .fetch_add(u64::from(count), Relaxed);
-                        Ok(())
-                    }
-                    Err(e) => fail(&running, e),
-                }
+                Ok(PendingCommit {
+                    put: Some(PendingPut {
+                        running,
+                        done,
+                        count,
+                        bytes,
+                    }),
+                })
             }
             Kind::Take { taken } => {
                 if let Some(p) = shared.poisoned() {
@@ -266,7 +266,7 @@ impl Transaction {
                     return Err(p.into());
                 }
                 if taken.is_empty() {
-                    return Ok(());
+                    return Ok(PendingCommit::done());
                 }
                 let mut seqs: Vec<u64> = taken.iter().map(|t| t.seq).collect();
                 seqs.sort_unstable();
@@ -302,14 +302,14 @@ impl Transaction {
                     return Err(self.closed_error());
                 }
                 let urgent = match shared.push_take(record) {
-                    Poke::None => return Ok(()),
+                    Poke::None => return Ok(PendingCommit::done()),
                     Poke::Linger => false,
                     Poke::Now => true,
                 };
                 if running.send(Request::TakesWaiting { urgent }).is_err() {
                     return Err(self.closed_error());
                 }
-                Ok(())
+                Ok(PendingCommit::done())
             }
         }
     }
@@ -365,6 +365,73 @@ impl Drop for Transaction {
     fn drop(&mut self) {
         self.rollback_in_place();
     }
+}
+
+/// A commit handed to the writer by [`Transaction::commit_submit`], not yet known durable.
+/// [`PendingCommit::wait`] says how it ended; dropping it waits as well (and forgets the
+/// answer), so a put's reserved room and its counters are settled either way.
+#[derive(Debug)]
+#[must_use = "a submitted commit is known durable only once waited for"]
+pub struct PendingCommit {
+    put: Option<PendingPut>,
+}
+
+#[derive(Debug)]
+struct PendingPut {
+    running: Arc<Running>,
+    done: Arc<Completion>,
+    count: u32,
+    bytes: u64,
+}
+
+impl PendingCommit {
+    fn done() -> Self {
+        Self { put: None }
+    }
+
+    /// Waits until the commit is durable (per the sync policy): `Ok` exactly when
+    /// [`Transaction::commit`] would have returned `Ok`.
+    pub fn wait(mut self) -> Result<(), CommitError> {
+        match self.put.take() {
+            Some(put) => put.finish(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for PendingCommit {
+    fn drop(&mut self) {
+        if let Some(put) = self.put.take() {
+            let _ = put.finish();
+        }
+    }
+}
+
+impl PendingPut {
+    fn finish(self) -> Result<(), CommitError> {
+        match self.done.wait() {
+            Ok(()) => {
+                self.running
+                    .txn_view()
+                    .metrics()
+                    .event_put_success_count
+                    .fetch_add(u64::from(self.count), Relaxed);
+                Ok(())
+            }
+            Err(e) => Err(put_failed(&self.running, self.count, self.bytes, e)),
+        }
+    }
+}
+
+/// A put commit that failed: its reserved room is returned and it counts as rolled back.
+fn put_failed(running: &Running, count: u32, bytes: u64, e: CommitError) -> CommitError {
+    release(running.txn_view(), u64::from(count), bytes);
+    running
+        .txn_view()
+        .metrics()
+        .put_rollback_count
+        .fetch_add(1, Relaxed);
+    e
 }
 
 /// Reserves room for one event of `len` bytes, waiting up to keep-alive.

@@ -455,3 +455,107 @@ fn a_full_disk_while_a_batch_is_gathered_fails_only_that_batch() {
         "exactly the acknowledged events survive the crash"
     );
 }
+
+/// `commit_submit` hands a put commit to the writer and returns while its fsync is still held;
+/// the events are not visible until the fsync covering them ends, `wait` answers only then,
+/// and two commits submitted one after the other land in that order.
+#[test]
+fn a_submitted_commit_returns_before_its_fsync_and_keeps_its_place() {
+    let Warmed { ch, gate, .. } = open_warmed(0);
+    drain_all(&ch);
+    let put_success_before = metric(&ch, "EventPutSuccessCount");
+    let arrived_before = gate.arrived();
+    gate.set(false);
+    // Submitted on another thread, so a submit that waited for the held fsync fails the test
+    // (by the timeout below) instead of hanging it.
+    let (sent, submitted) = std::sync::mpsc::channel();
+    {
+        let ch = ch.clone();
+        std::thread::spawn(move || {
+            let submit = |bodies: &[&str]| {
+                let mut tx = ch.transaction();
+                for b in bodies {
+                    tx.put(&Event::new((*b).to_owned())).unwrap();
+                }
+                tx.commit_submit().unwrap()
+            };
+            let first = submit(&["s1-a", "s1-b"]);
+            let second = submit(&["s2-a"]);
+            sent.send((first, second)).unwrap();
+        });
+    }
+    let (first, second) = submitted
+        .recv_timeout(Duration::from_secs(60))
+        .expect("commit_submit returned while the fsync was held");
+    wait_for("the first submitted commit's fsync", || {
+        gate.arrived() == arrived_before + 1
+    });
+    assert_eq!(ch.len(), 0, "nothing is visible before its fsync");
+    assert_eq!(
+        metric(&ch, "EventPutSuccessCount"),
+        put_success_before,
+        "nothing counted as put before it is durable"
+    );
+    let waiter = std::thread::spawn(move || (first.wait(), second.wait()));
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(
+        !waiter.is_finished(),
+        "wait returned while the fsync was held"
+    );
+    gate.set(true);
+    let (a, b) = waiter.join().unwrap();
+    a.unwrap();
+    b.unwrap();
+    assert_eq!(metric(&ch, "EventPutSuccessCount"), put_success_before + 3);
+    assert_eq!(drain_all(&ch), ["s1-a", "s1-b", "s2-a"]);
+}
+
+/// A submitted commit that is dropped instead of waited for still settles: the events are
+/// durable and counted, like a commit that returned.
+#[test]
+fn a_dropped_submitted_commit_still_settles() {
+    let Warmed { ch, .. } = open_warmed(0);
+    drain_all(&ch);
+    let before = metric(&ch, "EventPutSuccessCount");
+    let mut tx = ch.transaction();
+    tx.put(&Event::new("dropped-wait".to_owned())).unwrap();
+    drop(tx.commit_submit().unwrap());
+    assert_eq!(metric(&ch, "EventPutSuccessCount"), before + 1);
+    assert_eq!(drain_all(&ch), ["dropped-wait"]);
+}
+
+/// A submitted commit whose fsync fails answers the failure from `wait`; on the channel that
+/// poisoned, the next submit is refused at once. Both count as rolled back.
+#[test]
+fn a_failed_submitted_commit_fails_its_wait_and_poison_refuses_the_next_submit() {
+    let sim = SimStorage::new();
+    let mut cfg = ChannelConfig::new("/chan");
+    cfg.prefill_ahead_bytes = 0;
+    cfg.minimum_required_space = 0;
+    let ch = FileChannel::open_with(cfg, Arc::new(sim.clone())).unwrap();
+    let mut first = ch.transaction();
+    first.put(&Event::new("a".to_owned())).unwrap();
+    let mut second = ch.transaction();
+    second.put(&Event::new("b".to_owned())).unwrap();
+    let rollbacks_before = metric(&ch, "PutRollbackCount");
+    sim.fail_next_syncs(1);
+    let failed = first.commit_submit().unwrap().wait();
+    assert!(
+        matches!(failed, Err(CommitError::Poisoned(_))),
+        "a failed fsync fails the waiting commit: {failed:?}"
+    );
+    let refused = second.commit_submit();
+    assert!(
+        matches!(refused, Err(CommitError::Poisoned(_))),
+        "a poisoned channel refuses the submit itself: {refused:?}"
+    );
+    assert_eq!(metric(&ch, "PutRollbackCount"), rollbacks_before + 2);
+    assert_eq!(metric(&ch, "EventPutSuccessCount"), 0);
+}
+
+fn drain_all(ch: &FileChannel) -> Vec<String> {
+    common::drain(ch)
+        .into_iter()
+        .map(|e| String::from_utf8(e.body.to_vec()).unwrap())
+        .collect()
+}
