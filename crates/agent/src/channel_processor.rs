@@ -18,16 +18,19 @@
 //! source's `EventUnroutedCount` once [`ChannelProcessor::report_to`] gave it the counters.
 //!
 //! Every call blocks (a file-channel commit waits for its fsync); async sources call it from
-//! `spawn_blocking`.
+//! `spawn_blocking`. [`ChannelProcessor::submit_batch`] splits a call in two, the puts and
+//! the hand-over of each commit, then the wait for them, so that a source can put its next
+//! batch while the last one's fsync runs (and one fsync covers both), its batches kept in
+//! order.
 
-use crate::channel::{Channel, ChannelError};
+use crate::channel::{Channel, ChannelError, Submitted};
 use crate::interceptor::{intercept_all, Interceptor};
 use crate::metrics::SourceCounters;
 use crate::selector::Selector;
 use file_channel::Event;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{sync_channel, SyncSender, TrySendError};
-use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock, RwLockReadGuard};
 use std::thread::JoinHandle;
 
 /// Batches waiting for optional channels (Flume's `pendingTransactions` default).
@@ -187,11 +190,23 @@ impl ChannelProcessor {
 
     /// Puts a batch: one transaction per required channel (Flume's `processEventBatch`).
     pub fn process_batch(&self, events: Vec<Event>) -> Result<(), ProcessError> {
+        self.submit_batch(events)?.wait()
+    }
+
+    /// The first half of [`Self::process_batch`]: puts the batch on each required channel and
+    /// hands each commit over ([`Txn::submit`]) without waiting for it; the
+    /// [`SubmittedBatch`] waits. A caller that submits its next batch only after this returned
+    /// keeps its batches in order in every channel, while one fsync can cover several of them.
+    pub fn submit_batch(&self, events: Vec<Event>) -> Result<SubmittedBatch<'_>, ProcessError> {
         let binding = self.binding.read().unwrap_or_else(PoisonError::into_inner);
         let b: &Binding = &binding;
         let events = intercept_all(&b.interceptors, events);
+        let mut pending = Vec::new();
         if events.is_empty() {
-            return Ok(());
+            return Ok(SubmittedBatch {
+                _binding: binding,
+                pending,
+            });
         }
         let n = b.channels.len();
         let mut required: Vec<Vec<usize>> = vec![Vec::new(); n];
@@ -219,11 +234,14 @@ impl ChannelProcessor {
             if idx.is_empty() {
                 continue;
             }
-            let batch: Vec<Event> = idx.iter().map(|&i| events[i].clone()).collect();
-            put_batch(&b.channels[c], &batch).map_err(|source| ProcessError {
-                channel: b.channels[c].name().to_owned(),
+            let channel = &b.channels[c];
+            let failed = |source| ProcessError {
+                channel: channel.name().to_owned(),
                 source,
-            })?;
+            };
+            // The events are borrowed: a channel copies what it keeps.
+            let submitted = submit_put(channel, idx.iter().map(|&i| &events[i])).map_err(failed)?;
+            pending.push((channel.name().to_owned(), submitted));
         }
         let tx = b
             .optional_tx
@@ -242,7 +260,10 @@ impl ChannelProcessor {
                 }
             }
         }
-        Ok(())
+        Ok(SubmittedBatch {
+            _binding: binding,
+            pending,
+        })
     }
 
     /// Stops the optional-channel thread after it has written what is queued.
@@ -258,11 +279,43 @@ impl ChannelProcessor {
 
 /// Puts `batch` in one transaction on `channel`.
 pub fn put_batch(channel: &Channel, batch: &[Event]) -> Result<(), ChannelError> {
+    submit_put(channel, batch)?.wait()
+}
+
+/// Puts `events` in one transaction on `channel` and submits its commit.
+fn submit_put<'e>(
+    channel: &Channel,
+    events: impl IntoIterator<Item = &'e Event>,
+) -> Result<Submitted, ChannelError> {
     let mut tx = channel.transaction();
-    for e in batch {
+    for e in events {
         tx.put(e)?;
     }
-    tx.commit()
+    tx.submit()
+}
+
+/// A batch whose commits [`ChannelProcessor::submit_batch`] handed to its required channels.
+/// It holds the source's binding, so a reload ([`ChannelProcessor::rebind`]) still waits for
+/// it; waiting (or dropping it) must happen on the thread that submitted it.
+#[derive(Debug)]
+#[must_use = "a submitted batch is acknowledged only once waited for"]
+pub struct SubmittedBatch<'p> {
+    _binding: RwLockReadGuard<'p, Arc<Binding>>,
+    pending: Vec<(String, Submitted)>,
+}
+
+impl SubmittedBatch<'_> {
+    /// Waits for every required channel's commit, in the source's channel order; the first
+    /// failure is returned, naming its channel.
+    pub fn wait(self) -> Result<(), ProcessError> {
+        let mut first_failure = None;
+        for (channel, submitted) in self.pending {
+            if let Err(source) = submitted.wait() {
+                first_failure.get_or_insert(ProcessError { channel, source });
+            }
+        }
+        first_failure.map_or(Ok(()), Err)
+    }
 }
 
 #[cfg(test)]

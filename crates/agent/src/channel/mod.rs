@@ -464,15 +464,24 @@ impl Txn {
 
     /// Commits.
     pub fn commit(self) -> Result<(), ChannelError> {
+        self.submit()?.wait()
+    }
+
+    /// The first half of [`Txn::commit`]: a file channel's commit is handed to its writer
+    /// ([`file_channel::Transaction::commit_submit`]) and [`Submitted::wait`] waits for its
+    /// sync; the memory and Kafka channels commit here, and their wait has nothing left to do.
+    pub fn submit(self) -> Result<Submitted, ChannelError> {
         match self {
-            Self::File(t) => t.tx.commit().map_err(|e| {
-                if let Some(d) = t.direction {
-                    t.counters.commit_failed(d, &e);
-                }
-                e.into()
-            }),
-            Self::Memory(t) => t.commit().map_err(Into::into),
-            Self::Kafka(t) => t.commit().map_err(Into::into),
+            Self::File(t) => match t.tx.commit_submit() {
+                Ok(pending) => Ok(Submitted::File {
+                    pending,
+                    counters: t.counters,
+                    direction: t.direction,
+                }),
+                Err(e) => Err(file_commit_failed(&t.counters, t.direction, e)),
+            },
+            Self::Memory(t) => t.commit().map(|()| Submitted::Done).map_err(Into::into),
+            Self::Kafka(t) => t.commit().map(|()| Submitted::Done).map_err(Into::into),
         }
     }
 
@@ -484,6 +493,50 @@ impl Txn {
             Self::Kafka(t) => t.rollback(),
         }
     }
+}
+
+/// A commit [`Txn::submit`] handed over.
+#[derive(Debug)]
+#[must_use = "a submitted commit is known durable only once waited for"]
+pub enum Submitted {
+    /// A file channel's commit, waiting for its sync.
+    File {
+        /// The engine's half of it.
+        pending: file_channel::PendingCommit,
+        /// The channel's agent-side counters, for a failure.
+        counters: Arc<FileCounters>,
+        /// Put or take.
+        direction: Option<Direction>,
+    },
+    /// Committed already.
+    Done,
+}
+
+impl Submitted {
+    /// Waits for the commit: `Ok` exactly when [`Txn::commit`] would have returned `Ok`.
+    pub fn wait(self) -> Result<(), ChannelError> {
+        match self {
+            Self::File {
+                pending,
+                counters,
+                direction,
+            } => pending
+                .wait()
+                .map_err(|e| file_commit_failed(&counters, direction, e)),
+            Self::Done => Ok(()),
+        }
+    }
+}
+
+fn file_commit_failed(
+    counters: &FileCounters,
+    direction: Option<Direction>,
+    e: file_channel::CommitError,
+) -> ChannelError {
+    if let Some(d) = direction {
+        counters.commit_failed(d, &e);
+    }
+    e.into()
 }
 
 /// Waits up to `timeout` for any of `channels` to hold an event, or for `stop`; returns

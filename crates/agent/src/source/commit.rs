@@ -90,27 +90,108 @@ fn accepted(ctx: &SourceContext, n: usize, call: Call) {
 /// Like [`commit`] without counting the batch as received: for a retry of a batch already
 /// counted, or a call counted before it waited for its turn.
 pub async fn put(ctx: &SourceContext, events: Vec<Event>, call: Call) -> Result<(), CommitFailure> {
+    submit(ctx, events, call).await.finish().await
+}
+
+/// Counts a batch as received and hands it to the channel processor
+/// ([`crate::channel_processor::ChannelProcessor::submit_batch`]), returning once its
+/// commits are in the channels' queues, before they are durable: a batch submitted after this
+/// returned lands after this one in every channel. [`InFlight::finish`] waits for the commits.
+/// A source that keeps a few batches in flight this way lets one fsync cover several of them.
+pub async fn submit_counted(ctx: &SourceContext, events: Vec<Event>, call: Call) -> InFlight {
+    received(ctx, events.len(), call);
+    submit(ctx, events, call).await
+}
+
+async fn submit(ctx: &SourceContext, events: Vec<Event>, call: Call) -> InFlight {
     let n = events.len();
+    let mut flight = InFlight {
+        ctx: ctx.clone(),
+        n,
+        call,
+        task: None,
+        ended: None,
+    };
     if n == 0 {
-        if call != Call::Batch {
-            accepted(ctx, 0, call);
-        }
-        return Ok(());
+        return flight;
     }
-    let c = &ctx.counters;
     let processor = ctx.processor.clone();
-    match tokio::task::spawn_blocking(move || processor.process_batch(events)).await {
-        Ok(Ok(())) => {
-            accepted(ctx, n, call);
-            Ok(())
+    let (submitted_tx, submitted) = tokio::sync::oneshot::channel::<()>();
+    // One blocking thread puts, submits, says so, and waits: a submitted batch must be waited
+    // for on the thread that submitted it (it holds the source's binding).
+    let task = tokio::task::spawn_blocking(move || {
+        let batch = processor.submit_batch(events);
+        let _ = submitted_tx.send(());
+        batch?.wait()
+    });
+    // Returns when the commits are queued (or the task ended, having failed or panicked).
+    let _ = submitted.await;
+    flight.task = Some(task);
+    flight
+}
+
+/// A batch [`submit_counted`] handed over, its commits not yet known durable.
+#[derive(Debug)]
+#[must_use = "a batch in flight is acknowledged only once finished"]
+pub struct InFlight {
+    ctx: SourceContext,
+    n: usize,
+    call: Call,
+    task: Option<tokio::task::JoinHandle<Result<(), ProcessError>>>,
+    /// The task's outcome, once [`InFlight::ended`] saw it.
+    ended: Option<Result<Result<(), ProcessError>, tokio::task::JoinError>>,
+}
+
+impl InFlight {
+    /// Events in the batch.
+    pub fn len(&self) -> usize {
+        self.n
+    }
+
+    /// Whether the batch had no event.
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// Whether its commits have ended (so [`InFlight::finish`] will not wait).
+    pub fn is_finished(&self) -> bool {
+        self.ended.is_some() || self.task.as_ref().is_none_or(|t| t.is_finished())
+    }
+
+    /// Waits until the batch's commits have ended, keeping their outcome for
+    /// [`InFlight::finish`]. Cancel-safe: dropped unfinished, it loses nothing.
+    pub async fn ended(&mut self) {
+        if self.ended.is_none() {
+            if let Some(task) = self.task.as_mut() {
+                self.ended = Some(task.await);
+            }
         }
-        Ok(Err(e)) => {
-            c.channel_write_fail.fetch_add(1, Relaxed);
-            Err(e.into())
-        }
-        Err(join) => {
-            c.generic_processing_fail.fetch_add(1, Relaxed);
-            Err(CommitFailure::Task(join.to_string()))
+    }
+
+    /// Waits for the batch's commits and counts it accepted, or as failed.
+    pub async fn finish(mut self) -> Result<(), CommitFailure> {
+        self.ended().await;
+        let (ctx, n, call) = (&self.ctx, self.n, self.call);
+        let Some(outcome) = self.ended.take() else {
+            if call != Call::Batch {
+                accepted(ctx, 0, call);
+            }
+            return Ok(());
+        };
+        let c = &ctx.counters;
+        match outcome {
+            Ok(Ok(())) => {
+                accepted(ctx, n, call);
+                Ok(())
+            }
+            Ok(Err(e)) => {
+                c.channel_write_fail.fetch_add(1, Relaxed);
+                Err(e.into())
+            }
+            Err(join) => {
+                c.generic_processing_fail.fetch_add(1, Relaxed);
+                Err(CommitFailure::Task(join.to_string()))
+            }
         }
     }
 }
