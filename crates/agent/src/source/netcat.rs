@@ -7,8 +7,9 @@
 //! `ConnectionRejectedCount`) and `readTimeout` (30,000 ms: a line started and not finished
 //! within it closes the connection, counted in `ReadTimeoutCount`; a connection idle between
 //! lines stays open). A connection holds at most `max-line-length` bytes plus one read of an
-//! unfinished line, and the lines received and not yet committed: at most `batch-size`,
-//! for at most `batch-linger-ms`.
+//! unfinished line, the lines received and not yet handed to the channels (at most
+//! `batch-size`, for at most `batch-linger-ms`), and up to [`COMMITS_IN_FLIGHT_MAX`] batches
+//! whose commits are in flight.
 //!
 //! Protocol, as in Flume: the body is the line without its `\n` (a `\r` before it is kept). For
 //! every line the server answers `OK\n` once the event is committed to every required channel
@@ -19,7 +20,11 @@
 //!
 //! Batching mode (ours, `batch-size` > 1): lines are committed `batch-size` at a time in one
 //! transaction, or fewer once `batch-linger-ms` (5) has passed since the oldest of them arrived,
-//! whichever comes first; then each of them is answered `OK` (or each `FAILED`). A transaction
+//! whichever comes first; then each of them is answered `OK` (or each `FAILED`). The next
+//! batch is read and put while earlier ones wait for their fsync (up to
+//! [`COMMITS_IN_FLIGHT_MAX`] in flight, handed to the channels in order, so they land in order
+//! and a file channel's fsync covers several); answers go out in order, each after the commit
+//! that covers its line. A transaction
 //! per socket read would not be a batch: a fast client's read returns some tens of lines, so
 //! every few tens of lines would cost an fsync. A client that sends lines without waiting for
 //! answers gets them committed `batch-size` at a time; one that waits for each answer gets it
@@ -33,11 +38,13 @@
 //! Shutdown: the listener closes, connections stop reading, lines already received are
 //! committed and answered, then connections close.
 
+use super::commit::{commit, submit_counted, Call, CommitFailure, InFlight};
 use super::net::{self, ConnectionLimits, Guard, PartialDeadline};
 use super::{BoxFuture, EventDrivenSource, SourceContext, SourceError};
 use crate::config::context::Ctx;
 use crate::stop::Stop;
 use file_channel::Event;
+use std::collections::VecDeque;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use tokio::io::AsyncWriteExt;
@@ -157,11 +164,19 @@ async fn serve(listener: TcpListener, config: Arc<NetcatConfig>, ctx: SourceCont
     tracing::info!(source = %ctx.name, "netcat source stopped");
 }
 
-/// Lines received and not yet committed, with when the oldest arrived.
+/// Most batches of one connection whose commits are in flight at once. The next batch is read
+/// and put while earlier ones wait for their fsync, so one fsync can cover several batches (a
+/// file channel's group commit); answers still go out in order, each after the commit that
+/// covers its line.
+pub const COMMITS_IN_FLIGHT_MAX: usize = 4;
+
+/// Lines received and not yet committed, with when the oldest arrived, and the batches whose
+/// commits are in flight, oldest first.
 #[derive(Default)]
 struct Pending {
     events: Vec<Event>,
     since: Option<tokio::time::Instant>,
+    in_flight: VecDeque<InFlight>,
 }
 
 impl Pending {
@@ -170,15 +185,71 @@ impl Pending {
         self.events.push(Event::new(line));
     }
 
-    /// Commits and answers what is pending; `Err` if the answer could not be written.
-    async fn commit(
+    /// Hands what is pending to the channels; once more than [`COMMITS_IN_FLIGHT_MAX`]
+    /// batches are in flight, waits for the oldest and answers it. `Err` if an answer could
+    /// not be written.
+    async fn submit(
         &mut self,
         config: &NetcatConfig,
         ctx: &SourceContext,
         writer: &mut OwnedWriteHalf,
     ) -> std::io::Result<()> {
         self.since = None;
-        commit_and_answer(std::mem::take(&mut self.events), config, ctx, writer).await
+        let events = std::mem::take(&mut self.events);
+        if events.is_empty() {
+            return Ok(());
+        }
+        // A single line counts as an event only, a group also as a batch.
+        let call = if events.len() > 1 {
+            Call::Batch
+        } else {
+            Call::Events
+        };
+        self.in_flight
+            .push_back(submit_counted(ctx, events, call).await);
+        while self.in_flight.len() > COMMITS_IN_FLIGHT_MAX
+            || self.in_flight.front().is_some_and(InFlight::is_finished)
+        {
+            self.answer_oldest(config, ctx, writer).await?;
+        }
+        Ok(())
+    }
+
+    /// Submits what is pending and answers every batch in flight, in order.
+    async fn commit_all(
+        &mut self,
+        config: &NetcatConfig,
+        ctx: &SourceContext,
+        writer: &mut OwnedWriteHalf,
+    ) -> std::io::Result<()> {
+        self.submit(config, ctx, writer).await?;
+        while !self.in_flight.is_empty() {
+            self.answer_oldest(config, ctx, writer).await?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the oldest batch in flight and answers its lines.
+    async fn answer_oldest(
+        &mut self,
+        config: &NetcatConfig,
+        ctx: &SourceContext,
+        writer: &mut OwnedWriteHalf,
+    ) -> std::io::Result<()> {
+        let Some(flight) = self.in_flight.pop_front() else {
+            return Ok(());
+        };
+        let n = flight.len();
+        let result = flight.finish().await;
+        answer(result, n, config, ctx, writer).await
+    }
+
+    /// Waits until the oldest batch in flight has ended (forever if none is in flight).
+    async fn oldest_ended(&mut self) {
+        match self.in_flight.front_mut() {
+            Some(flight) => flight.ended().await,
+            None => std::future::pending().await,
+        }
     }
 
     /// When the oldest pending line has waited the linger out.
@@ -186,7 +257,6 @@ impl Pending {
         self.since.map(|since| since + linger)
     }
 }
-
 async fn handle(
     socket: TcpStream,
     peer: std::net::SocketAddr,
@@ -216,7 +286,7 @@ async fn handle(
             }
             pending.push(line.to_vec());
             if pending.events.len() >= batch_size
-                && pending.commit(&config, &ctx, &mut writer).await.is_err()
+                && pending.submit(&config, &ctx, &mut writer).await.is_err()
             {
                 break 'connection;
             }
@@ -239,9 +309,15 @@ async fn handle(
         let lingered = pending
             .due(linger)
             .is_some_and(|d| d <= tokio::time::Instant::now());
-        if (too_long || eof || lingered)
-            && pending.commit(&config, &ctx, &mut writer).await.is_err()
-        {
+        // Before a too-long line's answer or the end, every earlier line is answered.
+        let answered = if too_long || eof {
+            pending.commit_all(&config, &ctx, &mut writer).await
+        } else if lingered {
+            pending.submit(&config, &ctx, &mut writer).await
+        } else {
+            Ok(())
+        };
+        if answered.is_err() {
             break;
         }
         if too_long {
@@ -253,14 +329,20 @@ async fn handle(
         }
         // What is left in `buf` is the start of a line: it must be finished in time.
         deadline.update(completed_a_line, !buf.is_empty());
+        let due = pending.due(linger);
         let linger_over = async {
-            match pending.due(linger) {
+            match due {
                 Some(d) => tokio::time::sleep_until(d).await,
                 None => std::future::pending().await,
             }
         };
         tokio::select! {
             () = stop.wait() => break,
+            () = pending.oldest_ended() => {
+                if pending.answer_oldest(&config, &ctx, &mut writer).await.is_err() {
+                    break;
+                }
+            }
             () = linger_over => {}
             read = deadline.run(net::read_available(&reader)) => match read {
                 None => {
@@ -278,8 +360,19 @@ async fn handle(
     }
     // Lines received whole are committed (and answered, if the client still listens) before
     // the connection closes, whatever closed it.
-    if !pending.events.is_empty() {
-        let _ = pending.commit(&config, &ctx, &mut writer).await;
+    if pending
+        .commit_all(&config, &ctx, &mut writer)
+        .await
+        .is_err()
+    {
+        // The client is gone: the rest is still committed, only not answered.
+        while let Some(flight) = pending.in_flight.pop_front() {
+            let _ = flight.finish().await;
+        }
+        let rest = std::mem::take(&mut pending.events);
+        if !rest.is_empty() {
+            let _ = commit(&ctx, rest, Call::Batch).await;
+        }
     }
     let _ = writer.shutdown().await;
     counters.open_connection_count.fetch_sub(1, Relaxed);
@@ -295,21 +388,15 @@ async fn reply_too_long(config: &NetcatConfig, ctx: &SourceContext, writer: &mut
     let _ = writer.write_all(msg.as_bytes()).await;
 }
 
-/// Commits one group in one call of the channel processor, then answers each line.
-async fn commit_and_answer(
-    events: Vec<Event>,
+/// Answers each line of a batch whose commit ended with `result`.
+async fn answer(
+    result: Result<(), CommitFailure>,
+    n: usize,
     config: &NetcatConfig,
     ctx: &SourceContext,
     writer: &mut OwnedWriteHalf,
 ) -> std::io::Result<()> {
-    use super::commit::{commit, Call, CommitFailure};
-    let n = events.len();
-    if n == 0 {
-        return Ok(());
-    }
-    // A single line counts as an event only, a group also as a batch.
-    let call = if n > 1 { Call::Batch } else { Call::Events };
-    let reply = match commit(ctx, events, call).await {
+    let reply = match result {
         Ok(()) => {
             if !config.ack_every_event {
                 return Ok(());
@@ -354,6 +441,10 @@ mod tests {
                 ..MemoryChannelConfig::default()
             },
         );
+        start_on(config, channel).await
+    }
+
+    async fn start_on(config: NetcatConfig, channel: Channel) -> Harness {
         let processor = ChannelProcessor::new(
             "r1",
             vec![],
@@ -612,6 +703,151 @@ mod tests {
             .map(|(b, _)| *b)
             .collect();
         assert_eq!(landed, expected, "{rest:?}");
+        h.stop.trigger();
+        h.task.await.expect("stopped");
+    }
+
+    /// A simulated disk whose segment fsyncs take `SLOW_FSYNC` each, counting them.
+    #[derive(Debug)]
+    struct SlowFsyncs {
+        inner: file_channel_testkit::SimStorage,
+        segment_syncs: Arc<std::sync::atomic::AtomicU64>,
+    }
+
+    const SLOW_FSYNC: std::time::Duration = std::time::Duration::from_millis(40);
+
+    #[derive(Debug)]
+    struct SlowFile {
+        inner: file_channel::storage::DynFile,
+        segment_syncs: Option<Arc<std::sync::atomic::AtomicU64>>,
+    }
+
+    impl file_channel::storage::StorageFile for SlowFile {
+        fn read_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<usize> {
+            self.inner.read_at(buf, offset)
+        }
+        fn write_at(&self, buf: &[u8], offset: u64) -> std::io::Result<()> {
+            self.inner.write_at(buf, offset)
+        }
+        fn len(&self) -> std::io::Result<u64> {
+            self.inner.len()
+        }
+        fn set_len(&self, len: u64) -> std::io::Result<()> {
+            self.inner.set_len(len)
+        }
+        fn sync_data(&self) -> std::io::Result<()> {
+            if let Some(n) = &self.segment_syncs {
+                std::thread::sleep(SLOW_FSYNC);
+                n.fetch_add(1, Relaxed);
+            }
+            self.inner.sync_data()
+        }
+    }
+
+    impl SlowFsyncs {
+        fn wrap(
+            &self,
+            path: &std::path::Path,
+            file: file_channel::storage::DynFile,
+        ) -> file_channel::storage::DynFile {
+            let segment = path.extension().is_some_and(|e| e == "seg");
+            Arc::new(SlowFile {
+                inner: file,
+                segment_syncs: segment.then(|| self.segment_syncs.clone()),
+            })
+        }
+    }
+
+    impl file_channel::storage::Storage for SlowFsyncs {
+        fn create(
+            &self,
+            path: &std::path::Path,
+        ) -> std::io::Result<file_channel::storage::DynFile> {
+            Ok(self.wrap(path, self.inner.create(path)?))
+        }
+        fn open(
+            &self,
+            path: &std::path::Path,
+            writable: bool,
+        ) -> std::io::Result<file_channel::storage::DynFile> {
+            Ok(self.wrap(path, self.inner.open(path, writable)?))
+        }
+        fn rename(&self, from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+            self.inner.rename(from, to)
+        }
+        fn remove(&self, path: &std::path::Path) -> std::io::Result<()> {
+            self.inner.remove(path)
+        }
+        fn list(&self, dir: &std::path::Path) -> std::io::Result<Vec<String>> {
+            self.inner.list(dir)
+        }
+        fn sync_dir(&self, dir: &std::path::Path) -> std::io::Result<()> {
+            self.inner.sync_dir(dir)
+        }
+        fn create_dir_all(&self, dir: &std::path::Path) -> std::io::Result<()> {
+            self.inner.create_dir_all(dir)
+        }
+        fn exists(&self, path: &std::path::Path) -> bool {
+            self.inner.exists(path)
+        }
+        fn available_space(&self, dir: &std::path::Path) -> std::io::Result<u64> {
+            self.inner.available_space(dir)
+        }
+        fn lock(
+            &self,
+            path: &std::path::Path,
+            owner: &str,
+        ) -> Result<Box<dyn file_channel::storage::LockGuard>, file_channel::storage::LockError>
+        {
+            self.inner.lock(path, owner)
+        }
+    }
+
+    /// A client streaming lines without waiting gets several batches in flight: the file
+    /// channel's fsyncs (40 ms each here) cover several of them, where committing one batch at
+    /// a time costs one fsync per batch. Every line is answered OK, in order, and lands in
+    /// order.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn batches_in_flight_share_fsyncs_and_are_answered_in_order() {
+        let segment_syncs = Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let storage = Arc::new(SlowFsyncs {
+            inner: file_channel_testkit::SimStorage::new(),
+            segment_syncs: segment_syncs.clone(),
+        });
+        let mut cfg = file_channel::ChannelConfig::new("/chan");
+        cfg.prefill_ahead_bytes = 0;
+        cfg.minimum_required_space = 0;
+        let file = file_channel::FileChannel::open_with(cfg, storage).expect("open");
+        let channel = Channel::from_file("c1", file);
+        let h = start_on(
+            NetcatConfig {
+                batch_linger_ms: 60_000,
+                ..config(4, true)
+            },
+            channel,
+        )
+        .await;
+        let batches = 12;
+        let sent: Vec<String> = (0..batches * 4).map(|i| format!("l{i:02}")).collect();
+        let before = segment_syncs.load(Relaxed);
+        let (r, mut w) = TcpStream::connect(h.addr)
+            .await
+            .expect("connect")
+            .into_split();
+        w.write_all(format!("{}\n", sent.join("\n")).as_bytes())
+            .await
+            .expect("send");
+        let mut lines = BufReader::new(r).lines();
+        for i in 0..sent.len() {
+            let line = lines.next_line().await.expect("read").expect("an answer");
+            assert_eq!(line, "OK", "answer {i}");
+        }
+        let syncs = segment_syncs.load(Relaxed) - before;
+        assert!(
+            syncs < batches as u64 / 2,
+            "{batches} batches took {syncs} fsyncs: batches were not in flight together"
+        );
+        assert_eq!(bodies(&h.channel), sent);
         h.stop.trigger();
         h.task.await.expect("stopped");
     }
