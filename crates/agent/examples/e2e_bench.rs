@@ -21,6 +21,9 @@
 //!
 //! `--bin PATH` (default: `sluice` beside the `examples/` directory of this executable),
 //! `--batch N` (netcat `batch-size` and the channel-alone transaction, default 1000),
+//! `--sink null` (a null sink instead of file_roll; the agent's round then ends with the last
+//! `OK`, every line durable in the channel: the source path alone, without the sink's second
+//! copy of every byte on the same disk),
 //! `--sink-batch N` (file_roll `sink.batchSize`; default the larger of `--batch` and 1000, as
 //! the peer harness configures the agent) and `--rounds N` (default 3) can be given.
 
@@ -40,6 +43,9 @@ struct Args {
     /// file_roll's `sink.batchSize`; by default the larger of `batch` and 1000, as the peer
     /// harness configures the agent.
     sink_batch: Option<u64>,
+    /// `null` instead of file_roll: the round ends with the last `OK` (every line durable in
+    /// the channel), and the sink's own writes leave the disk to the channel.
+    null_sink: bool,
 }
 
 impl Args {
@@ -62,6 +68,7 @@ fn parse_args() -> anyhow::Result<Args> {
         rounds: 3,
         bin: default_bin,
         sink_batch: None,
+        null_sink: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(k) = it.next() {
@@ -76,6 +83,13 @@ fn parse_args() -> anyhow::Result<Args> {
             "--rounds" => a.rounds = v.parse()?,
             "--bin" => a.bin = PathBuf::from(v),
             "--sink-batch" => a.sink_batch = Some(v.parse()?),
+            "--sink" => {
+                a.null_sink = match v.as_str() {
+                    "null" => true,
+                    "file_roll" => false,
+                    _ => anyhow::bail!("--sink is file_roll or null, not {v}"),
+                }
+            }
             _ => anyhow::bail!("unknown option {k}"),
         }
     }
@@ -104,16 +118,23 @@ b.channels.c1.checkpointDir = {dir}/channel/checkpoint
 b.channels.c1.dataDirs = {dir}/channel/data
 b.channels.c1.capacity = {capacity}
 b.channels.c1.transactionCapacity = {txn}
-b.sinks.k1.type = file_roll
 b.sinks.k1.channel = c1
-b.sinks.k1.sink.directory = {dir}/out
-b.sinks.k1.sink.rollInterval = 0
-b.sinks.k1.sink.batchSize = {sink_batch}
-",
+{sink}",
+        sink = if a.null_sink {
+            format!(
+                "b.sinks.k1.type = null\nb.sinks.k1.batchSize = {}\n",
+                a.sink_batch()
+            )
+        } else {
+            format!(
+                "b.sinks.k1.type = file_roll\nb.sinks.k1.sink.directory = {dir}/out\nb.sinks.k1.sink.rollInterval = 0\nb.sinks.k1.sink.batchSize = {}\n",
+                a.sink_batch(),
+                dir = dir.display()
+            )
+        },
         dir = dir.display(),
         max_line = a.line_bytes * 2,
         batch = a.batch,
-        sink_batch = a.sink_batch(),
         txn = a.batch.max(a.sink_batch()),
         capacity = a.lines.max(1_000_000),
     )
@@ -225,7 +246,7 @@ fn agent_round(a: &Args, dir: &Path) -> anyhow::Result<f64> {
         bad += c.join().map_err(|_| anyhow::anyhow!("client panicked"))??;
     }
     let deadline = Instant::now() + Duration::from_secs(600);
-    while output_bytes(&out) < want {
+    while !a.null_sink && output_bytes(&out) < want {
         anyhow::ensure!(
             Instant::now() < deadline,
             "output incomplete after 10 minutes"
@@ -235,8 +256,10 @@ fn agent_round(a: &Args, dir: &Path) -> anyhow::Result<f64> {
     let done = started.elapsed();
     stop(child);
     anyhow::ensure!(bad == 0, "{bad} lines not answered OK");
-    let got = output_bytes(&out);
-    anyhow::ensure!(got == want, "output has {got} bytes, expected {want}");
+    if !a.null_sink {
+        let got = output_bytes(&out);
+        anyhow::ensure!(got == want, "output has {got} bytes, expected {want}");
+    }
     Ok(done.as_secs_f64())
 }
 
@@ -301,8 +324,14 @@ fn main() -> anyhow::Result<()> {
     );
     anyhow::ensure!(a.rounds >= 1, "--rounds must be at least 1");
     println!(
-        "{} lines x {} B (newline included) over {} connection(s), batch {}, {} round(s)",
-        a.lines, a.line_bytes, a.conns, a.batch, a.rounds
+        "{} lines x {} B (newline included) over {} connection(s), batch {}, sink {} (batch {}), {} round(s)",
+        a.lines,
+        a.line_bytes,
+        a.conns,
+        a.batch,
+        if a.null_sink { "null" } else { "file_roll" },
+        a.sink_batch(),
+        a.rounds
     );
     let rate = |secs: f64| a.lines as f64 / secs;
     let (mut agent_total, mut channel_total, mut ratios) = (0.0, 0.0, Vec::new());

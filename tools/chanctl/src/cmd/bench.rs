@@ -1,4 +1,4 @@
-//! `chanctl bench --dir DIR --events N --size S --batch B [--producers P] [--consumers C]
+//! `chanctl bench --dir DIR --events N --size S --batch B [--producers P] [--in-flight N] [--consumers C]
 //! [--sync always|interval-ms:N] [--no-consume] [--baseline] [--json]`.
 //!
 //! Drives the real engine (see `crate::load_generator`). Human output: events/s and MB/s
@@ -43,6 +43,11 @@ pub struct BenchArgs {
     /// Producer threads.
     #[arg(long, default_value_t = 1, value_name = "P")]
     producers: usize,
+    /// Put commits each producer keeps in flight: 1 commits and waits; N submits up to N
+    /// commits (`commit_submit`) before waiting for the oldest, as the agent's netcat source
+    /// does with batches of one connection.
+    #[arg(long, default_value_t = 1, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    in_flight: u16,
     /// Consumer threads.
     #[arg(long, default_value_t = 1, value_name = "C")]
     consumers: usize,
@@ -106,6 +111,7 @@ pub fn run(a: &BenchArgs) -> anyhow::Result<u8> {
         size: a.size,
         batch: a.batch,
         producers: a.producers,
+        in_flight: usize::from(a.in_flight),
         consumers: a.consumers,
         sync,
         consume: !a.no_consume,
@@ -146,6 +152,7 @@ fn to_json(a: &BenchArgs, r: &BenchReport) -> serde_json::Value {
         "size": a.size,
         "batch": a.batch,
         "producers": a.producers,
+        "in_flight": a.in_flight,
         "consumers": a.consumers,
         "sync": a.sync,
         "written": w.events,
@@ -229,6 +236,7 @@ fn compare_json(a: &BenchArgs, r: &CompareReport) -> serde_json::Value {
         "size": a.size,
         "batch": a.batch,
         "producers": a.producers,
+        "in_flight": a.in_flight,
         "consumers": a.consumers,
         "sync": a.sync,
         "rounds": r.rounds,
@@ -285,12 +293,17 @@ fn print_compare(out: &mut Out, a: &BenchArgs, r: &CompareReport) -> std::io::Re
 fn print_title(out: &mut Out, a: &BenchArgs) -> std::io::Result<()> {
     writeln!(
         out,
-        "bench {}: {} events of {} B in transactions of {}, {} producer(s), {} consumer(s), sync {}{}",
+        "bench {}: {} events of {} B in transactions of {}, {} producer(s){}, {} consumer(s), sync {}{}",
         a.dir.display(),
         a.events,
         a.size,
         a.batch,
         a.producers,
+        if a.in_flight > 1 {
+            format!(" with {} commits in flight each", a.in_flight)
+        } else {
+            String::new()
+        },
         a.consumers,
         a.sync,
         if a.encrypt { ", encrypted (throwaway key)" } else { "" }

@@ -43,7 +43,8 @@ use file_channel::encryption::Keyring;
 use file_channel::format::record::{align_up, RECORD_HEADER_BYTES};
 use file_channel::inspect::InspectError;
 use file_channel::limits::{MAX_EVENTS_PER_TXN, MAX_EVENT_BYTES, MAX_RECORD_BYTES};
-use file_channel::{ChannelConfig, Event, FileChannel, SyncPolicy};
+use file_channel::{ChannelConfig, Event, FileChannel, PendingCommit, SyncPolicy};
+use std::collections::VecDeque;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -66,6 +67,9 @@ pub struct BenchOptions {
     pub batch: u32,
     /// Producer threads.
     pub producers: usize,
+    /// Put commits each producer keeps in flight: 1 commits and waits; more submits the next
+    /// transaction's commit before waiting for the oldest (`Transaction::commit_submit`).
+    pub in_flight: usize,
     /// Consumer threads.
     pub consumers: usize,
     /// The sync policy.
@@ -88,6 +92,7 @@ impl std::fmt::Debug for BenchOptions {
             .field("size", &self.size)
             .field("batch", &self.batch)
             .field("producers", &self.producers)
+            .field("in_flight", &self.in_flight)
             .field("consumers", &self.consumers)
             .field("sync", &self.sync)
             .field("consume", &self.consume)
@@ -283,10 +288,26 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport, InspectError> {
                     let event = Event::new(body);
                     let mut local = Histogram::default();
                     let result = (|| -> Result<(), InspectError> {
+                        // Each commit's latency runs from its submit to the end of its wait.
+                        let mut in_flight: VecDeque<(PendingCommit, Instant, u64)> =
+                            VecDeque::new();
+                        let mut settle_oldest =
+                            |in_flight: &mut VecDeque<(PendingCommit, Instant, u64)>| {
+                                let Some((pending, t, n)) = in_flight.pop_front() else {
+                                    return Ok(());
+                                };
+                                pending.wait().map_err(engine("put commit"))?;
+                                local.record_duration(t.elapsed());
+                                let done = written.fetch_add(n, Relaxed) + n;
+                                if let Some(pr) = &opts.progress {
+                                    pr("write", done, opts.events);
+                                }
+                                Ok::<(), InspectError>(())
+                            };
                         loop {
                             let k = next_batch.fetch_add(1, Relaxed);
                             if k >= to {
-                                return Ok(());
+                                break;
                             }
                             let n = batch.min(opts.events - k * batch);
                             let mut tx = ch.transaction();
@@ -294,13 +315,16 @@ pub fn run(opts: &BenchOptions) -> Result<BenchReport, InspectError> {
                                 tx.put(&event).map_err(engine("put"))?;
                             }
                             let t = Instant::now();
-                            tx.commit().map_err(engine("put commit"))?;
-                            local.record_duration(t.elapsed());
-                            let done = written.fetch_add(n, Relaxed) + n;
-                            if let Some(pr) = &opts.progress {
-                                pr("write", done, opts.events);
+                            let pending = tx.commit_submit().map_err(engine("put commit"))?;
+                            in_flight.push_back((pending, t, n));
+                            while in_flight.len() >= opts.in_flight.max(1) {
+                                settle_oldest(&mut in_flight)?;
                             }
                         }
+                        while !in_flight.is_empty() {
+                            settle_oldest(&mut in_flight)?;
+                        }
+                        Ok(())
                     })();
                     if let Ok(mut h) = hist.lock() {
                         h.merge(&local);
