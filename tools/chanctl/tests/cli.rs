@@ -358,6 +358,50 @@ fn bench_writes_and_reads_back_with_json_keys() {
     assert_eq!(r.code, 2);
 }
 
+/// `--in-flight N`: each producer keeps up to N commits in flight; every event still lands,
+/// is counted once, and is read back; 0 is refused.
+#[test]
+fn bench_keeps_commits_in_flight() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path().join("f");
+    let d = dir.to_str().unwrap();
+    let r = chanctl(&[
+        "bench",
+        "--dir",
+        d,
+        "--events",
+        "1005",
+        "--size",
+        "48",
+        "--batch",
+        "10",
+        "--in-flight",
+        "4",
+        "--json",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let j = r.json();
+    assert_eq!(j["in_flight"], 4);
+    assert_eq!(j["written"], 1005);
+    assert_eq!(j["read"], 1005);
+    assert_eq!(j["commits"], 101, "{j}");
+    assert_eq!(on("verify", &dir, &[]).code, 0);
+    let r = chanctl(&[
+        "bench",
+        "--dir",
+        t.path().join("g").to_str().unwrap(),
+        "--events",
+        "10",
+        "--size",
+        "8",
+        "--batch",
+        "5",
+        "--in-flight",
+        "0",
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+}
+
 #[test]
 fn bench_encrypts_with_a_throwaway_key_and_compares_side_by_side() {
     let t = tempfile::tempdir().unwrap();
