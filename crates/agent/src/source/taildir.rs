@@ -36,7 +36,9 @@
 //! of the group its recorded path matches (the position file, Flume's format, does not name
 //! the group; Flume itself forgets such files). Guarantee: after
 //! a kill, only the batch whose commit finished but whose position write did not is read again
-//! (at most `batchSize` events, one file at a time); nothing committed is lost.
+//! (at most `batchSize` events, one file at a time); nothing committed is lost. So a batch's
+//! commit is submitted only after the previous batch's position is written; what overlaps the
+//! commit's fsync is reading the next batch's lines.
 //!
 //! The keys are parsed in `config`, the position file is written and read in `positions`;
 //! this module follows the files.
@@ -96,6 +98,8 @@ pub struct TaildirSource {
     first_scan: bool,
     dirty: bool,
     last_write: Instant,
+    /// The read buffer, kept across batches ([`READ_CHUNK_BYTES`]).
+    read_buf: Vec<u8>,
 }
 
 impl TaildirSource {
@@ -116,6 +120,7 @@ impl TaildirSource {
             first_scan: true,
             dirty: false,
             last_write: Instant::now(),
+            read_buf: vec![0u8; READ_CHUNK_BYTES],
         }
     }
 
@@ -351,10 +356,17 @@ impl TaildirSource {
 
     /// Reads and commits batches of one file; returns the events committed, or `None` if a put
     /// failed (the position stays; the batch is read again later).
+    ///
+    /// While a full batch's commit waits for its fsync, the next batch's lines are read (not
+    /// put): the next commit is still submitted only after this one's position is written, so
+    /// a kill still re-reads at most one batch.
     fn tail_one(&mut self, inode: u64) -> Option<u64> {
         let batch = self.config.batch_size as usize;
+        let processor = self.ctx.processor.clone();
         let mut committed = 0u64;
         let mut batches = 0u64;
+        // Lines read ahead from the current position while the last commit was in flight.
+        let mut read_ahead: Option<(Lines, u64)> = None;
         loop {
             let Some(t) = self.tails.get_mut(&inode) else {
                 return Some(committed);
@@ -379,16 +391,22 @@ impl TaildirSource {
                 tracing::info!(source = %self.ctx.name, file = %t.path.display(), pos = t.pos, size, "file is smaller than the position (truncated); reading it again from 0");
                 t.pos = 0;
                 self.dirty = true;
+                read_ahead = None;
             }
-            if size == t.pos {
-                return Some(committed);
-            }
-            let (lines, end) = match read_lines(f, t.pos, batch) {
-                Ok(r) => r,
-                Err(e) => {
-                    self.ctx.counters.event_read_fail.fetch_add(1, Relaxed);
-                    tracing::warn!(source = %self.ctx.name, file = %t.path.display(), error = %e, "cannot read");
-                    return Some(committed);
+            let (lines, end) = match read_ahead.take() {
+                Some(ahead) => ahead,
+                None => {
+                    if size == t.pos {
+                        return Some(committed);
+                    }
+                    match read_lines(f, t.pos, batch, &mut self.read_buf) {
+                        Ok(r) => r,
+                        Err(e) => {
+                            self.ctx.counters.event_read_fail.fetch_add(1, Relaxed);
+                            tracing::warn!(source = %self.ctx.name, file = %t.path.display(), error = %e, "cannot read");
+                            return Some(committed);
+                        }
+                    }
                 }
             };
             if lines.is_empty() {
@@ -399,7 +417,18 @@ impl TaildirSource {
             let c = &self.ctx.counters;
             c.event_received_count.fetch_add(n, Relaxed);
             c.append_batch_received_count.fetch_add(1, Relaxed);
-            if let Err(error) = self.ctx.processor.process_batch(events) {
+            let last = (n as usize) < batch || batches + 1 >= self.config.max_batch_count;
+            let result = match processor.submit_batch(events) {
+                Ok(submitted) => {
+                    if !last {
+                        read_ahead = self.read_ahead(inode, end, batch);
+                    }
+                    submitted.wait()
+                }
+                Err(error) => Err(error),
+            };
+            let c = &self.ctx.counters;
+            if let Err(error) = result {
                 c.channel_write_fail.fetch_add(1, Relaxed);
                 let e = SourceError::Channel {
                     source_name: self.ctx.name.to_string(),
@@ -417,9 +446,20 @@ impl TaildirSource {
             self.write_positions();
             committed += n;
             batches += 1;
-            if (n as usize) < batch || batches >= self.config.max_batch_count {
+            if last {
                 return Some(committed);
             }
+        }
+    }
+
+    /// The next batch's lines from `pos`, read while a commit is in flight; `None` if there
+    /// is nothing whole to read or the read failed (it is then made again, and reported, in
+    /// turn).
+    fn read_ahead(&mut self, inode: u64, pos: u64, batch: usize) -> Option<(Lines, u64)> {
+        let f = self.tails.get(&inode)?.file.as_ref()?;
+        match read_lines(f, pos, batch, &mut self.read_buf) {
+            Ok((lines, end)) if !lines.is_empty() => Some((lines, end)),
+            _ => None,
         }
     }
 
@@ -454,27 +494,36 @@ impl TaildirSource {
 /// Lines read: each line's first byte offset and its bytes.
 type Lines = Vec<(u64, Vec<u8>)>;
 
-/// Reads up to `max_lines` complete lines from `pos`: each with its first byte's offset, and
-/// the offset after the last. A line is cut at [`MAX_LINE_BYTES`].
-fn read_lines(f: &File, pos: u64, max_lines: usize) -> std::io::Result<(Lines, u64)> {
+/// Reads up to `max_lines` complete lines from `pos` through `buf`: each with its first byte's
+/// offset, and the offset after the last. A line is cut at [`MAX_LINE_BYTES`].
+fn read_lines(
+    f: &File,
+    pos: u64,
+    max_lines: usize,
+    buf: &mut [u8],
+) -> std::io::Result<(Lines, u64)> {
     let mut lines = Vec::new();
-    let mut buf = vec![0u8; READ_CHUNK_BYTES];
     let mut carry: Vec<u8> = Vec::new();
     let mut off = pos;
     let mut start = pos;
     while lines.len() < max_lines {
-        let n = f.read_at(&mut buf, off)?;
+        let n = f.read_at(buf, off)?;
         if n == 0 {
             break;
         }
         let mut s = 0;
-        while let Some(i) = buf[s..n].iter().position(|&b| b == b'\n') {
+        while let Some(i) = memchr::memchr(b'\n', &buf[s..n]) {
             let i = s + i;
-            carry.extend_from_slice(&buf[s..i]);
-            if carry.last() == Some(&b'\r') {
-                carry.pop();
+            let mut line = if carry.is_empty() {
+                buf[s..i].to_vec()
+            } else {
+                carry.extend_from_slice(&buf[s..i]);
+                std::mem::take(&mut carry)
+            };
+            if line.last() == Some(&b'\r') {
+                line.pop();
             }
-            lines.push((start, std::mem::take(&mut carry)));
+            lines.push((start, line));
             start = off + i as u64 + 1;
             s = i + 1;
             if lines.len() >= max_lines {

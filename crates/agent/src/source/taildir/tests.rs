@@ -192,3 +192,43 @@ fn a_restart_resumes_from_the_position_file_even_after_a_rename() {
     while s.process().expect("p") == Status::Ready {}
     assert_eq!(bodies(&ch), vec!["3"]);
 }
+
+/// Lines are cut at `\n` (a `\r` before it dropped) wherever the reads' chunks end, batch by
+/// batch through one reused buffer, with each line's first byte offset; an unfinished last line
+/// is left for later.
+#[test]
+fn read_lines_splits_across_chunks_batch_by_batch() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("a.log");
+    let mut want: Vec<(u64, Vec<u8>)> = Vec::new();
+    let mut bytes = Vec::new();
+    for i in 0..400usize {
+        // Lengths around the chunk size, so lines start, end and straddle chunk boundaries.
+        let len = [0, 1, 700, READ_CHUNK_BYTES - 3, 5000][i % 5] + i % 7;
+        let body: Vec<u8> = (0..len).map(|k| b'a' + ((i + k) % 26) as u8).collect();
+        want.push((bytes.len() as u64, body.clone()));
+        bytes.extend_from_slice(&body);
+        bytes.extend_from_slice(if i % 3 == 0 { b"\r\n" } else { b"\n" });
+    }
+    let whole = bytes.len() as u64;
+    bytes.extend_from_slice(b"unfinished");
+    std::fs::write(&path, &bytes).expect("write");
+    let f = File::open(&path).expect("open");
+    let mut buf = vec![0u8; READ_CHUNK_BYTES];
+    let (mut got, mut pos) = (Vec::new(), 0u64);
+    loop {
+        let (lines, end) = read_lines(&f, pos, 37, &mut buf).expect("read");
+        if lines.is_empty() {
+            break;
+        }
+        assert!(lines.len() <= 37);
+        got.extend(lines);
+        pos = end;
+    }
+    assert_eq!(pos, whole, "stops before the unfinished line");
+    assert_eq!(got.len(), want.len());
+    for (k, (g, w)) in got.iter().zip(&want).enumerate() {
+        assert_eq!(g.0, w.0, "offset of line {k}");
+        assert!(g.1 == w.1, "body of line {k}");
+    }
+}
