@@ -7,6 +7,7 @@ mod common;
 use common::*;
 use file_channel::FileChannel;
 use std::io::Read;
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 #[test]
@@ -358,27 +359,31 @@ fn bench_writes_and_reads_back_with_json_keys() {
     assert_eq!(r.code, 2);
 }
 
+/// `chanctl bench --dir DIR --events N --size S --batch B` and `extra`.
+fn bench(dir: &Path, events: u64, size: u64, batch: u64, extra: &[&str]) -> Run {
+    let (events, size, batch) = (events.to_string(), size.to_string(), batch.to_string());
+    let mut args = vec![
+        "bench",
+        "--dir",
+        dir.to_str().unwrap(),
+        "--events",
+        &events,
+        "--size",
+        &size,
+        "--batch",
+        &batch,
+    ];
+    args.extend_from_slice(extra);
+    chanctl(&args)
+}
+
 /// `--in-flight N`: each producer keeps up to N commits in flight; every event still lands,
 /// is counted once, and is read back; 0 is refused.
 #[test]
 fn bench_keeps_commits_in_flight() {
     let t = tempfile::tempdir().unwrap();
     let dir = t.path().join("f");
-    let d = dir.to_str().unwrap();
-    let r = chanctl(&[
-        "bench",
-        "--dir",
-        d,
-        "--events",
-        "1005",
-        "--size",
-        "48",
-        "--batch",
-        "10",
-        "--in-flight",
-        "4",
-        "--json",
-    ]);
+    let r = bench(&dir, 1005, 48, 10, &["--in-flight", "4", "--json"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let j = r.json();
     assert_eq!(j["in_flight"], 4);
@@ -386,19 +391,7 @@ fn bench_keeps_commits_in_flight() {
     assert_eq!(j["read"], 1005);
     assert_eq!(j["commits"], 101, "{j}");
     assert_eq!(on("verify", &dir, &[]).code, 0);
-    let r = chanctl(&[
-        "bench",
-        "--dir",
-        t.path().join("g").to_str().unwrap(),
-        "--events",
-        "10",
-        "--size",
-        "8",
-        "--batch",
-        "5",
-        "--in-flight",
-        "0",
-    ]);
+    let r = bench(&t.path().join("g"), 10, 8, 5, &["--in-flight", "0"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
 }
 
