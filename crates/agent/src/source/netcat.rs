@@ -38,7 +38,7 @@
 //! Shutdown: the listener closes, connections stop reading, lines already received are
 //! committed and answered, then connections close.
 
-use super::commit::{commit, submit_counted, Call, CommitFailure, InFlight};
+use super::commit::{submit_counted, Call, CommitFailure, InFlight};
 use super::net::{self, ConnectionLimits, Guard, PartialDeadline};
 use super::{BoxFuture, EventDrivenSource, SourceContext, SourceError};
 use crate::config::context::Ctx;
@@ -257,6 +257,7 @@ impl Pending {
         self.since.map(|since| since + linger)
     }
 }
+
 async fn handle(
     socket: TcpStream,
     peer: std::net::SocketAddr,
@@ -365,13 +366,10 @@ async fn handle(
         .await
         .is_err()
     {
-        // The client is gone: the rest is still committed, only not answered.
+        // The client is gone: what is in flight is still committed (and counted), only not
+        // answered. (`submit` took the pending lines before anything could fail.)
         while let Some(flight) = pending.in_flight.pop_front() {
             let _ = flight.finish().await;
-        }
-        let rest = std::mem::take(&mut pending.events);
-        if !rest.is_empty() {
-            let _ = commit(&ctx, rest, Call::Batch).await;
         }
     }
     let _ = writer.shutdown().await;
