@@ -222,23 +222,8 @@ impl MemoryChannel {
 
     /// Waits up to `timeout` for an event to be queued; returns whether one is.
     pub fn wait_for_events(&self, timeout: Duration) -> bool {
-        let deadline = Instant::now() + timeout;
-        let mut st = self.shared.lock();
-        loop {
-            if !st.queue.is_empty() {
-                return true;
-            }
-            let now = Instant::now();
-            if now >= deadline || self.shared.closed.load(SeqCst) {
-                return false;
-            }
-            st = self
-                .shared
-                .stored
-                .wait_timeout(st, deadline - now)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
+        let s = &*self.shared;
+        wait_for(s, &s.stored, s.lock(), timeout, |st| !st.queue.is_empty()).is_ok()
     }
 
     /// Flume's channel counters, plus `ChannelFillPercentage`.
@@ -314,24 +299,13 @@ impl MemoryTransaction {
         if self.takes.len() >= cap as usize {
             return Err(MemoryError::TakeListFull(cap));
         }
-        let deadline = Instant::now() + wait;
-        let mut st = s.lock();
-        let event = loop {
-            if s.closed.load(SeqCst) {
-                return Err(MemoryError::Closed);
-            }
-            if let Some(event) = st.queue.pop_front() {
-                break event;
-            }
-            let now = Instant::now();
-            if now >= deadline {
-                return Ok(None);
-            }
-            st = s
-                .stored
-                .wait_timeout(st, deadline - now)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
+        let mut st = match wait_for(s, &s.stored, s.lock(), wait, |st| !st.queue.is_empty()) {
+            Ok(st) => st,
+            Err(None) => return Ok(None),
+            Err(Some(e)) => return Err(e),
+        };
+        let Some(event) = st.queue.pop_front() else {
+            return Ok(None);
         };
         drop(st);
         self.take_slots += event_slots(&event);
@@ -360,7 +334,9 @@ impl MemoryTransaction {
             let n = puts.len() as u64;
             let slots = self.put_slots;
             let mut st = s.lock();
-            st = match wait_for(s, st, keep_alive, |st| st.bytes_remaining >= slots) {
+            st = match wait_for(s, &s.space, st, keep_alive, |st| {
+                st.bytes_remaining >= slots
+            }) {
                 Ok(st) => st,
                 Err(e) => {
                     return Err(e.unwrap_or(MemoryError::ByteCapacityFull(
@@ -369,7 +345,7 @@ impl MemoryTransaction {
                 }
             };
             st.bytes_remaining -= slots;
-            st = match wait_for(s, st, keep_alive, |st| st.queue_remaining >= n) {
+            st = match wait_for(s, &s.space, st, keep_alive, |st| st.queue_remaining >= n) {
                 Ok(st) => st,
                 Err(e) => {
                     let mut st = s.lock();
@@ -430,9 +406,11 @@ impl Drop for MemoryTransaction {
     }
 }
 
-/// Waits on `space` until `ok` holds; `Err(None)` on timeout, `Err(Some(Closed))` if closed.
+/// Waits on `cond` (`space` for room, `stored` for events) until `ok` holds; `Err(None)` on
+/// timeout, `Err(Some(Closed))` if closed.
 fn wait_for<'a>(
     s: &'a Shared,
+    cond: &Condvar,
     mut st: MutexGuard<'a, State>,
     timeout: Duration,
     ok: impl Fn(&State) -> bool,
@@ -449,8 +427,7 @@ fn wait_for<'a>(
         if now >= deadline {
             return Err(None);
         }
-        st = s
-            .space
+        st = cond
             .wait_timeout(st, deadline - now)
             .unwrap_or_else(PoisonError::into_inner)
             .0;
