@@ -90,7 +90,14 @@ fn accepted(ctx: &SourceContext, n: usize, call: Call) {
 /// Like [`commit`] without counting the batch as received: for a retry of a batch already
 /// counted, or a call counted before it waited for its turn.
 pub async fn put(ctx: &SourceContext, events: Vec<Event>, call: Call) -> Result<(), CommitFailure> {
-    submit(ctx, events, call).await.finish().await
+    let n = events.len();
+    // Nothing comes after this batch, so there is no need to hear when it is queued: one
+    // blocking call, one wake-up.
+    let task = (n > 0).then(|| {
+        let processor = ctx.processor.clone();
+        tokio::task::spawn_blocking(move || processor.process_batch(events))
+    });
+    InFlight::new(ctx, n, call, task).finish().await
 }
 
 /// Counts a batch as received and hands it to the channel processor
@@ -99,21 +106,10 @@ pub async fn put(ctx: &SourceContext, events: Vec<Event>, call: Call) -> Result<
 /// returned lands after this one in every channel. [`InFlight::finish`] waits for the commits.
 /// A source that keeps a few batches in flight this way lets one fsync cover several of them.
 pub async fn submit_counted(ctx: &SourceContext, events: Vec<Event>, call: Call) -> InFlight {
-    received(ctx, events.len(), call);
-    submit(ctx, events, call).await
-}
-
-async fn submit(ctx: &SourceContext, events: Vec<Event>, call: Call) -> InFlight {
     let n = events.len();
-    let mut flight = InFlight {
-        ctx: ctx.clone(),
-        n,
-        call,
-        task: None,
-        ended: None,
-    };
+    received(ctx, n, call);
     if n == 0 {
-        return flight;
+        return InFlight::new(ctx, 0, call, None);
     }
     let processor = ctx.processor.clone();
     let (submitted_tx, submitted) = tokio::sync::oneshot::channel::<()>();
@@ -126,8 +122,7 @@ async fn submit(ctx: &SourceContext, events: Vec<Event>, call: Call) -> InFlight
     });
     // Returns when the commits are queued (or the task ended, having failed or panicked).
     let _ = submitted.await;
-    flight.task = Some(task);
-    flight
+    InFlight::new(ctx, n, call, Some(task))
 }
 
 /// A batch [`submit_counted`] handed over, its commits not yet known durable.
@@ -143,6 +138,21 @@ pub struct InFlight {
 }
 
 impl InFlight {
+    fn new(
+        ctx: &SourceContext,
+        n: usize,
+        call: Call,
+        task: Option<tokio::task::JoinHandle<Result<(), ProcessError>>>,
+    ) -> Self {
+        Self {
+            ctx: ctx.clone(),
+            n,
+            call,
+            task,
+            ended: None,
+        }
+    }
+
     /// Events in the batch.
     pub fn len(&self) -> usize {
         self.n
