@@ -12,6 +12,8 @@ use file_channel_testkit::{CrashMode, SimStorage};
 use std::collections::BTreeSet;
 use std::io;
 use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::SeqCst;
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -27,6 +29,9 @@ struct Gate {
     writes: Mutex<Vec<Vec<u8>>>,
     /// How long each segment fsync takes once through the gate.
     sync_delay: Mutex<Duration>,
+    /// Sync a segment right after each write to it, outside the gate, as another fsync of the
+    /// same file (the prefill thread's) can.
+    sync_after_write: AtomicBool,
 }
 
 impl Gate {
@@ -69,7 +74,15 @@ impl StorageFile for GatedFile {
         if let Some(g) = &self.gate {
             g.writes.lock().unwrap().push(buf.to_vec());
         }
-        self.inner.write_at(buf, offset)
+        self.inner.write_at(buf, offset)?;
+        if self
+            .gate
+            .as_ref()
+            .is_some_and(|g| g.sync_after_write.load(SeqCst))
+        {
+            self.inner.sync_data()?;
+        }
+        Ok(())
     }
     fn len(&self) -> io::Result<u64> {
         self.inner.len()
@@ -368,6 +381,39 @@ fn a_full_disk_at_a_write_made_while_waiting_fails_that_batch() {
     );
     assert_eq!(ch.len(), 2, "warm and A1");
 
+    assert_eq!(bodies_after_a_crash(&sim, cfg), ["warm", "event-a1"]);
+}
+
+/// The scenario above with room for B's and C's write but not for A2's, on a file that
+/// another fsync (as the prefill thread's can) syncs right after each write: B's and C's records
+/// are durable when A2's write fails with ENOSPC and the batch B + C + A2 is cut back. The cut is
+/// fsynced too, so after a crash B and C, whose commits failed, are not there.
+#[test]
+fn a_failed_batch_another_fsync_made_durable_stays_cut_back_after_a_crash() {
+    let Warmed { ch, gate, sim, cfg } = open_warmed(1_000_000);
+    gate.sync_after_write.store(true, SeqCst);
+    let (a, others) = hold_a_and_queue_b_and_c(&ch, &gate);
+    let writes_before = gate.writes.lock().unwrap().len();
+    gate.set(true);
+    wait_for("B's and C's write", || {
+        gate.writes.lock().unwrap()[writes_before..]
+            .iter()
+            .any(|w| w.windows(7).any(|x| x == b"event-c"))
+    });
+    // A comes back 50 ms after its release; from now on no write finds room.
+    sim.set_capacity_bytes(Some(1 << 40));
+    let used = (1u64 << 40) - sim.available_space(Path::new("/chan")).unwrap();
+    sim.set_capacity_bytes(Some(used));
+    for t in others {
+        match t.join().unwrap() {
+            Err(CommitError::Write { source, .. }) => {
+                assert_eq!(source.raw_os_error(), Some(libc::ENOSPC), "{source}");
+            }
+            other => panic!("B and C must fail with their batch, got {other:?}"),
+        }
+    }
+    assert!(!a.join().unwrap(), "A2 finds no room");
+    assert!(ch.poisoned().is_none(), "ENOSPC must not poison");
     assert_eq!(bodies_after_a_crash(&sim, cfg), ["warm", "event-a1"]);
 }
 

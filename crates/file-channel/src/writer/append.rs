@@ -235,6 +235,27 @@ impl Writer {
                 },
             )));
         }
+        // Part of the failed batch may be durable already: the prefill thread's fsync of this
+        // file covers whatever the writer had written when it ran, not only its zeros. Make the
+        // cut durable too, so a commit that failed never comes back after a crash.
+        let started = Instant::now();
+        let synced = {
+            let _gate = self.shared.hold_sync_gate();
+            self.active.file.sync_data()
+        };
+        if let Err(e) = synced {
+            self.shared
+                .metrics()
+                .fsync_error_count
+                .fetch_add(1, Relaxed);
+            return Err(CommitError::Poisoned(self.shared.poison(
+                PoisonCause::SegmentSync {
+                    path: self.active.path.clone(),
+                    error: (&e).into(),
+                },
+            )));
+        }
+        self.shared.metrics().record_fsync(started.elapsed());
         if let Some(p) = &self.prefill {
             p.switch(
                 self.active.file.clone(),
