@@ -26,7 +26,7 @@ use std::io;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The segment being appended to.
 #[derive(Debug)]
@@ -238,24 +238,7 @@ impl Writer {
         // Part of the failed batch may be durable already: the prefill thread's fsync of this
         // file covers whatever the writer had written when it ran, not only its zeros. Make the
         // cut durable too, so a commit that failed never comes back after a crash.
-        let started = Instant::now();
-        let synced = {
-            let _gate = self.shared.hold_sync_gate();
-            self.active.file.sync_data()
-        };
-        if let Err(e) = synced {
-            self.shared
-                .metrics()
-                .fsync_error_count
-                .fetch_add(1, Relaxed);
-            return Err(CommitError::Poisoned(self.shared.poison(
-                PoisonCause::SegmentSync {
-                    path: self.active.path.clone(),
-                    error: (&e).into(),
-                },
-            )));
-        }
-        self.shared.metrics().record_fsync(started.elapsed());
+        self.sync_active_file().map_err(CommitError::Poisoned)?;
         if let Some(p) = &self.prefill {
             p.switch(
                 self.active.file.clone(),
@@ -389,6 +372,21 @@ impl Writer {
         if self.unsynced_since.is_none() {
             return Ok(());
         }
+        let took = self.sync_active_file()?;
+        self.gather.note_fsync(took);
+        if self.prefill.is_some() {
+            self.synced_bytes_unreported.push(self.unsynced_bytes);
+        }
+        self.active.durable = self.active.offset;
+        self.unsynced_since = None;
+        self.unsynced_bytes = 0;
+        self.unsynced_puts = false;
+        Ok(())
+    }
+
+    /// fdatasyncs the active segment under the sync gate and counts it; returns how long it
+    /// took. A failure poisons the channel, and so does a success that proves nothing.
+    fn sync_active_file(&self) -> Result<Duration, Poisoned> {
         let started = Instant::now();
         let _gate = self.shared.hold_sync_gate();
         if let Err(e) = self.active.file.sync_data() {
@@ -403,21 +401,13 @@ impl Writer {
         }
         let took = started.elapsed();
         self.shared.metrics().record_fsync(took);
-        self.gather.note_fsync(took);
-        if self.prefill.is_some() {
-            self.synced_bytes_unreported.push(self.unsynced_bytes);
-        }
         // Another thread's fsync of this file (the prefiller's) may have received the error
         // that belongs to our pages; then this success proves nothing. The gate guarantees
         // such a failure is already recorded.
         if let Some(p) = self.shared.poisoned() {
             return Err(p);
         }
-        self.active.durable = self.active.offset;
-        self.unsynced_since = None;
-        self.unsynced_bytes = 0;
-        self.unsynced_puts = false;
-        Ok(())
+        Ok(took)
     }
 
     /// Creates the next segment, then seals the active one and syncs it, then switches.
