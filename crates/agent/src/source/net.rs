@@ -551,23 +551,26 @@ impl Incoming {
         };
         let acceptor = tls.acceptor();
         let deadline = self.guard.limits().read_timeout();
-        let handshake = tokio::time::timeout(deadline, acceptor.accept(self.socket));
+        // The fallible form gives the socket back on failure, and the handshake (which holds
+        // it until then) lives to the end of this function: a failure or a timeout is counted
+        // before the client can see its connection closed.
+        let mut handshake = std::pin::pin!(acceptor.accept(self.socket).into_fallible());
         tokio::select! {
             () = self.stop.wait() => None,
-            done = handshake => match done {
-                Ok(Ok(stream)) => Some(Connection::Tls(Box::new(stream))),
+            () = tokio::time::sleep(deadline) => {
+                self.guard.handshake_timed_out(&self.peer);
+                None
+            }
+            done = &mut handshake => match done {
+                Ok(stream) => Some(Connection::Tls(Box::new(stream))),
                 // Closed before a handshake was complete without anything wrong said: a TCP
                 // probe (a load balancer's health check) or a client giving up, not a failure.
-                Ok(Err(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                Err((e, _socket)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
                     tracing::debug!(source = %self.guard.source, peer = %self.peer, "connection closed during the TLS handshake");
                     None
                 }
-                Ok(Err(e)) => {
+                Err((e, _socket)) => {
                     self.guard.handshake_failed(&self.peer, &e);
-                    None
-                }
-                Err(_) => {
-                    self.guard.handshake_timed_out(&self.peer);
                     None
                 }
             },
